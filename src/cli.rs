@@ -1,0 +1,254 @@
+//! The command line: argument parsing and the commands, printing through `output`.
+//!
+//! Exit codes: 0 success, 1 the project has errors, 2 usage or I/O problems (clap uses 2 for
+//! usage errors too).
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::output::diagnostics::{self, Style};
+use crate::{init, load, schema, validate};
+
+/// herald: campaigns as code for the Engati chatbot platform.
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about, long_about = None)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// herald's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every file of a project and report all problems with file:line:column.
+    Validate(ValidateArgs),
+    /// Print the JSON schema of resource files, or write both schemas to schemas/.
+    Schema(SchemaArgs),
+    /// Create a starter project that validates at once.
+    Init(InitArgs),
+}
+
+/// Where the project is and which settings apply.
+#[derive(Debug, Args)]
+pub struct ProjectArgs {
+    /// The project directory (default: the nearest directory upwards holding herald.yaml).
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// Apply the overlay `environments.NAME` of herald.yaml.
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Set a variable (overrides herald.yaml and HERALD_VAR_NAME); may be repeated.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+}
+
+/// `herald validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The project and its settings.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// `human` (default) or `json` (an array of {file, line, column, severity, code, message, help}).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+/// Output formats of `validate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Text with source snippets; colored on a terminal unless NO_COLOR is set.
+    Human,
+    /// A JSON array for editors and CI.
+    Json,
+}
+
+/// `herald schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Print the schema of herald.yaml instead of the resource-file schema.
+    #[arg(long, conflicts_with_all = ["write", "check"])]
+    pub settings: bool,
+    /// Write both schemas to DIR/schemas/ (DIR: --dir, default the current directory).
+    #[arg(long)]
+    pub write: bool,
+    /// Exit 1 when the files in DIR/schemas/ differ from what herald generates.
+    #[arg(long, conflicts_with = "write")]
+    pub check: bool,
+    /// The directory holding schemas/.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+}
+
+/// `herald init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to create the project (default: the current directory).
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+}
+
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if is_identifier(name) => Ok((name.to_owned(), value.to_owned())),
+        Some((name, _)) => Err(format!(
+            "`{name}` is not a variable name (letters, digits and _, not starting with a digit)"
+        )),
+        None => Err(format!("expected NAME=VALUE, got `{text}`")),
+    }
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Variables from `HERALD_VAR_NAME` environment variables, sorted by name.
+fn env_vars() -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = std::env::vars()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("HERALD_VAR_")
+                .filter(|n| is_identifier(n))
+                .map(|n| (n.to_owned(), v))
+        })
+        .collect();
+    vars.sort();
+    vars
+}
+
+/// Runs herald with these arguments; what `main` calls.
+pub fn run<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    let result = match cli.command {
+        Command::Validate(args) => validate_command(&args, &mut stdout),
+        Command::Schema(args) => schema_command(&args, &mut stdout),
+        Command::Init(args) => init_command(&args, &mut stdout),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(message) => {
+            let _ = stdout.flush();
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn cwd() -> Result<PathBuf, String> {
+    std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))
+}
+
+fn validate_command(args: &ValidateArgs, out: &mut dyn Write) -> Result<u8, String> {
+    let root =
+        load::find_root(args.project.project.as_deref(), &cwd()?).map_err(|e| e.to_string())?;
+    let loaded = load::load(&root).map_err(|e| e.to_string())?;
+    let mut vars = env_vars();
+    vars.extend(args.project.vars.iter().cloned());
+    let options = validate::Options {
+        env: args.project.env.clone(),
+        vars,
+    };
+    let validated = validate::validate(&loaded, &options);
+    let text = match args.format {
+        Format::Json => diagnostics::json(&validated.diagnostics),
+        Format::Human if validated.diagnostics.is_empty() => {
+            let c = &validated.catalog;
+            format!(
+                "valid: {} file{}, {} template{}, {} audience{}, {} campaign{}\n",
+                loaded.resources.len() + 1,
+                plural(loaded.resources.len() + 1),
+                c.templates.len(),
+                plural(c.templates.len()),
+                c.audiences.len(),
+                plural(c.audiences.len()),
+                c.campaigns.len(),
+                plural(c.campaigns.len()),
+            )
+        }
+        Format::Human => diagnostics::human(&validated.diagnostics, Style::detect()),
+    };
+    write_out(out, &text)?;
+    Ok(u8::from(validated.has_errors()))
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn schema_command(args: &SchemaArgs, out: &mut dyn Write) -> Result<u8, String> {
+    let [(resource_name, resource), (settings_name, settings)] = schema::files();
+    if args.write {
+        let written = schema::write(&args.dir).map_err(|e| {
+            format!(
+                "cannot write {}: {e}",
+                args.dir.join(schema::SCHEMA_DIR).display()
+            )
+        })?;
+        for path in written {
+            write_out(out, &format!("wrote {}\n", path.display()))?;
+        }
+        return Ok(0);
+    }
+    if args.check {
+        let mut stale = Vec::new();
+        for (name, expected) in [(resource_name, &resource), (settings_name, &settings)] {
+            let path = args.dir.join(schema::SCHEMA_DIR).join(name);
+            if std::fs::read_to_string(&path).ok().as_ref() != Some(expected) {
+                stale.push(path.display().to_string());
+            }
+        }
+        if stale.is_empty() {
+            write_out(out, "schemas are up to date\n")?;
+            return Ok(0);
+        }
+        write_out(
+            out,
+            &format!(
+                "out of date: {}\nhelp: run `herald schema --write` and commit the result\n",
+                stale.join(", ")
+            ),
+        )?;
+        return Ok(1);
+    }
+    write_out(out, if args.settings { &settings } else { &resource })?;
+    Ok(0)
+}
+
+fn init_command(args: &InitArgs, out: &mut dyn Write) -> Result<u8, String> {
+    let created = init::create(Path::new(&args.dir)).map_err(|e| e.to_string())?;
+    for path in &created {
+        write_out(out, &format!("created {}\n", path.display()))?;
+    }
+    write_out(
+        out,
+        &format!("\nnext: cd {} && herald validate\n", args.dir.display()),
+    )?;
+    Ok(0)
+}
+
+fn write_out(out: &mut dyn Write, text: &str) -> Result<(), String> {
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        // A closed pipe (`herald schema | head`) is not an error worth reporting.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(format!("cannot write output: {e}")),
+    }
+}

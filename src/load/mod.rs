@@ -1,0 +1,235 @@
+//! Finding a project and reading its files into position-aware YAML trees.
+//!
+//! Everything here is about bytes and syntax; what the documents mean is `validate`'s job.
+
+pub mod node;
+pub mod yaml;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::diagnostic::{Code, Diagnostic, SourceText};
+use node::{Node, Pos, Span};
+
+/// The project settings file at the root of every project.
+pub const SETTINGS_FILE: &str = "herald.yaml";
+/// The folder resource files live in, below the root.
+pub const RESOURCE_DIR: &str = "campaigns";
+/// The largest YAML file herald reads. Campaign files are kilobytes; audiences that big belong
+/// in a CSV file, which is streamed and has no limit.
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A problem that stops herald before any file can be judged: exit code 2.
+#[derive(Debug)]
+pub enum LoadError {
+    /// No herald.yaml in the directory or any parent.
+    NoProject {
+        /// Where the search started.
+        start: PathBuf,
+    },
+    /// `--project` names something that is not a directory with herald.yaml.
+    NotAProject {
+        /// The directory given.
+        dir: PathBuf,
+    },
+    /// A directory could not be listed.
+    Io {
+        /// What could not be read.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::NoProject { start } => write!(
+                f,
+                "no {SETTINGS_FILE} in {} or any parent directory\n  help: run `herald init` to \
+                 start a project, or pass --project DIR",
+                start.display()
+            ),
+            LoadError::NotAProject { dir } => write!(
+                f,
+                "{} has no {SETTINGS_FILE}\n  help: pass the directory that holds {SETTINGS_FILE}, \
+                 or run `herald init {}`",
+                dir.display(),
+                dir.display()
+            ),
+            LoadError::Io { path, error } => write!(f, "cannot read {}: {error}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// One YAML file, read and parsed.
+#[derive(Debug)]
+pub struct SourceFile {
+    /// The path as shown to users: relative to the project root, with `/` separators.
+    pub name: String,
+    /// The absolute (or as-given) path on disk.
+    pub path: PathBuf,
+    /// Its text, for snippets; `None` when the file could not be read as text.
+    pub source: Option<Arc<SourceText>>,
+    /// Its YAML documents (empty after a syntax error).
+    pub documents: Vec<Node>,
+}
+
+/// A project's files, read and parsed, with the problems found on the way.
+#[derive(Debug)]
+pub struct LoadedProject {
+    /// The directory holding herald.yaml.
+    pub root: PathBuf,
+    /// herald.yaml.
+    pub settings: SourceFile,
+    /// The resource files, in sorted path order.
+    pub resources: Vec<SourceFile>,
+    /// Problems reading or parsing them.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The project root: `explicit` when given (it must hold herald.yaml), otherwise the nearest
+/// directory from `cwd` upwards that holds one.
+pub fn find_root(explicit: Option<&Path>, cwd: &Path) -> Result<PathBuf, LoadError> {
+    if let Some(dir) = explicit {
+        return if dir.join(SETTINGS_FILE).is_file() {
+            Ok(dir.to_path_buf())
+        } else {
+            Err(LoadError::NotAProject {
+                dir: dir.to_path_buf(),
+            })
+        };
+    }
+    cwd.ancestors()
+        .find(|dir| dir.join(SETTINGS_FILE).is_file())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| LoadError::NoProject {
+            start: cwd.to_path_buf(),
+        })
+}
+
+/// Reads herald.yaml and every `campaigns/**/*.yaml` and `*.yml` below `root`.
+pub fn load(root: &Path) -> Result<LoadedProject, LoadError> {
+    let mut diagnostics = Vec::new();
+    let settings = read_yaml(root, &root.join(SETTINGS_FILE), &mut diagnostics);
+    let mut resources = Vec::new();
+    for path in resource_paths(root)? {
+        resources.push(read_yaml(root, &path, &mut diagnostics));
+    }
+    Ok(LoadedProject {
+        root: root.to_path_buf(),
+        settings,
+        resources,
+        diagnostics,
+    })
+}
+
+/// The resource files below `root`, sorted so every run reads them in the same order.
+pub fn resource_paths(root: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let dir = root.join(RESOURCE_DIR);
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut paths = Vec::new();
+    for entry in walkdir::WalkDir::new(&dir)
+        .follow_links(true)
+        .sort_by_file_name()
+    {
+        let entry = entry.map_err(|e| LoadError::Io {
+            path: e.path().unwrap_or(&dir).to_path_buf(),
+            error: e.into(),
+        })?;
+        let is_yaml = entry
+            .path()
+            .extension()
+            .is_some_and(|ext| ext == "yaml" || ext == "yml");
+        if entry.file_type().is_file() && is_yaml {
+            paths.push(entry.into_path());
+        }
+    }
+    Ok(paths)
+}
+
+/// The name a file is shown under: relative to the root when inside it.
+pub fn display_name(root: &Path, path: &Path) -> String {
+    let relative = path.strip_prefix(root).unwrap_or(path);
+    relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Reads and parses one YAML file; every problem becomes a diagnostic, never a panic.
+pub fn read_yaml(root: &Path, path: &Path, diagnostics: &mut Vec<Diagnostic>) -> SourceFile {
+    let name = display_name(root, path);
+    let mut file = SourceFile {
+        name: name.clone(),
+        path: path.to_path_buf(),
+        source: None,
+        documents: Vec::new(),
+    };
+    let text = match read_text(path, &name) {
+        Ok(text) => text,
+        Err(diagnostic) => {
+            diagnostics.push(*diagnostic);
+            return file;
+        }
+    };
+    let source = SourceText::new(Arc::from(text), 1);
+    let (documents, problems) = yaml::parse(&name, &source);
+    diagnostics.extend(problems);
+    file.source = Some(source);
+    file.documents = documents;
+    file
+}
+
+/// Reads a file as UTF-8 text no larger than [`MAX_FILE_BYTES`].
+fn read_text(path: &Path, name: &str) -> Result<String, Box<Diagnostic>> {
+    let io_error = |error: std::io::Error| {
+        Box::new(
+            Diagnostic::error(Code::FileRead, name, format!("cannot read {name}: {error}"))
+                .help("check that the file exists and is readable"),
+        )
+    };
+    let size = std::fs::metadata(path).map_err(io_error)?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(Box::new(
+            Diagnostic::error(
+                Code::FileTooLarge,
+                name,
+                format!(
+                    "{name} is {:.1} MiB; herald reads YAML files of at most {} MiB",
+                    size as f64 / 1024.0 / 1024.0,
+                    MAX_FILE_BYTES / 1024 / 1024
+                ),
+            )
+            .help("put large recipient lists in a CSV file and reference it with `csv:`"),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(io_error)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let valid = std::str::from_utf8(valid).unwrap_or_default();
+        let line = valid.matches('\n').count() + 1;
+        let col = valid.rsplit('\n').next().map_or(0, |l| l.chars().count());
+        let at = Pos { line, col };
+        let prefix = SourceText::new(Arc::from(valid), 1);
+        Box::new(
+            Diagnostic::error(
+                Code::FileEncoding,
+                name,
+                format!(
+                    "{name} is not valid UTF-8 (byte {} is not part of a UTF-8 character)",
+                    e.utf8_error().valid_up_to()
+                ),
+            )
+            .at(Span { start: at, end: at }, Some(prefix))
+            .label("the text stops being UTF-8 here")
+            .help("save the file as UTF-8 (it may be in Latin-1 or UTF-16)"),
+        )
+    })
+}

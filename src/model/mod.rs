@@ -1,0 +1,11 @@
+//! The typed model of herald's files, from which the JSON schemas are generated.
+
+pub mod project;
+pub mod resources;
+
+pub use project::{Api, ApiOverlay, Backend, Environment, Project, StateConfig, VarValue};
+pub use resources::{
+    ApprovedButton, Audience, AudienceRef, BroadcastSend, ButtonParam, Campaign, Document,
+    HeaderKind, HeaderParam, InlineUser, Media, OnChange, ResourceFile, Schedule, Send, Template,
+    TemplateBroadcastSend, TemplateSend, TriggerSend, UrlButton, UsersApi,
+};

@@ -1,0 +1,136 @@
+//! `herald.yaml`: project settings (API endpoint, state backend, variables, environments).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// herald project settings (`herald.yaml` at the project root).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "herald project settings (herald.yaml)")]
+pub struct Project {
+    /// How herald reaches the Engati API.
+    pub api: Api,
+    /// Where herald records what was sent.
+    #[serde(default)]
+    pub state: StateConfig,
+    /// Variables available to every template as `vars.NAME`. Overridden by an environment's `vars`,
+    /// by `HERALD_VAR_NAME` environment variables and by `--var NAME=VALUE`, in that order.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, VarValue>,
+    /// Named overlays chosen with `--env NAME`; each replaces the fields it sets.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environments: BTreeMap<String, Environment>,
+}
+
+/// A variable's value: a string, number or boolean.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum VarValue {
+    /// A text value.
+    Text(String),
+    /// A whole number.
+    Integer(i64),
+    /// A decimal number.
+    Float(f64),
+    /// `true` or `false`.
+    Bool(bool),
+}
+
+/// The Engati API endpoint and credentials.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    /// Base URL of the Engati API, e.g. `https://api.engati.ai`, or the emulator's
+    /// `http://127.0.0.1:8787`.
+    #[schemars(regex(pattern = r"^https?://[^\s/]+(/.*)?$"))]
+    pub base_url: String,
+    /// The Engati customer id (a number, e.g. 61179).
+    pub customer_id: u64,
+    /// The bot key: 16 hexadecimal digits (e.g. `bb67e0773bed4c7e`).
+    #[schemars(regex(pattern = r"^[0-9a-f]{16}$"))]
+    pub bot_key: String,
+    /// Name of the environment variable holding the API key. The key itself never goes in a file.
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub api_key_env: String,
+    /// Requests per second across all workers, e.g. `80/s`. Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?/s$"))]
+    pub rate_limit: Option<String>,
+    /// Requests in flight at once. Default: 16.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1024))]
+    pub concurrency: Option<u32>,
+}
+
+/// Fields of `api` that an environment may replace.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiOverlay {
+    /// Replaces `api.base_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://[^\s/]+(/.*)?$"))]
+    pub base_url: Option<String>,
+    /// Replaces `api.customer_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<u64>,
+    /// Replaces `api.bot_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9a-f]{16}$"))]
+    pub bot_key: Option<String>,
+    /// Replaces `api.api_key_env`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub api_key_env: Option<String>,
+    /// Replaces `api.rate_limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?/s$"))]
+    pub rate_limit: Option<String>,
+    /// Replaces `api.concurrency`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1024))]
+    pub concurrency: Option<u32>,
+}
+
+/// Which store keeps the record of deliveries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// `sqlite` (default, a file under `.herald/`) or `postgres`.
+    #[serde(default)]
+    pub backend: Backend,
+    /// SQLite only: the state file, relative to the project root. Default: `.herald/state.db`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// PostgreSQL only: the environment variable holding the `postgres://` URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub url_env: Option<String>,
+    /// PostgreSQL only: the schema herald's tables live in. Default: `herald`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+}
+
+/// A state backend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// A local SQLite file (default).
+    #[default]
+    Sqlite,
+    /// A shared PostgreSQL database.
+    Postgres,
+}
+
+/// An overlay applied with `--env NAME`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// API fields to replace in this environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<ApiOverlay>,
+    /// Variables to add or replace in this environment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, VarValue>,
+}

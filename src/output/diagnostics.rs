@@ -1,0 +1,268 @@
+//! Diagnostics as human text (miette's graphical report, colored on a terminal) or as JSON.
+
+use std::fmt;
+use std::sync::Arc;
+
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents,
+    SourceCode, SourceSpan, SpanContents,
+};
+use serde::Serialize;
+
+use crate::diagnostic::{Diagnostic, Severity, SourceText};
+use crate::load::node::Span;
+
+/// How human output is styled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Colors and Unicode box drawing, for terminals.
+    Color,
+    /// No escape codes, for logs, files and snapshots.
+    Plain,
+}
+
+impl Style {
+    /// Color when stdout is a terminal and `NO_COLOR` is not set (https://no-color.org).
+    pub fn detect() -> Style {
+        use std::io::IsTerminal;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        if !no_color && std::io::stdout().is_terminal() {
+            Style::Color
+        } else {
+            Style::Plain
+        }
+    }
+}
+
+/// One JSON diagnostic, the shape editors and CI annotations read.
+#[derive(Debug, Serialize)]
+pub struct JsonDiagnostic<'a> {
+    /// The file, relative to the project root.
+    pub file: &'a str,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// `error` or `warning`.
+    pub severity: Severity,
+    /// Stable code, e.g. `schema::unknown-field`.
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: &'a str,
+    /// How to fix it.
+    pub help: Option<&'a str>,
+}
+
+/// Diagnostics as a pretty-printed JSON array.
+pub fn json(diagnostics: &[Diagnostic]) -> String {
+    let items: Vec<JsonDiagnostic<'_>> = diagnostics
+        .iter()
+        .map(|d| JsonDiagnostic {
+            file: &d.file,
+            line: d.line(),
+            column: d.column(),
+            severity: d.severity,
+            code: d.code.as_str(),
+            message: &d.message,
+            help: d.help.as_deref(),
+        })
+        .collect();
+    let mut text = serde_json::to_string_pretty(&items).expect("diagnostics serialize");
+    text.push('\n');
+    text
+}
+
+/// Diagnostics as human text, followed by a one-line summary.
+pub fn human(diagnostics: &[Diagnostic], style: Style) -> String {
+    let theme = match style {
+        Style::Color => GraphicalTheme::unicode(),
+        Style::Plain => GraphicalTheme::unicode_nocolor(),
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false)
+        .without_syntax_highlighting();
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        let report = Report::new(diagnostic);
+        if handler.render_report(&mut out, &report).is_err() {
+            out.push_str(&format!("{}: {}\n", diagnostic.file, diagnostic.message));
+        }
+        out.push('\n');
+    }
+    out.push_str(&summary(diagnostics));
+    out.push('\n');
+    out
+}
+
+/// "2 errors, 1 warning" (or "no problems").
+pub fn summary(diagnostics: &[Diagnostic]) -> String {
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = diagnostics.len() - errors;
+    let count = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    match (errors, warnings) {
+        (0, 0) => "no problems found".to_owned(),
+        (e, 0) => count(e, "error"),
+        (0, w) => count(w, "warning"),
+        (e, w) => format!("{}, {}", count(e, "error"), count(w, "warning")),
+    }
+}
+
+/// A diagnostic adapted to miette.
+struct Report {
+    message: String,
+    code: &'static str,
+    severity: miette::Severity,
+    help: Option<String>,
+    source: Option<Excerpt>,
+    labels: Vec<LabeledSpan>,
+    related: Vec<Report>,
+}
+
+impl Report {
+    fn new(d: &Diagnostic) -> Report {
+        let located = d
+            .span
+            .map(|s| format!("{}:{}:{}", d.file, s.start.line, s.start.col + 1));
+        let message = match (&located, &d.source) {
+            // Without a snippet the position would not show; put it in the message.
+            (Some(at), None) => format!("{at}: {}", d.message),
+            (None, _) => format!("{}: {}", d.file, d.message),
+            _ => d.message.clone(),
+        };
+        let (source, labels) = excerpt(&d.file, d.source.as_ref(), d.span, d.label.clone());
+        Report {
+            message,
+            code: d.code.as_str(),
+            severity: match d.severity {
+                Severity::Error => miette::Severity::Error,
+                Severity::Warning => miette::Severity::Warning,
+            },
+            help: d.help.clone(),
+            source,
+            labels,
+            related: d
+                .related
+                .iter()
+                .map(|r| {
+                    let (source, labels) = excerpt(
+                        &r.file,
+                        r.source.as_ref(),
+                        Some(r.span),
+                        Some(r.message.clone()),
+                    );
+                    Report {
+                        message: r.message.clone(),
+                        code: "",
+                        severity: miette::Severity::Advice,
+                        help: None,
+                        source,
+                        labels,
+                        related: Vec::new(),
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+fn excerpt(
+    file: &str,
+    source: Option<&Arc<SourceText>>,
+    span: Option<Span>,
+    label: Option<String>,
+) -> (Option<Excerpt>, Vec<LabeledSpan>) {
+    let (Some(source), Some(span)) = (source, span) else {
+        return (None, Vec::new());
+    };
+    let start = source.offset(span.start);
+    // Underline to the end of the node, but never past its first line.
+    let line_end = source.text[start..]
+        .find('\n')
+        .map_or(source.text.len(), |i| start + i);
+    let end = source.offset(span.end).clamp(start, line_end);
+    let len = (end - start).max(usize::from(start < source.text.len()));
+    let labels = vec![LabeledSpan::new_primary_with_span(
+        label,
+        SourceSpan::new(start.into(), len),
+    )];
+    (
+        Some(Excerpt {
+            name: file.to_owned(),
+            source: source.clone(),
+        }),
+        labels,
+    )
+}
+
+impl fmt::Debug for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Report {}
+
+impl miette::Diagnostic for Report {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        (!self.code.is_empty()).then(|| Box::new(self.code) as Box<dyn fmt::Display>)
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(self.severity)
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        (!self.labels.is_empty()).then(|| Box::new(self.labels.iter().cloned()) as Box<_>)
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        (!self.related.is_empty())
+            .then(|| Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)) as Box<_>)
+    }
+}
+
+/// A file's text (or an excerpt starting at a later line) under the file's name.
+struct Excerpt {
+    name: String,
+    source: Arc<SourceText>,
+}
+
+impl SourceCode for Excerpt {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let inner =
+            self.source
+                .text
+                .as_ref()
+                .read_span(span, context_lines_before, context_lines_after)?;
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            *inner.span(),
+            inner.line() + self.source.first_line - 1,
+            inner.column(),
+            inner.line_count(),
+        )))
+    }
+}

@@ -1,0 +1,3 @@
+//! Everything herald prints: diagnostics for people (with snippets) and for tools (JSON).
+
+pub mod diagnostics;

@@ -1,0 +1,527 @@
+//! Audience checks: one source each, references that resolve, no include loops, E.164 phones in
+//! inline lists and CSV files; and the fields each audience's recipients are known to carry.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::{Catalog, Checker, Loc, phone};
+use crate::diagnostic::{Code, Diagnostic, SourceText, did_you_mean};
+use crate::load::display_name;
+use crate::load::node::{Pos, Span};
+use crate::model::Audience;
+
+/// CSV rows reported per file before the rest are summarized in one line.
+const MAX_CSV_ROW_ERRORS: usize = 10;
+
+/// What templates may read from `user` for an audience's recipients.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fields {
+    /// Unknown until plan time (Users API audiences): any field is accepted at validate time.
+    Any,
+    /// Fields known from inline users or a CSV header.
+    Known {
+        /// Fields every recipient has (always including `phone`).
+        all: BTreeSet<String>,
+        /// Fields only some recipients have.
+        partial: BTreeSet<String>,
+        /// A recipient to try templates on.
+        sample: BTreeMap<String, Value>,
+        /// Where the fields come from, for messages ("the columns of audiences/vip.csv").
+        origin: String,
+    },
+}
+
+impl Fields {
+    fn phone_only(origin: String) -> Fields {
+        Fields::Known {
+            all: BTreeSet::from(["phone".to_owned()]),
+            partial: BTreeSet::new(),
+            sample: BTreeMap::from([("phone".to_owned(), Value::from("+919019486731"))]),
+            origin,
+        }
+    }
+
+    /// The fields common to every recipient of both (a union of audiences).
+    fn union(self, other: Fields) -> Fields {
+        match (self, other) {
+            (Fields::Any, _) | (_, Fields::Any) => Fields::Any,
+            (
+                Fields::Known {
+                    all: a,
+                    partial: pa,
+                    sample,
+                    origin: oa,
+                },
+                Fields::Known {
+                    all: b,
+                    partial: pb,
+                    origin: ob,
+                    ..
+                },
+            ) => {
+                let all: BTreeSet<String> = a.intersection(&b).cloned().collect();
+                let partial = a
+                    .symmetric_difference(&b)
+                    .chain(pa.iter())
+                    .chain(pb.iter())
+                    .filter(|f| !all.contains(*f))
+                    .cloned()
+                    .collect();
+                Fields::Known {
+                    all,
+                    partial,
+                    sample,
+                    origin: format!("{oa} and {ob}"),
+                }
+            }
+        }
+    }
+}
+
+/// Checks every named audience and returns the fields of each.
+pub(super) fn check(checker: &mut Checker<'_>, catalog: &Catalog) -> BTreeMap<String, Fields> {
+    report_cycles(checker, catalog);
+    let mut fields = BTreeMap::new();
+    for name in catalog.audiences.keys() {
+        resolve(checker, catalog, name, &mut fields, &mut Vec::new());
+    }
+    fields
+}
+
+fn resolve(
+    checker: &mut Checker<'_>,
+    catalog: &Catalog,
+    name: &str,
+    done: &mut BTreeMap<String, Fields>,
+    visiting: &mut Vec<String>,
+) -> Fields {
+    if let Some(f) = done.get(name) {
+        return f.clone();
+    }
+    let Some(item) = catalog.audiences.get(name) else {
+        return Fields::Any;
+    };
+    if visiting.iter().any(|v| v == name) {
+        return Fields::Any; // reported by report_cycles
+    }
+    visiting.push(name.to_owned());
+    let result = check_audience(checker, catalog, &item.loc, "", &item.value, &mut |c, n| {
+        resolve(c, catalog, n, done, visiting)
+    });
+    visiting.pop();
+    done.insert(name.to_owned(), result.clone());
+    result
+}
+
+/// Checks one audience (named, or inline in a campaign at `sub`) and returns its fields.
+/// `included` resolves the fields of a named audience.
+pub(super) fn check_audience(
+    checker: &mut Checker<'_>,
+    catalog: &Catalog,
+    loc: &Loc,
+    sub: &str,
+    audience: &Audience,
+    included: &mut dyn FnMut(&mut Checker<'_>, &str) -> Fields,
+) -> Fields {
+    let mut sources = Vec::new();
+    if audience.users_api.is_some() {
+        sources.push("users_api");
+    }
+    if audience.csv.is_some() {
+        sources.push("csv");
+    }
+    if audience.users.is_some() {
+        sources.push("users");
+    }
+    if audience.include.is_some() {
+        sources.push("include");
+    }
+    if sources.len() != 1 {
+        let message = if sources.is_empty() {
+            "the audience has no source of recipients".to_owned()
+        } else {
+            format!("the audience has several sources: {}", sources.join(", "))
+        };
+        let d = checker
+            .error(Code::AudienceSource, loc, sub, message)
+            .help("give exactly one of `users_api`, `csv`, `users` or `include` (with `exclude` if needed); combine sources with `include`");
+        checker.report(d);
+    }
+    for (list_name, list) in [
+        ("include", &audience.include),
+        ("exclude", &audience.exclude),
+    ] {
+        for (i, name) in list.iter().flatten().enumerate() {
+            if !catalog.has("audiences", name) {
+                let d = unknown_reference(
+                    checker,
+                    catalog.audiences.keys(),
+                    "audience",
+                    name,
+                    loc,
+                    &format!("{sub}/{list_name}/{i}"),
+                );
+                checker.report(d);
+            }
+        }
+    }
+    if let Some(users) = &audience.users {
+        return inline_fields(checker, loc, sub, users);
+    }
+    if let Some(csv) = &audience.csv {
+        return csv_fields(checker, loc, &format!("{sub}/csv"), csv);
+    }
+    if audience.users_api.is_some() {
+        return Fields::Any;
+    }
+    let mut result: Option<Fields> = None;
+    for name in audience.include.iter().flatten() {
+        if catalog.audiences.contains_key(name) {
+            let f = included(checker, name);
+            result = Some(match result {
+                None => f,
+                Some(r) => r.union(f),
+            });
+        }
+    }
+    result.unwrap_or(Fields::Any)
+}
+
+/// An "unknown name" error with a did-you-mean.
+pub(super) fn unknown_reference<'a>(
+    checker: &Checker<'_>,
+    names: impl Iterator<Item = &'a String> + Clone,
+    kind: &str,
+    name: &str,
+    loc: &Loc,
+    sub: &str,
+) -> Diagnostic {
+    let help = match did_you_mean(name, names.clone().map(String::as_str)) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => {
+            let defined: Vec<&str> = names.map(String::as_str).collect();
+            if defined.is_empty() {
+                format!("no {kind}s are defined; add one under `{kind}s:`")
+            } else {
+                format!("{kind}s defined: {}", defined.join(", "))
+            }
+        }
+    };
+    checker
+        .error(
+            Code::UnknownReference,
+            loc,
+            sub,
+            format!("no {kind} named `{name}`"),
+        )
+        .label(format!("unknown {kind}"))
+        .help(help)
+}
+
+fn inline_fields(
+    checker: &mut Checker<'_>,
+    loc: &Loc,
+    sub: &str,
+    users: &[crate::model::InlineUser],
+) -> Fields {
+    let mut all: Option<BTreeSet<String>> = None;
+    let mut union = BTreeSet::new();
+    for (i, user) in users.iter().enumerate() {
+        if let Err(e) = phone::check(&user.phone) {
+            let d = checker
+                .error(
+                    Code::Phone,
+                    loc,
+                    &format!("{sub}/users/{i}/phone"),
+                    format!("`{}` is not an E.164 phone number", user.phone),
+                )
+                .help(e.help);
+            checker.report(d);
+        }
+        let mut keys: BTreeSet<String> = user.fields.keys().cloned().collect();
+        keys.insert("phone".to_owned());
+        union.extend(keys.iter().cloned());
+        all = Some(match all {
+            None => keys,
+            Some(a) => a.intersection(&keys).cloned().collect(),
+        });
+    }
+    let Some(first) = users.first() else {
+        return Fields::phone_only("the inline users".to_owned());
+    };
+    let all = all.unwrap_or_default();
+    let mut sample: BTreeMap<String, Value> = first
+        .fields
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(Value::Null)))
+        .collect();
+    sample.insert("phone".to_owned(), Value::from(first.phone.clone()));
+    Fields::Known {
+        partial: union.difference(&all).cloned().collect(),
+        all,
+        sample,
+        origin: "the inline users".to_owned(),
+    }
+}
+
+fn csv_fields(checker: &mut Checker<'_>, loc: &Loc, sub: &str, csv: &str) -> Fields {
+    let base = checker.files[loc.file]
+        .path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let path = base.join(csv);
+    let name = display_name(&checker.root, &path);
+    let name = normalize(&name);
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) => {
+            let d = checker
+                .error(Code::Csv, loc, sub, format!("cannot open {name}: {e}"))
+                .help(format!(
+                    "the path is relative to {}; check the file name",
+                    checker.file_name(loc)
+                ));
+            checker.report(d);
+            return Fields::Any;
+        }
+    };
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(file);
+    let headers = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            checker.report(csv_error(&name, &path, &e));
+            return Fields::Any;
+        }
+    };
+    let columns: Vec<String> = headers.iter().map(|h| h.trim().to_owned()).collect();
+    let Some(phone_column) = columns.iter().position(|c| c == "phone") else {
+        let help = match did_you_mean("phone", columns.iter().map(String::as_str)) {
+            Some(s) => format!("rename the column `{s}` to `phone`"),
+            None => "add a `phone` column holding E.164 numbers, e.g. +919019486731".to_owned(),
+        };
+        let d = Diagnostic::error(
+            Code::Csv,
+            name.clone(),
+            format!(
+                "{name} has no `phone` column (columns: {})",
+                columns.join(", ")
+            ),
+        )
+        .at(
+            Span {
+                start: Pos { line: 1, col: 0 },
+                end: Pos { line: 1, col: 0 },
+            },
+            row_excerpt(&path, 0, 1),
+        )
+        .help(help);
+        checker.report(d);
+        return Fields::Any;
+    };
+    let mut bad_rows = 0usize;
+    let mut sample = BTreeMap::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                checker.report(csv_error(&name, &path, &e));
+                break;
+            }
+        }
+        if sample.is_empty() {
+            sample = columns
+                .iter()
+                .zip(record.iter())
+                .map(|(c, v)| (c.clone(), Value::from(v)))
+                .collect();
+        }
+        let value = record.get(phone_column).unwrap_or_default();
+        if let Err(e) = phone::check(value) {
+            bad_rows += 1;
+            if bad_rows <= MAX_CSV_ROW_ERRORS {
+                let position = record
+                    .position()
+                    .cloned()
+                    .unwrap_or_else(csv::Position::new);
+                let col = record
+                    .iter()
+                    .take(phone_column)
+                    .map(|f| f.chars().count() + 1)
+                    .sum();
+                let at = Pos {
+                    line: position.line() as usize,
+                    col,
+                };
+                let d = Diagnostic::error(
+                    Code::Phone,
+                    name.clone(),
+                    format!(
+                        "row {}, column `phone`: `{value}` is not an E.164 phone number",
+                        position.record()
+                    ),
+                )
+                .at(
+                    Span {
+                        start: at,
+                        end: Pos {
+                            line: at.line,
+                            col: at.col + value.chars().count(),
+                        },
+                    },
+                    row_excerpt(&path, position.byte(), at.line),
+                )
+                .help(e.help);
+                checker.report(d);
+            }
+        }
+    }
+    if bad_rows > MAX_CSV_ROW_ERRORS {
+        checker.report(
+            Diagnostic::error(
+                Code::Phone,
+                name.clone(),
+                format!(
+                    "{name}: {} more rows with invalid phone numbers",
+                    bad_rows - MAX_CSV_ROW_ERRORS
+                ),
+            )
+            .help("fix the phone column; only the first rows are shown"),
+        );
+    }
+    let all: BTreeSet<String> = columns.into_iter().collect();
+    if sample.is_empty() {
+        sample = all
+            .iter()
+            .map(|c| (c.clone(), Value::from(format!("<{c}>"))))
+            .collect();
+    }
+    Fields::Known {
+        all,
+        partial: BTreeSet::new(),
+        sample,
+        origin: format!("the columns of {name}"),
+    }
+}
+
+/// Removes `dir/../` pairs so paths read as users wrote them relative to the root.
+fn normalize(name: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in name.split('/') {
+        match part {
+            "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    parts.join("/")
+}
+
+fn csv_error(name: &str, path: &Path, error: &csv::Error) -> Diagnostic {
+    let (message, at) = match error.kind() {
+        csv::ErrorKind::UnequalLengths {
+            pos,
+            expected_len,
+            len,
+        } => (
+            format!("a row has {len} fields where the header has {expected_len}"),
+            pos.clone(),
+        ),
+        csv::ErrorKind::Utf8 { pos, .. } => (format!("{name} is not valid UTF-8"), pos.clone()),
+        _ => (format!("cannot read {name}: {error}"), None),
+    };
+    let d = Diagnostic::error(Code::Csv, name, message)
+        .help("every row needs one value per header column; quote values that contain commas");
+    match at {
+        Some(p) => {
+            let start = Pos {
+                line: p.line() as usize,
+                col: 0,
+            };
+            d.at(
+                Span { start, end: start },
+                row_excerpt(path, p.byte(), start.line),
+            )
+        }
+        None => d,
+    }
+}
+
+/// The text of one CSV line, for a snippet, without reading the whole file.
+fn row_excerpt(path: &Path, byte: u64, line: usize) -> Option<Arc<SourceText>> {
+    let mut file = std::io::BufReader::new(std::fs::File::open(path).ok()?);
+    file.seek(SeekFrom::Start(byte)).ok()?;
+    let mut text = String::new();
+    file.read_line(&mut text).ok()?;
+    let text = text.trim_end_matches(['\n', '\r']).to_owned();
+    Some(SourceText::new(Arc::from(text), line))
+}
+
+fn report_cycles(checker: &mut Checker<'_>, catalog: &Catalog) {
+    let edges = |name: &str| -> Vec<(String, String)> {
+        catalog.audiences.get(name).map_or_else(Vec::new, |item| {
+            let mut out = Vec::new();
+            for (list, names) in [
+                ("include", &item.value.include),
+                ("exclude", &item.value.exclude),
+            ] {
+                for (i, n) in names.iter().flatten().enumerate() {
+                    out.push((n.clone(), format!("/{list}/{i}")));
+                }
+            }
+            out
+        })
+    };
+    let mut reported: BTreeSet<BTreeSet<String>> = BTreeSet::new();
+    for start in catalog.audiences.keys() {
+        // Depth-first search for a path back to `start`.
+        let mut stack: Vec<(String, usize)> = vec![(start.clone(), 0)];
+        let mut on_path: Vec<String> = vec![start.clone()];
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        while let Some((node, next)) = stack.last().cloned() {
+            let out = edges(&node);
+            if next >= out.len() {
+                stack.pop();
+                on_path.pop();
+                continue;
+            }
+            stack.last_mut().expect("not empty").1 += 1;
+            let (target, _) = &out[next];
+            if target == start {
+                let members: BTreeSet<String> = on_path.iter().cloned().collect();
+                if reported.insert(members) {
+                    let item = &catalog.audiences[start];
+                    let first_edge = edges(start)
+                        .into_iter()
+                        .find(|(t, _)| on_path.get(1).unwrap_or(start) == t)
+                        .map(|(_, p)| p)
+                        .unwrap_or_default();
+                    let mut path = on_path.clone();
+                    path.push(start.clone());
+                    let d = checker
+                        .error(
+                            Code::AudienceCycle,
+                            &item.loc,
+                            &first_edge,
+                            format!("audience `{start}` includes itself: {}", path.join(" -> ")),
+                        )
+                        .help("audiences may include or exclude others only without a loop; remove one of these references");
+                    checker.report(d);
+                }
+                continue;
+            }
+            if catalog.audiences.contains_key(target) && seen.insert(target.clone()) {
+                stack.push((target.clone(), 0));
+                on_path.push(target.clone());
+            }
+        }
+    }
+}

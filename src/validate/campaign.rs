@@ -1,0 +1,485 @@
+//! Campaign checks: audience and template references, one `send` kind, schedules, parameters
+//! against the approved template, WhatsApp limits, and every template expression.
+
+use std::collections::BTreeMap;
+
+use super::audience::{self, Fields};
+use super::jinja::{self, Scope};
+use super::template::{limits, slots};
+use super::{Catalog, Checker, Item, Loc};
+use crate::diagnostic::Code;
+use crate::model::{ButtonParam, Campaign, HeaderKind, HeaderParam, Template};
+
+pub(super) fn check(
+    checker: &mut Checker<'_>,
+    catalog: &Catalog,
+    fields: &BTreeMap<String, Fields>,
+) {
+    let env = jinja::environment();
+    for item in catalog.campaigns.values() {
+        check_one(checker, catalog, fields, &env, item);
+    }
+}
+
+fn check_one(
+    checker: &mut Checker<'_>,
+    catalog: &Catalog,
+    fields: &BTreeMap<String, Fields>,
+    env: &minijinja::Environment<'static>,
+    item: &Item<Campaign>,
+) {
+    let loc = &item.loc;
+    let campaign = &item.value;
+    let user_fields = match &campaign.audience {
+        crate::model::AudienceRef::Named(name) => {
+            if !catalog.has("audiences", name) {
+                let d = audience::unknown_reference(
+                    checker,
+                    catalog.audiences.keys(),
+                    "audience",
+                    name,
+                    loc,
+                    "/audience",
+                );
+                checker.report(d);
+            }
+            fields.get(name).cloned().unwrap_or(Fields::Any)
+        }
+        crate::model::AudienceRef::Inline(inline) => {
+            audience::check_audience(checker, catalog, loc, "/audience", inline, &mut |_, n| {
+                fields.get(n).cloned().unwrap_or(Fields::Any)
+            })
+        }
+    };
+
+    if let Some(schedule) = &campaign.schedule {
+        check_schedule(checker, loc, &schedule.at);
+    }
+
+    let send = &campaign.send;
+    let mut kinds = Vec::new();
+    if send.template.is_some() {
+        kinds.push("template");
+    }
+    if send.broadcast.is_some() {
+        kinds.push("broadcast");
+    }
+    if send.template_broadcast.is_some() {
+        kinds.push("template_broadcast");
+    }
+    if send.trigger.is_some() {
+        kinds.push("trigger");
+    }
+    if kinds.len() != 1 {
+        let message = if kinds.is_empty() {
+            "`send` says nothing to send".to_owned()
+        } else {
+            format!("`send` has {} kinds: {}", kinds.len(), kinds.join(", "))
+        };
+        let d = checker
+            .error(Code::SendKind, loc, "/send", message)
+            .help("a campaign sends exactly one of `template`, `broadcast`, `template_broadcast` or `trigger`; split it into several campaigns");
+        checker.report(d);
+    }
+
+    let per_recipient = Scope {
+        user: Some(&user_fields),
+        vars: &catalog.vars,
+        campaign: &item.name,
+        no_user_reason: "",
+    };
+    let once = Scope {
+        user: None,
+        vars: &catalog.vars,
+        campaign: &item.name,
+        no_user_reason: "this message is rendered once for the whole audience, so it can use `vars`, `campaign` and `now` but not `user`",
+    };
+    let mut strings: Vec<(String, &str, &Scope<'_>)> = Vec::new();
+
+    if let Some(t) = &send.template {
+        let at = "/send/template";
+        if let Some(template) = lookup_template(checker, catalog, loc, &t.use_, at) {
+            check_params(
+                checker,
+                loc,
+                at,
+                template,
+                t.header.as_ref(),
+                &t.body,
+                &t.buttons,
+            );
+        }
+        collect_params(
+            &mut strings,
+            at,
+            t.header.as_ref(),
+            &t.body,
+            &t.buttons,
+            &per_recipient,
+        );
+    }
+    if let Some(t) = &send.template_broadcast {
+        let at = "/send/template_broadcast";
+        if let Some(template) = lookup_template(checker, catalog, loc, &t.use_, at) {
+            check_params(
+                checker,
+                loc,
+                at,
+                template,
+                t.header.as_ref(),
+                &t.body,
+                &t.buttons,
+            );
+        }
+        strings.push((format!("{at}/title"), &t.title, &once));
+        collect_params(
+            &mut strings,
+            at,
+            t.header.as_ref(),
+            &t.body,
+            &t.buttons,
+            &once,
+        );
+    }
+    if let Some(b) = &send.broadcast {
+        strings.push(("/send/broadcast/title".to_owned(), &b.title, &once));
+        for (i, message) in b.messages.iter().enumerate() {
+            strings.push((format!("/send/broadcast/messages/{i}"), message, &once));
+        }
+    }
+    if let Some(t) = &send.trigger {
+        for (key, value) in &t.attributes {
+            let key = crate::load::node::escape_token(key);
+            strings.push((
+                format!("/send/trigger/attributes/{key}"),
+                value,
+                &per_recipient,
+            ));
+        }
+    }
+    for (sub, text, scope) in strings {
+        jinja::check(checker, env, loc, &sub, text, scope);
+    }
+}
+
+fn check_schedule(checker: &mut Checker<'_>, loc: &Loc, at: &str) {
+    if at == "now" || at.parse::<jiff::Timestamp>().is_ok() {
+        return;
+    }
+    let help = if at.parse::<jiff::civil::DateTime>().is_ok() {
+        format!("add the UTC offset, e.g. `{at}+05:30` or `{at}Z`")
+    } else if at.eq_ignore_ascii_case("now") {
+        "write `now` in lowercase".to_owned()
+    } else {
+        "write an RFC 3339 time with its offset, e.g. 2026-12-01T09:00:00+05:30, or `now`"
+            .to_owned()
+    };
+    let d = checker
+        .error(
+            Code::Schedule,
+            loc,
+            "/schedule/at",
+            format!("`{at}` is not an RFC 3339 time or `now`"),
+        )
+        .help(help);
+    checker.report(d);
+}
+
+fn lookup_template<'c>(
+    checker: &mut Checker<'_>,
+    catalog: &'c Catalog,
+    loc: &Loc,
+    name: &str,
+    at: &str,
+) -> Option<&'c Item<Template>> {
+    if let Some(t) = catalog.templates.get(name) {
+        return Some(t);
+    }
+    if !catalog.has("templates", name) {
+        let d = audience::unknown_reference(
+            checker,
+            catalog.templates.keys(),
+            "template",
+            name,
+            loc,
+            &format!("{at}/use"),
+        );
+        checker.report(d);
+    }
+    None
+}
+
+fn collect_params<'a>(
+    strings: &mut Vec<(String, &'a str, &'a Scope<'a>)>,
+    at: &str,
+    header: Option<&'a HeaderParam>,
+    body: &'a [String],
+    buttons: &'a [ButtonParam],
+    scope: &'a Scope<'a>,
+) {
+    if let Some(h) = header {
+        if let Some(text) = &h.text {
+            strings.push((format!("{at}/header/text"), text, scope));
+        }
+        for (kind, media) in [("image", &h.image), ("video", &h.video)] {
+            if let Some(m) = media {
+                strings.push((format!("{at}/header/{kind}/link"), &m.link, scope));
+            }
+        }
+        if let Some(d) = &h.document {
+            strings.push((format!("{at}/header/document/link"), &d.link, scope));
+            if let Some(f) = &d.filename {
+                strings.push((format!("{at}/header/document/filename"), f, scope));
+            }
+        }
+    }
+    for (i, entry) in body.iter().enumerate() {
+        strings.push((format!("{at}/body/{i}"), entry, scope));
+    }
+    for (i, b) in buttons.iter().enumerate() {
+        for (field, value) in [("payload", &b.payload), ("url", &b.url), ("code", &b.code)] {
+            if let Some(v) = value {
+                strings.push((format!("{at}/buttons/{i}/{field}"), v, scope));
+            }
+        }
+        for (key, value) in b.data.iter().flatten() {
+            let key = crate::load::node::escape_token(key);
+            strings.push((format!("{at}/buttons/{i}/data/{key}"), value, scope));
+        }
+    }
+}
+
+/// Body, header and buttons against the approved template.
+fn check_params(
+    checker: &mut Checker<'_>,
+    loc: &Loc,
+    at: &str,
+    template: &Item<Template>,
+    header: Option<&HeaderParam>,
+    body: &[String],
+    buttons: &[ButtonParam],
+) {
+    let approved = &template.value;
+    let name = &template.name;
+    let slot_count = {
+        let mut n: Vec<usize> = slots(&approved.body).into_iter().map(|(n, _)| n).collect();
+        n.sort_unstable();
+        n.dedup();
+        n.len()
+    };
+    if body.len() != slot_count {
+        let d = checker
+            .error(
+                Code::TemplateSlots,
+                loc,
+                &format!("{at}/body"),
+                format!(
+                    "template `{name}` has {slot_count} slot{} but `body` has {} entr{}",
+                    plural(slot_count),
+                    body.len(),
+                    if body.len() == 1 { "y" } else { "ies" }
+                ),
+            )
+            .help(format!(
+                "give one entry per {{{{N}}}} in the approved text, in order: \"{}\"",
+                approved.body
+            ))
+            .related(checker.related(&template.loc, "/body", "the approved text"));
+        checker.report(d);
+    }
+    for (i, entry) in body.iter().enumerate() {
+        let len = entry.chars().count();
+        if !jinja::is_template(entry) && len > limits::BODY_TEXT {
+            let d = checker
+                .error(
+                    Code::Limit,
+                    loc,
+                    &format!("{at}/body/{i}"),
+                    format!(
+                        "body parameter is {len} characters; WhatsApp allows {}",
+                        limits::BODY_TEXT
+                    ),
+                )
+                .help("shorten the text");
+            checker.report(d);
+        }
+    }
+    check_header(checker, loc, at, template, header);
+    check_buttons(checker, loc, at, template, buttons);
+}
+
+fn check_header(
+    checker: &mut Checker<'_>,
+    loc: &Loc,
+    at: &str,
+    template: &Item<Template>,
+    header: Option<&HeaderParam>,
+) {
+    let expected = template.value.header;
+    let expected_name = match expected {
+        HeaderKind::None => "none",
+        HeaderKind::Text => "text",
+        HeaderKind::Image => "image",
+        HeaderKind::Video => "video",
+        HeaderKind::Document => "document",
+    };
+    let given: Vec<&str> = header.map_or_else(Vec::new, |h| {
+        [
+            ("text", h.text.is_some()),
+            ("image", h.image.is_some()),
+            ("video", h.video.is_some()),
+            ("document", h.document.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(k, _)| k)
+        .collect()
+    });
+    let related = checker.related(&template.loc, "/header", "the approved header");
+    let name = &template.name;
+    let problem = match (expected, given.as_slice()) {
+        (HeaderKind::None, []) => None,
+        (HeaderKind::None, _) => Some((
+            format!("template `{name}` has no header, but a header parameter is given"),
+            "remove `header:` from the campaign".to_owned(),
+        )),
+        (_, []) => Some((
+            format!(
+                "template `{name}` has a {expected_name} header, but no header parameter is given"
+            ),
+            format!("add `header: {{{expected_name}: ...}}`"),
+        )),
+        (_, [one]) if *one == expected_name => None,
+        (_, [one]) => Some((
+            format!("template `{name}` has a {expected_name} header, but the parameter is {one}"),
+            format!("write `header: {{{expected_name}: ...}}`"),
+        )),
+        (_, many) => Some((
+            format!(
+                "the header parameter has several kinds: {}",
+                many.join(", ")
+            ),
+            format!("keep only `{expected_name}`"),
+        )),
+    };
+    if let Some((message, help)) = problem {
+        let d = checker
+            .error(Code::TemplateHeader, loc, &format!("{at}/header"), message)
+            .help(help)
+            .related(related);
+        checker.report(d);
+        return;
+    }
+    if let Some(text) = header.and_then(|h| h.text.as_ref()) {
+        let len = text.chars().count();
+        if !jinja::is_template(text) && len > limits::HEADER_TEXT {
+            let d = checker
+                .error(
+                    Code::Limit,
+                    loc,
+                    &format!("{at}/header/text"),
+                    format!(
+                        "header text is {len} characters; WhatsApp allows {}",
+                        limits::HEADER_TEXT
+                    ),
+                )
+                .help("shorten the header text");
+            checker.report(d);
+        }
+    }
+}
+
+fn check_buttons(
+    checker: &mut Checker<'_>,
+    loc: &Loc,
+    at: &str,
+    template: &Item<Template>,
+    buttons: &[ButtonParam],
+) {
+    let approved = &template.value.buttons;
+    let name = &template.name;
+    if buttons.len() != approved.len() {
+        let d = checker
+            .error(
+                Code::TemplateButtons,
+                loc,
+                &format!("{at}/buttons"),
+                format!(
+                    "template `{name}` has {} button{} but {} button parameter{} given",
+                    approved.len(),
+                    plural(approved.len()),
+                    buttons.len(),
+                    if buttons.len() == 1 { " is" } else { "s are" }
+                ),
+            )
+            .help("give one entry per approved button, in the same order")
+            .related(checker.related(&template.loc, "/buttons", "the approved buttons"));
+        checker.report(d);
+    }
+    for (i, (param, approved)) in buttons.iter().zip(approved).enumerate() {
+        let sub = format!("{at}/buttons/{i}");
+        let given: Vec<&str> = [
+            ("flow", param.flow.is_some()),
+            ("payload", param.payload.is_some()),
+            ("url", param.url.is_some()),
+            ("code", param.code.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(k, _)| k)
+        .collect();
+        let kind = super::template::button_kind(approved);
+        let wanted: &[&str] = match kind.first().copied() {
+            Some("quick_reply") => &["flow", "payload"],
+            Some("url") => &["url"],
+            Some("copy_code") => &["code"],
+            _ => continue,
+        };
+        let problem = match given.as_slice() {
+            [one] if wanted.contains(one) => None,
+            [] => Some(format!("button {i} parameter is empty")),
+            [one] => Some(format!(
+                "button {i} of template `{name}` is {}, but the parameter gives `{one}`",
+                kind[0]
+            )),
+            many => Some(format!(
+                "button {i} parameter has several kinds: {}",
+                many.join(", ")
+            )),
+        };
+        if let Some(message) = problem {
+            let help = match wanted {
+                ["flow", "payload"] => {
+                    "a quick-reply button takes `{flow: FLOW_KEY, data: {...}}` or `{payload: TEXT}`"
+                }
+                ["url"] => {
+                    "a URL button takes `{url: SUFFIX}`, the text that fills the approved URL's {{1}}"
+                }
+                _ => "a copy-code button takes `{code: TEXT}`",
+            };
+            let d = checker
+                .error(Code::TemplateButtons, loc, &sub, message)
+                .help(help)
+                .related(checker.related(
+                    &template.loc,
+                    &format!("/buttons/{i}"),
+                    "the approved button",
+                ));
+            checker.report(d);
+        } else if param.data.is_some() && param.flow.is_none() {
+            let d = checker
+                .error(
+                    Code::TemplateButtons,
+                    loc,
+                    &format!("{sub}/data"),
+                    "`data` is only used with `flow`",
+                )
+                .help("add `flow: FLOW_KEY`, or remove `data`");
+            checker.report(d);
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

@@ -1,0 +1,223 @@
+//! Template expressions (minijinja) checked at validate time: syntax, names that will be
+//! undefined when rendered (strict undefined), and a trial render on a sample recipient.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use minijinja::value::{Object, Serde, Value as JValue};
+use minijinja::{Environment, ErrorKind, UndefinedBehavior};
+use serde_json::Value;
+
+use super::audience::Fields;
+use super::{Checker, Loc};
+use crate::diagnostic::{Code, did_you_mean};
+use crate::load::node::Span;
+
+/// The names a template may use at its root.
+const ROOTS: [&str; 4] = ["user", "vars", "campaign", "now"];
+/// The fields of `campaign`.
+const CAMPAIGN_FIELDS: [&str; 2] = ["name", "scheduled_at"];
+
+/// Whether a string holds template syntax at all (most literal strings do not).
+pub fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+/// The environment every herald template is compiled in: strict about undefined names.
+pub fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env
+}
+
+/// What a template string may read.
+pub(super) struct Scope<'a> {
+    /// The recipient's fields; `None` where a string is rendered once for the whole audience.
+    pub user: Option<&'a Fields>,
+    /// Project variables.
+    pub vars: &'a BTreeMap<String, Value>,
+    /// The campaign's name.
+    pub campaign: &'a str,
+    /// Why `user` is unavailable, for the message.
+    pub no_user_reason: &'a str,
+}
+
+/// A recipient whose fields are not known before plan: any attribute reads as a placeholder.
+#[derive(Debug)]
+struct AnyUser;
+
+impl Object for AnyUser {
+    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
+        key.as_str().map(|k| JValue::from(format!("<{k}>")))
+    }
+}
+
+/// Checks one templated string at `sub` below the item.
+pub(super) fn check(
+    checker: &mut Checker<'_>,
+    env: &Environment<'static>,
+    loc: &Loc,
+    sub: &str,
+    text: &str,
+    scope: &Scope<'_>,
+) {
+    if !is_template(text) {
+        return;
+    }
+    let position = |checker: &Checker<'_>, offset: Option<usize>| -> Span {
+        let span = checker.span(loc, sub);
+        match (checker.node(loc, sub), offset) {
+            (Some(node), Some(byte)) => {
+                let chars = text[..byte.min(text.len())].chars().count();
+                let start = node.pos_in_text(chars);
+                Span { start, end: start }
+            }
+            _ => span,
+        }
+    };
+    let template = match env.template_from_str(text) {
+        Ok(t) => t,
+        Err(e) => {
+            let span = position(checker, e.range().map(|r| r.start));
+            let detail = e.detail().unwrap_or("invalid template syntax");
+            let d = checker
+                .error_at(
+                    Code::RenderSyntax,
+                    loc,
+                    span,
+                    format!("template syntax error: {detail}"),
+                )
+                .help("expressions are written {{ user.first_name }}; see the minijinja syntax reference");
+            checker.report(d);
+            return;
+        }
+    };
+    let mut names: Vec<String> = template.undeclared_variables(true).into_iter().collect();
+    names.sort();
+    let mut undefined = false;
+    for name in &names {
+        if let Some((message, help)) = undefined_name(name, scope) {
+            undefined = true;
+            let offset = text.find(name.as_str());
+            let span = position(checker, offset);
+            let d = checker
+                .error_at(Code::RenderUndefined, loc, span, message)
+                .help(help);
+            checker.report(d);
+        }
+    }
+    if undefined {
+        return;
+    }
+    let user = match scope.user {
+        Some(Fields::Known { sample, .. }) => JValue::from(Serde(sample)),
+        Some(Fields::Any) => JValue::from_object(AnyUser),
+        None => JValue::UNDEFINED,
+    };
+    let context = minijinja::context! {
+        user => user,
+        vars => JValue::from(Serde(scope.vars)),
+        campaign => minijinja::context! { name => scope.campaign, scheduled_at => "2026-01-01T00:00:00Z" },
+        now => "2026-01-01T00:00:00Z",
+    };
+    if let Err(e) = template.render(context) {
+        let span = position(checker, e.range().map(|r| r.start));
+        let detail = e
+            .detail()
+            .map_or_else(|| e.kind().to_string(), str::to_owned);
+        let help = match e.kind() {
+            ErrorKind::UnknownFilter => {
+                "see the filters minijinja provides (title, upper, lower, trim, default, ...)"
+            }
+            ErrorKind::UnknownFunction | ErrorKind::UnknownMethod => {
+                "only minijinja's built-in functions and methods are available"
+            }
+            _ => "this expression fails for the sample recipient; check the types it works on",
+        };
+        let d = checker
+            .error_at(
+                Code::RenderError,
+                loc,
+                span,
+                format!("template fails to render: {detail}"),
+            )
+            .help(help);
+        checker.report(d);
+    }
+}
+
+/// Why a name used by a template will be undefined, with a fix; `None` when it is fine.
+fn undefined_name(name: &str, scope: &Scope<'_>) -> Option<(String, String)> {
+    let (root, attr) = match name.split_once('.') {
+        Some((r, a)) => (r, a.split('.').next()),
+        None => (name, None),
+    };
+    match root {
+        "user" => match (scope.user, attr) {
+            (None, _) => Some((
+                format!("`{name}` is not available here"),
+                scope.no_user_reason.to_owned(),
+            )),
+            (
+                Some(Fields::Known {
+                    all,
+                    partial,
+                    origin,
+                    ..
+                }),
+                Some(field),
+            ) if !all.contains(field) => {
+                if partial.contains(field) {
+                    Some((
+                        format!("`user.{field}` is missing for some recipients"),
+                        format!(
+                            "give every recipient a `{field}` (from {origin}), or use `user.{field} | default(\"...\")`"
+                        ),
+                    ))
+                } else {
+                    let help = match did_you_mean(field, all.iter().map(String::as_str)) {
+                        Some(s) => format!("did you mean `user.{s}`? fields come from {origin}"),
+                        None => format!(
+                            "recipients have: {} (from {origin})",
+                            all.iter().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    };
+                    Some((format!("undefined variable `user.{field}`"), help))
+                }
+            }
+            _ => None,
+        },
+        "vars" => match attr {
+            Some(var) if !scope.vars.contains_key(var) => {
+                let help = match did_you_mean(var, scope.vars.keys().map(String::as_str)) {
+                    Some(s) => format!("did you mean `vars.{s}`?"),
+                    None => {
+                        format!("define it under `vars:` in herald.yaml, or pass --var {var}=VALUE")
+                    }
+                };
+                Some((format!("undefined variable `vars.{var}`"), help))
+            }
+            _ => None,
+        },
+        "campaign" => match attr {
+            Some(field) if !CAMPAIGN_FIELDS.contains(&field) => Some((
+                format!("undefined variable `campaign.{field}`"),
+                format!("`campaign` has: {}", CAMPAIGN_FIELDS.join(", ")),
+            )),
+            _ => None,
+        },
+        "now" => attr.map(|a| {
+            (
+                format!("undefined variable `now.{a}`"),
+                "`now` is the current UTC time as RFC 3339 text".to_owned(),
+            )
+        }),
+        _ => {
+            let help = match did_you_mean(root, ROOTS) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("templates can read: {}", ROOTS.join(", ")),
+            };
+            Some((format!("undefined variable `{root}`"), help))
+        }
+    }
+}

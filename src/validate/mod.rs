@@ -1,0 +1,250 @@
+//! Validation: schema checks on every document, then semantic checks across the project.
+//!
+//! Every problem in every file is reported in one run. A document entry (template, audience or
+//! campaign) that fails the schema is left out of the semantic checks, so one typo does not
+//! cascade into a page of follow-on errors.
+
+mod audience;
+mod campaign;
+mod catalog;
+mod jinja;
+pub mod phone;
+mod schema;
+mod template;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::diagnostic::{Code, Diagnostic, Related, SourceText};
+use crate::load::node::Span;
+use crate::load::{LoadedProject, SourceFile};
+use crate::model::{Project, VarValue};
+
+pub use catalog::{Catalog, Item, Loc};
+
+/// Settings that change what validation accepts: the environment overlay and extra variables.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--env NAME`.
+    pub env: Option<String>,
+    /// `HERALD_VAR_*` and `--var NAME=VALUE`, later entries winning.
+    pub vars: Vec<(String, String)>,
+}
+
+/// The outcome of validation: the typed project (as far as it could be built) and every problem.
+#[derive(Debug)]
+pub struct Validated {
+    /// The project's typed contents.
+    pub catalog: Catalog,
+    /// Every problem, sorted by file and position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Validated {
+    /// Whether any problem is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Shared access to the loaded files for the checks, and the place they report to.
+pub(crate) struct Checker<'a> {
+    pub files: &'a [SourceFile],
+    pub root: PathBuf,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn file(&self, loc: &Loc) -> &SourceFile {
+        &self.files[loc.file]
+    }
+
+    /// The span of `sub` (a JSON pointer below the item) in the item's document.
+    pub fn span(&self, loc: &Loc, sub: &str) -> Span {
+        let file = self.file(loc);
+        file.documents[loc.doc].span_at(&format!("{}{sub}", loc.pointer))
+    }
+
+    /// The node at `sub` below the item, when it exists.
+    pub fn node(&self, loc: &Loc, sub: &str) -> Option<&crate::load::node::Node> {
+        self.file(loc).documents[loc.doc].pointer(&format!("{}{sub}", loc.pointer))
+    }
+
+    fn source(&self, loc: &Loc) -> Option<Arc<SourceText>> {
+        self.file(loc).source.clone()
+    }
+
+    /// The display name of the item's file.
+    pub fn file_name(&self, loc: &Loc) -> &str {
+        &self.file(loc).name
+    }
+
+    /// A new error at `sub` below the item; push it with [`Checker::report`].
+    pub fn error(
+        &self,
+        code: Code,
+        loc: &Loc,
+        sub: &str,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic::error(code, self.file_name(loc), message)
+            .at(self.span(loc, sub), self.source(loc))
+    }
+
+    /// A new error at an exact span of the item's file.
+    pub fn error_at(
+        &self,
+        code: Code,
+        loc: &Loc,
+        span: Span,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic::error(code, self.file_name(loc), message).at(span, self.source(loc))
+    }
+
+    /// A pointer to another place, for "defined here" notes.
+    pub fn related(&self, loc: &Loc, sub: &str, message: impl Into<String>) -> Related {
+        Related {
+            file: self.file_name(loc).to_owned(),
+            span: self.span(loc, sub),
+            message: message.into(),
+            source: self.source(loc),
+        }
+    }
+
+    /// Records a problem.
+    pub fn report(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+}
+
+/// Validates a loaded project.
+pub fn validate(loaded: &LoadedProject, options: &Options) -> Validated {
+    let mut diagnostics = loaded.diagnostics.clone();
+    let settings = check_settings(&loaded.settings, &mut diagnostics);
+    let vars = settings
+        .as_ref()
+        .map(|p| effective_vars(p, options, &loaded.settings.name, &mut diagnostics))
+        .unwrap_or_default();
+
+    let mut checker = Checker {
+        files: &loaded.resources,
+        root: loaded.root.clone(),
+        diagnostics,
+    };
+    let mut catalog = catalog::build(&mut checker);
+    catalog.settings = settings;
+    catalog.vars = vars;
+
+    template::check(&mut checker, &catalog);
+    let fields = audience::check(&mut checker, &catalog);
+    campaign::check(&mut checker, &catalog, &fields);
+
+    let mut diagnostics = checker.diagnostics;
+    diagnostics.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    diagnostics.dedup_by(|a, b| a.sort_key() == b.sort_key());
+    Validated {
+        catalog,
+        diagnostics,
+    }
+}
+
+fn check_settings(file: &SourceFile, diagnostics: &mut Vec<Diagnostic>) -> Option<Project> {
+    let source = file.source.clone()?;
+    let doc = match file.documents.as_slice() {
+        [] => {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::FileEmpty,
+                    &file.name,
+                    format!("{} is empty", file.name),
+                )
+                .help("it needs at least an `api:` section; `herald init` writes a complete one"),
+            );
+            return None;
+        }
+        [doc] => doc,
+        [_, second, ..] => {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::YamlUnsupported,
+                    &file.name,
+                    format!("{} holds more than one YAML document", file.name),
+                )
+                .at(second.span, Some(source))
+                .help("keep a single document in herald.yaml; remove the `---` line"),
+            );
+            return None;
+        }
+    };
+    let json = doc.to_json();
+    let (problems, _) = schema::check(schema::Kind::Project, &file.name, &source, doc, &json);
+    if !problems.is_empty() {
+        diagnostics.extend(problems);
+        return None;
+    }
+    match serde_json::from_value::<Project>(json) {
+        Ok(project) => Some(project),
+        Err(e) => {
+            diagnostics.push(
+                Diagnostic::error(Code::SchemaValue, &file.name, e.to_string())
+                    .at(doc.span, Some(source)),
+            );
+            None
+        }
+    }
+}
+
+/// The variables templates see: file, then environment overlay, then `options.vars`.
+fn effective_vars(
+    project: &Project,
+    options: &Options,
+    file: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, Value> {
+    let mut vars: BTreeMap<String, Value> = project
+        .vars
+        .iter()
+        .map(|(k, v)| (k.clone(), var_json(v)))
+        .collect();
+    if let Some(env) = &options.env {
+        match project.environments.get(env) {
+            Some(overlay) => {
+                vars.extend(overlay.vars.iter().map(|(k, v)| (k.clone(), var_json(v))))
+            }
+            None => {
+                let names: Vec<&str> = project.environments.keys().map(String::as_str).collect();
+                let help = match crate::diagnostic::did_you_mean(env, names.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None if names.is_empty() => {
+                        "herald.yaml defines no environments; add one under `environments:`"
+                            .to_owned()
+                    }
+                    None => format!("environments defined: {}", names.join(", ")),
+                };
+                diagnostics.push(
+                    Diagnostic::error(
+                        Code::Settings,
+                        file,
+                        format!("--env {env}: no such environment in {file}"),
+                    )
+                    .help(help),
+                );
+            }
+        }
+    }
+    vars.extend(
+        options
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone()))),
+    );
+    vars
+}
+
+fn var_json(value: &VarValue) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}

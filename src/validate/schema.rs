@@ -1,0 +1,420 @@
+//! Schema errors from the `jsonschema` crate, mapped back to YAML positions with a help line.
+
+use std::sync::{Arc, OnceLock};
+
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use jsonschema::{ValidationError, Validator};
+use serde_json::Value;
+
+use crate::diagnostic::{Code, Diagnostic, SourceText, did_you_mean};
+use crate::load::node::{Node, NodeKind, ScalarStyle, escape_token};
+use crate::schema;
+
+/// Which of the two schemas a document is checked against.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// herald.yaml.
+    Project,
+    /// A resource file.
+    Resource,
+}
+
+fn validator(kind: Kind) -> &'static Validator {
+    static PROJECT: OnceLock<Validator> = OnceLock::new();
+    static RESOURCE: OnceLock<Validator> = OnceLock::new();
+    let (cell, schema) = match kind {
+        Kind::Project => (&PROJECT, schema::project_schema()),
+        Kind::Resource => (&RESOURCE, schema::resource_schema()),
+    };
+    cell.get_or_init(|| {
+        jsonschema::options()
+            .build(schema)
+            .expect("the generated schema is valid JSON Schema")
+    })
+}
+
+fn root(kind: Kind) -> &'static Value {
+    match kind {
+        Kind::Project => schema::project_schema(),
+        Kind::Resource => schema::resource_schema(),
+    }
+}
+
+/// An instance path that failed the schema.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// JSON pointer of the failing value.
+    pub pointer: String,
+    /// An unknown field: dropping it leaves a value the types accept, so the entry can still be
+    /// checked semantically.
+    pub unknown_field: bool,
+}
+
+/// Checks one document; returns its diagnostics and the instance paths that failed, so semantic
+/// checks can skip the entries that did not deserialize.
+pub fn check(
+    kind: Kind,
+    file: &str,
+    source: &Arc<SourceText>,
+    doc: &Node,
+    json: &Value,
+) -> (Vec<Diagnostic>, Vec<Failure>) {
+    let mut diagnostics = Vec::new();
+    let mut failed = Vec::new();
+    let mapper = Mapper {
+        kind,
+        file,
+        source,
+        doc,
+    };
+    for error in validator(kind).iter_errors(json) {
+        mapper.map(&error, &mut diagnostics, &mut failed);
+    }
+    (diagnostics, failed)
+}
+
+struct Mapper<'a> {
+    kind: Kind,
+    file: &'a str,
+    source: &'a Arc<SourceText>,
+    doc: &'a Node,
+}
+
+impl Mapper<'_> {
+    fn diagnostic(&self, code: Code, pointer: &str, message: String) -> Diagnostic {
+        Diagnostic::error(code, self.file, message)
+            .at(self.doc.span_at(pointer), Some(self.source.clone()))
+    }
+
+    fn map(
+        &self,
+        error: &ValidationError<'_>,
+        out: &mut Vec<Diagnostic>,
+        failed: &mut Vec<Failure>,
+    ) {
+        let at = error.instance_path().as_str().to_owned();
+        let schema_path = error.schema_path().as_str();
+        let object = schema_path.rsplit_once('/').map_or("", |(p, _)| p);
+        let what = describe_path(&at);
+        match error.kind() {
+            ValidationErrorKind::AnyOf { context }
+            | ValidationErrorKind::OneOfNotValid { context } => {
+                // An `Option<T>` or "name or inline" field: report the branch that matches the
+                // value's shape, not the unhelpful "not valid under any of the schemas".
+                let relevant: Vec<&Vec<ValidationError<'static>>> = context
+                    .iter()
+                    .filter(|branch| {
+                        !branch.iter().all(|e| {
+                            e.instance_path().as_str() == at
+                                && matches!(e.kind(), ValidationErrorKind::Type { .. })
+                        })
+                    })
+                    .collect();
+                if let [branch] = relevant.as_slice() {
+                    for e in branch.iter() {
+                        self.map(e, out, failed);
+                    }
+                } else {
+                    let expected = context
+                        .iter()
+                        .flatten()
+                        .filter_map(|e| match e.kind() {
+                            ValidationErrorKind::Type { kind } => Some(type_name(kind)),
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" or ");
+                    failed.push(Failure {
+                        pointer: at.clone(),
+                        unknown_field: false,
+                    });
+                    out.push(
+                        self.diagnostic(
+                            Code::SchemaType,
+                            &at,
+                            format!("{what} must be {expected}"),
+                        )
+                        .help(self.field_help(&at)),
+                    );
+                }
+            }
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let allowed = schema::property_names(root(self.kind), object);
+                for name in unexpected {
+                    let pointer = format!("{at}/{}", escape_token(name));
+                    failed.push(Failure {
+                        pointer: pointer.clone(),
+                        unknown_field: true,
+                    });
+                    let span = self
+                        .doc
+                        .pointer(&at)
+                        .and_then(|n| n.entry(name))
+                        .map_or_else(|| self.doc.span_at(&at), |e| e.key_span);
+                    let help = match did_you_mean(name, allowed.iter().map(String::as_str)) {
+                        Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                        None => format!("allowed fields here: {}", allowed.join(", ")),
+                    };
+                    out.push(
+                        Diagnostic::error(
+                            Code::SchemaUnknownField,
+                            self.file,
+                            format!("unknown field `{name}` in {what}"),
+                        )
+                        .at(span, Some(self.source.clone()))
+                        .label("not a field herald knows")
+                        .help(help),
+                    );
+                }
+            }
+            ValidationErrorKind::Required { property } => {
+                let name = property.as_str().unwrap_or_default();
+                failed.push(Failure {
+                    pointer: at.clone(),
+                    unknown_field: false,
+                });
+                let help = schema::property_description(root(self.kind), object, name).map_or_else(
+                    || format!("add `{name}:`"),
+                    |d| format!("add `{name}:` ({})", lowercase_first(&d)),
+                );
+                out.push(
+                    self.diagnostic(
+                        Code::SchemaRequired,
+                        &at,
+                        format!("{what} is missing the required field `{name}`"),
+                    )
+                    .help(help),
+                );
+            }
+            ValidationErrorKind::Type { kind } => {
+                failed.push(Failure {
+                    pointer: at.clone(),
+                    unknown_field: false,
+                });
+                let node = self.doc.pointer(&at);
+                let found = node.map_or("nothing", |n| node_type(&n.kind));
+                let expected = type_name(kind);
+                let mut help = self.field_help(&at);
+                if expected == "a string"
+                    && let Some(Node {
+                        kind: NodeKind::Number(_) | NodeKind::Bool(_),
+                        ..
+                    }) = node
+                {
+                    help = format!(
+                        "YAML reads this unquoted value as {found}; put it in quotes to make it text"
+                    );
+                }
+                out.push(
+                    self.diagnostic(
+                        Code::SchemaType,
+                        &at,
+                        format!("{what} must be {expected}, found {found}"),
+                    )
+                    .help(help),
+                );
+            }
+            ValidationErrorKind::Enum { options } => {
+                failed.push(Failure {
+                    pointer: at.clone(),
+                    unknown_field: false,
+                });
+                let options: Vec<&str> = options
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                let given = error.instance().as_str().unwrap_or_default();
+                let help = match did_you_mean(given, options.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("use one of: {}", options.join(", ")),
+                };
+                out.push(
+                    self.diagnostic(
+                        Code::SchemaEnum,
+                        &at,
+                        format!(
+                            "{what} must be one of {}, found {}",
+                            options.join(", "),
+                            short(error.instance())
+                        ),
+                    )
+                    .help(help),
+                );
+            }
+            ValidationErrorKind::Pattern { .. } => {
+                failed.push(Failure {
+                    pointer: at.clone(),
+                    unknown_field: false,
+                });
+                out.push(
+                    self.diagnostic(
+                        Code::SchemaValue,
+                        &at,
+                        format!("{what} has an invalid value {}", short(error.instance())),
+                    )
+                    .help(self.field_help(&at)),
+                );
+            }
+            _ => {
+                failed.push(Failure {
+                    pointer: at.clone(),
+                    unknown_field: false,
+                });
+                out.push(
+                    self.diagnostic(Code::SchemaValue, &at, format!("{what}: {error}"))
+                        .help(self.field_help(&at)),
+                );
+            }
+        }
+    }
+
+    /// The schema's description of the field at `pointer`, as a help line.
+    fn field_help(&self, pointer: &str) -> String {
+        let Some((parent, name)) = pointer.rsplit_once('/') else {
+            return "see the schema for the expected form".to_owned();
+        };
+        let description = self
+            .doc
+            .pointer(parent)
+            .and_then(|_| field_description(root(self.kind), parent, name));
+        match description {
+            Some(d) => format!("`{name}`: {d}"),
+            None => "see schemas/ for the expected form".to_owned(),
+        }
+    }
+}
+
+/// The description of field `name` of the object at instance path `parent`, found by walking
+/// the schema along the path.
+fn field_description(root: &Value, parent: &str, name: &str) -> Option<String> {
+    let mut schema = root;
+    for token in parent.split('/').filter(|t| !t.is_empty()) {
+        schema = step(root, schema, token)?;
+    }
+    let property = step(root, schema, name)?;
+    property
+        .get("description")
+        .or_else(|| resolve(root, property).get("description"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
+    let mut schema = schema;
+    if let Some(Value::Array(branches)) = schema.get("anyOf") {
+        // `Option<T>`: the non-null branch.
+        if let Some(b) = branches
+            .iter()
+            .find(|b| b.get("type") != Some(&"null".into()))
+        {
+            schema = b;
+        }
+    }
+    schema
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix('#'))
+        .and_then(|p| root.pointer(p))
+        .unwrap_or(schema)
+}
+
+fn step<'a>(root: &'a Value, schema: &'a Value, token: &str) -> Option<&'a Value> {
+    let schema = resolve(root, schema);
+    if let Some(p) = schema.get("properties").and_then(|p| p.get(token)) {
+        return Some(p);
+    }
+    if token.parse::<usize>().is_ok()
+        && let Some(items) = schema.get("items")
+    {
+        return Some(items);
+    }
+    schema.get("additionalProperties").filter(|v| v.is_object())
+}
+
+/// "campaign `x`, field `send.template.body[2]`" style names for instance paths.
+pub fn describe_path(pointer: &str) -> String {
+    let tokens: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let (head, rest) = match tokens.as_slice() {
+        [] => return "the file".to_owned(),
+        [kind, name, rest @ ..]
+            if ["templates", "audiences", "campaigns"].contains(&kind.as_str()) =>
+        {
+            let singular = kind.trim_end_matches('s');
+            (format!("{singular} `{name}`"), rest)
+        }
+        [kind] => return format!("`{kind}`"),
+        _ => ("the file".to_owned(), tokens.as_slice()),
+    };
+    if rest.is_empty() {
+        return head;
+    }
+    let mut field = String::new();
+    for token in rest {
+        if token.parse::<usize>().is_ok() {
+            field.push_str(&format!("[{token}]"));
+        } else {
+            if !field.is_empty() {
+                field.push('.');
+            }
+            field.push_str(token);
+        }
+    }
+    format!("`{field}` of {head}")
+}
+
+fn type_name(kind: &TypeKind) -> String {
+    let name = |t: &str| -> &'static str {
+        match t {
+            "string" => "a string",
+            "integer" => "a whole number",
+            "number" => "a number",
+            "boolean" => "true or false",
+            "array" => "a list",
+            "object" => "a mapping",
+            "null" => "empty",
+            _ => "a value",
+        }
+    };
+    match kind {
+        TypeKind::Single(t) => name(&t.to_string()).to_owned(),
+        TypeKind::Multiple(set) => set
+            .iter()
+            .map(|t| name(&t.to_string()))
+            .filter(|n| *n != "empty")
+            .collect::<Vec<_>>()
+            .join(" or "),
+    }
+}
+
+fn node_type(kind: &NodeKind) -> &'static str {
+    match kind {
+        NodeKind::Null => "nothing",
+        NodeKind::Bool(_) => "a boolean",
+        NodeKind::Number(_) => "a number",
+        NodeKind::String(_, ScalarStyle::Block) => "a text block",
+        NodeKind::String(..) => "a string",
+        NodeKind::Seq(_) => "a list",
+        NodeKind::Map(_) => "a mapping",
+    }
+}
+
+fn short(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > 40 {
+        format!("{}…", text.chars().take(40).collect::<String>())
+    } else {
+        text
+    }
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,191 @@
+//! Checks of template definitions: slots numbered 1..n, buttons well-formed, WhatsApp limits.
+
+use super::{Catalog, Checker};
+use crate::diagnostic::Code;
+use crate::model::Template;
+
+/// WhatsApp's limits on approved templates and their parameters (see engati-api.md).
+pub mod limits {
+    /// Characters in a header text parameter.
+    pub const HEADER_TEXT: usize = 60;
+    /// Characters in a body text parameter, and in the approved body.
+    pub const BODY_TEXT: usize = 1024;
+    /// Characters in a button label.
+    pub const BUTTON_LABEL: usize = 25;
+    /// Characters in a URL.
+    pub const URL: usize = 2000;
+    /// Buttons on one template.
+    pub const BUTTONS: usize = 10;
+    /// URL buttons on one template.
+    pub const URL_BUTTONS: usize = 2;
+}
+
+/// The `{{N}}` slot numbers in an approved text, in order of appearance.
+pub fn slots(text: &str) -> Vec<(usize, usize)> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    let mut offset = 0;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        if let Some(end) = after.find("}}")
+            && let Ok(n) = after[..end].trim().parse::<usize>()
+        {
+            found.push((n, offset + start));
+        }
+        offset += start + 2;
+        rest = after;
+    }
+    found
+}
+
+/// The kind of an approved button, as named in files.
+pub fn button_kind(button: &crate::model::ApprovedButton) -> Vec<&'static str> {
+    let mut kinds = Vec::new();
+    if button.quick_reply.is_some() {
+        kinds.push("quick_reply");
+    }
+    if button.url.is_some() {
+        kinds.push("url");
+    }
+    if button.copy_code.is_some() {
+        kinds.push("copy_code");
+    }
+    kinds
+}
+
+pub(super) fn check(checker: &mut Checker<'_>, catalog: &Catalog) {
+    for item in catalog.templates.values() {
+        check_one(checker, &item.loc, &item.value);
+    }
+}
+
+fn check_one(checker: &mut Checker<'_>, loc: &super::Loc, template: &Template) {
+    let mut numbers: Vec<usize> = slots(&template.body).iter().map(|(n, _)| *n).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    if numbers.iter().enumerate().any(|(i, n)| *n != i + 1) {
+        let listed = numbers
+            .iter()
+            .map(|n| format!("{{{{{n}}}}}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let d = checker
+            .error(
+                Code::TemplateSlots,
+                loc,
+                "/body",
+                format!("the body's slots are {listed}; WhatsApp numbers them {{{{1}}}}, {{{{2}}}}, ... without gaps"),
+            )
+            .help("copy the body exactly as Meta approved it");
+        checker.report(d);
+    }
+    let body_len = template.body.chars().count();
+    if body_len > limits::BODY_TEXT {
+        let d = checker
+            .error(
+                Code::Limit,
+                loc,
+                "/body",
+                format!(
+                    "the body is {body_len} characters; WhatsApp allows {}",
+                    limits::BODY_TEXT
+                ),
+            )
+            .help("shorten the text; Meta will not approve a longer body");
+        checker.report(d);
+    }
+    if template.buttons.len() > limits::BUTTONS {
+        let d = checker
+            .error(
+                Code::Limit,
+                loc,
+                &format!("/buttons/{}", limits::BUTTONS),
+                format!(
+                    "{} buttons; WhatsApp allows at most {}",
+                    template.buttons.len(),
+                    limits::BUTTONS
+                ),
+            )
+            .help("remove buttons beyond the tenth");
+        checker.report(d);
+    }
+    let url_buttons = template.buttons.iter().filter(|b| b.url.is_some()).count();
+    if url_buttons > limits::URL_BUTTONS {
+        let d = checker
+            .error(
+                Code::Limit,
+                loc,
+                "/buttons",
+                format!(
+                    "{url_buttons} URL buttons; WhatsApp allows at most {}",
+                    limits::URL_BUTTONS
+                ),
+            )
+            .help("keep two URL buttons at most");
+        checker.report(d);
+    }
+    for (i, button) in template.buttons.iter().enumerate() {
+        let at = format!("/buttons/{i}");
+        let kinds = button_kind(button);
+        if kinds.len() != 1 {
+            let message = if kinds.is_empty() {
+                format!("button {i} has no kind")
+            } else {
+                format!("button {i} has several kinds: {}", kinds.join(", "))
+            };
+            let d = checker
+                .error(Code::OneOf, loc, &at, message)
+                .help("write each button as one of `quick_reply: LABEL`, `url: {text, url}` or `copy_code: LABEL`");
+            checker.report(d);
+            continue;
+        }
+        let (label, label_at) = match (&button.quick_reply, &button.url, &button.copy_code) {
+            (Some(l), _, _) => (l.as_str(), format!("{at}/quick_reply")),
+            (_, Some(u), _) => (u.text.as_str(), format!("{at}/url/text")),
+            (_, _, Some(l)) => (l.as_str(), format!("{at}/copy_code")),
+            _ => continue,
+        };
+        let len = label.chars().count();
+        if len > limits::BUTTON_LABEL {
+            let d = checker
+                .error(
+                    Code::Limit,
+                    loc,
+                    &label_at,
+                    format!(
+                        "button label is {len} characters; WhatsApp allows {}",
+                        limits::BUTTON_LABEL
+                    ),
+                )
+                .help("shorten the label");
+            checker.report(d);
+        }
+        if let Some(url) = &button.url
+            && url.url.chars().count() > limits::URL
+        {
+            let d = checker
+                .error(
+                    Code::Limit,
+                    loc,
+                    &format!("{at}/url/url"),
+                    format!("the URL is longer than {} characters", limits::URL),
+                )
+                .help("use a shorter URL");
+            checker.report(d);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slots;
+
+    #[test]
+    fn finds_numbered_slots() {
+        let found: Vec<usize> = slots("Hi {{1}}, invoice {{2}} for {{ 3 }} {{name}}")
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(found, vec![1, 2, 3]);
+    }
+}
