@@ -1,7 +1,7 @@
 //! The command line: argument parsing and the commands, printing through `output`.
 //!
 //! Exit codes: 0 success, 1 the project has errors, 2 usage or I/O problems (clap uses 2 for
-//! usage errors too).
+//! usage errors too; so does an `--env` that herald.yaml does not define).
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -186,7 +186,16 @@ fn validate_command(args: &ValidateArgs, out: &mut dyn Write) -> Result<u8, Stri
         Format::Human => diagnostics::human(&validated.diagnostics, Style::detect()),
     };
     write_out(out, &text)?;
-    Ok(u8::from(validated.has_errors()))
+    // An `--env` that herald.yaml does not define is a bad flag value: a usage error.
+    let usage_error = validated
+        .diagnostics
+        .iter()
+        .any(|d| d.code == crate::diagnostic::Code::Settings);
+    Ok(if usage_error {
+        2
+    } else {
+        u8::from(validated.has_errors())
+    })
 }
 
 fn plural(n: usize) -> &'static str {

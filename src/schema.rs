@@ -97,8 +97,17 @@ pub fn property_names(root: &Value, object_pointer: &str) -> Vec<String> {
     names
 }
 
-/// Follows a local `$ref` (one hop is all schemars generates).
-fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
+/// The schema a property's schema stands for: the non-null branch of an `Option<T>`'s `anyOf`,
+/// then one local `$ref` hop (all schemars generates).
+pub fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
+    let mut schema = schema;
+    if let Some(Value::Array(branches)) = schema.get("anyOf")
+        && let Some(b) = branches
+            .iter()
+            .find(|b| b.get("type") != Some(&"null".into()))
+    {
+        schema = b;
+    }
     schema
         .get("$ref")
         .and_then(Value::as_str)

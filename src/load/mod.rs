@@ -211,25 +211,61 @@ fn read_text(path: &Path, name: &str) -> Result<String, Box<Diagnostic>> {
         ));
     }
     let bytes = std::fs::read(path).map_err(io_error)?;
-    String::from_utf8(bytes).map_err(|e| {
-        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let valid = std::str::from_utf8(valid).unwrap_or_default();
-        let line = valid.matches('\n').count() + 1;
-        let col = valid.rsplit('\n').next().map_or(0, |l| l.chars().count());
-        let at = Pos { line, col };
-        let prefix = SourceText::new(Arc::from(valid), 1);
-        Box::new(
-            Diagnostic::error(
-                Code::FileEncoding,
-                name,
-                format!(
-                    "{name} is not valid UTF-8 (byte {} is not part of a UTF-8 character)",
-                    e.utf8_error().valid_up_to()
-                ),
-            )
-            .at(Span { start: at, end: at }, Some(prefix))
-            .label("the text stops being UTF-8 here")
-            .help("save the file as UTF-8 (it may be in Latin-1 or UTF-16)"),
-        )
-    })
+    String::from_utf8(bytes)
+        .map_err(|e| Box::new(encoding_error(name, e.as_bytes(), e.utf8_error())))
+}
+
+/// Points at the first byte that is not UTF-8, showing its line decoded lossily (the bad byte
+/// as U+FFFD) so the snippet shows the whole line and underlines the byte.
+fn encoding_error(name: &str, bytes: &[u8], error: std::str::Utf8Error) -> Diagnostic {
+    let bad = error.valid_up_to();
+    let line_start = bytes[..bad]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line_end = bytes[bad..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |i| bad + i);
+    // Everything before `bad` is valid UTF-8, so these conversions lose nothing.
+    let line = bytes[..line_start].iter().filter(|&&b| b == b'\n').count() + 1;
+    let col = String::from_utf8_lossy(&bytes[line_start..bad])
+        .chars()
+        .count();
+    let text = String::from_utf8_lossy(&bytes[line_start..line_end]);
+    let start = Pos { line, col };
+    let end = Pos { line, col: col + 1 };
+    Diagnostic::error(
+        Code::FileEncoding,
+        name,
+        format!(
+            "{name} is not valid UTF-8 (byte 0x{:02X} is not part of a UTF-8 character)",
+            bytes[bad]
+        ),
+    )
+    .at(
+        Span { start, end },
+        Some(SourceText::new(Arc::from(text.as_ref()), line)),
+    )
+    .label("not UTF-8")
+    .help("save the file as UTF-8 (it may be in Latin-1 or UTF-16)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_errors_point_at_the_bad_byte_and_show_its_line() {
+        let bytes = b"a: 1\nb: caf\xe9!\nc: 3\n";
+        let error = String::from_utf8(bytes.to_vec()).unwrap_err().utf8_error();
+        let d = encoding_error("x.yaml", bytes, error);
+        let span = d.span.unwrap();
+        assert_eq!(span.start, Pos { line: 2, col: 6 });
+        assert_eq!(span.end, Pos { line: 2, col: 7 });
+        let source = d.source.unwrap();
+        assert_eq!(&*source.text, "b: caf\u{FFFD}!");
+        assert_eq!(source.first_line, 2);
+        assert!(d.message.contains("0xE9"), "{}", d.message);
+    }
 }

@@ -117,17 +117,32 @@ impl Node {
 
     /// The span of the deepest node on the pointer's path that exists: a pointer into a missing
     /// field still lands on its parent.
+    ///
+    /// A block mapping or list (one that starts on a later line than its key) is shown at its key
+    /// instead: its own span starts at its first child, and underlining that child would blame
+    /// the wrong line ("`send` has 2 kinds" under `template:` rather than under `send:`).
     pub fn span_at(&self, pointer: &str) -> Span {
         let mut current = pointer;
         loop {
             if let Some(node) = self.pointer(current) {
-                return node.span;
+                return self.key_span_of_block(current, node).unwrap_or(node.span);
             }
             match current.rfind('/') {
                 Some(i) => current = &current[..i],
                 None => return self.span,
             }
         }
+    }
+
+    /// The key span of `node` (found at `pointer`) when it is a block collection under a key.
+    fn key_span_of_block(&self, pointer: &str, node: &Node) -> Option<Span> {
+        if !matches!(node.kind, NodeKind::Map(_) | NodeKind::Seq(_)) {
+            return None;
+        }
+        let (parent, key) = pointer.rsplit_once('/')?;
+        let key = key.replace("~1", "/").replace("~0", "~");
+        let entry = self.pointer(parent)?.entry(&key)?;
+        (node.span.start.line > entry.key_span.start.line).then_some(entry.key_span)
     }
 
     /// Where character `offset` of this scalar's text was written, when it can be known exactly

@@ -87,15 +87,26 @@ impl Builder<'_> {
         let text = self.source.text.clone();
         for event in Parser::new_from_str(&text) {
             let (event, raw_span) = event.map_err(|e| {
-                let at = pos(e.marker());
-                Box::new(
-                    self.error(
+                let at = self.before_trailing_space(pos(e.marker()));
+                let mut d = self
+                    .error(
                         Code::YamlSyntax,
                         Span { start: at, end: at },
                         format!("invalid YAML: {}", e.info()),
                     )
-                    .help(syntax_help(e.info())),
-                )
+                    .help(syntax_help(e.info()));
+                if let Some(opened) = self.unclosed_bracket(e.info()) {
+                    d = d
+                        .help(format!(
+                            "check the {} opened on line {}: items are separated by `,` and it \
+                             ends with `{}`",
+                            if opened.1 == '[' { "list" } else { "mapping" },
+                            opened.0.span.start.line,
+                            if opened.1 == '[' { ']' } else { '}' },
+                        ))
+                        .related(opened.0);
+                }
+                Box::new(d)
             })?;
             let at = span(&raw_span);
             match event {
@@ -192,6 +203,51 @@ impl Builder<'_> {
             }
         }
         Ok(())
+    }
+
+    /// For an error inside a `[...]` or `{...}` (often one never closed, found only at the end of
+    /// the file), where that bracket was opened.
+    fn unclosed_bracket(&self, info: &str) -> Option<(Related, char)> {
+        let bracket = if info.contains("flow sequence") {
+            '['
+        } else if info.contains("flow mapping") {
+            '{'
+        } else {
+            return None;
+        };
+        let start = self.stack.iter().rev().find_map(|frame| {
+            let (Frame::Seq { start, .. } | Frame::Map { start, .. }) = frame;
+            let offset = self.source.offset(*start);
+            self.source.text[offset..]
+                .starts_with(bracket)
+                .then_some(*start)
+        })?;
+        let end = Pos {
+            line: start.line,
+            col: start.col + 1,
+        };
+        let related = Related {
+            file: self.file.to_owned(),
+            span: Span { start, end },
+            message: format!("the `{bracket}` opened here"),
+            source: Some(self.source.clone()),
+        };
+        Some((related, bracket))
+    }
+
+    /// An error found only at the end of the file is shown after the last text, not on the empty
+    /// line after it (where the snippet would show nothing).
+    fn before_trailing_space(&self, at: Pos) -> Pos {
+        let text = &self.source.text;
+        let content = text.trim_end();
+        if self.source.offset(at) <= content.len() {
+            return at;
+        }
+        let line_start = content.rfind('\n').map_or(0, |i| i + 1);
+        Pos {
+            line: content.matches('\n').count() + 1,
+            col: content[line_start..].chars().count(),
+        }
     }
 
     fn open(&mut self, frame: Frame, at: Span) -> Result<(), Box<Diagnostic>> {
@@ -363,6 +419,10 @@ fn resolve_plain(value: &str) -> NodeKind {
 fn syntax_help(info: &str) -> String {
     if info.contains("tab") {
         "YAML does not allow tabs for indentation; indent with spaces".to_owned()
+    } else if info.contains("unknown anchor") {
+        "an alias `*name` needs an anchor `&name` earlier in the same file".to_owned()
+    } else if info.contains("quoted scalar") {
+        "a quoted value must end with the quote it starts with, on this or a later line".to_owned()
     } else if info.contains("mapping values are not allowed") {
         "a value containing `: ` must be quoted, e.g. \"a: b\"".to_owned()
     } else if info.contains("did not find expected") || info.contains("while parsing") {
@@ -397,9 +457,15 @@ mod tests {
         let node = docs[0].pointer("/campaigns/x/body/1").unwrap();
         assert_eq!(node.span.start, Pos { line: 3, col: 14 });
         assert_eq!(node.pos_in_text(0), Pos { line: 3, col: 15 });
+        // A missing field lands on its parent; a block mapping is shown at its key.
         assert_eq!(
             docs[0].span_at("/campaigns/x/missing").start,
-            Pos { line: 3, col: 4 }
+            Pos { line: 2, col: 2 }
+        );
+        // A flow list on its key's line is shown as itself.
+        assert_eq!(
+            docs[0].span_at("/campaigns/x/body").start,
+            Pos { line: 3, col: 10 }
         );
     }
 

@@ -48,7 +48,7 @@ pub struct Api {
     pub base_url: String,
     /// The Engati customer id (a number, e.g. 61179).
     pub customer_id: u64,
-    /// The bot key: 16 hexadecimal digits (e.g. `bb67e0773bed4c7e`).
+    /// The bot key: 16 lowercase hexadecimal digits (e.g. `bb67e0773bed4c7e`).
     #[schemars(regex(pattern = r"^[0-9a-f]{16}$"))]
     pub bot_key: String,
     /// Name of the environment variable holding the API key. The key itself never goes in a file.

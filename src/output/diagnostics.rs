@@ -127,6 +127,8 @@ impl Report {
         let message = match (&located, &d.source) {
             // Without a snippet the position would not show; put it in the message.
             (Some(at), None) => format!("{at}: {}", d.message),
+            // Whole-file messages often name the file already ("herald.yaml is empty").
+            (None, _) if d.message.contains(d.file.as_str()) => d.message.clone(),
             (None, _) => format!("{}: {}", d.file, d.message),
             _ => d.message.clone(),
         };

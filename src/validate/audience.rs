@@ -193,22 +193,25 @@ pub(super) fn check_audience(
 
 /// An "unknown name" error with a did-you-mean.
 pub(super) fn unknown_reference<'a>(
-    checker: &Checker<'_>,
+    checker: &mut Checker<'_>,
     names: impl Iterator<Item = &'a String> + Clone,
     kind: &str,
     name: &str,
     loc: &Loc,
     sub: &str,
 ) -> Diagnostic {
-    let help = match did_you_mean(name, names.clone().map(String::as_str)) {
-        Some(s) => format!("did you mean `{s}`?"),
+    let key = (kind.to_owned(), name.to_owned());
+    let help = match checker.reference_help.get(&key) {
+        Some(help) => help.clone(),
         None => {
-            let defined: Vec<&str> = names.map(String::as_str).collect();
-            if defined.is_empty() {
-                format!("no {kind}s are defined; add one under `{kind}s:`")
-            } else {
-                format!("{kind}s defined: {}", defined.join(", "))
+            let count = names.clone().count();
+            let suggest = checker.suggestion_budget >= count;
+            if suggest {
+                checker.suggestion_budget -= count;
             }
+            let help = reference_help(names, kind, name, suggest);
+            checker.reference_help.insert(key, help.clone());
+            help
         }
     };
     checker
@@ -220,6 +223,30 @@ pub(super) fn unknown_reference<'a>(
         )
         .label(format!("unknown {kind}"))
         .help(help)
+}
+
+/// Names listed in a help line before the rest are counted instead.
+const LISTED_NAMES: usize = 10;
+
+fn reference_help<'a>(
+    names: impl Iterator<Item = &'a String> + Clone,
+    kind: &str,
+    name: &str,
+    suggest: bool,
+) -> String {
+    if suggest && let Some(s) = did_you_mean(name, names.clone().map(String::as_str)) {
+        return format!("did you mean `{s}`?");
+    }
+    let defined: Vec<&str> = names.map(String::as_str).collect();
+    match defined.len() {
+        0 => format!("no {kind}s are defined; add one under `{kind}s:`"),
+        n if n <= LISTED_NAMES => format!("{kind}s defined: {}", defined.join(", ")),
+        n => format!(
+            "{kind}s defined: {} and {} more",
+            defined[..LISTED_NAMES].join(", "),
+            n - LISTED_NAMES
+        ),
+    }
 }
 
 fn inline_fields(
@@ -277,7 +304,13 @@ fn csv_fields(checker: &mut Checker<'_>, loc: &Loc, sub: &str, csv: &str) -> Fie
     let path = base.join(csv);
     let name = display_name(&checker.root, &path);
     let name = normalize(&name);
-    let file = match std::fs::File::open(&path) {
+    // Opening a directory succeeds on Unix; only reading it fails, with a less helpful message.
+    let opened = if path.is_dir() {
+        Err(std::io::Error::other("it is a directory, not a CSV file"))
+    } else {
+        std::fs::File::open(&path)
+    };
+    let file = match opened {
         Ok(f) => f,
         Err(e) => {
             let d = checker
@@ -426,20 +459,31 @@ fn normalize(name: &str) -> String {
 }
 
 fn csv_error(name: &str, path: &Path, error: &csv::Error) -> Diagnostic {
-    let (message, at) = match error.kind() {
+    let (message, help, at) = match error.kind() {
         csv::ErrorKind::UnequalLengths {
             pos,
             expected_len,
             len,
         } => (
-            format!("a row has {len} fields where the header has {expected_len}"),
+            format!(
+                "row {} has {len} fields where the header has {expected_len}",
+                pos.as_ref().map_or(0, csv::Position::record)
+            ),
+            "every row needs one value per header column; quote values that contain commas",
             pos.clone(),
         ),
-        csv::ErrorKind::Utf8 { pos, .. } => (format!("{name} is not valid UTF-8"), pos.clone()),
-        _ => (format!("cannot read {name}: {error}"), None),
+        csv::ErrorKind::Utf8 { pos, .. } => (
+            format!("{name} is not valid UTF-8"),
+            "save the file as UTF-8 (spreadsheets offer \"CSV UTF-8\" when saving)",
+            pos.clone(),
+        ),
+        _ => (
+            format!("cannot read {name}: {error}"),
+            "check that the file is a readable CSV file",
+            None,
+        ),
     };
-    let d = Diagnostic::error(Code::Csv, name, message)
-        .help("every row needs one value per header column; quote values that contain commas");
+    let d = Diagnostic::error(Code::Csv, name, message).help(help);
     match at {
         Some(p) => {
             let start = Pos {
@@ -459,9 +503,12 @@ fn csv_error(name: &str, path: &Path, error: &csv::Error) -> Diagnostic {
 fn row_excerpt(path: &Path, byte: u64, line: usize) -> Option<Arc<SourceText>> {
     let mut file = std::io::BufReader::new(std::fs::File::open(path).ok()?);
     file.seek(SeekFrom::Start(byte)).ok()?;
-    let mut text = String::new();
-    file.read_line(&mut text).ok()?;
-    let text = text.trim_end_matches(['\n', '\r']).to_owned();
+    let mut bytes = Vec::new();
+    file.read_until(b'\n', &mut bytes).ok()?;
+    // Lossy, so a row that is not UTF-8 still shows (its bad bytes as U+FFFD).
+    let text = String::from_utf8_lossy(&bytes)
+        .trim_end_matches(['\n', '\r'])
+        .to_owned();
     Some(SourceText::new(Arc::from(text), line))
 }
 
@@ -523,5 +570,27 @@ fn report_cycles(checker: &mut Checker<'_>, catalog: &Catalog) {
                 on_path.push(target.clone());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reference_help;
+
+    #[test]
+    fn reference_help_suggests_or_lists_a_few_names() {
+        let names: Vec<String> = (0..12).map(|i| format!("audience_{i:02}")).collect();
+        assert_eq!(
+            reference_help(names.iter(), "audience", "audience_1", true),
+            "did you mean `audience_01`?"
+        );
+        let listed = reference_help(names.iter(), "audience", "zzz", true);
+        assert!(listed.ends_with("audience_09 and 2 more"), "{listed}");
+        let unsuggested = reference_help(names.iter(), "audience", "audience_1", false);
+        assert!(unsuggested.starts_with("audiences defined: audience_00,"));
+        assert_eq!(
+            reference_help([].iter(), "template", "x", true),
+            "no templates are defined; add one under `templates:`"
+        );
     }
 }

@@ -71,26 +71,33 @@ fn check_one(
         kinds.push("trigger");
     }
     if kinds.len() != 1 {
-        let message = if kinds.is_empty() {
-            "`send` says nothing to send".to_owned()
+        let (message, help) = if kinds.is_empty() {
+            (
+                "`send` says nothing to send".to_owned(),
+                "give one of `template`, `broadcast`, `template_broadcast` or `trigger`",
+            )
         } else {
-            format!("`send` has {} kinds: {}", kinds.len(), kinds.join(", "))
+            (
+                format!("`send` has {} kinds: {}", kinds.len(), kinds.join(", ")),
+                "a campaign sends exactly one of `template`, `broadcast`, `template_broadcast` or `trigger`; split it into several campaigns",
+            )
         };
         let d = checker
             .error(Code::SendKind, loc, "/send", message)
-            .help("a campaign sends exactly one of `template`, `broadcast`, `template_broadcast` or `trigger`; split it into several campaigns");
+            .help(help);
         checker.report(d);
     }
 
+    let vars = catalog.settings.as_ref().map(|_| &catalog.vars);
     let per_recipient = Scope {
         user: Some(&user_fields),
-        vars: &catalog.vars,
+        vars,
         campaign: &item.name,
         no_user_reason: "",
     };
     let once = Scope {
         user: None,
-        vars: &catalog.vars,
+        vars,
         campaign: &item.name,
         no_user_reason: "this message is rendered once for the whole audience, so it can use `vars`, `campaign` and `now` but not `user`",
     };

@@ -132,15 +132,27 @@ pub(super) fn build(checker: &mut Checker<'_>) -> Catalog {
                             ))
                             .related(related);
                         checker.report(diagnostic);
+                        // References to a template or audience defined twice are ambiguous:
+                        // check them against neither copy, or an error about the other copy
+                        // would point at a definition the user is not looking at.
+                        let removed = match kind.as_str() {
+                            "templates" => catalog.templates.remove(name).is_some(),
+                            "audiences" => catalog.audiences.remove(name).is_some(),
+                            _ => false,
+                        };
+                        if removed {
+                            catalog.broken.push(key);
+                        }
                         continue;
                     }
                     first_seen.insert(key, loc.clone());
-                    let mut value = value.clone();
+                    // Cloned only when unknown fields must be dropped before deserializing.
+                    let mut value = std::borrow::Cow::Borrowed(value);
                     let mut is_broken = false;
                     for f in &failed {
                         let inside = f.pointer.starts_with(&format!("{pointer}/"));
                         if f.unknown_field && inside {
-                            remove(&mut value, &f.pointer[pointer.len()..]);
+                            remove(value.to_mut(), &f.pointer[pointer.len()..]);
                         } else if inside
                             || f.pointer.is_empty()
                             || f.pointer == format!("/{kind}")
@@ -168,13 +180,11 @@ pub(super) fn build(checker: &mut Checker<'_>) -> Catalog {
 
 fn entry<T: DeserializeOwned>(name: &str, value: &Value, loc: &Loc) -> Option<Item<T>> {
     // The schema is generated from these types, so a value that passed it deserializes.
-    serde_json::from_value(value.clone())
-        .ok()
-        .map(|value| Item {
-            name: name.to_owned(),
-            value,
-            loc: loc.clone(),
-        })
+    T::deserialize(value).ok().map(|value| Item {
+        name: name.to_owned(),
+        value,
+        loc: loc.clone(),
+    })
 }
 
 /// Removes the value at `pointer` (relative to `value`): an unknown field already reported.

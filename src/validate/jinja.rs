@@ -2,6 +2,7 @@
 //! undefined when rendered (strict undefined), and a trial render on a sample recipient.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use minijinja::value::{Object, Serde, Value as JValue};
@@ -15,6 +16,45 @@ use crate::load::node::Span;
 
 /// The names a template may use at its root.
 const ROOTS: [&str; 4] = ["user", "vars", "campaign", "now"];
+/// minijinja's built-in filters, for did-you-mean (minijinja does not list them).
+const FILTERS: [&str; 36] = [
+    "abs",
+    "attr",
+    "batch",
+    "bool",
+    "capitalize",
+    "chain",
+    "count",
+    "default",
+    "dictsort",
+    "escape",
+    "first",
+    "float",
+    "format",
+    "groupby",
+    "indent",
+    "int",
+    "items",
+    "join",
+    "last",
+    "length",
+    "lines",
+    "list",
+    "lower",
+    "map",
+    "max",
+    "min",
+    "reject",
+    "replace",
+    "reverse",
+    "round",
+    "sort",
+    "split",
+    "string",
+    "title",
+    "trim",
+    "upper",
+];
 /// The fields of `campaign`.
 const CAMPAIGN_FIELDS: [&str; 2] = ["name", "scheduled_at"];
 
@@ -34,19 +74,21 @@ pub fn environment() -> Environment<'static> {
 pub(super) struct Scope<'a> {
     /// The recipient's fields; `None` where a string is rendered once for the whole audience.
     pub user: Option<&'a Fields>,
-    /// Project variables.
-    pub vars: &'a BTreeMap<String, Value>,
+    /// Project variables; `None` when herald.yaml could not be read, so any `vars.NAME` is
+    /// accepted rather than reported as undefined (that error would only repeat herald.yaml's).
+    pub vars: Option<&'a BTreeMap<String, Value>>,
     /// The campaign's name.
     pub campaign: &'a str,
     /// Why `user` is unavailable, for the message.
     pub no_user_reason: &'a str,
 }
 
-/// A recipient whose fields are not known before plan: any attribute reads as a placeholder.
+/// Fields not known at validate time (a Users API recipient, the variables of an unreadable
+/// herald.yaml): any attribute reads as a placeholder.
 #[derive(Debug)]
-struct AnyUser;
+struct Placeholders;
 
-impl Object for AnyUser {
+impl Object for Placeholders {
     fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
         key.as_str().map(|k| JValue::from(format!("<{k}>")))
     }
@@ -64,13 +106,16 @@ pub(super) fn check(
     if !is_template(text) {
         return;
     }
-    let position = |checker: &Checker<'_>, offset: Option<usize>| -> Span {
+    // Where a byte range of `text` was written: exact in a one-line scalar, else the node.
+    let position = |checker: &Checker<'_>, range: Option<Range<usize>>| -> Span {
         let span = checker.span(loc, sub);
-        match (checker.node(loc, sub), offset) {
-            (Some(node), Some(byte)) => {
-                let chars = text[..byte.min(text.len())].chars().count();
-                let start = node.pos_in_text(chars);
-                Span { start, end: start }
+        match (checker.node(loc, sub), range) {
+            (Some(node), Some(range)) => {
+                let chars = |byte: usize| text.get(..byte).map_or(0, |t| t.chars().count());
+                Span {
+                    start: node.pos_in_text(chars(range.start)),
+                    end: node.pos_in_text(chars(range.end)),
+                }
             }
             _ => span,
         }
@@ -78,7 +123,7 @@ pub(super) fn check(
     let template = match env.template_from_str(text) {
         Ok(t) => t,
         Err(e) => {
-            let span = position(checker, e.range().map(|r| r.start));
+            let span = position(checker, e.range());
             let detail = e.detail().unwrap_or("invalid template syntax");
             let d = checker
                 .error_at(
@@ -98,8 +143,8 @@ pub(super) fn check(
     for name in &names {
         if let Some((message, help)) = undefined_name(name, scope) {
             undefined = true;
-            let offset = text.find(name.as_str());
-            let span = position(checker, offset);
+            let range = text.find(name.as_str()).map(|i| i..i + name.len());
+            let span = position(checker, range);
             let d = checker
                 .error_at(Code::RenderUndefined, loc, span, message)
                 .help(help);
@@ -111,28 +156,35 @@ pub(super) fn check(
     }
     let user = match scope.user {
         Some(Fields::Known { sample, .. }) => JValue::from(Serde(sample)),
-        Some(Fields::Any) => JValue::from_object(AnyUser),
+        Some(Fields::Any) => JValue::from_object(Placeholders),
         None => JValue::UNDEFINED,
     };
     let context = minijinja::context! {
         user => user,
-        vars => JValue::from(Serde(scope.vars)),
+        vars => scope.vars.map_or_else(|| JValue::from_object(Placeholders), |v| JValue::from(Serde(v))),
         campaign => minijinja::context! { name => scope.campaign, scheduled_at => "2026-01-01T00:00:00Z" },
         now => "2026-01-01T00:00:00Z",
     };
     if let Err(e) = template.render(context) {
-        let span = position(checker, e.range().map(|r| r.start));
+        let span = position(checker, e.range());
         let detail = e
             .detail()
             .map_or_else(|| e.kind().to_string(), str::to_owned);
         let help = match e.kind() {
             ErrorKind::UnknownFilter => {
-                "see the filters minijinja provides (title, upper, lower, trim, default, ...)"
+                let given = e.range().and_then(|r| text.get(r)).unwrap_or_default();
+                match did_you_mean(given, FILTERS) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "see the filters minijinja provides (title, upper, lower, trim, \
+                             default, ...)"
+                        .to_owned(),
+                }
             }
             ErrorKind::UnknownFunction | ErrorKind::UnknownMethod => {
-                "only minijinja's built-in functions and methods are available"
+                "only minijinja's built-in functions and methods are available".to_owned()
             }
-            _ => "this expression fails for the sample recipient; check the types it works on",
+            _ => "this expression fails for the sample recipient; check the types it works on"
+                .to_owned(),
         };
         let d = checker
             .error_at(
@@ -187,9 +239,9 @@ fn undefined_name(name: &str, scope: &Scope<'_>) -> Option<(String, String)> {
             }
             _ => None,
         },
-        "vars" => match attr {
-            Some(var) if !scope.vars.contains_key(var) => {
-                let help = match did_you_mean(var, scope.vars.keys().map(String::as_str)) {
+        "vars" => match (scope.vars, attr) {
+            (Some(vars), Some(var)) if !vars.contains_key(var) => {
+                let help = match did_you_mean(var, vars.keys().map(String::as_str)) {
                     Some(s) => format!("did you mean `vars.{s}`?"),
                     None => {
                         format!("define it under `vars:` in herald.yaml, or pass --var {var}=VALUE")

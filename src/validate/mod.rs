@@ -12,7 +12,7 @@ pub mod phone;
 mod schema;
 mod template;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -55,7 +55,17 @@ pub(crate) struct Checker<'a> {
     pub files: &'a [SourceFile],
     pub root: PathBuf,
     pub diagnostics: Vec<Diagnostic>,
+    /// Help lines of unknown references by (kind, name): a name misspelt in thousands of
+    /// campaigns is looked up among the defined names once, not once per campaign.
+    pub reference_help: HashMap<(String, String), String>,
+    /// Name comparisons left for did-you-mean searches. Each search compares against every
+    /// defined name, so thousands of distinct typos among thousands of names would take minutes;
+    /// past the budget, help lists names without a suggestion.
+    pub suggestion_budget: usize,
 }
+
+/// Name comparisons did-you-mean searches may make in one run (well under a second).
+const SUGGESTION_BUDGET: usize = 1_000_000;
 
 impl Checker<'_> {
     fn file(&self, loc: &Loc) -> &SourceFile {
@@ -134,6 +144,8 @@ pub fn validate(loaded: &LoadedProject, options: &Options) -> Validated {
         files: &loaded.resources,
         root: loaded.root.clone(),
         diagnostics,
+        reference_help: HashMap::new(),
+        suggestion_budget: SUGGESTION_BUDGET,
     };
     let mut catalog = catalog::build(&mut checker);
     catalog.settings = settings;

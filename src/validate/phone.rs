@@ -17,7 +17,16 @@ pub fn check(phone: &str) -> Result<(), PhoneError> {
         "every recipient needs a phone number, e.g. +919019486731".to_owned()
     } else if cleaned != phone && check(&cleaned).is_ok() {
         format!("write it without separators: {cleaned}")
-    } else if !phone.starts_with('+') && phone.bytes().all(|b| b.is_ascii_digit()) {
+    } else if let Some(national) = phone
+        .strip_prefix('0')
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    {
+        // `+0...` is never valid: the 0 is a national trunk prefix, not part of the number.
+        format!(
+            "a leading 0 is a national prefix; replace it with + and the country code, \
+             e.g. +91{national} for India"
+        )
+    } else if phone.bytes().all(|b| b.is_ascii_digit()) && check(&format!("+{phone}")).is_ok() {
         format!("start with + and the country code, e.g. +{phone}")
     } else {
         "write it as + then the country code and number, 8 to 15 digits, e.g. +919019486731"
@@ -57,6 +66,9 @@ mod tests {
                 .help
                 .contains("+919019486731")
         );
+        let national = check("09019486731").unwrap_err().help;
+        assert!(national.contains("+919019486731"), "{national}");
+        assert!(!national.contains("+09019486731"), "{national}");
         assert!(check("+0123456789").is_err());
         assert!(check("+1234").is_err());
         assert!(check("").is_err());

@@ -99,6 +99,26 @@ impl Mapper<'_> {
         match error.kind() {
             ValidationErrorKind::AnyOf { context }
             | ValidationErrorKind::OneOfNotValid { context } => {
+                // A Rust enum with documented variants: one `const` per branch.
+                let constants: Vec<&str> = context
+                    .iter()
+                    .filter_map(|branch| {
+                        branch.iter().find_map(|e| match e.kind() {
+                            ValidationErrorKind::Constant { expected_value } => {
+                                expected_value.as_str()
+                            }
+                            _ => None,
+                        })
+                    })
+                    .collect();
+                if !constants.is_empty() && constants.len() == context.len() {
+                    failed.push(Failure {
+                        pointer: at.clone(),
+                        unknown_field: false,
+                    });
+                    out.push(self.enum_diagnostic(&at, &what, &constants, error.instance()));
+                    return;
+                }
                 // An `Option<T>` or "name or inline" field: report the branch that matches the
                 // value's shape, not the unhelpful "not valid under any of the schemas".
                 let relevant: Vec<&Vec<ValidationError<'static>>> = context
@@ -115,15 +135,16 @@ impl Mapper<'_> {
                         self.map(e, out, failed);
                     }
                 } else {
-                    let expected = context
-                        .iter()
-                        .flatten()
-                        .filter_map(|e| match e.kind() {
-                            ValidationErrorKind::Type { kind } => Some(type_name(kind)),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>()
-                        .join(" or ");
+                    let expected = one_of(
+                        context
+                            .iter()
+                            .flatten()
+                            .filter_map(|e| match e.kind() {
+                                ValidationErrorKind::Type { kind } => Some(type_name(kind)),
+                                _ => None,
+                            })
+                            .collect(),
+                    );
                     failed.push(Failure {
                         pointer: at.clone(),
                         unknown_field: false,
@@ -175,7 +196,12 @@ impl Mapper<'_> {
                 });
                 let help = schema::property_description(root(self.kind), object, name).map_or_else(
                     || format!("add `{name}:`"),
-                    |d| format!("add `{name}:` ({})", lowercase_first(&d)),
+                    |d| {
+                        format!(
+                            "add `{name}:` ({})",
+                            lowercase_first(d.trim_end_matches('.'))
+                        )
+                    },
                 );
                 out.push(
                     self.diagnostic(
@@ -183,6 +209,7 @@ impl Mapper<'_> {
                         &at,
                         format!("{what} is missing the required field `{name}`"),
                     )
+                    .label(format!("`{name}` is missing here"))
                     .help(help),
                 );
             }
@@ -223,23 +250,7 @@ impl Mapper<'_> {
                     .as_array()
                     .map(|a| a.iter().filter_map(Value::as_str).collect())
                     .unwrap_or_default();
-                let given = error.instance().as_str().unwrap_or_default();
-                let help = match did_you_mean(given, options.iter().copied()) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("use one of: {}", options.join(", ")),
-                };
-                out.push(
-                    self.diagnostic(
-                        Code::SchemaEnum,
-                        &at,
-                        format!(
-                            "{what} must be one of {}, found {}",
-                            options.join(", "),
-                            short(error.instance())
-                        ),
-                    )
-                    .help(help),
-                );
+                out.push(self.enum_diagnostic(&at, &what, &options, error.instance()));
             }
             ValidationErrorKind::Pattern { .. } => {
                 failed.push(Failure {
@@ -255,6 +266,21 @@ impl Mapper<'_> {
                     .help(self.field_help(&at)),
                 );
             }
+            ValidationErrorKind::MinItems { limit } => {
+                failed.push(Failure {
+                    pointer: at.clone(),
+                    unknown_field: false,
+                });
+                let items = if *limit == 1 { "item" } else { "items" };
+                out.push(
+                    self.diagnostic(
+                        Code::SchemaValue,
+                        &at,
+                        format!("{what} needs at least {limit} {items}"),
+                    )
+                    .help(self.field_help(&at)),
+                );
+            }
             _ => {
                 failed.push(Failure {
                     pointer: at.clone(),
@@ -266,6 +292,31 @@ impl Mapper<'_> {
                 );
             }
         }
+    }
+
+    /// A value that is not one of `options`, with a did-you-mean.
+    fn enum_diagnostic(
+        &self,
+        at: &str,
+        what: &str,
+        options: &[&str],
+        instance: &Value,
+    ) -> Diagnostic {
+        let given = instance.as_str().unwrap_or_default();
+        let help = match did_you_mean(given, options.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("use one of: {}", options.join(", ")),
+        };
+        self.diagnostic(
+            Code::SchemaEnum,
+            at,
+            format!(
+                "{what} must be one of {}, found {}",
+                options.join(", "),
+                short(instance)
+            ),
+        )
+        .help(help)
     }
 
     /// The schema's description of the field at `pointer`, as a help line.
@@ -294,32 +345,13 @@ fn field_description(root: &Value, parent: &str, name: &str) -> Option<String> {
     let property = step(root, schema, name)?;
     property
         .get("description")
-        .or_else(|| resolve(root, property).get("description"))
+        .or_else(|| schema::resolve(root, property).get("description"))
         .and_then(Value::as_str)
         .map(str::to_owned)
 }
 
-fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
-    let mut schema = schema;
-    if let Some(Value::Array(branches)) = schema.get("anyOf") {
-        // `Option<T>`: the non-null branch.
-        if let Some(b) = branches
-            .iter()
-            .find(|b| b.get("type") != Some(&"null".into()))
-        {
-            schema = b;
-        }
-    }
-    schema
-        .get("$ref")
-        .and_then(Value::as_str)
-        .and_then(|r| r.strip_prefix('#'))
-        .and_then(|p| root.pointer(p))
-        .unwrap_or(schema)
-}
-
 fn step<'a>(root: &'a Value, schema: &'a Value, token: &str) -> Option<&'a Value> {
-    let schema = resolve(root, schema);
+    let schema = schema::resolve(root, schema);
     if let Some(p) = schema.get("properties").and_then(|p| p.get(token)) {
         return Some(p);
     }
@@ -344,16 +376,24 @@ pub fn describe_path(pointer: &str) -> String {
             if ["templates", "audiences", "campaigns"].contains(&kind.as_str()) =>
         {
             let singular = kind.trim_end_matches('s');
-            (format!("{singular} `{name}`"), rest)
+            (Some(format!("{singular} `{name}`")), rest)
         }
-        [kind] => return format!("`{kind}`"),
-        _ => ("the file".to_owned(), tokens.as_slice()),
+        // herald.yaml and the top of resource files: the field's path says it all.
+        _ => (None, tokens.as_slice()),
+    };
+    let Some(head) = head else {
+        return format!("`{}`", field_path(rest));
     };
     if rest.is_empty() {
         return head;
     }
+    format!("`{}` of {head}", field_path(rest))
+}
+
+/// `send.template.body[2]` from its pointer tokens.
+fn field_path(tokens: &[String]) -> String {
     let mut field = String::new();
-    for token in rest {
+    for token in tokens {
         if token.parse::<usize>().is_ok() {
             field.push_str(&format!("[{token}]"));
         } else {
@@ -363,7 +403,7 @@ pub fn describe_path(pointer: &str) -> String {
             field.push_str(token);
         }
     }
-    format!("`{field}` of {head}")
+    field
 }
 
 fn type_name(kind: &TypeKind) -> String {
@@ -381,12 +421,31 @@ fn type_name(kind: &TypeKind) -> String {
     };
     match kind {
         TypeKind::Single(t) => name(&t.to_string()).to_owned(),
-        TypeKind::Multiple(set) => set
-            .iter()
-            .map(|t| name(&t.to_string()))
-            .filter(|n| *n != "empty")
-            .collect::<Vec<_>>()
-            .join(" or "),
+        TypeKind::Multiple(set) => one_of(
+            set.iter()
+                .map(|t| name(&t.to_string()).to_owned())
+                .filter(|n| n != "empty")
+                .collect(),
+        ),
+    }
+}
+
+/// "a string, a number or true or false": the alternatives once each, a whole number being a
+/// number.
+fn one_of(mut names: Vec<String>) -> String {
+    if names.iter().any(|n| n == "a number") {
+        names.retain(|n| n != "a whole number");
+    }
+    let mut unique: Vec<String> = Vec::new();
+    for name in names {
+        if !unique.contains(&name) {
+            unique.push(name);
+        }
+    }
+    match unique.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        Some((last, _)) => last.clone(),
+        None => "a different value".to_owned(),
     }
 }
 

@@ -1,0 +1,212 @@
+//! The `herald` binary end to end: the bundled example project, `herald init`, the committed
+//! schemas, output formats and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn herald(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("ENGATI_API_KEY")
+        .output()
+        .expect("the herald binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn the_example_project_validates_clean() {
+    let output = herald(&repo(), &["validate"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    insta::assert_snapshot!(stdout(&output), @"valid: 6 files, 2 templates, 5 audiences, 4 campaigns");
+}
+
+#[test]
+fn the_example_project_validates_clean_as_json_in_every_environment() {
+    for args in [
+        &["validate", "--format", "json"][..],
+        &["validate", "--format", "json", "--env", "staging"][..],
+        &["validate", "--format", "json", "--var", "brand=Acme"][..],
+    ] {
+        let output = herald(&repo(), args);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            stdout(&output)
+        );
+        assert_eq!(stdout(&output), "[]\n");
+    }
+}
+
+#[test]
+fn validate_finds_the_project_from_a_subdirectory() {
+    let output = herald(&repo().join("campaigns"), &["validate"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}
+
+#[test]
+fn init_creates_a_project_that_validates_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = herald(dir.path(), &["init", "starter"]);
+    assert_eq!(output.status.code(), Some(0));
+    insta::assert_snapshot!(stdout(&output), @r"
+    created starter/herald.yaml
+    created starter/campaigns/welcome.yaml
+    created starter/audiences/testers.csv
+    created starter/.gitignore
+    created starter/schemas/herald.schema.json
+    created starter/schemas/herald-project.schema.json
+
+    next: cd starter && herald validate
+    ");
+    let project = dir.path().join("starter");
+    let gitignore = std::fs::read_to_string(project.join(".gitignore")).unwrap();
+    assert!(gitignore.lines().any(|l| l == ".herald/"));
+    let welcome = std::fs::read_to_string(project.join("campaigns/welcome.yaml")).unwrap();
+    assert!(welcome.starts_with("# yaml-language-server: $schema=../schemas/herald.schema.json"));
+
+    let output = herald(&project, &["validate"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}
+
+#[test]
+fn init_never_overwrites_a_project() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(herald(dir.path(), &["init"]).status.code(), Some(0));
+    std::fs::write(dir.path().join("campaigns/welcome.yaml"), "# mine\n").unwrap();
+    let output = herald(dir.path(), &["init"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("already exists"));
+    let kept = std::fs::read_to_string(dir.path().join("campaigns/welcome.yaml")).unwrap();
+    assert_eq!(kept, "# mine\n");
+}
+
+#[test]
+fn committed_schemas_match_the_types() {
+    // When this fails, run `cargo run -- schema --write` and review the diff like code.
+    for (name, generated) in herald::schema::files() {
+        let path = repo().join("schemas").join(name);
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "{} is out of date: run `cargo run -- schema --write`",
+            path.display()
+        );
+    }
+    let output = herald(&repo(), &["schema", "--check"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}
+
+#[test]
+fn every_schema_property_has_a_description() {
+    fn walk(value: &serde_json::Value, path: &str, missing: &mut Vec<String>) {
+        if let Some(props) = value.get("properties").and_then(|p| p.as_object()) {
+            for (name, prop) in props {
+                if prop.get("description").is_none() {
+                    missing.push(format!("{path}/{name}"));
+                }
+            }
+        }
+        if let Some(map) = value.as_object() {
+            for (key, child) in map {
+                walk(child, &format!("{path}/{key}"), missing);
+            }
+        }
+    }
+    for (name, text) in herald::schema::files() {
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut missing = Vec::new();
+        walk(&value, "", &mut missing);
+        assert!(missing.is_empty(), "{name}: no description for {missing:?}");
+    }
+}
+
+#[test]
+fn schema_prints_both_schemas() {
+    let resource = herald(&repo(), &["schema"]);
+    assert_eq!(resource.status.code(), Some(0));
+    assert!(stdout(&resource).contains("\"title\": \"herald resource file\""));
+    let settings = herald(&repo(), &["schema", "--settings"]);
+    assert!(stdout(&settings).contains("\"title\": \"herald project settings (herald.yaml)\""));
+}
+
+#[test]
+fn a_stale_schema_fails_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        herald(dir.path(), &["schema", "--write"]).status.code(),
+        Some(0)
+    );
+    std::fs::write(dir.path().join("schemas/herald.schema.json"), "{}").unwrap();
+    let output = herald(dir.path(), &["schema", "--check"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("herald schema --write"));
+}
+
+#[test]
+fn usage_and_io_problems_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_project = herald(dir.path(), &["validate"]);
+    assert_eq!(no_project.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&no_project.stderr).into_owned();
+    assert!(stderr.contains("no herald.yaml in"), "{stderr}");
+    assert!(stderr.contains("herald init"), "{stderr}");
+
+    let not_a_project = herald(dir.path(), &["validate", "--project", "nowhere"]);
+    assert_eq!(not_a_project.status.code(), Some(2));
+
+    let bad_flag = herald(&repo(), &["validate", "--format", "xml"]);
+    assert_eq!(bad_flag.status.code(), Some(2));
+
+    let bad_var = herald(&repo(), &["validate", "--var", "no-equals-sign"]);
+    assert_eq!(bad_var.status.code(), Some(2));
+}
+
+#[test]
+fn variables_from_the_environment_and_flags_reach_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(herald(dir.path(), &["init"]).status.code(), Some(0));
+    let campaign = dir.path().join("campaigns/welcome.yaml");
+    let text = std::fs::read_to_string(&campaign)
+        .unwrap()
+        .replace("{{ vars.brand }}", "{{ vars.brand }} {{ vars.season }}");
+    std::fs::write(&campaign, text).unwrap();
+
+    let missing = herald(dir.path(), &["validate"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stdout(&missing).contains("undefined variable `vars.season`"));
+
+    let by_flag = herald(dir.path(), &["validate", "--var", "season=winter"]);
+    assert_eq!(by_flag.status.code(), Some(0), "{}", stdout(&by_flag));
+
+    let by_env = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["validate"])
+        .current_dir(dir.path())
+        .env("HERALD_VAR_season", "winter")
+        .output()
+        .unwrap();
+    assert_eq!(by_env.status.code(), Some(0), "{}", stdout(&by_env));
+}
+
+#[test]
+fn no_color_output_has_no_escape_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(herald(dir.path(), &["init"]).status.code(), Some(0));
+    std::fs::write(
+        dir.path().join("campaigns/typo.yaml"),
+        "campaign:\n  x: {}\n",
+    )
+    .unwrap();
+    let output = herald(dir.path(), &["validate"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!stdout(&output).contains('\u{1b}'));
+}
