@@ -210,3 +210,77 @@ fn no_color_output_has_no_escape_codes() {
     assert_eq!(output.status.code(), Some(1));
     assert!(!stdout(&output).contains('\u{1b}'));
 }
+
+#[test]
+fn output_is_byte_identical_across_runs_and_sorted_by_file() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(herald(dir.path(), &["init"]).status.code(), Some(0));
+    // Problems in several files, written in an order unlike the sorted one.
+    for (name, text) in [
+        (
+            "campaigns/zeta.yaml",
+            "campaigns:\n  z: {audience: nobody, send: {}}\n",
+        ),
+        (
+            "campaigns/alpha.yaml",
+            "audiences:\n  a: {users: [{phone: \"12\"}]}\n",
+        ),
+        (
+            "campaigns/nested/mid.yml",
+            "templates:\n  t: {language: en, body: \"{{2}}\"}\n",
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let first = herald(dir.path(), &["validate", "--format", "json"]);
+    for _ in 0..3 {
+        let again = herald(dir.path(), &["validate", "--format", "json"]);
+        assert_eq!(first.stdout, again.stdout);
+    }
+    let parsed: Vec<serde_json::Value> = serde_json::from_slice(&first.stdout).unwrap();
+    let files: Vec<&str> = parsed.iter().map(|d| d["file"].as_str().unwrap()).collect();
+    let mut sorted = files.clone();
+    sorted.sort();
+    assert_eq!(files, sorted);
+    assert!(files.contains(&"campaigns/nested/mid.yml"));
+}
+
+/// Runs herald under a pseudo-terminal (util-linux `script`), as a user at a terminal would.
+fn herald_on_a_terminal(dir: &Path, no_color: bool) -> String {
+    let mut command = Command::new("script");
+    command
+        .args([
+            "-qec",
+            &format!("{} validate", env!("CARGO_BIN_EXE_herald")),
+            "/dev/null",
+        ])
+        .current_dir(dir)
+        .env_remove("NO_COLOR");
+    if no_color {
+        command.env("NO_COLOR", "1");
+    }
+    let output = command.output().expect("util-linux `script` is installed");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn human_output_is_colored_on_a_terminal_unless_no_color_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(herald(dir.path(), &["init"]).status.code(), Some(0));
+    std::fs::write(
+        dir.path().join("campaigns/typo.yaml"),
+        "campaign:\n  x: {}\n",
+    )
+    .unwrap();
+    let colored = herald_on_a_terminal(dir.path(), false);
+    assert!(colored.contains("unknown field"), "{colored}");
+    assert!(
+        colored.contains('\u{1b}'),
+        "no color on a terminal: {colored}"
+    );
+    let plain = herald_on_a_terminal(dir.path(), true);
+    assert!(plain.contains("unknown field"), "{plain}");
+    assert!(!plain.contains('\u{1b}'), "color despite NO_COLOR: {plain}");
+}
