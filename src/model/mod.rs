@@ -3,7 +3,9 @@
 pub mod project;
 pub mod resources;
 
-pub use project::{Api, ApiOverlay, Backend, Environment, Project, StateConfig, VarValue};
+pub use project::{
+    Api, ApiOverlay, Backend, Environment, Project, StateConfig, TriggerApi, VarValue,
+};
 pub use resources::{
     ApprovedButton, Audience, AudienceRef, BroadcastSend, ButtonParam, Campaign, Document,
     HeaderKind, HeaderParam, InlineUser, Media, OnChange, ResourceFile, Schedule, Send, Template,

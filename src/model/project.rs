@@ -62,6 +62,25 @@ pub struct Api {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1024))]
     pub concurrency: Option<u32>,
+    /// Which API trigger endpoint to call: `v2` (default, attributes in a JSON body) or `v1`
+    /// (attributes as query parameters).
+    #[serde(default)]
+    pub trigger_api: TriggerApi,
+    /// Seconds to wait for an answer before the outcome is unknown. Default: 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 600))]
+    pub timeout_seconds: Option<u32>,
+}
+
+/// The form of Engati's API trigger endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerApi {
+    /// `POST /bot-api/v1.0/.../flow/{flow}?attr=value`: attributes as query parameters.
+    V1,
+    /// `POST /bot-api/v2.0/.../flow/{flow}` with the attributes as a JSON body (default).
+    #[default]
+    V2,
 }
 
 /// Fields of `api` that an environment may replace.
@@ -91,6 +110,13 @@ pub struct ApiOverlay {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1024))]
     pub concurrency: Option<u32>,
+    /// Replaces `api.trigger_api`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_api: Option<TriggerApi>,
+    /// Replaces `api.timeout_seconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 600))]
+    pub timeout_seconds: Option<u32>,
 }
 
 /// Which store keeps the record of deliveries.
