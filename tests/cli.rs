@@ -197,8 +197,8 @@ fn variables_from_the_environment_and_flags_reach_templates() {
     assert_eq!(by_env.status.code(), Some(0), "{}", stdout(&by_env));
 }
 
-#[test]
-fn no_color_output_has_no_escape_codes() {
+/// A starter project with one error: a misspelt top-level key.
+fn starter_with_a_typo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(herald(dir.path(), &["init"]).status.code(), Some(0));
     std::fs::write(
@@ -206,6 +206,12 @@ fn no_color_output_has_no_escape_codes() {
         "campaign:\n  x: {}\n",
     )
     .unwrap();
+    dir
+}
+
+#[test]
+fn no_color_output_has_no_escape_codes() {
+    let dir = starter_with_a_typo();
     let output = herald(dir.path(), &["validate"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(!stdout(&output).contains('\u{1b}'));
@@ -267,13 +273,7 @@ fn herald_on_a_terminal(dir: &Path, no_color: bool) -> String {
 
 #[test]
 fn human_output_is_colored_on_a_terminal_unless_no_color_is_set() {
-    let dir = tempfile::tempdir().unwrap();
-    assert_eq!(herald(dir.path(), &["init"]).status.code(), Some(0));
-    std::fs::write(
-        dir.path().join("campaigns/typo.yaml"),
-        "campaign:\n  x: {}\n",
-    )
-    .unwrap();
+    let dir = starter_with_a_typo();
     let colored = herald_on_a_terminal(dir.path(), false);
     assert!(colored.contains("unknown field"), "{colored}");
     assert!(

@@ -9,5 +9,5 @@ pub use project::{
 pub use resources::{
     ApprovedButton, Audience, AudienceRef, BroadcastSend, ButtonParam, Campaign, Document,
     HeaderKind, HeaderParam, InlineUser, Media, OnChange, ResourceFile, Schedule, Send, Template,
-    TemplateBroadcastSend, TemplateSend, TriggerSend, UrlButton, UsersApi,
+    TemplateBroadcastSend, TemplateParams, TemplateSend, TriggerSend, UrlButton, UsersApi,
 };

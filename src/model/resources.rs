@@ -221,6 +221,43 @@ pub struct TemplateSend {
     pub buttons: Vec<ButtonParam>,
 }
 
+/// The template parameters shared by `template` and `template_broadcast` sends.
+#[derive(Debug, Clone, Copy)]
+pub struct TemplateParams<'a> {
+    /// The template to send (a key under `templates:`).
+    pub use_: &'a str,
+    /// The header parameter.
+    pub header: Option<&'a HeaderParam>,
+    /// One entry per body slot.
+    pub body: &'a [String],
+    /// One entry per approved button.
+    pub buttons: &'a [ButtonParam],
+}
+
+impl TemplateSend {
+    /// The template and its parameters.
+    pub fn params(&self) -> TemplateParams<'_> {
+        TemplateParams {
+            use_: &self.use_,
+            header: self.header.as_ref(),
+            body: &self.body,
+            buttons: &self.buttons,
+        }
+    }
+}
+
+impl TemplateBroadcastSend {
+    /// The template and its parameters.
+    pub fn params(&self) -> TemplateParams<'_> {
+        TemplateParams {
+            use_: &self.use_,
+            header: self.header.as_ref(),
+            body: &self.body,
+            buttons: &self.buttons,
+        }
+    }
+}
+
 /// A v2 template broadcast, rendered once (with `vars` only) for the whole audience.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -8,7 +8,10 @@ use super::jinja::{self, Scope};
 use super::template::{limits, slots};
 use super::{Catalog, Checker, Item, Loc};
 use crate::diagnostic::Code;
-use crate::model::{ButtonParam, Campaign, HeaderKind, HeaderParam, Template};
+use crate::model::{
+    ButtonParam, Campaign, HeaderKind, HeaderParam, Template, TemplateBroadcastSend,
+    TemplateParams, TemplateSend,
+};
 
 pub(super) fn check(
     checker: &mut Checker<'_>,
@@ -103,50 +106,31 @@ fn check_one(
     };
     let mut strings: Vec<(String, &str, &Scope<'_>)> = Vec::new();
 
-    if let Some(t) = &send.template {
-        let at = "/send/template";
-        if let Some(template) = lookup_template(checker, catalog, loc, &t.use_, at) {
-            check_params(
-                checker,
-                loc,
-                at,
-                template,
-                t.header.as_ref(),
-                &t.body,
-                &t.buttons,
-            );
-        }
-        collect_params(
-            &mut strings,
-            at,
-            t.header.as_ref(),
-            &t.body,
-            &t.buttons,
-            &per_recipient,
-        );
-    }
     if let Some(t) = &send.template_broadcast {
-        let at = "/send/template_broadcast";
-        if let Some(template) = lookup_template(checker, catalog, loc, &t.use_, at) {
-            check_params(
-                checker,
-                loc,
-                at,
-                template,
-                t.header.as_ref(),
-                &t.body,
-                &t.buttons,
-            );
-        }
-        strings.push((format!("{at}/title"), &t.title, &once));
-        collect_params(
-            &mut strings,
-            at,
-            t.header.as_ref(),
-            &t.body,
-            &t.buttons,
+        strings.push(("/send/template_broadcast/title".to_owned(), &t.title, &once));
+    }
+    let template_sends = [
+        (
+            send.template.as_ref().map(TemplateSend::params),
+            "/send/template",
+            &per_recipient,
+        ),
+        (
+            send.template_broadcast
+                .as_ref()
+                .map(TemplateBroadcastSend::params),
+            "/send/template_broadcast",
             &once,
-        );
+        ),
+    ];
+    for (params, at, scope) in template_sends {
+        let Some(params) = params else {
+            continue;
+        };
+        if let Some(template) = lookup_template(checker, catalog, loc, params.use_, at) {
+            check_params(checker, loc, at, template, &params);
+        }
+        collect_params(&mut strings, at, params, scope);
     }
     if let Some(b) = &send.broadcast {
         strings.push(("/send/broadcast/title".to_owned(), &b.title, &once));
@@ -219,11 +203,15 @@ fn lookup_template<'c>(
 fn collect_params<'a>(
     strings: &mut Vec<(String, &'a str, &'a Scope<'a>)>,
     at: &str,
-    header: Option<&'a HeaderParam>,
-    body: &'a [String],
-    buttons: &'a [ButtonParam],
+    params: TemplateParams<'a>,
     scope: &'a Scope<'a>,
 ) {
+    let TemplateParams {
+        header,
+        body,
+        buttons,
+        ..
+    } = params;
     if let Some(h) = header {
         if let Some(text) = &h.text {
             strings.push((format!("{at}/header/text"), text, scope));
@@ -262,10 +250,14 @@ fn check_params(
     loc: &Loc,
     at: &str,
     template: &Item<Template>,
-    header: Option<&HeaderParam>,
-    body: &[String],
-    buttons: &[ButtonParam],
+    params: &TemplateParams<'_>,
 ) {
+    let TemplateParams {
+        header,
+        body,
+        buttons,
+        ..
+    } = *params;
     let approved = &template.value;
     let name = &template.name;
     let slot_count = {
