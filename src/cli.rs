@@ -31,6 +31,8 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Create a starter project that validates at once.
     Init(InitArgs),
+    /// Run a local Engati emulator (see docs/emulator.md).
+    Emulator(EmulatorArgs),
 }
 
 /// Where the project is and which settings apply.
@@ -92,6 +94,53 @@ pub struct InitArgs {
     pub dir: PathBuf,
 }
 
+/// `herald emulator`.
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// Where to listen (port 0: any free port; the URL is printed on stdout).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8787")]
+    pub addr: std::net::SocketAddr,
+    /// Keep the record of accepted requests in DIR/requests.jsonl, across restarts (default:
+    /// in memory).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Keys, customers, bots, templates and users, as YAML or JSON (default: the built-in seed,
+    /// which serves the example project).
+    #[arg(long, value_name = "FILE")]
+    pub seed: Option<PathBuf>,
+    /// Fraction of requests answered HTTP 429 with Retry-After.
+    #[arg(long = "fault-429", value_name = "FRACTION", default_value_t = 0.0, value_parser = parse_fraction)]
+    pub rate_limit: f64,
+    /// Fraction of requests answered HTTP 500.
+    #[arg(long = "fault-500", value_name = "FRACTION", default_value_t = 0.0, value_parser = parse_fraction)]
+    pub server_error: f64,
+    /// Fraction of message sends answered envelope 1002 (outside the conversation window).
+    #[arg(long = "fault-1002", value_name = "FRACTION", default_value_t = 0.0, value_parser = parse_fraction)]
+    pub outside_window: f64,
+    /// Milliseconds added to every Engati request.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Fraction of requests accepted and recorded whose response never comes.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = parse_fraction)]
+    pub hang: f64,
+    /// Fraction of requests accepted and recorded whose connection is then dropped.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = parse_fraction)]
+    pub drop: f64,
+    /// The Retry-After of 429 answers, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1)]
+    pub retry_after: u64,
+    /// Seed the fault draws, for reproducible runs.
+    #[arg(long, value_name = "N")]
+    pub fault_seed: Option<u64>,
+}
+
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("expected a fraction from 0 to 1, got `{text}`")),
+    }
+}
+
 fn parse_var(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((name, value)) if is_identifier(name) => Ok((name.to_owned(), value.to_owned())),
@@ -141,6 +190,17 @@ where
         Command::Validate(args) => validate_command(&args, &mut stdout),
         Command::Schema(args) => schema_command(&args, &mut stdout),
         Command::Init(args) => init_command(&args, &mut stdout),
+        Command::Emulator(args) => {
+            // The emulator prints its URL itself and must not hold stdout's lock while serving.
+            drop(stdout);
+            return match emulator_command(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    ExitCode::from(2)
+                }
+            };
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -251,6 +311,47 @@ fn init_command(args: &InitArgs, out: &mut dyn Write) -> Result<u8, String> {
         &format!("\nnext: cd {} && herald validate\n", args.dir.display()),
     )?;
     Ok(0)
+}
+
+fn emulator_command(args: EmulatorArgs) -> Result<(), String> {
+    use crate::emulator;
+    let seed = match &args.seed {
+        Some(path) => emulator::Seed::from_file(path).map_err(|e| e.to_string())?,
+        None => emulator::Seed::builtin(),
+    };
+    let config = emulator::Config {
+        addr: args.addr,
+        data_dir: args.data,
+        seed,
+        faults: emulator::Faults {
+            rate_limit: args.rate_limit,
+            server_error: args.server_error,
+            outside_window: args.outside_window,
+            latency_ms: args.latency_ms,
+            hang: args.hang,
+            drop_after_processing: args.drop,
+            retry_after_secs: args.retry_after,
+            seed: args.fault_seed,
+        },
+    };
+    // Logs go to stderr, one line per request at info; RUST_LOG overrides the level.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let color = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .try_init();
+    // Only this command needs a runtime; the others stay synchronous.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime
+        .block_on(emulator::run_until_signal(config))
+        .map_err(|e| e.to_string())
 }
 
 fn write_out(out: &mut dyn Write, text: &str) -> Result<(), String> {

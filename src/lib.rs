@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod diagnostic;
+pub mod emulator;
 pub mod engati;
 pub mod init;
 pub mod load;

@@ -1,3 +1,20 @@
 //! Engati: the API's wire format ([`api`]) and the client that speaks it.
+//!
+//! - [`api`]: request bodies, envelopes, status codes and paths, shared with the emulator;
+//! - [`request`]: [`Request`], one call as plain data (what plan files store);
+//! - [`config`]: [`ClientConfig`] from herald.yaml and the environment, and the [`Secret`] key;
+//! - [`error`]: [`ApiError`], every failure sorted into the classes apply decides on, and
+//!   [`classify`], which maps HTTP answers and transport failures to it;
+//! - [`client`]: [`Client`], which sends requests and reads answers.
 
 pub mod api;
+pub mod classify;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod request;
+
+pub use client::{Accepted, Client};
+pub use config::{ClientConfig, ConfigError, Secret};
+pub use error::ApiError;
+pub use request::{Method, Request};

@@ -1,0 +1,278 @@
+//! Fault injection: which fraction of requests fail and how, set by flags or at run time.
+//!
+//! Every Engati request draws one [`Plan`] when it arrives, under one lock, so a run with a
+//! fixed `seed` and the same request order makes the same choices. Errors (429, 500, 1002) are
+//! mutually exclusive slices of one draw; hang and drop are slices of a second draw, since they
+//! happen after the request was accepted.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// What goes wrong, and how often. Fractions are in 0..=1; all zero (the default) is a healthy
+/// server. The JSON form (`GET`/`PUT /_emulator/faults`) has exactly these field names.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Fraction answered HTTP 429 with a `Retry-After` header (`--fault-429`).
+    pub rate_limit: f64,
+    /// Fraction answered HTTP 500 (`--fault-500`).
+    pub server_error: f64,
+    /// Fraction of message sends answered HTTP 200 with envelope code 1002,
+    /// USER_IS_OUTSIDE_CONVERSATION_WINDOW (`--fault-1002`).
+    pub outside_window: f64,
+    /// Milliseconds added before every Engati request is handled (`--latency-ms`).
+    pub latency_ms: u64,
+    /// Fraction accepted and recorded whose response never comes (`--hang`).
+    pub hang: f64,
+    /// Fraction accepted and recorded whose connection is then dropped (`--drop`).
+    pub drop_after_processing: f64,
+    /// The `Retry-After` value of 429 answers, in seconds (`--retry-after`).
+    pub retry_after_secs: u64,
+    /// Seeds the random draws, for reproducible runs (`--fault-seed`).
+    pub seed: Option<u64>,
+}
+
+impl Faults {
+    /// Why these faults cannot be used: a fraction outside 0..=1 (or NaN), or slices that add up
+    /// to more than the whole.
+    pub fn check(&self) -> Result<(), String> {
+        let fractions = [
+            ("rate_limit", self.rate_limit),
+            ("server_error", self.server_error),
+            ("outside_window", self.outside_window),
+            ("hang", self.hang),
+            ("drop_after_processing", self.drop_after_processing),
+        ];
+        for (name, value) in fractions {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(format!(
+                    "{name} must be a fraction from 0 to 1, got {value}"
+                ));
+            }
+        }
+        if self.rate_limit + self.server_error + self.outside_window > 1.0 {
+            return Err(
+                "rate_limit + server_error + outside_window must not exceed 1: they are slices \
+                 of one draw"
+                    .to_owned(),
+            );
+        }
+        if self.hang + self.drop_after_processing > 1.0 {
+            return Err("hang + drop_after_processing must not exceed 1".to_owned());
+        }
+        Ok(())
+    }
+
+    /// The same faults with every fraction forced into 0..=1 (NaN becomes 0), for callers that
+    /// cannot report an error ([`super::Running::set_faults`]).
+    fn clamped(mut self) -> Faults {
+        for value in [
+            &mut self.rate_limit,
+            &mut self.server_error,
+            &mut self.outside_window,
+            &mut self.hang,
+            &mut self.drop_after_processing,
+        ] {
+            *value = if value.is_nan() {
+                0.0
+            } else {
+                value.clamp(0.0, 1.0)
+            };
+        }
+        self
+    }
+}
+
+/// A failure answered instead of processing the request; none of them is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// HTTP 429 with `Retry-After: secs`.
+    RateLimit {
+        /// The header's value.
+        retry_after_secs: u64,
+    },
+    /// HTTP 500.
+    ServerError,
+    /// HTTP 200, envelope 1002 (message sends only).
+    OutsideWindow,
+}
+
+/// What happens after a request was accepted and recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aftermath {
+    /// The response is sent.
+    Respond,
+    /// The response never comes (until the emulator shuts down).
+    Hang,
+    /// The connection breaks instead of the response.
+    Drop,
+}
+
+/// The fate of one request, drawn when it arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Added before anything else.
+    pub latency: Duration,
+    /// Refuse it instead of processing it. `OutsideWindow` applies only to message sends; the
+    /// handler ignores it elsewhere.
+    pub refusal: Option<Refusal>,
+    /// What happens once it is recorded.
+    pub aftermath: Aftermath,
+}
+
+impl Plan {
+    /// A healthy request.
+    pub const CLEAN: Plan = Plan {
+        latency: Duration::ZERO,
+        refusal: None,
+        aftermath: Aftermath::Respond,
+    };
+}
+
+/// The faults in force and the random source, shared by every request.
+#[derive(Debug)]
+pub struct FaultState {
+    inner: Mutex<(Faults, fastrand::Rng)>,
+}
+
+impl FaultState {
+    /// Starts with these faults.
+    pub fn new(faults: Faults) -> FaultState {
+        let faults = faults.clamped();
+        let rng = rng_for(&faults);
+        FaultState {
+            inner: Mutex::new((faults, rng)),
+        }
+    }
+
+    /// The faults in force.
+    pub fn get(&self) -> Faults {
+        self.lock().0.clone()
+    }
+
+    /// Replaces the faults; a `seed` restarts the random sequence from it.
+    pub fn set(&self, faults: Faults) {
+        let faults = faults.clamped();
+        let mut inner = self.lock();
+        if faults.seed.is_some() {
+            inner.1 = rng_for(&faults);
+        }
+        inner.0 = faults;
+    }
+
+    /// Draws the fate of one request.
+    pub fn plan(&self) -> Plan {
+        let mut guard = self.lock();
+        let (faults, rng) = &mut *guard;
+        let mut plan = Plan {
+            latency: Duration::from_millis(faults.latency_ms),
+            ..Plan::CLEAN
+        };
+        let refuse = faults.rate_limit + faults.server_error + faults.outside_window;
+        if refuse > 0.0 {
+            let draw = rng.f64();
+            plan.refusal = if draw < faults.rate_limit {
+                Some(Refusal::RateLimit {
+                    retry_after_secs: faults.retry_after_secs,
+                })
+            } else if draw < faults.rate_limit + faults.server_error {
+                Some(Refusal::ServerError)
+            } else if draw < refuse {
+                Some(Refusal::OutsideWindow)
+            } else {
+                None
+            };
+        }
+        if faults.hang + faults.drop_after_processing > 0.0 {
+            let draw = rng.f64();
+            plan.aftermath = if draw < faults.hang {
+                Aftermath::Hang
+            } else if draw < faults.hang + faults.drop_after_processing {
+                Aftermath::Drop
+            } else {
+                Aftermath::Respond
+            };
+        }
+        plan
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Faults, fastrand::Rng)> {
+        // A panic while holding this lock cannot leave the pair inconsistent (every update is a
+        // plain assignment), so a poisoned lock is still usable.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn rng_for(faults: &Faults) -> fastrand::Rng {
+    faults
+        .seed
+        .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healthy_by_default() {
+        let state = FaultState::new(Faults::default());
+        for _ in 0..100 {
+            assert_eq!(state.plan(), Plan::CLEAN);
+        }
+    }
+
+    #[test]
+    fn seeded_draws_repeat() {
+        let faults = Faults {
+            rate_limit: 0.3,
+            server_error: 0.3,
+            hang: 0.5,
+            seed: Some(7),
+            ..Faults::default()
+        };
+        let a = FaultState::new(faults.clone());
+        let b = FaultState::new(faults);
+        let plans_a: Vec<Plan> = (0..50).map(|_| a.plan()).collect();
+        let plans_b: Vec<Plan> = (0..50).map(|_| b.plan()).collect();
+        assert_eq!(plans_a, plans_b);
+        assert!(plans_a.iter().any(|p| p.refusal.is_some()));
+        assert!(plans_a.iter().any(|p| p.refusal.is_none()));
+    }
+
+    #[test]
+    fn certain_faults_always_fire() {
+        let state = FaultState::new(Faults {
+            server_error: 1.0,
+            drop_after_processing: 1.0,
+            ..Faults::default()
+        });
+        let plan = state.plan();
+        assert_eq!(plan.refusal, Some(Refusal::ServerError));
+        assert_eq!(plan.aftermath, Aftermath::Drop);
+    }
+
+    #[test]
+    fn check_rejects_bad_fractions() {
+        let bad = Faults {
+            rate_limit: 1.5,
+            ..Faults::default()
+        };
+        assert!(bad.check().is_err());
+        let overfull = Faults {
+            rate_limit: 0.6,
+            server_error: 0.6,
+            ..Faults::default()
+        };
+        assert!(overfull.check().is_err());
+        let nan = Faults {
+            hang: f64::NAN,
+            ..Faults::default()
+        };
+        assert!(nan.check().is_err());
+        assert_eq!(nan.clamped().hang, 0.0);
+    }
+}

@@ -1,0 +1,580 @@
+//! Strict checks of request bodies and queries, as Engati and WhatsApp would refuse them.
+//!
+//! Each check returns the problem as a message for an HTTP 400 with envelope 2000; the messages
+//! name the field and say what was expected, since a developer reads them in a test failure.
+//! Choices engati-api.md leaves open are listed in docs/emulator.md as [assumed].
+
+use std::collections::HashSet;
+
+use super::world::{ApprovedTemplate, Bot};
+use crate::engati::api::{BroadcastV1, BroadcastV2, Component, Parameter, TemplatePayload};
+use crate::model::HeaderKind;
+
+/// WhatsApp's limits (see engati-api.md).
+mod limits {
+    pub const HEADER_TEXT: usize = 60;
+    pub const BODY_TEXT: usize = 1024;
+    pub const URL: usize = 2000;
+    pub const BUTTONS: usize = 10;
+    /// A copy-code button's code.
+    pub const COUPON_CODE: usize = 15;
+    /// A text message.
+    pub const TEXT_MESSAGE: usize = 4096;
+}
+
+/// The largest page the list endpoints serve.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+/// The page size when none is asked for (Engati's documented default).
+pub const DEFAULT_PAGE_SIZE: u32 = 500;
+
+/// An E.164 phone number: `+`, then 8 to 15 digits, not starting with 0.
+pub fn phone(field: &str, value: &str) -> Result<(), String> {
+    crate::validate::phone::check(value).map_err(|e| {
+        format!(
+            "{field} `{value}` is not an E.164 phone number (+ and 8 to 15 digits): {}",
+            e.help
+        )
+    })
+}
+
+/// A WhatsApp channel user id: the phone number's 8 to 15 digits, no `+`.
+pub fn channel_user_id(field: &str, value: &str) -> Result<(), String> {
+    if super::seed::is_channel_user_id(value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{field} `{value}` must be a channel user id: the phone number's 8 to 15 digits, \
+             without + (e.g. 919019486731)"
+        ))
+    }
+}
+
+/// A template message against the bot's approved templates.
+pub fn template(bot: &Bot, payload: &TemplatePayload) -> Result<(), String> {
+    let name = &payload.name;
+    let Some(versions) = bot.templates.get(name) else {
+        let known: Vec<String> = bot
+            .templates
+            .values()
+            .flatten()
+            .map(|t| format!("{} ({})", t.name, t.language))
+            .collect();
+        return Err(format!(
+            "unknown template `{name}`: the bot has {}",
+            if known.is_empty() {
+                "no approved templates".to_owned()
+            } else {
+                known.join(", ")
+            }
+        ));
+    };
+    let code = &payload.language.code;
+    let Some(approved) = versions.iter().find(|t| &t.language == code) else {
+        let languages: Vec<&str> = versions.iter().map(|t| t.language.as_str()).collect();
+        return Err(format!(
+            "template `{name}` is not approved in language `{code}`; approved: {}",
+            languages.join(", ")
+        ));
+    };
+    if payload.language.policy != "deterministic" {
+        return Err(format!(
+            "language.policy is `{}`; WhatsApp only accepts `deterministic`",
+            payload.language.policy
+        ));
+    }
+    if let (Some(want), Some(got)) = (&approved.namespace, &payload.namespace)
+        && want != got
+    {
+        return Err(format!(
+            "namespace `{got}` is not the namespace of template `{name}` (`{want}`)"
+        ));
+    }
+    let mut header = None;
+    let mut body = None;
+    let mut buttons = Vec::new();
+    for component in &payload.components {
+        match component {
+            Component::Header { parameters } if header.is_none() => header = Some(parameters),
+            Component::Body { parameters } if body.is_none() => body = Some(parameters),
+            Component::Header { .. } | Component::Body { .. } => {
+                return Err(
+                    "components has two header or two body components; give each once".to_owned(),
+                );
+            }
+            Component::Button {
+                sub_type,
+                index,
+                parameters,
+            } => buttons.push((sub_type.as_str(), *index, parameters.as_slice())),
+        }
+    }
+    check_header(approved, header.map(Vec::as_slice))?;
+    check_body(approved, body.map(Vec::as_slice).unwrap_or_default())?;
+    check_buttons(bot, approved, &buttons)
+}
+
+fn check_header(t: &ApprovedTemplate, params: Option<&[Parameter]>) -> Result<(), String> {
+    let name = &t.name;
+    let kind = header_name(t.header);
+    let params = match (t.header, params) {
+        (HeaderKind::None, None) => return Ok(()),
+        (HeaderKind::None, Some(_)) => {
+            return Err(format!(
+                "template `{name}` has no header, but the message has a header component"
+            ));
+        }
+        (_, None) => {
+            return Err(format!(
+                "template `{name}` has a {kind} header; the message has no header component"
+            ));
+        }
+        (_, Some(params)) => params,
+    };
+    let [param] = params else {
+        return Err(format!(
+            "the header of template `{name}` takes exactly 1 parameter, got {}",
+            params.len()
+        ));
+    };
+    let (given, media) = match param {
+        Parameter::Text { text } => ("text", Err(text)),
+        Parameter::Image { image } => ("image", Ok(image)),
+        Parameter::Video { video } => ("video", Ok(video)),
+        Parameter::Document { document } => ("document", Ok(document)),
+        Parameter::Payload { .. } => ("payload", Err(&String::new())),
+        Parameter::CouponCode { .. } => ("coupon_code", Err(&String::new())),
+    };
+    if given != kind {
+        return Err(format!(
+            "template `{name}` has a {kind} header, but the header parameter is {given}"
+        ));
+    }
+    match media {
+        Err(text) => {
+            let chars = text.chars().count();
+            if chars == 0 || chars > limits::HEADER_TEXT {
+                return Err(format!(
+                    "the header text must have 1 to {} characters, got {chars}",
+                    limits::HEADER_TEXT
+                ));
+            }
+        }
+        Ok(media) => {
+            link(&format!("the {kind} header's link"), &media.link)?;
+            if media.filename.is_some() && t.header != HeaderKind::Document {
+                return Err(format!(
+                    "filename is only for document headers; template `{name}` has a {kind} header"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn header_name(kind: HeaderKind) -> &'static str {
+    match kind {
+        HeaderKind::None => "no",
+        HeaderKind::Text => "text",
+        HeaderKind::Image => "image",
+        HeaderKind::Video => "video",
+        HeaderKind::Document => "document",
+    }
+}
+
+/// An absolute http(s) URL of at most 2000 characters.
+fn link(field: &str, value: &str) -> Result<(), String> {
+    if value.chars().count() > limits::URL {
+        return Err(format!("{field} is longer than {} characters", limits::URL));
+    }
+    match url::Url::parse(value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+        _ => Err(format!("{field} `{value}` is not an http(s) URL")),
+    }
+}
+
+fn check_body(t: &ApprovedTemplate, params: &[Parameter]) -> Result<(), String> {
+    if params.len() != t.body_params {
+        return Err(format!(
+            "template `{}` has {} body parameter{}, got {}",
+            t.name,
+            t.body_params,
+            if t.body_params == 1 { "" } else { "s" },
+            params.len()
+        ));
+    }
+    for (i, param) in params.iter().enumerate() {
+        let slot = i + 1;
+        let Parameter::Text { text } = param else {
+            return Err(format!(
+                "body parameter {{{{{slot}}}}} must be of type text"
+            ));
+        };
+        let chars = text.chars().count();
+        if chars == 0 || chars > limits::BODY_TEXT {
+            return Err(format!(
+                "body parameter {{{{{slot}}}}} must have 1 to {} characters, got {chars}",
+                limits::BODY_TEXT
+            ));
+        }
+        // WhatsApp's error 132018: body parameters may not hold new lines, tabs or more than
+        // four consecutive spaces.
+        if text.contains(['\n', '\r', '\t']) || text.contains("     ") {
+            return Err(format!(
+                "body parameter {{{{{slot}}}}} holds a new line, a tab or more than 4 consecutive \
+                 spaces, which WhatsApp refuses"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_buttons(
+    bot: &Bot,
+    t: &ApprovedTemplate,
+    buttons: &[(&str, u32, &[Parameter])],
+) -> Result<(), String> {
+    let name = &t.name;
+    if buttons.len() > limits::BUTTONS || buttons.len() != t.buttons.len() {
+        return Err(format!(
+            "template `{name}` has {} button{}, got {} button component{}",
+            t.buttons.len(),
+            if t.buttons.len() == 1 { "" } else { "s" },
+            buttons.len(),
+            if buttons.len() == 1 { "" } else { "s" },
+        ));
+    }
+    let mut seen = HashSet::new();
+    for &(sub_type, index, params) in buttons {
+        if !matches!(sub_type, "quick_reply" | "url" | "copy_code" | "flow") {
+            return Err(format!(
+                "button sub_type `{sub_type}` is not one of quick_reply, url, copy_code, flow"
+            ));
+        }
+        let Some(&approved) = t.buttons.get(index as usize) else {
+            return Err(format!(
+                "button index {index} is out of range: template `{name}` has buttons 0 to {}",
+                t.buttons.len().saturating_sub(1)
+            ));
+        };
+        if !seen.insert(index) {
+            return Err(format!("button index {index} is given twice"));
+        }
+        if sub_type != approved {
+            return Err(format!(
+                "button {index} of template `{name}` is {approved}, but the component's \
+                 sub_type is {sub_type}"
+            ));
+        }
+        let [param] = params else {
+            return Err(format!(
+                "button {index} takes exactly 1 parameter, got {}",
+                params.len()
+            ));
+        };
+        match (approved, param) {
+            ("quick_reply", Parameter::Payload { payload }) => quick_reply(bot, index, payload)?,
+            ("url", Parameter::Text { text }) => {
+                if text.is_empty() || text.chars().count() > limits::URL {
+                    return Err(format!(
+                        "button {index} (url) text must have 1 to {} characters",
+                        limits::URL
+                    ));
+                }
+            }
+            ("copy_code", Parameter::CouponCode { coupon_code }) => {
+                let chars = coupon_code.chars().count();
+                if chars == 0 || chars > limits::COUPON_CODE {
+                    return Err(format!(
+                        "button {index} (copy_code) coupon_code must have 1 to {} characters, \
+                         got {chars}",
+                        limits::COUPON_CODE
+                    ));
+                }
+            }
+            (kind, _) => {
+                let wanted = match kind {
+                    "quick_reply" => "payload",
+                    "url" => "text",
+                    _ => "coupon_code",
+                };
+                return Err(format!(
+                    "button {index} ({kind}) takes a parameter of type {wanted}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A quick reply's payload; `flow_<key>||...` must name a flow of the bot.
+fn quick_reply(bot: &Bot, index: u32, payload: &str) -> Result<(), String> {
+    if payload.is_empty() {
+        return Err(format!("button {index} (quick_reply) payload is empty"));
+    }
+    if let Some(rest) = payload.strip_prefix("flow_") {
+        let flow = rest.split("||").next().unwrap_or_default();
+        if !bot.flows.contains(flow) {
+            return Err(format!(
+                "button {index} (quick_reply) payload starts unknown flow `{flow}`"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks shared by both broadcast versions.
+fn broadcast_common(
+    id: Option<&String>,
+    status: Option<&String>,
+    title: &str,
+    published_on: &str,
+) -> Result<(), String> {
+    if id.is_some() || status.is_some() {
+        return Err(
+            "broadcastId and status must be null: the emulator only creates broadcasts".to_owned(),
+        );
+    }
+    if title.trim().is_empty() {
+        return Err("broadcastTitle is empty".to_owned());
+    }
+    published_on.parse::<jiff::Timestamp>().map_err(|e| {
+        format!(
+            "publishedOn `{published_on}` is not an RFC 3339 UTC time like \
+             2019-06-03T06:48:27.170Z: {e}"
+        )
+    })?;
+    Ok(())
+}
+
+/// A v1 text broadcast; returns the phones it messages (WhatsApp channel user ids, with `+`).
+pub fn broadcast_v1(b: &BroadcastV1) -> Result<Vec<String>, String> {
+    broadcast_common(
+        b.broadcast_id.as_ref(),
+        b.status.as_ref(),
+        &b.broadcast_title,
+        &b.published_on,
+    )?;
+    let rule = &b.audience.rule;
+    if rule.channels.is_empty() || rule.channels.iter().any(|c| c.trim().is_empty()) {
+        return Err("audience.rule.channels must list channels, e.g. [\"whatsapp\"]".to_owned());
+    }
+    if rule.channel_user_ids.is_empty() {
+        return Err("audience.rule.channelUserIds is empty".to_owned());
+    }
+    let whatsapp = rule.channels.iter().any(|c| c == "whatsapp");
+    for (i, id) in rule.channel_user_ids.iter().enumerate() {
+        if whatsapp {
+            channel_user_id(&format!("audience.rule.channelUserIds[{i}]"), id)?;
+        } else if id.trim().is_empty() {
+            return Err(format!("audience.rule.channelUserIds[{i}] is empty"));
+        }
+    }
+    if b.payload.kind != "DIRECT" {
+        return Err(format!(
+            "payload.type is `{}`; expected DIRECT",
+            b.payload.kind
+        ));
+    }
+    if b.payload.content.is_empty() {
+        return Err("payload.content is empty".to_owned());
+    }
+    for (i, content) in b.payload.content.iter().enumerate() {
+        if content.kind != "TEXT" {
+            return Err(format!(
+                "payload.content[{i}].type is `{}`; expected TEXT",
+                content.kind
+            ));
+        }
+        let chars = content.data.message.chars().count();
+        if content.data.message.trim().is_empty() || chars > limits::TEXT_MESSAGE {
+            return Err(format!(
+                "payload.content[{i}].data.message must have 1 to {} characters",
+                limits::TEXT_MESSAGE
+            ));
+        }
+    }
+    Ok(if whatsapp {
+        distinct(rule.channel_user_ids.iter().map(|id| format!("+{id}")))
+    } else {
+        Vec::new()
+    })
+}
+
+/// A v2 template broadcast (the template itself is checked by [`template`]); returns its phones.
+pub fn broadcast_v2(b: &BroadcastV2) -> Result<Vec<String>, String> {
+    broadcast_common(
+        b.broadcast_id.as_ref(),
+        b.status.as_ref(),
+        &b.broadcast_title,
+        &b.published_on,
+    )?;
+    if b.platform != "whatsapp" {
+        return Err(format!("platform is `{}`; expected whatsapp", b.platform));
+    }
+    if b.users.is_empty() {
+        return Err("users is empty".to_owned());
+    }
+    for (i, user) in b.users.iter().enumerate() {
+        phone(&format!("users[{i}].phoneNumber"), &user.phone_number)?;
+    }
+    if b.payload.kind != "WHATSAPP_TEMPLATE" {
+        return Err(format!(
+            "payload.type is `{}`; expected WHATSAPP_TEMPLATE",
+            b.payload.kind
+        ));
+    }
+    match b.payload.content.as_slice() {
+        [one] if one.kind == "TEMPLATE" => {}
+        [one] => {
+            return Err(format!(
+                "payload.content[0].type is `{}`; expected TEMPLATE",
+                one.kind
+            ));
+        }
+        many => {
+            return Err(format!(
+                "payload.content must hold exactly one TEMPLATE entry, got {}",
+                many.len()
+            ));
+        }
+    }
+    Ok(distinct(b.users.iter().map(|u| u.phone_number.clone())))
+}
+
+/// A trigger's attributes (v1 query or v2 body); returns the phone of the user it names.
+pub fn trigger(attributes: &[(String, String)]) -> Result<Vec<String>, String> {
+    let mut names = HashSet::new();
+    for (name, _) in attributes {
+        if name.is_empty() {
+            return Err("an attribute has an empty name".to_owned());
+        }
+        if !names.insert(name.as_str()) {
+            return Err(format!("attribute `{name}` is given twice"));
+        }
+    }
+    let get = |wanted: &str| {
+        attributes
+            .iter()
+            .find(|(name, _)| name == wanted)
+            .map(|(_, v)| v.as_str())
+    };
+    match (get("user.phone_no"), get("user.channel_user_id")) {
+        (Some(p), id) => {
+            phone("user.phone_no", p)?;
+            if let Some(id) = id {
+                channel_user_id("user.channel_user_id", id)?;
+            }
+            Ok(vec![p.to_owned()])
+        }
+        (None, Some(id)) => {
+            channel_user_id("user.channel_user_id", id)?;
+            Ok(vec![format!("+{id}")])
+        }
+        (None, None) => Err(
+            "the trigger names no user: give user.phone_no (E.164) or user.channel_user_id"
+                .to_owned(),
+        ),
+    }
+}
+
+/// The v2 trigger body: a JSON object whose values are strings, in order.
+pub fn trigger_body(body: &serde_json::Value) -> Result<Vec<(String, String)>, String> {
+    let serde_json::Value::Object(map) = body else {
+        return Err("the body must be a JSON object of string attributes".to_owned());
+    };
+    map.iter()
+        .map(|(name, value)| match value {
+            serde_json::Value::String(s) => Ok((name.clone(), s.clone())),
+            other => Err(format!(
+                "attribute `{name}` must be a string, got {}",
+                json_kind(other)
+            )),
+        })
+        .collect()
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+fn distinct(phones: impl Iterator<Item = String>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    phones.filter(|p| seen.insert(p.clone())).collect()
+}
+
+/// Query parameters of a list endpoint, checked against the names it takes.
+pub struct Query<'a> {
+    params: &'a [(String, String)],
+}
+
+impl<'a> Query<'a> {
+    /// Refuses parameters the endpoint does not take, and repeated ones.
+    pub fn new(params: &'a [(String, String)], allowed: &[&str]) -> Result<Query<'a>, String> {
+        let mut seen = HashSet::new();
+        for (name, _) in params {
+            if !allowed.contains(&name.as_str()) {
+                return Err(format!(
+                    "unknown query parameter `{name}`; this endpoint takes {}",
+                    allowed.join(", ")
+                ));
+            }
+            if !seen.insert(name.as_str()) {
+                return Err(format!("query parameter `{name}` is given twice"));
+            }
+        }
+        Ok(Query { params })
+    }
+
+    /// A parameter's value; blank counts as absent.
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.params
+            .iter()
+            .find(|(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A number parameter, or `default` when absent; `expected` says what it should be.
+    pub fn number<T: std::str::FromStr>(
+        &self,
+        name: &str,
+        default: T,
+        expected: &str,
+    ) -> Result<T, String> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(text) => text
+                .parse()
+                .map_err(|_| format!("query parameter {name}=`{text}` must be {expected}")),
+        }
+    }
+
+    /// `page_number` (default 0) and `page_size` (default 500, at most 1000).
+    pub fn paging(&self) -> Result<(u32, u32), String> {
+        let number = self.number("page_number", 0u32, "a page number: 0, 1, 2, ...")?;
+        let size = self.number("page_size", DEFAULT_PAGE_SIZE, "a number from 1 to 1000")?;
+        if size == 0 || size > MAX_PAGE_SIZE {
+            return Err(format!(
+                "page_size must be from 1 to {MAX_PAGE_SIZE}, got {size}"
+            ));
+        }
+        Ok((number, size))
+    }
+}
+
+/// One page of `items`: the slice, and how many pages there are.
+pub fn page<T>(items: &[T], number: u32, size: u32) -> (&[T], u32) {
+    let size_usize = size as usize;
+    let total = items.len().div_ceil(size_usize);
+    let start = (number as usize)
+        .saturating_mul(size_usize)
+        .min(items.len());
+    let end = start.saturating_add(size_usize).min(items.len());
+    (&items[start..end], u32::try_from(total).unwrap_or(u32::MAX))
+}
