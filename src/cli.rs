@@ -339,9 +339,10 @@ fn emulator_command(args: EmulatorArgs) -> Result<(), String> {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let color = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none();
+    let (writer, log) = emulator::log::buffered_stderr();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(color)
         .try_init();
     // Only this command needs a runtime; the others stay synchronous.
@@ -349,9 +350,9 @@ fn emulator_command(args: EmulatorArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime
-        .block_on(emulator::run_until_signal(config))
-        .map_err(|e| e.to_string())
+    let result = runtime.block_on(emulator::run_until_signal(config));
+    log.flush();
+    result.map_err(|e| e.to_string())
 }
 
 fn write_out(out: &mut dyn Write, text: &str) -> Result<(), String> {

@@ -5,12 +5,14 @@
 //! This file owns the public interface (what tests and the CLI call), the router and the
 //! server's start and shutdown. The rest: [`seed`] (the seed format), `world` (the seed indexed,
 //! keys), `handlers` (the Engati endpoints), `validate` (strict request checks), `store` (the
-//! durable record), [`faults`] and `inspect` (the `/_emulator/` endpoints). docs/emulator.md
+//! durable record), [`faults`], `inspect` (the `/_emulator/` endpoints) and [`log`] (buffered
+//! stderr for the request log). docs/emulator.md
 //! is the user's guide.
 
 pub mod faults;
 mod handlers;
 mod inspect;
+pub mod log;
 mod respond;
 pub mod seed;
 mod store;

@@ -87,8 +87,6 @@ impl HttpBody for BrokenBody {
 /// `Authorization` key) and never the query (trigger attributes are personal data); the path of
 /// the key-revocation endpoint is logged as its route, since it holds a key.
 pub async fn access_log(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
     let path = if request.uri().path().starts_with("/_emulator/keys/") {
         request
             .extensions()
@@ -98,16 +96,43 @@ pub async fn access_log(request: Request, next: Next) -> Response {
     } else {
         request.uri().path().to_owned()
     };
+    let mut line = LogLine {
+        method: request.method().clone(),
+        path,
+        started: Instant::now(),
+        status: None,
+    };
     let response = next.run(request).await;
     let note = response
         .extensions()
         .get::<FaultNote>()
         .map_or("", |FaultNote(note)| note);
-    tracing::info!(
-        target: "herald::emulator",
-        "{method} {path} {}{note} {:.1}ms",
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64() * 1000.0
-    );
+    line.status = Some((response.status().as_u16(), note));
     response
+}
+
+/// Writes the log line when dropped, so a request whose client hung up mid-way (hyper then
+/// drops the handler, possibly after its record was written) is logged too.
+struct LogLine {
+    method: axum::http::Method,
+    path: String,
+    started: Instant,
+    status: Option<(u16, &'static str)>,
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        let ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let (method, path) = (&self.method, &self.path);
+        match self.status {
+            Some((status, note)) => tracing::info!(
+                target: "herald::emulator",
+                "{method} {path} {status}{note} {ms:.1}ms"
+            ),
+            None => tracing::info!(
+                target: "herald::emulator",
+                "{method} {path} - (client went away) {ms:.1}ms"
+            ),
+        }
+    }
 }

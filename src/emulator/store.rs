@@ -167,8 +167,7 @@ impl Store {
         };
         let log = Arc::new(Mutex::new(log));
         let (tx, rx) = mpsc::channel(QUEUE);
-        let writer_log = Arc::clone(&log);
-        tokio::spawn(async move { write_loop(&writer_log, rx).await });
+        tokio::spawn(write_loop(Arc::clone(&log), rx));
         Ok(Store { log, tx })
     }
 
@@ -311,11 +310,17 @@ fn reload(dir: &Path) -> Result<Log, String> {
 /// The writer task: one batch per wake-up, one write per batch, then the acks.
 ///
 /// It is a task rather than a thread because acks from a foreign thread cost a futex wake-up
-/// per request. The write itself is a plain blocking `write` to the page cache, without fsync:
-/// microseconds per batch, so it does not starve the worker it runs on.
-async fn write_loop(log: &Mutex<Log>, mut rx: mpsc::Receiver<Msg>) {
+/// per request. File writes go to the blocking pool, one hand-off per batch: a `write` that
+/// waits on the page cache would otherwise stall one of the runtime's few workers, and records
+/// queue up meanwhile, which makes the next batch larger (measured on two cores: medians of
+/// about 21,000 req/s before, 22,500 to 24,600 after). Nothing is fsynced per batch.
+async fn write_loop(log: Arc<Mutex<Log>>, mut rx: mpsc::Receiver<Msg>) {
+    let to_file = matches!(lock(&log).sink, Sink::File { .. });
     let mut buffer = Vec::with_capacity(64 * 1024);
     while let Some(first) = rx.recv().await {
+        // Let the other handlers that are ready run first, so their records join this batch:
+        // without this the writer wakes for every record and batches average 1.2 records.
+        tokio::task::yield_now().await;
         let mut batch = Vec::new();
         let mut stop = None;
         let mut next = Some(first);
@@ -333,12 +338,32 @@ async fn write_loop(log: &Mutex<Log>, mut rx: mpsc::Receiver<Msg>) {
                 None
             };
         }
-        for (ack, result) in commit(log, batch, &mut buffer) {
+        let acks = if to_file {
+            let log = Arc::clone(&log);
+            let mut taken = std::mem::take(&mut buffer);
+            let written = tokio::task::spawn_blocking(move || {
+                let acks = commit(&log, batch, &mut taken);
+                (acks, taken)
+            })
+            .await;
+            match written {
+                Ok((acks, returned)) => {
+                    buffer = returned;
+                    acks
+                }
+                // The closure does not panic (no unwraps); if the pool is gone the runtime is
+                // shutting down and the dropped acks tell every handler so.
+                Err(_) => Vec::new(),
+            }
+        } else {
+            commit(&log, batch, &mut buffer)
+        };
+        for (ack, result) in acks {
             // A handler whose client went away no longer waits; its record stands.
             let _ = ack.send(result);
         }
         if let Some(ack) = stop {
-            if let Sink::File { file, path, .. } = &lock(log).sink
+            if let Sink::File { file, path, .. } = &lock(&log).sink
                 && let Err(e) = file.sync_data()
             {
                 tracing::warn!("cannot sync {}: {e}", path.display());

@@ -77,9 +77,7 @@ pub struct ApprovedTemplate {
 impl ApprovedTemplate {
     /// Reduces a template in herald's file format; an error says what is malformed.
     pub fn from_model(name: &str, template: &Template) -> Result<ApprovedTemplate, String> {
-        let mut numbers = slots(&template.body);
-        numbers.sort_unstable();
-        numbers.dedup();
+        let numbers = template.slot_numbers();
         if numbers.iter().enumerate().any(|(i, n)| *n != i + 1) {
             return Err(
                 "the body's {{N}} slots must be numbered 1, 2, ... without gaps".to_owned(),
@@ -107,23 +105,6 @@ impl ApprovedTemplate {
             buttons,
         })
     }
-}
-
-/// The `{{N}}` slot numbers of an approved body, in order of appearance. (The same rule as
-/// herald's template validation, which keeps its helper private to `validate`.)
-fn slots(text: &str) -> Vec<usize> {
-    let mut found = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        if let Some(end) = after.find("}}")
-            && let Ok(n) = after[..end].trim().parse::<usize>()
-        {
-            found.push(n);
-        }
-        rest = after;
-    }
-    found
 }
 
 impl World {

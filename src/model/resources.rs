@@ -50,6 +50,27 @@ pub struct Template {
     pub buttons: Vec<ApprovedButton>,
 }
 
+impl Template {
+    /// The distinct `{{N}}` slot numbers of the approved body, sorted. Valid templates number
+    /// them 1..=n, so the length is the number of body parameters a message must give.
+    pub fn slot_numbers(&self) -> Vec<usize> {
+        let mut found = Vec::new();
+        let mut rest = self.body.as_str();
+        while let Some(start) = rest.find("{{") {
+            let after = &rest[start + 2..];
+            if let Some(end) = after.find("}}")
+                && let Ok(n) = after[..end].trim().parse::<usize>()
+            {
+                found.push(n);
+            }
+            rest = after;
+        }
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+}
+
 /// The kind of a template's header.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -80,6 +101,22 @@ pub struct ApprovedButton {
     /// A copy-code button with this label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_code: Option<String>,
+}
+
+impl ApprovedButton {
+    /// The kinds this button was written with (`quick_reply`, `url`, `copy_code`); a valid
+    /// button has exactly one, which is also its WhatsApp `sub_type`.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        [
+            ("quick_reply", self.quick_reply.is_some()),
+            ("url", self.url.is_some()),
+            ("copy_code", self.copy_code.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(kind, _)| kind)
+        .collect()
+    }
 }
 
 /// An approved URL button.
@@ -365,4 +402,22 @@ pub struct TriggerSend {
     /// Attributes to set on the user before the flow runs (e.g. `user.user_name`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HeaderKind, Template};
+
+    #[test]
+    fn slot_numbers_are_the_distinct_numbered_placeholders() {
+        let template = Template {
+            name: None,
+            namespace: None,
+            language: "en".to_owned(),
+            header: HeaderKind::None,
+            body: "Hi {{2}}, invoice {{1}} for {{ 3 }} {{name}} {{1}}".to_owned(),
+            buttons: Vec::new(),
+        };
+        assert_eq!(template.slot_numbers(), vec![1, 2, 3]);
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::audience::{self, Fields};
 use super::jinja::{self, Scope};
-use super::template::{limits, slots};
+use super::template::limits;
 use super::{Catalog, Checker, Item, Loc};
 use crate::diagnostic::Code;
 use crate::model::{
@@ -260,12 +260,7 @@ fn check_params(
     } = *params;
     let approved = &template.value;
     let name = &template.name;
-    let slot_count = {
-        let mut n: Vec<usize> = slots(&approved.body).into_iter().map(|(n, _)| n).collect();
-        n.sort_unstable();
-        n.dedup();
-        n.len()
-    };
+    let slot_count = approved.slot_numbers().len();
     if body.len() != slot_count {
         let d = checker
             .error(
@@ -427,7 +422,7 @@ fn check_buttons(
         .filter(|(_, set)| *set)
         .map(|(k, _)| k)
         .collect();
-        let kind = super::template::button_kind(approved);
+        let kind = approved.kinds();
         let wanted: &[&str] = match kind.first().copied() {
             Some("quick_reply") => &["flow", "payload"],
             Some("url") => &["url"],

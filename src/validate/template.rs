@@ -20,39 +20,6 @@ pub mod limits {
     pub const URL_BUTTONS: usize = 2;
 }
 
-/// The `{{N}}` slot numbers in an approved text, in order of appearance.
-pub fn slots(text: &str) -> Vec<(usize, usize)> {
-    let mut found = Vec::new();
-    let mut rest = text;
-    let mut offset = 0;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        if let Some(end) = after.find("}}")
-            && let Ok(n) = after[..end].trim().parse::<usize>()
-        {
-            found.push((n, offset + start));
-        }
-        offset += start + 2;
-        rest = after;
-    }
-    found
-}
-
-/// The kind of an approved button, as named in files.
-pub fn button_kind(button: &crate::model::ApprovedButton) -> Vec<&'static str> {
-    let mut kinds = Vec::new();
-    if button.quick_reply.is_some() {
-        kinds.push("quick_reply");
-    }
-    if button.url.is_some() {
-        kinds.push("url");
-    }
-    if button.copy_code.is_some() {
-        kinds.push("copy_code");
-    }
-    kinds
-}
-
 pub(super) fn check(checker: &mut Checker<'_>, catalog: &Catalog) {
     for item in catalog.templates.values() {
         check_one(checker, &item.loc, &item.value);
@@ -60,9 +27,7 @@ pub(super) fn check(checker: &mut Checker<'_>, catalog: &Catalog) {
 }
 
 fn check_one(checker: &mut Checker<'_>, loc: &super::Loc, template: &Template) {
-    let mut numbers: Vec<usize> = slots(&template.body).iter().map(|(n, _)| *n).collect();
-    numbers.sort_unstable();
-    numbers.dedup();
+    let numbers = template.slot_numbers();
     if numbers.iter().enumerate().any(|(i, n)| *n != i + 1) {
         let listed = numbers
             .iter()
@@ -126,7 +91,7 @@ fn check_one(checker: &mut Checker<'_>, loc: &super::Loc, template: &Template) {
     }
     for (i, button) in template.buttons.iter().enumerate() {
         let at = format!("/buttons/{i}");
-        let kinds = button_kind(button);
+        let kinds = button.kinds();
         if kinds.len() != 1 {
             let message = if kinds.is_empty() {
                 format!("button {i} has no kind")
@@ -173,19 +138,5 @@ fn check_one(checker: &mut Checker<'_>, loc: &super::Loc, template: &Template) {
                 .help("use a shorter URL");
             checker.report(d);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::slots;
-
-    #[test]
-    fn finds_numbered_slots() {
-        let found: Vec<usize> = slots("Hi {{1}}, invoice {{2}} for {{ 3 }} {{name}}")
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect();
-        assert_eq!(found, vec![1, 2, 3]);
     }
 }
