@@ -255,8 +255,17 @@ fn inline_fields(
     sub: &str,
     users: &[crate::model::InlineUser],
 ) -> Fields {
-    let mut all: Option<BTreeSet<String>> = None;
-    let mut union = BTreeSet::new();
+    // Fields every user has, and fields seen at all: built from the first user's keys and
+    // narrowed in place, so a long inline list allocates only for field names it has not seen.
+    let mut all: BTreeSet<String> = users.first().map_or_else(BTreeSet::new, |first| {
+        first
+            .fields
+            .keys()
+            .cloned()
+            .chain(["phone".to_owned()])
+            .collect()
+    });
+    let mut union = all.clone();
     for (i, user) in users.iter().enumerate() {
         if let Err(e) = phone::check(&user.phone) {
             let d = checker
@@ -269,18 +278,16 @@ fn inline_fields(
                 .help(e.help);
             checker.report(d);
         }
-        let mut keys: BTreeSet<String> = user.fields.keys().cloned().collect();
-        keys.insert("phone".to_owned());
-        union.extend(keys.iter().cloned());
-        all = Some(match all {
-            None => keys,
-            Some(a) => a.intersection(&keys).cloned().collect(),
-        });
+        all.retain(|k| k == "phone" || user.fields.contains_key(k));
+        for key in user.fields.keys() {
+            if !union.contains(key) {
+                union.insert(key.clone());
+            }
+        }
     }
     let Some(first) = users.first() else {
         return Fields::phone_only("the inline users".to_owned());
     };
-    let all = all.unwrap_or_default();
     let mut sample: BTreeMap<String, Value> = first
         .fields
         .iter()
