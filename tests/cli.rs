@@ -284,3 +284,15 @@ fn human_output_is_colored_on_a_terminal_unless_no_color_is_set() {
     assert!(plain.contains("unknown field"), "{plain}");
     assert!(!plain.contains('\u{1b}'), "color despite NO_COLOR: {plain}");
 }
+
+#[test]
+fn project_pointing_inside_a_project_names_the_project() {
+    let output = herald(&repo(), &["validate", "--project", "campaigns"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        stderr.contains("campaigns has no herald.yaml; it is inside the project at ."),
+        "{stderr}"
+    );
+    assert!(stderr.contains("pass --project ."), "{stderr}");
+}

@@ -32,6 +32,9 @@ pub enum LoadError {
     NotAProject {
         /// The directory given.
         dir: PathBuf,
+        /// The project it lies inside, when a parent holds herald.yaml (a common slip:
+        /// `--project campaigns` for the folder of resource files).
+        inside: Option<PathBuf>,
     },
     /// A directory could not be listed.
     Io {
@@ -51,7 +54,19 @@ impl fmt::Display for LoadError {
                  start a project, or pass --project DIR",
                 start.display()
             ),
-            LoadError::NotAProject { dir } => write!(
+            LoadError::NotAProject {
+                dir,
+                inside: Some(root),
+            } => write!(
+                f,
+                "{} has no {SETTINGS_FILE}; it is inside the project at {}\n  help: pass \
+                 --project {} (the directory that holds {SETTINGS_FILE}), or leave --project out \
+                 when running from inside it",
+                dir.display(),
+                root.display(),
+                root.display()
+            ),
+            LoadError::NotAProject { dir, inside: None } => write!(
                 f,
                 "{} has no {SETTINGS_FILE}\n  help: pass the directory that holds {SETTINGS_FILE}, \
                  or run `herald init {}`",
@@ -98,8 +113,23 @@ pub fn find_root(explicit: Option<&Path>, cwd: &Path) -> Result<PathBuf, LoadErr
         return if dir.join(SETTINGS_FILE).is_file() {
             Ok(dir.to_path_buf())
         } else {
+            let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+            let inside = absolute
+                .ancestors()
+                .skip(1)
+                .find(|d| d.join(SETTINGS_FILE).is_file())
+                .map(|root| {
+                    // Show the project as the user would type it: relative to where they are.
+                    let cwd = std::path::absolute(cwd).unwrap_or_else(|_| cwd.to_path_buf());
+                    match root.strip_prefix(&cwd) {
+                        Ok(r) if r.as_os_str().is_empty() => PathBuf::from("."),
+                        Ok(r) => r.to_path_buf(),
+                        Err(_) => root.to_path_buf(),
+                    }
+                });
             Err(LoadError::NotAProject {
                 dir: dir.to_path_buf(),
+                inside,
             })
         };
     }
