@@ -11,13 +11,17 @@
 //! runs, and prints a markdown table. Peak RSS comes from one extra run under GNU
 //! `/usr/bin/time` when it is installed. Not part of `cargo test`.
 
+#[path = "support/bench.rs"]
+mod bench;
 #[path = "support/project_gen.rs"]
 mod project_gen;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
+use bench::{default_herald, gnu_time, median, ms, rss_mib, warn_if_stale};
 use clap::Parser;
 
 /// The issue's target: this many files and recipients validate in under `TARGET`.
@@ -71,7 +75,7 @@ fn run(args: &Args) -> Result<(), String> {
     }
     let herald = match &args.herald {
         Some(path) => path.clone(),
-        None => default_herald()?,
+        None => default_herald("bench_validate")?,
     };
     if !herald.is_file() {
         return Err(format!(
@@ -80,8 +84,7 @@ fn run(args: &Args) -> Result<(), String> {
         ));
     }
     warn_if_stale(&herald);
-    let time = Path::new("/usr/bin/time");
-    let time = time.is_file().then_some(time);
+    let time = gnu_time();
 
     let work = std::env::temp_dir().join(format!("herald-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
@@ -104,61 +107,6 @@ fn run(args: &Args) -> Result<(), String> {
 
     print_table(args, &rows);
     Ok(())
-}
-
-/// target/release/herald, found next to this example's own executable
-/// (target/release/examples/bench_validate), so a custom CARGO_TARGET_DIR works too.
-fn default_herald() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or("cannot find the target directory")?;
-    if profile_dir.file_name().is_some_and(|n| n != "release") {
-        eprintln!(
-            "note: this example is not a release build; the benchmark still times \
-             target/release/herald (run it with `cargo run --release --example bench_validate`)"
-        );
-        let target = profile_dir
-            .parent()
-            .ok_or("cannot find the target directory")?;
-        return Ok(target.join("release").join(exe_name("herald")));
-    }
-    Ok(profile_dir.join(exe_name("herald")))
-}
-
-fn exe_name(name: &str) -> String {
-    format!("{name}{}", std::env::consts::EXE_SUFFIX)
-}
-
-/// Warns when a file under src/ is newer than the binary: the numbers would be for old code.
-fn warn_if_stale(herald: &Path) {
-    let Ok(built) = herald.metadata().and_then(|m| m.modified()) else {
-        return;
-    };
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    if newest(&src).is_some_and(|t| t > built) {
-        eprintln!(
-            "warning: {} is older than the sources in {}; run `cargo build --release` for \
-             current numbers",
-            herald.display(),
-            src.display()
-        );
-    }
-}
-
-fn newest(dir: &Path) -> Option<SystemTime> {
-    let mut best = None;
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        let time = if path.is_dir() {
-            newest(&path)
-        } else {
-            entry.metadata().and_then(|m| m.modified()).ok()
-        };
-        best = best.max(time);
-    }
-    best
 }
 
 fn bench_one(
@@ -214,7 +162,7 @@ fn bench_one(
     times.sort();
     eprintln!(
         "N={files}: median {:.1} ms over {} runs",
-        ms(times[times.len() / 2]),
+        ms(median(&times)),
         times.len()
     );
     Ok(Row {
@@ -222,7 +170,14 @@ fn bench_one(
         recipients: summary.recipients,
         mib: summary.bytes as f64 / 1024.0 / 1024.0,
         times,
-        rss_kib: time.and_then(|t| peak_rss(t, herald, &dir, work)),
+        rss_kib: time.and_then(|t| {
+            let args = [
+                OsStr::new("validate"),
+                OsStr::new("--project"),
+                dir.as_os_str(),
+            ];
+            bench::peak_rss(t, &work.join("time.out"), herald, &args)
+        }),
     })
 }
 
@@ -234,32 +189,6 @@ fn validate(herald: &Path, dir: &Path) -> Command {
         .arg(dir)
         .env("NO_COLOR", "1");
     command
-}
-
-/// Peak RSS in KiB of one run, from GNU time's `%M`; `None` when that does not work here.
-fn peak_rss(time: &Path, herald: &Path, dir: &Path, work: &Path) -> Option<u64> {
-    let report = work.join("time.out");
-    let status = Command::new(time)
-        .args(["-f", "%M", "-o"])
-        .arg(&report)
-        .arg(herald)
-        .arg("validate")
-        .arg("--project")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .ok()?;
-    let text = std::fs::read_to_string(&report).ok()?;
-    let _ = std::fs::remove_file(&report);
-    if !status.success() {
-        return None;
-    }
-    text.lines().last()?.trim().parse().ok()
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 fn print_table(args: &Args, rows: &[Row]) {
@@ -274,10 +203,8 @@ fn print_table(args: &Args, rows: &[Row]) {
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
-        let median = ms(row.times[row.times.len() / 2]);
-        let rss = row
-            .rss_kib
-            .map_or_else(|| "n/a".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0));
+        let median = ms(median(&row.times));
+        let rss = rss_mib(row.rss_kib);
         println!(
             "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.3} | {rss} |",
             row.files,
@@ -295,7 +222,7 @@ fn print_table(args: &Args, rows: &[Row]) {
         .iter()
         .find(|r| r.files == HEADLINE_FILES && r.recipients == HEADLINE_RECIPIENTS)
     {
-        let median = row.times[row.times.len() / 2];
+        let median = median(&row.times);
         println!(
             "target: {HEADLINE_FILES} files / {HEADLINE_RECIPIENTS} recipients in under {} ms: \
              {} (median {:.1} ms)",
@@ -307,10 +234,7 @@ fn print_table(args: &Args, rows: &[Row]) {
     // Growth: the exponent k in time ~ files^k between consecutive sizes (1.0 is linear).
     for pair in rows.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
-        let (ta, tb) = (
-            ms(a.times[a.times.len() / 2]),
-            ms(b.times[b.times.len() / 2]),
-        );
+        let (ta, tb) = (ms(median(&a.times)), ms(median(&b.times)));
         if a.files > 0 && b.files > a.files && ta > 0.0 {
             let k = (tb / ta).ln() / (b.files as f64 / a.files as f64).ln();
             println!(

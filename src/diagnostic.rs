@@ -83,6 +83,10 @@ pub enum Code {
     Limit,
     /// An environment named with `--env` does not exist, or a `--var` is malformed.
     Settings,
+    /// A recipient listed twice in one audience (the first wins).
+    AudienceDuplicate,
+    /// The Users API could not be read while resolving an audience.
+    UsersApi,
 }
 
 impl Code {
@@ -117,6 +121,8 @@ impl Code {
             Code::RenderSyntax => "render::syntax",
             Code::RenderUndefined => "render::undefined",
             Code::RenderError => "render::error",
+            Code::AudienceDuplicate => "audience::duplicate",
+            Code::UsersApi => "audience::users-api",
             Code::Limit => "whatsapp::limit",
             Code::Settings => "project::settings",
         }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::api::{self, BroadcastV1, BroadcastV2, TemplateMessage};
 use crate::model::TriggerApi;
@@ -47,7 +47,7 @@ impl fmt::Display for Method {
 }
 
 /// One call to the Engati API, relative to `api.base_url`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
     /// GET or POST.
@@ -57,9 +57,20 @@ pub struct Request {
     /// Query parameters, in the order they are sent (unencoded; encoded when sent).
     #[serde(default)]
     pub query: Vec<(String, String)>,
-    /// The JSON body, sent as `serde_json` writes it; `None` sends no body.
+    /// The JSON body, exactly the bytes sent; `None` sends no body. Kept as raw JSON so a
+    /// request read back from a plan file is sent byte for byte as it was written.
     #[serde(default)]
-    pub body: Option<Value>,
+    pub body: Option<Box<RawValue>>,
+}
+
+/// Requests are equal when they would send the same bytes.
+impl PartialEq for Request {
+    fn eq(&self, other: &Request) -> bool {
+        self.method == other.method
+            && self.path == other.path
+            && self.query == other.query
+            && self.body.as_ref().map(|b| b.get()) == other.body.as_ref().map(|b| b.get())
+    }
 }
 
 impl Request {
@@ -160,7 +171,7 @@ impl Request {
         )
     }
 
-    fn post(path: String, query: Vec<(String, String)>, body: Option<Value>) -> Request {
+    fn post(path: String, query: Vec<(String, String)>, body: Option<Box<RawValue>>) -> Request {
         Request {
             method: Method::Post,
             path,
@@ -181,9 +192,22 @@ impl Request {
     /// The exact bytes [`Client::execute`](super::Client::execute) sends as the body, if any.
     /// Hash these to fingerprint a send.
     pub fn body_bytes(&self) -> Option<Vec<u8>> {
-        // Writing a `Value` to a Vec cannot fail: every map key is a string and the writer is
-        // infallible; `ok()` only avoids a panic path.
-        self.body.as_ref().and_then(|b| serde_json::to_vec(b).ok())
+        self.body.as_ref().map(|b| b.get().as_bytes().to_vec())
+    }
+
+    /// The request as compact JSON (method, path, query, body): what state stores and what
+    /// its fingerprint is the hash of.
+    pub fn to_json(&self) -> String {
+        // Sized up front: this runs once per recipient when planning.
+        let body = self.body.as_ref().map_or(0, |b| b.get().len());
+        let query: usize = self.query.iter().map(|(k, v)| k.len() + v.len() + 8).sum();
+        let mut out = Vec::with_capacity(self.path.len() + query + body + 64);
+        // A struct of strings, string pairs and raw JSON always serializes, as UTF-8; the
+        // fallbacks only avoid a panic path.
+        if serde_json::to_writer(&mut out, self).is_err() {
+            return String::new();
+        }
+        String::from_utf8(out).unwrap_or_default()
     }
 
     /// `POST /whatsapp-api/...`: how errors and logs name the call (no query: it may hold
@@ -221,8 +245,8 @@ impl Request {
 /// The JSON of an api.rs value. These are derived `Serialize` impls of structs, enums, strings
 /// and string-keyed maps, which `serde_json` always represents, so the error arm is unreachable
 /// (the unit tests serialize every body type); it maps to `null` rather than a panic path.
-fn to_body<T: Serialize>(value: &T) -> Value {
-    serde_json::to_value(value).unwrap_or(Value::Null)
+fn to_body<T: Serialize>(value: &T) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).unwrap_or_default()
 }
 
 /// Percent-encodes one path segment (everything but RFC 3986 unreserved characters), so a

@@ -83,6 +83,44 @@ pub enum TriggerApi {
     V2,
 }
 
+impl Project {
+    /// `api` with the overlay of environment `env` applied (unknown names change nothing;
+    /// validation reports them).
+    pub fn api_for(&self, env: Option<&str>) -> Api {
+        let mut api = self.api.clone();
+        let overlay = env
+            .and_then(|e| self.environments.get(e))
+            .and_then(|e| e.api.as_ref());
+        if let Some(o) = overlay {
+            if let Some(v) = &o.base_url {
+                api.base_url = v.clone();
+            }
+            if let Some(v) = o.customer_id {
+                api.customer_id = v;
+            }
+            if let Some(v) = &o.bot_key {
+                api.bot_key = v.clone();
+            }
+            if let Some(v) = &o.api_key_env {
+                api.api_key_env = v.clone();
+            }
+            if let Some(v) = &o.rate_limit {
+                api.rate_limit = Some(v.clone());
+            }
+            if let Some(v) = o.concurrency {
+                api.concurrency = Some(v);
+            }
+            if let Some(v) = o.trigger_api {
+                api.trigger_api = v;
+            }
+            if let Some(v) = o.timeout_seconds {
+                api.timeout_seconds = Some(v);
+            }
+        }
+        api
+    }
+}
+
 /// Fields of `api` that an environment may replace.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

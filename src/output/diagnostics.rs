@@ -24,9 +24,17 @@ pub enum Style {
 impl Style {
     /// Color when stdout is a terminal and `NO_COLOR` is not set (https://no-color.org).
     pub fn detect() -> Style {
-        use std::io::IsTerminal;
+        Style::for_stream(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+    }
+
+    /// The style for stderr: the same rule, for warnings printed beside stdout's output.
+    pub fn detect_stderr() -> Style {
+        Style::for_stream(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    }
+
+    fn for_stream(is_terminal: bool) -> Style {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        if !no_color && std::io::stdout().is_terminal() {
+        if !no_color && is_terminal {
             Style::Color
         } else {
             Style::Plain

@@ -1,3 +1,4 @@
 //! Everything herald prints: diagnostics for people (with snippets) and for tools (JSON).
 
 pub mod diagnostics;
+pub mod plan;

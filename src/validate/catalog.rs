@@ -21,6 +21,32 @@ pub struct Loc {
     pub pointer: String,
 }
 
+impl Loc {
+    /// A diagnostic at `sub` (a JSON pointer below the item), for problems found after
+    /// validation: while resolving audiences or rendering for a plan.
+    pub fn diagnostic(
+        &self,
+        files: &[crate::load::SourceFile],
+        severity: crate::diagnostic::Severity,
+        code: Code,
+        sub: &str,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let Some(file) = files.get(self.file) else {
+            return Diagnostic::error(code, "?", message);
+        };
+        let mut d = Diagnostic::error(code, &file.name, message);
+        d.severity = severity;
+        match file.documents.get(self.doc) {
+            Some(doc) => d.at(
+                doc.span_at(&format!("{}{sub}", self.pointer)),
+                file.source.clone(),
+            ),
+            None => d,
+        }
+    }
+}
+
 /// A named resource and where it came from.
 #[derive(Debug, Clone)]
 pub struct Item<T> {

@@ -24,6 +24,7 @@ use crate::load::{LoadedProject, SourceFile};
 use crate::model::{Project, VarValue};
 
 pub use catalog::{Catalog, Item, Loc};
+pub use jinja::{environment as jinja_environment, is_template};
 
 /// Settings that change what validation accepts: the environment overlay and extra variables.
 #[derive(Debug, Clone, Default)]

@@ -1,7 +1,11 @@
 //! The command line: argument parsing and the commands, printing through `output`.
 //!
 //! Exit codes: 0 success, 1 the project has errors, 2 usage or I/O problems (clap uses 2 for
-//! usage errors too; so does an `--env` that herald.yaml does not define).
+//! usage errors too; so does an `--env` that herald.yaml does not define). `plan
+//! --detailed-exitcode` uses 2 for "apply would send something", as Terraform does.
+
+mod plan;
+pub mod state;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -31,6 +35,12 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Create a starter project that validates at once.
     Init(InitArgs),
+    /// Show what apply would send: every campaign rendered and compared with state.
+    Plan(plan::PlanArgs),
+    /// Print a plan saved with `herald plan --out`.
+    Show(plan::ShowArgs),
+    /// Inspect what was sent, or break a dead apply's lock.
+    State(state::StateArgs),
     /// Run a local Engati emulator (see docs/emulator.md).
     Emulator(EmulatorArgs),
 }
@@ -190,6 +200,9 @@ where
         Command::Validate(args) => validate_command(&args, &mut stdout),
         Command::Schema(args) => schema_command(&args, &mut stdout),
         Command::Init(args) => init_command(&args, &mut stdout),
+        Command::Plan(args) => plan::plan_command(&args, &mut stdout),
+        Command::Show(args) => plan::show_command(&args, &mut stdout),
+        Command::State(args) => state::state_command(&args, &mut stdout),
         Command::Emulator(args) => {
             // The emulator prints its URL itself and must not hold stdout's lock while serving.
             drop(stdout);

@@ -1,0 +1,640 @@
+//! Wall-time and peak-memory benchmark of `herald plan` on one template campaign to a CSV
+//! audience of growing size, against an empty state and against a state that already holds
+//! every recipient as sent.
+//!
+//! ```text
+//! cargo build --release && cargo run --release --example bench_plan
+//! cargo run --release --example bench_plan -- --sizes 10000,100000 --runs 3 --keep
+//! ```
+//!
+//! For each size N it writes a project under the system temp directory: herald.yaml, the
+//! `invoice_reminder` template and an `invoice-reminder` campaign (document header, three body
+//! slots, two flow buttons, the shape of the repo's campaigns/invoice-reminders.yaml) whose
+//! audience is a CSV of N distinct recipients. Then, with the *release* herald binary:
+//!
+//! 1. empty state: one warm-up `herald plan --out plan.json`, whose plan must send to all N;
+//!    then `--runs` timed runs (human output to /dev/null) and one run under GNU `/usr/bin/time`
+//!    for peak RSS, when it is installed;
+//! 2. `herald validate` on the same project, timed, to split plan time into load + validate
+//!    (which reads the CSV) and render + diff;
+//! 3. full state: every action of plan.json is recorded as sent in `.herald/state.db` (not
+//!    timed as part of plan); one warm-up `herald plan --format json`, whose plan must have all
+//!    N unchanged and nothing else; then timed runs and a peak-RSS run as for the empty state.
+//!
+//! It prints a markdown table, the growth between sizes and the issue's targets for 1,000,000
+//! recipients. Not part of `cargo test`.
+
+#[path = "support/bench.rs"]
+mod bench;
+
+use std::ffi::{OsStr, OsString};
+use std::fmt::Write as _;
+use std::io::{self, BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use bench::{default_herald, gnu_time, machine, median, ms, rss_mib, thousands, warn_if_stale};
+use clap::Parser;
+use herald::plan::json;
+use herald::state::sqlite::SqliteStore;
+use herald::state::{Delivery, Outcome, Store};
+
+/// The plan's time (`--now`): the campaign has no schedule, so it is due.
+const NOW: &str = "2026-11-25T00:00:00Z";
+/// The issue's targets are for this many recipients.
+const HEADLINE: usize = 1_000_000;
+/// Wall time target, for both states.
+const TARGET_WALL: Duration = Duration::from_secs(3);
+/// Peak RSS target for the empty state: 1 GB, in KiB as GNU time reports it.
+const TARGET_RSS_KIB: u64 = 1_000_000_000 / 1024;
+/// Growth exponent (time ~ recipients^k) between the two largest sizes counted as linear.
+const LINEAR_EXPONENT: f64 = 1.15;
+/// Deliveries recorded per state transaction when building the full state.
+const RECORD_BATCH: usize = 10_000;
+
+/// Time `herald plan` on a template campaign to a large CSV audience.
+#[derive(Debug, Parser)]
+#[command(name = "bench_plan")]
+struct Args {
+    /// Audience sizes, in recipients.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+    sizes: Vec<usize>,
+    /// Timed runs per size and state (after one warm-up run).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// The herald binary. Default: target/release/herald next to this example.
+    #[arg(long)]
+    herald: Option<PathBuf>,
+    /// Keep the generated projects (their directory is printed).
+    #[arg(long)]
+    keep: bool,
+}
+
+/// The state a plan was timed against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// No state file: every recipient is `send`.
+    Empty,
+    /// Every recipient recorded as sent with the current fingerprint: all `unchanged`.
+    Full,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Empty => "empty",
+            State::Full => "all sent",
+        }
+    }
+}
+
+/// The timings of one size in one state.
+struct Row {
+    recipients: usize,
+    state: State,
+    times: Vec<Duration>,
+    rss_kib: Option<u64>,
+}
+
+/// What else was measured for one size.
+struct Extra {
+    recipients: usize,
+    csv_mib: f64,
+    plan_file_mib: f64,
+    validate: Option<Duration>,
+    record: Duration,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench_plan: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    if args.runs == 0 || args.sizes.is_empty() || args.sizes.contains(&0) {
+        return Err("--runs and every size in --sizes must be at least 1".to_owned());
+    }
+    let herald = match &args.herald {
+        Some(path) => path.clone(),
+        None => default_herald("bench_plan")?,
+    };
+    if !herald.is_file() {
+        return Err(format!(
+            "{} does not exist; build it first with `cargo build --release`",
+            herald.display()
+        ));
+    }
+    warn_if_stale(&herald);
+    // This example links the library too: it writes the full state with it.
+    if let Ok(exe) = std::env::current_exe() {
+        bench::warn_if_older_than_src(&exe, "cargo build --release --examples");
+    }
+    let time = gnu_time();
+    if time.is_none() {
+        eprintln!("note: /usr/bin/time (GNU time) is not installed; peak RSS is not measured");
+    }
+
+    let work = std::env::temp_dir().join(format!("herald-bench-plan-{}", std::process::id()));
+    std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+    eprintln!("herald: {}", herald.display());
+    eprintln!("projects: {}", work.display());
+
+    let mut rows = Vec::new();
+    let mut extras = Vec::new();
+    let result = (|| {
+        for &n in &args.sizes {
+            let (empty, full, extra) = bench_one(args, &herald, time, &work, n)?;
+            rows.push(empty);
+            rows.push(full);
+            extras.push(extra);
+        }
+        Ok::<(), String>(())
+    })();
+    if args.keep {
+        eprintln!("kept the projects in {}", work.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    result?;
+
+    print_report(args, &rows, &extras);
+    Ok(())
+}
+
+fn bench_one(
+    args: &Args,
+    herald: &Path,
+    time: Option<&Path>,
+    work: &Path,
+    n: usize,
+) -> Result<(Row, Row, Extra), String> {
+    let dir = work.join(format!("n{n}"));
+    let started = Instant::now();
+    let csv_bytes =
+        generate(&dir, n).map_err(|e| format!("cannot generate {}: {e}", dir.display()))?;
+    let csv_mib = csv_bytes as f64 / 1024.0 / 1024.0;
+    eprintln!(
+        "N={n}: generated the project ({csv_mib:.1} MiB of CSV) in {:.0?}",
+        started.elapsed()
+    );
+
+    // Empty state. The warm-up also saves the plan, which the full state is built from.
+    let plan_file = dir.join("plan.json");
+    let mut warm_up = plan(herald, &dir);
+    warm_up.arg("--out").arg(&plan_file);
+    let output = run_checked(warm_up, &dir)?;
+    let document = json::read(&plan_file).map_err(|e| format!("{}\n{}", e.message, e.help))?;
+    let plan_file_mib = file_mib(&plan_file);
+    let actions: usize = document.campaigns.iter().map(|c| c.actions.len()).sum();
+    let counts = &document.counts;
+    if counts.send != n as u64 || counts.requests != n as u64 || actions != n {
+        return Err(format!(
+            "the plan of {} against an empty state should send to all {n} recipients; it has \
+             {actions} actions and counts {counts:?}",
+            dir.display()
+        ));
+    }
+    // The human output has a line with the count and `send` (e.g. `Plan: 1000 to send ...`).
+    let human = String::from_utf8_lossy(&output.stdout);
+    let count = [n.to_string(), thousands(n as u64)];
+    let counted = human.lines().any(|line| {
+        line.contains("send")
+            && line
+                .split(|c: char| !c.is_ascii_digit() && c != ',')
+                .any(|word| count.iter().any(|c| c == word))
+    });
+    if !counted {
+        return Err(format!(
+            "the human output of `herald plan` on {} has no line with {n} and `send`:\n{}",
+            dir.display(),
+            human.chars().take(4000).collect::<String>()
+        ));
+    }
+    let empty = time_plan(args, herald, time, &dir, work, n, State::Empty)?;
+
+    // Load + validate alone (which reads and checks the CSV): the rest of plan time is
+    // rendering, fingerprinting, the state lookup and output.
+    let validate = time_validate(herald, &dir, args.runs.min(3));
+
+    // Full state: every planned delivery recorded as sent.
+    let started = Instant::now();
+    let recorded = record_all(&dir, &document)?;
+    drop(document);
+    let record = started.elapsed();
+    eprintln!("N={n}: recorded {recorded} deliveries as sent in {record:.1?}");
+    if !args.keep {
+        let _ = std::fs::remove_file(&plan_file);
+    }
+
+    let mut warm_up = plan(herald, &dir);
+    warm_up.args(["--format", "json"]);
+    let output = run_checked(warm_up, &dir)?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let document = json::parse(&text).map_err(|e| {
+        format!(
+            "`herald plan --format json` on {} printed no plan: {}\n{}",
+            dir.display(),
+            e.message,
+            text.chars().take(4000).collect::<String>()
+        )
+    })?;
+    let counts = &document.counts;
+    if counts.unchanged != n as u64 || counts.send != 0 || counts.has_changes() {
+        return Err(format!(
+            "the plan of {} against a state holding every recipient as sent should have all \
+             {n} unchanged and nothing else; it counts {counts:?}",
+            dir.display()
+        ));
+    }
+    let full = time_plan(args, herald, time, &dir, work, n, State::Full)?;
+
+    let extra = Extra {
+        recipients: n,
+        csv_mib,
+        plan_file_mib,
+        validate,
+        record,
+    };
+    Ok((empty, full, extra))
+}
+
+/// `herald plan` on the project at the fixed time.
+fn plan(herald: &Path, dir: &Path) -> Command {
+    let mut command = Command::new(herald);
+    command.args(plan_args(dir)).env("NO_COLOR", "1");
+    command
+}
+
+fn plan_args(dir: &Path) -> Vec<OsString> {
+    vec![
+        "plan".into(),
+        "--project".into(),
+        dir.into(),
+        "--now".into(),
+        NOW.into(),
+    ]
+}
+
+/// Runs a command to the end; an error, with its output, unless it exits 0.
+fn run_checked(mut command: Command, dir: &Path) -> Result<std::process::Output, String> {
+    let output = command.output().map_err(|e| {
+        format!(
+            "cannot run {}: {e}",
+            Path::new(command.get_program()).display()
+        )
+    })?;
+    if !output.status.success() {
+        return Err(format!(
+            "`herald {}` failed on {} ({}):\n{}{}",
+            command
+                .get_args()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" "),
+            dir.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout)
+                .chars()
+                .take(4000)
+                .collect::<String>(),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(output)
+}
+
+/// `--runs` timed runs of `herald plan` (output to /dev/null), then one under GNU time.
+fn time_plan(
+    args: &Args,
+    herald: &Path,
+    time: Option<&Path>,
+    dir: &Path,
+    work: &Path,
+    n: usize,
+    state: State,
+) -> Result<Row, String> {
+    let mut times = Vec::with_capacity(args.runs);
+    for _ in 0..args.runs {
+        let mut command = plan(herald, dir);
+        command.stdout(Stdio::null()).stderr(Stdio::piped());
+        let started = Instant::now();
+        let output = command
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", herald.display()))?;
+        let elapsed = started.elapsed();
+        if !output.status.success() {
+            return Err(format!(
+                "herald plan failed on {} ({}):\n{}",
+                dir.display(),
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        times.push(elapsed);
+    }
+    times.sort();
+    let rss_kib = time.and_then(|t| {
+        let args = plan_args(dir);
+        let args: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
+        bench::peak_rss(t, &work.join("time.out"), herald, &args)
+    });
+    eprintln!(
+        "N={n}, {} state: median {:.1} ms over {} runs, peak RSS {} MiB",
+        state.as_str(),
+        ms(median(&times)),
+        times.len(),
+        rss_mib(rss_kib)
+    );
+    Ok(Row {
+        recipients: n,
+        state,
+        times,
+        rss_kib,
+    })
+}
+
+/// The median of `runs` runs of `herald validate` after a warm-up; `None` (with a note) when it
+/// does not exit 0.
+fn time_validate(herald: &Path, dir: &Path, runs: usize) -> Option<Duration> {
+    let validate = || {
+        let mut command = Command::new(herald);
+        command
+            .arg("validate")
+            .arg("--project")
+            .arg(dir)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    };
+    let mut times = Vec::with_capacity(runs);
+    for i in 0..=runs {
+        let started = Instant::now();
+        let status = validate().status();
+        let elapsed = started.elapsed();
+        if !status.as_ref().is_ok_and(|s| s.success()) {
+            eprintln!(
+                "note: herald validate did not succeed on {} ({status:?}); not timed",
+                dir.display()
+            );
+            return None;
+        }
+        if i > 0 {
+            times.push(elapsed);
+        }
+    }
+    times.sort();
+    Some(median(&times))
+}
+
+/// Records every action of the plan as sent, in batches; returns how many.
+fn record_all(dir: &Path, document: &json::Document) -> Result<usize, String> {
+    let path = dir.join(".herald").join("state.db");
+    let mut store = SqliteStore::open(&path).map_err(|e| format!("{e}\nhelp: {}", e.help()))?;
+    let at = jiff::Timestamp::now();
+    let mut recorded = 0;
+    for campaign in &document.campaigns {
+        for chunk in campaign.actions.chunks(RECORD_BATCH) {
+            let batch: Vec<Delivery> = chunk
+                .iter()
+                .map(|action| Delivery {
+                    campaign: campaign.campaign.name.clone(),
+                    recipient: action.recipient.clone(),
+                    fingerprint: action.fingerprint,
+                    request: action.request.to_json(),
+                    outcome: Outcome::Sent,
+                    api_code: None,
+                    detail: None,
+                    at,
+                    apply_id: "bench".into(),
+                })
+                .collect();
+            store
+                .record(&batch)
+                .map_err(|e| format!("{e}\nhelp: {}", e.help()))?;
+            recorded += batch.len();
+        }
+    }
+    Ok(recorded)
+}
+
+fn file_mib(path: &Path) -> f64 {
+    path.metadata()
+        .map_or(0.0, |m| m.len() as f64 / 1024.0 / 1024.0)
+}
+
+const HERALD_YAML: &str = r#"api: {base_url: "https://api.engati.ai", customer_id: 61179, bot_key: bb67e0773bed4c7e, api_key_env: ENGATI_API_KEY}
+vars: {brand: Renuka Sugars}
+"#;
+
+const CAMPAIGN_YAML: &str = r#"templates:
+  invoice_reminder:
+    namespace: 980c3243-2d2a-4d2d-a572-b2a50552cb04
+    language: en
+    header: document
+    body: "Hi {{1}}, invoice {{2}} for {{3}} is due."
+    buttons:
+      - quick_reply: Approve
+      - quick_reply: Decline
+
+campaigns:
+  invoice-reminder:
+    description: Invoice reminders to a large CSV audience
+    audience: {csv: ../audiences/big.csv}
+    send:
+      template:
+        use: invoice_reminder
+        header:
+          document:
+            link: "https://cdn.renukasugars.example/inv/{{ user.invoice_no }}.pdf"
+            filename: "invoice-{{ user.invoice_no }}.pdf"
+        body: ["{{ user.first_name | title }}", "{{ user.invoice_no }}", "{{ vars.brand }}"]
+        buttons:
+          - {flow: 7bbb608c3b4b4e848f36cd2ccd7cfa35, data: {response: approved, invoice_no: "{{ user.invoice_no }}"}}
+          - {flow: e30d44bcca4c49d49976d3ac0416c405, data: {response: declined, invoice_no: "{{ user.invoice_no }}"}}
+    on_change: keep
+"#;
+
+const FIRST_NAMES: [&str; 24] = [
+    "john", "jahnavi", "aarav", "priya", "rohan", "ananya", "vikram", "meera", "arjun", "kavya",
+    "rahul", "sneha", "aditya", "pooja", "karthik", "divya", "suresh", "lakshmi", "imran",
+    "fatima", "gurpreet", "neha", "thomas", "deepa",
+];
+
+/// Writes the project for `n` recipients into `dir`; returns the CSV's size in bytes.
+///
+/// Phones are `+919` and 9 digits, a bijection of the row index (7919 is prime to 10^9), so
+/// they are distinct but not in order; names cycle through a list with a stride; invoice
+/// numbers are distinct.
+fn generate(dir: &Path, n: usize) -> io::Result<u64> {
+    assert!(n <= 1_000_000_000, "phones are distinct up to 10^9 rows");
+    for sub in ["campaigns", "audiences"] {
+        std::fs::create_dir_all(dir.join(sub))?;
+    }
+    std::fs::write(dir.join("herald.yaml"), HERALD_YAML)?;
+    std::fs::write(dir.join("campaigns").join("c.yaml"), CAMPAIGN_YAML)?;
+    let path = dir.join("audiences").join("big.csv");
+    let mut csv = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
+    csv.write_all(b"phone,first_name,invoice_no\n")?;
+    let mut line = String::with_capacity(64);
+    for i in 0..n as u64 {
+        let phone = (i * 7_919 + 12_345) % 1_000_000_000;
+        let name = FIRST_NAMES[(i as usize * 7 + i as usize / 24) % FIRST_NAMES.len()];
+        line.clear();
+        let _ = writeln!(line, "+919{phone:09},{name},{}", 10_000_000 + i);
+        csv.write_all(line.as_bytes())?;
+    }
+    csv.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(path.metadata()?.len())
+}
+
+fn print_report(args: &Args, rows: &[Row], extras: &[Extra]) {
+    println!();
+    println!(
+        "`herald plan`, one template campaign to a CSV audience, release build, {} timed runs \
+         after 1 warm-up; machine: {}",
+        args.runs,
+        machine()
+    );
+    println!();
+    println!(
+        "| recipients | state | median wall ms | min ms | max ms | µs per recipient | peak RSS MiB |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|");
+    for row in rows {
+        let median = ms(median(&row.times));
+        println!(
+            "| {} | {} | {median:.1} | {:.1} | {:.1} | {:.2} | {} |",
+            thousands(row.recipients as u64),
+            row.state.as_str(),
+            ms(row.times[0]),
+            ms(row.times[row.times.len() - 1]),
+            median * 1000.0 / row.recipients as f64,
+            rss_mib(row.rss_kib),
+        );
+    }
+    println!();
+
+    // Linearity: time per recipient between consecutive sizes, and the exponent k in
+    // time ~ recipients^k (1.00 is linear; below 1 while fixed start-up costs still show).
+    for state in [State::Empty, State::Full] {
+        let of_state: Vec<&Row> = rows.iter().filter(|r| r.state == state).collect();
+        for pair in of_state.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            if b.recipients <= a.recipients {
+                continue;
+            }
+            let (ta, tb) = (ms(median(&a.times)), ms(median(&b.times)));
+            let growth = b.recipients as f64 / a.recipients as f64;
+            let (pa, pb) = (ta / a.recipients as f64, tb / b.recipients as f64);
+            println!(
+                "{} state, {} -> {} recipients: time x{:.2} for recipients x{growth:.1}; \
+                 time per recipient x{:.2} ({:.2} -> {:.2} µs; exponent {:.2}, 1.00 is linear)",
+                state.as_str(),
+                thousands(a.recipients as u64),
+                thousands(b.recipients as u64),
+                tb / ta,
+                pb / pa,
+                pa * 1000.0,
+                pb * 1000.0,
+                (tb / ta).ln() / growth.ln(),
+            );
+        }
+    }
+    println!();
+
+    println!(
+        "| recipients | CSV MiB | plan file MiB | `herald validate` median ms | plan (empty) median ms | \
+         plan - validate ms | recording all as sent (setup) ms |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for extra in extras {
+        let plan = rows
+            .iter()
+            .find(|r| r.recipients == extra.recipients && r.state == State::Empty)
+            .map(|r| ms(median(&r.times)));
+        let validate = extra.validate.map(ms);
+        let show = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.1}"));
+        println!(
+            "| {} | {:.1} | {:.1} | {} | {} | {} | {:.0} |",
+            thousands(extra.recipients as u64),
+            extra.csv_mib,
+            extra.plan_file_mib,
+            show(validate),
+            show(plan),
+            show(plan.zip(validate).map(|(p, v)| p - v)),
+            ms(extra.record),
+        );
+    }
+    println!();
+
+    println!("targets for {} recipients:", thousands(HEADLINE as u64));
+    let find = |state: State| {
+        rows.iter()
+            .find(|r| r.recipients == HEADLINE && r.state == state)
+    };
+    let mark = |ok: bool| if ok { "✓" } else { "✗" };
+    match find(State::Empty) {
+        Some(row) => {
+            let median = median(&row.times);
+            println!(
+                "- {} empty state in under {} s: median {:.2} s",
+                mark(median < TARGET_WALL),
+                TARGET_WALL.as_secs(),
+                median.as_secs_f64()
+            );
+            match row.rss_kib {
+                Some(kib) => println!(
+                    "- {} empty state under 1 GB peak memory: {:.0} MiB ({:.2} GB)",
+                    mark(kib < TARGET_RSS_KIB),
+                    kib as f64 / 1024.0,
+                    kib as f64 * 1024.0 / 1e9
+                ),
+                None => println!("- ? empty state under 1 GB peak memory: not measured"),
+            }
+        }
+        None => println!("- ? empty state: not measured (add {HEADLINE} to --sizes)"),
+    }
+    match find(State::Full) {
+        Some(row) => {
+            let median = median(&row.times);
+            println!(
+                "- {} all sent (no changes) in under {} s: median {:.2} s (peak RSS {} MiB)",
+                mark(median < TARGET_WALL),
+                TARGET_WALL.as_secs(),
+                median.as_secs_f64(),
+                rss_mib(row.rss_kib)
+            );
+        }
+        None => println!("- ? all sent: not measured (add {HEADLINE} to --sizes)"),
+    }
+    for state in [State::Empty, State::Full] {
+        let mut of_state: Vec<&Row> = rows.iter().filter(|r| r.state == state).collect();
+        of_state.sort_by_key(|r| r.recipients);
+        of_state.dedup_by_key(|r| r.recipients);
+        let [.., a, b] = of_state[..] else {
+            println!(
+                "- ? {} state grows linearly: needs two sizes",
+                state.as_str()
+            );
+            continue;
+        };
+        let (ta, tb) = (ms(median(&a.times)), ms(median(&b.times)));
+        let k = (tb / ta).ln() / (b.recipients as f64 / a.recipients as f64).ln();
+        println!(
+            "- {} {} state grows linearly: exponent {k:.2} from {} to {} recipients \
+             (at most {LINEAR_EXPONENT:.2} counts as linear)",
+            mark(k <= LINEAR_EXPONENT),
+            state.as_str(),
+            thousands(a.recipients as u64),
+            thousands(b.recipients as u64),
+        );
+    }
+}

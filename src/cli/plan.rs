@@ -1,0 +1,365 @@
+//! `herald plan` and `herald show`: make a plan (or read a saved one) and print it as text,
+//! JSON or Markdown.
+//!
+//! Outputs that could be left half-written by a failure mid-plan (the JSON document, the plan
+//! file) go to a temporary file first and are copied or renamed only once the plan is whole.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use jiff::Timestamp;
+
+use super::{ProjectArgs, cwd, env_vars, write_out};
+use crate::diagnostic::Diagnostic;
+use crate::engati::{Client, ClientConfig};
+use crate::model::Api;
+use crate::output::diagnostics::{self, Style};
+use crate::output::plan::{Redacting, human, markdown};
+use crate::plan::engine::{self, Failure, Input};
+use crate::plan::{Sink, Summary, Tee, inputs, json};
+use crate::render::UsersSource;
+use crate::{emulator, load, validate};
+
+/// Output formats of `plan` and `show`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// Grouped by campaign, with previews and diffs; colored on a terminal.
+    Human,
+    /// The versioned JSON document with every action (docs/plan-format.md).
+    Json,
+    /// A pull-request comment: a summary table and one collapsible section per campaign.
+    Markdown,
+}
+
+/// `herald plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The project and its settings.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Write the plan to FILE, for `herald show` and `herald apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// How to print the plan.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+    pub format: PlanFormat,
+    /// Exit 0 when apply would send nothing, 2 when it would send something, 1 on errors.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Plan only this campaign; may be repeated.
+    #[arg(long = "campaign", value_name = "NAME")]
+    pub campaigns: Vec<String>,
+    /// Mask phone numbers and recipients' fields in the output (not in --out), for public logs.
+    #[arg(long)]
+    pub redact: bool,
+    /// Read Users API audiences from a built-in emulator on loopback instead of api.base_url
+    /// (no key needed): try a project without touching Engati.
+    #[arg(long)]
+    pub emulator: bool,
+    /// Allow an http:// api.base_url that is not loopback.
+    #[arg(long)]
+    pub insecure_http: bool,
+    /// Plan as of this RFC 3339 time instead of now (for reproducible output).
+    #[arg(long, value_name = "TIME", hide = true)]
+    pub now: Option<Timestamp>,
+}
+
+/// `herald show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A plan file written by `herald plan --out`.
+    #[arg(value_name = "PLANFILE")]
+    pub file: PathBuf,
+    /// How to print it.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+    pub format: PlanFormat,
+    /// Mask phone numbers and recipients' fields.
+    #[arg(long)]
+    pub redact: bool,
+}
+
+/// Reads Users API audiences through the Engati client, created on first use (a project
+/// without such audiences needs no key).
+struct ApiUsers {
+    api: Api,
+    insecure_http: bool,
+    key_override: Option<String>,
+    runtime: Option<tokio::runtime::Runtime>,
+    client: Option<Client>,
+}
+
+impl ApiUsers {
+    fn runtime(&mut self) -> Result<&tokio::runtime::Runtime, String> {
+        if self.runtime.is_none() {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+            self.runtime = Some(rt);
+        }
+        self.runtime
+            .as_ref()
+            .ok_or_else(|| "no async runtime".to_owned())
+    }
+}
+
+impl UsersSource for ApiUsers {
+    fn users(
+        &mut self,
+        attribute: &str,
+        value: &str,
+    ) -> Result<Vec<crate::engati::api::BotUser>, String> {
+        if self.client.is_none() {
+            let key = self.key_override.clone();
+            let config = ClientConfig::from_settings(
+                &self.api,
+                |var| key.clone().or_else(|| std::env::var(var).ok()),
+                self.insecure_http,
+            )
+            .map_err(|e| e.to_string())?;
+            let _guard = self.runtime()?.enter();
+            self.client = Some(Client::new(config).map_err(|e| e.to_string())?);
+        }
+        self.runtime()?;
+        let (Some(runtime), Some(client)) = (&self.runtime, &self.client) else {
+            return Err("the Engati client could not be set up".to_owned());
+        };
+        runtime
+            .block_on(client.users(attribute, value))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Runs `herald plan`; returns the exit code.
+pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> {
+    let root =
+        load::find_root(args.project.project.as_deref(), &cwd()?).map_err(|e| e.to_string())?;
+    let loaded = load::load(&root).map_err(|e| e.to_string())?;
+    let mut vars = env_vars();
+    vars.extend(args.project.vars.iter().cloned());
+    let options = validate::Options {
+        env: args.project.env.clone(),
+        vars: vars.clone(),
+    };
+    let validated = validate::validate(&loaded, &options);
+    let usage_error = validated
+        .diagnostics
+        .iter()
+        .any(|d| d.code == crate::diagnostic::Code::Settings);
+    if validated.has_errors() {
+        print_problems(out, &validated.diagnostics, args.format)?;
+        return Ok(if usage_error { 2 } else { 1 });
+    }
+    let catalog = &validated.catalog;
+    let Some(settings) = &catalog.settings else {
+        return Err("herald.yaml could not be read".to_owned());
+    };
+    let mut api = settings.api_for(args.project.env.as_deref());
+
+    let mut emulator_handle = None;
+    let mut users = ApiUsers {
+        api: api.clone(),
+        insecure_http: args.insecure_http,
+        key_override: None,
+        runtime: None,
+        client: None,
+    };
+    if args.emulator {
+        let runtime = users.runtime()?;
+        let running = runtime
+            .block_on(emulator::start(emulator::Config::local(
+                emulator::Seed::builtin(),
+            )))
+            .map_err(|e| format!("cannot start the built-in emulator: {e}"))?;
+        api.base_url = running.base_url();
+        users.api.base_url = running.base_url();
+        users.key_override = Some(emulator::BUILTIN_API_KEY.to_owned());
+        emulator_handle = Some(running);
+    }
+
+    let store = super::state::open_for_reading(&root, settings)?;
+    // Whole seconds: the plan's time is shown, saved and seen by templates as `now`.
+    let now = args.now.unwrap_or_else(|| {
+        let now = Timestamp::now();
+        now.round(jiff::Unit::Second).unwrap_or(now)
+    });
+    let inputs_hash = inputs::hash(
+        &loaded,
+        catalog,
+        &inputs::Options {
+            environment: args.project.env.as_deref(),
+            vars: &vars,
+            campaigns: &args.campaigns,
+        },
+    );
+    let input = Input {
+        loaded: &loaded,
+        catalog,
+        api: &api,
+        now,
+        environment: args.project.env.as_deref(),
+        selection: &args.campaigns,
+        inputs_hash,
+    };
+
+    let mut summary = Summary::default();
+    let mut json_temp = None;
+    let mut plan_temp = None;
+    let made = {
+        let mut json_writer = match args.format {
+            PlanFormat::Json => {
+                let temp = tempfile::NamedTempFile::new()
+                    .map_err(|e| format!("cannot create a temporary file: {e}"))?;
+                let writer = json::Writer::new(BufWriter::new(
+                    temp.reopen()
+                        .map_err(|e| format!("cannot write a temporary file: {e}"))?,
+                ));
+                json_temp = Some(temp);
+                Some(writer)
+            }
+            _ => None,
+        };
+        let mut file_writer = match &args.out {
+            Some(path) => {
+                let temp = temp_beside(path)?;
+                let writer = json::Writer::new(BufWriter::new(
+                    temp.reopen()
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+                ));
+                plan_temp = Some(temp);
+                Some(writer)
+            }
+            None => None,
+        };
+        let mut shown: Vec<&mut dyn Sink> = vec![&mut summary];
+        if let Some(w) = json_writer.as_mut() {
+            shown.push(w);
+        }
+        let mut shown_tee = Tee(shown);
+        let mut redacting;
+        let shown_sink: &mut dyn Sink = if args.redact {
+            redacting = Redacting::new(&mut shown_tee);
+            &mut redacting
+        } else {
+            &mut shown_tee
+        };
+        let mut all: Vec<&mut dyn Sink> = vec![shown_sink];
+        if let Some(w) = file_writer.as_mut() {
+            all.push(w);
+        }
+        engine::run(&input, &mut users, store.as_ref(), &mut Tee(all))
+    };
+    if let Some(running) = emulator_handle
+        && let Some(runtime) = users.runtime.as_ref()
+    {
+        runtime.block_on(running.shutdown());
+    }
+    let made = match made {
+        Ok(made) => made,
+        Err(Failure::Problems(problems)) => {
+            print_problems(out, &problems, args.format)?;
+            return Ok(1);
+        }
+        Err(Failure::State(e)) => {
+            return Err(format!("{e}\nhelp: {}", e.help()));
+        }
+        Err(Failure::Output(e)) => return Err(format!("cannot write the plan: {e}")),
+    };
+    if !made.warnings.is_empty() {
+        eprint!(
+            "{}",
+            diagnostics::human(&made.warnings, Style::detect_stderr())
+        );
+    }
+    if let (Some(temp), Some(path)) = (plan_temp, &args.out) {
+        temp.persist(path)
+            .map_err(|e| format!("cannot write {}: {}", path.display(), e.error))?;
+    }
+    match args.format {
+        PlanFormat::Human => write_out(out, &human(&summary, Style::detect()))?,
+        PlanFormat::Markdown => write_out(out, &markdown(&summary))?,
+        PlanFormat::Json => {
+            if let Some(temp) = json_temp {
+                let mut file = temp
+                    .reopen()
+                    .map_err(|e| format!("cannot read the temporary plan: {e}"))?;
+                std::io::copy(&mut file, out).map_err(|e| format!("cannot write output: {e}"))?;
+                out.flush()
+                    .map_err(|e| format!("cannot write output: {e}"))?;
+            }
+        }
+    }
+    if let Some(path) = &args.out
+        && args.format != PlanFormat::Json
+    {
+        write_out(
+            out,
+            &format!(
+                "\nSaved the plan to {}. Apply exactly this plan with `herald apply {}`.\n",
+                path.display(),
+                path.display()
+            ),
+        )?;
+    }
+    Ok(if args.detailed_exitcode && made.totals.requests > 0 {
+        2
+    } else {
+        0
+    })
+}
+
+/// Runs `herald show`.
+pub fn show_command(args: &ShowArgs, out: &mut dyn Write) -> Result<u8, String> {
+    let document =
+        json::read(&args.file).map_err(|e| format!("{}\nhelp: {}", e.message, e.help))?;
+    let mut summary = Summary::default();
+    let mut buffer = Vec::new();
+    {
+        let mut writer = json::Writer::new(&mut buffer);
+        let mut sinks: Vec<&mut dyn Sink> = vec![&mut summary];
+        if args.format == PlanFormat::Json {
+            sinks.push(&mut writer);
+        }
+        let mut tee = Tee(sinks);
+        let result = if args.redact {
+            document.replay(&mut Redacting::new(&mut tee))
+        } else {
+            document.replay(&mut tee)
+        };
+        result.map_err(|e| format!("cannot show the plan: {e}"))?;
+    }
+    match args.format {
+        PlanFormat::Human => write_out(out, &human(&summary, Style::detect()))?,
+        PlanFormat::Markdown => write_out(out, &markdown(&summary))?,
+        PlanFormat::Json => write_out(out, &String::from_utf8_lossy(&buffer))?,
+    }
+    Ok(0)
+}
+
+/// A temporary file in the same directory as `path`, so the final rename is atomic.
+fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, String> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".herald-plan-")
+        .tempfile_in(&dir)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn print_problems(
+    out: &mut dyn Write,
+    problems: &[Diagnostic],
+    format: PlanFormat,
+) -> Result<(), String> {
+    let mut sorted = problems.to_vec();
+    sorted.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    let text = match format {
+        PlanFormat::Json => diagnostics::json(&sorted),
+        _ => diagnostics::human(&sorted, Style::detect()),
+    };
+    write_out(out, &text)
+}

@@ -1,0 +1,250 @@
+//! `herald state`: inspect what was sent (`list`, `show`) and break a dead apply's lock
+//! (`unlock`); and opening the project's state for the other commands.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::Path;
+
+use clap::{Args, Subcommand};
+
+use super::{ProjectArgs, cwd, write_out};
+use crate::model::{Backend, Project};
+use crate::state::sqlite::SqliteStore;
+use crate::state::{Delivery, Store, WHOLE_CAMPAIGN};
+use crate::{load, validate};
+
+/// The default SQLite state file, relative to the project root.
+pub const DEFAULT_STATE_PATH: &str = ".herald/state.db";
+
+/// `herald state`.
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: StateCommand,
+}
+
+/// `herald state` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Every campaign in state with its deliveries counted by outcome.
+    List(StateListArgs),
+    /// Every attempt of a campaign's deliveries (or one recipient's), with times and outcomes.
+    Show(StateShowArgs),
+    /// Break the apply lock with this id, after checking that its apply is dead.
+    Unlock(StateUnlockArgs),
+}
+
+/// `herald state list`.
+#[derive(Debug, Args)]
+pub struct StateListArgs {
+    /// The project.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// `human` or `json`.
+    #[arg(long, value_enum, default_value_t = super::Format::Human)]
+    pub format: super::Format,
+}
+
+/// `herald state show`.
+#[derive(Debug, Args)]
+pub struct StateShowArgs {
+    /// The project.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// The campaign.
+    #[arg(value_name = "CAMPAIGN")]
+    pub campaign: String,
+    /// One recipient (E.164 phone, or `*` for a broadcast); also prints the request sent.
+    #[arg(value_name = "RECIPIENT")]
+    pub recipient: Option<String>,
+    /// `human` or `json`.
+    #[arg(long, value_enum, default_value_t = super::Format::Human)]
+    pub format: super::Format,
+}
+
+/// `herald state unlock`.
+#[derive(Debug, Args)]
+pub struct StateUnlockArgs {
+    /// The project.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// The lock's id, as the lock error printed it.
+    #[arg(value_name = "ID")]
+    pub id: String,
+}
+
+/// The project's settings, for commands that need only herald.yaml.
+fn settings(project: &ProjectArgs) -> Result<(std::path::PathBuf, Project), String> {
+    let root = load::find_root(project.project.as_deref(), &cwd()?).map_err(|e| e.to_string())?;
+    let loaded = load::load(&root).map_err(|e| e.to_string())?;
+    let validated = validate::validate(
+        &loaded,
+        &validate::Options {
+            env: project.env.clone(),
+            vars: Vec::new(),
+        },
+    );
+    match validated.catalog.settings {
+        Some(s) => Ok((root, s)),
+        None => Err("herald.yaml has errors; run `herald validate`".to_owned()),
+    }
+}
+
+fn state_path(root: &Path, settings: &Project) -> Result<std::path::PathBuf, String> {
+    match settings.state.backend {
+        Backend::Sqlite => {
+            Ok(root.join(settings.state.path.as_deref().unwrap_or(DEFAULT_STATE_PATH)))
+        }
+        Backend::Postgres => Err(
+            "state.backend `postgres` is not available in this version of herald; use `sqlite`"
+                .to_owned(),
+        ),
+    }
+}
+
+/// The project's state for reading: never creates a state file (a project never applied has
+/// an empty state).
+pub fn open_for_reading(root: &Path, settings: &Project) -> Result<Box<dyn Store>, String> {
+    let path = state_path(root, settings)?;
+    let store =
+        SqliteStore::open_read_only(&path).map_err(|e| format!("{e}\nhelp: {}", e.help()))?;
+    Ok(Box::new(store))
+}
+
+/// The project's state for writing.
+pub fn open_for_writing(root: &Path, settings: &Project) -> Result<Box<dyn Store>, String> {
+    let path = state_path(root, settings)?;
+    let store = SqliteStore::open(&path).map_err(|e| format!("{e}\nhelp: {}", e.help()))?;
+    Ok(Box::new(store))
+}
+
+/// Runs `herald state ...`.
+pub fn state_command(args: &StateArgs, out: &mut dyn Write) -> Result<u8, String> {
+    match &args.command {
+        StateCommand::List(a) => list(a, out),
+        StateCommand::Show(a) => show(a, out),
+        StateCommand::Unlock(a) => unlock(a, out),
+    }
+}
+
+fn fail(e: crate::state::StateError) -> String {
+    format!("{e}\nhelp: {}", e.help())
+}
+
+fn list(args: &StateListArgs, out: &mut dyn Write) -> Result<u8, String> {
+    let (root, settings) = settings(&args.project)?;
+    let store = open_for_reading(&root, &settings)?;
+    let campaigns = store.campaigns().map_err(fail)?;
+    if args.format == super::Format::Json {
+        let text = serde_json::to_string_pretty(&campaigns).unwrap_or_default();
+        return write_out(out, &format!("{text}\n")).map(|()| 0);
+    }
+    if campaigns.is_empty() {
+        write_out(
+            out,
+            &format!("{}: nothing has been sent yet\n", store.location()),
+        )?;
+        return Ok(0);
+    }
+    let width = campaigns
+        .iter()
+        .map(|c| c.campaign.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("campaign".len());
+    let mut text = format!(
+        "{:width$}  {:>9}  {:>9}  {:>9}  last attempt\n",
+        "campaign", "sent", "failed", "unknown"
+    );
+    for c in &campaigns {
+        let _ = writeln!(
+            text,
+            "{:width$}  {:>9}  {:>9}  {:>9}  {}",
+            c.campaign, c.sent, c.failed, c.unknown, c.last_at
+        );
+    }
+    write_out(out, &text)?;
+    Ok(0)
+}
+
+fn show(args: &StateShowArgs, out: &mut dyn Write) -> Result<u8, String> {
+    let (root, settings) = settings(&args.project)?;
+    let store = open_for_reading(&root, &settings)?;
+    let history = store
+        .history(&args.campaign, args.recipient.as_deref())
+        .map_err(fail)?;
+    if args.format == super::Format::Json {
+        let text = serde_json::to_string_pretty(&history).unwrap_or_default();
+        return write_out(out, &format!("{text}\n")).map(|()| 0);
+    }
+    if history.is_empty() {
+        let whom = match &args.recipient {
+            Some(r) => format!(" to {r}"),
+            None => String::new(),
+        };
+        write_out(
+            out,
+            &format!(
+                "no deliveries of `{}`{whom} in {}\n",
+                args.campaign,
+                store.location()
+            ),
+        )?;
+        return Ok(1);
+    }
+    let mut text = String::new();
+    for d in &history {
+        let _ = writeln!(text, "{}", attempt_line(d));
+    }
+    if args.recipient.is_some()
+        && let Some(last) = history.last()
+    {
+        let pretty = serde_json::from_str::<serde_json::Value>(&last.request)
+            .and_then(|v| serde_json::to_string_pretty(&v))
+            .unwrap_or_else(|_| last.request.clone());
+        let _ = writeln!(text, "\nlatest request:\n{pretty}");
+    }
+    write_out(out, &text)?;
+    Ok(0)
+}
+
+/// One attempt as a line: time, recipient, outcome, API code, fingerprint, apply, detail.
+fn attempt_line(d: &Delivery) -> String {
+    let recipient = if d.recipient == WHOLE_CAMPAIGN {
+        "(whole audience)"
+    } else {
+        &d.recipient
+    };
+    let mut line = format!(
+        "{}  {recipient}  {}  fingerprint {}  apply {}",
+        d.at,
+        d.outcome,
+        d.fingerprint.short(),
+        d.apply_id
+    );
+    if let Some(code) = d.api_code {
+        let _ = write!(line, "  code {code}");
+    }
+    if let Some(detail) = &d.detail {
+        let _ = write!(line, "  ({detail})");
+    }
+    line
+}
+
+fn unlock(args: &StateUnlockArgs, out: &mut dyn Write) -> Result<u8, String> {
+    let (root, settings) = settings(&args.project)?;
+    let mut store = open_for_writing(&root, &settings)?;
+    let lock = store.current_lock().map_err(fail)?;
+    store.unlock(&args.id).map_err(fail)?;
+    if let Some(lock) = lock {
+        write_out(
+            out,
+            &format!(
+                "unlocked {} (held by {} since {})\n",
+                lock.id, lock.holder, lock.since
+            ),
+        )?;
+    }
+    Ok(0)
+}

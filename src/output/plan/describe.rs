@@ -1,0 +1,257 @@
+//! The words the human and Markdown views of a plan share: the header line, a campaign's kind
+//! and schedule, counts, totals, action markers and notes, the diff of a changed request, and
+//! [`clean`], which keeps user text from carrying terminal escape codes into the output.
+
+use std::time::Duration;
+
+use similar::TextDiff;
+
+use crate::engati::Request;
+use crate::engati::api::status_meaning;
+use crate::model::OnChange;
+use crate::plan::{Action, ActionKind, Campaign, Counts, Header};
+use crate::state::WHOLE_CAMPAIGN;
+
+/// The kinds that are listed action by action, in the order outputs list them.
+pub(super) const LISTED: [ActionKind; 5] = [
+    ActionKind::Send,
+    ActionKind::Retry,
+    ActionKind::Changed,
+    ActionKind::Unknown,
+    ActionKind::Waiting,
+];
+
+/// Lines of context around each change in a diff.
+const DIFF_CONTEXT: usize = 2;
+/// How long one diff may take before it settles for a coarser (still correct) result.
+const DIFF_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// `Plan made <time>, environment <env>, state serial <n>.`
+pub(super) fn header_line(header: &Header) -> String {
+    let mut line = format!("Plan made {}", header.created_at);
+    if let Some(env) = &header.environment {
+        line.push_str(&format!(", environment {}", clean(env)));
+    }
+    line.push_str(&format!(", state serial {}.", header.state_serial));
+    line
+}
+
+/// What a campaign sends: `template invoice_reminder`, `trigger`, `broadcast`,
+/// `template broadcast invoice_reminder`.
+pub(super) fn kind(campaign: &Campaign) -> String {
+    let name = campaign.template.as_ref().map(|t| clean(&t.name));
+    match (campaign.send.as_str(), name) {
+        ("template", Some(name)) => format!("template {name}"),
+        ("template_broadcast", Some(name)) => format!("template broadcast {name}"),
+        ("template_broadcast", None) => "template broadcast".to_owned(),
+        (other, _) => clean(other),
+    }
+}
+
+/// Whether a campaign is sent as one broadcast (Engati schedules it) rather than per recipient.
+pub(super) fn is_broadcast(campaign: &Campaign) -> bool {
+    matches!(campaign.send.as_str(), "broadcast" | "template_broadcast")
+}
+
+/// `due`, `waiting until <time>`, `publishes at <time>` or `publishes at apply`.
+pub(super) fn schedule(campaign: &Campaign) -> String {
+    match (is_broadcast(campaign), campaign.schedule) {
+        (true, Some(at)) => format!("publishes at {at}"),
+        (true, None) => "publishes at apply".to_owned(),
+        (false, _) if campaign.due => "due".to_owned(),
+        (false, Some(at)) => format!("waiting until {at}"),
+        (false, None) => "waiting".to_owned(),
+    }
+}
+
+/// `keep` or `resend`.
+pub(super) fn on_change(on_change: OnChange) -> &'static str {
+    match on_change {
+        OnChange::Keep => "keep",
+        OnChange::Resend => "resend",
+    }
+}
+
+/// The non-zero counts as `(kind, "3 send")`, in output order.
+pub(super) fn count_parts(counts: &Counts) -> Vec<(ActionKind, String)> {
+    ActionKind::ALL
+        .iter()
+        .filter(|&&k| counts.get(k) > 0)
+        .map(|&k| (k, format!("{} {}", counts.get(k), k.as_str())))
+        .collect()
+}
+
+/// `3 send, 2 unchanged`, or `no recipients`.
+pub(super) fn counts(counts: &Counts) -> String {
+    let parts = count_parts(counts);
+    if parts.is_empty() {
+        "no recipients".to_owned()
+    } else {
+        parts
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The closing line: what apply would do, or that there is nothing to do.
+pub(super) fn totals(totals: &Counts) -> String {
+    if !totals.has_changes() {
+        return "No changes. Everything in the files has been sent.".to_owned();
+    }
+    let resent = totals
+        .requests
+        .saturating_sub(totals.send.saturating_add(totals.retry));
+    let kept = totals.changed.saturating_sub(resent);
+    let retries = if totals.retry == 1 {
+        "retry"
+    } else {
+        "retries"
+    };
+    let mut line = format!(
+        "Plan: {} to send ({} new, {} {retries}, {resent} changed), ",
+        totals.requests, totals.send, totals.retry
+    );
+    if kept > 0 {
+        line.push_str(&format!("{kept} changed kept, "));
+    }
+    line.push_str(&format!(
+        "{} unknown left alone, {} waiting, {} unchanged.",
+        totals.unknown, totals.waiting, totals.unchanged
+    ));
+    line
+}
+
+/// `and 3 more to send`: the actions of a kind not shown.
+pub(super) fn more(kind: ActionKind, n: u64) -> String {
+    let what = match kind {
+        ActionKind::Send => "to send",
+        ActionKind::Retry => "to retry",
+        other => other.as_str(),
+    };
+    format!("and {n} more {what}")
+}
+
+/// The marker of an action kind: `+ send`, `↻ retry`, ...
+pub(super) fn marker(kind: ActionKind) -> &'static str {
+    match kind {
+        ActionKind::Send => "+ send",
+        ActionKind::Retry => "↻ retry",
+        ActionKind::Changed => "~ changed",
+        ActionKind::Unknown => "? unknown",
+        ActionKind::Waiting => "… waiting",
+        ActionKind::Unchanged => "= unchanged",
+    }
+}
+
+/// Who an action goes to: the phone, or the whole audience for a broadcast.
+pub(super) fn recipient(campaign: &Campaign, action: &Action) -> String {
+    if action.recipient == WHOLE_CAMPAIGN {
+        let n = campaign.recipients;
+        format!(
+            "whole audience ({n} recipient{})",
+            if n == 1 { "" } else { "s" }
+        )
+    } else {
+        clean(&action.recipient)
+    }
+}
+
+/// What is worth knowing about an action beyond its kind, if anything.
+pub(super) fn note(action: &Action) -> Option<String> {
+    let previous = action.previous.as_ref();
+    let at = previous.and_then(|p| p.at);
+    match action.action {
+        ActionKind::Retry => {
+            let mut note = "last attempt failed".to_owned();
+            if let Some(code) = previous.and_then(|p| p.api_code) {
+                let (name, _) = status_meaning(code);
+                if name == "UNKNOWN" {
+                    note.push_str(&format!(" with code {code}"));
+                } else {
+                    note.push_str(&format!(" with API code {code} {name}"));
+                }
+            }
+            if let Some(at) = at {
+                note.push_str(&format!(" at {at}"));
+            }
+            Some(note)
+        }
+        ActionKind::Changed if action.sends => Some("resend".to_owned()),
+        ActionKind::Changed => Some("kept: on_change keep".to_owned()),
+        ActionKind::Unknown => Some(match at {
+            Some(at) => format!("since {at}; never resent without --resend-unknown"),
+            None => "never resent without --resend-unknown".to_owned(),
+        }),
+        _ => None,
+    }
+}
+
+/// A unified diff (2 lines of context) of the request state recorded and the one planned now,
+/// for changed actions that carry the previous request. Bodies are pretty-printed JSON; the
+/// method, path and query lead when they differ.
+pub(super) fn diff(action: &Action) -> Option<Vec<String>> {
+    let previous = action.previous.as_ref()?;
+    let before = previous.request.as_ref()?;
+    let now = &action.request;
+    let target =
+        before.method != now.method || before.path != now.path || before.query != now.query;
+    let old = request_text(before, target);
+    let new = request_text(now, target);
+    let old_header = match previous.at {
+        Some(at) => format!("sent {at}"),
+        None => "sent".to_owned(),
+    };
+    let text = TextDiff::configure()
+        .timeout(DIFF_TIMEOUT)
+        .diff_lines(&old, &new)
+        .unified_diff()
+        .context_radius(DIFF_CONTEXT)
+        .header(&old_header, "now")
+        .to_string();
+    let lines: Vec<String> = text.lines().map(clean).collect();
+    if lines.is_empty() {
+        // Different bytes, same JSON (a hand-edited plan, say).
+        return Some(vec![format!(
+            "{old_header}: the requests differ only in hidden values or JSON formatting"
+        )]);
+    }
+    Some(lines)
+}
+
+fn request_text(request: &Request, target: bool) -> String {
+    let mut text = String::new();
+    if target {
+        text.push_str(&format!("{} {}\n", request.method, request.path));
+        for (name, value) in &request.query {
+            text.push_str(&format!("query {name}={value}\n"));
+        }
+    }
+    if let Some(body) = &request.body {
+        let pretty = serde_json::from_str::<serde_json::Value>(body.get())
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or_else(|| body.get().to_owned());
+        text.push_str(&pretty);
+        text.push('\n');
+    }
+    text
+}
+
+/// User text made safe to print: control characters (escape codes, carriage returns) are shown
+/// escaped instead of acting on the terminal; tabs become spaces.
+pub(super) fn clean(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\t' => out.push(' '),
+            c if c.is_control() => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    out
+}

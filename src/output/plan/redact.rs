@@ -1,0 +1,263 @@
+//! `--redact`: plans fit for public CI logs. Recipients' phones are masked
+//! ([`mask_phone`]), and in every request body (and the previous request of a changed action)
+//! the values rendered from recipients' fields — the campaign's `user_paths` — become `•••`,
+//! every string that looks like a phone number is masked, and so are the profile fields of a v2
+//! broadcast's `users`. Query parameters get the same treatment.
+//!
+//! Redacted actions keep their fingerprints (hashes reveal nothing), so they no longer match
+//! their bodies: they are for showing, never for applying. [`Redacting`] wraps the sinks that
+//! show a plan, not the one that writes the plan file.
+
+use std::io;
+
+use serde_json::Value;
+use serde_json::value::{RawValue, to_raw_value};
+
+use crate::engati::Request;
+use crate::plan::{Action, Campaign, Counts, Header, Sink};
+use crate::state::WHOLE_CAMPAIGN;
+
+/// What a hidden value becomes.
+const HIDDEN: &str = "•••";
+
+/// A phone number with all but its first 3 and last 4 characters masked
+/// (`+919019486731` → `+91******6731`); 8 characters or fewer keep only their last 2 (and 2 or
+/// fewer keep nothing).
+pub fn mask_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.chars().collect();
+    let n = chars.len();
+    let (head, tail) = match n {
+        0..=2 => (0, 0),
+        3..=8 => (0, 2),
+        _ => (3, 4),
+    };
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| if i < head || i >= n - tail { c } else { '*' })
+        .collect()
+}
+
+/// Whether a string looks like a phone number: `^\+?[0-9]{8,15}$`.
+fn looks_like_phone(text: &str) -> bool {
+    let digits = text.strip_prefix('+').unwrap_or(text);
+    (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A copy of `action` with its recipient masked and every user value of its requests hidden.
+pub fn redact_action(campaign: &Campaign, action: &Action) -> Action {
+    redact_with(&campaign.user_paths, action)
+}
+
+fn redact_with(user_paths: &[String], action: &Action) -> Action {
+    let mut out = action.clone();
+    if out.recipient != WHOLE_CAMPAIGN {
+        out.recipient = mask_phone(&out.recipient);
+    }
+    redact_request(user_paths, &mut out.request);
+    if let Some(request) = out.previous.as_mut().and_then(|p| p.request.as_mut()) {
+        redact_request(user_paths, request);
+    }
+    out
+}
+
+fn redact_request(user_paths: &[String], request: &mut Request) {
+    let hidden_query: Vec<&str> = user_paths
+        .iter()
+        .filter_map(|p| p.strip_prefix('?'))
+        .collect();
+    for (name, value) in &mut request.query {
+        if hidden_query.contains(&name.as_str()) {
+            *value = HIDDEN.to_owned();
+        } else if looks_like_phone(value) {
+            *value = mask_phone(value);
+        }
+    }
+    if let Some(body) = &mut request.body {
+        *body = redact_body(user_paths, body);
+    }
+}
+
+fn redact_body(user_paths: &[String], body: &RawValue) -> Box<RawValue> {
+    let hidden = || to_raw_value(HIDDEN).unwrap_or_default();
+    // A body that cannot be read (nested past serde_json's limit, say) is hidden whole.
+    let Ok(mut value) = serde_json::from_str::<Value>(body.get()) else {
+        return hidden();
+    };
+    for path in user_paths.iter().filter(|p| !p.starts_with('?')) {
+        if let Some(v) = value.pointer_mut(path) {
+            *v = Value::String(HIDDEN.to_owned());
+        }
+    }
+    // v2 broadcasts carry each user's profile (names, email) next to the phone.
+    if let Some(users) = value.get_mut("users").and_then(Value::as_array_mut) {
+        for user in users.iter_mut().filter_map(Value::as_object_mut) {
+            for (name, v) in user.iter_mut() {
+                if name != "phoneNumber" && v.is_string() {
+                    *v = Value::String(HIDDEN.to_owned());
+                }
+            }
+        }
+    }
+    mask_phones(&mut value);
+    to_raw_value(&value).unwrap_or_else(|_| hidden())
+}
+
+fn mask_phones(value: &mut Value) {
+    match value {
+        Value::String(s) if looks_like_phone(s) => *s = mask_phone(s),
+        Value::Array(items) => items.iter_mut().for_each(mask_phones),
+        Value::Object(map) => map.values_mut().for_each(mask_phones),
+        _ => {}
+    }
+}
+
+/// A sink that redacts every action ([`redact_action`], with the current campaign's
+/// `user_paths`) before passing the plan on.
+pub struct Redacting<'a> {
+    sink: &'a mut dyn Sink,
+    user_paths: Vec<String>,
+}
+
+impl<'a> Redacting<'a> {
+    /// Redacts what goes to `sink`.
+    pub fn new(sink: &'a mut dyn Sink) -> Redacting<'a> {
+        Redacting {
+            sink,
+            user_paths: Vec::new(),
+        }
+    }
+}
+
+impl Sink for Redacting<'_> {
+    fn begin(&mut self, header: &Header) -> io::Result<()> {
+        self.sink.begin(header)
+    }
+
+    fn campaign(&mut self, campaign: &Campaign) -> io::Result<()> {
+        self.user_paths.clone_from(&campaign.user_paths);
+        self.sink.campaign(campaign)
+    }
+
+    fn action(&mut self, action: &Action) -> io::Result<()> {
+        self.sink.action(&redact_with(&self.user_paths, action))
+    }
+
+    fn end_campaign(&mut self, counts: &Counts) -> io::Result<()> {
+        self.user_paths.clear();
+        self.sink.end_campaign(counts)
+    }
+
+    fn end(&mut self, totals: &Counts) -> io::Result<()> {
+        self.sink.end(totals)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TriggerApi;
+    use crate::output::plan::fixtures;
+    use crate::plan::{ActionKind, Summary};
+
+    #[test]
+    fn phones_keep_their_ends() {
+        assert_eq!(mask_phone("+919019486731"), "+91******6731");
+        assert_eq!(mask_phone("919019486731"), "919*****6731");
+        assert_eq!(mask_phone("12345678"), "******78");
+        assert_eq!(mask_phone("123456789"), "123**6789");
+        assert_eq!(mask_phone("12"), "**");
+        assert_eq!(mask_phone(""), "");
+        assert!(looks_like_phone("+919019486731"));
+        assert!(looks_like_phone("12345678"));
+        assert!(!looks_like_phone("1234567"));
+        assert!(!looks_like_phone("+91 9019486731"));
+        assert!(!looks_like_phone("1234567890123456"));
+    }
+
+    #[test]
+    fn template_actions_lose_every_user_value() {
+        let campaign = fixtures::invoice_campaign();
+        let action = fixtures::changed_action();
+        let before = serde_json::to_string(&action).unwrap();
+        assert!(before.contains("Priya") && before.contains("40077") && before.contains("6731"));
+        let redacted = redact_action(&campaign, &action);
+        let text = serde_json::to_string(&redacted).unwrap();
+        for secret in ["Priya", "40077", "9019486731", "9019486"] {
+            assert!(!text.contains(secret), "{secret} left in {text}");
+        }
+        assert_eq!(redacted.recipient, "+91******6731");
+        assert_eq!(redacted.fingerprint, action.fingerprint);
+        assert_eq!(
+            redacted.previous.as_ref().map(|p| p.fingerprint),
+            action.previous.as_ref().map(|p| p.fingerprint)
+        );
+        assert!(text.contains("Acme"), "fixed text stays: {text}");
+    }
+
+    #[test]
+    fn trigger_queries_and_bodies_are_hidden() {
+        let campaign = fixtures::trigger_campaign();
+        for (api, paths) in [
+            (TriggerApi::V1, vec!["?user.user_name", "?invoice_no"]),
+            (TriggerApi::V2, vec!["/user.user_name", "/invoice_no"]),
+        ] {
+            let mut campaign = campaign.clone();
+            campaign.user_paths = paths.into_iter().map(str::to_owned).collect();
+            let mut action = fixtures::action(
+                ActionKind::Send,
+                "+919019486731",
+                fixtures::trigger_request("+919019486731", "John", api),
+            );
+            action
+                .request
+                .query
+                .push(("phone".to_owned(), "919019486731".to_owned()));
+            let text = serde_json::to_string(&redact_action(&campaign, &action)).unwrap();
+            assert!(!text.contains("John") && !text.contains("12345"), "{text}");
+            assert!(!text.contains("9019486"), "{text}");
+        }
+    }
+
+    #[test]
+    fn broadcast_users_and_channel_ids_are_masked() {
+        let campaign = fixtures::template_broadcast_campaign();
+        let action = fixtures::action(
+            ActionKind::Send,
+            "*",
+            fixtures::template_broadcast_request(),
+        );
+        let redacted = redact_action(&campaign, &action);
+        assert_eq!(redacted.recipient, "*");
+        let text = serde_json::to_string(&redacted).unwrap();
+        assert!(
+            !text.contains("Priya") && !text.contains("9019486"),
+            "{text}"
+        );
+        let campaign = fixtures::broadcast_campaign();
+        let action = fixtures::action(ActionKind::Send, "*", fixtures::broadcast_request());
+        let text = serde_json::to_string(&redact_action(&campaign, &action)).unwrap();
+        assert!(
+            !text.contains("9019486") && text.contains("Offer ends Sunday"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_sink_redacts_with_the_current_campaign() {
+        let mut summary = Summary::default();
+        let mut sink = Redacting::new(&mut summary);
+        fixtures::summary()
+            .campaigns
+            .iter()
+            .try_for_each(|c| {
+                sink.campaign(&c.campaign)?;
+                c.shown.iter().try_for_each(|a| sink.action(a))?;
+                sink.end_campaign(&c.counts)
+            })
+            .unwrap();
+        let text = format!("{:?}", summary.campaigns);
+        assert!(!text.contains("Priya") && !text.contains("40077"));
+        assert!(!text.contains("9019486"));
+    }
+}

@@ -1,0 +1,430 @@
+//! Making a plan: resolve and compile every campaign first (so a broken audience stops the plan
+//! before any output), then render each campaign in batches, classify every delivery against
+//! state ([`classify`]) and stream the actions to a [`Sink`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use super::{Action, ActionKind, Campaign, Counts, Header, Previous, Sink, Target, TemplateText};
+use crate::diagnostic::{Code, Diagnostic, Severity, did_you_mean};
+use crate::load::LoadedProject;
+use crate::model::{Api, HeaderKind, OnChange};
+use crate::render::recipients::phone_key;
+use crate::render::{CampaignRender, Recipient, Rendered, Resolved, Resolver, UsersSource};
+use crate::state::{Outcome, Recorded, StateError, Store, WHOLE_CAMPAIGN};
+use crate::validate::{Catalog, Item};
+
+/// Recipients rendered per batch: enough to keep every core busy, few enough that a batch's
+/// request bodies stay small in memory.
+const BATCH: usize = 8192;
+/// Actions of each kind per campaign whose state details (time, API code) are looked up.
+const DETAILED_PER_KIND: usize = 1000;
+/// Changed actions per campaign that carry the previous request, for diffs.
+const DIFFED_PER_CAMPAIGN: usize = 10;
+
+/// What a plan is made from.
+pub struct Input<'a> {
+    /// The loaded files (for positions in messages).
+    pub loaded: &'a LoadedProject,
+    /// The validated project (without errors).
+    pub catalog: &'a Catalog,
+    /// `api` after the environment overlay.
+    pub api: &'a Api,
+    /// The plan's time: what templates see as `now` and schedules are compared with.
+    pub now: Timestamp,
+    /// `--env`.
+    pub environment: Option<&'a str>,
+    /// `--campaign` names; empty plans every campaign.
+    pub selection: &'a [String],
+    /// [`super::inputs::hash`] of the inputs.
+    pub inputs_hash: String,
+}
+
+/// Why no plan could be made.
+#[derive(Debug)]
+pub enum Failure {
+    /// Problems in the project or its data, with file:line:column.
+    Problems(Vec<Diagnostic>),
+    /// State could not be read.
+    State(StateError),
+    /// An output could not be written.
+    Output(std::io::Error),
+}
+
+impl From<StateError> for Failure {
+    fn from(e: StateError) -> Failure {
+        Failure::State(e)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Failure {
+        Failure::Output(e)
+    }
+}
+
+/// A made plan: its totals and the warnings found on the way.
+#[derive(Debug)]
+pub struct Made {
+    /// All campaigns' counts.
+    pub totals: Counts,
+    /// Warnings (duplicate recipients, Users API users without a phone).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// The action for one delivery, and whether apply sends it.
+///
+/// - not in state: `send`; failed: `retry`; unknown (or left in flight by a crash): `unknown`,
+///   never sent by plan;
+/// - sent with the same fingerprint: `unchanged`; with another: `changed`, sent only under
+///   `on_change: resend`;
+/// - anything that would be sent while the campaign is not due is `waiting` instead.
+pub fn classify(
+    recorded: Option<&Recorded>,
+    fingerprint: &crate::fingerprint::Fingerprint,
+    due: bool,
+    on_change: OnChange,
+) -> (ActionKind, bool) {
+    let (kind, sends) = match recorded {
+        None => (ActionKind::Send, true),
+        Some(r) => match r.outcome {
+            Outcome::Sent if r.fingerprint == *fingerprint => (ActionKind::Unchanged, false),
+            Outcome::Sent => (ActionKind::Changed, on_change == OnChange::Resend),
+            Outcome::Failed => (ActionKind::Retry, true),
+            Outcome::Unknown | Outcome::InFlight => (ActionKind::Unknown, false),
+        },
+    };
+    if sends && !due {
+        (ActionKind::Waiting, false)
+    } else {
+        (kind, sends)
+    }
+}
+
+/// A campaign ready to render.
+struct Prepared<'a> {
+    item: &'a Item<crate::model::Campaign>,
+    render: CampaignRender,
+    audience: Arc<Resolved>,
+}
+
+/// Makes a plan, streaming it to `sink`.
+pub fn run(
+    input: &Input<'_>,
+    users: &mut dyn UsersSource,
+    store: &dyn Store,
+    sink: &mut dyn Sink,
+) -> Result<Made, Failure> {
+    let selected = select(input)?;
+    let (prepared, warnings) = prepare(input, &selected, users)?;
+    let header = Header {
+        herald_version: env!("CARGO_PKG_VERSION").to_owned(),
+        created_at: input.now,
+        environment: input.environment.map(str::to_owned),
+        target: Target {
+            base_url: input.api.base_url.clone(),
+            customer_id: input.api.customer_id,
+            bot_key: input.api.bot_key.clone(),
+        },
+        state_serial: store.serial()?,
+        inputs_hash: input.inputs_hash.clone(),
+    };
+    sink.begin(&header)?;
+    let mut totals = Counts::default();
+    for p in &prepared {
+        let counts = plan_campaign(input, p, store, sink)?;
+        totals.merge(&counts);
+    }
+    sink.end(&totals)?;
+    Ok(Made { totals, warnings })
+}
+
+/// The campaigns to plan, by name; unknown `--campaign` names are errors.
+fn select<'a>(input: &Input<'a>) -> Result<Vec<&'a Item<crate::model::Campaign>>, Failure> {
+    if input.selection.is_empty() {
+        return Ok(input.catalog.campaigns.values().collect());
+    }
+    let mut problems = Vec::new();
+    let mut selected = Vec::new();
+    for name in input.selection {
+        match input.catalog.campaigns.get(name) {
+            Some(item) => selected.push(item),
+            None => {
+                let names = input.catalog.campaigns.keys().map(String::as_str);
+                let help = match did_you_mean(name, names.clone()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!(
+                        "campaigns defined: {}",
+                        names.collect::<Vec<_>>().join(", ")
+                    ),
+                };
+                problems.push(
+                    Diagnostic::error(
+                        Code::UnknownReference,
+                        "--campaign",
+                        format!("no campaign named `{name}`"),
+                    )
+                    .help(help),
+                );
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Failure::Problems(problems));
+    }
+    selected.sort_by(|a, b| a.name.cmp(&b.name));
+    selected.dedup_by(|a, b| a.name == b.name);
+    Ok(selected)
+}
+
+/// Compiles every campaign and resolves every audience, reporting all problems at once.
+fn prepare<'a>(
+    input: &Input<'_>,
+    selected: &[&'a Item<crate::model::Campaign>],
+    users: &mut dyn UsersSource,
+) -> Result<(Vec<Prepared<'a>>, Vec<Diagnostic>), Failure> {
+    let files = &input.loaded.resources;
+    let mut resolver = Resolver::new(input.catalog, files, users);
+    let mut prepared = Vec::new();
+    let mut problems = Vec::new();
+    for item in selected {
+        let render = CampaignRender::compile(item, input.catalog, input.api, input.now);
+        let audience = resolver.campaign_audience(&item.value.audience, &item.loc);
+        match (render, audience) {
+            (Ok(render), Some(audience)) => prepared.push(Prepared {
+                item,
+                render,
+                audience,
+            }),
+            (Err(e), _) => problems.push(item.loc.diagnostic(
+                files,
+                Severity::Error,
+                Code::RenderError,
+                &e.pointer,
+                format!("campaign `{}`: {}", item.name, e.message),
+            )),
+            (Ok(_), None) => {} // reported by the resolver
+        }
+    }
+    let (errors, warnings): (Vec<_>, Vec<_>) = resolver
+        .diagnostics
+        .into_iter()
+        .partition(Diagnostic::is_error);
+    problems.extend(errors);
+    if problems.is_empty() {
+        Ok((prepared, warnings))
+    } else {
+        problems.extend(warnings);
+        Err(Failure::Problems(problems))
+    }
+}
+
+/// Plans one campaign: its header, then every action, then its counts.
+fn plan_campaign(
+    input: &Input<'_>,
+    p: &Prepared<'_>,
+    store: &dyn Store,
+    sink: &mut dyn Sink,
+) -> Result<Counts, Failure> {
+    let campaign = &p.item.value;
+    let name = &p.item.name;
+    let per_recipient = p.render.message.per_recipient();
+    // Broadcasts are sent at once with their publish time; Engati schedules them.
+    let due = !per_recipient || p.render.when.is_due(input.now);
+    let recipients = &p.audience.recipients;
+    sink.campaign(&Campaign {
+        name: name.clone(),
+        description: campaign.description.clone(),
+        send: p.render.message.kind_name().to_owned(),
+        schedule: p.render.when.at(),
+        due,
+        on_change: campaign.on_change,
+        recipients: recipients.len() as u64,
+        template: template_text(input.catalog, campaign),
+        user_paths: p.render.message.user_paths(),
+    })?;
+    let mut recorded: HashMap<u64, Recorded> = HashMap::new();
+    store.recorded(name, &mut |recipient, r| {
+        recorded.insert(phone_key(recipient), r);
+    })?;
+    let mut tracker = Tracker {
+        store,
+        campaign: name,
+        recorded: &recorded,
+        due,
+        on_change: campaign.on_change,
+        counts: Counts::default(),
+        detailed: HashMap::new(),
+    };
+    if per_recipient {
+        for (batch_index, batch) in recipients.chunks(BATCH).enumerate() {
+            let rendered = p.render.render_all(batch).map_err(|(i, e)| {
+                render_failure(input, p, &batch[i], batch_index * BATCH + i, e)
+            })?;
+            for (recipient, rendered) in batch.iter().zip(rendered) {
+                tracker.emit(&recipient.phone, rendered, sink)?;
+            }
+        }
+    } else if !recipients.is_empty() {
+        let rendered = p
+            .render
+            .render_whole(recipients, input.now)
+            .map_err(|e| render_failure_whole(input, p, e))?;
+        tracker.emit(WHOLE_CAMPAIGN, rendered, sink)?;
+    }
+    sink.end_campaign(&tracker.counts)?;
+    Ok(tracker.counts)
+}
+
+/// Classifies deliveries of one campaign and feeds them to the sink.
+struct Tracker<'a> {
+    store: &'a dyn Store,
+    campaign: &'a str,
+    /// By [`phone_key`]; a whole-campaign delivery (`*`) is key 0, which no phone has.
+    recorded: &'a HashMap<u64, Recorded>,
+    due: bool,
+    on_change: OnChange,
+    counts: Counts,
+    detailed: HashMap<ActionKind, usize>,
+}
+
+impl Tracker<'_> {
+    fn emit(
+        &mut self,
+        recipient: &str,
+        rendered: Rendered,
+        sink: &mut dyn Sink,
+    ) -> Result<(), Failure> {
+        let recorded = self.recorded.get(&phone_key(recipient));
+        let (kind, sends) = classify(recorded, &rendered.fingerprint, self.due, self.on_change);
+        self.counts.add(kind, sends);
+        if kind == ActionKind::Unchanged {
+            return Ok(());
+        }
+        let previous = match recorded {
+            None => None,
+            Some(r) => Some(self.previous(recipient, r, kind)?),
+        };
+        sink.action(&Action {
+            recipient: recipient.to_owned(),
+            action: kind,
+            sends,
+            fingerprint: rendered.fingerprint,
+            request: rendered.request,
+            previous,
+        })?;
+        Ok(())
+    }
+
+    /// What state held, with details for the first actions of each kind.
+    fn previous(
+        &mut self,
+        recipient: &str,
+        recorded: &Recorded,
+        kind: ActionKind,
+    ) -> Result<Previous, Failure> {
+        let mut previous = Previous {
+            outcome: recorded.outcome,
+            fingerprint: recorded.fingerprint,
+            at: None,
+            api_code: None,
+            request: None,
+        };
+        let seen = self.detailed.entry(kind).or_default();
+        *seen += 1;
+        if *seen > DETAILED_PER_KIND {
+            return Ok(previous);
+        }
+        if let Some(delivery) = self.store.delivery(self.campaign, recipient)? {
+            previous.at = Some(delivery.at);
+            previous.api_code = delivery.api_code;
+            if kind == ActionKind::Changed && *seen <= DIFFED_PER_CAMPAIGN {
+                previous.request = serde_json::from_str(&delivery.request).ok();
+            }
+        }
+        Ok(previous)
+    }
+}
+
+/// The approved template a campaign sends, for previews.
+fn template_text(catalog: &Catalog, campaign: &crate::model::Campaign) -> Option<TemplateText> {
+    let use_ = campaign
+        .send
+        .template
+        .as_ref()
+        .map(|t| t.use_.as_str())
+        .or(campaign
+            .send
+            .template_broadcast
+            .as_ref()
+            .map(|t| t.use_.as_str()))?;
+    let item = catalog.templates.get(use_)?;
+    let t = &item.value;
+    Some(TemplateText {
+        name: t.name.clone().unwrap_or_else(|| item.name.clone()),
+        header: match t.header {
+            HeaderKind::None => "none",
+            HeaderKind::Text => "text",
+            HeaderKind::Image => "image",
+            HeaderKind::Video => "video",
+            HeaderKind::Document => "document",
+        }
+        .to_owned(),
+        body: t.body.clone(),
+        buttons: t
+            .buttons
+            .iter()
+            .map(|b| {
+                b.quick_reply
+                    .clone()
+                    .or(b.url.as_ref().map(|u| u.text.clone()))
+                    .or(b.copy_code.clone())
+                    .unwrap_or_default()
+            })
+            .collect(),
+    })
+}
+
+fn render_failure(
+    input: &Input<'_>,
+    p: &Prepared<'_>,
+    recipient: &Recipient,
+    index: usize,
+    e: crate::render::MessageError,
+) -> Failure {
+    let d = p
+        .item
+        .loc
+        .diagnostic(
+            &input.loaded.resources,
+            Severity::Error,
+            Code::RenderError,
+            &e.pointer,
+            format!(
+                "campaign `{}` fails to render for recipient {} ({}): {}",
+                p.item.name,
+                index + 1,
+                recipient.phone,
+                e.message
+            ),
+        )
+        .help("fix the expression or the recipient's data; the plan stops so that nothing half-rendered is reviewed");
+    Failure::Problems(vec![d])
+}
+
+fn render_failure_whole(
+    input: &Input<'_>,
+    p: &Prepared<'_>,
+    e: crate::render::MessageError,
+) -> Failure {
+    let d = p.item.loc.diagnostic(
+        &input.loaded.resources,
+        Severity::Error,
+        Code::RenderError,
+        &e.pointer,
+        format!("campaign `{}` fails to render: {}", p.item.name, e.message),
+    );
+    Failure::Problems(vec![d])
+}

@@ -1,0 +1,99 @@
+//! The inputs hash: the SHA-256 of everything a plan was made from (herald.yaml, every resource
+//! file, every CSV an audience reads, and the options), so apply can tell that a saved plan no
+//! longer matches the files.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::load::LoadedProject;
+use crate::validate::Catalog;
+
+/// What besides the files shaped the plan.
+#[derive(Debug, Clone, Default)]
+pub struct Options<'a> {
+    /// `--env`.
+    pub environment: Option<&'a str>,
+    /// `HERALD_VAR_*` and `--var`, in order.
+    pub vars: &'a [(String, String)],
+    /// `--campaign`, if given.
+    pub campaigns: &'a [String],
+}
+
+/// The hash of a project's files and the options, as 64 hex digits.
+pub fn hash(loaded: &LoadedProject, catalog: &Catalog, options: &Options<'_>) -> String {
+    let mut hasher = Sha256::new();
+    let mut files: Vec<(String, PathBuf)> = std::iter::once(&loaded.settings)
+        .chain(&loaded.resources)
+        .map(|f| (f.name.clone(), f.path.clone()))
+        .collect();
+    for item in catalog.audiences.values() {
+        if let (Some(csv), Some(file)) = (&item.value.csv, loaded.resources.get(item.loc.file)) {
+            let path = file.path.parent().unwrap_or(Path::new(".")).join(csv);
+            files.push((format!("{}#csv:{csv}", file.name), path));
+        }
+    }
+    for item in catalog.campaigns.values() {
+        if let (crate::model::AudienceRef::Inline(a), Some(file)) =
+            (&item.value.audience, loaded.resources.get(item.loc.file))
+            && let Some(csv) = &a.csv
+        {
+            let path = file.path.parent().unwrap_or(Path::new(".")).join(csv);
+            files.push((format!("{}#csv:{csv}", file.name), path));
+        }
+    }
+    files.sort();
+    files.dedup();
+    for (name, path) in &files {
+        field(&mut hasher, "file", name.as_bytes());
+        hash_file(&mut hasher, path);
+    }
+    field(
+        &mut hasher,
+        "env",
+        options.environment.unwrap_or_default().as_bytes(),
+    );
+    for (name, value) in options.vars {
+        field(&mut hasher, "var", name.as_bytes());
+        field(&mut hasher, "value", value.as_bytes());
+    }
+    let mut selection = options.campaigns.to_vec();
+    selection.sort();
+    for name in &selection {
+        field(&mut hasher, "campaign", name.as_bytes());
+    }
+    let digest: [u8; 32] = hasher.finalize().into();
+    crate::fingerprint::Fingerprint(digest).to_string()
+}
+
+/// A length-prefixed field, so `ab`+`c` and `a`+`bc` hash differently.
+fn field(hasher: &mut Sha256, tag: &str, bytes: &[u8]) {
+    hasher.update(tag.as_bytes());
+    hasher.update((bytes.len() as u64).to_le_bytes());
+    hasher.update(bytes);
+}
+
+/// A file's bytes, streamed; an unreadable file hashes as such (the plan reports the error).
+fn hash_file(hasher: &mut Sha256, path: &Path) {
+    let Ok(mut file) = std::fs::File::open(path) else {
+        field(hasher, "missing", b"");
+        return;
+    };
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                total += n as u64;
+            }
+            Err(_) => {
+                field(hasher, "unreadable", b"");
+                break;
+            }
+        }
+    }
+    hasher.update(total.to_le_bytes());
+}

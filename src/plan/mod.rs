@@ -1,0 +1,272 @@
+//! Plans: what the files render to now, compared with state, as a value that can be shown,
+//! saved and applied.
+//!
+//! A plan streams: [`engine`] renders each campaign in batches and hands every action to a
+//! [`Sink`] as soon as it is classified, so a million-recipient campaign never holds a million
+//! request bodies. Sinks are the outputs: [`Summary`] (what the human and Markdown views need),
+//! [`json::Writer`] (the JSON document, which is also the plan file), or several at once
+//! ([`Tee`]). A saved plan is read back with [`json::read`] and replayed into the same sinks.
+
+pub mod engine;
+pub mod inputs;
+pub mod json;
+mod summary;
+
+use std::io;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::engati::Request;
+use crate::fingerprint::Fingerprint;
+use crate::model::OnChange;
+use crate::state::Outcome;
+
+pub use summary::{CampaignSummary, Summary};
+
+/// The version of the plan JSON format (and plan files). Bumped on any incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What a plan does with one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Not in state: sent.
+    Send,
+    /// In state as failed: sent again.
+    Retry,
+    /// Sent before with another fingerprint: sent again only with `on_change: resend`.
+    Changed,
+    /// In state with an unknown outcome: never sent again unless `apply --resend-unknown`.
+    Unknown,
+    /// The campaign is scheduled later: nothing is sent until it is due.
+    Waiting,
+    /// Sent before with the same fingerprint: nothing to do (counted, never listed).
+    Unchanged,
+}
+
+impl ActionKind {
+    /// Every kind, in the order outputs list them.
+    pub const ALL: [ActionKind; 6] = [
+        ActionKind::Send,
+        ActionKind::Retry,
+        ActionKind::Changed,
+        ActionKind::Unknown,
+        ActionKind::Waiting,
+        ActionKind::Unchanged,
+    ];
+
+    /// The kind's name in JSON and human output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Send => "send",
+            ActionKind::Retry => "retry",
+            ActionKind::Changed => "changed",
+            ActionKind::Unknown => "unknown",
+            ActionKind::Waiting => "waiting",
+            ActionKind::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// Actions counted by kind, and how many requests apply would send.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// New deliveries.
+    pub send: u64,
+    /// Failed deliveries sent again.
+    pub retry: u64,
+    /// Deliveries whose message changed after it was sent.
+    pub changed: u64,
+    /// Deliveries with an unknown outcome.
+    pub unknown: u64,
+    /// Deliveries of campaigns not yet due.
+    pub waiting: u64,
+    /// Deliveries already sent as they are.
+    pub unchanged: u64,
+    /// Requests apply would send: send + retry + changed under `on_change: resend`.
+    pub requests: u64,
+}
+
+impl Counts {
+    /// Counts one action.
+    pub fn add(&mut self, kind: ActionKind, sends: bool) {
+        *self.get_mut(kind) += 1;
+        if sends {
+            self.requests += 1;
+        }
+    }
+
+    /// The count of one kind.
+    pub fn get(&self, kind: ActionKind) -> u64 {
+        match kind {
+            ActionKind::Send => self.send,
+            ActionKind::Retry => self.retry,
+            ActionKind::Changed => self.changed,
+            ActionKind::Unknown => self.unknown,
+            ActionKind::Waiting => self.waiting,
+            ActionKind::Unchanged => self.unchanged,
+        }
+    }
+
+    fn get_mut(&mut self, kind: ActionKind) -> &mut u64 {
+        match kind {
+            ActionKind::Send => &mut self.send,
+            ActionKind::Retry => &mut self.retry,
+            ActionKind::Changed => &mut self.changed,
+            ActionKind::Unknown => &mut self.unknown,
+            ActionKind::Waiting => &mut self.waiting,
+            ActionKind::Unchanged => &mut self.unchanged,
+        }
+    }
+
+    /// Adds another campaign's counts.
+    pub fn merge(&mut self, other: &Counts) {
+        for kind in ActionKind::ALL {
+            *self.get_mut(kind) += other.get(kind);
+        }
+        self.requests += other.requests;
+    }
+
+    /// Whether anything would be sent or needs attention (everything but unchanged).
+    pub fn has_changes(&self) -> bool {
+        ActionKind::ALL
+            .iter()
+            .any(|&k| k != ActionKind::Unchanged && self.get(k) > 0)
+    }
+}
+
+/// Where a plan's requests go (no secrets: the key is never part of a plan).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// `api.base_url` after the environment overlay.
+    pub base_url: String,
+    /// `api.customer_id`.
+    pub customer_id: u64,
+    /// `api.bot_key`.
+    pub bot_key: String,
+}
+
+/// What a plan was made from and against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    /// The herald that made it.
+    pub herald_version: String,
+    /// When it was made (the `now` templates saw and schedules were compared with).
+    pub created_at: Timestamp,
+    /// `--env`, if given.
+    pub environment: Option<String>,
+    /// Where apply would send.
+    pub target: Target,
+    /// The state serial it was made against.
+    pub state_serial: u64,
+    /// The SHA-256 of everything it was made from ([`inputs`]).
+    pub inputs_hash: String,
+}
+
+/// The approved template of a template campaign, for previews.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateText {
+    /// The template's name at WhatsApp.
+    pub name: String,
+    /// `none`, `text`, `image`, `video` or `document`.
+    pub header: String,
+    /// The approved body with its `{{N}}` slots.
+    pub body: String,
+    /// The buttons' labels, in order.
+    pub buttons: Vec<String>,
+}
+
+/// One campaign of a plan, before its actions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Campaign {
+    /// Its name.
+    pub name: String,
+    /// Its description.
+    pub description: Option<String>,
+    /// `template`, `trigger`, `broadcast` or `template_broadcast`.
+    pub send: String,
+    /// `schedule.at` in UTC; `None` for `now` or no schedule.
+    pub schedule: Option<Timestamp>,
+    /// Whether it is due at the plan's time.
+    pub due: bool,
+    /// `keep` or `resend`.
+    pub on_change: OnChange,
+    /// How many recipients its audience has.
+    pub recipients: u64,
+    /// The approved template, for template sends and template broadcasts.
+    pub template: Option<TemplateText>,
+    /// JSON pointers of request-body values rendered from recipients' fields (`?NAME`: a query
+    /// parameter): what `--redact` hides.
+    pub user_paths: Vec<String>,
+}
+
+/// What state held for a delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Previous {
+    /// Its outcome.
+    pub outcome: Outcome,
+    /// The fingerprint of the request then.
+    pub fingerprint: Fingerprint,
+    /// When.
+    pub at: Option<Timestamp>,
+    /// The API's code, for failures.
+    pub api_code: Option<i64>,
+    /// The request then; given for the first changed actions of each campaign (the ones
+    /// outputs show a diff for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<Request>,
+}
+
+/// One planned action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    /// The recipient's E.164 phone, or `*` for a whole-audience broadcast.
+    pub recipient: String,
+    /// What happens.
+    pub action: ActionKind,
+    /// Whether apply sends `request`.
+    pub sends: bool,
+    /// The fingerprint of `request`.
+    pub fingerprint: Fingerprint,
+    /// The exact request.
+    pub request: Request,
+    /// What state held, when it held anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Previous>,
+}
+
+/// Receives a plan as it is made (or replayed from a file).
+pub trait Sink {
+    /// The plan starts.
+    fn begin(&mut self, header: &Header) -> io::Result<()>;
+    /// A campaign starts.
+    fn campaign(&mut self, campaign: &Campaign) -> io::Result<()>;
+    /// One action of the current campaign (never `unchanged`).
+    fn action(&mut self, action: &Action) -> io::Result<()>;
+    /// The current campaign ends, with its counts.
+    fn end_campaign(&mut self, counts: &Counts) -> io::Result<()>;
+    /// The plan ends, with the totals.
+    fn end(&mut self, totals: &Counts) -> io::Result<()>;
+}
+
+/// Several sinks fed the same plan.
+pub struct Tee<'a>(pub Vec<&'a mut dyn Sink>);
+
+impl Sink for Tee<'_> {
+    fn begin(&mut self, header: &Header) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.begin(header))
+    }
+    fn campaign(&mut self, campaign: &Campaign) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.campaign(campaign))
+    }
+    fn action(&mut self, action: &Action) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.action(action))
+    }
+    fn end_campaign(&mut self, counts: &Counts) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.end_campaign(counts))
+    }
+    fn end(&mut self, totals: &Counts) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.end(totals))
+    }
+}

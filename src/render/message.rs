@@ -1,0 +1,471 @@
+//! [`Message`]: a campaign's `send`, compiled once, that builds the exact API request for a
+//! recipient (template messages, triggers) or for the whole audience (broadcasts).
+
+use std::collections::BTreeMap;
+
+use super::compile::{compile_template, field, fixed};
+use super::recipients::Recipient;
+use super::text::{Compiler, Renderer, Text, TextError};
+use crate::engati::Request;
+use crate::engati::api::{
+    AudienceRule, BroadcastAudience, BroadcastContent, BroadcastPayload, BroadcastUser,
+    BroadcastV1, BroadcastV2, Component, Language, Media, Parameter, TemplateBroadcastPayload,
+    TemplateContent, TemplateMessage, TemplatePayload, TextData,
+};
+use crate::model::{Send, Template, TriggerApi};
+
+/// A compile or render failure at a string of the campaign: its JSON pointer below the
+/// campaign, and minijinja's message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageError {
+    /// e.g. `/send/template/body/0`.
+    pub pointer: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// A compiled string and where it was written.
+#[derive(Debug, Clone)]
+pub(super) struct Field {
+    pub(super) text: Text,
+    pub(super) pointer: String,
+}
+
+/// Where the API is: the customer and bot every path is scoped by.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `api.customer_id`.
+    pub customer_id: u64,
+    /// `api.bot_key`.
+    pub bot_key: String,
+    /// `api.trigger_api`.
+    pub trigger_api: TriggerApi,
+}
+
+/// A template and its compiled parameters.
+#[derive(Debug, Clone)]
+pub(super) struct CompiledTemplate {
+    pub(super) name: String,
+    pub(super) namespace: Option<String>,
+    pub(super) language: String,
+    pub(super) header: Option<Header>,
+    pub(super) body: Vec<Field>,
+    pub(super) buttons: Vec<(u32, &'static str, Button)>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum Header {
+    Text(Field),
+    Image(Field),
+    Video(Field),
+    Document {
+        link: Field,
+        filename: Option<Field>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum Button {
+    Flow {
+        flow: Field,
+        data: Vec<(String, Field)>,
+    },
+    Payload(Field),
+    Url(Field),
+    Code(Field),
+}
+
+/// What a campaign sends, compiled.
+#[derive(Debug, Clone)]
+enum Kind {
+    Template(CompiledTemplate),
+    Trigger {
+        flow: String,
+        attributes: Vec<(String, Field)>,
+    },
+    Broadcast {
+        title: String,
+        channels: Vec<String>,
+        messages: Vec<String>,
+    },
+    TemplateBroadcast {
+        title: String,
+        template: CompiledTemplate,
+    },
+}
+
+/// A campaign's message, compiled once and rendered per recipient or per audience.
+pub struct Message {
+    kind: Kind,
+    target: Target,
+    renderer: Renderer,
+}
+
+impl Message {
+    /// Compiles a campaign's `send`. `templates` are the project's approved templates.
+    pub fn compile(
+        send: &Send,
+        templates: &BTreeMap<String, crate::validate::Item<Template>>,
+        target: Target,
+        mut compiler: Compiler,
+    ) -> Result<Message, MessageError> {
+        let kind = if let Some(t) = &send.template {
+            Kind::Template(compile_template(
+                &mut compiler,
+                templates,
+                t.params(),
+                "/send/template",
+                true,
+            )?)
+        } else if let Some(t) = &send.template_broadcast {
+            Kind::TemplateBroadcast {
+                title: t.title.clone(),
+                template: compile_template(
+                    &mut compiler,
+                    templates,
+                    t.params(),
+                    "/send/template_broadcast",
+                    false,
+                )?,
+            }
+        } else if let Some(b) = &send.broadcast {
+            let messages = b
+                .messages
+                .iter()
+                .enumerate()
+                .map(|(i, m)| fixed(&mut compiler, m, &format!("/send/broadcast/messages/{i}")))
+                .collect::<Result<_, _>>()?;
+            Kind::Broadcast {
+                title: b.title.clone(),
+                channels: b.channels.clone(),
+                messages,
+            }
+        } else if let Some(t) = &send.trigger {
+            let attributes = t
+                .attributes
+                .iter()
+                .map(|(k, v)| {
+                    let pointer = format!(
+                        "/send/trigger/attributes/{}",
+                        crate::load::node::escape_token(k)
+                    );
+                    Ok((k.clone(), field(&mut compiler, v, pointer, true)?))
+                })
+                .collect::<Result<_, MessageError>>()?;
+            Kind::Trigger {
+                flow: t.flow.clone(),
+                attributes,
+            }
+        } else {
+            return Err(MessageError {
+                pointer: "/send".to_owned(),
+                message: "the campaign has no send kind".to_owned(),
+            });
+        };
+        Ok(Message {
+            kind,
+            target,
+            renderer: compiler.finish(),
+        })
+    }
+
+    /// Whether the campaign sends one request per recipient (template, trigger) rather than
+    /// one for its whole audience (broadcasts).
+    pub fn per_recipient(&self) -> bool {
+        matches!(self.kind, Kind::Template(_) | Kind::Trigger { .. })
+    }
+
+    /// The `send` kind's name: `template`, `trigger`, `broadcast`, `template_broadcast`.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Template(_) => "template",
+            Kind::Trigger { .. } => "trigger",
+            Kind::Broadcast { .. } => "broadcast",
+            Kind::TemplateBroadcast { .. } => "template_broadcast",
+        }
+    }
+
+    /// The request for one recipient (template and trigger campaigns).
+    pub fn for_recipient(&self, recipient: &Recipient) -> Result<Request, MessageError> {
+        let t = &self.target;
+        match &self.kind {
+            Kind::Template(template) => {
+                let message = TemplateMessage {
+                    phone_number: recipient.phone.to_string(),
+                    payload: self.payload(template, Some(recipient))?,
+                };
+                Ok(Request::template(t.customer_id, &t.bot_key, &message))
+            }
+            Kind::Trigger { flow, attributes } => {
+                let mut attrs = BTreeMap::new();
+                for (name, value) in attributes {
+                    attrs.insert(name.clone(), self.text(value, Some(recipient))?);
+                }
+                attrs
+                    .entry("user.channel".to_owned())
+                    .or_insert_with(|| "whatsapp".to_owned());
+                attrs.insert("user.phone_no".to_owned(), recipient.phone.to_string());
+                Ok(Request::trigger(
+                    t.customer_id,
+                    &t.bot_key,
+                    flow,
+                    &attrs,
+                    t.trigger_api,
+                ))
+            }
+            _ => Err(MessageError {
+                pointer: "/send".to_owned(),
+                message: "a broadcast is sent to the whole audience at once".to_owned(),
+            }),
+        }
+    }
+
+    /// The request for the whole audience (broadcast campaigns), published at `published_on`
+    /// (UTC, with milliseconds).
+    pub fn for_audience(
+        &self,
+        recipients: &[Recipient],
+        published_on: &str,
+    ) -> Result<Request, MessageError> {
+        let t = &self.target;
+        match &self.kind {
+            Kind::Broadcast {
+                title,
+                channels,
+                messages,
+            } => {
+                let broadcast = BroadcastV1 {
+                    broadcast_id: None,
+                    broadcast_title: title.clone(),
+                    published_on: published_on.to_owned(),
+                    audience: BroadcastAudience {
+                        rule: AudienceRule {
+                            channels: channels.clone(),
+                            channel_user_ids: recipients
+                                .iter()
+                                .map(|r| r.phone.trim_start_matches('+').to_owned())
+                                .collect(),
+                        },
+                    },
+                    payload: BroadcastPayload {
+                        kind: "DIRECT".to_owned(),
+                        content: messages
+                            .iter()
+                            .map(|m| BroadcastContent {
+                                kind: "TEXT".to_owned(),
+                                data: TextData { message: m.clone() },
+                            })
+                            .collect(),
+                    },
+                    status: None,
+                };
+                Ok(Request::broadcast_v1(t.customer_id, &t.bot_key, &broadcast))
+            }
+            Kind::TemplateBroadcast { title, template } => {
+                let broadcast = BroadcastV2 {
+                    broadcast_id: None,
+                    broadcast_title: title.clone(),
+                    published_on: published_on.to_owned(),
+                    platform: "whatsapp".to_owned(),
+                    users: recipients.iter().map(broadcast_user).collect(),
+                    payload: TemplateBroadcastPayload {
+                        kind: "WHATSAPP_TEMPLATE".to_owned(),
+                        content: vec![TemplateContent {
+                            kind: "TEMPLATE".to_owned(),
+                            template: self.payload(template, None)?,
+                        }],
+                    },
+                    status: None,
+                };
+                Ok(Request::broadcast_v2(t.customer_id, &t.bot_key, &broadcast))
+            }
+            _ => Err(MessageError {
+                pointer: "/send".to_owned(),
+                message: "template messages and triggers go to one recipient at a time".to_owned(),
+            }),
+        }
+    }
+
+    /// JSON pointers (in the request body; `?NAME` for a query parameter) of the values
+    /// rendered from `user`: what `--redact` hides.
+    pub fn user_paths(&self) -> Vec<String> {
+        let mut paths = Vec::new();
+        match &self.kind {
+            Kind::Template(template) => template_user_paths(template, "/payload", &mut paths),
+            Kind::Trigger { attributes, .. } => {
+                for (name, value) in attributes {
+                    if is_per_user(&value.text) {
+                        paths.push(match self.target.trigger_api {
+                            TriggerApi::V1 => format!("?{name}"),
+                            TriggerApi::V2 => {
+                                format!("/{}", crate::load::node::escape_token(name))
+                            }
+                        });
+                    }
+                }
+            }
+            Kind::Broadcast { .. } | Kind::TemplateBroadcast { .. } => {}
+        }
+        paths
+    }
+
+    fn text(&self, field: &Field, recipient: Option<&Recipient>) -> Result<String, MessageError> {
+        let rendered = match (&field.text, recipient) {
+            (Text::Fixed(s), _) => Ok(s.clone()),
+            (text, Some(r)) => self.renderer.render(text, r).map(|c| c.into_owned()),
+            (_, None) => Err(TextError("`user` is not available here".to_owned())),
+        };
+        rendered.map_err(|TextError(message)| MessageError {
+            pointer: field.pointer.clone(),
+            message,
+        })
+    }
+
+    fn payload(
+        &self,
+        template: &CompiledTemplate,
+        recipient: Option<&Recipient>,
+    ) -> Result<TemplatePayload, MessageError> {
+        let mut components = Vec::with_capacity(2 + template.buttons.len());
+        if let Some(header) = &template.header {
+            let parameter = match header {
+                Header::Text(f) => Parameter::Text {
+                    text: self.text(f, recipient)?,
+                },
+                Header::Image(f) => Parameter::Image {
+                    image: media(self.text(f, recipient)?, None),
+                },
+                Header::Video(f) => Parameter::Video {
+                    video: media(self.text(f, recipient)?, None),
+                },
+                Header::Document { link, filename } => Parameter::Document {
+                    document: media(
+                        self.text(link, recipient)?,
+                        filename
+                            .as_ref()
+                            .map(|f| self.text(f, recipient))
+                            .transpose()?,
+                    ),
+                },
+            };
+            components.push(Component::Header {
+                parameters: vec![parameter],
+            });
+        }
+        if !template.body.is_empty() {
+            let parameters = template
+                .body
+                .iter()
+                .map(|f| {
+                    Ok(Parameter::Text {
+                        text: self.text(f, recipient)?,
+                    })
+                })
+                .collect::<Result<_, MessageError>>()?;
+            components.push(Component::Body { parameters });
+        }
+        for (index, sub_type, button) in &template.buttons {
+            let parameter = match button {
+                Button::Flow { flow, data } => {
+                    let mut payload = format!("flow_{}", self.text(flow, recipient)?);
+                    for (name, value) in data {
+                        payload.push_str("||data_");
+                        payload.push_str(name);
+                        payload.push('=');
+                        payload.push_str(&self.text(value, recipient)?);
+                    }
+                    Parameter::Payload { payload }
+                }
+                Button::Payload(f) => Parameter::Payload {
+                    payload: self.text(f, recipient)?,
+                },
+                Button::Url(f) => Parameter::Text {
+                    text: self.text(f, recipient)?,
+                },
+                Button::Code(f) => Parameter::CouponCode {
+                    coupon_code: self.text(f, recipient)?,
+                },
+            };
+            components.push(Component::Button {
+                sub_type: (*sub_type).to_owned(),
+                index: *index,
+                parameters: vec![parameter],
+            });
+        }
+        Ok(TemplatePayload {
+            name: template.name.clone(),
+            namespace: template.namespace.clone(),
+            language: Language::deterministic(template.language.clone()),
+            components,
+        })
+    }
+}
+
+fn media(link: String, filename: Option<String>) -> Media {
+    Media { link, filename }
+}
+
+/// A v2 broadcast user: the phone and the profile fields Engati takes, when the recipient has them.
+fn broadcast_user(recipient: &Recipient) -> BroadcastUser {
+    let get = |name: &str| recipient.fields.text(name).map(str::to_owned);
+    BroadcastUser {
+        phone_number: recipient.phone.to_string(),
+        email: get("email"),
+        organization: get("organization"),
+        title: get("title"),
+        last_name: get("last_name"),
+        first_name: get("first_name"),
+        user_name: get("user_name"),
+    }
+}
+
+fn is_per_user(text: &Text) -> bool {
+    !matches!(text, Text::Fixed(_))
+}
+
+fn template_user_paths(template: &CompiledTemplate, base: &str, paths: &mut Vec<String>) {
+    let mut component = 0;
+    if let Some(header) = &template.header {
+        let p = format!("{base}/components/0/parameters/0");
+        match header {
+            Header::Text(f) if is_per_user(&f.text) => paths.push(format!("{p}/text")),
+            Header::Image(f) if is_per_user(&f.text) => paths.push(format!("{p}/image/link")),
+            Header::Video(f) if is_per_user(&f.text) => paths.push(format!("{p}/video/link")),
+            Header::Document { link, filename } => {
+                if is_per_user(&link.text) {
+                    paths.push(format!("{p}/document/link"));
+                }
+                if filename.as_ref().is_some_and(|f| is_per_user(&f.text)) {
+                    paths.push(format!("{p}/document/filename"));
+                }
+            }
+            _ => {}
+        }
+        component += 1;
+    }
+    if !template.body.is_empty() {
+        for (i, f) in template.body.iter().enumerate() {
+            if is_per_user(&f.text) {
+                paths.push(format!("{base}/components/{component}/parameters/{i}/text"));
+            }
+        }
+        component += 1;
+    }
+    for (_, _, button) in &template.buttons {
+        let p = format!("{base}/components/{component}/parameters/0");
+        let per_user = match button {
+            Button::Flow { flow, data } => {
+                is_per_user(&flow.text) || data.iter().any(|(_, f)| is_per_user(&f.text))
+            }
+            Button::Payload(f) | Button::Url(f) | Button::Code(f) => is_per_user(&f.text),
+        };
+        if per_user {
+            paths.push(match button {
+                Button::Flow { .. } | Button::Payload(_) => format!("{p}/payload"),
+                Button::Url(_) => format!("{p}/text"),
+                Button::Code(_) => format!("{p}/coupon_code"),
+            });
+        }
+        component += 1;
+    }
+}

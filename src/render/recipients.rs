@@ -1,0 +1,538 @@
+//! Audience resolution: the recipients of an audience, in first-seen order, one per E.164 phone.
+//!
+//! CSV files are streamed record by record (never read whole), Users API audiences are fetched
+//! through a [`UsersSource`] once per query, and `include`/`exclude` are set algebra keyed by
+//! phone. A phone listed twice collapses to its first listing, with a warning naming both.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use minijinja::value::{Enumerator, Object, Serde, Value as JValue};
+use serde_json::Value;
+
+use crate::diagnostic::{Code, Diagnostic, Severity};
+use crate::engati::api::BotUser;
+use crate::load::SourceFile;
+use crate::model::{Audience, AudienceRef, VarValue};
+use crate::validate::{Catalog, Loc, phone};
+
+/// Duplicate recipients reported per audience before the rest are counted in one line.
+const MAX_DUPLICATE_WARNINGS: usize = 5;
+
+/// Where the Users API audiences come from: the Engati client, or a test's fixed answer.
+pub trait UsersSource {
+    /// Every user whose `attribute` equals `value`; `Err` carries a message for the user.
+    fn users(&mut self, attribute: &str, value: &str) -> Result<Vec<BotUser>, String>;
+}
+
+/// A source for projects without Users API audiences; asking it is an error.
+#[derive(Debug, Default)]
+pub struct NoUsersApi;
+
+impl UsersSource for NoUsersApi {
+    fn users(&mut self, attribute: &str, value: &str) -> Result<Vec<BotUser>, String> {
+        Err(format!(
+            "the Users API ({attribute} = {value}) is not available in this run"
+        ))
+    }
+}
+
+/// One recipient: a phone number and the fields templates read as `user.<field>`.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    /// E.164, with the `+`.
+    pub phone: Box<str>,
+    /// Every field, `phone` included.
+    pub fields: Arc<UserFields>,
+}
+
+impl Recipient {
+    /// The recipient's fields as a template value (shares the fields; no copy).
+    pub fn user_value(&self) -> JValue {
+        JValue::from_dyn_object(self.fields.clone())
+    }
+}
+
+/// A recipient's fields: a CSV row (sharing its file's header) or a map.
+#[derive(Debug)]
+pub enum UserFields {
+    /// A CSV record and its file's column names, compact: a million rows are a normal
+    /// audience, and each row costs two allocations.
+    Row {
+        /// The header row, trimmed.
+        columns: Arc<[String]>,
+        /// The values, concatenated.
+        text: Box<str>,
+        /// Where each value ends in `text`.
+        ends: Box<[u32]>,
+    },
+    /// Inline users and Users API users.
+    Map(serde_json::Map<String, Value>),
+}
+
+impl UserFields {
+    /// A CSV record's fields.
+    pub fn row(columns: Arc<[String]>, record: &csv::StringRecord) -> UserFields {
+        let mut ends = Vec::with_capacity(record.len());
+        let mut end = 0u32;
+        for field in record.iter() {
+            end = end.saturating_add(u32::try_from(field.len()).unwrap_or(u32::MAX));
+            ends.push(end);
+        }
+        UserFields::Row {
+            columns,
+            text: record.as_slice().into(),
+            ends: ends.into_boxed_slice(),
+        }
+    }
+
+    /// The `i`th value of a row.
+    fn value<'t>(text: &'t str, ends: &[u32], i: usize) -> Option<&'t str> {
+        let end = *ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+        text.get(start..end)
+    }
+
+    /// The field's text when it is a string (every CSV value is), for the fast path of simple
+    /// templates; `None` for missing and non-string fields.
+    pub fn text(&self, field: &str) -> Option<&str> {
+        match self {
+            UserFields::Row {
+                columns,
+                text,
+                ends,
+            } => {
+                let i = columns.iter().position(|c| c == field)?;
+                UserFields::value(text, ends, i)
+            }
+            UserFields::Map(map) => map.get(field)?.as_str(),
+        }
+    }
+
+    /// Every field's name and value as text (non-strings as JSON), for redaction.
+    pub fn texts(&self) -> Vec<(String, String)> {
+        match self {
+            UserFields::Row {
+                columns,
+                text,
+                ends,
+            } => columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let value = UserFields::value(text, ends, i).unwrap_or_default();
+                    (c.clone(), value.to_owned())
+                })
+                .collect(),
+            UserFields::Map(map) => map
+                .iter()
+                .map(|(k, v)| {
+                    let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                    (k.clone(), text)
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Object for UserFields {
+    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
+        let key = key.as_str()?;
+        match &**self {
+            UserFields::Row { .. } => self.text(key).map(JValue::from),
+            UserFields::Map(map) => map.get(key).map(|v| JValue::from(Serde(v))),
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let keys: Vec<JValue> = match &**self {
+            UserFields::Row { columns, .. } => columns.iter().map(|c| JValue::from(&**c)).collect(),
+            UserFields::Map(map) => map.keys().map(|k| JValue::from(&**k)).collect(),
+        };
+        Enumerator::Values(keys)
+    }
+}
+
+/// An audience's recipients, unique by phone, in first-seen order.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    /// The recipients.
+    pub recipients: Vec<Recipient>,
+}
+
+/// Resolves audiences, caching each named one and each Users API query for the run.
+pub struct Resolver<'a> {
+    catalog: &'a Catalog,
+    files: &'a [SourceFile],
+    users: &'a mut dyn UsersSource,
+    named: HashMap<String, Arc<Resolved>>,
+    queries: HashMap<(String, String), Arc<Resolved>>,
+    /// Problems found: duplicate recipients (warnings), unreadable sources (errors).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// One source's recipients with where each came from, before de-duplication.
+struct Listed {
+    recipient: Recipient,
+    origin: Origin,
+}
+
+/// Where a listing came from: a source and, for lists, the item (`vip.csv line` 3). Kept
+/// unformatted: a million-row CSV formats only the origins a warning names.
+#[derive(Clone)]
+struct Origin {
+    source: Arc<str>,
+    item: Option<u64>,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.item {
+            Some(n) => write!(f, "{} {n}", self.source),
+            None => f.write_str(&self.source),
+        }
+    }
+}
+
+impl<'a> Resolver<'a> {
+    /// A resolver over a validated project.
+    pub fn new(
+        catalog: &'a Catalog,
+        files: &'a [SourceFile],
+        users: &'a mut dyn UsersSource,
+    ) -> Resolver<'a> {
+        Resolver {
+            catalog,
+            files,
+            users,
+            named: HashMap::new(),
+            queries: HashMap::new(),
+            diagnostics: Vec::new(),
+        }
+    }
+
+    /// The recipients of a campaign's audience (`loc` is the campaign, for messages). `None`
+    /// when a source could not be read (the error is in `diagnostics`).
+    pub fn campaign_audience(
+        &mut self,
+        audience: &AudienceRef,
+        loc: &Loc,
+    ) -> Option<Arc<Resolved>> {
+        match audience {
+            AudienceRef::Named(name) => self.named(name),
+            AudienceRef::Inline(inline) => {
+                self.resolve(inline, loc, "/audience", "the campaign's audience")
+            }
+        }
+    }
+
+    fn named(&mut self, name: &str) -> Option<Arc<Resolved>> {
+        if let Some(done) = self.named.get(name) {
+            return Some(done.clone());
+        }
+        let item = self.catalog.audiences.get(name)?;
+        let resolved = self.resolve(&item.value, &item.loc, "", &format!("audience `{name}`"))?;
+        self.named.insert(name.to_owned(), resolved.clone());
+        Some(resolved)
+    }
+
+    fn resolve(
+        &mut self,
+        audience: &Audience,
+        loc: &Loc,
+        sub: &str,
+        label: &str,
+    ) -> Option<Arc<Resolved>> {
+        let mut listed: Vec<Listed> = Vec::new();
+        // Repeats within one list are mistakes worth a warning; overlaps between included
+        // audiences are normal (a VIP who also opted in) and collapse silently.
+        let mut warn_repeats = true;
+        if let Some(users) = &audience.users {
+            let user_origin: Arc<str> = Arc::from("user");
+            listed = users
+                .iter()
+                .enumerate()
+                .map(|(i, user)| {
+                    let mut map: serde_json::Map<String, Value> = user
+                        .fields
+                        .iter()
+                        .map(|(k, v)| (k.clone(), var_json(v)))
+                        .collect();
+                    map.insert("phone".to_owned(), Value::from(user.phone.clone()));
+                    Listed {
+                        recipient: Recipient {
+                            phone: user.phone.clone().into(),
+                            fields: Arc::new(UserFields::Map(map)),
+                        },
+                        origin: Origin {
+                            source: user_origin.clone(),
+                            item: Some(i as u64 + 1),
+                        },
+                    }
+                })
+                .collect();
+        } else if let Some(csv) = &audience.csv {
+            let path = self.csv_path(loc, csv);
+            listed = self.read_csv(&path, loc, &format!("{sub}/csv"))?;
+        } else if let Some(query) = &audience.users_api {
+            let fetched = self.users_api(&query.attribute, &query.value, loc, sub, label)?;
+            if audience.exclude.is_none() {
+                return Some(fetched);
+            }
+            listed = to_listed(&fetched, "the Users API");
+            warn_repeats = false;
+        } else if let Some(include) = &audience.include {
+            warn_repeats = false;
+            for name in include {
+                let resolved = self.named(name)?;
+                listed.extend(to_listed(&resolved, &format!("audience `{name}`")));
+            }
+        }
+        let mut excluded: HashSet<u64> = HashSet::new();
+        for name in audience.exclude.iter().flatten() {
+            let resolved = self.named(name)?;
+            excluded.extend(resolved.recipients.iter().map(|r| phone_key(&r.phone)));
+        }
+        let warn = warn_repeats.then_some((loc, sub, label));
+        Some(Arc::new(self.dedupe(listed, &excluded, warn)))
+    }
+
+    /// Keeps the first listing of each phone, minus `excluded`, warning about repeats.
+    fn dedupe(
+        &mut self,
+        listed: Vec<Listed>,
+        excluded: &HashSet<u64>,
+        warn: Option<(&Loc, &str, &str)>,
+    ) -> Resolved {
+        let mut first: HashMap<u64, usize> = HashMap::with_capacity(listed.len());
+        let mut origins: Vec<Origin> = Vec::new();
+        let mut recipients = Vec::with_capacity(listed.len());
+        let mut repeats = 0usize;
+        for Listed { recipient, origin } in listed {
+            let key = phone_key(&recipient.phone);
+            if excluded.contains(&key) {
+                continue;
+            }
+            if let Some(&index) = first.get(&key) {
+                repeats += 1;
+                if let Some((loc, sub, label)) = warn
+                    && repeats <= MAX_DUPLICATE_WARNINGS
+                {
+                    let d = loc
+                        .diagnostic(
+                            self.files,
+                            Severity::Warning,
+                            Code::AudienceDuplicate,
+                            sub,
+                            format!(
+                                "{label} lists {} twice: {} and {}; the first is used",
+                                recipient.phone, origins[index], origin
+                            ),
+                        )
+                        .help("remove one of them; a person is messaged once per campaign");
+                    self.diagnostics.push(d);
+                }
+                continue;
+            }
+            first.insert(key, recipients.len());
+            origins.push(origin);
+            recipients.push(recipient);
+        }
+        if let Some((loc, sub, label)) = warn
+            && repeats > MAX_DUPLICATE_WARNINGS
+        {
+            let d = loc
+                .diagnostic(
+                    self.files,
+                    Severity::Warning,
+                    Code::AudienceDuplicate,
+                    sub,
+                    format!(
+                        "{label} lists {} more phone numbers more than once; the first listing of each is used",
+                        repeats - MAX_DUPLICATE_WARNINGS
+                    ),
+                )
+                .help("remove the repeated rows");
+            self.diagnostics.push(d);
+        }
+        Resolved { recipients }
+    }
+
+    fn csv_path(&self, loc: &Loc, csv: &str) -> PathBuf {
+        let base = self
+            .files
+            .get(loc.file)
+            .and_then(|f| f.path.parent())
+            .unwrap_or(Path::new("."));
+        base.join(csv)
+    }
+
+    fn read_csv(&mut self, path: &Path, loc: &Loc, sub: &str) -> Option<Vec<Listed>> {
+        let name = path.display().to_string();
+        let fail = |resolver: &mut Resolver<'_>, message: String| {
+            let d = loc
+                .diagnostic(resolver.files, Severity::Error, Code::Csv, sub, message)
+                .help("run `herald validate` for the details");
+            resolver.diagnostics.push(d);
+            None
+        };
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) => return fail(self, format!("cannot open {name}: {e}")),
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(false)
+            .from_reader(std::io::BufReader::with_capacity(1 << 16, file));
+        let columns: Arc<[String]> = match reader.headers() {
+            Ok(h) => h.iter().map(|c| c.trim().to_owned()).collect(),
+            Err(e) => return fail(self, format!("cannot read {name}: {e}")),
+        };
+        let Some(phone_column) = columns.iter().position(|c| c == "phone") else {
+            return fail(self, format!("{name} has no `phone` column"));
+        };
+        let line_origin: Arc<str> = Arc::from(format!(
+            "{} line",
+            path.file_name()
+                .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned())
+        ));
+        let mut listed = Vec::new();
+        let mut record = csv::StringRecord::new();
+        loop {
+            match reader.read_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => return fail(self, format!("cannot read {name}: {e}")),
+            }
+            let phone = record.get(phone_column).unwrap_or_default();
+            let row = record.position().map_or(0, csv::Position::line);
+            if phone::check(phone).is_err() {
+                return fail(
+                    self,
+                    format!("{name} line {row}: `{phone}` is not an E.164 phone number"),
+                );
+            }
+            listed.push(Listed {
+                recipient: Recipient {
+                    phone: phone.into(),
+                    fields: Arc::new(UserFields::row(columns.clone(), &record)),
+                },
+                origin: Origin {
+                    source: line_origin.clone(),
+                    item: Some(row),
+                },
+            });
+        }
+        Some(listed)
+    }
+
+    fn users_api(
+        &mut self,
+        attribute: &str,
+        value: &str,
+        loc: &Loc,
+        sub: &str,
+        label: &str,
+    ) -> Option<Arc<Resolved>> {
+        let key = (attribute.to_owned(), value.to_owned());
+        if let Some(done) = self.queries.get(&key) {
+            return Some(done.clone());
+        }
+        let users = match self.users.users(attribute, value) {
+            Ok(users) => users,
+            Err(message) => {
+                let d = loc
+                    .diagnostic(
+                        self.files,
+                        Severity::Error,
+                        Code::UsersApi,
+                        &format!("{sub}/users_api"),
+                        format!("cannot read {label} from the Users API: {message}"),
+                    )
+                    .help("check api.base_url and the API key variable in herald.yaml, or plan with --emulator to try the project locally");
+                self.diagnostics.push(d);
+                return None;
+            }
+        };
+        let mut listed = Vec::with_capacity(users.len());
+        let mut skipped = 0usize;
+        let user_origin: Arc<str> = Arc::from("Users API user");
+        for (i, user) in users.into_iter().enumerate() {
+            let Some(phone) = bot_user_phone(&user) else {
+                skipped += 1;
+                continue;
+            };
+            let mut map: serde_json::Map<String, Value> = user.attributes.into_iter().collect();
+            map.insert("phone".to_owned(), Value::from(phone.clone()));
+            listed.push(Listed {
+                recipient: Recipient {
+                    phone: phone.into(),
+                    fields: Arc::new(UserFields::Map(map)),
+                },
+                origin: Origin {
+                    source: user_origin.clone(),
+                    item: Some(i as u64 + 1),
+                },
+            });
+        }
+        if skipped > 0 {
+            let d = loc
+                .diagnostic(
+                    self.files,
+                    Severity::Warning,
+                    Code::UsersApi,
+                    &format!("{sub}/users_api"),
+                    format!(
+                        "the Users API returned {skipped} user{} of {label} without an E.164 phone number; they are left out",
+                        if skipped == 1 { "" } else { "s" }
+                    ),
+                )
+                .help("only WhatsApp users with a phone number can be messaged");
+            self.diagnostics.push(d);
+        }
+        let resolved = Arc::new(self.dedupe(listed, &HashSet::new(), Some((loc, sub, label))));
+        self.queries.insert(key, resolved.clone());
+        Some(resolved)
+    }
+}
+
+/// A phone number as a number: E.164 has at most 15 digits and no leading zero, so distinct
+/// valid phones get distinct keys, and sets of a million phones need no string per entry.
+/// Every phone reaching here was checked by `phone::check`.
+pub fn phone_key(phone: &str) -> u64 {
+    phone.bytes().filter(u8::is_ascii_digit).fold(0u64, |n, d| {
+        n.wrapping_mul(10).wrapping_add(u64::from(d - b'0'))
+    })
+}
+
+/// An audience's recipients as listings of another audience.
+fn to_listed(resolved: &Resolved, origin: &str) -> Vec<Listed> {
+    let origin = Origin {
+        source: Arc::from(origin),
+        item: None,
+    };
+    resolved
+        .recipients
+        .iter()
+        .map(|r| Listed {
+            recipient: r.clone(),
+            origin: origin.clone(),
+        })
+        .collect()
+}
+
+/// A Users API user's phone: `phoneNumber` when E.164, else `+` and the channel user id's digits.
+fn bot_user_phone(user: &BotUser) -> Option<String> {
+    let candidates = [
+        user.phone_number.clone(),
+        user.channel_user_id.as_ref().map(|id| format!("+{id}")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| phone::check(p).is_ok())
+}
+
+fn var_json(value: &VarValue) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}

@@ -1,0 +1,279 @@
+//! [`Text`]: one templated string of a campaign, compiled once for the whole audience.
+//!
+//! Rendering is the per-recipient hot path, so strings are sorted by what they read:
+//! - strings without template syntax, and strings that do not read `user`, are rendered once
+//!   and reused ([`Text::Fixed`]);
+//! - strings that only interpolate fields (`Dear {{ user.first_name }}`) are spliced directly
+//!   ([`Text::Splice`]), with minijinja as the fallback for any field that is not a string;
+//! - everything else (filters, conditions, loops) goes through minijinja ([`Text::Jinja`]).
+//!
+//! All three give the bytes minijinja would: `tests/render_equivalence.rs` checks the splice
+//! path against minijinja on random templates and values.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use minijinja::Environment;
+use minijinja::value::{Object, Value as JValue};
+
+use super::recipients::Recipient;
+
+/// What a template may read besides the recipient: `vars`, `campaign`, `now`.
+#[derive(Debug, Clone)]
+pub struct Globals {
+    /// `vars`.
+    pub vars: JValue,
+    /// `campaign` (`name`, `scheduled_at`).
+    pub campaign: JValue,
+    /// `now`, RFC 3339 UTC.
+    pub now: JValue,
+}
+
+/// The root of a template's context: `user` (when rendering for a recipient) and the globals.
+#[derive(Debug)]
+struct Context {
+    user: Option<JValue>,
+    globals: Globals,
+}
+
+impl Object for Context {
+    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
+        match key.as_str()? {
+            "user" => self.user.clone(),
+            "vars" => Some(self.globals.vars.clone()),
+            "campaign" => Some(self.globals.campaign.clone()),
+            "now" => Some(self.globals.now.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// One piece of a spliced string.
+#[derive(Debug, Clone, PartialEq)]
+enum Piece {
+    Literal(String),
+    Field(String),
+}
+
+/// A compiled templated string.
+#[derive(Debug, Clone)]
+pub enum Text {
+    /// The same for every recipient.
+    Fixed(String),
+    /// Literal text and `{{ user.FIELD }}` interpolations; `name` is the minijinja template
+    /// used when a field is not a string.
+    Splice {
+        /// The pieces, in order.
+        pieces: Vec<PieceRef>,
+        /// The template's name in the campaign's environment.
+        name: String,
+    },
+    /// A general template, by name in the campaign's environment.
+    Jinja(String),
+}
+
+/// A piece of a [`Text::Splice`] (public for `Debug` only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PieceRef(Piece);
+
+/// Why a string failed to compile or render: minijinja's message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextError(pub String);
+
+/// Compiles a campaign's strings into one minijinja environment.
+pub struct Compiler {
+    env: Environment<'static>,
+    globals: Globals,
+    count: usize,
+}
+
+impl Compiler {
+    /// A compiler with the globals every string of the campaign sees.
+    pub fn new(globals: Globals) -> Compiler {
+        let mut env = crate::validate::jinja_environment();
+        // Keep text exactly as written: a YAML block scalar's final newline is part of it.
+        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+        {
+            env.set_syntax(syntax);
+        }
+        Compiler {
+            env,
+            globals,
+            count: 0,
+        }
+    }
+
+    /// Compiles one string. `per_user` says whether `user` may be read; strings that do not
+    /// read it are rendered here, once.
+    pub fn compile(&mut self, source: &str, per_user: bool) -> Result<Text, TextError> {
+        if !crate::validate::is_template(source) {
+            return Ok(Text::Fixed(source.to_owned()));
+        }
+        let name = format!("t{}", self.count);
+        self.count += 1;
+        self.env
+            .add_template_owned(name.clone(), source.to_owned())
+            .map_err(|e| TextError(describe(&e)))?;
+        let template = self
+            .env
+            .get_template(&name)
+            .map_err(|e| TextError(describe(&e)))?;
+        let reads_user = template
+            .undeclared_variables(false)
+            .iter()
+            .any(|v| v == "user");
+        if !reads_user || !per_user {
+            let context = JValue::from_object(Context {
+                user: None,
+                globals: self.globals.clone(),
+            });
+            let text = template
+                .render(context)
+                .map_err(|e| TextError(describe(&e)))?;
+            return Ok(Text::Fixed(text));
+        }
+        Ok(match splice(source) {
+            Some(pieces) => Text::Splice {
+                pieces: pieces.into_iter().map(PieceRef).collect(),
+                name,
+            },
+            None => Text::Jinja(name),
+        })
+    }
+
+    /// The environment holding the compiled strings.
+    pub fn finish(self) -> Renderer {
+        Renderer {
+            env: self.env,
+            globals: self.globals,
+        }
+    }
+}
+
+/// Renders compiled strings for recipients.
+pub struct Renderer {
+    env: Environment<'static>,
+    globals: Globals,
+}
+
+impl Renderer {
+    /// The string for one recipient.
+    pub fn render<'t>(
+        &self,
+        text: &'t Text,
+        recipient: &Recipient,
+    ) -> Result<Cow<'t, str>, TextError> {
+        match text {
+            Text::Fixed(s) => Ok(Cow::Borrowed(s)),
+            Text::Splice { pieces, name } => {
+                let mut out = String::new();
+                for PieceRef(piece) in pieces {
+                    match piece {
+                        Piece::Literal(s) => out.push_str(s),
+                        Piece::Field(field) => match recipient.fields.text(field) {
+                            Some(value) => out.push_str(value),
+                            None => return self.jinja(name, recipient).map(Cow::Owned),
+                        },
+                    }
+                }
+                Ok(Cow::Owned(out))
+            }
+            Text::Jinja(name) => self.jinja(name, recipient).map(Cow::Owned),
+        }
+    }
+
+    fn jinja(&self, name: &str, recipient: &Recipient) -> Result<String, TextError> {
+        let template = self
+            .env
+            .get_template(name)
+            .map_err(|e| TextError(describe(&e)))?;
+        let context = JValue::from_object(Context {
+            user: Some(recipient.user_value()),
+            globals: self.globals.clone(),
+        });
+        template
+            .render(context)
+            .map_err(|e| TextError(describe(&e)))
+    }
+}
+
+/// minijinja's error as one line: the detail, or the kind.
+fn describe(e: &minijinja::Error) -> String {
+    e.detail()
+        .map_or_else(|| e.kind().to_string(), str::to_owned)
+}
+
+/// The pieces of a string that only interpolates `user` fields, or `None` when it does more.
+fn splice(source: &str) -> Option<Vec<Piece>> {
+    if source.contains("{%") || source.contains("{#") {
+        return None;
+    }
+    let mut pieces = Vec::new();
+    let mut rest = source;
+    while let Some(start) = rest.find("{{") {
+        if start > 0 {
+            pieces.push(Piece::Literal(rest[..start].to_owned()));
+        }
+        let after = &rest[start + 2..];
+        let end = after.find("}}")?;
+        let field = simple_field(&after[..end])?;
+        pieces.push(Piece::Field(field.to_owned()));
+        rest = &after[end + 2..];
+    }
+    if !rest.is_empty() {
+        pieces.push(Piece::Literal(rest.to_owned()));
+    }
+    // minijinja prints a stray `}}` as text; rare enough to leave such strings to it.
+    let stray = pieces
+        .iter()
+        .any(|p| matches!(p, Piece::Literal(s) if s.contains("}}")));
+    (!stray).then_some(pieces)
+}
+
+/// `FIELD` when an expression is exactly ` user.FIELD ` (spaces allowed, no whitespace control).
+fn simple_field(expr: &str) -> Option<&str> {
+    if expr.starts_with('-') || expr.ends_with('-') || expr.starts_with('+') {
+        return None;
+    }
+    let field = expr.trim_matches([' ', '\t']).strip_prefix("user.")?;
+    let mut chars = field.chars();
+    let first = chars.next()?;
+    let identifier = (first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    identifier.then_some(field)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Piece, splice};
+
+    #[test]
+    fn splice_takes_plain_interpolations_only() {
+        assert_eq!(
+            splice("Hi {{ user.first_name }}!"),
+            Some(vec![
+                Piece::Literal("Hi ".into()),
+                Piece::Field("first_name".into()),
+                Piece::Literal("!".into()),
+            ])
+        );
+        assert_eq!(splice("{{user.a}}{{ user.b }}").map(|p| p.len()), Some(2));
+        for general in [
+            "{{ user.name | title }}",
+            "{{- user.name }}",
+            "{{ user.name -}}",
+            "{% if user.x %}y{% endif %}",
+            "{# note #}{{ user.x }}",
+            "{{ user['x'] }}",
+            "{{ user.a.b }}",
+            "{{ vars.brand }} {{ user.x }}",
+            "a }} b {{ user.x }}",
+            "{{ user.x }} }}",
+            "{{ user.x",
+        ] {
+            assert_eq!(splice(general), None, "{general}");
+        }
+    }
+}

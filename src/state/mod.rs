@@ -1,0 +1,287 @@
+//! State: what herald sent to whom, when, and what came of it.
+//!
+//! A [`Store`] keeps, per delivery (one campaign to one recipient, or a whole-campaign
+//! broadcast under [`WHOLE_CAMPAIGN`]), its latest attempt: the fingerprint and exact request,
+//! the [`Outcome`], the API's code, the time and the apply that made it. Every attempt is also
+//! appended to a history that is never rewritten, so a campaign or recipient gone from the files
+//! keeps its record. Applies are logged, and a lock keeps two applies off one state.
+//!
+//! Backends: [`sqlite`] (the default, `.herald/state.db`). Plan only reads; it never creates a
+//! state file.
+
+pub mod sqlite;
+
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::fingerprint::Fingerprint;
+
+/// The recipient key of deliveries that go to a campaign's whole audience in one request
+/// (`broadcast`, `template_broadcast`).
+pub const WHOLE_CAMPAIGN: &str = "*";
+
+/// What became of a delivery's latest attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Recorded before the request left; never seen by plan after a clean apply. After a
+    /// crash it means the same as `Unknown`.
+    InFlight,
+    /// The API accepted it.
+    Sent,
+    /// The API refused it (with its code); plan retries it.
+    Failed,
+    /// The request may or may not have reached the API (a timeout, a crash); never resent
+    /// unless asked.
+    Unknown,
+}
+
+impl Outcome {
+    /// `in_flight`, `sent`, `failed` or `unknown`: the stored and printed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::InFlight => "in_flight",
+            Outcome::Sent => "sent",
+            Outcome::Failed => "failed",
+            Outcome::Unknown => "unknown",
+        }
+    }
+
+    /// The outcome with this stored name.
+    pub fn parse(text: &str) -> Option<Outcome> {
+        [
+            Outcome::InFlight,
+            Outcome::Sent,
+            Outcome::Failed,
+            Outcome::Unknown,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == text)
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What plan needs to know of one delivery: the fingerprint and outcome of its latest attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// The fingerprint of the request last attempted.
+    pub fingerprint: Fingerprint,
+    /// What came of it.
+    pub outcome: Outcome,
+}
+
+/// One attempt of one delivery, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The campaign's name.
+    pub campaign: String,
+    /// The recipient's E.164 phone number, or [`WHOLE_CAMPAIGN`].
+    pub recipient: String,
+    /// The fingerprint of `request`.
+    pub fingerprint: Fingerprint,
+    /// The exact request, as JSON ([`crate::engati::Request`]).
+    pub request: String,
+    /// What came of it.
+    pub outcome: Outcome,
+    /// The API's envelope code or HTTP status, when it answered with one.
+    pub api_code: Option<i64>,
+    /// What went wrong, for `failed` and `unknown`.
+    pub detail: Option<String>,
+    /// When the outcome was learned.
+    pub at: Timestamp,
+    /// The apply that made the attempt (or the operator command that settled it).
+    pub apply_id: String,
+}
+
+/// One apply, as logged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplyRecord {
+    /// A unique id, e.g. `20261201T033000Z-4f2a`.
+    pub id: String,
+    /// Who ran it: user and host, or the CI job.
+    pub who: String,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When it finished; `None` while running or after a crash.
+    pub finished_at: Option<Timestamp>,
+    /// The hash of the plan it applied.
+    pub plan_hash: String,
+    /// Deliveries sent.
+    pub sent: u64,
+    /// Deliveries failed.
+    pub failed: u64,
+    /// Deliveries whose outcome is unknown.
+    pub unknown: u64,
+}
+
+/// The holder of a state's apply lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lock {
+    /// The lock's id, for `herald state unlock ID`.
+    pub id: String,
+    /// Who holds it (user@host, pid).
+    pub holder: String,
+    /// Since when.
+    pub since: Timestamp,
+}
+
+/// A campaign's deliveries counted by outcome, for `herald state list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignSummary {
+    /// The campaign's name.
+    pub campaign: String,
+    /// Deliveries whose latest attempt was sent.
+    pub sent: u64,
+    /// ... failed.
+    pub failed: u64,
+    /// ... has an unknown outcome (including in-flight rows left by a crash).
+    pub unknown: u64,
+    /// When the latest attempt was recorded.
+    pub last_at: Timestamp,
+}
+
+/// Why a state operation failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StateError {
+    /// Another apply holds the lock.
+    Locked(Lock),
+    /// `unlock` with an id that is not the current lock's.
+    NotLocked {
+        /// The id given.
+        id: String,
+        /// The current lock, if any.
+        current: Option<Lock>,
+    },
+    /// The state was written by a newer herald with a schema this one does not know.
+    NewerSchema {
+        /// Where the state is.
+        location: String,
+        /// Its schema version.
+        found: i64,
+        /// The newest this herald knows.
+        known: i64,
+    },
+    /// The backend failed (I/O, corruption, a full disk).
+    Backend {
+        /// Where the state is.
+        location: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl StateError {
+    /// How to fix it.
+    pub fn help(&self) -> String {
+        match self {
+            StateError::Locked(lock) => format!(
+                "wait for it to finish; if it died, check what it sent, then run \
+                 `herald state unlock {}`",
+                lock.id
+            ),
+            StateError::NotLocked {
+                current: Some(lock),
+                ..
+            } => {
+                format!("the current lock's id is {}", lock.id)
+            }
+            StateError::NotLocked { current: None, .. } => "the state is not locked".to_owned(),
+            StateError::NewerSchema { .. } => {
+                "upgrade herald to the version that wrote this state".to_owned()
+            }
+            StateError::Backend { .. } => {
+                "check that the state is readable and writable and the disk is not full".to_owned()
+            }
+        }
+    }
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateError::Locked(lock) => write!(
+                f,
+                "the state is locked by {} since {} (lock {})",
+                lock.holder, lock.since, lock.id
+            ),
+            StateError::NotLocked { id, .. } => write!(f, "no lock with id {id}"),
+            StateError::NewerSchema {
+                location,
+                found,
+                known,
+            } => write!(
+                f,
+                "{location} has state schema version {found}; this herald knows versions up to {known}"
+            ),
+            StateError::Backend { location, message } => write!(f, "{location}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for StateError {}
+
+/// A state backend. Reads take `&self`; writes take `&mut self` and are atomic per call.
+pub trait Store: Send {
+    /// Where the state is, for messages (a path; never a URL with credentials).
+    fn location(&self) -> String;
+
+    /// A number that grows with every write. A plan records it; apply refuses a plan made
+    /// against another serial.
+    fn serial(&self) -> Result<u64, StateError>;
+
+    /// Visits the latest attempt of every delivery of a campaign with its recipient. A visitor
+    /// rather than a map: plan keys a million recipients by number, without a string each.
+    fn recorded(
+        &self,
+        campaign: &str,
+        visit: &mut dyn FnMut(&str, Recorded),
+    ) -> Result<(), StateError>;
+
+    /// [`Store::recorded`] as a map by recipient, for tools and tests.
+    fn recorded_map(
+        &self,
+        campaign: &str,
+    ) -> Result<std::collections::HashMap<String, Recorded>, StateError> {
+        let mut map = std::collections::HashMap::new();
+        self.recorded(campaign, &mut |recipient, r| {
+            map.insert(recipient.to_owned(), r);
+        })?;
+        Ok(map)
+    }
+
+    /// The latest attempt of one delivery, with its request.
+    fn delivery(&self, campaign: &str, recipient: &str) -> Result<Option<Delivery>, StateError>;
+
+    /// Records attempts, in one transaction: each becomes its delivery's latest attempt and is
+    /// appended to the history. Bumps the serial.
+    fn record(&mut self, batch: &[Delivery]) -> Result<(), StateError>;
+
+    /// Every recorded attempt of a campaign (of one recipient, if given), oldest first.
+    fn history(&self, campaign: &str, recipient: Option<&str>)
+    -> Result<Vec<Delivery>, StateError>;
+
+    /// Every campaign in state with its deliveries counted by outcome, by name.
+    fn campaigns(&self) -> Result<Vec<CampaignSummary>, StateError>;
+
+    /// Takes the apply lock for `holder`; fails at once with [`StateError::Locked`] when held.
+    fn lock(&mut self, holder: &str) -> Result<Lock, StateError>;
+
+    /// Releases the lock with this id (an apply's own, or a dead one's via `state unlock`).
+    fn unlock(&mut self, id: &str) -> Result<(), StateError>;
+
+    /// The current lock, if any.
+    fn current_lock(&self) -> Result<Option<Lock>, StateError>;
+
+    /// Logs an apply (insert, or update by id when it finishes).
+    fn log_apply(&mut self, apply: &ApplyRecord) -> Result<(), StateError>;
+
+    /// Every logged apply, oldest first.
+    fn applies(&self) -> Result<Vec<ApplyRecord>, StateError>;
+}

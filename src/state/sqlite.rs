@@ -1,0 +1,649 @@
+//! The SQLite state backend: one file in the project (`.herald/state.db`), so plan and apply
+//! need no server, and WAL lets `herald plan` read it while an apply writes.
+
+use std::fmt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use rusqlite::types::ValueRef;
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, Params, Row, TransactionBehavior, params, params_from_iter,
+};
+
+use super::{ApplyRecord, CampaignSummary, Delivery, Lock, Outcome, Recorded, StateError, Store};
+use crate::fingerprint::Fingerprint;
+
+/// The schema, one script per version: the state's `PRAGMA user_version` is the number of
+/// scripts applied. Append new scripts; never edit a released one.
+const MIGRATIONS: &[&str] = &[
+    // 1: history (every attempt), deliveries (the latest attempt of each), applies, the lock,
+    // the serial. A request (most of an attempt's bytes) is stored once, in history;
+    // `deliveries` points at its latest attempt there and keeps only what plan and
+    // `state list` scan: a million of them are ~120 MB to read, not ~1 GB.
+    // The outcome checks are not `IN (...)`: SQLite would build a table of the list for every
+    // insert, which made recording twice as slow.
+    "
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value
+    );
+    INSERT INTO meta (key, value) VALUES ('serial', 0);
+
+    CREATE TABLE history (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        campaign    TEXT NOT NULL,
+        recipient   TEXT NOT NULL,
+        fingerprint BLOB NOT NULL CHECK (length(fingerprint) = 32),
+        outcome     TEXT NOT NULL CHECK (outcome = 'in_flight' OR outcome = 'sent'
+                                         OR outcome = 'failed' OR outcome = 'unknown'),
+        api_code    INTEGER,
+        detail      TEXT,
+        at          TEXT NOT NULL,
+        apply_id    TEXT NOT NULL,
+        request     TEXT NOT NULL
+    );
+    CREATE INDEX history_delivery ON history (campaign, recipient);
+
+    CREATE TABLE deliveries (
+        campaign    TEXT NOT NULL,
+        recipient   TEXT NOT NULL,
+        fingerprint BLOB NOT NULL CHECK (length(fingerprint) = 32),
+        outcome     TEXT NOT NULL CHECK (outcome = 'in_flight' OR outcome = 'sent'
+                                         OR outcome = 'failed' OR outcome = 'unknown'),
+        at          TEXT NOT NULL,
+        seq         INTEGER NOT NULL REFERENCES history (seq),
+        PRIMARY KEY (campaign, recipient)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE applies (
+        id          TEXT PRIMARY KEY,
+        who         TEXT NOT NULL,
+        started_at  TEXT NOT NULL,
+        finished_at TEXT,
+        plan_hash   TEXT NOT NULL,
+        sent        INTEGER NOT NULL,
+        failed      INTEGER NOT NULL,
+        unknown     INTEGER NOT NULL
+    );
+
+    CREATE TABLE lock (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+        id        TEXT NOT NULL,
+        holder    TEXT NOT NULL,
+        since     TEXT NOT NULL
+    );
+    ",
+];
+
+/// The schema version this herald writes: the number of migrations.
+const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// How long a statement waits for another process's write to finish before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The columns of a [`Delivery`] in `history`, in the order [`delivery_from_row`] reads them.
+const DELIVERY_COLUMNS: &str =
+    "campaign, recipient, fingerprint, outcome, api_code, detail, at, apply_id, request";
+
+/// A [`Store`] in a SQLite database.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+    location: String,
+}
+
+impl SqliteStore {
+    /// Opens the state at `path` for reading and writing, creating it (and its directories)
+    /// when missing and migrating it to the current schema.
+    pub fn open(path: &Path) -> Result<SqliteStore, StateError> {
+        let location = path.display().to_string();
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(fail(
+                &location,
+                format_args!("cannot create {}", dir.display()),
+            ))?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags)
+            .map_err(fail(&location, "cannot open the state"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(fail(&location, "cannot set the busy timeout"))?;
+        // WAL lets plan read while apply writes. With WAL, `synchronous = NORMAL` keeps every
+        // commit across a crash of the process (a commit is in the WAL file once `record`
+        // returns); only an OS crash or power cut can lose the commits since the last
+        // checkpoint. In exchange no commit waits for an fsync, and apply commits often.
+        use_wal(&conn, &location)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(fail(&location, "cannot set synchronous = NORMAL"))?;
+        migrate(&mut conn, &location)?;
+        Ok(SqliteStore { conn, location })
+    }
+
+    /// Opens the state at `path` for reading only, as `herald plan` does. A missing state is
+    /// not created: it reads as empty (serial 0, no deliveries). A state with an older schema
+    /// is refused, since migrating it would be a write.
+    pub fn open_read_only(path: &Path) -> Result<SqliteStore, StateError> {
+        let location = path.display().to_string();
+        let exists = path
+            .try_exists()
+            .map_err(fail(&location, "cannot tell whether the state exists"))?;
+        if !exists {
+            return SqliteStore::empty(location);
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(fail(&location, "cannot open the state for reading"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(fail(&location, "cannot set the busy timeout"))?;
+        let found = schema_version(&conn, &location)?;
+        if found == SCHEMA_VERSION {
+            return Ok(SqliteStore { conn, location });
+        }
+        if found > SCHEMA_VERSION {
+            return Err(StateError::NewerSchema {
+                location,
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+            .map_err(fail(&location, "cannot read the state's schema"))?;
+        if found == 0 && tables == 0 {
+            // An empty file (created, never migrated) holds no state.
+            return SqliteStore::empty(location);
+        }
+        let message = if found == 0 {
+            "this is not a herald state (its schema version is 0)".to_owned()
+        } else {
+            format!(
+                "the state has schema version {found}, older than this herald's \
+                 {SCHEMA_VERSION}; run a command that writes state (`herald apply`) to migrate it"
+            )
+        };
+        Err(StateError::Backend { location, message })
+    }
+
+    /// An empty state in memory, for tests.
+    ///
+    /// # Panics
+    ///
+    /// Only if SQLite cannot allocate an in-memory database.
+    pub fn in_memory() -> SqliteStore {
+        SqliteStore::empty(":memory:".to_owned())
+            .expect("an in-memory SQLite database with herald's schema opens")
+    }
+
+    /// An empty state in memory, shown as `location`.
+    fn empty(location: String) -> Result<SqliteStore, StateError> {
+        let mut conn = Connection::open_in_memory()
+            .map_err(fail(&location, "cannot open an in-memory state"))?;
+        migrate(&mut conn, &location)?;
+        Ok(SqliteStore { conn, location })
+    }
+}
+
+impl Store for SqliteStore {
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    fn serial(&self) -> Result<u64, StateError> {
+        let serial: i64 = self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = 'serial'")
+            .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+            .map_err(fail(&self.location, "cannot read the serial"))?;
+        u64::try_from(serial).map_err(fail(&self.location, "the serial is negative"))
+    }
+
+    fn recorded(
+        &self,
+        campaign: &str,
+        visit: &mut dyn FnMut(&str, Recorded),
+    ) -> Result<(), StateError> {
+        let doing = format!("cannot read the deliveries of campaign {campaign}");
+        let failed = || fail(&self.location, &doing);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT recipient, fingerprint, outcome FROM deliveries WHERE campaign = ?1",
+            )
+            .map_err(failed())?;
+        let mut rows = stmt.query([campaign]).map_err(failed())?;
+        while let Some(row) = rows.next().map_err(failed())? {
+            let recipient = row.get_ref(0).map_err(failed())?.as_str().map_err(|e| {
+                let why = format!("its recipient is not text: {e}");
+                corrupt(&self.location, campaign, "?", why)
+            })?;
+            let read = fingerprint_of(row.get_ref(1)).and_then(|fingerprint| {
+                Ok(Recorded {
+                    fingerprint,
+                    outcome: outcome_of(row.get_ref(2))?,
+                })
+            });
+            let recorded = read.map_err(|why| corrupt(&self.location, campaign, recipient, why))?;
+            visit(recipient, recorded);
+        }
+        Ok(())
+    }
+
+    fn delivery(&self, campaign: &str, recipient: &str) -> Result<Option<Delivery>, StateError> {
+        let doing = format!("cannot read the delivery of campaign {campaign} to {recipient}");
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM history WHERE seq =
+                 (SELECT seq FROM deliveries WHERE campaign = ?1 AND recipient = ?2)"
+        );
+        let read = |row: &Row<'_>| delivery_from_row(row, &self.location);
+        let found = query_rows(
+            &self.conn,
+            &self.location,
+            &doing,
+            &sql,
+            [campaign, recipient],
+            read,
+        )?;
+        Ok(found.into_iter().next())
+    }
+
+    fn record(&mut self, batch: &[Delivery]) -> Result<(), StateError> {
+        // Nothing written, nothing for a plan to miss: the serial stays.
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let location = self.location.as_str();
+        let doing = match batch.len() {
+            1 => "cannot record 1 delivery".to_owned(),
+            n => format!("cannot record {n} deliveries"),
+        };
+        let failed = || fail(location, &doing);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(failed())?;
+        {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO deliveries (campaign, recipient, fingerprint, outcome, at, seq)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (campaign, recipient) DO UPDATE SET
+                         fingerprint = excluded.fingerprint, outcome = excluded.outcome,
+                         at = excluded.at, seq = excluded.seq",
+                )
+                .map_err(failed())?;
+            let mut append = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO history ({DELIVERY_COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                ))
+                .map_err(failed())?;
+            for d in batch {
+                let at = timestamp_text(d.at);
+                let fingerprint = &d.fingerprint.0[..];
+                let outcome = d.outcome.as_str();
+                append
+                    .insert(params![
+                        d.campaign,
+                        d.recipient,
+                        fingerprint,
+                        outcome,
+                        d.api_code,
+                        d.detail,
+                        at,
+                        d.apply_id,
+                        d.request,
+                    ])
+                    .and_then(|seq| {
+                        upsert.execute(params![
+                            d.campaign,
+                            d.recipient,
+                            fingerprint,
+                            outcome,
+                            at,
+                            seq
+                        ])
+                    })
+                    .map_err(fail(
+                        location,
+                        format_args!(
+                            "cannot record the delivery of campaign {} to {}",
+                            d.campaign, d.recipient
+                        ),
+                    ))?;
+            }
+        }
+        tx.execute("UPDATE meta SET value = value + 1 WHERE key = 'serial'", [])
+            .map_err(failed())?;
+        tx.commit().map_err(failed())
+    }
+
+    fn history(
+        &self,
+        campaign: &str,
+        recipient: Option<&str>,
+    ) -> Result<Vec<Delivery>, StateError> {
+        let (doing, and_recipient) = match recipient {
+            Some(recipient) => (
+                format!("cannot read the history of campaign {campaign} to {recipient}"),
+                "AND recipient = ?2",
+            ),
+            None => (
+                format!("cannot read the history of campaign {campaign}"),
+                "",
+            ),
+        };
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM history
+             WHERE campaign = ?1 {and_recipient} ORDER BY seq"
+        );
+        let values = params_from_iter(std::iter::once(campaign).chain(recipient));
+        let read = |row: &Row<'_>| delivery_from_row(row, &self.location);
+        query_rows(&self.conn, &self.location, &doing, &sql, values, read)
+    }
+
+    fn campaigns(&self) -> Result<Vec<CampaignSummary>, StateError> {
+        let doing = "cannot list the campaigns in state";
+        let sql = "SELECT campaign,
+                          count(*) FILTER (WHERE outcome = 'sent'),
+                          count(*) FILTER (WHERE outcome = 'failed'),
+                          count(*) FILTER (WHERE outcome IN ('unknown', 'in_flight')),
+                          max(at)
+                   FROM deliveries GROUP BY campaign ORDER BY campaign";
+        let read = |row: &Row<'_>| {
+            let read = || -> Result<CampaignSummary, String> {
+                Ok(CampaignSummary {
+                    campaign: text_of(row, 0)?,
+                    sent: count_of(row, 1)?,
+                    failed: count_of(row, 2)?,
+                    unknown: count_of(row, 3)?,
+                    last_at: parse_timestamp(&text_of(row, 4)?)?,
+                })
+            };
+            read().map_err(fail(&self.location, doing))
+        };
+        query_rows(&self.conn, &self.location, doing, sql, [], read)
+    }
+
+    fn lock(&mut self, holder: &str) -> Result<Lock, StateError> {
+        let location = self.location.as_str();
+        let failed = || fail(location, "cannot take the lock");
+        // IMMEDIATE takes SQLite's write lock before the read, so two processes cannot both
+        // see the lock free.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(failed())?;
+        if let Some(existing) = read_lock(&tx, location)? {
+            return Err(StateError::Locked(existing));
+        }
+        let lock = Lock {
+            id: format!("{:08x}", fastrand::u32(..)),
+            holder: holder.to_owned(),
+            since: Timestamp::now(),
+        };
+        tx.execute(
+            "INSERT INTO lock (singleton, id, holder, since) VALUES (1, ?1, ?2, ?3)",
+            params![lock.id, lock.holder, timestamp_text(lock.since)],
+        )
+        .map_err(failed())?;
+        tx.commit().map_err(failed())?;
+        Ok(lock)
+    }
+
+    fn unlock(&mut self, id: &str) -> Result<(), StateError> {
+        let location = self.location.as_str();
+        let doing = format!("cannot release lock {id}");
+        let failed = || fail(location, &doing);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(failed())?;
+        match read_lock(&tx, location)? {
+            Some(current) if current.id == id => {
+                tx.execute("DELETE FROM lock", []).map_err(failed())?;
+                tx.commit().map_err(failed())
+            }
+            current => Err(StateError::NotLocked {
+                id: id.to_owned(),
+                current,
+            }),
+        }
+    }
+
+    fn current_lock(&self) -> Result<Option<Lock>, StateError> {
+        read_lock(&self.conn, &self.location)
+    }
+
+    fn log_apply(&mut self, apply: &ApplyRecord) -> Result<(), StateError> {
+        let doing = format!("cannot log apply {}", apply.id);
+        let failed = || fail(&self.location, &doing);
+        let count = |n: u64| i64::try_from(n).map_err(fail(&self.location, &doing));
+        let (sent, failed_count, unknown) = (
+            count(apply.sent)?,
+            count(apply.failed)?,
+            count(apply.unknown)?,
+        );
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO applies
+                     (id, who, started_at, finished_at, plan_hash, sent, failed, unknown)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    apply.id,
+                    apply.who,
+                    timestamp_text(apply.started_at),
+                    apply.finished_at.map(timestamp_text),
+                    apply.plan_hash,
+                    sent,
+                    failed_count,
+                    unknown,
+                ])
+            })
+            .map_err(failed())?;
+        Ok(())
+    }
+
+    fn applies(&self) -> Result<Vec<ApplyRecord>, StateError> {
+        let doing = "cannot read the applies";
+        let sql = "SELECT id, who, started_at, finished_at, plan_hash, sent, failed, unknown
+                   FROM applies ORDER BY started_at, id";
+        let read = |row: &Row<'_>| {
+            let read = || -> Result<ApplyRecord, String> {
+                let finished_at: Option<String> = row.get(3).map_err(|e| e.to_string())?;
+                Ok(ApplyRecord {
+                    id: text_of(row, 0)?,
+                    who: text_of(row, 1)?,
+                    started_at: parse_timestamp(&text_of(row, 2)?)?,
+                    finished_at: finished_at.as_deref().map(parse_timestamp).transpose()?,
+                    plan_hash: text_of(row, 4)?,
+                    sent: count_of(row, 5)?,
+                    failed: count_of(row, 6)?,
+                    unknown: count_of(row, 7)?,
+                })
+            };
+            read().map_err(fail(&self.location, doing))
+        };
+        query_rows(&self.conn, &self.location, doing, sql, [], read)
+    }
+}
+
+/// Brings the schema of `conn` up to [`SCHEMA_VERSION`], one migration per transaction.
+fn migrate(conn: &mut Connection, location: &str) -> Result<(), StateError> {
+    if schema_version(conn, location)? == SCHEMA_VERSION {
+        return Ok(());
+    }
+    loop {
+        // The version is read again under the write lock: another process may have migrated
+        // since.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(fail(location, "cannot start migrating the state"))?;
+        let found = schema_version(&tx, location)?;
+        let Some(script) = usize::try_from(found).ok().and_then(|i| MIGRATIONS.get(i)) else {
+            if found > SCHEMA_VERSION {
+                return Err(StateError::NewerSchema {
+                    location: location.to_owned(),
+                    found,
+                    known: SCHEMA_VERSION,
+                });
+            }
+            return Ok(());
+        };
+        let next = found + 1;
+        tx.execute_batch(script)
+            .and_then(|()| tx.pragma_update(None, "user_version", next))
+            .and_then(|()| tx.commit())
+            .map_err(fail(
+                location,
+                format_args!("cannot migrate the state to schema version {next}"),
+            ))?;
+    }
+}
+
+/// Switches `conn`'s database to WAL. Two processes creating the same state can both need the
+/// exclusive lock for it, and SQLite then fails one at once rather than wait: it retries.
+fn use_wal(conn: &Connection, location: &str) -> Result<(), StateError> {
+    let started = Instant::now();
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())) {
+            Err(err)
+                if err.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            result => return result.map_err(fail(location, "cannot switch the state to WAL")),
+        }
+    }
+}
+
+/// The state's `PRAGMA user_version`.
+fn schema_version(conn: &Connection, location: &str) -> Result<i64, StateError> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(fail(location, "cannot read the state's schema version"))
+}
+
+/// The lock row, if any.
+fn read_lock(conn: &Connection, location: &str) -> Result<Option<Lock>, StateError> {
+    let doing = "cannot read the lock";
+    let read = |row: &Row<'_>| {
+        let read = || -> Result<Lock, String> {
+            Ok(Lock {
+                id: text_of(row, 0)?,
+                holder: text_of(row, 1)?,
+                since: parse_timestamp(&text_of(row, 2)?)?,
+            })
+        };
+        read().map_err(fail(location, doing))
+    };
+    let sql = "SELECT id, holder, since FROM lock";
+    Ok(query_rows(conn, location, doing, sql, [], read)?.pop())
+}
+
+/// Runs a query and reads each row with `read`; a failing query is reported as `doing`.
+fn query_rows<T>(
+    conn: &Connection,
+    location: &str,
+    doing: &str,
+    sql: &str,
+    params: impl Params,
+    mut read: impl FnMut(&Row<'_>) -> Result<T, StateError>,
+) -> Result<Vec<T>, StateError> {
+    let failed = || fail(location, doing);
+    let mut stmt = conn.prepare_cached(sql).map_err(failed())?;
+    let mut rows = stmt.query(params).map_err(failed())?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(failed())? {
+        out.push(read(row)?);
+    }
+    Ok(out)
+}
+
+/// A row of [`DELIVERY_COLUMNS`] as a [`Delivery`]; a corrupt one is an error naming it.
+fn delivery_from_row(row: &Row<'_>, location: &str) -> Result<Delivery, StateError> {
+    let read = || -> Result<Delivery, String> {
+        Ok(Delivery {
+            campaign: text_of(row, 0)?,
+            recipient: text_of(row, 1)?,
+            fingerprint: fingerprint_of(row.get_ref(2))?,
+            outcome: outcome_of(row.get_ref(3))?,
+            api_code: row.get(4).map_err(|e| e.to_string())?,
+            detail: row.get(5).map_err(|e| e.to_string())?,
+            at: parse_timestamp(&text_of(row, 6)?)?,
+            apply_id: text_of(row, 7)?,
+            request: text_of(row, 8)?,
+        })
+    };
+    read().map_err(|why| {
+        let name = |i| text_of(row, i).unwrap_or_else(|_| "?".to_owned());
+        corrupt(location, &name(0), &name(1), why)
+    })
+}
+
+/// A stored text column.
+fn text_of(row: &Row<'_>, i: usize) -> Result<String, String> {
+    row.get(i).map_err(|e| e.to_string())
+}
+
+/// A stored count, which must not be negative.
+fn count_of(row: &Row<'_>, i: usize) -> Result<u64, String> {
+    let n: i64 = row.get(i).map_err(|e| e.to_string())?;
+    u64::try_from(n).map_err(|_| format!("a count is negative ({n})"))
+}
+
+/// A stored fingerprint, which must be a 32-byte blob.
+fn fingerprint_of(value: rusqlite::Result<ValueRef<'_>>) -> Result<Fingerprint, String> {
+    match value.map_err(|e| e.to_string())? {
+        ValueRef::Blob(bytes) => <[u8; 32]>::try_from(bytes)
+            .map(Fingerprint)
+            .map_err(|_| format!("its fingerprint is {} bytes long, not 32", bytes.len())),
+        other => Err(format!(
+            "its fingerprint is {}, not a blob",
+            other.data_type()
+        )),
+    }
+}
+
+/// A stored outcome, which must be one of [`Outcome::as_str`]'s names.
+fn outcome_of(value: rusqlite::Result<ValueRef<'_>>) -> Result<Outcome, String> {
+    let value = value.map_err(|e| e.to_string())?;
+    let text = value
+        .as_str()
+        .map_err(|e| format!("its outcome is not text: {e}"))?;
+    Outcome::parse(text).ok_or_else(|| format!("its outcome `{text}` is unknown"))
+}
+
+/// A timestamp as stored: RFC 3339 in UTC with all nine fractional digits, so that text order
+/// is time order (`max(at)`, `ORDER BY started_at`).
+fn timestamp_text(at: Timestamp) -> String {
+    format!("{at:.9}")
+}
+
+/// A stored timestamp.
+fn parse_timestamp(text: &str) -> Result<Timestamp, String> {
+    text.parse()
+        .map_err(|e| format!("`{text}` is not a timestamp: {e}"))
+}
+
+/// Maps an error to [`StateError::Backend`], saying what was being done.
+fn fail<E: fmt::Display>(location: &str, doing: impl fmt::Display) -> impl FnOnce(E) -> StateError {
+    move |err| StateError::Backend {
+        location: location.to_owned(),
+        message: format!("{doing}: {err}"),
+    }
+}
+
+/// A stored delivery that cannot be read, named.
+fn corrupt(location: &str, campaign: &str, recipient: &str, why: String) -> StateError {
+    StateError::Backend {
+        location: location.to_owned(),
+        message: format!(
+            "the state's delivery of campaign {campaign} to {recipient} is corrupt: {why}"
+        ),
+    }
+}

@@ -1,0 +1,262 @@
+//! `herald plan` and `herald show` on the example project, against the built-in emulator (for
+//! the Users API audience) and a real SQLite state: one scenario per plan action kind, each
+//! snapshotted in all three formats.
+
+mod plan_support;
+
+use herald::state::Outcome;
+use plan_support::{AFTER_DUE, BEFORE_DUE, Project, stable};
+
+/// Snapshots the plan at `now` in human, JSON and Markdown form.
+fn snapshot_all_formats(project: &Project, scenario: &str, now: &str, extra: &[&str]) {
+    for format in ["human", "json", "markdown"] {
+        let mut args = vec!["--format", format];
+        args.extend_from_slice(extra);
+        let text = stable(&project.plan(now, &args, 0));
+        if format == "json" {
+            serde_json::from_str::<serde_json::Value>(&text).expect("the JSON plan parses");
+        }
+        insta::assert_snapshot!(format!("{scenario}.{format}"), text);
+    }
+}
+
+#[test]
+fn empty_state_sends_every_campaign() {
+    let project = Project::example();
+    snapshot_all_formats(&project, "empty_state", AFTER_DUE, &[]);
+}
+
+#[test]
+fn after_an_apply_nothing_is_sent_again() {
+    let project = Project::example();
+    let recorded = project.simulate_apply(AFTER_DUE, |_, _| Some((Outcome::Sent, None)));
+    assert!(recorded > 0);
+    snapshot_all_formats(&project, "after_apply", AFTER_DUE, &[]);
+}
+
+#[test]
+fn three_new_csv_rows_are_three_sends() {
+    let project = Project::example();
+    project.simulate_apply(AFTER_DUE, |_, _| Some((Outcome::Sent, None)));
+    project.append(
+        "audiences/vip.csv",
+        "+919800000001,meera,20001\n+919800000002,arjun,20002\n+919800000003,kavya,20003\n",
+    );
+    snapshot_all_formats(&project, "csv_gains_rows", AFTER_DUE, &[]);
+}
+
+#[test]
+fn a_body_edit_is_changed_after_send_and_resent_only_on_request() {
+    let project = Project::example();
+    project.simulate_apply(AFTER_DUE, |_, _| Some((Outcome::Sent, None)));
+    project.edit(
+        "campaigns/invoice-reminders.yaml",
+        r#""{{ vars.brand }}"]"#,
+        r#""{{ vars.brand }} Ltd"]"#,
+    );
+    snapshot_all_formats(
+        &project,
+        "body_edit_keep",
+        AFTER_DUE,
+        &["--campaign", "invoice-reminder-dec"],
+    );
+    project.edit(
+        "campaigns/invoice-reminders.yaml",
+        "on_change: keep",
+        "on_change: resend",
+    );
+    snapshot_all_formats(
+        &project,
+        "body_edit_resend",
+        AFTER_DUE,
+        &["--campaign", "invoice-reminder-dec"],
+    );
+}
+
+#[test]
+fn failed_deliveries_are_retried_and_unknown_ones_left_alone() {
+    let project = Project::example();
+    project.simulate_apply(AFTER_DUE, |campaign, action| match campaign {
+        "invoice-reminder-dec" if action.recipient == "+919019486731" => {
+            Some((Outcome::Failed, Some(1002)))
+        }
+        "invoice-reminder-dec" => Some((Outcome::Unknown, None)),
+        _ => Some((Outcome::Sent, None)),
+    });
+    snapshot_all_formats(&project, "failed_and_unknown", AFTER_DUE, &[]);
+}
+
+#[test]
+fn a_campaign_scheduled_later_is_waiting() {
+    let project = Project::example();
+    snapshot_all_formats(
+        &project,
+        "waiting",
+        BEFORE_DUE,
+        &["--campaign", "invoice-reminder-dec"],
+    );
+}
+
+#[test]
+fn detailed_exitcode_follows_terraform() {
+    let project = Project::example();
+    project.plan(AFTER_DUE, &["--detailed-exitcode"], 2);
+    project.simulate_apply(AFTER_DUE, |_, _| Some((Outcome::Sent, None)));
+    project.plan(AFTER_DUE, &["--detailed-exitcode"], 0);
+}
+
+#[test]
+fn the_same_inputs_give_byte_identical_plans() {
+    let project = Project::example();
+    let first = stable(&project.plan(AFTER_DUE, &["--format", "json"], 0));
+    let second = stable(&project.plan(AFTER_DUE, &["--format", "json"], 0));
+    assert_eq!(first, second);
+}
+
+#[test]
+fn a_saved_plan_shows_as_it_was_planned() {
+    let project = Project::example();
+    let planned = project.plan(AFTER_DUE, &["--out", "release.plan"], 0);
+    assert!(
+        planned.contains("Saved the plan to release.plan"),
+        "{planned}"
+    );
+    for format in ["human", "json", "markdown"] {
+        let direct = project.plan(AFTER_DUE, &["--format", format], 0);
+        let output = project.herald(&["show", "release.plan", "--format", format]);
+        assert_eq!(output.status.code(), Some(0));
+        assert_eq!(
+            stable(&String::from_utf8_lossy(&output.stdout)),
+            stable(&direct),
+            "show --format {format}"
+        );
+    }
+}
+
+#[test]
+fn redacted_output_holds_no_phone_numbers_or_user_fields() {
+    let project = Project::example();
+    project.simulate_apply(AFTER_DUE, |_, _| Some((Outcome::Sent, None)));
+    project.edit("audiences/vip.csv", "john,12345", "johnathan,12345");
+    let secrets = [
+        "9019486731",
+        "919178921978",
+        "johnathan",
+        "Johnathan",
+        "12345",
+        "12346",
+        "jahnavi",
+        "Jahnavi",
+    ];
+    for format in ["human", "json", "markdown"] {
+        let text = project.plan(AFTER_DUE, &["--format", format, "--redact"], 0);
+        for secret in secrets {
+            assert!(
+                !text.contains(secret),
+                "--format {format} --redact shows {secret}:\n{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_plan_file_that_is_not_a_plan_is_refused_with_help() {
+    let project = Project::example();
+    std::fs::write(project.path().join("bad.plan"), "{\"format_version\": 99}").unwrap();
+    let output = project.herald(&["show", "bad.plan"]);
+    assert_eq!(output.status.code(), Some(2));
+    insta::assert_snapshot!(String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+fn plan_without_the_emulator_needs_the_api_key_for_users_api_audiences() {
+    let project = Project::example();
+    let output = project.herald(&["plan", "--now", AFTER_DUE]);
+    assert_eq!(output.status.code(), Some(1));
+    insta::assert_snapshot!(String::from_utf8_lossy(&output.stdout));
+}
+
+#[test]
+fn an_unknown_campaign_is_an_error_with_a_suggestion() {
+    let project = Project::example();
+    let output = project.herald(&["plan", "--emulator", "--campaign", "feedback-flw"]);
+    assert_eq!(output.status.code(), Some(1));
+    insta::assert_snapshot!(String::from_utf8_lossy(&output.stdout));
+}
+
+#[test]
+fn plan_never_creates_a_state_file() {
+    let project = Project::example();
+    project.plan(AFTER_DUE, &[], 0);
+    assert!(!project.path().join(".herald").exists());
+}
+
+#[test]
+fn the_api_key_never_appears_in_output_or_plan_files() {
+    const CANARY: &str = "hk_PLAN_LEAK_CANARY_93c1f0";
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut seed = herald::emulator::Seed::builtin();
+    seed.keys.push(herald::emulator::seed::SeedKey {
+        key: CANARY.to_owned(),
+        customer: None,
+        revoked: false,
+    });
+    let emulator = runtime
+        .block_on(herald::emulator::start(herald::emulator::Config::local(
+            seed,
+        )))
+        .unwrap();
+    let project = Project::example();
+    project.edit("herald.yaml", "https://api.engati.ai", &emulator.base_url());
+    for format in ["human", "json", "markdown"] {
+        let output = project.herald_with_env(
+            &[
+                "plan", "--now", AFTER_DUE, "--format", format, "--out", "p.plan",
+            ],
+            &[("ENGATI_API_KEY", CANARY), ("RUST_LOG", "trace")],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let everything = [
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+            std::fs::read_to_string(project.path().join("p.plan")).unwrap(),
+        ];
+        for text in everything {
+            assert!(
+                !text.contains(CANARY),
+                "the key leaked into --format {format} output"
+            );
+        }
+    }
+    // The Users API was really asked, with the key.
+    let _ = &runtime;
+    assert!(
+        emulator
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/users"))
+    );
+}
+
+#[test]
+fn a_field_a_users_api_user_lacks_stops_the_plan_at_render() {
+    let project = Project::example();
+    project.edit(
+        "campaigns/triggers.yaml",
+        "audience: testers",
+        "audience: opted_in",
+    );
+    project.edit(
+        "campaigns/triggers.yaml",
+        "invoice_no: \"{{ user.invoice_no }}\"",
+        "invoice_no: \"{{ user.invoice_no | upper }}\"",
+    );
+    let output = project.herald(&["plan", "--emulator", "--now", AFTER_DUE]);
+    assert_eq!(output.status.code(), Some(1));
+    insta::assert_snapshot!(String::from_utf8_lossy(&output.stdout));
+}

@@ -1,0 +1,205 @@
+//! Properties of planning, for random audiences and random prior states (proptest), against a
+//! real SQLite state:
+//! - a delivery that state holds as sent with the same fingerprint is never listed;
+//! - every other prior state gets the action campaign-format.md prescribes;
+//! - recording a plan's sends as sent, then planning again, gives no sends.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use herald::plan::engine::{self, Input};
+use herald::plan::{Action, ActionKind, Campaign, Counts, Header, Sink};
+use herald::render::NoUsersApi;
+use herald::state::sqlite::SqliteStore;
+use herald::state::{Delivery, Outcome, Store};
+use proptest::prelude::*;
+
+/// Every action of a plan, by campaign.
+#[derive(Default)]
+struct Collect {
+    current: String,
+    actions: Vec<(String, Action)>,
+    totals: Counts,
+}
+
+impl Sink for Collect {
+    fn begin(&mut self, _: &Header) -> io::Result<()> {
+        Ok(())
+    }
+    fn campaign(&mut self, campaign: &Campaign) -> io::Result<()> {
+        self.current = campaign.name.clone();
+        Ok(())
+    }
+    fn action(&mut self, action: &Action) -> io::Result<()> {
+        self.actions.push((self.current.clone(), action.clone()));
+        Ok(())
+    }
+    fn end_campaign(&mut self, _: &Counts) -> io::Result<()> {
+        Ok(())
+    }
+    fn end(&mut self, totals: &Counts) -> io::Result<()> {
+        self.totals = *totals;
+        Ok(())
+    }
+}
+
+/// What state holds for a recipient before the plan.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Prior {
+    Nothing,
+    SentSame,
+    SentOther,
+    Failed,
+    Unknown,
+    InFlight,
+}
+
+fn prior() -> impl Strategy<Value = Prior> {
+    prop_oneof![
+        Just(Prior::Nothing),
+        Just(Prior::SentSame),
+        Just(Prior::SentOther),
+        Just(Prior::Failed),
+        Just(Prior::Unknown),
+        Just(Prior::InFlight),
+    ]
+}
+
+/// A project with a template campaign and a trigger campaign to the same inline users.
+fn project(users: &[(u64, String)], on_change: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("herald.yaml"),
+        "api: {base_url: \"https://api.engati.ai\", customer_id: 61179, bot_key: bb67e0773bed4c7e, api_key_env: ENGATI_API_KEY}\nvars: {brand: Acme}\n",
+    )
+    .unwrap();
+    let mut yaml = String::from(
+        "templates:\n  hello:\n    language: en\n    body: \"Hi {{1}}, from {{2}}\"\n\
+         audiences:\n  people:\n    users:\n",
+    );
+
+    for (number, name) in users {
+        yaml.push_str(&format!(
+            "      - {{phone: \"+9198{number:08}\", name: \"{name}\"}}\n"
+        ));
+    }
+    yaml.push_str(&format!(
+        "campaigns:\n  greet:\n    audience: people\n    on_change: {on_change}\n    send:\n      template:\n        use: hello\n        body: [\"{{{{ user.name | title }}}}\", \"{{{{ vars.brand }}}}\"]\n\
+         \x20 nudge:\n    audience: people\n    send:\n      trigger:\n        flow: f1\n        attributes: {{who: \"{{{{ user.name }}}}\"}}\n"
+    ));
+    std::fs::create_dir_all(dir.path().join("campaigns")).unwrap();
+    std::fs::write(dir.path().join("campaigns/c.yaml"), yaml).unwrap();
+    dir
+}
+
+fn plan(dir: &std::path::Path, store: &dyn Store) -> Collect {
+    let loaded = herald::load::load(dir).unwrap();
+    let validated = herald::validate::validate(&loaded, &herald::validate::Options::default());
+    let messages: Vec<&str> = validated
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.message.as_str())
+        .collect();
+    assert!(messages.is_empty(), "{messages:?}");
+    let api = validated.catalog.settings.as_ref().unwrap().api_for(None);
+    let input = Input {
+        loaded: &loaded,
+        catalog: &validated.catalog,
+        api: &api,
+        now: "2026-12-01T00:00:00Z".parse().unwrap(),
+        environment: None,
+        selection: &[],
+        inputs_hash: String::new(),
+    };
+    let mut sink = Collect::default();
+    engine::run(&input, &mut NoUsersApi, store, &mut sink).expect("the plan is made");
+    sink
+}
+
+fn delivery(campaign: &str, action: &Action, outcome: Outcome) -> Delivery {
+    Delivery {
+        campaign: campaign.to_owned(),
+        recipient: action.recipient.clone(),
+        fingerprint: action.fingerprint,
+        request: action.request.to_json(),
+        outcome,
+        api_code: None,
+        detail: None,
+        at: "2026-11-30T00:00:00Z".parse().unwrap(),
+        apply_id: "earlier".to_owned(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn plan_respects_state_and_apply_then_plan_sends_nothing(
+        users in proptest::collection::vec((0u64..40, "[a-z]{1,8}"), 1..25),
+        priors in proptest::collection::vec(prior(), 25),
+        resend in any::<bool>(),
+    ) {
+        let on_change = if resend { "resend" } else { "keep" };
+        let dir = project(&users, on_change);
+        let mut store = SqliteStore::in_memory();
+
+        // What the files render to, against empty state: one send per distinct phone.
+        let fresh = plan(dir.path(), &store);
+        let distinct: std::collections::BTreeSet<u64> = users.iter().map(|(n, _)| *n).collect();
+        prop_assert_eq!(fresh.totals.send, 2 * distinct.len() as u64);
+
+        // A random prior state per recipient.
+        let mut expected: BTreeMap<(String, String), Prior> = BTreeMap::new();
+        let mut batch = Vec::new();
+        for (i, (campaign, action)) in fresh.actions.iter().enumerate() {
+            let p = priors[i % priors.len()];
+            expected.insert((campaign.clone(), action.recipient.clone()), p);
+            let mut other = action.clone();
+            other.fingerprint = herald::fingerprint::Fingerprint::of(b"an older message");
+            match p {
+                Prior::Nothing => {}
+                Prior::SentSame => batch.push(delivery(campaign, action, Outcome::Sent)),
+                Prior::SentOther => batch.push(delivery(campaign, &other, Outcome::Sent)),
+                Prior::Failed => batch.push(delivery(campaign, action, Outcome::Failed)),
+                Prior::Unknown => batch.push(delivery(campaign, action, Outcome::Unknown)),
+                Prior::InFlight => batch.push(delivery(campaign, action, Outcome::InFlight)),
+            }
+        }
+        store.record(&batch).unwrap();
+
+        let planned = plan(dir.path(), &store);
+        for (campaign, action) in &planned.actions {
+            let p = expected[&(campaign.clone(), action.recipient.clone())];
+            prop_assert_ne!(p, Prior::SentSame, "a delivery sent as it is was listed");
+            let want = match p {
+                Prior::Nothing => (ActionKind::Send, true),
+                Prior::SentOther => (ActionKind::Changed, campaign == "nudge" || resend),
+                Prior::Failed => (ActionKind::Retry, true),
+                Prior::Unknown | Prior::InFlight => (ActionKind::Unknown, false),
+                Prior::SentSame => unreachable!(),
+            };
+            // `nudge` has the default on_change: keep.
+            let want = if campaign == "nudge" && p == Prior::SentOther {
+                (ActionKind::Changed, false)
+            } else {
+                want
+            };
+            prop_assert_eq!((action.action, action.sends), want, "{} {}", campaign, action.recipient);
+        }
+        let same = expected.values().filter(|p| **p == Prior::SentSame).count() as u64;
+        prop_assert_eq!(planned.totals.unchanged, same);
+
+        // Apply the sends; the next plan sends nothing.
+        let applied: Vec<Delivery> = planned
+            .actions
+            .iter()
+            .filter(|(_, a)| a.sends)
+            .map(|(c, a)| delivery(c, a, Outcome::Sent))
+            .collect();
+        store.record(&applied).unwrap();
+        let again = plan(dir.path(), &store);
+        prop_assert_eq!(again.totals.requests, 0);
+        prop_assert!(again.actions.iter().all(|(_, a)| !a.sends));
+    }
+}

@@ -1,0 +1,147 @@
+//! Shared by the plan tests: a private copy of the example project, the herald binary, and a
+//! simulated apply that writes state directly.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use herald::plan::{Action, json};
+use herald::state::sqlite::SqliteStore;
+use herald::state::{Delivery, Outcome, Store};
+
+/// When the example's plans are made: after the invoice reminders' 1 December schedule.
+pub const AFTER_DUE: &str = "2026-12-02T00:00:00Z";
+/// Before it: the invoice reminders are waiting.
+pub const BEFORE_DUE: &str = "2026-11-25T00:00:00Z";
+
+/// A copy of the repository's example project in a temporary directory.
+pub struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// Copies herald.yaml, campaigns/ and audiences/.
+    pub fn example() -> Project {
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::fs::copy(repo.join("herald.yaml"), dir.path().join("herald.yaml")).unwrap();
+        for sub in ["campaigns", "audiences"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+            for entry in std::fs::read_dir(repo.join(sub)).unwrap() {
+                let entry = entry.unwrap();
+                std::fs::copy(entry.path(), dir.path().join(sub).join(entry.file_name())).unwrap();
+            }
+        }
+        Project { dir }
+    }
+
+    /// The project directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs herald in the project with `NO_COLOR` and no API key.
+    pub fn herald(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(args)
+            .current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .env_remove("ENGATI_API_KEY")
+            .output()
+            .expect("the herald binary runs")
+    }
+
+    /// Runs herald in the project with `NO_COLOR` and the given environment variables.
+    pub fn herald_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .env_remove("ENGATI_API_KEY");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        command.output().expect("the herald binary runs")
+    }
+
+    /// `herald plan --emulator --now NOW` with extra arguments; asserts the exit code.
+    pub fn plan(&self, now: &str, extra: &[&str], code: i32) -> String {
+        let mut args = vec!["plan", "--emulator", "--now", now];
+        args.extend_from_slice(extra);
+        let output = self.herald(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "herald {args:?}\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("UTF-8 output")
+    }
+
+    /// Replaces `from` with `to` in a project file (which must contain it).
+    pub fn edit(&self, file: &str, from: &str, to: &str) {
+        let path = self.path().join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} does not contain {from:?}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    }
+
+    /// Appends text to a project file.
+    pub fn append(&self, file: &str, text: &str) {
+        let path = self.path().join(file);
+        let mut content = std::fs::read_to_string(&path).unwrap();
+        content.push_str(text);
+        std::fs::write(&path, content).unwrap();
+    }
+
+    /// Plans at `now`, then records every action that sends as the outcome `decide` gives it
+    /// (skipping `None`), as if an apply had run; returns how many were recorded.
+    pub fn simulate_apply(
+        &self,
+        now: &str,
+        decide: impl Fn(&str, &Action) -> Option<(Outcome, Option<i64>)>,
+    ) -> usize {
+        let plan_file = self.path().join("simulated.plan.json");
+        let plan_path = plan_file.to_str().unwrap();
+        self.plan(now, &["--out", plan_path, "--format", "json"], 0);
+        let document = json::read(&plan_file).expect("the plan file reads back");
+        std::fs::remove_file(&plan_file).unwrap();
+        let mut batch = Vec::new();
+        for campaign in &document.campaigns {
+            for action in campaign.actions.iter().filter(|a| a.sends) {
+                if let Some((outcome, api_code)) = decide(&campaign.campaign.name, action) {
+                    batch.push(Delivery {
+                        campaign: campaign.campaign.name.clone(),
+                        recipient: action.recipient.clone(),
+                        fingerprint: action.fingerprint,
+                        request: action.request.to_json(),
+                        outcome,
+                        api_code,
+                        detail: (outcome != Outcome::Sent).then(|| "simulated".to_owned()),
+                        at: now.parse().unwrap(),
+                        apply_id: "simulated-apply".to_owned(),
+                    });
+                }
+            }
+        }
+        let mut store = SqliteStore::open(&self.path().join(".herald/state.db")).unwrap();
+        store.record(&batch).unwrap();
+        batch.len()
+    }
+}
+
+/// Output with the emulator's port (random per run) replaced.
+pub fn stable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("http://127.0.0.1:") {
+        out.push_str(&rest[..i]);
+        out.push_str("http://127.0.0.1:[port]");
+        rest =
+            rest[i + "http://127.0.0.1:".len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
+}
