@@ -229,17 +229,45 @@ fn cwd() -> Result<PathBuf, String> {
     std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))
 }
 
+/// A project found, loaded and validated as `--project`, `--env` and `--var` say.
+struct Checked {
+    loaded: load::LoadedProject,
+    validated: validate::Validated,
+    /// `HERALD_VAR_*` then `--var`, as validation applied them.
+    vars: Vec<(String, String)>,
+}
+
+impl Checked {
+    fn new(project: &ProjectArgs) -> Result<Checked, String> {
+        let root =
+            load::find_root(project.project.as_deref(), &cwd()?).map_err(|e| e.to_string())?;
+        let loaded = load::load(&root).map_err(|e| e.to_string())?;
+        let mut vars = env_vars();
+        vars.extend(project.vars.iter().cloned());
+        let options = validate::Options {
+            env: project.env.clone(),
+            vars: vars.clone(),
+        };
+        let validated = validate::validate(&loaded, &options);
+        Ok(Checked {
+            loaded,
+            validated,
+            vars,
+        })
+    }
+
+    /// An `--env` that herald.yaml does not define is a bad flag value: a usage error.
+    fn usage_error(&self) -> bool {
+        self.validated
+            .diagnostics
+            .iter()
+            .any(|d| d.code == crate::diagnostic::Code::Settings)
+    }
+}
+
 fn validate_command(args: &ValidateArgs, out: &mut dyn Write) -> Result<u8, String> {
-    let root =
-        load::find_root(args.project.project.as_deref(), &cwd()?).map_err(|e| e.to_string())?;
-    let loaded = load::load(&root).map_err(|e| e.to_string())?;
-    let mut vars = env_vars();
-    vars.extend(args.project.vars.iter().cloned());
-    let options = validate::Options {
-        env: args.project.env.clone(),
-        vars,
-    };
-    let validated = validate::validate(&loaded, &options);
+    let checked = Checked::new(&args.project)?;
+    let (loaded, validated) = (&checked.loaded, &checked.validated);
     let text = match args.format {
         Format::Json => diagnostics::json(&validated.diagnostics),
         Format::Human if validated.diagnostics.is_empty() => {
@@ -259,12 +287,7 @@ fn validate_command(args: &ValidateArgs, out: &mut dyn Write) -> Result<u8, Stri
         Format::Human => diagnostics::human(&validated.diagnostics, Style::detect()),
     };
     write_out(out, &text)?;
-    // An `--env` that herald.yaml does not define is a bad flag value: a usage error.
-    let usage_error = validated
-        .diagnostics
-        .iter()
-        .any(|d| d.code == crate::diagnostic::Code::Settings);
-    Ok(if usage_error {
+    Ok(if checked.usage_error() {
         2
     } else {
         u8::from(validated.has_errors())

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use jiff::Timestamp;
 
-use super::{ProjectArgs, cwd, env_vars, write_out};
+use super::{Checked, ProjectArgs, write_out};
 use crate::diagnostic::Diagnostic;
+use crate::emulator;
 use crate::engati::{Client, ClientConfig};
 use crate::model::Api;
 use crate::output::diagnostics::{self, Style};
@@ -19,7 +20,6 @@ use crate::output::plan::{Redacting, human, markdown};
 use crate::plan::engine::{self, Failure, Input};
 use crate::plan::{Sink, Summary, Tee, inputs, json};
 use crate::render::UsersSource;
-use crate::{emulator, load, validate};
 
 /// Output formats of `plan` and `show`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -134,23 +134,12 @@ impl UsersSource for ApiUsers {
 
 /// Runs `herald plan`; returns the exit code.
 pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> {
-    let root =
-        load::find_root(args.project.project.as_deref(), &cwd()?).map_err(|e| e.to_string())?;
-    let loaded = load::load(&root).map_err(|e| e.to_string())?;
-    let mut vars = env_vars();
-    vars.extend(args.project.vars.iter().cloned());
-    let options = validate::Options {
-        env: args.project.env.clone(),
-        vars: vars.clone(),
-    };
-    let validated = validate::validate(&loaded, &options);
-    let usage_error = validated
-        .diagnostics
-        .iter()
-        .any(|d| d.code == crate::diagnostic::Code::Settings);
+    let checked = Checked::new(&args.project)?;
+    let (loaded, validated, vars) = (&checked.loaded, &checked.validated, &checked.vars);
+    let root = &loaded.root;
     if validated.has_errors() {
         print_problems(out, &validated.diagnostics, args.format)?;
-        return Ok(if usage_error { 2 } else { 1 });
+        return Ok(if checked.usage_error() { 2 } else { 1 });
     }
     let catalog = &validated.catalog;
     let Some(settings) = &catalog.settings else {
@@ -179,23 +168,23 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
         emulator_handle = Some(running);
     }
 
-    let store = super::state::open_for_reading(&root, settings)?;
+    let store = super::state::open_for_reading(root, settings)?;
     // Whole seconds: the plan's time is shown, saved and seen by templates as `now`.
     let now = args.now.unwrap_or_else(|| {
         let now = Timestamp::now();
         now.round(jiff::Unit::Second).unwrap_or(now)
     });
     let inputs_hash = inputs::hash(
-        &loaded,
+        loaded,
         catalog,
         &inputs::Options {
             environment: args.project.env.as_deref(),
-            vars: &vars,
+            vars,
             campaigns: &args.campaigns,
         },
     );
     let input = Input {
-        loaded: &loaded,
+        loaded,
         catalog,
         api: &api,
         now,

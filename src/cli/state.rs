@@ -7,11 +7,10 @@ use std::path::Path;
 
 use clap::{Args, Subcommand};
 
-use super::{ProjectArgs, cwd, write_out};
+use super::{ProjectArgs, write_out};
 use crate::model::{Backend, Project};
 use crate::state::sqlite::SqliteStore;
 use crate::state::{Delivery, Store, WHOLE_CAMPAIGN};
-use crate::{load, validate};
 
 /// The default SQLite state file, relative to the project root.
 pub const DEFAULT_STATE_PATH: &str = ".herald/state.db";
@@ -76,17 +75,9 @@ pub struct StateUnlockArgs {
 
 /// The project's settings, for commands that need only herald.yaml.
 fn settings(project: &ProjectArgs) -> Result<(std::path::PathBuf, Project), String> {
-    let root = load::find_root(project.project.as_deref(), &cwd()?).map_err(|e| e.to_string())?;
-    let loaded = load::load(&root).map_err(|e| e.to_string())?;
-    let validated = validate::validate(
-        &loaded,
-        &validate::Options {
-            env: project.env.clone(),
-            vars: Vec::new(),
-        },
-    );
-    match validated.catalog.settings {
-        Some(s) => Ok((root, s)),
+    let checked = super::Checked::new(project)?;
+    match checked.validated.catalog.settings {
+        Some(s) => Ok((checked.loaded.root, s)),
         None => Err("herald.yaml has errors; run `herald validate`".to_owned()),
     }
 }

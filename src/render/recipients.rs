@@ -319,19 +319,16 @@ impl<'a> Resolver<'a> {
                 if let Some((loc, sub, label)) = warn
                     && repeats <= MAX_DUPLICATE_WARNINGS
                 {
-                    let d = loc
-                        .diagnostic(
-                            self.files,
-                            Severity::Warning,
-                            Code::AudienceDuplicate,
-                            sub,
-                            format!(
-                                "{label} lists {} twice: {} and {}; the first is used",
-                                recipient.phone, origins[index], origin
-                            ),
-                        )
-                        .help("remove one of them; a person is messaged once per campaign");
-                    self.diagnostics.push(d);
+                    let message = format!(
+                        "{label} lists {} twice: {} and {}; the first is used",
+                        recipient.phone, origins[index], origin
+                    );
+                    self.warn_duplicate(
+                        loc,
+                        sub,
+                        message,
+                        "remove one of them; a person is messaged once per campaign",
+                    );
                 }
                 continue;
             }
@@ -342,21 +339,26 @@ impl<'a> Resolver<'a> {
         if let Some((loc, sub, label)) = warn
             && repeats > MAX_DUPLICATE_WARNINGS
         {
-            let d = loc
-                .diagnostic(
-                    self.files,
-                    Severity::Warning,
-                    Code::AudienceDuplicate,
-                    sub,
-                    format!(
-                        "{label} lists {} more phone numbers more than once; the first listing of each is used",
-                        repeats - MAX_DUPLICATE_WARNINGS
-                    ),
-                )
-                .help("remove the repeated rows");
-            self.diagnostics.push(d);
+            let message = format!(
+                "{label} lists {} more phone numbers more than once; the first listing of each is used",
+                repeats - MAX_DUPLICATE_WARNINGS
+            );
+            self.warn_duplicate(loc, sub, message, "remove the repeated rows");
         }
         Resolved { recipients }
+    }
+
+    fn warn_duplicate(&mut self, loc: &Loc, sub: &str, message: String, help: &str) {
+        let d = loc
+            .diagnostic(
+                self.files,
+                Severity::Warning,
+                Code::AudienceDuplicate,
+                sub,
+                message,
+            )
+            .help(help);
+        self.diagnostics.push(d);
     }
 
     fn csv_path(&self, loc: &Loc, csv: &str) -> PathBuf {
