@@ -27,6 +27,26 @@ impl Fingerprint {
         Fingerprint(hasher.finalize().into())
     }
 
+    /// The fingerprint of a value's compact JSON, as `serde_json::to_vec` would write it,
+    /// hashed as it is written: no buffer, no copy (this runs once per recipient).
+    pub fn of_json<T: Serialize + ?Sized>(value: &T) -> Fingerprint {
+        struct Hashing(Sha256);
+        impl std::io::Write for Hashing {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.update(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut hashing = Hashing(Sha256::new());
+        // Writing to the hasher cannot fail, and the values hashed here (requests) always
+        // serialize; an error would hash what was written so far, never panic.
+        let _ = serde_json::to_writer(&mut hashing, value);
+        Fingerprint(hashing.0.finalize().into())
+    }
+
     /// The first 12 hex digits, enough to tell fingerprints apart in human output.
     pub fn short(&self) -> String {
         self.to_string()[..12].to_owned()
@@ -92,5 +112,10 @@ mod tests {
         assert_eq!(Fingerprint::of_parts([&b"a"[..], b"bc"]), f);
         assert!("xyz".parse::<Fingerprint>().is_err());
         assert_eq!(f.short(), "ba7816bf8f01");
+        let value = serde_json::json!({"a": [1, "x\"y"]});
+        assert_eq!(
+            Fingerprint::of_json(&value),
+            Fingerprint::of(&serde_json::to_vec(&value).unwrap())
+        );
     }
 }

@@ -203,3 +203,93 @@ proptest! {
         prop_assert!(again.actions.iter().all(|(_, a)| !a.sends));
     }
 }
+
+/// A CSV audience big enough for several render batches on several threads.
+fn big_csv_project(rows: usize, bad_row: Option<usize>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("herald.yaml"),
+        "api: {base_url: \"https://api.engati.ai\", customer_id: 61179, bot_key: bb67e0773bed4c7e, api_key_env: ENGATI_API_KEY}\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("campaigns")).unwrap();
+    std::fs::write(
+        dir.path().join("campaigns/c.yaml"),
+        "templates:\n  t: {language: en, body: \"You have {{1}} points\"}\n\
+         campaigns:\n  points:\n    audience: {csv: ../people.csv}\n    send:\n      template: {use: t, body: [\"{{ user.points | int + 1 }}\"]}\n",
+    )
+    .unwrap();
+    let mut csv = String::from("phone,points\n");
+    for i in 0..rows {
+        // Not in phone order, so order bugs show.
+        let phone = 919_000_000_000u64 + (i as u64 * 7_919) % 1_000_000_000;
+        let points = if Some(i) == bad_row {
+            "many".to_owned()
+        } else {
+            i.to_string()
+        };
+        csv.push_str(&format!("+{phone},{points}\n"));
+    }
+    std::fs::write(dir.path().join("people.csv"), csv).unwrap();
+    dir
+}
+
+#[test]
+fn a_big_audience_is_planned_in_csv_order_across_batches_and_threads() {
+    let dir = big_csv_project(20_000, None);
+    let store = SqliteStore::in_memory();
+    let planned = plan(dir.path(), &store);
+    assert_eq!(planned.totals.send, 20_000);
+    let text = std::fs::read_to_string(dir.path().join("people.csv")).unwrap();
+    let phones: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    let planned_phones: Vec<&str> = planned
+        .actions
+        .iter()
+        .map(|(_, a)| a.recipient.as_str())
+        .collect();
+    assert_eq!(planned_phones, phones);
+    // Each body carries its own row's value.
+    let (_, last) = planned.actions.last().unwrap();
+    assert!(
+        last.request
+            .body
+            .as_ref()
+            .unwrap()
+            .get()
+            .contains("\"20000\"")
+    );
+}
+
+#[test]
+fn a_render_failure_deep_in_a_big_audience_names_the_recipient() {
+    let dir = big_csv_project(20_000, Some(15_345));
+    let loaded = herald::load::load(dir.path()).unwrap();
+    let validated = herald::validate::validate(&loaded, &herald::validate::Options::default());
+    let api = validated.catalog.settings.as_ref().unwrap().api_for(None);
+    let input = Input {
+        loaded: &loaded,
+        catalog: &validated.catalog,
+        api: &api,
+        now: "2026-12-01T00:00:00Z".parse().unwrap(),
+        environment: None,
+        selection: &[],
+        inputs_hash: String::new(),
+    };
+    let store = SqliteStore::in_memory();
+    let mut sink = Collect::default();
+    let failure = engine::run(&input, &mut NoUsersApi, &store, &mut sink).unwrap_err();
+    let engine::Failure::Problems(problems) = failure else {
+        panic!("expected a render problem");
+    };
+    assert!(
+        problems[0]
+            .message
+            .contains("recipient 15346 (+919121517055)"),
+        "{}",
+        problems[0].message
+    );
+}

@@ -12,7 +12,7 @@ use crate::diagnostic::{Code, Diagnostic, Severity, did_you_mean};
 use crate::load::LoadedProject;
 use crate::model::{Api, HeaderKind, OnChange};
 use crate::render::recipients::phone_key;
-use crate::render::{CampaignRender, Recipient, Rendered, Resolved, Resolver, UsersSource};
+use crate::render::{CampaignRender, Recipient, Rendered, Resolved, Resolver, Stop, UsersSource};
 use crate::state::{Outcome, Recorded, StateError, Store, WHOLE_CAMPAIGN};
 use crate::validate::{Catalog, Item};
 
@@ -259,13 +259,15 @@ fn plan_campaign(
         detailed: HashMap::new(),
     };
     if per_recipient {
-        for (batch_index, batch) in recipients.chunks(BATCH).enumerate() {
-            let rendered = p.render.render_all(batch).map_err(|(i, e)| {
-                render_failure(input, p, &batch[i], batch_index * BATCH + i, e)
-            })?;
-            for (recipient, rendered) in batch.iter().zip(rendered) {
-                tracker.emit(&recipient.phone, rendered, sink)?;
-            }
+        let streamed = p
+            .render
+            .render_each(recipients, BATCH, |recipient, rendered| {
+                tracker.emit(&recipient.phone, rendered, sink)
+            });
+        match streamed {
+            Ok(()) => {}
+            Err(Stop::Render(i, e)) => return Err(render_failure(input, p, &recipients[i], i, e)),
+            Err(Stop::Consumer(failure)) => return Err(failure),
         }
     } else if !recipients.is_empty() {
         let rendered = p

@@ -36,11 +36,30 @@ pub struct Rendered {
 impl Rendered {
     /// Fingerprints a request: the SHA-256 of its compact JSON ([`Request::to_json`]).
     pub fn new(request: Request) -> Rendered {
-        let fingerprint = Fingerprint::of(request.to_json().as_bytes());
+        let fingerprint = Fingerprint::of_json(&request);
         Rendered {
             request,
             fingerprint,
         }
+    }
+}
+
+/// One batch's requests, or the index of the recipient that failed and why.
+type Batch = Result<Vec<Rendered>, (usize, MessageError)>;
+
+/// Why [`CampaignRender::render_each`] stopped.
+#[derive(Debug)]
+pub enum Stop<E> {
+    /// The recipient at this index failed to render.
+    Render(usize, MessageError),
+    /// The consumer failed.
+    Consumer(E),
+}
+
+fn worker_stopped() -> MessageError {
+    MessageError {
+        pointer: "/send".to_owned(),
+        message: "a rendering thread stopped unexpectedly".to_owned(),
     }
 }
 
@@ -126,62 +145,67 @@ impl CampaignRender {
         Ok(CampaignRender { message, when })
     }
 
-    /// Renders a slice of recipients on all cores, in order. Stops at the first failure,
-    /// returning the recipient's index and the error.
-    pub fn render_all(
+    /// Renders every recipient, on all cores, and hands each rendered request to `each` in
+    /// audience order. Workers live for the whole campaign and take batches in turn; results
+    /// come back through bounded channels, so at most a few batches of bodies are in memory.
+    /// Stops at the first failure: a recipient that fails to render (its index and the error),
+    /// or an error from `each`.
+    pub fn render_each<E>(
         &self,
         recipients: &[Recipient],
-    ) -> Result<Vec<Rendered>, (usize, MessageError)> {
-        let threads = std::thread::available_parallelism()
+        batch: usize,
+        mut each: impl FnMut(&Recipient, Rendered) -> Result<(), E>,
+    ) -> Result<(), Stop<E>> {
+        let batch = batch.max(1);
+        let workers = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(8);
-        // Small audiences are not worth a thread.
-        if threads == 1 || recipients.len() < 256 {
-            return self.render_chunk(recipients, 0);
+        if workers == 1 || recipients.len() <= batch {
+            for (i, r) in recipients.iter().enumerate() {
+                let rendered = self.render_one(r).map_err(|e| Stop::Render(i, e))?;
+                each(r, rendered).map_err(Stop::Consumer)?;
+            }
+            return Ok(());
         }
-        let chunk = recipients.len().div_ceil(threads);
-        let results: Vec<_> = std::thread::scope(|scope| {
-            let handles: Vec<_> = recipients
-                .chunks(chunk)
-                .enumerate()
-                .map(|(i, part)| scope.spawn(move || self.render_chunk(part, i * chunk)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err((
-                            0,
-                            MessageError {
-                                pointer: "/send".to_owned(),
-                                message: "rendering stopped unexpectedly".to_owned(),
-                            },
-                        ))
-                    })
-                })
-                .collect()
-        });
-        let mut all = Vec::with_capacity(recipients.len());
-        for part in results {
-            all.extend(part?);
-        }
-        Ok(all)
+        let batches: Vec<&[Recipient]> = recipients.chunks(batch).collect();
+        std::thread::scope(|scope| {
+            let mut channels = Vec::with_capacity(workers);
+            for worker in 0..workers {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+                channels.push(rx);
+                let batches = &batches;
+                scope.spawn(move || {
+                    for (index, part) in batches.iter().enumerate().skip(worker).step_by(workers) {
+                        let rendered = self.render_batch(part, index * batch);
+                        let failed = rendered.is_err();
+                        // A closed channel means the consumer stopped: so do we.
+                        if tx.send(rendered).is_err() || failed {
+                            return;
+                        }
+                    }
+                });
+            }
+            for (index, part) in batches.iter().enumerate() {
+                let rendered = channels[index % workers]
+                    .recv()
+                    .map_err(|_| Stop::Render(index * batch, worker_stopped()))?
+                    .map_err(|(i, e)| Stop::Render(i, e))?;
+                for (r, one) in part.iter().zip(rendered) {
+                    each(r, one).map_err(Stop::Consumer)?;
+                }
+            }
+            Ok(())
+        })
     }
 
-    fn render_chunk(
-        &self,
-        recipients: &[Recipient],
-        offset: usize,
-    ) -> Result<Vec<Rendered>, (usize, MessageError)> {
-        recipients
-            .iter()
+    fn render_one(&self, recipient: &Recipient) -> Result<Rendered, MessageError> {
+        self.message.for_recipient(recipient).map(Rendered::new)
+    }
+
+    fn render_batch(&self, part: &[Recipient], offset: usize) -> Batch {
+        part.iter()
             .enumerate()
-            .map(|(i, r)| {
-                self.message
-                    .for_recipient(r)
-                    .map(Rendered::new)
-                    .map_err(|e| (offset + i, e))
-            })
+            .map(|(i, r)| self.render_one(r).map_err(|e| (offset + i, e)))
             .collect()
     }
 
@@ -197,13 +221,8 @@ impl CampaignRender {
             .message
             .for_audience(recipients, &published_on(self.when.at().unwrap_or(now)))?;
         let fingerprint = match self.when {
-            When::At(_) => Fingerprint::of(request.to_json().as_bytes()),
-            When::Now => Fingerprint::of(
-                self.message
-                    .for_audience(recipients, "at apply")?
-                    .to_json()
-                    .as_bytes(),
-            ),
+            When::At(_) => Fingerprint::of_json(&request),
+            When::Now => Fingerprint::of_json(&self.message.for_audience(recipients, "at apply")?),
         };
         Ok(Rendered {
             request,

@@ -118,6 +118,10 @@ impl SqliteStore {
         use_wal(&conn, &location)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(fail(&location, "cannot set synchronous = NORMAL"))?;
+        if let Ok(extra) = std::env::var("HERALD_BENCH_PRAGMAS") {
+            conn.execute_batch(&extra)
+                .map_err(fail(&location, "bench"))?;
+        }
         migrate(&mut conn, &location)?;
         Ok(SqliteStore { conn, location })
     }
