@@ -69,3 +69,80 @@ proptest! {
         prop_assert_eq!(spliced, expected);
     }
 }
+
+/// A template campaign whose every kind of parameter reads a field.
+fn invoice_project() -> (tempfile::TempDir, herald::render::CampaignRender) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("herald.yaml"),
+        "api: {base_url: \"https://api.engati.ai\", customer_id: 61179, bot_key: bb67e0773bed4c7e, api_key_env: K}\nvars: {brand: \"Acme \\\"Sugar\\\"\"}\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("campaigns")).unwrap();
+    std::fs::write(
+        dir.path().join("people.csv"),
+        "phone,f0,f1,f2\n+919019486731,a,b,c\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("campaigns/c.yaml"),
+        r#"templates:
+  t:
+    language: en
+    header: document
+    body: "Hi {{1}}, {{2}} from {{3}}"
+    buttons: [{quick_reply: Yes}, {quick_reply: No}]
+campaigns:
+  c:
+    audience: {csv: ../people.csv}
+    send:
+      template:
+        use: t
+        header: {document: {link: "https://x.example/{{ user.f0 }}.pdf", filename: "{{ user.f1 }}"}}
+        body: ["{{ user.f0 | upper }}", "{{ user.f2 }}", "{{ vars.brand }}"]
+        buttons:
+          - {flow: abc, data: {k: "{{ user.f1 }}", z: fixed}}
+          - {payload: "p-{{ user.f2 }}"}
+"#,
+    )
+    .unwrap();
+    let loaded = herald::load::load(dir.path()).unwrap();
+    let validated = herald::validate::validate(&loaded, &herald::validate::Options::default());
+    assert!(!validated.has_errors(), "{:?}", validated.diagnostics);
+    let catalog = &validated.catalog;
+    let api = catalog.settings.as_ref().unwrap().api_for(None);
+    let render = herald::render::CampaignRender::compile(
+        &catalog.campaigns["c"],
+        catalog,
+        &api,
+        "2026-12-01T00:00:00Z".parse().unwrap(),
+    )
+    .unwrap();
+    (dir, render)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn spliced_bodies_equal_serialized_bodies(
+        values in proptest::collection::vec("[a-zA-Z0-9 \"\\\\/{}<>&\\n\\t\\u{1}\\u{7f}é€😀]{0,12}", 3),
+        phone in 10_000_000u64..999_999_999_999_999,
+    ) {
+        let (_dir, render) = invoice_project();
+        let columns: Arc<[String]> = ["phone", "f0", "f1", "f2"].iter().map(|c| c.to_string()).collect();
+        let phone = format!("+{phone}");
+        let mut record = csv::StringRecord::new();
+        record.push_field(&phone);
+        for v in &values {
+            record.push_field(v);
+        }
+        let recipient = Recipient {
+            phone: phone.clone().into(),
+            fields: Arc::new(UserFields::row(columns, &record)),
+        };
+        let spliced = render.message.for_recipient(&recipient).expect("renders");
+        let serialized = render.message.for_recipient_unspliced(&recipient).expect("renders");
+        prop_assert_eq!(spliced.to_json(), serialized.to_json());
+    }
+}

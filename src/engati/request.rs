@@ -171,6 +171,11 @@ impl Request {
         )
     }
 
+    /// POST a JSON body built elsewhere (plan's per-campaign body skeletons) to `path`.
+    pub fn post_raw(path: String, body: Box<RawValue>) -> Request {
+        Request::post(path, Vec::new(), Some(body))
+    }
+
     fn post(path: String, query: Vec<(String, String)>, body: Option<Box<RawValue>>) -> Request {
         Request {
             method: Method::Post,

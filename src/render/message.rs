@@ -99,7 +99,38 @@ pub struct Message {
     kind: Kind,
     target: Target,
     renderer: Renderer,
+    /// Template sends: the body's JSON with holes for the per-recipient values.
+    skeleton: Option<Skeleton>,
 }
+
+/// Where [`Message::text`] gets values: a recipient's fields, or (building a [`Skeleton`])
+/// markers standing for every per-recipient field, recorded in order.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Recipient(Option<&'a Recipient>),
+    Markers(&'a std::cell::RefCell<Vec<Field>>),
+}
+
+/// A template send's request body as JSON text with holes: everything that is the same for
+/// every recipient is serialized once, at compile time, and each recipient's body is the
+/// chunks with its escaped values in between. JSON escaping works character by character, so
+/// this gives exactly the bytes serializing the whole message would (tested against it).
+struct Skeleton {
+    /// The request's path.
+    path: String,
+    /// The text around the holes; one more than `holes`.
+    chunks: Vec<String>,
+    /// What fills each hole.
+    holes: Vec<Hole>,
+}
+
+enum Hole {
+    Phone,
+    Field(Field),
+}
+
+/// The marker standing for the phone number in a skeleton.
+const PHONE_MARKER: &str = "\u{1}p\u{1}";
 
 impl Message {
     /// Compiles a campaign's `send`. `templates` are the project's approved templates.
@@ -162,11 +193,104 @@ impl Message {
                 message: "the campaign has no send kind".to_owned(),
             });
         };
-        Ok(Message {
+        let mut message = Message {
             kind,
             target,
             renderer: compiler.finish(),
-        })
+            skeleton: None,
+        };
+        message.skeleton = message.skeleton()?;
+        Ok(message)
+    }
+
+    /// The skeleton of a template send's body, or `None` for other kinds.
+    fn skeleton(&self) -> Result<Option<Skeleton>, MessageError> {
+        let Kind::Template(template) = &self.kind else {
+            return Ok(None);
+        };
+        let fields = std::cell::RefCell::new(Vec::new());
+        let message = TemplateMessage {
+            phone_number: PHONE_MARKER.to_owned(),
+            payload: self.payload(template, Source::Markers(&fields))?,
+        };
+        let t = &self.target;
+        let request = Request::template(t.customer_id, &t.bot_key, &message);
+        let json = request.body.as_ref().map_or("", |b| b.get());
+        let fields = fields.into_inner();
+        // Markers are \u0001 ID \u0001, which serde_json writes as `\u0001ID\u0001`.
+        let mut chunks = Vec::new();
+        let mut holes = Vec::new();
+        let mut rest = json;
+        while let Some(start) = rest.find("\\u0001") {
+            let after = &rest[start + 6..];
+            let Some(end) = after.find("\\u0001") else {
+                break;
+            };
+            let id = &after[..end];
+            let hole = match id {
+                "p" => Hole::Phone,
+                n => match n.parse::<usize>().ok().and_then(|i| fields.get(i)) {
+                    Some(field) => Hole::Field(field.clone()),
+                    None => return Ok(None),
+                },
+            };
+            chunks.push(rest[..start].to_owned());
+            holes.push(hole);
+            rest = &after[end + 6..];
+        }
+        chunks.push(rest.to_owned());
+        Ok(Some(Skeleton {
+            path: request.path,
+            chunks,
+            holes,
+        }))
+    }
+
+    /// A template send's request for one recipient, from the skeleton.
+    fn splice(&self, skeleton: &Skeleton, recipient: &Recipient) -> Result<Request, MessageError> {
+        let mut body =
+            String::with_capacity(skeleton.chunks.iter().map(String::len).sum::<usize>() + 128);
+        for (chunk, hole) in skeleton.chunks.iter().zip(&skeleton.holes) {
+            body.push_str(chunk);
+            let value =
+                match hole {
+                    Hole::Phone => std::borrow::Cow::Borrowed(&*recipient.phone),
+                    Hole::Field(field) => match &field.text {
+                        Text::Fixed(s) => std::borrow::Cow::Borrowed(s.as_str()),
+                        text => self.renderer.render(text, recipient).map_err(
+                            |TextError(message)| MessageError {
+                                pointer: field.pointer.clone(),
+                                message,
+                            },
+                        )?,
+                    },
+                };
+            escape_into(&mut body, &value);
+        }
+        if let Some(last) = skeleton.chunks.last() {
+            body.push_str(last);
+        }
+        let body = serde_json::value::RawValue::from_string(body).map_err(|e| MessageError {
+            pointer: "/send/template".to_owned(),
+            message: format!("the request body is not valid JSON: {e}"),
+        })?;
+        Ok(Request::post_raw(skeleton.path.clone(), body))
+    }
+
+    /// The request for one recipient built by serializing the whole message, without the
+    /// skeleton: the reference the skeleton is tested against.
+    pub fn for_recipient_unspliced(&self, recipient: &Recipient) -> Result<Request, MessageError> {
+        match &self.kind {
+            Kind::Template(template) => {
+                let t = &self.target;
+                let message = TemplateMessage {
+                    phone_number: recipient.phone.to_string(),
+                    payload: self.payload(template, Source::Recipient(Some(recipient)))?,
+                };
+                Ok(Request::template(t.customer_id, &t.bot_key, &message))
+            }
+            _ => self.for_recipient(recipient),
+        }
     }
 
     /// Whether the campaign sends one request per recipient (template, trigger) rather than
@@ -189,17 +313,23 @@ impl Message {
     pub fn for_recipient(&self, recipient: &Recipient) -> Result<Request, MessageError> {
         let t = &self.target;
         match &self.kind {
-            Kind::Template(template) => {
-                let message = TemplateMessage {
-                    phone_number: recipient.phone.to_string(),
-                    payload: self.payload(template, Some(recipient))?,
-                };
-                Ok(Request::template(t.customer_id, &t.bot_key, &message))
-            }
+            Kind::Template(template) => match &self.skeleton {
+                Some(skeleton) => self.splice(skeleton, recipient),
+                None => {
+                    let message = TemplateMessage {
+                        phone_number: recipient.phone.to_string(),
+                        payload: self.payload(template, Source::Recipient(Some(recipient)))?,
+                    };
+                    Ok(Request::template(t.customer_id, &t.bot_key, &message))
+                }
+            },
             Kind::Trigger { flow, attributes } => {
                 let mut attrs = BTreeMap::new();
                 for (name, value) in attributes {
-                    attrs.insert(name.clone(), self.text(value, Some(recipient))?);
+                    attrs.insert(
+                        name.clone(),
+                        self.text(value, Source::Recipient(Some(recipient)))?,
+                    );
                 }
                 attrs
                     .entry("user.channel".to_owned())
@@ -272,7 +402,7 @@ impl Message {
                         kind: "WHATSAPP_TEMPLATE".to_owned(),
                         content: vec![TemplateContent {
                             kind: "TEMPLATE".to_owned(),
-                            template: self.payload(template, None)?,
+                            template: self.payload(template, Source::Recipient(None))?,
                         }],
                     },
                     status: None,
@@ -309,11 +439,20 @@ impl Message {
         paths
     }
 
-    fn text(&self, field: &Field, recipient: Option<&Recipient>) -> Result<String, MessageError> {
-        let rendered = match (&field.text, recipient) {
+    fn text(&self, field: &Field, source: Source<'_>) -> Result<String, MessageError> {
+        let rendered = match (&field.text, source) {
             (Text::Fixed(s), _) => Ok(s.clone()),
-            (text, Some(r)) => self.renderer.render(text, r).map(|c| c.into_owned()),
-            (_, None) => Err(TextError("`user` is not available here".to_owned())),
+            (_, Source::Markers(fields)) => {
+                let mut fields = fields.borrow_mut();
+                fields.push(field.clone());
+                Ok(format!("\u{1}{}\u{1}", fields.len() - 1))
+            }
+            (text, Source::Recipient(Some(r))) => {
+                self.renderer.render(text, r).map(|c| c.into_owned())
+            }
+            (_, Source::Recipient(None)) => {
+                Err(TextError("`user` is not available here".to_owned()))
+            }
         };
         rendered.map_err(|TextError(message)| MessageError {
             pointer: field.pointer.clone(),
@@ -324,7 +463,7 @@ impl Message {
     fn payload(
         &self,
         template: &CompiledTemplate,
-        recipient: Option<&Recipient>,
+        recipient: Source<'_>,
     ) -> Result<TemplatePayload, MessageError> {
         let mut components = Vec::with_capacity(2 + template.buttons.len());
         if let Some(header) = &template.header {
@@ -399,6 +538,18 @@ impl Message {
             components,
         })
     }
+}
+
+/// Appends a string's JSON escaping, without the quotes.
+fn escape_into(out: &mut String, value: &str) {
+    // serde_json's own escaping, so the bytes match a full serialization; a string always
+    // serializes.
+    let quoted = serde_json::to_string(value).unwrap_or_default();
+    out.push_str(
+        quoted
+            .get(1..quoted.len().saturating_sub(1))
+            .unwrap_or_default(),
+    );
 }
 
 fn media(link: String, filename: Option<String>) -> Media {
