@@ -260,3 +260,12 @@ fn a_field_a_users_api_user_lacks_stops_the_plan_at_render() {
     assert_eq!(output.status.code(), Some(1));
     insta::assert_snapshot!(String::from_utf8_lossy(&output.stdout));
 }
+
+#[test]
+fn out_into_a_missing_directory_is_refused_before_planning() {
+    let project = Project::example();
+    let output = project.herald(&["plan", "--emulator", "--out", "no/such/dir/p.plan"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    insta::assert_snapshot!(String::from_utf8_lossy(&output.stderr));
+}

@@ -333,10 +333,19 @@ fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, String> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    if !dir.is_dir() {
+        return Err(format!(
+            "cannot write {}: the directory {} does not exist\nhelp: create it first, or give --out a path in an existing directory",
+            path.display(),
+            dir.display()
+        ));
+    }
+    // The temporary file's own name means nothing to the user: report the plan file's path
+    // and the reason only.
     tempfile::Builder::new()
         .prefix(".herald-plan-")
         .tempfile_in(&dir)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(|e| format!("cannot write {}: {}", path.display(), e.kind()))
 }
 
 fn print_problems(
