@@ -18,15 +18,6 @@ impl Fingerprint {
         Fingerprint(Sha256::digest(bytes).into())
     }
 
-    /// The fingerprint of several byte strings in sequence, as if concatenated.
-    pub fn of_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Fingerprint {
-        let mut hasher = Sha256::new();
-        for part in parts {
-            hasher.update(part);
-        }
-        Fingerprint(hasher.finalize().into())
-    }
-
     /// The fingerprint of a value's compact JSON, as `serde_json::to_vec` would write it,
     /// hashed as it is written: no buffer, no copy (this runs once per recipient).
     pub fn of_json<T: Serialize + ?Sized>(value: &T) -> Fingerprint {
@@ -109,7 +100,6 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(f.to_string().parse::<Fingerprint>(), Ok(f));
-        assert_eq!(Fingerprint::of_parts([&b"a"[..], b"bc"]), f);
         assert!("xyz".parse::<Fingerprint>().is_err());
         assert_eq!(f.short(), "ba7816bf8f01");
         let value = serde_json::json!({"a": [1, "x\"y"]});

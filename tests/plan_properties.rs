@@ -92,7 +92,8 @@ fn project(users: &[(u64, String)], on_change: &str) -> tempfile::TempDir {
     dir
 }
 
-fn plan(dir: &std::path::Path, store: &dyn Store) -> Collect {
+/// Plans a valid project at a fixed time, without Users API audiences.
+fn try_plan(dir: &std::path::Path, store: &dyn Store) -> Result<Collect, engine::Failure> {
     let loaded = herald::load::load(dir).unwrap();
     let validated = herald::validate::validate(&loaded, &herald::validate::Options::default());
     let messages: Vec<&str> = validated
@@ -113,8 +114,12 @@ fn plan(dir: &std::path::Path, store: &dyn Store) -> Collect {
         inputs_hash: String::new(),
     };
     let mut sink = Collect::default();
-    engine::run(&input, &mut NoUsersApi, store, &mut sink).expect("the plan is made");
-    sink
+    engine::run(&input, &mut NoUsersApi, store, &mut sink)?;
+    Ok(sink)
+}
+
+fn plan(dir: &std::path::Path, store: &dyn Store) -> Collect {
+    try_plan(dir, store).expect("the plan is made")
 }
 
 fn delivery(campaign: &str, action: &Action, outcome: Outcome) -> Delivery {
@@ -267,21 +272,9 @@ fn a_big_audience_is_planned_in_csv_order_across_batches_and_threads() {
 #[test]
 fn a_render_failure_deep_in_a_big_audience_names_the_recipient() {
     let dir = big_csv_project(20_000, Some(15_345));
-    let loaded = herald::load::load(dir.path()).unwrap();
-    let validated = herald::validate::validate(&loaded, &herald::validate::Options::default());
-    let api = validated.catalog.settings.as_ref().unwrap().api_for(None);
-    let input = Input {
-        loaded: &loaded,
-        catalog: &validated.catalog,
-        api: &api,
-        now: "2026-12-01T00:00:00Z".parse().unwrap(),
-        environment: None,
-        selection: &[],
-        inputs_hash: String::new(),
+    let Err(failure) = try_plan(dir.path(), &SqliteStore::in_memory()) else {
+        panic!("the plan was made despite a recipient that cannot render");
     };
-    let store = SqliteStore::in_memory();
-    let mut sink = Collect::default();
-    let failure = engine::run(&input, &mut NoUsersApi, &store, &mut sink).unwrap_err();
     let engine::Failure::Problems(problems) = failure else {
         panic!("expected a render problem");
     };

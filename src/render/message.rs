@@ -120,6 +120,8 @@ struct Skeleton {
     path: String,
     /// The text around the holes; one more than `holes`.
     chunks: Vec<String>,
+    /// The chunks' total length: a body's size before its values.
+    fixed_len: usize,
     /// What fills each hole.
     holes: Vec<Hole>,
 }
@@ -241,6 +243,7 @@ impl Message {
         chunks.push(rest.to_owned());
         Ok(Some(Skeleton {
             path: request.path,
+            fixed_len: chunks.iter().map(String::len).sum(),
             chunks,
             holes,
         }))
@@ -248,32 +251,32 @@ impl Message {
 
     /// A template send's request for one recipient, from the skeleton.
     fn splice(&self, skeleton: &Skeleton, recipient: &Recipient) -> Result<Request, MessageError> {
-        let mut body =
-            String::with_capacity(skeleton.chunks.iter().map(String::len).sum::<usize>() + 128);
+        let mut body: Vec<u8> = Vec::with_capacity(skeleton.fixed_len + 128);
         for (chunk, hole) in skeleton.chunks.iter().zip(&skeleton.holes) {
-            body.push_str(chunk);
-            let value =
-                match hole {
-                    Hole::Phone => std::borrow::Cow::Borrowed(&*recipient.phone),
-                    Hole::Field(field) => match &field.text {
-                        Text::Fixed(s) => std::borrow::Cow::Borrowed(s.as_str()),
-                        text => self.renderer.render(text, recipient).map_err(
-                            |TextError(message)| MessageError {
-                                pointer: field.pointer.clone(),
-                                message,
-                            },
-                        )?,
-                    },
-                };
-            escape_into(&mut body, &value);
+            body.extend_from_slice(chunk.as_bytes());
+            match hole {
+                Hole::Phone => escape_into(&mut body, &recipient.phone),
+                Hole::Field(field) => {
+                    let value = self.renderer.render(&field.text, recipient).map_err(
+                        |TextError(message)| MessageError {
+                            pointer: field.pointer.clone(),
+                            message,
+                        },
+                    )?;
+                    escape_into(&mut body, &value);
+                }
+            }
         }
         if let Some(last) = skeleton.chunks.last() {
-            body.push_str(last);
+            body.extend_from_slice(last.as_bytes());
         }
-        let body = serde_json::value::RawValue::from_string(body).map_err(|e| MessageError {
+        let invalid = |e: String| MessageError {
             pointer: "/send/template".to_owned(),
             message: format!("the request body is not valid JSON: {e}"),
-        })?;
+        };
+        let body = String::from_utf8(body).map_err(|e| invalid(e.to_string()))?;
+        let body =
+            serde_json::value::RawValue::from_string(body).map_err(|e| invalid(e.to_string()))?;
         Ok(Request::post_raw(skeleton.path.clone(), body))
     }
 
@@ -541,15 +544,14 @@ impl Message {
 }
 
 /// Appends a string's JSON escaping, without the quotes.
-fn escape_into(out: &mut String, value: &str) {
-    // serde_json's own escaping, so the bytes match a full serialization; a string always
-    // serializes.
-    let quoted = serde_json::to_string(value).unwrap_or_default();
-    out.push_str(
-        quoted
-            .get(1..quoted.len().saturating_sub(1))
-            .unwrap_or_default(),
-    );
+fn escape_into(out: &mut Vec<u8>, value: &str) {
+    // serde_json's own escaping, so the bytes match a full serialization. It writes the quotes
+    // too: drop the closing one and shift the value over the opening one (a few bytes).
+    let start = out.len();
+    if serde_json::to_writer(&mut *out, value).is_ok() && out.len() >= start + 2 {
+        out.pop();
+        out.remove(start);
+    }
 }
 
 fn media(link: String, filename: Option<String>) -> Media {

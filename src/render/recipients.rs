@@ -109,31 +109,6 @@ impl UserFields {
             UserFields::Map(map) => map.get(field)?.as_str(),
         }
     }
-
-    /// Every field's name and value as text (non-strings as JSON), for redaction.
-    pub fn texts(&self) -> Vec<(String, String)> {
-        match self {
-            UserFields::Row {
-                columns,
-                text,
-                ends,
-            } => columns
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let value = UserFields::value(text, ends, i).unwrap_or_default();
-                    (c.clone(), value.to_owned())
-                })
-                .collect(),
-            UserFields::Map(map) => map
-                .iter()
-                .map(|(k, v)| {
-                    let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-                    (k.clone(), text)
-                })
-                .collect(),
-        }
-    }
 }
 
 impl Object for UserFields {
