@@ -18,29 +18,42 @@ impl Fingerprint {
         Fingerprint(Sha256::digest(bytes).into())
     }
 
-    /// The fingerprint of a value's compact JSON, as `serde_json::to_vec` would write it,
-    /// hashed as it is written: no buffer, no copy (this runs once per recipient).
-    pub fn of_json<T: Serialize + ?Sized>(value: &T) -> Fingerprint {
-        struct Hashing(Sha256);
-        impl std::io::Write for Hashing {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.update(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let mut hashing = Hashing(Sha256::new());
-        // Writing to the hasher cannot fail, and the values hashed here (requests) always
-        // serialize; an error would hash what was written so far, never panic.
-        let _ = serde_json::to_writer(&mut hashing, value);
-        Fingerprint(hashing.0.finalize().into())
-    }
-
     /// The first 12 hex digits, enough to tell fingerprints apart in human output.
     pub fn short(&self) -> String {
         self.to_string()[..12].to_owned()
+    }
+}
+
+/// A fingerprint taken in parts, for bytes written piece by piece. It is `Clone`, so a prefix
+/// that many fingerprints share (a request's JSON up to its body) is hashed once.
+#[derive(Clone, Default)]
+pub struct Hasher(Sha256);
+
+impl Hasher {
+    /// Nothing hashed yet.
+    pub fn new() -> Hasher {
+        Hasher::default()
+    }
+
+    /// Hashes more bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The fingerprint of everything hashed.
+    pub fn finish(self) -> Fingerprint {
+        Fingerprint(self.0.finalize().into())
+    }
+}
+
+impl std::io::Write for Hasher {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -90,7 +103,7 @@ impl<'de> Deserialize<'de> for Fingerprint {
 
 #[cfg(test)]
 mod tests {
-    use super::Fingerprint;
+    use super::{Fingerprint, Hasher};
 
     #[test]
     fn hex_round_trip_and_known_digest() {
@@ -102,10 +115,12 @@ mod tests {
         assert_eq!(f.to_string().parse::<Fingerprint>(), Ok(f));
         assert!("xyz".parse::<Fingerprint>().is_err());
         assert_eq!(f.short(), "ba7816bf8f01");
-        let value = serde_json::json!({"a": [1, "x\"y"]});
-        assert_eq!(
-            Fingerprint::of_json(&value),
-            Fingerprint::of(&serde_json::to_vec(&value).unwrap())
-        );
+        let mut parts = Hasher::new();
+        parts.update(b"a");
+        let mut fork = parts.clone();
+        fork.update(b"bc");
+        assert_eq!(fork.finish(), f);
+        parts.update(b"x");
+        assert_eq!(parts.finish(), Fingerprint::of(b"ax"));
     }
 }

@@ -269,3 +269,31 @@ fn out_into_a_missing_directory_is_refused_before_planning() {
     assert!(output.stdout.is_empty());
     insta::assert_snapshot!(String::from_utf8_lossy(&output.stderr));
 }
+
+#[test]
+fn a_phone_listed_twice_is_planned_once_with_a_warning_naming_both_listings() {
+    let project = Project::example();
+    let before = project.plan(AFTER_DUE, &["--format", "json"], 0);
+    project.append(
+        "audiences/vip.csv",
+        "+919178921978,jahnavi,1\n+919019486731,john,2\n+14155552671,maria,3\n\
+         +919845012345,ravi,4\n+919019486731,john,5\n+14155552671,maria,6\n",
+    );
+    project.edit(
+        "campaigns/audiences.yaml",
+        r#"      - {phone: "+919178921978", first_name: jahnavi, invoice_no: "12346"}"#,
+        r#"      - {phone: "+919178921978", first_name: jahnavi, invoice_no: "12346"}
+      - {phone: "+919019486731", first_name: johnny, invoice_no: "12347"}"#,
+    );
+    let output = project.herald(&["plan", "--emulator", "--now", AFTER_DUE, "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0));
+    // The first listing of each phone wins: the actions are those of the plan without the
+    // repeats (only the header's inputs hash differs).
+    let campaigns =
+        |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap()["campaigns"].clone();
+    assert_eq!(
+        campaigns(&String::from_utf8_lossy(&output.stdout)),
+        campaigns(&before)
+    );
+    insta::assert_snapshot!(String::from_utf8_lossy(&output.stderr));
+}

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use herald::fingerprint::Fingerprint;
 use herald::render::text::{Compiler, Globals, Text};
 use herald::render::{Recipient, UserFields};
 use minijinja::value::Value as JValue;
@@ -144,5 +145,13 @@ proptest! {
         let spliced = render.message.for_recipient(&recipient).expect("renders");
         let serialized = render.message.for_recipient_unspliced(&recipient).expect("renders");
         prop_assert_eq!(spliced.to_json(), serialized.to_json());
+        prop_assert_eq!(spliced.to_json(), serde_json::to_string(&serialized).unwrap());
+        // The fingerprint hashed from the skeleton, without building the request, is the
+        // hash of the serialized request.
+        let mut scratch = Vec::new();
+        let draft = render.message.draft(&recipient, &mut scratch).expect("renders");
+        let whole = Fingerprint::of(serialized.to_json().as_bytes());
+        prop_assert_eq!(draft.fingerprint, whole);
+        prop_assert_eq!(serialized.fingerprint(), whole);
     }
 }

@@ -8,12 +8,14 @@
 //! - [`client`]: [`Client`], which sends requests and reads answers.
 
 pub mod api;
+mod body;
 pub mod classify;
 pub mod client;
 pub mod config;
 pub mod error;
 pub mod request;
 
+pub use body::Body;
 pub use client::{Accepted, Client};
 pub use config::{ClientConfig, ConfigError, Secret};
 pub use error::ApiError;

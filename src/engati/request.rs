@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
+use super::Body;
 use super::api::{self, BroadcastV1, BroadcastV2, TemplateMessage};
+use crate::fingerprint::{Fingerprint, Hasher};
 use crate::model::TriggerApi;
 
 /// The page size the Conversations API defaults to, used for Users too.
@@ -46,8 +47,9 @@ impl fmt::Display for Method {
     }
 }
 
-/// One call to the Engati API, relative to `api.base_url`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One call to the Engati API, relative to `api.base_url`. Requests are equal when they would
+/// send the same bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
     /// GET or POST.
@@ -57,20 +59,10 @@ pub struct Request {
     /// Query parameters, in the order they are sent (unencoded; encoded when sent).
     #[serde(default)]
     pub query: Vec<(String, String)>,
-    /// The JSON body, exactly the bytes sent; `None` sends no body. Kept as raw JSON so a
-    /// request read back from a plan file is sent byte for byte as it was written.
+    /// The JSON body, exactly the bytes sent; `None` sends no body. Kept as text so a request
+    /// read back from a plan file is sent byte for byte as it was written.
     #[serde(default)]
-    pub body: Option<Box<RawValue>>,
-}
-
-/// Requests are equal when they would send the same bytes.
-impl PartialEq for Request {
-    fn eq(&self, other: &Request) -> bool {
-        self.method == other.method
-            && self.path == other.path
-            && self.query == other.query
-            && self.body.as_ref().map(|b| b.get()) == other.body.as_ref().map(|b| b.get())
-    }
+    pub body: Option<Body>,
 }
 
 impl Request {
@@ -79,7 +71,7 @@ impl Request {
         Request::post(
             api::paths::template(customer_id, &segment(bot_key)),
             Vec::new(),
-            Some(to_body(message)),
+            Some(Body::of(message)),
         )
     }
 
@@ -88,7 +80,7 @@ impl Request {
         Request::post(
             api::paths::broadcast_v1(customer_id, &segment(bot_key)),
             Vec::new(),
-            Some(to_body(broadcast)),
+            Some(Body::of(broadcast)),
         )
     }
 
@@ -97,7 +89,7 @@ impl Request {
         Request::post(
             api::paths::broadcast_v2(customer_id, &segment(bot_key)),
             Vec::new(),
-            Some(to_body(broadcast)),
+            Some(Body::of(broadcast)),
         )
     }
 
@@ -121,7 +113,7 @@ impl Request {
                     .collect(),
                 None,
             ),
-            TriggerApi::V2 => Request::post(path, Vec::new(), Some(to_body(attributes))),
+            TriggerApi::V2 => Request::post(path, Vec::new(), Some(Body::of(attributes))),
         }
     }
 
@@ -172,11 +164,11 @@ impl Request {
     }
 
     /// POST a JSON body built elsewhere (plan's per-campaign body skeletons) to `path`.
-    pub fn post_raw(path: String, body: Box<RawValue>) -> Request {
+    pub fn post_raw(path: String, body: Body) -> Request {
         Request::post(path, Vec::new(), Some(body))
     }
 
-    fn post(path: String, query: Vec<(String, String)>, body: Option<Box<RawValue>>) -> Request {
+    fn post(path: String, query: Vec<(String, String)>, body: Option<Body>) -> Request {
         Request {
             method: Method::Post,
             path,
@@ -201,18 +193,45 @@ impl Request {
     }
 
     /// The request as compact JSON (method, path, query, body): what state stores and what
-    /// its fingerprint is the hash of.
+    /// its fingerprint is the hash of. The same bytes as serializing it with serde_json.
     pub fn to_json(&self) -> String {
         // Sized up front: this runs once per recipient when planning.
         let body = self.body.as_ref().map_or(0, |b| b.get().len());
         let query: usize = self.query.iter().map(|(k, v)| k.len() + v.len() + 8).sum();
         let mut out = Vec::with_capacity(self.path.len() + query + body + 64);
-        // A struct of strings, string pairs and raw JSON always serializes, as UTF-8; the
-        // fallbacks only avoid a panic path.
-        if serde_json::to_writer(&mut out, self).is_err() {
+        // Writing to a Vec cannot fail, and what is written is UTF-8; the fallbacks only
+        // avoid a panic path.
+        if self.write_json(&mut out).is_err() {
             return String::new();
         }
         String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// The fingerprint of [`to_json`](Self::to_json), hashed as it is written.
+    pub fn fingerprint(&self) -> Fingerprint {
+        let mut hasher = Hasher::new();
+        // Writing to a hasher cannot fail.
+        let _ = self.write_json(&mut hasher);
+        hasher.finish()
+    }
+
+    /// Writes [`to_json`](Self::to_json)'s bytes: the body as it is, without parsing it again.
+    fn write_json<W: std::io::Write>(&self, mut out: W) -> serde_json::Result<()> {
+        out.write_all(b"{\"method\":")
+            .map_err(serde_json::Error::io)?;
+        serde_json::to_writer(&mut out, &self.method)?;
+        out.write_all(b",\"path\":")
+            .map_err(serde_json::Error::io)?;
+        serde_json::to_writer(&mut out, &self.path)?;
+        out.write_all(b",\"query\":")
+            .map_err(serde_json::Error::io)?;
+        serde_json::to_writer(&mut out, &self.query)?;
+        out.write_all(b",\"body\":")
+            .map_err(serde_json::Error::io)?;
+        let body = self.body.as_ref().map_or("null", |b| b.get());
+        out.write_all(body.as_bytes())
+            .map_err(serde_json::Error::io)?;
+        out.write_all(b"}").map_err(serde_json::Error::io)
     }
 
     /// `POST /whatsapp-api/...`: how errors and logs name the call (no query: it may hold
@@ -245,13 +264,6 @@ impl Request {
         }
         Ok(())
     }
-}
-
-/// The JSON of an api.rs value. These are derived `Serialize` impls of structs, enums, strings
-/// and string-keyed maps, which `serde_json` always represents, so the error arm is unreachable
-/// (the unit tests serialize every body type); it maps to `null` rather than a panic path.
-fn to_body<T: Serialize>(value: &T) -> Box<RawValue> {
-    serde_json::value::to_raw_value(value).unwrap_or_default()
 }
 
 /// Percent-encodes one path segment (everything but RFC 3986 unreserved characters), so a
@@ -323,6 +335,21 @@ mod tests {
         let back: Request = serde_json::from_str(&text).unwrap();
         assert_eq!(back, req);
         assert_eq!(back.body_bytes(), req.body_bytes());
+    }
+
+    #[test]
+    fn to_json_and_fingerprint_match_serde() {
+        let attrs = BTreeMap::from([("k \"q\"".to_owned(), "v\n€".to_owned())]);
+        let requests = [
+            Request::trigger(1, "00000000000000aa", "f/x", &attrs, TriggerApi::V1),
+            Request::trigger(1, "00000000000000aa", "f", &attrs, TriggerApi::V2),
+            Request::users(1, "00000000000000aa", "opt1", "yes", 0, 500),
+        ];
+        for req in requests {
+            let serde = serde_json::to_string(&req).unwrap();
+            assert_eq!(req.to_json(), serde);
+            assert_eq!(req.fingerprint(), Fingerprint::of(serde.as_bytes()));
+        }
     }
 
     #[test]

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
+use super::recorded::RecordedIndex;
 use super::{Action, ActionKind, Campaign, Counts, Header, Previous, Sink, Target, TemplateText};
 use crate::diagnostic::{Code, Diagnostic, Severity, did_you_mean};
+use crate::fingerprint::Fingerprint;
 use crate::load::LoadedProject;
 use crate::model::{Api, HeaderKind, OnChange};
-use crate::render::recipients::phone_key;
-use crate::render::{CampaignRender, Recipient, Rendered, Resolved, Resolver, Stop, UsersSource};
+use crate::render::{CampaignRender, Judged, Recipient, Resolved, Resolver, Stop, UsersSource};
 use crate::state::{Outcome, Recorded, StateError, Store, WHOLE_CAMPAIGN};
 use crate::validate::{Catalog, Item};
 
@@ -83,7 +84,7 @@ pub struct Made {
 /// - anything that would be sent while the campaign is not due is `waiting` instead.
 pub fn classify(
     recorded: Option<&Recorded>,
-    fingerprint: &crate::fingerprint::Fingerprint,
+    fingerprint: &Fingerprint,
     due: bool,
     on_change: OnChange,
 ) -> (ActionKind, bool) {
@@ -118,7 +119,19 @@ pub fn run(
     sink: &mut dyn Sink,
 ) -> Result<Made, Failure> {
     let selected = select(input)?;
-    let (prepared, warnings) = prepare(input, &selected, users)?;
+    // Reading the first campaign's state takes as long as reading a big CSV: do both at once
+    // (state stays on this thread; its connection is not shared).
+    let first = selected.first().map(|item| item.name.as_str());
+    let (prepared, mut preloaded) = std::thread::scope(|scope| {
+        let preparing = scope.spawn(|| prepare(input, &selected, users));
+        let preloaded =
+            first.map(|name| Ok::<_, Failure>((name, RecordedIndex::load(store, name)?)));
+        let prepared = preparing
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (prepared, preloaded)
+    });
+    let (prepared, warnings) = prepared?;
     let header = Header {
         herald_version: env!("CARGO_PKG_VERSION").to_owned(),
         created_at: input.now,
@@ -134,7 +147,11 @@ pub fn run(
     sink.begin(&header)?;
     let mut totals = Counts::default();
     for p in &prepared {
-        let counts = plan_campaign(input, p, store, sink)?;
+        let recorded = match preloaded.take().transpose()? {
+            Some((name, map)) if name == p.item.name => map,
+            _ => RecordedIndex::load(store, &p.item.name)?,
+        };
+        let counts = plan_campaign(input, p, &recorded, store, sink)?;
         totals.merge(&counts);
     }
     sink.end(&totals)?;
@@ -225,6 +242,7 @@ fn prepare<'a>(
 fn plan_campaign(
     input: &Input<'_>,
     p: &Prepared<'_>,
+    recorded: &RecordedIndex,
     store: &dyn Store,
     sink: &mut dyn Sink,
 ) -> Result<Counts, Failure> {
@@ -245,25 +263,28 @@ fn plan_campaign(
         template: template_text(input.catalog, campaign),
         user_paths: p.render.message.user_paths(),
     })?;
-    let mut recorded: HashMap<u64, Recorded> = HashMap::new();
-    store.recorded(name, &mut |recipient, r| {
-        recorded.insert(phone_key(recipient), r);
-    })?;
     let mut tracker = Tracker {
         store,
         campaign: name,
-        recorded: &recorded,
-        due,
-        on_change: campaign.on_change,
+        recorded,
         counts: Counts::default(),
         detailed: HashMap::new(),
     };
+    let judge = |recipient: &str, fingerprint: &Fingerprint| {
+        let recorded = recorded.get(recipient);
+        classify(recorded, fingerprint, due, campaign.on_change)
+    };
     if per_recipient {
-        let streamed = p
-            .render
-            .render_each(recipients, BATCH, |recipient, rendered| {
-                tracker.emit(&recipient.phone, rendered, sink)
-            });
+        let streamed = p.render.render_each(
+            recipients,
+            BATCH,
+            |recipient, fingerprint| {
+                let verdict = judge(&recipient.phone, fingerprint);
+                // Unchanged deliveries are only counted: their requests are never built.
+                (verdict, verdict.0 != ActionKind::Unchanged)
+            },
+            |recipient, judged| tracker.emit(&recipient.phone, judged, sink),
+        );
         match streamed {
             Ok(()) => {}
             Err(Stop::Render(i, e)) => return Err(render_failure(input, p, &recipients[i], i, e)),
@@ -274,20 +295,23 @@ fn plan_campaign(
             .render
             .render_whole(recipients, input.now)
             .map_err(|e| render_failure_whole(input, p, e))?;
-        tracker.emit(WHOLE_CAMPAIGN, rendered, sink)?;
+        let verdict = judge(WHOLE_CAMPAIGN, &rendered.fingerprint);
+        let judged = Judged {
+            verdict,
+            fingerprint: rendered.fingerprint,
+            request: (verdict.0 != ActionKind::Unchanged).then_some(rendered.request),
+        };
+        tracker.emit(WHOLE_CAMPAIGN, judged, sink)?;
     }
     sink.end_campaign(&tracker.counts)?;
     Ok(tracker.counts)
 }
 
-/// Classifies deliveries of one campaign and feeds them to the sink.
+/// Counts a campaign's judged deliveries and feeds their actions to the sink.
 struct Tracker<'a> {
     store: &'a dyn Store,
     campaign: &'a str,
-    /// By [`phone_key`]; a whole-campaign delivery (`*`) is key 0, which no phone has.
-    recorded: &'a HashMap<u64, Recorded>,
-    due: bool,
-    on_change: OnChange,
+    recorded: &'a RecordedIndex,
     counts: Counts,
     detailed: HashMap<ActionKind, usize>,
 }
@@ -296,16 +320,17 @@ impl Tracker<'_> {
     fn emit(
         &mut self,
         recipient: &str,
-        rendered: Rendered,
+        judged: Judged<(ActionKind, bool)>,
         sink: &mut dyn Sink,
     ) -> Result<(), Failure> {
-        let recorded = self.recorded.get(&phone_key(recipient));
-        let (kind, sends) = classify(recorded, &rendered.fingerprint, self.due, self.on_change);
+        let (kind, sends) = judged.verdict;
         self.counts.add(kind, sends);
-        if kind == ActionKind::Unchanged {
+        // Only unchanged deliveries come without a request (see the judges in
+        // `plan_campaign`): they are counted, not listed.
+        let Some(request) = judged.request else {
             return Ok(());
-        }
-        let previous = match recorded {
+        };
+        let previous = match self.recorded.get(recipient) {
             None => None,
             Some(r) => Some(self.previous(recipient, r, kind)?),
         };
@@ -313,8 +338,8 @@ impl Tracker<'_> {
             recipient: recipient.to_owned(),
             action: kind,
             sends,
-            fingerprint: rendered.fingerprint,
-            request: rendered.request,
+            fingerprint: judged.fingerprint,
+            request,
             previous,
         })?;
         Ok(())

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::compile::{compile_template, field, fixed};
 use super::recipients::Recipient;
+use super::skeleton::{PHONE_MARKER, Skeleton, field_marker};
 use super::text::{Compiler, Renderer, Text, TextError};
 use crate::engati::Request;
 use crate::engati::api::{
@@ -12,6 +13,7 @@ use crate::engati::api::{
     BroadcastV1, BroadcastV2, Component, Language, Media, Parameter, TemplateBroadcastPayload,
     TemplateContent, TemplateMessage, TemplatePayload, TextData,
 };
+use crate::fingerprint::Fingerprint;
 use crate::model::{Send, Template, TriggerApi};
 
 /// A compile or render failure at a string of the campaign: its JSON pointer below the
@@ -103,6 +105,33 @@ pub struct Message {
     skeleton: Option<Skeleton>,
 }
 
+/// A delivery rendered as far as its fingerprint, from [`Message::draft`].
+pub struct Draft<'a> {
+    /// The fingerprint of the delivery's request.
+    pub fingerprint: Fingerprint,
+    rest: Rest<'a>,
+}
+
+enum Rest<'a> {
+    /// A template send's body, spliced but not yet a request.
+    Spliced {
+        skeleton: &'a Skeleton,
+        body: &'a [u8],
+    },
+    /// A request built in full.
+    Built(Request),
+}
+
+impl Draft<'_> {
+    /// The delivery's request.
+    pub fn request(self) -> Result<Request, MessageError> {
+        match self.rest {
+            Rest::Spliced { skeleton, body } => skeleton.request(body),
+            Rest::Built(request) => Ok(request),
+        }
+    }
+}
+
 /// Where [`Message::text`] gets values: a recipient's fields, or (building a [`Skeleton`])
 /// markers standing for every per-recipient field, recorded in order.
 #[derive(Clone, Copy)]
@@ -110,29 +139,6 @@ enum Source<'a> {
     Recipient(Option<&'a Recipient>),
     Markers(&'a std::cell::RefCell<Vec<Field>>),
 }
-
-/// A template send's request body as JSON text with holes: everything that is the same for
-/// every recipient is serialized once, at compile time, and each recipient's body is the
-/// chunks with its escaped values in between. JSON escaping works character by character, so
-/// this gives exactly the bytes serializing the whole message would (tested against it).
-struct Skeleton {
-    /// The request's path.
-    path: String,
-    /// The text around the holes; one more than `holes`.
-    chunks: Vec<String>,
-    /// The chunks' total length: a body's size before its values.
-    fixed_len: usize,
-    /// What fills each hole.
-    holes: Vec<Hole>,
-}
-
-enum Hole {
-    Phone,
-    Field(Field),
-}
-
-/// The marker standing for the phone number in a skeleton.
-const PHONE_MARKER: &str = "\u{1}p\u{1}";
 
 impl Message {
     /// Compiles a campaign's `send`. `templates` are the project's approved templates.
@@ -205,7 +211,7 @@ impl Message {
         Ok(message)
     }
 
-    /// The skeleton of a template send's body, or `None` for other kinds.
+    /// The skeleton of a template send's request, or `None` for other kinds.
     fn skeleton(&self) -> Result<Option<Skeleton>, MessageError> {
         let Kind::Template(template) = &self.kind else {
             return Ok(None);
@@ -217,115 +223,51 @@ impl Message {
         };
         let t = &self.target;
         let request = Request::template(t.customer_id, &t.bot_key, &message);
-        let json = request.body.as_ref().map_or("", |b| b.get());
-        let fields = fields.into_inner();
-        // Markers are \u0001 ID \u0001, which serde_json writes as `\u0001ID\u0001`.
-        let mut chunks = Vec::new();
-        let mut holes = Vec::new();
-        let mut rest = json;
-        while let Some(start) = rest.find("\\u0001") {
-            let after = &rest[start + 6..];
-            let Some(end) = after.find("\\u0001") else {
-                break;
-            };
-            let id = &after[..end];
-            let hole = match id {
-                "p" => Hole::Phone,
-                n => match n.parse::<usize>().ok().and_then(|i| fields.get(i)) {
-                    Some(field) => Hole::Field(field.clone()),
-                    None => return Ok(None),
-                },
-            };
-            chunks.push(rest[..start].to_owned());
-            holes.push(hole);
-            rest = &after[end + 6..];
-        }
-        chunks.push(rest.to_owned());
-        Ok(Some(Skeleton {
-            path: request.path,
-            fixed_len: chunks.iter().map(String::len).sum(),
-            chunks,
-            holes,
-        }))
+        Ok(Skeleton::cut(&request, &fields.into_inner()))
     }
 
-    /// A template send's request for one recipient, from the skeleton.
-    fn splice(&self, skeleton: &Skeleton, recipient: &Recipient) -> Result<Request, MessageError> {
-        let mut body: Vec<u8> = Vec::with_capacity(skeleton.fixed_len + 128);
-        for (chunk, hole) in skeleton.chunks.iter().zip(&skeleton.holes) {
-            body.extend_from_slice(chunk.as_bytes());
-            match hole {
-                Hole::Phone => escape_into(&mut body, &recipient.phone),
-                Hole::Field(field) => {
-                    let value = self.renderer.render(&field.text, recipient).map_err(
-                        |TextError(message)| MessageError {
-                            pointer: field.pointer.clone(),
-                            message,
-                        },
-                    )?;
-                    escape_into(&mut body, &value);
-                }
+    /// Renders one recipient's delivery as far as its fingerprint (template and trigger
+    /// campaigns). For template sends that is the body spliced into `scratch` and hashed: the
+    /// request itself is built only if [`Draft::request`] is called, which a plan skips for
+    /// the deliveries state already holds.
+    pub fn draft<'a>(
+        &'a self,
+        recipient: &Recipient,
+        scratch: &'a mut Vec<u8>,
+    ) -> Result<Draft<'a>, MessageError> {
+        match (&self.kind, &self.skeleton) {
+            (Kind::Template(_), Some(skeleton)) => {
+                skeleton.fill(&self.renderer, recipient, scratch)?;
+                Ok(Draft {
+                    fingerprint: skeleton.fingerprint(scratch),
+                    rest: Rest::Spliced {
+                        skeleton,
+                        body: scratch,
+                    },
+                })
+            }
+            _ => {
+                let request = self.for_recipient_unspliced(recipient)?;
+                Ok(Draft {
+                    fingerprint: request.fingerprint(),
+                    rest: Rest::Built(request),
+                })
             }
         }
-        if let Some(last) = skeleton.chunks.last() {
-            body.extend_from_slice(last.as_bytes());
-        }
-        let invalid = |e: String| MessageError {
-            pointer: "/send/template".to_owned(),
-            message: format!("the request body is not valid JSON: {e}"),
-        };
-        let body = String::from_utf8(body).map_err(|e| invalid(e.to_string()))?;
-        let body =
-            serde_json::value::RawValue::from_string(body).map_err(|e| invalid(e.to_string()))?;
-        Ok(Request::post_raw(skeleton.path.clone(), body))
     }
 
     /// The request for one recipient built by serializing the whole message, without the
-    /// skeleton: the reference the skeleton is tested against.
+    /// skeleton: the reference the skeleton is tested against, and the way triggers are built.
     pub fn for_recipient_unspliced(&self, recipient: &Recipient) -> Result<Request, MessageError> {
+        let t = &self.target;
         match &self.kind {
             Kind::Template(template) => {
-                let t = &self.target;
                 let message = TemplateMessage {
                     phone_number: recipient.phone.to_string(),
                     payload: self.payload(template, Source::Recipient(Some(recipient)))?,
                 };
                 Ok(Request::template(t.customer_id, &t.bot_key, &message))
             }
-            _ => self.for_recipient(recipient),
-        }
-    }
-
-    /// Whether the campaign sends one request per recipient (template, trigger) rather than
-    /// one for its whole audience (broadcasts).
-    pub fn per_recipient(&self) -> bool {
-        matches!(self.kind, Kind::Template(_) | Kind::Trigger { .. })
-    }
-
-    /// The `send` kind's name: `template`, `trigger`, `broadcast`, `template_broadcast`.
-    pub fn kind_name(&self) -> &'static str {
-        match self.kind {
-            Kind::Template(_) => "template",
-            Kind::Trigger { .. } => "trigger",
-            Kind::Broadcast { .. } => "broadcast",
-            Kind::TemplateBroadcast { .. } => "template_broadcast",
-        }
-    }
-
-    /// The request for one recipient (template and trigger campaigns).
-    pub fn for_recipient(&self, recipient: &Recipient) -> Result<Request, MessageError> {
-        let t = &self.target;
-        match &self.kind {
-            Kind::Template(template) => match &self.skeleton {
-                Some(skeleton) => self.splice(skeleton, recipient),
-                None => {
-                    let message = TemplateMessage {
-                        phone_number: recipient.phone.to_string(),
-                        payload: self.payload(template, Source::Recipient(Some(recipient)))?,
-                    };
-                    Ok(Request::template(t.customer_id, &t.bot_key, &message))
-                }
-            },
             Kind::Trigger { flow, attributes } => {
                 let mut attrs = BTreeMap::new();
                 for (name, value) in attributes {
@@ -351,6 +293,27 @@ impl Message {
                 message: "a broadcast is sent to the whole audience at once".to_owned(),
             }),
         }
+    }
+
+    /// Whether the campaign sends one request per recipient (template, trigger) rather than
+    /// one for its whole audience (broadcasts).
+    pub fn per_recipient(&self) -> bool {
+        matches!(self.kind, Kind::Template(_) | Kind::Trigger { .. })
+    }
+
+    /// The `send` kind's name: `template`, `trigger`, `broadcast`, `template_broadcast`.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Template(_) => "template",
+            Kind::Trigger { .. } => "trigger",
+            Kind::Broadcast { .. } => "broadcast",
+            Kind::TemplateBroadcast { .. } => "template_broadcast",
+        }
+    }
+
+    /// The request for one recipient (template and trigger campaigns).
+    pub fn for_recipient(&self, recipient: &Recipient) -> Result<Request, MessageError> {
+        self.draft(recipient, &mut Vec::new())?.request()
     }
 
     /// The request for the whole audience (broadcast campaigns), published at `published_on`
@@ -448,7 +411,7 @@ impl Message {
             (_, Source::Markers(fields)) => {
                 let mut fields = fields.borrow_mut();
                 fields.push(field.clone());
-                Ok(format!("\u{1}{}\u{1}", fields.len() - 1))
+                Ok(field_marker(fields.len() - 1))
             }
             (text, Source::Recipient(Some(r))) => {
                 self.renderer.render(text, r).map(|c| c.into_owned())
@@ -540,17 +503,6 @@ impl Message {
             language: Language::deterministic(template.language.clone()),
             components,
         })
-    }
-}
-
-/// Appends a string's JSON escaping, without the quotes.
-fn escape_into(out: &mut Vec<u8>, value: &str) {
-    // serde_json's own escaping, so the bytes match a full serialization. It writes the quotes
-    // too: drop the closing one and shift the value over the opening one (a few bytes).
-    let start = out.len();
-    if serde_json::to_writer(&mut *out, value).is_ok() && out.len() >= start + 2 {
-        out.pop();
-        out.remove(start);
     }
 }
 

@@ -8,6 +8,7 @@
 mod compile;
 pub mod message;
 pub mod recipients;
+mod skeleton;
 pub mod text;
 
 use std::collections::BTreeMap;
@@ -33,19 +34,19 @@ pub struct Rendered {
     pub fingerprint: Fingerprint,
 }
 
-impl Rendered {
-    /// Fingerprints a request: the SHA-256 of its compact JSON ([`Request::to_json`]).
-    pub fn new(request: Request) -> Rendered {
-        let fingerprint = Fingerprint::of_json(&request);
-        Rendered {
-            request,
-            fingerprint,
-        }
-    }
+/// A delivery rendered for one recipient and judged by the consumer from its fingerprint.
+#[derive(Debug)]
+pub struct Judged<V> {
+    /// The fingerprint of the delivery's request.
+    pub fingerprint: Fingerprint,
+    /// What the consumer's judge made of it.
+    pub verdict: V,
+    /// The request, when the judge asked for it.
+    pub request: Option<Request>,
 }
 
-/// One batch's requests, or the index of the recipient that failed and why.
-type Batch = Result<Vec<Rendered>, (usize, MessageError)>;
+/// One batch's deliveries, or the index of the recipient that failed and why.
+type Batch<V> = Result<Vec<Judged<V>>, (usize, MessageError)>;
 
 /// Why [`CampaignRender::render_each`] stopped.
 #[derive(Debug)]
@@ -145,25 +146,33 @@ impl CampaignRender {
         Ok(CampaignRender { message, when })
     }
 
-    /// Renders every recipient, on all cores, and hands each rendered request to `each` in
-    /// audience order. Workers live for the whole campaign and take batches in turn; results
-    /// come back through bounded channels, so at most a few batches of bodies are in memory.
-    /// Stops at the first failure: a recipient that fails to render (its index and the error),
-    /// or an error from `each`.
-    pub fn render_each<E>(
+    /// Renders every recipient, on all cores, and hands each delivery to `each` in audience
+    /// order. `judge` runs on the rendering threads as soon as a delivery's fingerprint is
+    /// known and returns a verdict and whether the request is needed: a re-run plan, where
+    /// nearly every delivery is unchanged, then never builds those requests.
+    ///
+    /// Workers live for the whole campaign and take batches in turn; results come back
+    /// through bounded channels, so at most a few batches of requests are in memory. Stops at
+    /// the first failure: a recipient that fails to render (its index and the error), or an
+    /// error from `each`.
+    pub fn render_each<V: Send, E>(
         &self,
         recipients: &[Recipient],
         batch: usize,
-        mut each: impl FnMut(&Recipient, Rendered) -> Result<(), E>,
+        judge: impl Fn(&Recipient, &Fingerprint) -> (V, bool) + Sync,
+        mut each: impl FnMut(&Recipient, Judged<V>) -> Result<(), E>,
     ) -> Result<(), Stop<E>> {
         let batch = batch.max(1);
         let workers = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(8);
         if workers == 1 || recipients.len() <= batch {
+            let mut scratch = Vec::new();
             for (i, r) in recipients.iter().enumerate() {
-                let rendered = self.render_one(r).map_err(|e| Stop::Render(i, e))?;
-                each(r, rendered).map_err(Stop::Consumer)?;
+                let judged = self
+                    .render_one(r, &judge, &mut scratch)
+                    .map_err(|e| Stop::Render(i, e))?;
+                each(r, judged).map_err(Stop::Consumer)?;
             }
             return Ok(());
         }
@@ -171,12 +180,13 @@ impl CampaignRender {
         std::thread::scope(|scope| {
             let mut channels = Vec::with_capacity(workers);
             for worker in 0..workers {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Batch<V>>(2);
                 channels.push(rx);
-                let batches = &batches;
+                let (batches, judge) = (&batches, &judge);
                 scope.spawn(move || {
+                    let mut scratch = Vec::new();
                     for (index, part) in batches.iter().enumerate().skip(worker).step_by(workers) {
-                        let rendered = self.render_batch(part, index * batch);
+                        let rendered = self.render_batch(part, index * batch, judge, &mut scratch);
                         let failed = rendered.is_err();
                         // A closed channel means the consumer stopped: so do we.
                         if tx.send(rendered).is_err() || failed {
@@ -198,14 +208,40 @@ impl CampaignRender {
         })
     }
 
-    fn render_one(&self, recipient: &Recipient) -> Result<Rendered, MessageError> {
-        self.message.for_recipient(recipient).map(Rendered::new)
+    fn render_one<V>(
+        &self,
+        recipient: &Recipient,
+        judge: &impl Fn(&Recipient, &Fingerprint) -> (V, bool),
+        scratch: &mut Vec<u8>,
+    ) -> Result<Judged<V>, MessageError> {
+        let draft = self.message.draft(recipient, scratch)?;
+        let fingerprint = draft.fingerprint;
+        let (verdict, needs_request) = judge(recipient, &fingerprint);
+        let request = if needs_request {
+            Some(draft.request()?)
+        } else {
+            None
+        };
+        Ok(Judged {
+            fingerprint,
+            verdict,
+            request,
+        })
     }
 
-    fn render_batch(&self, part: &[Recipient], offset: usize) -> Batch {
+    fn render_batch<V>(
+        &self,
+        part: &[Recipient],
+        offset: usize,
+        judge: &impl Fn(&Recipient, &Fingerprint) -> (V, bool),
+        scratch: &mut Vec<u8>,
+    ) -> Batch<V> {
         part.iter()
             .enumerate()
-            .map(|(i, r)| self.render_one(r).map_err(|e| (offset + i, e)))
+            .map(|(i, r)| {
+                self.render_one(r, judge, scratch)
+                    .map_err(|e| (offset + i, e))
+            })
             .collect()
     }
 
@@ -221,8 +257,11 @@ impl CampaignRender {
             .message
             .for_audience(recipients, &published_on(self.when.at().unwrap_or(now)))?;
         let fingerprint = match self.when {
-            When::At(_) => Fingerprint::of_json(&request),
-            When::Now => Fingerprint::of_json(&self.message.for_audience(recipients, "at apply")?),
+            When::At(_) => request.fingerprint(),
+            When::Now => self
+                .message
+                .for_audience(recipients, "at apply")?
+                .fingerprint(),
         };
         Ok(Rendered {
             request,

@@ -21,7 +21,8 @@ use crate::validate::{Catalog, Loc, phone};
 const MAX_DUPLICATE_WARNINGS: usize = 5;
 
 /// Where the Users API audiences come from: the Engati client, or a test's fixed answer.
-pub trait UsersSource {
+/// `Send`: audiences are resolved on a thread of their own while state is read.
+pub trait UsersSource: Send {
     /// Every user whose `attribute` equals `value`; `Err` carries a message for the user.
     fn users(&mut self, attribute: &str, value: &str) -> Result<Vec<BotUser>, String>;
 }
@@ -147,26 +148,70 @@ pub struct Resolver<'a> {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// One source's recipients with where each came from, before de-duplication.
-struct Listed {
-    recipient: Recipient,
-    origin: Origin,
+/// An audience's recipients as they are listed: unique by phone (the first listing wins),
+/// minus the excluded ones. Built while the sources are read, so a million-row CSV is never
+/// held twice.
+struct Gathered<'x> {
+    excluded: &'x HashSet<u64>,
+    seen: HashSet<u64>,
+    recipients: Vec<Recipient>,
+    /// For a single list (a CSV, inline users, a Users API answer), where repeats are
+    /// mistakes worth a warning: what its items are called (`big.csv line`, `user`) and each
+    /// kept recipient's item number.
+    items: Option<(String, Vec<u64>)>,
+    /// The first few repeats: the phone, and the items of its first and repeated listings.
+    repeats: Vec<(Box<str>, u64, u64)>,
+    /// All repeats.
+    repeated: usize,
 }
 
-/// Where a listing came from: a source and, for lists, the item (`vip.csv line` 3). Kept
-/// unformatted: a million-row CSV formats only the origins a warning names.
-#[derive(Clone)]
-struct Origin {
-    source: Arc<str>,
-    item: Option<u64>,
-}
-
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.item {
-            Some(n) => write!(f, "{} {n}", self.source),
-            None => f.write_str(&self.source),
+impl<'x> Gathered<'x> {
+    /// Gathers from several audiences: overlaps between them are normal (a VIP who also
+    /// opted in) and collapse silently.
+    fn merged(excluded: &'x HashSet<u64>, expected: usize) -> Gathered<'x> {
+        Gathered {
+            excluded,
+            seen: HashSet::with_capacity(expected),
+            recipients: Vec::with_capacity(expected),
+            items: None,
+            repeats: Vec::new(),
+            repeated: 0,
         }
+    }
+
+    /// Gathers from one list whose items are called `item` (`big.csv line`, `user`).
+    fn list(excluded: &'x HashSet<u64>, expected: usize, item: String) -> Gathered<'x> {
+        Gathered {
+            items: Some((item, Vec::with_capacity(expected))),
+            ..Gathered::merged(excluded, expected)
+        }
+    }
+
+    /// Adds item `item` of the list (ignored when merging).
+    fn add(&mut self, recipient: Recipient, item: u64) {
+        let key = phone_key(&recipient.phone);
+        if self.excluded.contains(&key) {
+            return;
+        }
+        if !self.seen.insert(key) {
+            self.repeated += 1;
+            if let Some((_, items)) = &self.items
+                && self.repeats.len() < MAX_DUPLICATE_WARNINGS
+            {
+                // Only for the few repeats reported: a scan is cheaper than an index per phone.
+                let first = self
+                    .recipients
+                    .iter()
+                    .position(|r| phone_key(&r.phone) == key);
+                let first_item = first.and_then(|i| items.get(i)).copied().unwrap_or(0);
+                self.repeats.push((recipient.phone, first_item, item));
+            }
+            return;
+        }
+        if let Some((_, items)) = &mut self.items {
+            items.push(item);
+        }
+        self.recipients.push(recipient);
     }
 }
 
@@ -219,108 +264,75 @@ impl<'a> Resolver<'a> {
         sub: &str,
         label: &str,
     ) -> Option<Arc<Resolved>> {
-        let mut listed: Vec<Listed> = Vec::new();
-        // Repeats within one list are mistakes worth a warning; overlaps between included
-        // audiences are normal (a VIP who also opted in) and collapse silently.
-        let mut warn_repeats = true;
-        if let Some(users) = &audience.users {
-            let user_origin: Arc<str> = Arc::from("user");
-            listed = users
-                .iter()
-                .enumerate()
-                .map(|(i, user)| {
-                    let mut map: serde_json::Map<String, Value> = user
-                        .fields
-                        .iter()
-                        .map(|(k, v)| (k.clone(), var_json(v)))
-                        .collect();
-                    map.insert("phone".to_owned(), Value::from(user.phone.clone()));
-                    Listed {
-                        recipient: Recipient {
-                            phone: user.phone.clone().into(),
-                            fields: Arc::new(UserFields::Map(map)),
-                        },
-                        origin: Origin {
-                            source: user_origin.clone(),
-                            item: Some(i as u64 + 1),
-                        },
-                    }
-                })
-                .collect();
-        } else if let Some(csv) = &audience.csv {
-            let path = self.csv_path(loc, csv);
-            listed = self.read_csv(&path, loc, &format!("{sub}/csv"))?;
-        } else if let Some(query) = &audience.users_api {
-            let fetched = self.users_api(&query.attribute, &query.value, loc, sub, label)?;
-            if audience.exclude.is_none() {
-                return Some(fetched);
-            }
-            listed = to_listed(&fetched, "the Users API");
-            warn_repeats = false;
-        } else if let Some(include) = &audience.include {
-            warn_repeats = false;
-            for name in include {
-                let resolved = self.named(name)?;
-                listed.extend(to_listed(&resolved, &format!("audience `{name}`")));
-            }
-        }
         let mut excluded: HashSet<u64> = HashSet::new();
         for name in audience.exclude.iter().flatten() {
             let resolved = self.named(name)?;
             excluded.extend(resolved.recipients.iter().map(|r| phone_key(&r.phone)));
         }
-        let warn = warn_repeats.then_some((loc, sub, label));
-        Some(Arc::new(self.dedupe(listed, &excluded, warn)))
+        let gathered = if let Some(users) = &audience.users {
+            let mut gathered = Gathered::list(&excluded, users.len(), "user".to_owned());
+            for (i, user) in users.iter().enumerate() {
+                let mut map: serde_json::Map<String, Value> = user
+                    .fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), var_json(v)))
+                    .collect();
+                map.insert("phone".to_owned(), Value::from(user.phone.clone()));
+                let recipient = Recipient {
+                    phone: user.phone.clone().into(),
+                    fields: Arc::new(UserFields::Map(map)),
+                };
+                gathered.add(recipient, i as u64 + 1);
+            }
+            gathered
+        } else if let Some(csv) = &audience.csv {
+            let path = self.csv_path(loc, csv);
+            self.read_csv(&path, loc, &format!("{sub}/csv"), &excluded)?
+        } else if let Some(query) = &audience.users_api {
+            let fetched = self.users_api(&query.attribute, &query.value, loc, sub, label)?;
+            if excluded.is_empty() {
+                return Some(fetched);
+            }
+            let mut gathered = Gathered::merged(&excluded, fetched.recipients.len());
+            for r in &fetched.recipients {
+                gathered.add(r.clone(), 0);
+            }
+            gathered
+        } else {
+            let mut gathered = Gathered::merged(&excluded, 0);
+            for name in audience.include.iter().flatten() {
+                let resolved = self.named(name)?;
+                for r in &resolved.recipients {
+                    gathered.add(r.clone(), 0);
+                }
+            }
+            gathered
+        };
+        Some(Arc::new(self.finish(gathered, loc, sub, label)))
     }
 
-    /// Keeps the first listing of each phone, minus `excluded`, warning about repeats.
-    fn dedupe(
-        &mut self,
-        listed: Vec<Listed>,
-        excluded: &HashSet<u64>,
-        warn: Option<(&Loc, &str, &str)>,
-    ) -> Resolved {
-        let mut first: HashMap<u64, usize> = HashMap::with_capacity(listed.len());
-        let mut origins: Vec<Origin> = Vec::new();
-        let mut recipients = Vec::with_capacity(listed.len());
-        let mut repeats = 0usize;
-        for Listed { recipient, origin } in listed {
-            let key = phone_key(&recipient.phone);
-            if excluded.contains(&key) {
-                continue;
+    /// The gathered recipients, after warning about the repeats in a list.
+    fn finish(&mut self, gathered: Gathered<'_>, loc: &Loc, sub: &str, label: &str) -> Resolved {
+        if let Some((item, _)) = &gathered.items {
+            for (phone, first, repeat) in &gathered.repeats {
+                let message = format!(
+                    "{label} lists {phone} more than once: {item} {first} and {item} {repeat}; the first is used"
+                );
+                let help = "remove one of them; a person is messaged once per campaign";
+                self.warn_duplicate(loc, sub, message, help);
             }
-            if let Some(&index) = first.get(&key) {
-                repeats += 1;
-                if let Some((loc, sub, label)) = warn
-                    && repeats <= MAX_DUPLICATE_WARNINGS
-                {
-                    let message = format!(
-                        "{label} lists {} twice: {} and {}; the first is used",
-                        recipient.phone, origins[index], origin
-                    );
-                    self.warn_duplicate(
-                        loc,
-                        sub,
-                        message,
-                        "remove one of them; a person is messaged once per campaign",
-                    );
-                }
-                continue;
+            let more = gathered.repeated.saturating_sub(gathered.repeats.len());
+            if more > 0 {
+                let listings = if more == 1 { "listing" } else { "listings" };
+                let message = format!(
+                    "{label} has {more} more repeated {listings}, left out; the first listing of each phone is used"
+                );
+                self.warn_duplicate(loc, sub, message, "remove the repeated rows");
             }
-            first.insert(key, recipients.len());
-            origins.push(origin);
-            recipients.push(recipient);
         }
-        if let Some((loc, sub, label)) = warn
-            && repeats > MAX_DUPLICATE_WARNINGS
-        {
-            let message = format!(
-                "{label} lists {} more phone numbers more than once; the first listing of each is used",
-                repeats - MAX_DUPLICATE_WARNINGS
-            );
-            self.warn_duplicate(loc, sub, message, "remove the repeated rows");
+        Resolved {
+            recipients: gathered.recipients,
         }
-        Resolved { recipients }
     }
 
     fn warn_duplicate(&mut self, loc: &Loc, sub: &str, message: String, help: &str) {
@@ -345,7 +357,13 @@ impl<'a> Resolver<'a> {
         base.join(csv)
     }
 
-    fn read_csv(&mut self, path: &Path, loc: &Loc, sub: &str) -> Option<Vec<Listed>> {
+    fn read_csv<'x>(
+        &mut self,
+        path: &Path,
+        loc: &Loc,
+        sub: &str,
+        excluded: &'x HashSet<u64>,
+    ) -> Option<Gathered<'x>> {
         let name = path.display().to_string();
         let fail = |resolver: &mut Resolver<'_>, message: String| {
             let d = loc
@@ -358,6 +376,7 @@ impl<'a> Resolver<'a> {
             Ok(f) => f,
             Err(e) => return fail(self, format!("cannot open {name}: {e}")),
         };
+        let size = file.metadata().map_or(0, |m| m.len());
         let mut reader = csv::ReaderBuilder::new()
             .flexible(false)
             .from_reader(std::io::BufReader::with_capacity(1 << 16, file));
@@ -368,12 +387,10 @@ impl<'a> Resolver<'a> {
         let Some(phone_column) = columns.iter().position(|c| c == "phone") else {
             return fail(self, format!("{name} has no `phone` column"));
         };
-        let line_origin: Arc<str> = Arc::from(format!(
-            "{} line",
-            path.file_name()
-                .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned())
-        ));
-        let mut listed = Vec::new();
+        let file_name = path
+            .file_name()
+            .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned());
+        let mut gathered: Option<Gathered<'x>> = None;
         let mut record = csv::StringRecord::new();
         loop {
             match reader.read_record(&mut record) {
@@ -389,18 +406,20 @@ impl<'a> Resolver<'a> {
                     format!("{name} line {row}: `{phone}` is not an E.164 phone number"),
                 );
             }
-            listed.push(Listed {
-                recipient: Recipient {
-                    phone: phone.into(),
-                    fields: Arc::new(UserFields::row(columns.clone(), &record)),
-                },
-                origin: Origin {
-                    source: line_origin.clone(),
-                    item: Some(row),
-                },
+            let gathered = gathered.get_or_insert_with(|| {
+                // Sized from the first row: growing a million-entry set and list by doubling
+                // costs more than the reading.
+                let expected = size / (record.as_slice().len() as u64 + record.len() as u64 + 1);
+                let expected = usize::try_from(expected.min(1 << 26)).unwrap_or(0);
+                Gathered::list(excluded, expected, format!("{file_name} line"))
             });
+            let recipient = Recipient {
+                phone: phone.into(),
+                fields: Arc::new(UserFields::row(columns.clone(), &record)),
+            };
+            gathered.add(recipient, row);
         }
-        Some(listed)
+        Some(gathered.unwrap_or_else(|| Gathered::list(excluded, 0, format!("{file_name} line"))))
     }
 
     fn users_api(
@@ -431,9 +450,10 @@ impl<'a> Resolver<'a> {
                 return None;
             }
         };
-        let mut listed = Vec::with_capacity(users.len());
+        let none_excluded = HashSet::new();
+        let item = "Users API user".to_owned();
+        let mut gathered = Gathered::list(&none_excluded, users.len(), item);
         let mut skipped = 0usize;
-        let user_origin: Arc<str> = Arc::from("Users API user");
         for (i, user) in users.into_iter().enumerate() {
             let Some(phone) = bot_user_phone(&user) else {
                 skipped += 1;
@@ -441,16 +461,11 @@ impl<'a> Resolver<'a> {
             };
             let mut map: serde_json::Map<String, Value> = user.attributes.into_iter().collect();
             map.insert("phone".to_owned(), Value::from(phone.clone()));
-            listed.push(Listed {
-                recipient: Recipient {
-                    phone: phone.into(),
-                    fields: Arc::new(UserFields::Map(map)),
-                },
-                origin: Origin {
-                    source: user_origin.clone(),
-                    item: Some(i as u64 + 1),
-                },
-            });
+            let recipient = Recipient {
+                phone: phone.into(),
+                fields: Arc::new(UserFields::Map(map)),
+            };
+            gathered.add(recipient, i as u64 + 1);
         }
         if skipped > 0 {
             let d = loc
@@ -467,35 +482,32 @@ impl<'a> Resolver<'a> {
                 .help("only WhatsApp users with a phone number can be messaged");
             self.diagnostics.push(d);
         }
-        let resolved = Arc::new(self.dedupe(listed, &HashSet::new(), Some((loc, sub, label))));
+        let resolved = Arc::new(self.finish(gathered, loc, sub, label));
         self.queries.insert(key, resolved.clone());
         Some(resolved)
     }
 }
 
-/// A phone number as a number: E.164 has at most 15 digits and no leading zero, so distinct
-/// valid phones get distinct keys, and sets of a million phones need no string per entry.
-/// Every phone reaching here was checked by `phone::check`.
+/// A phone number as a number: sets of a million phones need no string per entry.
+///
+/// Each digit `d` is written as `d + 1` in base 11, padded on the right with zeros to 18
+/// places, so distinct E.164 numbers (at most 15 digits, every phone reaching here was
+/// checked by `phone::check`) get distinct keys, and keys sort as the phones' text does: state
+/// lists a campaign's deliveries in that order, and plan looks them up by binary search. Text
+/// without digits (the whole-campaign recipient `*`) is key 0, which no phone has.
 pub fn phone_key(phone: &str) -> u64 {
-    phone.bytes().filter(u8::is_ascii_digit).fold(0u64, |n, d| {
-        n.wrapping_mul(10).wrapping_add(u64::from(d - b'0'))
-    })
-}
-
-/// An audience's recipients as listings of another audience.
-fn to_listed(resolved: &Resolved, origin: &str) -> Vec<Listed> {
-    let origin = Origin {
-        source: Arc::from(origin),
-        item: None,
-    };
-    resolved
-        .recipients
-        .iter()
-        .map(|r| Listed {
-            recipient: r.clone(),
-            origin: origin.clone(),
-        })
-        .collect()
+    const PLACES: u32 = 18;
+    let mut key = 0u64;
+    let mut places = 0;
+    for d in phone
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .take(PLACES as usize)
+    {
+        key = key * 11 + u64::from(d - b'0') + 1;
+        places += 1;
+    }
+    key * 11u64.pow(PLACES - places)
 }
 
 /// A Users API user's phone: `phoneNumber` when E.164, else `+` and the channel user id's digits.

@@ -366,7 +366,7 @@ mod tests {
             .unwrap()
             .get()
             .replace("Offer ends Sunday", "```` fenced");
-        request.body = Some(serde_json::value::RawValue::from_string(body).unwrap());
+        request.body = Some(crate::engati::Body::parse(&body).unwrap());
         weekend.shown[0].request = request;
         let text = markdown(&summary);
         assert!(text.contains("| weekend\\|offer |"), "{text}");

@@ -387,14 +387,13 @@ mod tests {
     fn odd_bodies_fall_back_to_the_request() {
         let campaign = fixtures::invoice_campaign();
         let mut request = fixtures::invoice_request("+919019486731", "John", "12345");
-        request.body = Some(serde_json::value::to_raw_value(&[1, 2]).unwrap());
+        request.body = Some(crate::engati::Body::of(&[1, 2]));
         let lines = preview(&campaign, &request);
         assert!(lines[0].starts_with("POST /whatsapp-api/"), "{lines:?}");
         assert_eq!(lines[1], "[1,2]");
         request.body = Some(
-            serde_json::value::RawValue::from_string(
-                r#"{"payload":{"components":[{"type":"body","parameters":[{"type":"text","text":"\u001b[2J"}]},{"type":"button"}]}}"#
-                    .to_owned(),
+            crate::engati::Body::parse(
+                r#"{"payload":{"components":[{"type":"body","parameters":[{"type":"text","text":"\u001b[2J"}]},{"type":"button"}]}}"#,
             )
             .unwrap(),
         );

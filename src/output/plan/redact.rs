@@ -11,9 +11,8 @@
 use std::io;
 
 use serde_json::Value;
-use serde_json::value::{RawValue, to_raw_value};
 
-use crate::engati::Request;
+use crate::engati::{Body, Request};
 use crate::plan::{Action, Campaign, Counts, Header, Sink};
 use crate::state::WHOLE_CAMPAIGN;
 
@@ -78,8 +77,8 @@ fn redact_request(user_paths: &[String], request: &mut Request) {
     }
 }
 
-fn redact_body(user_paths: &[String], body: &RawValue) -> Box<RawValue> {
-    let hidden = || to_raw_value(HIDDEN).unwrap_or_default();
+fn redact_body(user_paths: &[String], body: &Body) -> Body {
+    let hidden = || Body::of(HIDDEN);
     // A body that cannot be read (nested past serde_json's limit, say) is hidden whole.
     let Ok(mut value) = serde_json::from_str::<Value>(body.get()) else {
         return hidden();
@@ -100,7 +99,7 @@ fn redact_body(user_paths: &[String], body: &RawValue) -> Box<RawValue> {
         }
     }
     mask_phones(&mut value);
-    to_raw_value(&value).unwrap_or_else(|_| hidden())
+    Body::of(&value)
 }
 
 fn mask_phones(value: &mut Value) {

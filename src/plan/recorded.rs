@@ -1,0 +1,106 @@
+//! [`RecordedIndex`]: what state holds for one campaign, looked up by phone on the rendering
+//! threads. Two flat arrays sorted by [`phone_key`]: a million deliveries take about 41 MB,
+//! a fifth of what a hash map of them touches while it grows, and state lists a campaign's
+//! deliveries in key order already, so building the index is one pass without hashing.
+
+use crate::render::recipients::phone_key;
+use crate::state::{Recorded, StateError, Store};
+
+/// A campaign's recorded deliveries by recipient.
+#[derive(Debug, Default)]
+pub struct RecordedIndex {
+    /// [`phone_key`]s, ascending; a whole-campaign delivery (`*`) is key 0.
+    keys: Vec<u64>,
+    /// What was recorded for `keys[i]`.
+    values: Vec<Recorded>,
+}
+
+impl RecordedIndex {
+    /// Reads a campaign's deliveries from state.
+    pub fn load(store: &dyn Store, campaign: &str) -> Result<RecordedIndex, StateError> {
+        let mut index = RecordedIndex::default();
+        store.recorded(campaign, &mut |recipient, recorded| {
+            index.keys.push(phone_key(recipient));
+            index.values.push(recorded);
+        })?;
+        index.sort();
+        Ok(index)
+    }
+
+    /// Sorts by key, unless the store listed the deliveries in order (SQLite does).
+    fn sort(&mut self) {
+        if self.keys.is_sorted() {
+            return;
+        }
+        let mut pairs: Vec<(u64, Recorded)> =
+            self.keys.drain(..).zip(self.values.drain(..)).collect();
+        pairs.sort_unstable_by_key(|(key, _)| *key);
+        (self.keys, self.values) = pairs.into_iter().unzip();
+    }
+
+    /// What state holds for a recipient (an E.164 phone, or `*`).
+    pub fn get(&self, recipient: &str) -> Option<&Recorded> {
+        let i = self.keys.binary_search(&phone_key(recipient)).ok()?;
+        self.values.get(i)
+    }
+
+    /// How many deliveries state holds.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether state holds none.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::Fingerprint;
+    use crate::state::Outcome;
+
+    fn recorded(n: u8) -> Recorded {
+        Recorded {
+            fingerprint: Fingerprint([n; 32]),
+            outcome: Outcome::Sent,
+        }
+    }
+
+    #[test]
+    fn keys_sort_as_phone_text_does() {
+        let mut phones = vec![
+            "*",
+            "+919019486731",
+            "+14155550100",
+            "+1415555010",
+            "+441632960961",
+            "+9190194867",
+            "+999999999999999",
+            "+100000000000000",
+        ];
+        phones.sort();
+        let keys: Vec<u64> = phones.iter().map(|p| phone_key(p)).collect();
+        assert!(keys.is_sorted(), "{phones:?} -> {keys:?}");
+        let mut unique = keys.clone();
+        unique.dedup();
+        assert_eq!(unique.len(), keys.len());
+        assert_eq!(phone_key("*"), 0);
+    }
+
+    #[test]
+    fn lookups_find_what_was_recorded_in_any_order() {
+        let mut index = RecordedIndex::default();
+        for (i, phone) in ["+919019486731", "*", "+14155550100"].iter().enumerate() {
+            index.keys.push(phone_key(phone));
+            index.values.push(recorded(i as u8));
+        }
+        index.sort();
+        assert_eq!(index.len(), 3);
+        assert_eq!(index.get("+14155550100"), Some(&recorded(2)));
+        assert_eq!(index.get("+919019486731"), Some(&recorded(0)));
+        assert_eq!(index.get("*"), Some(&recorded(1)));
+        assert_eq!(index.get("+14155550101"), None);
+    }
+}
