@@ -17,9 +17,10 @@
 //!    for peak RSS, when it is installed;
 //! 2. `herald validate` on the same project, timed, to split plan time into load + validate
 //!    (which reads the CSV) and render + diff;
-//! 3. full state: every action of plan.json is recorded as sent in `.herald/state.db` (not
-//!    timed as part of plan); one warm-up `herald plan --format json`, whose plan must have all
-//!    N unchanged and nothing else; then timed runs and a peak-RSS run as for the empty state.
+//! 3. full state: every action of plan.json is recorded as sent in `.herald/state.db`, and the
+//!    file synced to disk (not timed as part of plan); one warm-up `herald plan --format json`,
+//!    whose plan must have all N unchanged and nothing else; then timed runs and a peak-RSS run
+//!    as for the empty state.
 //!
 //! It prints a markdown table, the growth between sizes and the targets for 1,000,000
 //! recipients. Not part of `cargo test`.
@@ -422,6 +423,12 @@ fn record_all(dir: &Path, document: &json::Document) -> Result<usize, String> {
             recorded += batch.len();
         }
     }
+    drop(store);
+    // Write the state out before timing plans against it: otherwise the kernel flushes the
+    // setup's gigabyte of writes during the timed runs, and they measure that.
+    std::fs::File::open(&path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| format!("cannot sync {}: {e}", path.display()))?;
     Ok(recorded)
 }
 

@@ -116,7 +116,7 @@ enum Rest<'a> {
     /// A template send's body, spliced but not yet a request.
     Spliced {
         skeleton: &'a Skeleton,
-        body: &'a [u8],
+        body: &'a mut Vec<u8>,
     },
     /// A request built in full.
     Built(Request),

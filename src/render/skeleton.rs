@@ -120,10 +120,12 @@ impl Skeleton {
         hasher.finish()
     }
 
-    /// The request with the body [`fill`](Self::fill) wrote.
-    pub(super) fn request(&self, body: &[u8]) -> Result<Request, MessageError> {
+    /// The request with the body [`fill`](Self::fill) wrote. Takes the buffer (no copy) and
+    /// leaves an empty one of the usual size.
+    pub(super) fn request(&self, body: &mut Vec<u8>) -> Result<Request, MessageError> {
+        let body = std::mem::replace(body, Vec::with_capacity(self.fixed_len + 128));
         // Chunks and escaped values are UTF-8 and make one JSON value by construction.
-        let body = String::from_utf8(body.to_vec()).map_err(|e| MessageError {
+        let body = String::from_utf8(body).map_err(|e| MessageError {
             pointer: "/send/template".to_owned(),
             message: format!("the request body is not valid UTF-8: {e}"),
         })?;
