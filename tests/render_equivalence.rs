@@ -9,12 +9,14 @@ use herald::render::{Recipient, UserFields};
 use minijinja::value::Value as JValue;
 use proptest::prelude::*;
 
-/// A piece of a template: literal text (no template syntax) or `{{ user.fN }}` with spacing.
+/// A piece of a template: literal text (no template syntax) or `{{ user.fN }}` with spacing,
+/// possibly through a case filter (`{{ user.f1 | title }}`).
 fn piece() -> impl Strategy<Value = String> {
+    let filter = prop_oneof!["", "[ ]{0,1}\\|[ ]{0,1}(title|upper|lower)"];
     prop_oneof![
         "[a-zA-Z0-9 ,.!?é€\\n\\-_:/]{0,12}",
-        (0usize..3, "[ ]{0,2}", "[ ]{0,2}")
-            .prop_map(|(f, a, b)| format!("{{{{{a}user.f{f}{b}}}}}")),
+        (0usize..3, "[ ]{0,2}", filter, "[ ]{0,2}")
+            .prop_map(|(f, a, filter, b)| format!("{{{{{a}user.f{f}{filter}{b}}}}}")),
     ]
 }
 
@@ -34,7 +36,7 @@ proptest! {
     #[test]
     fn splicing_equals_minijinja(
         pieces in proptest::collection::vec(piece(), 1..6),
-        values in proptest::collection::vec("[a-zA-Z0-9 {}%#<>&\"'\\n€]{0,10}", 3),
+        values in proptest::collection::vec("[a-zA-Z0-9 {}%#<>&\"'\\n€éÉßİΣσς(\\-]{0,10}", 3),
     ) {
         let source: String = pieces.concat();
         prop_assume!(source.contains("{{"));

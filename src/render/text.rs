@@ -3,8 +3,9 @@
 //! Rendering is the per-recipient hot path, so strings are sorted by what they read:
 //! - strings without template syntax, and strings that do not read `user`, are rendered once
 //!   and reused ([`Text::Fixed`]);
-//! - strings that only interpolate fields (`Dear {{ user.first_name }}`) are spliced directly
-//!   ([`Text::Splice`]), with minijinja as the fallback for any field that is not a string;
+//! - strings that only interpolate fields (`Dear {{ user.first_name }}`), optionally through
+//!   one of the case filters `title`, `upper`, `lower`, are spliced directly ([`Text::Splice`]),
+//!   with minijinja as the fallback for any field that is not a string;
 //! - everything else (filters, conditions, loops) goes through minijinja ([`Text::Jinja`]).
 //!
 //! All three give the bytes minijinja would: `tests/render_equivalence.rs` checks the splice
@@ -52,7 +53,37 @@ impl Object for Context {
 #[derive(Debug, Clone, PartialEq)]
 enum Piece {
     Literal(String),
-    Field(String),
+    Field(String, Filter),
+}
+
+/// The filters a spliced field may go through: minijinja's own functions, or the standard
+/// library calls minijinja's are (`upper` is `str::to_uppercase`), so the bytes are the same.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Filter {
+    Plain,
+    Title,
+    Upper,
+    Lower,
+}
+
+impl Filter {
+    fn named(name: &str) -> Option<Filter> {
+        match name {
+            "title" => Some(Filter::Title),
+            "upper" => Some(Filter::Upper),
+            "lower" => Some(Filter::Lower),
+            _ => None,
+        }
+    }
+
+    fn push(self, out: &mut String, value: &str) {
+        match self {
+            Filter::Plain => out.push_str(value),
+            Filter::Title => out.push_str(&minijinja::filters::title(Cow::Borrowed(value))),
+            Filter::Upper => out.push_str(&value.to_uppercase()),
+            Filter::Lower => out.push_str(&value.to_lowercase()),
+        }
+    }
 }
 
 /// A compiled templated string.
@@ -60,8 +91,8 @@ enum Piece {
 pub enum Text {
     /// The same for every recipient.
     Fixed(String),
-    /// Literal text and `{{ user.FIELD }}` interpolations; `name` is the minijinja template
-    /// used when a field is not a string.
+    /// Literal text and `{{ user.FIELD }}` interpolations (or `{{ user.FIELD | title }}`,
+    /// `upper`, `lower`); `name` is the minijinja template used when a field is not a string.
     Splice {
         /// The pieces, in order.
         pieces: Vec<PieceRef>,
@@ -172,8 +203,8 @@ impl Renderer {
                 for PieceRef(piece) in pieces {
                     match piece {
                         Piece::Literal(s) => out.push_str(s),
-                        Piece::Field(field) => match recipient.fields.text(field) {
-                            Some(value) => out.push_str(value),
+                        Piece::Field(field, filter) => match recipient.fields.text(field) {
+                            Some(value) => filter.push(&mut out, value),
                             None => return self.jinja(name, recipient).map(Cow::Owned),
                         },
                     }
@@ -218,8 +249,8 @@ fn splice(source: &str) -> Option<Vec<Piece>> {
         }
         let after = &rest[start + 2..];
         let end = after.find("}}")?;
-        let field = simple_field(&after[..end])?;
-        pieces.push(Piece::Field(field.to_owned()));
+        let (field, filter) = simple_field(&after[..end])?;
+        pieces.push(Piece::Field(field.to_owned(), filter));
         rest = &after[end + 2..];
     }
     if !rest.is_empty() {
@@ -232,22 +263,27 @@ fn splice(source: &str) -> Option<Vec<Piece>> {
     (!stray).then_some(pieces)
 }
 
-/// `FIELD` when an expression is exactly ` user.FIELD ` (spaces allowed, no whitespace control).
-fn simple_field(expr: &str) -> Option<&str> {
+/// `FIELD` when an expression is exactly ` user.FIELD ` or ` user.FIELD | FILTER ` (spaces
+/// allowed, no whitespace control) with a [`Filter`] spliced natively.
+fn simple_field(expr: &str) -> Option<(&str, Filter)> {
     if expr.starts_with('-') || expr.ends_with('-') || expr.starts_with('+') {
         return None;
     }
-    let field = expr.trim_matches([' ', '\t']).strip_prefix("user.")?;
+    let (field, filter) = match expr.split_once('|') {
+        Some((field, filter)) => (field, Filter::named(filter.trim_matches([' ', '\t']))?),
+        None => (expr, Filter::Plain),
+    };
+    let field = field.trim_matches([' ', '\t']).strip_prefix("user.")?;
     let mut chars = field.chars();
     let first = chars.next()?;
     let identifier = (first.is_ascii_alphabetic() || first == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    identifier.then_some(field)
+    identifier.then_some((field, filter))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Piece, splice};
+    use super::{Filter, Piece, splice};
 
     #[test]
     fn splice_takes_plain_interpolations_only() {
@@ -255,13 +291,25 @@ mod tests {
             splice("Hi {{ user.first_name }}!"),
             Some(vec![
                 Piece::Literal("Hi ".into()),
-                Piece::Field("first_name".into()),
+                Piece::Field("first_name".into(), Filter::Plain),
                 Piece::Literal("!".into()),
+            ])
+        );
+        assert_eq!(
+            splice("{{user.a|title}}{{ user.b | upper }}{{ user.c |lower }}"),
+            Some(vec![
+                Piece::Field("a".into(), Filter::Title),
+                Piece::Field("b".into(), Filter::Upper),
+                Piece::Field("c".into(), Filter::Lower),
             ])
         );
         assert_eq!(splice("{{user.a}}{{ user.b }}").map(|p| p.len()), Some(2));
         for general in [
-            "{{ user.name | title }}",
+            "{{ user.name | capitalize }}",
+            "{{ user.name | title | upper }}",
+            "{{ user.name | replace('a', 'b') }}",
+            "{{ user.name | title() }}",
+            "{{ user.name || title }}",
             "{{- user.name }}",
             "{{ user.name -}}",
             "{% if user.x %}y{% endif %}",
