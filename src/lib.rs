@@ -4,6 +4,7 @@
 //! project, [`render`] turns campaigns into the exact requests, [`plan`] compares them with
 //! [`state`], and the CLI ([`cli`]) drives it all and prints through [`output`].
 
+pub mod apply;
 pub mod cli;
 pub mod diagnostic;
 pub mod emulator;

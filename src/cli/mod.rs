@@ -4,6 +4,7 @@
 //! usage errors too; so does an `--env` that herald.yaml does not define). `plan
 //! --detailed-exitcode` uses 2 for "apply would send something", as Terraform does.
 
+mod apply;
 mod plan;
 pub mod state;
 
@@ -39,6 +40,8 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Print a plan saved with `herald plan --out`.
     Show(plan::ShowArgs),
+    /// Send exactly what a saved plan says and record every outcome in state.
+    Apply(apply::ApplyArgs),
     /// Inspect what was sent, or break a dead apply's lock.
     State(state::StateArgs),
     /// Run a local Engati emulator (see docs/emulator.md).
@@ -202,6 +205,7 @@ where
         Command::Init(args) => init_command(&args, &mut stdout),
         Command::Plan(args) => plan::plan_command(&args, &mut stdout),
         Command::Show(args) => plan::show_command(&args, &mut stdout),
+        Command::Apply(args) => apply::apply_command(&args, &mut stdout),
         Command::State(args) => state::state_command(&args, &mut stdout),
         Command::Emulator(args) => {
             // The emulator prints its URL itself and must not hold stdout's lock while serving.

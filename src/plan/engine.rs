@@ -143,6 +143,12 @@ pub fn run(
         },
         state_serial: store.serial()?,
         inputs_hash: input.inputs_hash.clone(),
+        campaigns: {
+            let mut names = input.selection.to_vec();
+            names.sort();
+            names.dedup();
+            names
+        },
     };
     sink.begin(&header)?;
     let mut totals = Counts::default();

@@ -163,6 +163,10 @@ pub struct Header {
     pub state_serial: u64,
     /// The SHA-256 of everything it was made from ([`inputs`]).
     pub inputs_hash: String,
+    /// `--campaign` names the plan was limited to (left out when it plans every campaign), so
+    /// apply can recompute the inputs hash.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub campaigns: Vec<String>,
 }
 
 /// The approved template of a template campaign, for previews.

@@ -38,6 +38,7 @@ pub(super) fn header() -> Header {
         },
         state_serial: 42,
         inputs_hash: "0".repeat(64),
+        campaigns: Vec::new(),
     }
 }
 

@@ -1,0 +1,344 @@
+//! Applying a plan: every action the plan says sends goes to the Engati API exactly as
+//! planned, and every outcome is recorded in state.
+//!
+//! State is written ahead: a batch of deliveries is recorded `in_flight` in one transaction
+//! before any of its requests leaves, and each outcome (`sent`, `failed`, `unknown`) replaces
+//! that row once it is known, again in batches. A crash between the two leaves `in_flight`
+//! rows, which the next apply (holding the lock, so no apply is running) turns into `unknown`:
+//! never resent unless asked, because the request may have been delivered.
+//!
+//! Campaigns go one after another in plan order, so a person in two campaigns gets their
+//! messages in that order. Within a campaign requests run concurrently ([`execute`]).
+
+pub mod execute;
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+
+use crate::engati::ApiError;
+use crate::plan::json::{CampaignActions, Document};
+use crate::plan::{Action, ActionKind};
+use crate::state::{Delivery, Outcome, StateError, Store};
+use execute::{Executor, Finished, Job, Sent, StopSignal};
+
+/// Deliveries recorded `in_flight` per transaction, and launched together.
+const INTENT_BATCH: usize = 512;
+/// Outcomes recorded per transaction, at most.
+const OUTCOME_BATCH: usize = 512;
+/// Outcomes wait at most this long before they are recorded.
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+
+/// How to apply.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Also send the deliveries whose outcome is unknown (`--resend-unknown`).
+    pub resend_unknown: bool,
+    /// Requests launched ahead of the outcomes recorded: a few batches beyond the
+    /// concurrency, so the executor never waits for the journal.
+    pub window: usize,
+    /// This apply's id, recorded with every attempt.
+    pub apply_id: String,
+}
+
+/// What came of one campaign.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CampaignOutcome {
+    /// The campaign's name.
+    pub name: String,
+    /// Deliveries to send.
+    pub planned: u64,
+    /// Accepted by Engati.
+    pub sent: u64,
+    /// Answered with an error, or given up on.
+    pub failed: u64,
+    /// Possibly delivered: a timeout or a dropped connection after sending.
+    pub unknown: u64,
+    /// Not sent because the apply stopped first.
+    pub not_sent: u64,
+}
+
+/// What an apply did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Per campaign, in plan order.
+    pub campaigns: Vec<CampaignOutcome>,
+    /// The API error that stopped the apply (a rejected key), if one did.
+    pub stopped_by: Option<ApiError>,
+    /// Whether the apply was interrupted (Ctrl-C).
+    pub interrupted: bool,
+}
+
+impl Report {
+    /// Whether every planned delivery was sent.
+    pub fn all_sent(&self) -> bool {
+        self.campaigns.iter().all(|c| c.sent == c.planned)
+    }
+
+    /// The totals over all campaigns.
+    pub fn totals(&self) -> CampaignOutcome {
+        let mut total = CampaignOutcome::default();
+        for c in &self.campaigns {
+            total.planned += c.planned;
+            total.sent += c.sent;
+            total.failed += c.failed;
+            total.unknown += c.unknown;
+            total.not_sent += c.not_sent;
+        }
+        total
+    }
+}
+
+/// Watches an apply as it goes (a progress bar, log lines).
+pub trait Progress {
+    /// A campaign starts with this many deliveries to send.
+    fn campaign(&mut self, name: &str, planned: u64);
+    /// The current campaign's outcomes so far.
+    fn update(&mut self, outcome: &CampaignOutcome);
+    /// The current campaign is done.
+    fn campaign_done(&mut self, outcome: &CampaignOutcome);
+}
+
+/// Progress nobody watches.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn campaign(&mut self, _: &str, _: u64) {}
+    fn update(&mut self, _: &CampaignOutcome) {}
+    fn campaign_done(&mut self, _: &CampaignOutcome) {}
+}
+
+/// Whether apply sends an action: what the plan says sends, and with `--resend-unknown` the
+/// unknown ones too.
+pub fn sends(action: &Action, resend_unknown: bool) -> bool {
+    action.sends || (resend_unknown && action.action == ActionKind::Unknown)
+}
+
+/// Turns the `in_flight` deliveries a dead apply left into `unknown`. Call with the lock held:
+/// then no apply is running and every `in_flight` row is a crash's.
+pub fn settle_in_flight(store: &mut dyn Store, apply_id: &str) -> Result<u64, StateError> {
+    let mut settled = 0;
+    for campaign in store.campaigns()? {
+        let mut left = Vec::new();
+        store.recorded(&campaign.campaign, &mut |recipient, r| {
+            if r.outcome == Outcome::InFlight {
+                left.push(recipient.to_owned());
+            }
+        })?;
+        for chunk in left.chunks(OUTCOME_BATCH) {
+            let mut batch = Vec::with_capacity(chunk.len());
+            for recipient in chunk {
+                if let Some(mut d) = store.delivery(&campaign.campaign, recipient)? {
+                    d.outcome = Outcome::Unknown;
+                    d.detail = Some(format!(
+                        "in flight when apply {} stopped; it may have been delivered",
+                        d.apply_id
+                    ));
+                    d.api_code = None;
+                    d.at = Timestamp::now();
+                    d.apply_id = apply_id.to_owned();
+                    batch.push(d);
+                }
+            }
+            store.record(&batch)?;
+            settled += batch.len() as u64;
+        }
+    }
+    Ok(settled)
+}
+
+/// Applies a plan's sends, recording every attempt in `store`. Returns when every launched
+/// request has an outcome in state; stops launching when `stop` is set (by a rejected key, or
+/// by the caller on Ctrl-C).
+pub fn run(
+    document: &Document,
+    store: &mut dyn Store,
+    executor: &Executor,
+    stop: &Arc<StopSignal>,
+    options: &Options,
+    progress: &mut dyn Progress,
+) -> Result<Report, StateError> {
+    let mut report = Report::default();
+    for campaign in &document.campaigns {
+        let outcome = apply_campaign(campaign, store, executor, stop, options, progress)?;
+        progress.campaign_done(&outcome);
+        report.campaigns.push(outcome);
+    }
+    report.stopped_by = stop.reason();
+    report.interrupted = stop.is_stopped() && report.stopped_by.is_none();
+    Ok(report)
+}
+
+/// One campaign's deliveries in flight and their outcomes waiting to be recorded.
+struct Journal<'a> {
+    campaign: &'a CampaignActions,
+    jobs: Vec<&'a Action>,
+    store: &'a mut dyn Store,
+    apply_id: &'a str,
+    done: Receiver<Finished>,
+    outcomes: Vec<Delivery>,
+    last_flush: Instant,
+    launched: usize,
+    finished: usize,
+    counts: CampaignOutcome,
+}
+
+fn apply_campaign(
+    campaign: &CampaignActions,
+    store: &mut dyn Store,
+    executor: &Executor,
+    stop: &StopSignal,
+    options: &Options,
+    progress: &mut dyn Progress,
+) -> Result<CampaignOutcome, StateError> {
+    let jobs: Vec<&Action> = campaign
+        .actions
+        .iter()
+        .filter(|a| sends(a, options.resend_unknown))
+        .collect();
+    let name = &campaign.campaign.name;
+    progress.campaign(name, jobs.len() as u64);
+    let (tx, done) = channel();
+    let mut journal = Journal {
+        campaign,
+        counts: CampaignOutcome {
+            name: name.clone(),
+            planned: jobs.len() as u64,
+            ..CampaignOutcome::default()
+        },
+        jobs,
+        store,
+        apply_id: &options.apply_id,
+        done,
+        outcomes: Vec::new(),
+        last_flush: Instant::now(),
+        launched: 0,
+        finished: 0,
+    };
+    let total = journal.jobs.len();
+    while journal.launched < total && !stop.is_stopped() {
+        while journal.launched - journal.finished >= options.window.max(INTENT_BATCH) {
+            journal.wait(progress)?;
+        }
+        let start = journal.launched;
+        let end = (start + INTENT_BATCH).min(total);
+        // The intent is committed before any request of the batch leaves.
+        let intents: Vec<Delivery> = (start..end)
+            .map(|i| journal.delivery(i, Outcome::InFlight, None, None))
+            .collect();
+        journal.store.record(&intents)?;
+        for index in start..end {
+            let request = journal.jobs[index].request.clone();
+            executor.launch(Job { index, request }, tx.clone());
+        }
+        journal.launched = end;
+    }
+    while journal.finished < journal.launched {
+        journal.wait(progress)?;
+    }
+    journal.flush()?;
+    // Deliveries never launched (the apply stopped first) were never recorded: the next plan
+    // lists them again.
+    journal.counts.not_sent += (total - journal.launched) as u64;
+    Ok(journal.counts)
+}
+
+impl Journal<'_> {
+    /// The state row for job `index` with an outcome.
+    fn delivery(
+        &self,
+        index: usize,
+        outcome: Outcome,
+        api_code: Option<i64>,
+        detail: Option<String>,
+    ) -> Delivery {
+        let action = self.jobs[index];
+        Delivery {
+            campaign: self.campaign.campaign.name.clone(),
+            recipient: action.recipient.clone(),
+            fingerprint: action.fingerprint,
+            request: action.request.to_json(),
+            outcome,
+            api_code,
+            detail,
+            at: Timestamp::now(),
+            apply_id: self.apply_id.to_owned(),
+        }
+    }
+
+    /// Waits for the next outcome (recording what is due), then takes every outcome ready.
+    fn wait(&mut self, progress: &mut dyn Progress) -> Result<(), StateError> {
+        match self.done.recv_timeout(FLUSH_EVERY) {
+            Ok(finished) => self.take(finished),
+            Err(RecvTimeoutError::Timeout) => {}
+            // Every job holds a sender until it finishes; a closed channel means the runtime
+            // died, and the remaining rows stay in flight (unknown to the next apply).
+            Err(RecvTimeoutError::Disconnected) => self.finished = self.launched,
+        }
+        while let Ok(finished) = self.done.try_recv() {
+            self.take(finished);
+        }
+        if self.outcomes.len() >= OUTCOME_BATCH || self.last_flush.elapsed() >= FLUSH_EVERY {
+            self.flush()?;
+            progress.update(&self.counts);
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, finished: Finished) {
+        self.finished += 1;
+        let index = finished.index;
+        let row = match finished.result {
+            Sent::Accepted(code) => {
+                self.counts.sent += 1;
+                self.delivery(index, Outcome::Sent, Some(code), None)
+            }
+            Sent::Failed(error) => {
+                self.counts.failed += 1;
+                self.errored(index, Outcome::Failed, &error)
+            }
+            Sent::Unknown(error) => {
+                self.counts.unknown += 1;
+                self.errored(index, Outcome::Unknown, &error)
+            }
+            Sent::NotSent => {
+                self.counts.not_sent += 1;
+                let why = "not sent: the apply stopped before this request left".to_owned();
+                self.delivery(index, Outcome::Failed, None, Some(why))
+            }
+        };
+        self.outcomes.push(row);
+    }
+
+    /// The state row for a job that ended in an API error.
+    fn errored(&self, index: usize, outcome: Outcome, error: &ApiError) -> Delivery {
+        self.delivery(index, outcome, api_code(error), Some(describe(error)))
+    }
+
+    fn flush(&mut self) -> Result<(), StateError> {
+        self.store.record(&self.outcomes)?;
+        self.outcomes.clear();
+        self.last_flush = Instant::now();
+        Ok(())
+    }
+}
+
+/// The envelope code or HTTP status an error carries.
+fn api_code(error: &ApiError) -> Option<i64> {
+    match error {
+        ApiError::Rejected { code, .. } => Some(*code),
+        ApiError::KeyRejected { status, .. }
+        | ApiError::BadRequest { status, .. }
+        | ApiError::SlowDown { status, .. }
+        | ApiError::Server { status, .. }
+        | ApiError::Protocol { status, .. } => Some(i64::from(*status)),
+        _ => None,
+    }
+}
+
+/// An error as state keeps it: its code and message (no secrets: the client scrubs them).
+fn describe(error: &ApiError) -> String {
+    format!("{}: {error}", error.code())
+}

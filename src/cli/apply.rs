@@ -1,0 +1,299 @@
+//! `herald apply PLANFILE`: send exactly what a saved plan says, and record every outcome.
+//!
+//! Before anything is sent the plan must still be true: made against the state as it is now
+//! (its serial), from the files as they are now (its inputs hash), for the API the settings
+//! name. Then the state is locked, deliveries a crashed apply left in flight are settled as
+//! unknown, and the plan's sends go out ([`crate::apply`]).
+//!
+//! Exit codes: 0 when everything planned was sent, 1 when some deliveries failed, are unknown
+//! or were not sent, 2 when nothing could start (a stale plan, the lock, the key, settings).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::{Checked, ProjectArgs, write_out};
+use crate::apply::execute::{Executor, StopSignal};
+use crate::apply::{self, Options, Quiet, Report};
+use crate::engati::{Client, ClientConfig};
+use crate::fingerprint::Fingerprint;
+use crate::plan::{inputs, json};
+use crate::state::{ApplyRecord, Store};
+
+/// `herald apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan written by `herald plan --out`: exactly its sends are made.
+    #[arg(value_name = "PLANFILE")]
+    pub plan: PathBuf,
+    /// The project and its settings (as the plan was made with).
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Also send deliveries whose outcome is unknown (they may have been delivered already).
+    #[arg(long)]
+    pub resend_unknown: bool,
+    /// Requests in flight at once (default: api.concurrency, else 8).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Requests per second across all workers, evenly spaced (default: api.rate_limit).
+    #[arg(long, value_name = "R", value_parser = parse_rate)]
+    pub rate: Option<f64>,
+    /// Allow an http:// api.base_url that is not loopback.
+    #[arg(long)]
+    pub insecure_http: bool,
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let number = text.strip_suffix("/s").unwrap_or(text);
+    match number.parse::<f64>() {
+        Ok(rate) if rate > 0.0 && rate.is_finite() => Ok(rate),
+        _ => Err(format!(
+            "`{text}` is not a rate: give requests per second, e.g. 80 or 80/s"
+        )),
+    }
+}
+
+/// Why apply could not start, with how to fix it (exit code 2).
+fn refuse(message: impl std::fmt::Display, help: impl std::fmt::Display) -> String {
+    format!("{message}\nhelp: {help}")
+}
+
+/// Runs `herald apply`; returns the exit code.
+pub fn apply_command(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8, String> {
+    let bytes = std::fs::read(&args.plan).map_err(|e| {
+        refuse(
+            format!("cannot read the plan file {}: {e}", args.plan.display()),
+            "give the path `herald plan --out` wrote",
+        )
+    })?;
+    let document = json::parse(&String::from_utf8_lossy(&bytes))
+        .map_err(|e| refuse(format!("{}: {}", args.plan.display(), e.message), e.help))?;
+    let checked = Checked::new(&args.project)?;
+    let (loaded, validated) = (&checked.loaded, &checked.validated);
+    if validated.has_errors() {
+        return Err(refuse(
+            "the project has errors",
+            "run `herald validate` and fix them, then plan again",
+        ));
+    }
+    let catalog = &validated.catalog;
+    let Some(settings) = &catalog.settings else {
+        return Err("herald.yaml could not be read".to_owned());
+    };
+    let header = &document.header;
+    let now_hash = inputs::hash(
+        loaded,
+        catalog,
+        &inputs::Options {
+            environment: args.project.env.as_deref(),
+            vars: &checked.vars,
+            campaigns: &header.campaigns,
+        },
+    );
+    if now_hash != header.inputs_hash {
+        return Err(refuse(
+            "the project changed since this plan was made (its files, a CSV, --env or --var)",
+            "plan again and review the new plan; a plan is applied only as it was reviewed",
+        ));
+    }
+    let api = settings.api_for(args.project.env.as_deref());
+    let target = &header.target;
+    if (
+        target.base_url.as_str(),
+        target.customer_id,
+        target.bot_key.as_str(),
+    ) != (api.base_url.as_str(), api.customer_id, api.bot_key.as_str())
+    {
+        return Err(refuse(
+            format!(
+                "the plan was made for {} (customer {}, bot {}), the settings name {} (customer {}, bot {})",
+                target.base_url,
+                target.customer_id,
+                target.bot_key,
+                api.base_url,
+                api.customer_id,
+                api.bot_key
+            ),
+            "apply with the --env the plan was made with, or plan again",
+        ));
+    }
+    let config = ClientConfig::from_settings(&api, |v| std::env::var(v).ok(), args.insecure_http)
+        .map_err(|e| refuse(&e, e.help()))?;
+    let concurrency = args
+        .concurrency
+        .unwrap_or(config.concurrency() as usize)
+        .max(1);
+    let rate = args.rate.or(config.rate_limit());
+    let client = Client::new(config).map_err(|e| refuse(&e, e.help()))?;
+
+    let mut store = super::state::open_for_writing(&loaded.root, settings)?;
+    let serial = store.serial().map_err(|e| refuse(&e, e.help()))?;
+    if serial != header.state_serial {
+        return Err(refuse(
+            format!(
+                "the state changed since this plan was made (serial {} then, {serial} now)",
+                header.state_serial
+            ),
+            "another apply ran in between: plan again so that nobody is messaged twice",
+        ));
+    }
+    let holder = holder();
+    let lock = store.lock(&holder).map_err(|e| refuse(&e, e.help()))?;
+    let result = locked(
+        args,
+        &document,
+        &bytes,
+        store.as_mut(),
+        client,
+        concurrency,
+        rate,
+        &lock.id,
+        &holder,
+    );
+    let unlocked = store.unlock(&lock.id);
+    let report = result?;
+    unlocked.map_err(|e| refuse(&e, e.help()))?;
+    write_out(out, &summary(&report))?;
+    if let Some(error) = &report.stopped_by {
+        eprintln!("error: {error}\nhelp: {}", error.help());
+    }
+    Ok(if report.all_sent() { 0 } else { 1 })
+}
+
+/// The part of apply that runs under the lock.
+#[allow(clippy::too_many_arguments)]
+fn locked(
+    args: &ApplyArgs,
+    document: &json::Document,
+    plan_bytes: &[u8],
+    store: &mut dyn Store,
+    client: Client,
+    concurrency: usize,
+    rate: Option<f64>,
+    apply_id: &str,
+    holder: &str,
+) -> Result<Report, String> {
+    let state_error = |e: crate::state::StateError| refuse(&e, e.help());
+    let settled = apply::settle_in_flight(store, apply_id).map_err(state_error)?;
+    if settled > 0 {
+        eprintln!(
+            "warning: {settled} deliveries were in flight when an earlier apply stopped; they are now `unknown` (see `herald state list`)"
+        );
+    }
+    let mut record = ApplyRecord {
+        id: apply_id.to_owned(),
+        who: holder.to_owned(),
+        started_at: jiff::Timestamp::now(),
+        finished_at: None,
+        plan_hash: Fingerprint::of(plan_bytes).to_string(),
+        sent: 0,
+        failed: 0,
+        unknown: 0,
+    };
+    store.log_apply(&record).map_err(state_error)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let stop = Arc::new(StopSignal::default());
+    {
+        let stop = stop.clone();
+        runtime.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nstopping: no new requests; waiting for those in flight");
+                stop.stop();
+            }
+        });
+    }
+    let executor = Executor::new(
+        runtime.handle().clone(),
+        client,
+        concurrency,
+        rate,
+        stop.clone(),
+    );
+    let options = Options {
+        resend_unknown: args.resend_unknown,
+        window: concurrency * 4,
+        apply_id: apply_id.to_owned(),
+    };
+    let report =
+        apply::run(document, store, &executor, &stop, &options, &mut Quiet).map_err(state_error)?;
+    let totals = report.totals();
+    record.finished_at = Some(jiff::Timestamp::now());
+    record.sent = totals.sent;
+    record.failed = totals.failed + totals.not_sent;
+    record.unknown = totals.unknown;
+    store.log_apply(&record).map_err(state_error)?;
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(report)
+}
+
+/// Who is applying: the CI job when there is one, else user@host, with the process id.
+fn holder() -> String {
+    let ci = ["GITHUB_RUN_ID", "CI_JOB_ID"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().map(|id| format!("ci job {id}")));
+    let who = ci.unwrap_or_else(|| {
+        let user = std::env::var("USER").unwrap_or_else(|_| "someone".to_owned());
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".to_owned());
+        format!("{user}@{host}")
+    });
+    format!("{who} (pid {})", std::process::id())
+}
+
+/// The summary table printed at the end, columns aligned.
+fn summary(report: &Report) -> String {
+    let header = [
+        "campaign", "planned", "sent", "failed", "unknown", "not sent",
+    ];
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    let totals = report.totals();
+    for c in report.campaigns.iter().chain(std::iter::once(&totals)) {
+        let name = if std::ptr::eq(c, &totals) {
+            "total"
+        } else {
+            c.name.as_str()
+        };
+        rows.push([
+            name.to_owned(),
+            c.planned.to_string(),
+            c.sent.to_string(),
+            c.failed.to_string(),
+            c.unknown.to_string(),
+            c.not_sent.to_string(),
+        ]);
+    }
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let mut text = format!("{:<w$}", cells[0], w = widths[0]);
+        for (cell, w) in cells.iter().zip(widths).skip(1) {
+            text.push_str(&format!("  {cell:>w$}"));
+        }
+        text.trim_end().to_owned() + "\n"
+    };
+    let mut text = String::from("\n");
+    text.push_str(&line(header));
+    for row in &rows {
+        text.push_str(&line(row.each_ref().map(String::as_str)));
+    }
+    text.push_str(&if report.all_sent() {
+        format!("\nApplied: {} sent.\n", totals.sent)
+    } else {
+        format!(
+            "\nNot everything was sent: {} failed, {} unknown, {} not sent. `herald plan` lists what is left.\n",
+            totals.failed, totals.unknown, totals.not_sent
+        )
+    });
+    text
+}
