@@ -3,7 +3,7 @@
 
 mod plan_support;
 
-use herald::emulator::{self, BUILTIN_API_KEY, Running, Seed};
+use herald::emulator::{self, BUILTIN_API_KEY, Faults, Running, Seed};
 use herald::plan::json;
 use plan_support::{AFTER_DUE, Project};
 
@@ -134,4 +134,78 @@ fn a_plan_whose_files_changed_is_refused() {
     assert_eq!(output.status.code(), Some(2));
     insta::assert_snapshot!(String::from_utf8_lossy(&output.stderr));
     assert!(setup.sends().is_empty(), "nothing was sent");
+}
+
+#[test]
+fn rate_limits_and_server_errors_end_with_everything_sent_exactly_once() {
+    let setup = Setup::new();
+    let planned = setup.plan().counts.requests;
+    let faults = Faults {
+        rate_limit: 0.2,
+        server_error: 0.1,
+        seed: Some(7),
+        ..Faults::default()
+    };
+    // 429s are retried within an apply; a 500 fails its delivery, and the next plan retries it.
+    let mut applies = 0;
+    loop {
+        let plan = setup.plan();
+        if plan.counts.requests == 0 {
+            break;
+        }
+        applies += 1;
+        assert!(
+            applies <= 10,
+            "still {} to send after 10 applies",
+            plan.counts.requests
+        );
+        // Faults only while applying: plans read the Users API, which is not under test.
+        setup.emulator.set_faults(faults.clone());
+        let output = setup.herald(&["apply", "plan.json"]);
+        setup.emulator.set_faults(Faults::default());
+        assert!(matches!(output.status.code(), Some(0 | 1)), "{output:?}");
+    }
+    let mut sent = setup.sends();
+    let all = sent.len();
+    sent.sort_by_key(|s| serde_json::to_string(s).unwrap());
+    sent.dedup();
+    assert_eq!(sent.len(), all, "a request was accepted twice");
+    assert_eq!(all as u64, planned);
+}
+
+#[test]
+fn a_second_apply_on_the_same_state_stops_at_the_lock() {
+    let setup = Setup::new();
+    setup.plan();
+    setup.emulator.set_faults(Faults {
+        latency_ms: 1500,
+        ..Faults::default()
+    });
+    let first = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["apply", "plan.json"])
+        .current_dir(setup.project.path())
+        .env("ENGATI_API_KEY", BUILTIN_API_KEY)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first apply holds the lock while its slow requests are out.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let second = setup.herald(&["apply", "plan.json"]);
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0));
+    assert_eq!(second.status.code(), Some(2), "{second:?}");
+    // The holder, time and lock id vary: keep the message's shape.
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    let stable: String = stderr
+        .lines()
+        .map(|line| match (line.find(" by "), line.find("unlock ")) {
+            (Some(at), _) if line.starts_with("error:") => {
+                format!("{} by [holder] since [time] (lock [id])", &line[..at])
+            }
+            (_, Some(at)) => format!("{}unlock [id]`", &line[..at]),
+            _ => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::assert_snapshot!(stable);
 }

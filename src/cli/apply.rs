@@ -129,29 +129,24 @@ pub fn apply_command(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8, String
     let client = Client::new(config).map_err(|e| refuse(&e, e.help()))?;
 
     let mut store = super::state::open_for_writing(&loaded.root, settings)?;
-    let serial = store.serial().map_err(|e| refuse(&e, e.help()))?;
-    if serial != header.state_serial {
-        return Err(refuse(
-            format!(
-                "the state changed since this plan was made (serial {} then, {serial} now)",
-                header.state_serial
-            ),
-            "another apply ran in between: plan again so that nobody is messaged twice",
-        ));
-    }
     let holder = holder();
     let lock = store.lock(&holder).map_err(|e| refuse(&e, e.help()))?;
-    let result = locked(
-        args,
-        &document,
-        &bytes,
-        store.as_mut(),
-        client,
-        concurrency,
-        rate,
-        &lock.id,
-        &holder,
-    );
+    // Checked under the lock: no apply can move the state between this check and the sends.
+    let fresh = check_serial(store.as_ref(), header.state_serial);
+    let result = match fresh {
+        Ok(()) => locked(
+            args,
+            &document,
+            &bytes,
+            store.as_mut(),
+            client,
+            concurrency,
+            rate,
+            &lock.id,
+            &holder,
+        ),
+        Err(e) => Err(e),
+    };
     let unlocked = store.unlock(&lock.id);
     let report = result?;
     unlocked.map_err(|e| refuse(&e, e.help()))?;
@@ -160,6 +155,18 @@ pub fn apply_command(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8, String
         eprintln!("error: {error}\nhelp: {}", error.help());
     }
     Ok(if report.all_sent() { 0 } else { 1 })
+}
+
+/// Refuses a plan made against another state serial than the current one.
+fn check_serial(store: &dyn Store, planned: u64) -> Result<(), String> {
+    let serial = store.serial().map_err(|e| refuse(&e, e.help()))?;
+    if serial == planned {
+        return Ok(());
+    }
+    Err(refuse(
+        format!("the state changed since this plan was made (serial {planned} then, {serial} now)"),
+        "another apply ran in between: plan again so that nobody is messaged twice",
+    ))
 }
 
 /// The part of apply that runs under the lock.
