@@ -5,6 +5,8 @@ mod plan_support;
 
 use herald::emulator::{self, BUILTIN_API_KEY, Faults, Running, Seed};
 use herald::plan::json;
+use herald::state::sqlite::SqliteStore;
+use herald::state::{Outcome, Store};
 use plan_support::{AFTER_DUE, Project};
 
 /// A sent request as the emulator saw it: path, query, JSON body.
@@ -189,7 +191,13 @@ fn a_second_apply_on_the_same_state_stops_at_the_lock() {
         .spawn()
         .unwrap();
     // The first apply holds the lock while its slow requests are out.
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    let state = setup.project.path().join(".herald/state.db");
+    wait_for("the first apply to take the lock", || {
+        SqliteStore::open_read_only(&state)
+            .ok()
+            .and_then(|store| store.current_lock().ok().flatten())
+            .is_some()
+    });
     let second = setup.herald(&["apply", "plan.json"]);
     let first = first.wait_with_output().unwrap();
     assert_eq!(first.status.code(), Some(0));
@@ -208,4 +216,107 @@ fn a_second_apply_on_the_same_state_stops_at_the_lock() {
         .collect::<Vec<_>>()
         .join("\n");
     insta::assert_snapshot!(stable);
+}
+
+/// Polls until `done` (every 20 ms, for at most 20 s).
+fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed().as_secs() < 20, "waited 20 s for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// What state holds for every campaign: (campaign, recipient) -> outcome.
+fn state_outcomes(setup: &Setup) -> std::collections::BTreeMap<(String, String), Outcome> {
+    let store = SqliteStore::open_read_only(&setup.project.path().join(".herald/state.db"))
+        .expect("the state opens");
+    let mut all = std::collections::BTreeMap::new();
+    for campaign in store.campaigns().unwrap() {
+        for (recipient, r) in store.recorded_map(&campaign.campaign).unwrap() {
+            all.insert((campaign.campaign.clone(), recipient), r.outcome);
+        }
+    }
+    all
+}
+
+#[test]
+fn a_key_revoked_mid_run_stops_the_apply_at_once_and_state_matches_the_emulator() {
+    let setup = Setup::new();
+    let planned = setup.plan().counts.requests as usize;
+    setup.emulator.set_faults(Faults {
+        latency_ms: 150,
+        ..Faults::default()
+    });
+    let apply = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["apply", "plan.json", "--concurrency", "1"])
+        .current_dir(setup.project.path())
+        .env("ENGATI_API_KEY", BUILTIN_API_KEY)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the first send", || !setup.sends().is_empty());
+    setup.emulator.revoke_key(BUILTIN_API_KEY);
+    let output = apply.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("ENGATI_API_KEY"),
+        "names the variable: {stderr}"
+    );
+    assert!(
+        !stderr.contains(BUILTIN_API_KEY),
+        "never shows the key: {stderr}"
+    );
+
+    // Every accepted send is `sent` in state, nothing is left in flight, and nothing was
+    // accepted after the rejection stopped the apply.
+    let sent = setup.sends().len();
+    assert!(
+        sent > 0 && sent < planned,
+        "{sent} of {planned} went out before the revocation"
+    );
+    let outcomes = state_outcomes(&setup);
+    let count = |o: Outcome| outcomes.values().filter(|&&x| x == o).count();
+    assert_eq!(count(Outcome::Sent), sent);
+    assert_eq!(count(Outcome::InFlight), 0);
+    assert_eq!(count(Outcome::Unknown), 0);
+}
+
+#[test]
+fn a_request_that_times_out_is_unknown_and_never_resent() {
+    let setup = Setup::new();
+    setup.project.edit(
+        "herald.yaml",
+        "  concurrency: 16\n",
+        "  concurrency: 16\n  timeout_seconds: 1\n",
+    );
+    setup.plan();
+    setup.emulator.set_faults(Faults {
+        hang: 0.5,
+        seed: Some(3),
+        ..Faults::default()
+    });
+    let output = setup.herald(&["apply", "plan.json"]);
+    setup.emulator.set_faults(Faults::default());
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let outcomes = state_outcomes(&setup);
+    let unknown = outcomes
+        .values()
+        .filter(|&&o| o == Outcome::Unknown)
+        .count();
+    assert!(unknown > 0, "some requests hung: {outcomes:?}");
+    // The hung requests were accepted by the emulator: it holds every delivery, each once.
+    let accepted = setup.sends().len();
+
+    let plan = setup.plan();
+    assert_eq!(
+        plan.counts.requests, 0,
+        "unknown deliveries are not planned again"
+    );
+    let output = setup.herald(&["apply", "plan.json"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(setup.sends().len(), accepted, "nothing was resent");
 }
