@@ -320,3 +320,43 @@ fn a_request_that_times_out_is_unknown_and_never_resent() {
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert_eq!(setup.sends().len(), accepted, "nothing was resent");
 }
+
+#[test]
+fn apply_without_a_plan_file_needs_a_terminal_or_auto_approve() {
+    let setup = Setup::new();
+    let output = setup.herald(&["apply"]);
+    assert_eq!(output.status.code(), Some(2));
+    insta::assert_snapshot!(String::from_utf8_lossy(&output.stderr));
+    assert!(setup.sends().is_empty());
+}
+
+#[test]
+fn apply_auto_approve_plans_shows_and_applies_in_one_step() {
+    let setup = Setup::new();
+    let output = setup.herald(&["apply", "--auto-approve"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("Plan made"),
+        "shows the plan first: {stdout}"
+    );
+    let sent = setup.sends().len();
+    assert!(sent > 0);
+    assert!(
+        stdout.contains(&format!("Applied: {sent} sent.")),
+        "{stdout}"
+    );
+    let again = setup.herald(&["apply", "--auto-approve"]);
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stdout).ends_with("Nothing to apply.\n"));
+    assert_eq!(setup.sends().len(), sent);
+}
+
+#[test]
+fn a_plan_file_is_applied_whole() {
+    let setup = Setup::new();
+    setup.plan();
+    let output = setup.herald(&["apply", "plan.json", "--campaign", "weekend-offer"]);
+    assert_eq!(output.status.code(), Some(2));
+    insta::assert_snapshot!(String::from_utf8_lossy(&output.stderr));
+}

@@ -1,4 +1,6 @@
-//! `herald apply PLANFILE`: send exactly what a saved plan says, and record every outcome.
+//! `herald apply [PLANFILE]`: send exactly what a saved plan says, and record every outcome.
+//! Without a plan file, apply plans first, shows the plan and asks for `yes` (or takes
+//! `--auto-approve`), then applies that plan.
 //!
 //! Before anything is sent the plan must still be true: made against the state as it is now
 //! (its serial), from the files as they are now (its inputs hash), for the API the settings
@@ -8,8 +10,8 @@
 //! Exit codes: 0 when everything planned was sent, 1 when some deliveries failed, are unknown
 //! or were not sent, 2 when nothing could start (a stale plan, the lock, the key, settings).
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
@@ -25,9 +27,16 @@ use crate::state::{ApplyRecord, Store};
 /// `herald apply`.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// A plan written by `herald plan --out`: exactly its sends are made.
+    /// A plan written by `herald plan --out`: exactly its sends are made. Without one, apply
+    /// plans, shows the plan and asks before sending.
     #[arg(value_name = "PLANFILE")]
-    pub plan: PathBuf,
+    pub plan: Option<PathBuf>,
+    /// Apply without asking (needed to plan and apply in one step without a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Plan and apply only this campaign; may be repeated (not with a plan file).
+    #[arg(long = "campaign", value_name = "NAME")]
+    pub campaigns: Vec<String>,
     /// The project and its settings (as the plan was made with).
     #[command(flatten)]
     pub project: ProjectArgs,
@@ -62,14 +71,84 @@ fn refuse(message: impl std::fmt::Display, help: impl std::fmt::Display) -> Stri
 
 /// Runs `herald apply`; returns the exit code.
 pub fn apply_command(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8, String> {
-    let bytes = std::fs::read(&args.plan).map_err(|e| {
+    match &args.plan {
+        Some(path) if !args.campaigns.is_empty() => Err(refuse(
+            format!("--campaign cannot narrow the plan file {}", path.display()),
+            "a reviewed plan is applied whole: make a plan with --campaign and apply that",
+        )),
+        Some(path) => apply_file(args, path, out),
+        None => plan_then_apply(args, out),
+    }
+}
+
+/// Plans (showing the plan), asks, then applies that very plan.
+fn plan_then_apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8, String> {
+    let approval = !args.auto_approve && std::io::stdin().is_terminal();
+    if !args.auto_approve && !approval {
+        return Err(refuse(
+            "apply without a plan file asks for approval, and there is no terminal to ask on",
+            "apply a reviewed plan file (`herald plan --out plan.json`, then `herald apply plan.json`), or pass --auto-approve",
+        ));
+    }
+    let dir =
+        tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let path = dir.path().join("plan.json");
+    let plan_args = super::plan::PlanArgs {
+        project: args.project.clone(),
+        out: Some(path.clone()),
+        format: super::plan::PlanFormat::Human,
+        detailed_exitcode: true,
+        campaigns: args.campaigns.clone(),
+        redact: false,
+        emulator: false,
+        insecure_http: args.insecure_http,
+        now: None,
+        for_apply: true,
+    };
+    // A plan that cannot be made means nothing could start.
+    if !matches!(super::plan::plan_command(&plan_args, out)?, 0 | 2) {
+        return Ok(2);
+    }
+    let document = json::read(&path).map_err(|e| refuse(e.message, e.help))?;
+    let to_send = document
+        .campaigns
+        .iter()
+        .flat_map(|c| &c.actions)
+        .filter(|a| apply::sends(a, args.resend_unknown))
+        .count();
+    if to_send == 0 {
+        write_out(out, "\nNothing to apply.\n")?;
+        return Ok(0);
+    }
+    if approval {
+        write_out(
+            out,
+            &format!("\nSend these {to_send} messages? Only `yes` is accepted.\n  Enter a value: "),
+        )?;
+        out.flush()
+            .map_err(|e| format!("cannot write output: {e}"))?;
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .map_err(|e| format!("cannot read the answer: {e}"))?;
+        if answer.trim() != "yes" {
+            write_out(out, "\nApply cancelled: nothing was sent.\n")?;
+            return Ok(1);
+        }
+    }
+    apply_file(args, &path, out)
+}
+
+/// Applies a plan file.
+fn apply_file(args: &ApplyArgs, path: &Path, out: &mut dyn Write) -> Result<u8, String> {
+    let bytes = std::fs::read(path).map_err(|e| {
         refuse(
-            format!("cannot read the plan file {}: {e}", args.plan.display()),
+            format!("cannot read the plan file {}: {e}", path.display()),
             "give the path `herald plan --out` wrote",
         )
     })?;
     let document = json::parse(&String::from_utf8_lossy(&bytes))
-        .map_err(|e| refuse(format!("{}: {}", args.plan.display(), e.message), e.help))?;
+        .map_err(|e| refuse(format!("{}: {}", path.display(), e.message), e.help))?;
     let checked = Checked::new(&args.project)?;
     let (loaded, validated) = (&checked.loaded, &checked.validated);
     if validated.has_errors() {

@@ -49,7 +49,7 @@ pub enum Command {
 }
 
 /// Where the project is and which settings apply.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ProjectArgs {
     /// The project directory (default: the nearest directory upwards holding herald.yaml).
     #[arg(long, value_name = "DIR")]

@@ -63,6 +63,9 @@ pub struct PlanArgs {
     /// Plan as of this RFC 3339 time instead of now (for reproducible output).
     #[arg(long, value_name = "TIME", hide = true)]
     pub now: Option<Timestamp>,
+    /// `--out` is apply's own file, applied next: not announced.
+    #[arg(skip)]
+    pub for_apply: bool,
 }
 
 /// `herald show`.
@@ -282,6 +285,7 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
     }
     if let Some(path) = &args.out
         && args.format != PlanFormat::Json
+        && !args.for_apply
     {
         write_out(
             out,
