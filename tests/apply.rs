@@ -51,6 +51,25 @@ impl Setup {
         json::read(&self.project.path().join("plan.json")).expect("a plan file")
     }
 
+    /// Plans, then applies with a 1 s timeout while this fraction of requests hang (accepted,
+    /// never answered); asserts the apply exits 1.
+    fn apply_with_hangs(&self, hang: f64) {
+        self.project.edit(
+            "herald.yaml",
+            "  concurrency: 16\n",
+            "  concurrency: 16\n  timeout_seconds: 1\n",
+        );
+        self.plan();
+        self.emulator.set_faults(Faults {
+            hang,
+            seed: Some(3),
+            ..Faults::default()
+        });
+        let output = self.herald(&["apply", "plan.json"]);
+        self.emulator.set_faults(Faults::default());
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+    }
+
     /// The requests the emulator accepted that send something (not Users API reads).
     fn sends(&self) -> Vec<Sent> {
         self.emulator
@@ -288,20 +307,7 @@ fn a_key_revoked_mid_run_stops_the_apply_at_once_and_state_matches_the_emulator(
 #[test]
 fn a_request_that_times_out_is_unknown_and_never_resent() {
     let setup = Setup::new();
-    setup.project.edit(
-        "herald.yaml",
-        "  concurrency: 16\n",
-        "  concurrency: 16\n  timeout_seconds: 1\n",
-    );
-    setup.plan();
-    setup.emulator.set_faults(Faults {
-        hang: 0.5,
-        seed: Some(3),
-        ..Faults::default()
-    });
-    let output = setup.herald(&["apply", "plan.json"]);
-    setup.emulator.set_faults(Faults::default());
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    setup.apply_with_hangs(0.5);
     let outcomes = state_outcomes(&setup);
     let unknown = outcomes
         .values()
@@ -359,4 +365,63 @@ fn a_plan_file_is_applied_whole() {
     let output = setup.herald(&["apply", "plan.json", "--campaign", "weekend-offer"]);
     assert_eq!(output.status.code(), Some(2));
     insta::assert_snapshot!(String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+fn an_operator_settles_unknown_deliveries_with_mark_sent_and_forget() {
+    let setup = Setup::new();
+    setup.apply_with_hangs(1.0);
+    let unknown: Vec<(String, String)> = state_outcomes(&setup)
+        .into_iter()
+        .filter(|(_, o)| *o == Outcome::Unknown)
+        .map(|(k, _)| k)
+        .collect();
+    let campaign = "invoice-reminder-dec";
+    let mine: Vec<&String> = unknown
+        .iter()
+        .filter(|(c, _)| c == campaign)
+        .map(|(_, r)| r)
+        .collect();
+    assert!(mine.len() >= 2, "{unknown:?}");
+
+    // The operator checked one with Engati: delivered.
+    let output = setup.herald(&["state", "mark-sent", campaign, mine[0]]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    insta::assert_snapshot!("mark_sent", String::from_utf8_lossy(&output.stdout));
+    // The rest were not.
+    let output = setup.herald(&["state", "forget", campaign]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    insta::assert_snapshot!("forget", String::from_utf8_lossy(&output.stdout));
+
+    let outcomes = state_outcomes(&setup);
+    assert_eq!(
+        outcomes[&(campaign.to_owned(), mine[0].clone())],
+        Outcome::Sent
+    );
+    for r in &mine[1..] {
+        assert_eq!(
+            outcomes[&(campaign.to_owned(), (*r).clone())],
+            Outcome::Failed
+        );
+    }
+    // Only unknown deliveries are settled.
+    let output = setup.herald(&["state", "forget", campaign, mine[0]]);
+    assert_eq!(output.status.code(), Some(2));
+    insta::assert_snapshot!(
+        "forget_a_sent_delivery",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // The next plan retries the forgotten ones and leaves the marked one alone.
+    let plan = setup.plan();
+    let retried: Vec<&str> = plan
+        .campaigns
+        .iter()
+        .filter(|c| c.campaign.name == campaign)
+        .flat_map(|c| &c.actions)
+        .filter(|a| a.sends)
+        .map(|a| a.recipient.as_str())
+        .collect();
+    assert_eq!(retried.len(), mine.len() - 1);
+    assert!(!retried.contains(&mine[0].as_str()));
 }

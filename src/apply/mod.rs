@@ -11,6 +11,9 @@
 //! messages in that order. Within a campaign requests run concurrently ([`execute`]).
 
 pub mod execute;
+mod settle;
+
+pub use settle::{SettleError, Settlement, settle, settle_in_flight};
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
@@ -114,39 +117,6 @@ impl Progress for Quiet {
 /// unknown ones too.
 pub fn sends(action: &Action, resend_unknown: bool) -> bool {
     action.sends || (resend_unknown && action.action == ActionKind::Unknown)
-}
-
-/// Turns the `in_flight` deliveries a dead apply left into `unknown`. Call with the lock held:
-/// then no apply is running and every `in_flight` row is a crash's.
-pub fn settle_in_flight(store: &mut dyn Store, apply_id: &str) -> Result<u64, StateError> {
-    let mut settled = 0;
-    for campaign in store.campaigns()? {
-        let mut left = Vec::new();
-        store.recorded(&campaign.campaign, &mut |recipient, r| {
-            if r.outcome == Outcome::InFlight {
-                left.push(recipient.to_owned());
-            }
-        })?;
-        for chunk in left.chunks(OUTCOME_BATCH) {
-            let mut batch = Vec::with_capacity(chunk.len());
-            for recipient in chunk {
-                if let Some(mut d) = store.delivery(&campaign.campaign, recipient)? {
-                    d.outcome = Outcome::Unknown;
-                    d.detail = Some(format!(
-                        "in flight when apply {} stopped; it may have been delivered",
-                        d.apply_id
-                    ));
-                    d.api_code = None;
-                    d.at = Timestamp::now();
-                    d.apply_id = apply_id.to_owned();
-                    batch.push(d);
-                }
-            }
-            store.record(&batch)?;
-            settled += batch.len() as u64;
-        }
-    }
-    Ok(settled)
 }
 
 /// Applies a plan's sends, recording every attempt in `store`. Returns when every launched

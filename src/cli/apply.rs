@@ -319,7 +319,7 @@ fn locked(
 }
 
 /// Who is applying: the CI job when there is one, else user@host, with the process id.
-fn holder() -> String {
+pub(super) fn holder() -> String {
     let ci = ["GITHUB_RUN_ID", "CI_JOB_ID"]
         .iter()
         .find_map(|v| std::env::var(v).ok().map(|id| format!("ci job {id}")));

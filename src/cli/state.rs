@@ -1,5 +1,6 @@
-//! `herald state`: inspect what was sent (`list`, `show`) and break a dead apply's lock
-//! (`unlock`); and opening the project's state for the other commands.
+//! `herald state`: inspect what was sent (`list`, `show`), break a dead apply's lock
+//! (`unlock`), settle unknown deliveries (`mark-sent`, `forget`); and opening the project's
+//! state for the other commands.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -8,9 +9,10 @@ use std::path::Path;
 use clap::{Args, Subcommand};
 
 use super::{ProjectArgs, write_out};
+use crate::apply::{SettleError, Settlement};
 use crate::model::{Backend, Project};
 use crate::state::sqlite::SqliteStore;
-use crate::state::{Delivery, Store, WHOLE_CAMPAIGN};
+use crate::state::{ApplyRecord, Delivery, Store, WHOLE_CAMPAIGN};
 
 /// The default SQLite state file, relative to the project root.
 pub const DEFAULT_STATE_PATH: &str = ".herald/state.db";
@@ -32,6 +34,24 @@ pub enum StateCommand {
     Show(StateShowArgs),
     /// Break the apply lock with this id, after checking that its apply is dead.
     Unlock(StateUnlockArgs),
+    /// Record unknown deliveries as sent, after checking with Engati that they were delivered.
+    MarkSent(DeliveriesArgs),
+    /// Record unknown deliveries as not delivered, so the next plan sends them again.
+    Forget(DeliveriesArgs),
+}
+
+/// A campaign's deliveries, or one recipient's: what `show`, `mark-sent` and `forget` act on.
+#[derive(Debug, Args)]
+pub struct DeliveriesArgs {
+    /// The project.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// The campaign.
+    #[arg(value_name = "CAMPAIGN")]
+    pub campaign: String,
+    /// One recipient (E.164 phone, or `*` for a broadcast); default: all of the campaign's.
+    #[arg(value_name = "RECIPIENT")]
+    pub recipient: Option<String>,
 }
 
 /// `herald state list`.
@@ -48,15 +68,9 @@ pub struct StateListArgs {
 /// `herald state show`.
 #[derive(Debug, Args)]
 pub struct StateShowArgs {
-    /// The project.
+    /// The campaign and recipient; with a recipient, the request sent is printed too.
     #[command(flatten)]
-    pub project: ProjectArgs,
-    /// The campaign.
-    #[arg(value_name = "CAMPAIGN")]
-    pub campaign: String,
-    /// One recipient (E.164 phone, or `*` for a broadcast); also prints the request sent.
-    #[arg(value_name = "RECIPIENT")]
-    pub recipient: Option<String>,
+    pub deliveries: DeliveriesArgs,
     /// `human` or `json`.
     #[arg(long, value_enum, default_value_t = super::Format::Human)]
     pub format: super::Format,
@@ -116,6 +130,8 @@ pub fn state_command(args: &StateArgs, out: &mut dyn Write) -> Result<u8, String
         StateCommand::List(a) => list(a, out),
         StateCommand::Show(a) => show(a, out),
         StateCommand::Unlock(a) => unlock(a, out),
+        StateCommand::MarkSent(a) => settle(a, Settlement::MarkSent, out),
+        StateCommand::Forget(a) => settle(a, Settlement::Forget, out),
     }
 }
 
@@ -159,13 +175,14 @@ fn list(args: &StateListArgs, out: &mut dyn Write) -> Result<u8, String> {
     Ok(0)
 }
 
-fn show(args: &StateShowArgs, out: &mut dyn Write) -> Result<u8, String> {
+fn show(show: &StateShowArgs, out: &mut dyn Write) -> Result<u8, String> {
+    let args = &show.deliveries;
     let (root, settings) = settings(&args.project)?;
     let store = open_for_reading(&root, &settings)?;
     let history = store
         .history(&args.campaign, args.recipient.as_deref())
         .map_err(fail)?;
-    if args.format == super::Format::Json {
+    if show.format == super::Format::Json {
         let text = serde_json::to_string_pretty(&history).unwrap_or_default();
         return write_out(out, &format!("{text}\n")).map(|()| 0);
     }
@@ -237,5 +254,84 @@ fn unlock(args: &StateUnlockArgs, out: &mut dyn Write) -> Result<u8, String> {
             ),
         )?;
     }
+    Ok(0)
+}
+
+/// Recipients named in full in a settlement's report; the rest are counted.
+const NAMED: usize = 10;
+
+fn settle(args: &DeliveriesArgs, how: Settlement, out: &mut dyn Write) -> Result<u8, String> {
+    let (root, settings) = settings(&args.project)?;
+    let mut store = open_for_writing(&root, &settings)?;
+    let holder = super::apply::holder();
+    let lock = store.lock(&holder).map_err(fail)?;
+    let started_at = jiff::Timestamp::now();
+    let settled = crate::apply::settle(
+        store.as_mut(),
+        &args.campaign,
+        args.recipient.as_deref(),
+        how,
+        &lock.id,
+    );
+    let logged = match &settled {
+        Ok(recipients) if !recipients.is_empty() => {
+            let n = recipients.len() as u64;
+            store.log_apply(&ApplyRecord {
+                id: lock.id.clone(),
+                who: holder,
+                started_at,
+                finished_at: Some(jiff::Timestamp::now()),
+                plan_hash: format!("herald state {}", how.name()),
+                sent: if how == Settlement::MarkSent { n } else { 0 },
+                failed: if how == Settlement::Forget { n } else { 0 },
+                unknown: 0,
+            })
+        }
+        _ => Ok(()),
+    };
+    let unlocked = store.unlock(&lock.id);
+    let recipients = settled.map_err(|e| match e {
+        SettleError::Known { recipient, outcome } => format!(
+            "the delivery of {} to {recipient} is `{}`; only unknown deliveries are settled\nhelp: `herald state show {} {recipient}` shows its attempts",
+            args.campaign,
+            outcome.as_str(),
+            args.campaign
+        ),
+        SettleError::NoDelivery { recipient } => format!(
+            "state holds no delivery of {} to {recipient}\nhelp: `herald state show {}` lists the campaign's deliveries",
+            args.campaign, args.campaign
+        ),
+        SettleError::State(e) => fail(e),
+    })?;
+    logged.map_err(fail)?;
+    unlocked.map_err(fail)?;
+    let mut text = String::new();
+    if recipients.is_empty() {
+        let _ = writeln!(
+            text,
+            "campaign {} has no unknown deliveries; nothing changed",
+            args.campaign
+        );
+    } else {
+        let them = if recipients.len() == 1 { "it" } else { "them" };
+        let (verb, next) = match how {
+            Settlement::MarkSent => ("marked as sent", format!("no plan will send {them} again")),
+            Settlement::Forget => ("forgotten", format!("the next plan sends {them} again")),
+        };
+        let _ = writeln!(
+            text,
+            "{} unknown deliver{} of campaign {} {verb}; {next}:",
+            recipients.len(),
+            if recipients.len() == 1 { "y" } else { "ies" },
+            args.campaign
+        );
+        for r in recipients.iter().take(NAMED) {
+            let _ = writeln!(text, "  {r}");
+        }
+        if recipients.len() > NAMED {
+            let _ = writeln!(text, "  and {} more", recipients.len() - NAMED);
+        }
+    }
+    write_out(out, &text)?;
     Ok(0)
 }

@@ -1,0 +1,155 @@
+//! Settling deliveries whose outcome is not known: after a crash ([`settle_in_flight`]), and
+//! by an operator who checked with Engati what happened (`herald state mark-sent|forget`,
+//! [`settle`]). Every settlement is a new attempt in the history, never an edit of one.
+
+use jiff::Timestamp;
+
+use crate::state::{Delivery, Outcome, StateError, Store};
+
+/// Rows re-recorded per transaction.
+const BATCH: usize = 512;
+
+/// What an operator found out about unknown deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// They were delivered: record them `sent`, so no plan sends them again.
+    MarkSent,
+    /// They were not: record them `failed`, so the next plan sends them again (as `retry`).
+    Forget,
+}
+
+impl Settlement {
+    /// The command's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Settlement::MarkSent => "mark-sent",
+            Settlement::Forget => "forget",
+        }
+    }
+}
+
+/// Turns the `in_flight` deliveries a dead apply left into `unknown`. Call with the lock held:
+/// then no apply is running and every `in_flight` row is a crash's.
+pub fn settle_in_flight(store: &mut dyn Store, apply_id: &str) -> Result<u64, StateError> {
+    let mut settled = 0;
+    for campaign in store.campaigns()? {
+        let left = recipients_where(store, &campaign.campaign, |o| o == Outcome::InFlight)?;
+        settled += rerecord(store, &campaign.campaign, &left, |d| {
+            d.outcome = Outcome::Unknown;
+            d.detail = Some(format!(
+                "in flight when apply {} stopped; it may have been delivered",
+                d.apply_id
+            ));
+            d.api_code = None;
+            d.apply_id = apply_id.to_owned();
+        })?;
+    }
+    Ok(settled)
+}
+
+/// Why an operator's settlement was refused.
+#[derive(Debug)]
+pub enum SettleError {
+    /// The delivery is known: only unknown ones are settled.
+    Known {
+        /// The recipient.
+        recipient: String,
+        /// Its outcome.
+        outcome: Outcome,
+    },
+    /// State holds no delivery of the campaign to that recipient.
+    NoDelivery {
+        /// The recipient.
+        recipient: String,
+    },
+    /// State failed.
+    State(StateError),
+}
+
+impl From<StateError> for SettleError {
+    fn from(e: StateError) -> SettleError {
+        SettleError::State(e)
+    }
+}
+
+/// Settles a campaign's unknown deliveries (or one recipient's), recording each as a new
+/// attempt of apply `apply_id`. Returns the recipients settled. Call with the lock held.
+pub fn settle(
+    store: &mut dyn Store,
+    campaign: &str,
+    recipient: Option<&str>,
+    how: Settlement,
+    apply_id: &str,
+) -> Result<Vec<String>, SettleError> {
+    let unknown = |o: Outcome| matches!(o, Outcome::Unknown | Outcome::InFlight);
+    let recipients = match recipient {
+        None => recipients_where(store, campaign, unknown)?,
+        Some(r) => match store.delivery(campaign, r)? {
+            None => {
+                return Err(SettleError::NoDelivery {
+                    recipient: r.to_owned(),
+                });
+            }
+            Some(d) if !unknown(d.outcome) => {
+                return Err(SettleError::Known {
+                    recipient: r.to_owned(),
+                    outcome: d.outcome,
+                });
+            }
+            Some(_) => vec![r.to_owned()],
+        },
+    };
+    rerecord(store, campaign, &recipients, |d| {
+        d.outcome = match how {
+            Settlement::MarkSent => Outcome::Sent,
+            Settlement::Forget => Outcome::Failed,
+        };
+        d.detail = Some(format!(
+            "settled by `herald state {}` (was unknown)",
+            how.name()
+        ));
+        d.api_code = None;
+        d.apply_id = apply_id.to_owned();
+    })?;
+    Ok(recipients)
+}
+
+/// The recipients of a campaign whose latest outcome passes `keep`, sorted.
+fn recipients_where(
+    store: &dyn Store,
+    campaign: &str,
+    keep: impl Fn(Outcome) -> bool,
+) -> Result<Vec<String>, StateError> {
+    let mut found = Vec::new();
+    store.recorded(campaign, &mut |recipient, r| {
+        if keep(r.outcome) {
+            found.push(recipient.to_owned());
+        }
+    })?;
+    found.sort();
+    Ok(found)
+}
+
+/// Records a new attempt for each recipient's delivery: its latest, changed by `change`, at
+/// the current time. Returns how many.
+fn rerecord(
+    store: &mut dyn Store,
+    campaign: &str,
+    recipients: &[String],
+    change: impl Fn(&mut Delivery),
+) -> Result<u64, StateError> {
+    let mut count = 0;
+    for chunk in recipients.chunks(BATCH) {
+        let mut batch = Vec::with_capacity(chunk.len());
+        for recipient in chunk {
+            if let Some(mut d) = store.delivery(campaign, recipient)? {
+                change(&mut d);
+                d.at = Timestamp::now();
+                batch.push(d);
+            }
+        }
+        store.record(&batch)?;
+        count += batch.len() as u64;
+    }
+    Ok(count)
+}
