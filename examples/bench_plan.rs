@@ -441,33 +441,7 @@ const HERALD_YAML: &str = r#"api: {base_url: "https://api.engati.ai", customer_i
 vars: {brand: Renuka Sugars}
 "#;
 
-const CAMPAIGN_YAML: &str = r#"templates:
-  invoice_reminder:
-    namespace: 980c3243-2d2a-4d2d-a572-b2a50552cb04
-    language: en
-    header: document
-    body: "Hi {{1}}, invoice {{2}} for {{3}} is due."
-    buttons:
-      - quick_reply: Approve
-      - quick_reply: Decline
-
-campaigns:
-  invoice-reminder:
-    description: Invoice reminders to a large CSV audience
-    audience: {csv: ../audiences/big.csv}
-    send:
-      template:
-        use: invoice_reminder
-        header:
-          document:
-            link: "https://cdn.renukasugars.example/inv/{{ user.invoice_no }}.pdf"
-            filename: "invoice-{{ user.invoice_no }}.pdf"
-        body: ["{{ user.first_name | title }}", "{{ user.invoice_no }}", "{{ vars.brand }}"]
-        buttons:
-          - {flow: 7bbb608c3b4b4e848f36cd2ccd7cfa35, data: {response: approved, invoice_no: "{{ user.invoice_no }}"}}
-          - {flow: e30d44bcca4c49d49976d3ac0416c405, data: {response: declined, invoice_no: "{{ user.invoice_no }}"}}
-    on_change: keep
-"#;
+const CAMPAIGN_YAML: &str = include_str!("../tests/fixtures/large/invoice-campaign.yaml");
 
 const FIRST_NAMES: [&str; 24] = [
     "john", "jahnavi", "aarav", "priya", "rohan", "ananya", "vikram", "meera", "arjun", "kavya",

@@ -27,23 +27,36 @@ use crate::plan::{Action, ActionKind};
 use crate::state::{Delivery, Outcome, StateError, Store};
 use execute::{Executor, Finished, Job, Sent, StopSignal};
 
-/// Deliveries recorded `in_flight` per transaction, and launched together.
-const INTENT_BATCH: usize = 512;
-/// Outcomes recorded per transaction, at most.
-const OUTCOME_BATCH: usize = 512;
-/// Outcomes wait at most this long before they are recorded.
-const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// Deliveries recorded `in_flight` per transaction, and launched together, at most. A crash
+/// leaves up to two batches in flight, which become `unknown` (most never left), so batches
+/// are as small as keeps the executor busy: [`Options::for_concurrency`].
+const MAX_INTENT_BATCH: usize = 512;
+/// Outcomes wait at most this long before they are recorded. Outcomes not yet recorded when
+/// herald is killed leave their deliveries `unknown`, so they are recorded often: every
+/// batch's worth, or after this long.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
 /// How to apply.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Also send the deliveries whose outcome is unknown (`--resend-unknown`).
     pub resend_unknown: bool,
-    /// Requests launched ahead of the outcomes recorded: a few batches beyond the
-    /// concurrency, so the executor never waits for the journal.
-    pub window: usize,
+    /// Deliveries recorded `in_flight` together and launched together. At most two batches
+    /// are out at once: one being sent, the next waiting for a free worker.
+    pub batch: usize,
     /// This apply's id, recorded with every attempt.
     pub apply_id: String,
+}
+
+impl Options {
+    /// Options for `concurrency` requests at once: batches of that size (at least 8).
+    pub fn for_concurrency(concurrency: usize, resend_unknown: bool, apply_id: &str) -> Options {
+        Options {
+            resend_unknown,
+            batch: concurrency.clamp(8, MAX_INTENT_BATCH),
+            apply_id: apply_id.to_owned(),
+        }
+    }
 }
 
 /// What came of one campaign.
@@ -152,6 +165,8 @@ struct Journal<'a> {
     last_flush: Instant,
     launched: usize,
     finished: usize,
+    /// [`Options::batch`].
+    batch: usize,
     counts: CampaignOutcome,
 }
 
@@ -186,14 +201,16 @@ fn apply_campaign(
         last_flush: Instant::now(),
         launched: 0,
         finished: 0,
+        batch: options.batch.max(1),
     };
     let total = journal.jobs.len();
     while journal.launched < total && !stop.is_stopped() {
-        while journal.launched - journal.finished >= options.window.max(INTENT_BATCH) {
+        let batch = journal.batch;
+        while journal.launched - journal.finished >= batch {
             journal.wait(progress)?;
         }
         let start = journal.launched;
-        let end = (start + INTENT_BATCH).min(total);
+        let end = (start + batch).min(total);
         // The intent is committed before any request of the batch leaves.
         let intents: Vec<Delivery> = (start..end)
             .map(|i| journal.delivery(i, Outcome::InFlight, None, None))
@@ -250,7 +267,7 @@ impl Journal<'_> {
         while let Ok(finished) = self.done.try_recv() {
             self.take(finished);
         }
-        if self.outcomes.len() >= OUTCOME_BATCH || self.last_flush.elapsed() >= FLUSH_EVERY {
+        if self.outcomes.len() >= self.batch || self.last_flush.elapsed() >= FLUSH_EVERY {
             self.flush()?;
             progress.update(&self.counts);
         }

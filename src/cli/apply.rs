@@ -301,11 +301,7 @@ fn locked(
         rate,
         stop.clone(),
     );
-    let options = Options {
-        resend_unknown: args.resend_unknown,
-        window: concurrency * 4,
-        apply_id: apply_id.to_owned(),
-    };
+    let options = Options::for_concurrency(concurrency, args.resend_unknown, apply_id);
     let report =
         apply::run(document, store, &executor, &stop, &options, &mut Quiet).map_err(state_error)?;
     let totals = report.totals();
