@@ -104,6 +104,8 @@ fn apply_sends_exactly_the_plan_and_a_second_apply_sends_nothing() {
     let output = setup.herald(&["apply", "plan.json"]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     insta::assert_snapshot!("first_apply", String::from_utf8_lossy(&output.stdout));
+    // Without a terminal, progress is log lines on stderr (CI).
+    insta::assert_snapshot!("first_apply_log", String::from_utf8_lossy(&output.stderr));
     let mut sent = setup.sends();
     let key = |s: &Sent| serde_json::to_string(s).unwrap();
     planned.sort_by_key(key);

@@ -18,7 +18,7 @@ use clap::Args;
 
 use super::{Checked, ProjectArgs, write_out};
 use crate::apply::execute::{Executor, StopSignal};
-use crate::apply::{self, Options, Quiet, Report};
+use crate::apply::{self, Options, Report};
 use crate::engati::{Client, ClientConfig};
 use crate::fingerprint::Fingerprint;
 use crate::plan::{inputs, json};
@@ -302,8 +302,15 @@ fn locked(
         stop.clone(),
     );
     let options = Options::for_concurrency(concurrency, args.resend_unknown, apply_id);
-    let report =
-        apply::run(document, store, &executor, &stop, &options, &mut Quiet).map_err(state_error)?;
+    let report = apply::run(
+        document,
+        store,
+        &executor,
+        &stop,
+        &options,
+        &mut super::progress::Reporter::detect(),
+    )
+    .map_err(state_error)?;
     let totals = report.totals();
     record.finished_at = Some(jiff::Timestamp::now());
     record.sent = totals.sent;

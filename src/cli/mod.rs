@@ -6,6 +6,7 @@
 
 mod apply;
 mod plan;
+mod progress;
 pub mod state;
 
 use std::ffi::OsString;
