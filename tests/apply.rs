@@ -70,6 +70,26 @@ impl Setup {
         assert_eq!(output.status.code(), Some(1), "{output:?}");
     }
 
+    /// Starts `herald apply plan.json` one request at a time against a slow emulator, and
+    /// returns once the first request was accepted.
+    fn slow_apply_sending(&self) -> std::process::Child {
+        self.emulator.set_faults(Faults {
+            latency_ms: 150,
+            ..Faults::default()
+        });
+        let apply = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(["apply", "plan.json", "--concurrency", "1"])
+            .current_dir(self.project.path())
+            .env("ENGATI_API_KEY", BUILTIN_API_KEY)
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for("the first send", || !self.sends().is_empty());
+        apply
+    }
+
     /// The requests the emulator accepted that send something (not Users API reads).
     fn sends(&self) -> Vec<Sent> {
         self.emulator
@@ -265,20 +285,7 @@ fn state_outcomes(setup: &Setup) -> std::collections::BTreeMap<(String, String),
 fn a_key_revoked_mid_run_stops_the_apply_at_once_and_state_matches_the_emulator() {
     let setup = Setup::new();
     let planned = setup.plan().counts.requests as usize;
-    setup.emulator.set_faults(Faults {
-        latency_ms: 150,
-        ..Faults::default()
-    });
-    let apply = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(["apply", "plan.json", "--concurrency", "1"])
-        .current_dir(setup.project.path())
-        .env("ENGATI_API_KEY", BUILTIN_API_KEY)
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for("the first send", || !setup.sends().is_empty());
+    let apply = setup.slow_apply_sending();
     setup.emulator.revoke_key(BUILTIN_API_KEY);
     let output = apply.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(1), "{output:?}");
@@ -426,4 +433,34 @@ fn an_operator_settles_unknown_deliveries_with_mark_sent_and_forget() {
         .collect();
     assert_eq!(retried.len(), mine.len() - 1);
     assert!(!retried.contains(&mine[0].as_str()));
+}
+
+#[test]
+fn ctrl_c_stops_launching_finishes_what_is_in_flight_and_records_it() {
+    let setup = Setup::new();
+    let planned = setup.plan().counts.requests as usize;
+    let apply = setup.slow_apply_sending();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &apply.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = apply.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("apply interrupted"), "{stderr}");
+
+    let sent = setup.sends().len();
+    assert!(sent < planned, "stopped early: {sent} of {planned}");
+    let outcomes = state_outcomes(&setup);
+    let count = |o: Outcome| outcomes.values().filter(|&&x| x == o).count();
+    assert_eq!(
+        count(Outcome::Sent),
+        sent,
+        "what went out is recorded as sent"
+    );
+    assert_eq!(count(Outcome::InFlight), 0, "nothing is left in flight");
+    let store =
+        SqliteStore::open_read_only(&setup.project.path().join(".herald/state.db")).unwrap();
+    assert_eq!(store.current_lock().unwrap(), None, "the lock is released");
 }

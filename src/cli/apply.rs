@@ -232,6 +232,10 @@ fn apply_file(args: &ApplyArgs, path: &Path, out: &mut dyn Write) -> Result<u8, 
     write_out(out, &summary(&report))?;
     if let Some(error) = &report.stopped_by {
         eprintln!("error: {error}\nhelp: {}", error.help());
+    } else if report.interrupted {
+        eprintln!(
+            "apply interrupted: requests in flight were finished and recorded; `herald plan` lists what was not sent"
+        );
     }
     Ok(if report.all_sent() { 0 } else { 1 })
 }
