@@ -221,7 +221,7 @@ fn a_second_apply_on_the_same_state_stops_at_the_lock() {
     let setup = Setup::new();
     setup.plan();
     setup.emulator.set_faults(Faults {
-        latency_ms: 1500,
+        latency_ms: 3000,
         ..Faults::default()
     });
     let first = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
