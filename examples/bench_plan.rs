@@ -27,10 +27,10 @@
 
 #[path = "support/bench.rs"]
 mod bench;
+#[path = "support/large_project.rs"]
+mod large_project;
 
 use std::ffi::{OsStr, OsString};
-use std::fmt::Write as _;
-use std::io::{self, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -178,8 +178,8 @@ fn bench_one(
 ) -> Result<(Row, Row, Extra), String> {
     let dir = work.join(format!("n{n}"));
     let started = Instant::now();
-    let csv_bytes =
-        generate(&dir, n).map_err(|e| format!("cannot generate {}: {e}", dir.display()))?;
+    let csv_bytes = large_project::generate(&dir, n, large_project::ENGATI)
+        .map_err(|e| format!("cannot generate {}: {e}", dir.display()))?;
     let csv_mib = csv_bytes as f64 / 1024.0 / 1024.0;
     eprintln!(
         "N={n}: generated the project ({csv_mib:.1} MiB of CSV) in {:.0?}",
@@ -435,45 +435,6 @@ fn record_all(dir: &Path, document: &json::Document) -> Result<usize, String> {
 fn file_mib(path: &Path) -> f64 {
     path.metadata()
         .map_or(0.0, |m| m.len() as f64 / 1024.0 / 1024.0)
-}
-
-const HERALD_YAML: &str = r#"api: {base_url: "https://api.engati.ai", customer_id: 61179, bot_key: bb67e0773bed4c7e, api_key_env: ENGATI_API_KEY}
-vars: {brand: Renuka Sugars}
-"#;
-
-const CAMPAIGN_YAML: &str = include_str!("../tests/fixtures/large/invoice-campaign.yaml");
-
-const FIRST_NAMES: [&str; 24] = [
-    "john", "jahnavi", "aarav", "priya", "rohan", "ananya", "vikram", "meera", "arjun", "kavya",
-    "rahul", "sneha", "aditya", "pooja", "karthik", "divya", "suresh", "lakshmi", "imran",
-    "fatima", "gurpreet", "neha", "thomas", "deepa",
-];
-
-/// Writes the project for `n` recipients into `dir`; returns the CSV's size in bytes.
-///
-/// Phones are `+919` and 9 digits, a bijection of the row index (7919 is prime to 10^9), so
-/// they are distinct but not in order; names cycle through a list with a stride; invoice
-/// numbers are distinct.
-fn generate(dir: &Path, n: usize) -> io::Result<u64> {
-    assert!(n <= 1_000_000_000, "phones are distinct up to 10^9 rows");
-    for sub in ["campaigns", "audiences"] {
-        std::fs::create_dir_all(dir.join(sub))?;
-    }
-    std::fs::write(dir.join("herald.yaml"), HERALD_YAML)?;
-    std::fs::write(dir.join("campaigns").join("c.yaml"), CAMPAIGN_YAML)?;
-    let path = dir.join("audiences").join("big.csv");
-    let mut csv = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
-    csv.write_all(b"phone,first_name,invoice_no\n")?;
-    let mut line = String::with_capacity(64);
-    for i in 0..n as u64 {
-        let phone = (i * 7_919 + 12_345) % 1_000_000_000;
-        let name = FIRST_NAMES[(i as usize * 7 + i as usize / 24) % FIRST_NAMES.len()];
-        line.clear();
-        let _ = writeln!(line, "+919{phone:09},{name},{}", 10_000_000 + i);
-        csv.write_all(line.as_bytes())?;
-    }
-    csv.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    Ok(path.metadata()?.len())
 }
 
 fn print_report(args: &Args, rows: &[Row], extras: &[Extra]) {

@@ -83,15 +83,27 @@ pub fn gnu_time() -> Option<&'static Path> {
 /// Peak RSS in KiB of one run of `program args...` (stdout and stderr discarded), from GNU
 /// time's `%M` written to `report`; `None` when that does not work here or the run fails.
 pub fn peak_rss(time: &Path, report: &Path, program: &Path, args: &[&OsStr]) -> Option<u64> {
-    let status = Command::new(time)
+    peak_rss_with(time, report, program, args, |_| {})
+}
+
+/// [`peak_rss`], with the command's directory or environment set by `configure`.
+pub fn peak_rss_with(
+    time: &Path,
+    report: &Path,
+    program: &Path,
+    args: &[&OsStr],
+    configure: impl FnOnce(&mut Command),
+) -> Option<u64> {
+    let mut command = Command::new(time);
+    command
         .args(["-f", "%M", "-o"])
         .arg(report)
         .arg(program)
         .args(args)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .ok()?;
+        .stderr(Stdio::null());
+    configure(&mut command);
+    let status = command.status().ok()?;
     let text = std::fs::read_to_string(report).ok()?;
     let _ = std::fs::remove_file(report);
     if !status.success() {
