@@ -15,6 +15,7 @@ mod settle;
 
 pub use settle::{SettleError, Settlement, settle, settle_in_flight};
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
@@ -167,6 +168,8 @@ struct Journal<'a> {
     finished: usize,
     /// [`Options::batch`].
     batch: usize,
+    /// The request JSON of jobs launched and not yet finished, by index, from their intents.
+    requests: HashMap<usize, String>,
     counts: CampaignOutcome,
 }
 
@@ -202,6 +205,7 @@ fn apply_campaign(
         launched: 0,
         finished: 0,
         batch: options.batch.max(1),
+        requests: HashMap::new(),
     };
     let total = journal.jobs.len();
     while journal.launched < total && !stop.is_stopped() {
@@ -216,6 +220,10 @@ fn apply_campaign(
             .map(|i| journal.delivery(i, Outcome::InFlight, None, None))
             .collect();
         journal.store.record(&intents)?;
+        // Each outcome row carries the same request JSON: keep it rather than serialize again.
+        for (index, intent) in (start..end).zip(intents) {
+            journal.requests.insert(index, intent.request);
+        }
         for index in start..end {
             let request = journal.jobs[index].request.clone();
             executor.launch(Job { index, request }, tx.clone());
@@ -235,7 +243,7 @@ fn apply_campaign(
 impl Journal<'_> {
     /// The state row for job `index` with an outcome.
     fn delivery(
-        &self,
+        &mut self,
         index: usize,
         outcome: Outcome,
         api_code: Option<i64>,
@@ -246,7 +254,10 @@ impl Journal<'_> {
             campaign: self.campaign.campaign.name.clone(),
             recipient: action.recipient.clone(),
             fingerprint: action.fingerprint,
-            request: action.request.to_json(),
+            request: self
+                .requests
+                .remove(&index)
+                .unwrap_or_else(|| action.request.to_json()),
             outcome,
             api_code,
             detail,
@@ -300,7 +311,7 @@ impl Journal<'_> {
     }
 
     /// The state row for a job that ended in an API error.
-    fn errored(&self, index: usize, outcome: Outcome, error: &ApiError) -> Delivery {
+    fn errored(&mut self, index: usize, outcome: Outcome, error: &ApiError) -> Delivery {
         self.delivery(index, outcome, api_code(error), Some(describe(error)))
     }
 
