@@ -21,7 +21,22 @@ struct Setup {
 }
 
 impl Setup {
+    /// The example project's default API target is the emulator.
     fn new() -> Setup {
+        Setup::pointing("base_url: https://api.engati.ai", "base_url: {url}")
+    }
+
+    /// The example as the quickstart runs it: only `--env staging` points at the emulator
+    /// (here on a free port rather than 8787).
+    fn staging() -> Setup {
+        Setup::pointing(
+            r#"api: {base_url: "http://127.0.0.1:8787"}"#,
+            r#"api: {base_url: "{url}"}"#,
+        )
+    }
+
+    /// Starts the emulator and replaces `from` in herald.yaml by `to` with its URL for `{url}`.
+    fn pointing(from: &str, to: &str) -> Setup {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let emulator = runtime
             .block_on(emulator::start(emulator::Config::local(Seed::builtin())))
@@ -29,8 +44,8 @@ impl Setup {
         let project = Project::example();
         project.edit(
             "herald.yaml",
-            "base_url: https://api.engati.ai",
-            &format!("base_url: {}", emulator.base_url()),
+            from,
+            &to.replace("{url}", &emulator.base_url()),
         );
         Setup {
             project,
@@ -99,6 +114,39 @@ impl Setup {
             .map(|r| (r.path, r.query, r.body))
             .collect()
     }
+}
+
+#[test]
+fn the_quickstart_applies_to_the_emulator_and_records_it_in_the_staging_state() {
+    let setup = Setup::staging();
+    let staging = ["--env", "staging", "--now", AFTER_DUE];
+    let output = setup.herald(&[&["plan", "--out", "plan.json"], &staging[..]].concat());
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let output = setup.herald(&["apply", "--env", "staging", "plan.json"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(
+        setup.sends().len() > 5,
+        "the example's sends reached the emulator"
+    );
+
+    let herald_dir = setup.project.path().join(".herald");
+    assert!(
+        herald_dir.join("staging.db").exists(),
+        "staging has its own state"
+    );
+    assert!(
+        !herald_dir.join("state.db").exists(),
+        "nothing sent to staging counts as sent in the default state"
+    );
+    let output = setup.herald(&[&["plan", "--detailed-exitcode"], &staging[..]].concat());
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "nothing left to send: {output:?}"
+    );
+    let output = setup.herald(&["state", "list", "--env", "staging"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("invoice-reminder-dec"));
 }
 
 #[test]

@@ -207,7 +207,8 @@ fn apply_file(args: &ApplyArgs, path: &Path, out: &mut dyn Write) -> Result<u8, 
     let rate = args.rate.or(config.rate_limit());
     let client = Client::new(config).map_err(|e| refuse(&e, e.help()))?;
 
-    let mut store = super::state::open_for_writing(&loaded.root, settings)?;
+    let mut store =
+        super::state::open_for_writing(&loaded.root, settings, args.project.env.as_deref())?;
     let holder = holder();
     let lock = store.lock(&holder).map_err(|e| refuse(&e, e.help()))?;
     // Checked under the lock: no apply can move the state between this check and the sends.

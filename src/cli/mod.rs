@@ -263,10 +263,10 @@ impl Checked {
 
     /// An `--env` that herald.yaml does not define is a bad flag value: a usage error.
     fn usage_error(&self) -> bool {
-        self.validated
-            .diagnostics
-            .iter()
-            .any(|d| d.code == crate::diagnostic::Code::Settings)
+        self.validated.diagnostics.iter().any(|d| {
+            d.code == crate::diagnostic::Code::Settings
+                && d.severity == crate::diagnostic::Severity::Error
+        })
     }
 }
 

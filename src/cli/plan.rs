@@ -171,7 +171,7 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
         emulator_handle = Some(running);
     }
 
-    let store = super::state::open_for_reading(root, settings)?;
+    let store = super::state::open_for_reading(root, settings, args.project.env.as_deref())?;
     // Whole seconds: the plan's time is shown, saved and seen by templates as `now`.
     let now = args.now.unwrap_or_else(|| {
         let now = Timestamp::now();

@@ -96,11 +96,14 @@ fn settings(project: &ProjectArgs) -> Result<(std::path::PathBuf, Project), Stri
     }
 }
 
-fn state_path(root: &Path, settings: &Project) -> Result<std::path::PathBuf, String> {
-    match settings.state.backend {
-        Backend::Sqlite => {
-            Ok(root.join(settings.state.path.as_deref().unwrap_or(DEFAULT_STATE_PATH)))
-        }
+fn state_path(
+    root: &Path,
+    settings: &Project,
+    env: Option<&str>,
+) -> Result<std::path::PathBuf, String> {
+    let state = settings.state_for(env);
+    match state.backend {
+        Backend::Sqlite => Ok(root.join(state.path.as_deref().unwrap_or(DEFAULT_STATE_PATH))),
         Backend::Postgres => Err(
             "state.backend `postgres` is not available in this version of herald; use `sqlite`"
                 .to_owned(),
@@ -110,16 +113,24 @@ fn state_path(root: &Path, settings: &Project) -> Result<std::path::PathBuf, Str
 
 /// The project's state for reading: never creates a state file (a project never applied has
 /// an empty state).
-pub fn open_for_reading(root: &Path, settings: &Project) -> Result<Box<dyn Store>, String> {
-    let path = state_path(root, settings)?;
+pub fn open_for_reading(
+    root: &Path,
+    settings: &Project,
+    env: Option<&str>,
+) -> Result<Box<dyn Store>, String> {
+    let path = state_path(root, settings, env)?;
     let store =
         SqliteStore::open_read_only(&path).map_err(|e| format!("{e}\nhelp: {}", e.help()))?;
     Ok(Box::new(store))
 }
 
 /// The project's state for writing.
-pub fn open_for_writing(root: &Path, settings: &Project) -> Result<Box<dyn Store>, String> {
-    let path = state_path(root, settings)?;
+pub fn open_for_writing(
+    root: &Path,
+    settings: &Project,
+    env: Option<&str>,
+) -> Result<Box<dyn Store>, String> {
+    let path = state_path(root, settings, env)?;
     let store = SqliteStore::open(&path).map_err(|e| format!("{e}\nhelp: {}", e.help()))?;
     Ok(Box::new(store))
 }
@@ -141,7 +152,7 @@ fn fail(e: crate::state::StateError) -> String {
 
 fn list(args: &StateListArgs, out: &mut dyn Write) -> Result<u8, String> {
     let (root, settings) = settings(&args.project)?;
-    let store = open_for_reading(&root, &settings)?;
+    let store = open_for_reading(&root, &settings, args.project.env.as_deref())?;
     let campaigns = store.campaigns().map_err(fail)?;
     if args.format == super::Format::Json {
         let text = serde_json::to_string_pretty(&campaigns).unwrap_or_default();
@@ -178,7 +189,7 @@ fn list(args: &StateListArgs, out: &mut dyn Write) -> Result<u8, String> {
 fn show(show: &StateShowArgs, out: &mut dyn Write) -> Result<u8, String> {
     let args = &show.deliveries;
     let (root, settings) = settings(&args.project)?;
-    let store = open_for_reading(&root, &settings)?;
+    let store = open_for_reading(&root, &settings, args.project.env.as_deref())?;
     let history = store
         .history(&args.campaign, args.recipient.as_deref())
         .map_err(fail)?;
@@ -242,7 +253,7 @@ fn attempt_line(d: &Delivery) -> String {
 
 fn unlock(args: &StateUnlockArgs, out: &mut dyn Write) -> Result<u8, String> {
     let (root, settings) = settings(&args.project)?;
-    let mut store = open_for_writing(&root, &settings)?;
+    let mut store = open_for_writing(&root, &settings, args.project.env.as_deref())?;
     let lock = store.current_lock().map_err(fail)?;
     store.unlock(&args.id).map_err(fail)?;
     if let Some(lock) = lock {
@@ -262,7 +273,7 @@ const NAMED: usize = 10;
 
 fn settle(args: &DeliveriesArgs, how: Settlement, out: &mut dyn Write) -> Result<u8, String> {
     let (root, settings) = settings(&args.project)?;
-    let mut store = open_for_writing(&root, &settings)?;
+    let mut store = open_for_writing(&root, &settings, args.project.env.as_deref())?;
     let holder = super::apply::holder();
     let lock = store.lock(&holder).map_err(fail)?;
     let started_at = jiff::Timestamp::now();

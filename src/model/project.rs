@@ -84,6 +84,13 @@ pub enum TriggerApi {
 }
 
 impl Project {
+    /// `state` as environment `env` sees it: its own `state` when it sets one.
+    pub fn state_for(&self, env: Option<&str>) -> &StateConfig {
+        env.and_then(|e| self.environments.get(e))
+            .and_then(|e| e.state.as_ref())
+            .unwrap_or(&self.state)
+    }
+
     /// `api` with the overlay of environment `env` applied (unknown names change nothing;
     /// validation reports them).
     pub fn api_for(&self, env: Option<&str>) -> Api {
@@ -194,6 +201,11 @@ pub struct Environment {
     /// API fields to replace in this environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api: Option<ApiOverlay>,
+    /// Where this environment records what was sent, replacing `state`. An environment that
+    /// sends somewhere else (another `base_url`, customer or bot) needs its own state, or its
+    /// sends would count as sent in the default one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateConfig>,
     /// Variables to add or replace in this environment.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub vars: BTreeMap<String, VarValue>,

@@ -200,7 +200,10 @@ fn check_settings(file: &SourceFile, diagnostics: &mut Vec<Diagnostic>) -> Optio
         return None;
     }
     match serde_json::from_value::<Project>(json) {
-        Ok(project) => Some(project),
+        Ok(project) => {
+            check_shared_state(&project, &file.name, &source, doc, diagnostics);
+            Some(project)
+        }
         Err(e) => {
             diagnostics.push(
                 Diagnostic::error(Code::SchemaValue, &file.name, e.to_string())
@@ -208,6 +211,41 @@ fn check_settings(file: &SourceFile, diagnostics: &mut Vec<Diagnostic>) -> Optio
             );
             None
         }
+    }
+}
+
+/// An environment that sends to another API target but records in the default state would
+/// make its sends count as sent for the default target too: the next real apply would skip
+/// people who never got a message.
+fn check_shared_state(
+    project: &Project,
+    file: &str,
+    source: &Arc<SourceText>,
+    doc: &crate::load::node::Node,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for name in project.environments.keys() {
+        let target =
+            |api: &crate::model::Api| (api.base_url.clone(), api.customer_id, api.bot_key.clone());
+        let moves_target = target(&project.api_for(Some(name))) != target(&project.api);
+        if !moves_target || project.state_for(Some(name)) != &project.state {
+            continue;
+        }
+        let pointer = crate::load::node::pointer(["environments", name.as_str(), "api"]);
+        diagnostics.push(
+            Diagnostic::warning(
+                Code::Settings,
+                file,
+                format!(
+                    "environment `{name}` sends to another API target but shares the default state"
+                ),
+            )
+            .at(doc.span_at(&pointer), Some(source.clone()))
+            .help(format!(
+                "its sends would count as sent in the default state; give it its own, e.g. \
+                 `state: {{path: .herald/{name}.db}}` under `environments.{name}`"
+            )),
+        );
     }
 }
 
