@@ -7,7 +7,7 @@ use herald::emulator::{self, BUILTIN_API_KEY, Faults, Running, Seed};
 use herald::plan::json;
 use herald::state::sqlite::SqliteStore;
 use herald::state::{Outcome, Store};
-use plan_support::{AFTER_DUE, Project};
+use plan_support::{AFTER_DUE, BEFORE_DUE, Project};
 
 /// A sent request as the emulator saw it: path, query, JSON body.
 type Sent = (String, Vec<(String, String)>, Option<serde_json::Value>);
@@ -511,4 +511,46 @@ fn ctrl_c_stops_launching_finishes_what_is_in_flight_and_records_it() {
     let store =
         SqliteStore::open_read_only(&setup.project.path().join(".herald/state.db")).unwrap();
     assert_eq!(store.current_lock().unwrap(), None, "the lock is released");
+}
+
+/// A plan file cut short, edited or not a plan at all is refused whole, before any request
+/// leaves: apply reads the file through once, checking it, before it sends.
+#[test]
+fn a_damaged_plan_file_is_refused_before_anything_is_sent() {
+    let setup = Setup::new();
+    let output = setup.herald(&["plan", "--now", BEFORE_DUE, "--out", "plan.json"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let path = setup.project.path().join("plan.json");
+    let plan = std::fs::read_to_string(&path).unwrap();
+    let first_action_line = plan
+        .lines()
+        .find(|l| l.starts_with("{\"recipient\"") && l.ends_with(','))
+        .expect("a campaign with two actions or more");
+    let cases = [
+        ("cut_short", plan[..plan.len() * 2 / 3].to_owned()),
+        (
+            "action_removed",
+            plan.replacen(&format!("{first_action_line}\n"), "", 1),
+        ),
+        (
+            "waiting_made_to_send",
+            plan.replacen(
+                r#""action":"waiting","sends":false"#,
+                r#""action":"waiting","sends":true"#,
+                1,
+            ),
+        ),
+        ("not_json", "this is not a plan\n".to_owned()),
+    ];
+    for (case, text) in cases {
+        assert_ne!(text, plan, "{case}: the plan is damaged");
+        std::fs::write(&path, text).unwrap();
+        let output = setup.herald(&["apply", "plan.json"]);
+        assert_eq!(output.status.code(), Some(2), "{case}: {output:?}");
+        insta::assert_snapshot!(
+            format!("damaged_plan_{case}"),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(setup.sends().is_empty(), "{case}: nothing was sent");
+    }
 }

@@ -16,15 +16,16 @@ mod settle;
 pub use settle::{SettleError, Settlement, settle, settle_in_flight};
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::io::{self, Read};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 
 use crate::engati::ApiError;
-use crate::plan::json::{CampaignActions, Document};
-use crate::plan::{Action, ActionKind};
+use crate::fingerprint::Fingerprint;
+use crate::plan::json::{self, Outline, ReadError, StreamError};
+use crate::plan::{Action, ActionKind, Campaign, Counts, Header, Sink};
 use crate::state::{Delivery, Outcome, StateError, Store};
 use execute::{Executor, Finished, Job, Sent, StopSignal};
 
@@ -133,190 +134,316 @@ pub fn sends(action: &Action, resend_unknown: bool) -> bool {
     action.sends || (resend_unknown && action.action == ActionKind::Unknown)
 }
 
-/// Applies a plan's sends, recording every attempt in `store`. Returns when every launched
-/// request has an outcome in state; stops launching when `stop` is set (by a rejected key, or
-/// by the caller on Ctrl-C).
+/// How many deliveries of a campaign with these counts apply sends.
+pub fn planned(counts: &Counts, resend_unknown: bool) -> u64 {
+    counts.requests + if resend_unknown { counts.unknown } else { 0 }
+}
+
+/// Why an apply stopped before its end.
+#[derive(Debug)]
+pub enum Error {
+    /// State could not be written: what was launched stays `in_flight` (unknown to the next
+    /// apply).
+    State(StateError),
+    /// The plan could not be read to its end (it was read whole and checked once already).
+    Plan(ReadError),
+}
+
+/// Applies a plan's sends, recording every attempt in `store`. `plan` is the plan file, read
+/// as it is sent (never whole in memory); `outline` is what [`json::outline`] read of it
+/// beforehand. Returns when every launched request has an outcome in state; stops launching
+/// when `stop` is set (by a rejected key, or by the caller on Ctrl-C).
 pub fn run(
-    document: &Document,
-    store: &mut dyn Store,
-    executor: &Executor,
-    stop: &Arc<StopSignal>,
-    options: &Options,
-    progress: &mut dyn Progress,
-) -> Result<Report, StateError> {
-    let mut report = Report::default();
-    for campaign in &document.campaigns {
-        let outcome = apply_campaign(campaign, store, executor, stop, options, progress)?;
-        progress.campaign_done(&outcome);
-        report.campaigns.push(outcome);
-    }
-    report.stopped_by = stop.reason();
-    report.interrupted = stop.is_stopped() && report.stopped_by.is_none();
-    Ok(report)
-}
-
-/// One campaign's deliveries in flight and their outcomes waiting to be recorded.
-struct Journal<'a> {
-    campaign: &'a CampaignActions,
-    jobs: Vec<&'a Action>,
-    store: &'a mut dyn Store,
-    apply_id: &'a str,
-    done: Receiver<Finished>,
-    outcomes: Vec<Delivery>,
-    last_flush: Instant,
-    launched: usize,
-    finished: usize,
-    /// [`Options::batch`].
-    batch: usize,
-    /// The request JSON of jobs launched and not yet finished, by index, from their intents.
-    requests: HashMap<usize, String>,
-    counts: CampaignOutcome,
-}
-
-fn apply_campaign(
-    campaign: &CampaignActions,
+    plan: impl Read,
+    outline: &Outline,
     store: &mut dyn Store,
     executor: &Executor,
     stop: &StopSignal,
     options: &Options,
     progress: &mut dyn Progress,
-) -> Result<CampaignOutcome, StateError> {
-    let jobs: Vec<&Action> = campaign
-        .actions
-        .iter()
-        .filter(|a| sends(a, options.resend_unknown))
-        .collect();
-    let name = &campaign.campaign.name;
-    progress.campaign(name, jobs.len() as u64);
-    let (tx, done) = channel();
-    let mut journal = Journal {
-        campaign,
-        counts: CampaignOutcome {
-            name: name.clone(),
-            planned: jobs.len() as u64,
-            ..CampaignOutcome::default()
-        },
-        jobs,
+) -> Result<Report, Error> {
+    let mut applier = Applier {
         store,
-        apply_id: &options.apply_id,
-        done,
-        outcomes: Vec::new(),
-        last_flush: Instant::now(),
-        launched: 0,
-        finished: 0,
-        batch: options.batch.max(1),
-        requests: HashMap::new(),
+        executor,
+        stop,
+        options,
+        progress,
+        planned: outline
+            .campaigns
+            .iter()
+            .map(|(_, counts)| planned(counts, options.resend_unknown))
+            .collect::<Vec<_>>()
+            .into_iter(),
+        journal: None,
+        report: Report::default(),
+        failure: None,
     };
-    let total = journal.jobs.len();
-    while journal.launched < total && !stop.is_stopped() {
-        let batch = journal.batch;
-        while journal.launched - journal.finished >= batch {
-            journal.wait(progress)?;
-        }
-        let start = journal.launched;
-        let end = (start + batch).min(total);
-        // The intent is committed before any request of the batch leaves.
-        let intents: Vec<Delivery> = (start..end)
-            .map(|i| journal.delivery(i, Outcome::InFlight, None, None))
-            .collect();
-        journal.store.record(&intents)?;
-        // Each outcome row carries the same request JSON: keep it rather than serialize again.
-        for (index, intent) in (start..end).zip(intents) {
-            journal.requests.insert(index, intent.request);
-        }
-        for index in start..end {
-            let request = journal.jobs[index].request.clone();
-            executor.launch(Job { index, request }, tx.clone());
-        }
-        journal.launched = end;
+    let streamed = json::stream(plan, &mut applier);
+    // Whatever stopped the stream, requests already launched are waited for and recorded.
+    if let Some(journal) = applier.journal.take() {
+        applier.end(journal);
     }
-    while journal.finished < journal.launched {
-        journal.wait(progress)?;
+    if let Some(e) = applier.failure {
+        return Err(Error::State(e));
     }
-    journal.flush()?;
-    // Deliveries never launched (the apply stopped first) were never recorded: the next plan
-    // lists them again.
-    journal.counts.not_sent += (total - journal.launched) as u64;
-    Ok(journal.counts)
+    match streamed {
+        Ok(()) => {}
+        Err(StreamError::Plan(e)) => return Err(Error::Plan(e)),
+        Err(StreamError::Sink(e)) => unreachable!("the applier fails only on state: {e}"),
+    }
+    let mut report = applier.report;
+    report.stopped_by = stop.reason();
+    report.interrupted = stop.is_stopped() && report.stopped_by.is_none();
+    Ok(report)
 }
 
-impl Journal<'_> {
-    /// The state row for job `index` with an outcome.
-    fn delivery(
-        &mut self,
-        index: usize,
-        outcome: Outcome,
-        api_code: Option<i64>,
-        detail: Option<String>,
-    ) -> Delivery {
-        let action = self.jobs[index];
-        Delivery {
-            campaign: self.campaign.campaign.name.clone(),
-            recipient: action.recipient.clone(),
-            fingerprint: action.fingerprint,
-            request: self
-                .requests
-                .remove(&index)
-                .unwrap_or_else(|| action.request.to_json()),
-            outcome,
-            api_code,
-            detail,
-            at: Timestamp::now(),
-            apply_id: self.apply_id.to_owned(),
-        }
+/// Applies each campaign as the plan streams in.
+struct Applier<'a> {
+    store: &'a mut dyn Store,
+    executor: &'a Executor,
+    stop: &'a StopSignal,
+    options: &'a Options,
+    progress: &'a mut dyn Progress,
+    /// Each campaign's planned sends, from the outline, in plan order.
+    planned: std::vec::IntoIter<u64>,
+    journal: Option<Journal>,
+    report: Report,
+    /// The state error that stopped the apply.
+    failure: Option<StateError>,
+}
+
+/// One campaign's deliveries: those read and not yet launched, those in flight, and
+/// outcomes waiting to be recorded.
+struct Journal {
+    campaign: String,
+    /// Actions read from the plan that send, not yet launched (at most a batch).
+    pending: Vec<Action>,
+    /// Launched and not finished, by index: what their outcome rows need.
+    in_flight: HashMap<usize, InFlight>,
+    done: Receiver<Finished>,
+    sender: Sender<Finished>,
+    outcomes: Vec<Delivery>,
+    last_flush: Instant,
+    launched: usize,
+    finished: usize,
+    counts: CampaignOutcome,
+}
+
+/// A launched delivery, as its outcome row needs it.
+struct InFlight {
+    recipient: String,
+    fingerprint: Fingerprint,
+    /// The request JSON its intent row recorded (outcome rows carry the same).
+    request: String,
+}
+
+impl Applier<'_> {
+    /// Records `result`'s state error and turns it into the error that stops the stream.
+    fn check(&mut self, result: Result<(), StateError>) -> io::Result<()> {
+        result.map_err(|e| {
+            let stop = io::Error::other(e.to_string());
+            self.failure.get_or_insert(e);
+            stop
+        })
     }
 
-    /// Waits for the next outcome (recording what is due), then takes every outcome ready.
-    fn wait(&mut self, progress: &mut dyn Progress) -> Result<(), StateError> {
-        match self.done.recv_timeout(FLUSH_EVERY) {
-            Ok(finished) => self.take(finished),
-            Err(RecvTimeoutError::Timeout) => {}
-            // Every job holds a sender until it finishes; a closed channel means the runtime
-            // died, and the remaining rows stay in flight (unknown to the next apply).
-            Err(RecvTimeoutError::Disconnected) => self.finished = self.launched,
+    /// Launches the pending batch once fewer than a batch are in flight. The intents are
+    /// committed before any request of the batch leaves.
+    fn launch(&mut self, journal: &mut Journal) -> Result<(), StateError> {
+        if journal.pending.is_empty() {
+            return Ok(());
         }
-        while let Ok(finished) = self.done.try_recv() {
-            self.take(finished);
+        while journal.launched - journal.finished >= self.options.batch.max(1) {
+            self.wait(journal)?;
         }
-        if self.outcomes.len() >= self.batch || self.last_flush.elapsed() >= FLUSH_EVERY {
-            self.flush()?;
-            progress.update(&self.counts);
+        let start = journal.launched;
+        let now = Timestamp::now();
+        let intents: Vec<Delivery> = journal
+            .pending
+            .iter()
+            .map(|action| Delivery {
+                campaign: journal.campaign.clone(),
+                recipient: action.recipient.clone(),
+                fingerprint: action.fingerprint,
+                request: action.request.to_json(),
+                outcome: Outcome::InFlight,
+                api_code: None,
+                detail: None,
+                at: now,
+                apply_id: self.options.apply_id.clone(),
+            })
+            .collect();
+        self.store.record(&intents)?;
+        for ((offset, action), intent) in journal.pending.drain(..).enumerate().zip(intents) {
+            let index = start + offset;
+            journal.in_flight.insert(
+                index,
+                InFlight {
+                    recipient: action.recipient,
+                    fingerprint: action.fingerprint,
+                    request: intent.request,
+                },
+            );
+            let job = Job {
+                index,
+                request: action.request,
+            };
+            self.executor.launch(job, journal.sender.clone());
+            journal.launched += 1;
         }
         Ok(())
     }
 
-    fn take(&mut self, finished: Finished) {
+    /// Waits for the next outcome (recording what is due), then takes every outcome ready.
+    fn wait(&mut self, journal: &mut Journal) -> Result<(), StateError> {
+        match journal.done.recv_timeout(FLUSH_EVERY) {
+            Ok(finished) => journal.take(finished, &self.options.apply_id),
+            Err(RecvTimeoutError::Timeout) => {}
+            // The journal holds a sender, so the channel never closes while it waits.
+            Err(RecvTimeoutError::Disconnected) => journal.finished = journal.launched,
+        }
+        while let Ok(finished) = journal.done.try_recv() {
+            journal.take(finished, &self.options.apply_id);
+        }
+        if journal.outcomes.len() >= self.options.batch
+            || journal.last_flush.elapsed() >= FLUSH_EVERY
+        {
+            journal.flush(self.store)?;
+            self.progress.update(&journal.counts);
+        }
+        Ok(())
+    }
+
+    /// Ends a campaign: launches what is pending (unless stopped), waits for every launched
+    /// request and records it.
+    fn end(&mut self, mut journal: Journal) {
+        let mut result = Ok(());
+        if !self.stop.is_stopped() && self.failure.is_none() {
+            result = self.launch(&mut journal);
+        }
+        while journal.finished < journal.launched {
+            if let Err(e) = self.wait(&mut journal) {
+                result = result.and(Err(e));
+                break;
+            }
+        }
+        if result.is_ok() {
+            result = journal.flush(self.store);
+        }
+        if let Err(e) = result {
+            self.failure.get_or_insert(e);
+        }
+        // Deliveries never launched (the apply stopped first) were never recorded: the next
+        // plan lists them again.
+        journal.counts.not_sent += journal.counts.planned - journal.launched as u64;
+        self.progress.campaign_done(&journal.counts);
+        self.report.campaigns.push(journal.counts);
+    }
+}
+
+impl Sink for Applier<'_> {
+    fn begin(&mut self, _: &Header) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn campaign(&mut self, campaign: &Campaign) -> io::Result<()> {
+        let planned = self.planned.next().unwrap_or(0);
+        self.progress.campaign(&campaign.name, planned);
+        let (sender, done) = channel();
+        self.journal = Some(Journal {
+            campaign: campaign.name.clone(),
+            pending: Vec::with_capacity(self.options.batch),
+            in_flight: HashMap::new(),
+            done,
+            sender,
+            outcomes: Vec::new(),
+            last_flush: Instant::now(),
+            launched: 0,
+            finished: 0,
+            counts: CampaignOutcome {
+                name: campaign.name.clone(),
+                planned,
+                ..CampaignOutcome::default()
+            },
+        });
+        Ok(())
+    }
+
+    fn action(&mut self, action: &Action) -> io::Result<()> {
+        self.take_action(action.clone())
+    }
+
+    fn take_action(&mut self, action: Action) -> io::Result<()> {
+        if !sends(&action, self.options.resend_unknown) || self.stop.is_stopped() {
+            return Ok(());
+        }
+        let Some(mut journal) = self.journal.take() else {
+            return Ok(());
+        };
+        journal.pending.push(action);
+        let mut result = Ok(());
+        if journal.pending.len() >= self.options.batch.max(1) {
+            result = self.launch(&mut journal);
+        }
+        self.journal = Some(journal);
+        self.check(result)
+    }
+
+    fn end_campaign(&mut self, _: &Counts) -> io::Result<()> {
+        if let Some(journal) = self.journal.take() {
+            self.end(journal);
+        }
+        match &self.failure {
+            Some(e) => Err(io::Error::other(e.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    fn end(&mut self, _: &Counts) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Journal {
+    fn take(&mut self, finished: Finished, apply_id: &str) {
         self.finished += 1;
-        let index = finished.index;
-        let row = match finished.result {
+        let Some(delivery) = self.in_flight.remove(&finished.index) else {
+            return;
+        };
+        let (outcome, api_code, detail) = match finished.result {
             Sent::Accepted(code) => {
                 self.counts.sent += 1;
-                self.delivery(index, Outcome::Sent, Some(code), None)
+                (Outcome::Sent, Some(code), None)
             }
             Sent::Failed(error) => {
                 self.counts.failed += 1;
-                self.errored(index, Outcome::Failed, &error)
+                (Outcome::Failed, api_code(&error), Some(describe(&error)))
             }
             Sent::Unknown(error) => {
                 self.counts.unknown += 1;
-                self.errored(index, Outcome::Unknown, &error)
+                (Outcome::Unknown, api_code(&error), Some(describe(&error)))
             }
             Sent::NotSent => {
                 self.counts.not_sent += 1;
                 let why = "not sent: the apply stopped before this request left".to_owned();
-                self.delivery(index, Outcome::Failed, None, Some(why))
+                (Outcome::Failed, None, Some(why))
             }
         };
-        self.outcomes.push(row);
+        self.outcomes.push(Delivery {
+            campaign: self.campaign.clone(),
+            recipient: delivery.recipient,
+            fingerprint: delivery.fingerprint,
+            request: delivery.request,
+            outcome,
+            api_code,
+            detail,
+            at: Timestamp::now(),
+            apply_id: apply_id.to_owned(),
+        });
     }
 
-    /// The state row for a job that ended in an API error.
-    fn errored(&mut self, index: usize, outcome: Outcome, error: &ApiError) -> Delivery {
-        self.delivery(index, outcome, api_code(error), Some(describe(error)))
-    }
-
-    fn flush(&mut self) -> Result<(), StateError> {
-        self.store.record(&self.outcomes)?;
+    fn flush(&mut self, store: &mut dyn Store) -> Result<(), StateError> {
+        store.record(&self.outcomes)?;
         self.outcomes.clear();
         self.last_flush = Instant::now();
         Ok(())

@@ -10,7 +10,7 @@
 //! Exit codes: 0 when everything planned was sent, 1 when some deliveries failed, are unknown
 //! or were not sent, 2 when nothing could start (a stale plan, the lock, the key, settings).
 
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,7 +20,6 @@ use super::{Checked, ProjectArgs, write_out};
 use crate::apply::execute::{Executor, StopSignal};
 use crate::apply::{self, Options, Report};
 use crate::engati::{Client, ClientConfig};
-use crate::fingerprint::Fingerprint;
 use crate::plan::{inputs, json};
 use crate::state::{ApplyRecord, Store};
 
@@ -109,13 +108,13 @@ fn plan_then_apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8, String> 
     if !matches!(super::plan::plan_command(&plan_args, out)?, 0 | 2) {
         return Ok(2);
     }
-    let document = json::read(&path).map_err(|e| refuse(e.message, e.help))?;
-    let to_send = document
+    let file = std::fs::File::open(&path).map_err(|e| unreadable(&path, &e))?;
+    let outline = json::outline(file).map_err(|e| plan_error(&path, e))?;
+    let to_send: u64 = outline
         .campaigns
         .iter()
-        .flat_map(|c| &c.actions)
-        .filter(|a| apply::sends(a, args.resend_unknown))
-        .count();
+        .map(|(_, counts)| apply::planned(counts, args.resend_unknown))
+        .sum();
     if to_send == 0 {
         write_out(out, "\nNothing to apply.\n")?;
         return Ok(0);
@@ -141,14 +140,10 @@ fn plan_then_apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8, String> 
 
 /// Applies a plan file.
 fn apply_file(args: &ApplyArgs, path: &Path, out: &mut dyn Write) -> Result<u8, String> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        refuse(
-            format!("cannot read the plan file {}: {e}", path.display()),
-            "give the path `herald plan --out` wrote",
-        )
-    })?;
-    let document = json::parse(&String::from_utf8_lossy(&bytes))
-        .map_err(|e| refuse(format!("{}: {}", path.display(), e.message), e.help))?;
+    // Read twice from one open file: whole and checked before anything is sent, then again
+    // as it is sent. The plan is never held in memory.
+    let mut file = std::fs::File::open(path).map_err(|e| unreadable(path, &e))?;
+    let outline = json::outline(&mut file).map_err(|e| plan_error(path, e))?;
     let checked = Checked::new(&args.project)?;
     let (loaded, validated) = (&checked.loaded, &checked.validated);
     if validated.has_errors() {
@@ -161,7 +156,7 @@ fn apply_file(args: &ApplyArgs, path: &Path, out: &mut dyn Write) -> Result<u8, 
     let Some(settings) = &catalog.settings else {
         return Err("herald.yaml could not be read".to_owned());
     };
-    let header = &document.header;
+    let header = &outline.header;
     let now_hash = inputs::hash(
         loaded,
         catalog,
@@ -216,8 +211,8 @@ fn apply_file(args: &ApplyArgs, path: &Path, out: &mut dyn Write) -> Result<u8, 
     let result = match fresh {
         Ok(()) => locked(
             args,
-            &document,
-            &bytes,
+            &mut file,
+            &outline,
             store.as_mut(),
             client,
             concurrency,
@@ -241,6 +236,17 @@ fn apply_file(args: &ApplyArgs, path: &Path, out: &mut dyn Write) -> Result<u8, 
     Ok(if report.all_sent() { 0 } else { 1 })
 }
 
+/// A plan file that cannot be opened.
+fn unreadable(path: &Path, e: &std::io::Error) -> String {
+    let e = json::stream::cannot_read(path, e);
+    refuse(e.message, e.help)
+}
+
+/// A plan file that cannot be used.
+fn plan_error(path: &Path, e: json::ReadError) -> String {
+    refuse(format!("{}: {}", path.display(), e.message), e.help)
+}
+
 /// Refuses a plan made against another state serial than the current one.
 fn check_serial(store: &dyn Store, planned: u64) -> Result<(), String> {
     let serial = store.serial().map_err(|e| refuse(&e, e.help()))?;
@@ -257,8 +263,8 @@ fn check_serial(store: &dyn Store, planned: u64) -> Result<(), String> {
 #[allow(clippy::too_many_arguments)]
 fn locked(
     args: &ApplyArgs,
-    document: &json::Document,
-    plan_bytes: &[u8],
+    plan: &mut std::fs::File,
+    outline: &json::Outline,
     store: &mut dyn Store,
     client: Client,
     concurrency: usize,
@@ -278,7 +284,7 @@ fn locked(
         who: holder.to_owned(),
         started_at: jiff::Timestamp::now(),
         finished_at: None,
-        plan_hash: Fingerprint::of(plan_bytes).to_string(),
+        plan_hash: outline.file_hash.to_string(),
         sent: 0,
         failed: 0,
         unknown: 0,
@@ -307,15 +313,21 @@ fn locked(
         stop.clone(),
     );
     let options = Options::for_concurrency(concurrency, args.resend_unknown, apply_id);
+    plan.seek(std::io::SeekFrom::Start(0))
+        .map_err(|e| format!("cannot read the plan file again: {e}"))?;
     let report = apply::run(
-        document,
+        plan,
+        outline,
         store,
         &executor,
         &stop,
         &options,
         &mut super::progress::Reporter::detect(),
     )
-    .map_err(state_error)?;
+    .map_err(|e| match e {
+        apply::Error::State(e) => state_error(e),
+        apply::Error::Plan(e) => refuse(e.message, e.help),
+    })?;
     let totals = report.totals();
     record.finished_at = Some(jiff::Timestamp::now());
     record.sent = totals.sent;

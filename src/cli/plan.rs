@@ -305,8 +305,10 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
 
 /// Runs `herald show`.
 pub fn show_command(args: &ShowArgs, out: &mut dyn Write) -> Result<u8, String> {
-    let document =
-        json::read(&args.file).map_err(|e| format!("{}\nhelp: {}", e.message, e.help))?;
+    let file = std::fs::File::open(&args.file).map_err(|e| {
+        let e = json::stream::cannot_read(&args.file, &e);
+        format!("{}\nhelp: {}", e.message, e.help)
+    })?;
     let mut summary = Summary::default();
     let mut buffer = Vec::new();
     {
@@ -317,11 +319,16 @@ pub fn show_command(args: &ShowArgs, out: &mut dyn Write) -> Result<u8, String> 
         }
         let mut tee = Tee(sinks);
         let result = if args.redact {
-            document.replay(&mut Redacting::new(&mut tee))
+            json::stream(file, &mut Redacting::new(&mut tee))
         } else {
-            document.replay(&mut tee)
+            json::stream(file, &mut tee)
         };
-        result.map_err(|e| format!("cannot show the plan: {e}"))?;
+        result.map_err(|e| match e {
+            json::StreamError::Plan(e) => {
+                format!("{}: {}\nhelp: {}", args.file.display(), e.message, e.help)
+            }
+            json::StreamError::Sink(e) => format!("cannot show the plan: {e}"),
+        })?;
     }
     match args.format {
         PlanFormat::Human => write_out(out, &human(&summary, Style::detect()))?,

@@ -5,7 +5,7 @@
 //! [`Sink`] as soon as it is classified, so a million-recipient campaign never holds a million
 //! request bodies. Sinks are the outputs: [`Summary`] (what the human and Markdown views need),
 //! [`json::Writer`] (the JSON document, which is also the plan file), or several at once
-//! ([`Tee`]). A saved plan is read back with [`json::read`] and replayed into the same sinks.
+//! ([`Tee`]). A saved plan is streamed back with [`json::stream`] into the same sinks.
 
 pub mod engine;
 pub mod inputs;
@@ -249,6 +249,11 @@ pub trait Sink {
     fn campaign(&mut self, campaign: &Campaign) -> io::Result<()>;
     /// One action of the current campaign (never `unchanged`).
     fn action(&mut self, action: &Action) -> io::Result<()>;
+    /// One action the caller has no further use for (a plan read from a file): a sink that
+    /// keeps actions takes it rather than cloning it.
+    fn take_action(&mut self, action: Action) -> io::Result<()> {
+        self.action(&action)
+    }
     /// The current campaign ends, with its counts.
     fn end_campaign(&mut self, counts: &Counts) -> io::Result<()>;
     /// The plan ends, with the totals.

@@ -1,0 +1,261 @@
+//! The plan as JSON: [`Writer`] streams the document (`herald plan --format json`, and the plan
+//! file of `--out`); [`stream`] reads one back into a [`Sink`] an action at a time (`herald
+//! show`, apply), and [`read`] into a whole [`Document`] (small plans, tests).
+//!
+//! The document (format_version 1; docs/plan-format.md describes every field):
+//! ```text
+//! {"format_version":1,
+//! "header":{...},
+//! "campaigns":[
+//! {"campaign":{...},"actions":[
+//! {...one action per line...}
+//! ],"counts":{...}}
+//! ],
+//! "counts":{...}}
+//! ```
+//! Request bodies are raw JSON kept byte for byte, so a plan read back sends what was reviewed.
+
+use serde::{Deserialize, Serialize};
+use std::io::{self, Write};
+
+pub mod stream;
+
+use crate::fingerprint::Fingerprint;
+
+use super::{Action, Campaign, Counts, FORMAT_VERSION, Header, Sink};
+
+/// Streams a plan as its JSON document.
+pub struct Writer<W: Write> {
+    out: W,
+    campaigns: usize,
+    actions: usize,
+}
+
+impl<W: Write> Writer<W> {
+    /// A writer to `out` (buffer it: every action is a small write).
+    pub fn new(out: W) -> Writer<W> {
+        Writer {
+            out,
+            campaigns: 0,
+            actions: 0,
+        }
+    }
+
+    /// The underlying writer.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    fn json<T: Serialize>(&mut self, value: &T) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, value).map_err(io::Error::other)
+    }
+}
+
+impl<W: Write> Sink for Writer<W> {
+    fn begin(&mut self, header: &Header) -> io::Result<()> {
+        write!(
+            self.out,
+            "{{\"format_version\":{FORMAT_VERSION},\n\"header\":"
+        )?;
+        self.json(header)?;
+        self.out.write_all(b",\n\"campaigns\":[")
+    }
+
+    fn campaign(&mut self, campaign: &Campaign) -> io::Result<()> {
+        if self.campaigns > 0 {
+            self.out.write_all(b",")?;
+        }
+        self.campaigns += 1;
+        self.actions = 0;
+        self.out.write_all(b"\n{\"campaign\":")?;
+        self.json(campaign)?;
+        self.out.write_all(b",\"actions\":[")
+    }
+
+    fn action(&mut self, action: &Action) -> io::Result<()> {
+        if self.actions > 0 {
+            self.out.write_all(b",")?;
+        }
+        self.actions += 1;
+        self.out.write_all(b"\n")?;
+        self.json(action)
+    }
+
+    fn end_campaign(&mut self, counts: &Counts) -> io::Result<()> {
+        if self.actions > 0 {
+            self.out.write_all(b"\n")?;
+        }
+        self.out.write_all(b"],\"counts\":")?;
+        self.json(counts)?;
+        self.out.write_all(b"}")
+    }
+
+    fn end(&mut self, totals: &Counts) -> io::Result<()> {
+        if self.campaigns > 0 {
+            self.out.write_all(b"\n")?;
+        }
+        self.out.write_all(b"],\n\"counts\":")?;
+        self.json(totals)?;
+        self.out.write_all(b"}\n")?;
+        self.out.flush()
+    }
+}
+
+/// A whole plan, read back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Document {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// What the plan was made from and against.
+    pub header: Header,
+    /// Every campaign with its actions.
+    pub campaigns: Vec<CampaignActions>,
+    /// All campaigns' counts.
+    pub counts: Counts,
+}
+
+/// A campaign of a [`Document`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignActions {
+    /// The campaign.
+    pub campaign: Campaign,
+    /// Its actions (never `unchanged`).
+    pub actions: Vec<Action>,
+    /// Its counts.
+    pub counts: Counts,
+}
+
+pub use stream::{ReadError, StreamError, read, stream};
+
+/// Parses a plan document held in memory.
+pub fn parse(text: &str) -> Result<Document, ReadError> {
+    let mut builder = Builder::default();
+    stream(text.as_bytes(), &mut builder).map_err(|e| match e {
+        StreamError::Plan(e) => e,
+        StreamError::Sink(e) => unreachable!("collecting a plan cannot fail: {e}"),
+    })?;
+    Ok(builder.document.expect("a streamed plan ends"))
+}
+
+/// A plan without its actions: what apply checks before it sends anything, and how many
+/// deliveries each campaign holds. Read with [`outline`].
+#[derive(Debug, Clone)]
+pub struct Outline {
+    /// What the plan was made from and against.
+    pub header: Header,
+    /// Every campaign with its counts, in plan order.
+    pub campaigns: Vec<(Campaign, Counts)>,
+    /// All campaigns' counts.
+    pub counts: Counts,
+    /// The SHA-256 of the plan file's bytes (recorded with the apply).
+    pub file_hash: Fingerprint,
+}
+
+/// Reads a whole plan from `input`, checking it as [`stream`] does, and keeps its outline.
+pub fn outline(input: impl io::Read) -> Result<Outline, ReadError> {
+    let mut hashing = stream::Hashing::new(input);
+    let mut sink = OutlineSink::default();
+    stream(&mut hashing, &mut sink).map_err(|e| match e {
+        StreamError::Plan(e) => e,
+        StreamError::Sink(e) => unreachable!("outlining a plan cannot fail: {e}"),
+    })?;
+    Ok(Outline {
+        header: sink.header.expect("a streamed plan begins"),
+        campaigns: sink.campaigns,
+        counts: sink.counts,
+        file_hash: hashing.finish(),
+    })
+}
+
+#[derive(Default)]
+struct OutlineSink {
+    header: Option<Header>,
+    campaigns: Vec<(Campaign, Counts)>,
+    counts: Counts,
+}
+
+impl Sink for OutlineSink {
+    fn begin(&mut self, header: &Header) -> io::Result<()> {
+        self.header = Some(header.clone());
+        Ok(())
+    }
+
+    fn campaign(&mut self, campaign: &Campaign) -> io::Result<()> {
+        self.campaigns.push((campaign.clone(), Counts::default()));
+        Ok(())
+    }
+
+    fn action(&mut self, _: &Action) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn take_action(&mut self, _: Action) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn end_campaign(&mut self, counts: &Counts) -> io::Result<()> {
+        if let Some((_, c)) = self.campaigns.last_mut() {
+            *c = *counts;
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, totals: &Counts) -> io::Result<()> {
+        self.counts = *totals;
+        Ok(())
+    }
+}
+
+/// Collects a streamed plan into a [`Document`].
+#[derive(Default)]
+struct Builder {
+    header: Option<Header>,
+    campaigns: Vec<CampaignActions>,
+    document: Option<Document>,
+}
+
+impl Sink for Builder {
+    fn begin(&mut self, header: &Header) -> io::Result<()> {
+        self.header = Some(header.clone());
+        Ok(())
+    }
+
+    fn campaign(&mut self, campaign: &Campaign) -> io::Result<()> {
+        self.campaigns.push(CampaignActions {
+            campaign: campaign.clone(),
+            actions: Vec::new(),
+            counts: Counts::default(),
+        });
+        Ok(())
+    }
+
+    fn action(&mut self, action: &Action) -> io::Result<()> {
+        self.take_action(action.clone())
+    }
+
+    fn take_action(&mut self, action: Action) -> io::Result<()> {
+        if let Some(c) = self.campaigns.last_mut() {
+            c.actions.push(action);
+        }
+        Ok(())
+    }
+
+    fn end_campaign(&mut self, counts: &Counts) -> io::Result<()> {
+        if let Some(c) = self.campaigns.last_mut() {
+            c.counts = *counts;
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, totals: &Counts) -> io::Result<()> {
+        self.document = Some(Document {
+            format_version: FORMAT_VERSION,
+            header: self.header.take().expect("a plan begins before it ends"),
+            campaigns: std::mem::take(&mut self.campaigns),
+            counts: *totals,
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,378 @@
+//! Reading a plan document back as a stream: [`stream`] parses it from any reader and feeds a
+//! [`Sink`] one action at a time, so neither `herald show` nor apply ever holds a
+//! million-recipient plan in memory.
+//!
+//! A plan file is the reviewed artifact, so reading it also checks that it is whole and
+//! consistent: the format version comes first, each campaign's counts match the actions it
+//! lists, the totals match the campaigns, and no action claims to send what its kind never
+//! sends. A truncated or hand-edited file is refused with the position of the problem.
+
+use std::fmt;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use super::super::{Action, ActionKind, Campaign, Counts, FORMAT_VERSION, Header, Sink};
+use super::Document;
+use crate::fingerprint::{Fingerprint, Hasher};
+use crate::model::OnChange;
+
+/// Why a plan file cannot be used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadError {
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub help: String,
+}
+
+/// Why streaming a plan stopped.
+#[derive(Debug)]
+pub enum StreamError {
+    /// The plan is unreadable, damaged or from another herald.
+    Plan(ReadError),
+    /// The sink failed (its error, as it returned it).
+    Sink(io::Error),
+}
+
+/// Reads a whole plan file written by `herald plan --out` (for plans known to be small).
+pub fn read(path: &Path) -> Result<Document, ReadError> {
+    let text = std::fs::read_to_string(path).map_err(|e| cannot_read(path, &e))?;
+    super::parse(&text).map_err(|e| ReadError {
+        message: format!("{}: {}", path.display(), e.message),
+        help: e.help,
+    })
+}
+
+/// The error for a plan file that cannot be opened or read.
+pub fn cannot_read(path: &Path, error: &io::Error) -> ReadError {
+    ReadError {
+        message: format!("cannot read the plan file {}: {error}", path.display()),
+        help: "give the path `herald plan --out` wrote".to_owned(),
+    }
+}
+
+/// Parses a plan document from `input`, feeding `sink` as it goes.
+pub fn stream(input: impl Read, sink: &mut dyn Sink) -> Result<(), StreamError> {
+    let mut reader = Reading {
+        sink,
+        failure: None,
+    };
+    let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 16, input));
+    let parsed = de
+        .deserialize_map(DocumentVisitor {
+            reader: &mut reader,
+        })
+        .and_then(|()| de.end());
+    match (parsed, reader.failure) {
+        (_, Some(failure)) => Err(failure),
+        (Ok(()), None) => Ok(()),
+        (Err(e), None) if e.is_io() => Err(StreamError::Plan(ReadError {
+            message: format!("cannot read the plan: {e}"),
+            help: "give the path `herald plan --out` wrote".to_owned(),
+        })),
+        (Err(e), None) if e.is_eof() => Err(StreamError::Plan(damaged(format!(
+            "it ends too early ({e}); was it copied whole?"
+        )))),
+        (Err(e), None) => Err(StreamError::Plan(not_a_plan(e.to_string()))),
+    }
+}
+
+fn not_a_plan(detail: impl fmt::Display) -> ReadError {
+    ReadError {
+        message: format!("not a herald plan: {detail}"),
+        help: "plan files are written by `herald plan --out FILE`; do not edit them".to_owned(),
+    }
+}
+
+fn damaged(detail: impl fmt::Display) -> ReadError {
+    ReadError {
+        message: format!("the plan file is damaged: {detail}"),
+        help: "make the plan again with `herald plan --out FILE`; plan files must not be edited"
+            .to_owned(),
+    }
+}
+
+/// The sink being fed, and the first failure that is not a JSON syntax error (serde only
+/// carries strings, so the failure itself waits here).
+struct Reading<'a> {
+    sink: &'a mut dyn Sink,
+    failure: Option<StreamError>,
+}
+
+impl Reading<'_> {
+    /// Records `failure` and returns the error that stops serde.
+    fn fail<E: de::Error>(&mut self, failure: StreamError) -> E {
+        let message = match &failure {
+            StreamError::Plan(e) => e.message.clone(),
+            StreamError::Sink(e) => e.to_string(),
+        };
+        self.failure.get_or_insert(failure);
+        E::custom(message)
+    }
+
+    fn feed<E: de::Error>(
+        &mut self,
+        call: impl FnOnce(&mut dyn Sink) -> io::Result<()>,
+    ) -> Result<(), E> {
+        call(&mut *self.sink).map_err(|e| self.fail(StreamError::Sink(e)))
+    }
+}
+
+struct DocumentVisitor<'r, 'a> {
+    reader: &'r mut Reading<'a>,
+}
+
+impl<'de> Visitor<'de> for DocumentVisitor<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a plan document (an object starting with format_version)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let reader = self.reader;
+        match map.next_key::<String>()?.as_deref() {
+            Some("format_version") => {}
+            _ => return Err(reader.fail(plan(not_a_plan("it does not start with format_version")))),
+        }
+        let version: u32 = map.next_value()?;
+        if version != FORMAT_VERSION {
+            return Err(reader.fail(plan(ReadError {
+                message: format!(
+                    "plan format version {version}; this herald reads version {FORMAT_VERSION}"
+                ),
+                help: "make the plan again with this herald".to_owned(),
+            })));
+        }
+        let mut begun = false;
+        let mut listed = None;
+        let mut declared = None;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "header" if !begun => {
+                    let header: Header = map.next_value()?;
+                    reader.feed(|s| s.begin(&header))?;
+                    begun = true;
+                }
+                "campaigns" if begun && listed.is_none() => {
+                    let mut tally = Counts::default();
+                    map.next_value_seed(CampaignsSeed {
+                        reader: &mut *reader,
+                        tally: &mut tally,
+                    })?;
+                    listed = Some(tally);
+                }
+                "counts" if listed.is_some() && declared.is_none() => {
+                    declared = Some(map.next_value::<Counts>()?);
+                }
+                "header" | "campaigns" | "counts" => {
+                    let detail = format!("`{key}` is out of place or repeated");
+                    return Err(reader.fail(plan(not_a_plan(detail))));
+                }
+                other => {
+                    return Err(de::Error::unknown_field(
+                        other,
+                        &["format_version", "header", "campaigns", "counts"],
+                    ));
+                }
+            }
+        }
+        let (Some(listed), Some(declared)) = (listed, declared) else {
+            return Err(reader.fail(plan(damaged("it ends before its totals"))));
+        };
+        if listed != declared {
+            return Err(reader.fail(plan(damaged(
+                "its totals differ from the sum of its campaigns",
+            ))));
+        }
+        reader.feed(|s| s.end(&declared))
+    }
+}
+
+fn plan(error: ReadError) -> StreamError {
+    StreamError::Plan(error)
+}
+
+/// The `campaigns` array; adds each campaign's counts to `tally`.
+struct CampaignsSeed<'r, 'a> {
+    reader: &'r mut Reading<'a>,
+    tally: &'r mut Counts,
+}
+
+impl<'de> DeserializeSeed<'de> for CampaignsSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CampaignsSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of campaigns")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(counts) = seq.next_element_seed(CampaignSeed {
+            reader: &mut *self.reader,
+        })? {
+            self.tally.merge(&counts);
+        }
+        Ok(())
+    }
+}
+
+/// One campaign: `{"campaign":{...},"actions":[...],"counts":{...}}`; its value is its counts.
+struct CampaignSeed<'r, 'a> {
+    reader: &'r mut Reading<'a>,
+}
+
+impl<'de> DeserializeSeed<'de> for CampaignSeed<'_, '_> {
+    type Value = Counts;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Counts, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CampaignSeed<'_, '_> {
+    type Value = Counts;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a campaign with its actions and counts")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Counts, A::Error> {
+        let reader = self.reader;
+        let mut campaign: Option<Campaign> = None;
+        let mut listed = None;
+        let mut declared = None;
+        while let Some(key) = map.next_key::<String>()? {
+            match (key.as_str(), &campaign) {
+                ("campaign", None) => {
+                    let c: Campaign = map.next_value()?;
+                    reader.feed(|s| s.campaign(&c))?;
+                    campaign = Some(c);
+                }
+                ("actions", Some(c)) if listed.is_none() => {
+                    let mut tally = Counts::default();
+                    map.next_value_seed(ActionsSeed {
+                        reader: &mut *reader,
+                        campaign: c,
+                        tally: &mut tally,
+                    })?;
+                    listed = Some(tally);
+                }
+                ("counts", Some(_)) if listed.is_some() && declared.is_none() => {
+                    declared = Some(map.next_value::<Counts>()?);
+                }
+                ("campaign" | "actions" | "counts", _) => {
+                    let detail = format!("a campaign's `{key}` is out of place or repeated");
+                    return Err(reader.fail(plan(not_a_plan(detail))));
+                }
+                (other, _) => {
+                    return Err(de::Error::unknown_field(
+                        other,
+                        &["campaign", "actions", "counts"],
+                    ));
+                }
+            }
+        }
+        let (Some(campaign), Some(mut listed), Some(declared)) = (campaign, listed, declared)
+        else {
+            return Err(reader.fail(plan(damaged("a campaign ends before its counts"))));
+        };
+        // Unchanged deliveries are counted, never listed.
+        listed.unchanged = declared.unchanged;
+        if listed != declared {
+            let detail = format!(
+                "campaign {}'s counts differ from the actions it lists ({} of them send, its counts say {})",
+                campaign.name, listed.requests, declared.requests
+            );
+            return Err(reader.fail(plan(damaged(detail))));
+        }
+        reader.feed(|s| s.end_campaign(&declared))?;
+        Ok(declared)
+    }
+}
+
+/// A campaign's `actions` array; counts them into `tally`.
+struct ActionsSeed<'r, 'a> {
+    reader: &'r mut Reading<'a>,
+    campaign: &'r Campaign,
+    tally: &'r mut Counts,
+}
+
+impl<'de> DeserializeSeed<'de> for ActionsSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ActionsSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of actions")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(action) = seq.next_element::<Action>()? {
+            if action.sends && !may_send(self.campaign, action.action) {
+                let detail = format!(
+                    "campaign {}: a `{}` action for {} says it sends",
+                    self.campaign.name,
+                    action.action.as_str(),
+                    action.recipient
+                );
+                return Err(self.reader.fail(plan(damaged(detail))));
+            }
+            self.tally.add(action.action, action.sends);
+            self.reader.feed(|s| s.take_action(action))?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether an action of this kind may send (`plan::engine::classify` decides which do).
+fn may_send(campaign: &Campaign, kind: ActionKind) -> bool {
+    let by_kind = match kind {
+        ActionKind::Send | ActionKind::Retry => true,
+        ActionKind::Changed => campaign.on_change == OnChange::Resend,
+        ActionKind::Unknown | ActionKind::Waiting | ActionKind::Unchanged => false,
+    };
+    by_kind && campaign.due
+}
+
+/// A reader that hashes what passes through it.
+pub(super) struct Hashing<R> {
+    inner: R,
+    hasher: Hasher,
+}
+
+impl<R: Read> Hashing<R> {
+    pub(super) fn new(inner: R) -> Hashing<R> {
+        Hashing {
+            inner,
+            hasher: Hasher::new(),
+        }
+    }
+
+    pub(super) fn finish(self) -> Fingerprint {
+        self.hasher.finish()
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
