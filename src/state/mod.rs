@@ -260,7 +260,9 @@ pub trait Store: Send {
     fn delivery(&self, campaign: &str, recipient: &str) -> Result<Option<Delivery>, StateError>;
 
     /// Records attempts, in one transaction: each becomes its delivery's latest attempt and is
-    /// appended to the history. Bumps the serial.
+    /// appended to the history. Bumps the serial. When it returns the batch survives herald
+    /// being killed; a batch holding intents (`in_flight`) also survives a power cut (it is
+    /// on disk), since requests leave once it is recorded.
     fn record(&mut self, batch: &[Delivery]) -> Result<(), StateError>;
 
     /// Every recorded attempt of a campaign (of one recipient, if given), oldest first.

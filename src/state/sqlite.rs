@@ -114,7 +114,8 @@ impl SqliteStore {
         // WAL lets plan read while apply writes. With WAL, `synchronous = NORMAL` keeps every
         // commit across a crash of the process (a commit is in the WAL file once `record`
         // returns); only an OS crash or power cut can lose the commits since the last
-        // checkpoint. In exchange no commit waits for an fsync, and apply commits often.
+        // checkpoint. In exchange no commit waits for an fsync, and apply commits often;
+        // `record` raises it to `FULL` for the commits that must survive a power cut.
         use_wal(&conn, &location)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(fail(&location, "cannot set synchronous = NORMAL"))?;
@@ -260,6 +261,15 @@ impl Store for SqliteStore {
             n => format!("cannot record {n} deliveries"),
         };
         let failed = || fail(location, &doing);
+        // Intents are written before their requests leave: they must survive a power cut,
+        // or a request sent could be sent again. `FULL` syncs the WAL at this commit; other
+        // commits (outcomes, settlements) only need to survive herald being killed, which
+        // `NORMAL` gives without waiting for the disk.
+        let durable = batch.iter().any(|d| d.outcome == Outcome::InFlight);
+        let synchronous = if durable { "FULL" } else { "NORMAL" };
+        self.conn
+            .pragma_update(None, "synchronous", synchronous)
+            .map_err(failed())?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
