@@ -2,6 +2,7 @@
 //! emulator receives, and a second apply sends nothing.
 
 mod plan_support;
+mod state_support;
 
 use herald::emulator::{self, BUILTIN_API_KEY, Faults, Running, Seed};
 use herald::plan::json;
@@ -553,4 +554,53 @@ fn a_damaged_plan_file_is_refused_before_anything_is_sent() {
         );
         assert!(setup.sends().is_empty(), "{case}: nothing was sent");
     }
+}
+
+/// The same apply with the state in PostgreSQL: recorded there, so the next plan sends nothing.
+#[test]
+fn apply_records_in_a_postgres_state() {
+    let setup = Setup::new();
+    let schema = format!("apply_{:016x}", fastrand::u64(..));
+    setup.project.edit(
+        "herald.yaml",
+        "  backend: sqlite                          # .herald/state.db, git-ignored\n",
+        &format!("  backend: postgres\n  schema: {schema}\n"),
+    );
+    let url = state_support::postgres_url();
+    let env = [
+        ("ENGATI_API_KEY", BUILTIN_API_KEY),
+        ("HERALD_STATE_URL", url.as_str()),
+    ];
+    let herald = |args: &[&str]| setup.project.herald_with_env(args, &env);
+    let output = herald(&["plan", "--now", AFTER_DUE, "--out", "plan.json"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let output = herald(&["apply", "plan.json"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let sent = setup.sends().len();
+    assert!(sent > 5, "the example's sends reached the emulator");
+
+    let output = herald(&["plan", "--now", AFTER_DUE, "--detailed-exitcode"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "nothing left to send: {output:?}"
+    );
+    let output = herald(&["state", "list", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let total: u64 = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["sent"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total as usize, sent, "state holds every send as sent");
+    assert!(
+        !setup.project.path().join(".herald").exists(),
+        "no SQLite file"
+    );
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .unwrap();
 }

@@ -1,49 +1,17 @@
-//! The SQLite state backend on real files: what it records and reads back, the serial, read-only
-//! opening for plan, schema versions, the apply lock across processes, and corrupt rows.
+//! What is particular to the SQLite state backend, on real files: creating the file, read-only
+//! opening for plan, schema versions, corrupt rows, and measurements. What every backend does
+//! is in `state_store.rs`.
 
-use std::path::{Path, PathBuf};
+mod state_support;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use herald::fingerprint::Fingerprint;
 use herald::state::sqlite::SqliteStore;
-use herald::state::{ApplyRecord, CampaignSummary, Delivery, Outcome, StateError, Store};
-use jiff::Timestamp;
+use herald::state::{Delivery, Outcome, StateError, Store};
+use state_support::{attempt, sqlite_path as state_path};
 use tempfile::TempDir;
-
-fn state_path(dir: &TempDir) -> PathBuf {
-    dir.path().join(".herald").join("state.db")
-}
-
-fn at(text: &str) -> Timestamp {
-    text.parse().unwrap()
-}
-
-fn attempt(campaign: &str, recipient: &str, request: &str, outcome: Outcome) -> Delivery {
-    Delivery {
-        campaign: campaign.to_owned(),
-        recipient: recipient.to_owned(),
-        fingerprint: Fingerprint::of(request.as_bytes()),
-        request: request.to_owned(),
-        outcome,
-        api_code: None,
-        detail: None,
-        at: at("2026-12-01T03:30:00.123456789Z"),
-        apply_id: "20261201T033000Z-4f2a".to_owned(),
-    }
-}
-
-fn apply(id: &str, started_at: &str) -> ApplyRecord {
-    ApplyRecord {
-        id: id.to_owned(),
-        who: "ana@laptop".to_owned(),
-        started_at: at(started_at),
-        finished_at: None,
-        plan_hash: "abc123".to_owned(),
-        sent: 0,
-        failed: 0,
-        unknown: 0,
-    }
-}
 
 /// Writes a row behind the store's back, as a corrupt or hand-edited state would have it.
 fn tamper(path: &Path, sql: &str) {
@@ -60,100 +28,6 @@ fn backend_message(err: StateError) -> String {
 }
 
 #[test]
-fn a_recorded_attempt_reads_back_exactly() {
-    let dir = TempDir::new().unwrap();
-    let mut store = SqliteStore::open(&state_path(&dir)).unwrap();
-    let mut failed = attempt("welcome", "+4915112345678", r#"{"a":1}"#, Outcome::Failed);
-    failed.api_code = Some(4001);
-    failed.detail = Some("template not approved".to_owned());
-    let sent = attempt("welcome", "+4915187654321", r#"{"a":2}"#, Outcome::Sent);
-    store.record(&[failed.clone(), sent.clone()]).unwrap();
-
-    let recorded = store.recorded_map("welcome").unwrap();
-    assert_eq!(recorded.len(), 2);
-    assert_eq!(recorded["+4915112345678"].fingerprint, failed.fingerprint);
-    assert_eq!(recorded["+4915112345678"].outcome, Outcome::Failed);
-    assert_eq!(recorded["+4915187654321"].outcome, Outcome::Sent);
-
-    let read = store.delivery("welcome", "+4915112345678").unwrap();
-    assert_eq!(read, Some(failed.clone()));
-    assert_eq!(store.delivery("welcome", "+10000000000").unwrap(), None);
-    assert_eq!(store.delivery("other", "+4915112345678").unwrap(), None);
-    assert_eq!(
-        store.history("welcome", Some("+4915112345678")).unwrap(),
-        [failed.clone()]
-    );
-    assert_eq!(store.history("welcome", None).unwrap(), [failed, sent]);
-    assert!(store.recorded_map("other").unwrap().is_empty());
-}
-
-#[test]
-fn a_new_attempt_replaces_the_latest_while_history_keeps_every_attempt() {
-    let mut store = SqliteStore::in_memory();
-    let first = attempt("promo", "+15550001", "v1", Outcome::Unknown);
-    let mut second = attempt("promo", "+15550001", "v2", Outcome::Sent);
-    second.at = at("2026-12-02T00:00:00Z");
-    let other = attempt("promo", "+15550002", "v1", Outcome::Sent);
-    store.record(&[first.clone(), other.clone()]).unwrap();
-    store.record(std::slice::from_ref(&second)).unwrap();
-
-    assert_eq!(
-        store.delivery("promo", "+15550001").unwrap(),
-        Some(second.clone())
-    );
-    assert_eq!(store.recorded_map("promo").unwrap().len(), 2);
-    assert_eq!(
-        store.history("promo", Some("+15550001")).unwrap(),
-        [first.clone(), second.clone()]
-    );
-    assert_eq!(
-        store.history("promo", None).unwrap(),
-        [first, other, second],
-        "the whole campaign's history is in recording order"
-    );
-}
-
-#[test]
-fn two_attempts_of_one_delivery_in_one_batch_keep_the_later() {
-    let mut store = SqliteStore::in_memory();
-    let first = attempt("promo", "+15550001", "v1", Outcome::InFlight);
-    let second = attempt("promo", "+15550001", "v1", Outcome::Sent);
-    store.record(&[first, second.clone()]).unwrap();
-
-    assert_eq!(store.delivery("promo", "+15550001").unwrap(), Some(second));
-    assert_eq!(store.history("promo", None).unwrap().len(), 2);
-}
-
-#[test]
-fn the_serial_grows_by_one_per_record_call_and_not_for_an_empty_batch() {
-    let dir = TempDir::new().unwrap();
-    let path = state_path(&dir);
-    let mut store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.serial().unwrap(), 0);
-    let batch: Vec<Delivery> = (0..3)
-        .map(|i| attempt("promo", &format!("+1555000{i}"), "v1", Outcome::Sent))
-        .collect();
-    store.record(&batch).unwrap();
-    assert_eq!(store.serial().unwrap(), 1);
-    store.record(&batch[..1]).unwrap();
-    assert_eq!(store.serial().unwrap(), 2);
-    store.record(&[]).unwrap();
-    assert_eq!(store.serial().unwrap(), 2, "an empty batch writes nothing");
-
-    store.lock("ana@laptop").unwrap();
-    store
-        .log_apply(&apply("a1", "2026-12-01T00:00:00Z"))
-        .unwrap();
-    assert_eq!(
-        store.serial().unwrap(),
-        2,
-        "locking and logging applies do not change what a plan sees"
-    );
-    drop(store);
-    assert_eq!(SqliteStore::open(&path).unwrap().serial().unwrap(), 2);
-}
-
-#[test]
 fn open_creates_the_state_and_its_directory() {
     let dir = TempDir::new().unwrap();
     let path = state_path(&dir);
@@ -163,18 +37,11 @@ fn open_creates_the_state_and_its_directory() {
 }
 
 #[test]
-fn reading_a_missing_state_creates_nothing_and_reads_as_empty() {
+fn reading_a_missing_state_creates_no_file() {
     let dir = TempDir::new().unwrap();
     let path = state_path(&dir);
     let store = SqliteStore::open_read_only(&path).unwrap();
-
     assert_eq!(store.serial().unwrap(), 0);
-    assert!(store.recorded_map("welcome").unwrap().is_empty());
-    assert_eq!(store.delivery("welcome", "+15550001").unwrap(), None);
-    assert!(store.history("welcome", None).unwrap().is_empty());
-    assert!(store.campaigns().unwrap().is_empty());
-    assert!(store.applies().unwrap().is_empty());
-    assert_eq!(store.current_lock().unwrap(), None);
     assert_eq!(store.location(), path.display().to_string());
     drop(store);
     assert!(!path.exists());
@@ -264,148 +131,6 @@ fn a_database_that_is_not_a_herald_state_is_refused() {
         SqliteStore::open(&garbage),
         Err(StateError::Backend { .. })
     ));
-}
-
-#[test]
-fn a_held_lock_stops_a_second_store_on_the_same_file_and_names_its_holder() {
-    let dir = TempDir::new().unwrap();
-    let path = state_path(&dir);
-    let mut first = SqliteStore::open(&path).unwrap();
-    let mut second = SqliteStore::open(&path).unwrap();
-    let lock = first.lock("ana@laptop (pid 4242)").unwrap();
-    assert_eq!(lock.id.len(), 8);
-    assert!(lock.id.chars().all(|c| c.is_ascii_hexdigit()));
-    assert_eq!(lock.holder, "ana@laptop (pid 4242)");
-
-    assert_eq!(
-        second.lock("ci@runner").unwrap_err(),
-        StateError::Locked(lock.clone())
-    );
-    assert_eq!(second.current_lock().unwrap(), Some(lock.clone()));
-    assert_eq!(
-        SqliteStore::open_read_only(&path)
-            .unwrap()
-            .current_lock()
-            .unwrap(),
-        Some(lock.clone())
-    );
-
-    // `herald state unlock ID` from the second store releases a dead apply's lock.
-    second.unlock(&lock.id).unwrap();
-    assert_eq!(first.current_lock().unwrap(), None);
-    let again = first.lock("ana@laptop (pid 4243)").unwrap();
-    assert_ne!(again.id, lock.id);
-}
-
-#[test]
-fn unlocking_with_a_wrong_id_keeps_the_lock_and_names_the_current_one() {
-    let mut store = SqliteStore::in_memory();
-    assert_eq!(
-        store.unlock("deadbeef").unwrap_err(),
-        StateError::NotLocked {
-            id: "deadbeef".to_owned(),
-            current: None,
-        }
-    );
-    let lock = store.lock("ana@laptop").unwrap();
-    assert_eq!(
-        store.unlock("deadbeef").unwrap_err(),
-        StateError::NotLocked {
-            id: "deadbeef".to_owned(),
-            current: Some(lock.clone()),
-        }
-    );
-    assert_eq!(store.current_lock().unwrap(), Some(lock));
-}
-
-#[test]
-fn of_many_stores_racing_for_the_lock_exactly_one_wins() {
-    let dir = TempDir::new().unwrap();
-    let path = state_path(&dir);
-    let results: Vec<Result<_, StateError>> = std::thread::scope(|scope| {
-        let racers: Vec<_> = (0..8)
-            .map(|i| {
-                let path = &path;
-                scope.spawn(move || SqliteStore::open(path)?.lock(&format!("racer {i}")))
-            })
-            .collect();
-        racers.into_iter().map(|r| r.join().unwrap()).collect()
-    });
-    let won: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
-    assert_eq!(won.len(), 1, "{results:?}");
-    for result in &results {
-        if let Err(err) = result {
-            assert_eq!(err, &StateError::Locked(won[0].clone()));
-        }
-    }
-}
-
-#[test]
-fn campaigns_count_latest_outcomes_with_in_flight_as_unknown() {
-    let mut store = SqliteStore::in_memory();
-    let mut late = attempt("b-promo", "+15550003", "v1", Outcome::InFlight);
-    late.at = at("2026-12-01T03:30:00.5Z");
-    store
-        .record(&[
-            attempt("b-promo", "+15550001", "v1", Outcome::Failed),
-            attempt("b-promo", "+15550002", "v1", Outcome::Sent),
-            late,
-            attempt("a-welcome", "+15550001", "v1", Outcome::Unknown),
-            attempt("a-welcome", "+15550002", "v1", Outcome::Failed),
-        ])
-        .unwrap();
-    // A retry that succeeded counts once, as sent.
-    store
-        .record(&[attempt("a-welcome", "+15550002", "v1", Outcome::Sent)])
-        .unwrap();
-
-    assert_eq!(
-        store.campaigns().unwrap(),
-        [
-            CampaignSummary {
-                campaign: "a-welcome".to_owned(),
-                sent: 1,
-                failed: 0,
-                unknown: 1,
-                last_at: at("2026-12-01T03:30:00.123456789Z"),
-            },
-            CampaignSummary {
-                campaign: "b-promo".to_owned(),
-                sent: 1,
-                failed: 1,
-                unknown: 1,
-                // Later by a fraction of a second, which text order alone would get wrong
-                // without a fixed number of fractional digits.
-                last_at: at("2026-12-01T03:30:00.5Z"),
-            },
-        ]
-    );
-}
-
-#[test]
-fn logging_an_apply_again_updates_it_by_id() {
-    let dir = TempDir::new().unwrap();
-    let path = state_path(&dir);
-    let mut store = SqliteStore::open(&path).unwrap();
-    let mut running = apply("20261201T033000Z-4f2a", "2026-12-01T03:30:00Z");
-    let earlier = apply("20261130T090000Z-0001", "2026-11-30T09:00:00.25Z");
-    let same_second = apply("20261130T090000Z-0000", "2026-11-30T09:00:00Z");
-    store.log_apply(&running).unwrap();
-    store.log_apply(&earlier).unwrap();
-    store.log_apply(&same_second).unwrap();
-
-    running.finished_at = Some(at("2026-12-01T03:31:07.5Z"));
-    running.sent = 41_000;
-    running.failed = 12;
-    running.unknown = 1;
-    store.log_apply(&running).unwrap();
-
-    let reopened = SqliteStore::open_read_only(&path).unwrap();
-    assert_eq!(
-        reopened.applies().unwrap(),
-        [same_second, earlier, running],
-        "oldest first"
-    );
 }
 
 #[test]

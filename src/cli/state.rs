@@ -11,11 +11,14 @@ use clap::{Args, Subcommand};
 use super::{ProjectArgs, write_out};
 use crate::apply::{SettleError, Settlement};
 use crate::model::{Backend, Project};
+use crate::state::postgres::PostgresStore;
 use crate::state::sqlite::SqliteStore;
 use crate::state::{ApplyRecord, Delivery, Store, WHOLE_CAMPAIGN};
 
 /// The default SQLite state file, relative to the project root.
 pub const DEFAULT_STATE_PATH: &str = ".herald/state.db";
+/// The variable holding the PostgreSQL state's URL when `state.url_env` is not set.
+pub const DEFAULT_STATE_URL_ENV: &str = "HERALD_STATE_URL";
 
 /// `herald state`.
 #[derive(Debug, Args)]
@@ -96,32 +99,46 @@ fn settings(project: &ProjectArgs) -> Result<(std::path::PathBuf, Project), Stri
     }
 }
 
-fn state_path(
-    root: &Path,
-    settings: &Project,
-    env: Option<&str>,
-) -> Result<std::path::PathBuf, String> {
+/// Where a project's state is, for `--env env`.
+enum Location {
+    Sqlite(std::path::PathBuf),
+    Postgres { url: String, schema: String },
+}
+
+fn locate(root: &Path, settings: &Project, env: Option<&str>) -> Result<Location, String> {
     let state = settings.state_for(env);
     match state.backend {
-        Backend::Sqlite => Ok(root.join(state.path.as_deref().unwrap_or(DEFAULT_STATE_PATH))),
-        Backend::Postgres => Err(
-            "state.backend `postgres` is not available in this version of herald; use `sqlite`"
-                .to_owned(),
-        ),
+        Backend::Sqlite => Ok(Location::Sqlite(
+            root.join(state.path.as_deref().unwrap_or(DEFAULT_STATE_PATH)),
+        )),
+        Backend::Postgres => {
+            let var = state.url_env.as_deref().unwrap_or(DEFAULT_STATE_URL_ENV);
+            // The URL holds the database password: it is read here and never printed.
+            let url = std::env::var(var).map_err(|_| {
+                format!(
+                    "state.backend is postgres, but {var} is not set\nhelp: set {var} to the \
+                     state database's postgres:// URL (state.url_env names the variable)"
+                )
+            })?;
+            let schema = state.schema.clone().unwrap_or_else(|| "herald".to_owned());
+            Ok(Location::Postgres { url, schema })
+        }
     }
 }
 
-/// The project's state for reading: never creates a state file (a project never applied has
-/// an empty state).
+/// The project's state for reading: never creates a state (a project never applied has an
+/// empty state).
 pub fn open_for_reading(
     root: &Path,
     settings: &Project,
     env: Option<&str>,
 ) -> Result<Box<dyn Store>, String> {
-    let path = state_path(root, settings, env)?;
-    let store =
-        SqliteStore::open_read_only(&path).map_err(|e| format!("{e}\nhelp: {}", e.help()))?;
-    Ok(Box::new(store))
+    Ok(match locate(root, settings, env)? {
+        Location::Sqlite(path) => Box::new(SqliteStore::open_read_only(&path).map_err(fail)?),
+        Location::Postgres { url, schema } => {
+            Box::new(PostgresStore::open_read_only(&url, &schema).map_err(fail)?)
+        }
+    })
 }
 
 /// The project's state for writing.
@@ -130,9 +147,12 @@ pub fn open_for_writing(
     settings: &Project,
     env: Option<&str>,
 ) -> Result<Box<dyn Store>, String> {
-    let path = state_path(root, settings, env)?;
-    let store = SqliteStore::open(&path).map_err(|e| format!("{e}\nhelp: {}", e.help()))?;
-    Ok(Box::new(store))
+    Ok(match locate(root, settings, env)? {
+        Location::Sqlite(path) => Box::new(SqliteStore::open(&path).map_err(fail)?),
+        Location::Postgres { url, schema } => {
+            Box::new(PostgresStore::open(&url, &schema).map_err(fail)?)
+        }
+    })
 }
 
 /// Runs `herald state ...`.

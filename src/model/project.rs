@@ -174,12 +174,15 @@ pub struct StateConfig {
     /// SQLite only: the state file, relative to the project root. Default: `.herald/state.db`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// PostgreSQL only: the environment variable holding the `postgres://` URL.
+    /// PostgreSQL only: the environment variable holding the `postgres://` URL (it holds the
+    /// database password, so it never goes in a file). Default: `HERALD_STATE_URL`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
     pub url_env: Option<String>,
-    /// PostgreSQL only: the schema herald's tables live in. Default: `herald`.
+    /// PostgreSQL only: the schema herald's tables live in; projects sharing a database each
+    /// need their own. Default: `herald`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z_][a-z0-9_]{0,62}$"))]
     pub schema: Option<String>,
 }
 

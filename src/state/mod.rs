@@ -9,6 +9,8 @@
 //! Backends: [`sqlite`] (the default, `.herald/state.db`). Plan only reads; it never creates a
 //! state file.
 
+pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 use std::fmt;

@@ -1,7 +1,6 @@
 //! The SQLite state backend: one file in the project (`.herald/state.db`), so plan and apply
 //! need no server, and WAL lets `herald plan` read it while an apply writes.
 
-use std::fmt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -11,6 +10,7 @@ use rusqlite::{
     Connection, ErrorCode, OpenFlags, Params, Row, TransactionBehavior, params, params_from_iter,
 };
 
+use super::sql::{corrupt, fail, parse_timestamp, timestamp_text};
 use super::{ApplyRecord, CampaignSummary, Delivery, Lock, Outcome, Recorded, StateError, Store};
 use crate::fingerprint::Fingerprint;
 
@@ -621,34 +621,4 @@ fn outcome_of(value: rusqlite::Result<ValueRef<'_>>) -> Result<Outcome, String> 
         .as_str()
         .map_err(|e| format!("its outcome is not text: {e}"))?;
     Outcome::parse(text).ok_or_else(|| format!("its outcome `{text}` is unknown"))
-}
-
-/// A timestamp as stored: RFC 3339 in UTC with all nine fractional digits, so that text order
-/// is time order (`max(at)`, `ORDER BY started_at`).
-fn timestamp_text(at: Timestamp) -> String {
-    format!("{at:.9}")
-}
-
-/// A stored timestamp.
-fn parse_timestamp(text: &str) -> Result<Timestamp, String> {
-    text.parse()
-        .map_err(|e| format!("`{text}` is not a timestamp: {e}"))
-}
-
-/// Maps an error to [`StateError::Backend`], saying what was being done.
-fn fail<E: fmt::Display>(location: &str, doing: impl fmt::Display) -> impl FnOnce(E) -> StateError {
-    move |err| StateError::Backend {
-        location: location.to_owned(),
-        message: format!("{doing}: {err}"),
-    }
-}
-
-/// A stored delivery that cannot be read, named.
-fn corrupt(location: &str, campaign: &str, recipient: &str, why: String) -> StateError {
-    StateError::Backend {
-        location: location.to_owned(),
-        message: format!(
-            "the state's delivery of campaign {campaign} to {recipient} is corrupt: {why}"
-        ),
-    }
 }

@@ -58,7 +58,8 @@ impl Project {
             .args(args)
             .current_dir(self.path())
             .env("NO_COLOR", "1")
-            .env_remove("ENGATI_API_KEY");
+            .env_remove("ENGATI_API_KEY")
+            .env_remove("HERALD_STATE_URL");
         for (k, v) in env {
             command.env(k, v);
         }

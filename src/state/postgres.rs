@@ -1,0 +1,706 @@
+//! The PostgreSQL state backend, for teams whose applies run on throwaway CI runners: the same
+//! tables and semantics as [`super::sqlite`], in a schema of their own (`state.schema`,
+//! default `herald`), so several projects share one database without meeting.
+//!
+//! The apply lock is a session-level advisory lock, keyed by the schema: PostgreSQL releases
+//! it when the holder's connection ends, so a runner that dies never leaves a project locked.
+//! Who holds it, and since when, is kept in the `lock` table for messages; a row whose
+//! advisory lock is free belongs to a dead apply and is replaced by the next one.
+//!
+//! Timestamps are stored as text in the SQLite format (RFC 3339, UTC, nine fractional digits)
+//! so that state moves between backends without losing a nanosecond.
+
+use std::cell::RefCell;
+use std::fmt;
+
+use jiff::Timestamp;
+use postgres::{Client, NoTls, Row};
+
+use super::sql::{corrupt, fail, parse_timestamp, timestamp_text};
+use super::{ApplyRecord, CampaignSummary, Delivery, Lock, Outcome, Recorded, StateError, Store};
+use crate::fingerprint::Fingerprint;
+
+/// The schema, one script per version (`meta.schema_version` counts those applied). `{s}` is
+/// the quoted schema name. Append new scripts; never edit a released one.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE {s}.meta (
+        key   text PRIMARY KEY,
+        value bigint NOT NULL
+    );
+    INSERT INTO {s}.meta (key, value) VALUES ('serial', 0);
+
+    CREATE TABLE {s}.history (
+        seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        campaign    text NOT NULL,
+        recipient   text NOT NULL,
+        fingerprint bytea NOT NULL CHECK (length(fingerprint) = 32),
+        outcome     text NOT NULL CHECK (outcome IN ('in_flight', 'sent', 'failed', 'unknown')),
+        api_code    bigint,
+        detail      text,
+        at          text NOT NULL,
+        apply_id    text NOT NULL,
+        request     text NOT NULL
+    );
+    CREATE INDEX history_delivery ON {s}.history (campaign, recipient);
+
+    CREATE TABLE {s}.deliveries (
+        campaign    text NOT NULL,
+        recipient   text COLLATE \"C\" NOT NULL,
+        fingerprint bytea NOT NULL CHECK (length(fingerprint) = 32),
+        outcome     text NOT NULL CHECK (outcome IN ('in_flight', 'sent', 'failed', 'unknown')),
+        at          text NOT NULL,
+        seq         bigint NOT NULL REFERENCES {s}.history (seq),
+        PRIMARY KEY (campaign, recipient)
+    );
+
+    CREATE TABLE {s}.applies (
+        id          text PRIMARY KEY,
+        who         text NOT NULL,
+        started_at  text NOT NULL,
+        finished_at text,
+        plan_hash   text NOT NULL,
+        sent        bigint NOT NULL,
+        failed      bigint NOT NULL,
+        unknown     bigint NOT NULL
+    );
+
+    CREATE TABLE {s}.lock (
+        singleton integer PRIMARY KEY CHECK (singleton = 1),
+        id        text NOT NULL,
+        holder    text NOT NULL,
+        since     text NOT NULL
+    );
+"];
+
+/// The schema version this herald writes: the number of migrations.
+const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The columns of a [`Delivery`] in `history`, in the order [`delivery_from_row`] reads them.
+const DELIVERY_COLUMNS: &str =
+    "campaign, recipient, fingerprint, outcome, api_code, detail, at, apply_id, request";
+
+/// A [`Store`] in a PostgreSQL schema.
+pub struct PostgresStore {
+    /// Reads take `&self` in [`Store`]; the client needs `&mut` for every query.
+    client: RefCell<Client>,
+    /// The schema's name, quoted for SQL.
+    schema: String,
+    /// Where the state is, for messages: host, port, database and schema, no credentials.
+    location: String,
+    /// The advisory lock key of this schema's apply lock.
+    lock_key: i64,
+    /// Whether the schema has herald's tables; a reader of a state never written sees it empty.
+    exists: bool,
+    /// Whether this session holds the advisory lock.
+    holding: bool,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` and opens the state in `schema` for reading and writing, creating
+    /// and migrating it as needed.
+    pub fn open(url: &str, schema: &str) -> Result<PostgresStore, StateError> {
+        let mut store = PostgresStore::connect(url, schema)?;
+        store.migrate()?;
+        store.exists = true;
+        Ok(store)
+    }
+
+    /// Connects to `url` and opens the state in `schema` for reading only: nothing is created,
+    /// and a schema without herald's tables reads as an empty state.
+    pub fn open_read_only(url: &str, schema: &str) -> Result<PostgresStore, StateError> {
+        let mut store = PostgresStore::connect(url, schema)?;
+        let found = store.schema_version()?;
+        if found > SCHEMA_VERSION {
+            return Err(StateError::NewerSchema {
+                location: store.location,
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        if found > 0 && found < SCHEMA_VERSION {
+            let message = format!(
+                "the state has schema version {found}, older than this herald's \
+                 {SCHEMA_VERSION}; run a command that writes state (`herald apply`) to migrate it"
+            );
+            return Err(StateError::Backend {
+                location: store.location,
+                message,
+            });
+        }
+        store.exists = found == SCHEMA_VERSION;
+        Ok(store)
+    }
+
+    fn connect(url: &str, schema: &str) -> Result<PostgresStore, StateError> {
+        let config: postgres::Config = url.parse().map_err(|e| StateError::Backend {
+            location: "PostgreSQL".to_owned(),
+            message: format!("the state URL is not a PostgreSQL connection string: {e}"),
+        })?;
+        let location = describe(&config, schema);
+        if !is_identifier(schema) {
+            return Err(StateError::Backend {
+                location,
+                message: format!(
+                    "`{schema}` cannot be a schema name: use lowercase letters, digits and `_`, \
+                     starting with a letter or `_` (at most 63)"
+                ),
+            });
+        }
+        let client = config
+            .connect(NoTls)
+            .map_err(fail(&location, "cannot connect"))?;
+        Ok(PostgresStore {
+            client: RefCell::new(client),
+            schema: format!("\"{schema}\""),
+            lock_key: lock_key(schema),
+            location,
+            exists: false,
+            holding: false,
+        })
+    }
+
+    /// `sql` with `{s}` replaced by the quoted schema.
+    fn sql(&self, sql: &str) -> String {
+        sql.replace("{s}", &self.schema)
+    }
+
+    /// The schema's version: 0 when it has no herald tables.
+    fn schema_version(&mut self) -> Result<i64, StateError> {
+        let meta = format!("{}.meta", self.schema);
+        let client = self.client.get_mut();
+        let found = schema_version(client, &meta);
+        found.map_err(fail(
+            &self.location,
+            "cannot read the state's schema version",
+        ))
+    }
+
+    /// Brings the schema up to [`SCHEMA_VERSION`], in one transaction holding a transaction
+    /// advisory lock, so that runners starting at once migrate it once.
+    fn migrate(&mut self) -> Result<(), StateError> {
+        let location = self.location.clone();
+        let failed = || fail(&location, "cannot migrate the state");
+        let meta = format!("{}.meta", self.schema);
+        let create = self.sql("CREATE SCHEMA IF NOT EXISTS {s}");
+        let scripts: Vec<String> = MIGRATIONS.iter().map(|m| self.sql(m)).collect();
+        let mut tx = self.client.get_mut().transaction().map_err(failed())?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&self.lock_key.wrapping_add(1)],
+        )
+        .map_err(failed())?;
+        tx.batch_execute(&create).map_err(failed())?;
+        let found = schema_version(&mut tx, &meta).map_err(failed())?;
+        if found > SCHEMA_VERSION {
+            return Err(StateError::NewerSchema {
+                location,
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        if found == SCHEMA_VERSION {
+            return tx.commit().map_err(failed());
+        }
+        for script in &scripts[usize::try_from(found).unwrap_or(0)..] {
+            tx.batch_execute(script).map_err(failed())?;
+        }
+        tx.execute(
+            &format!(
+                "INSERT INTO {meta} (key, value) VALUES ('schema_version', $1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            ),
+            &[&SCHEMA_VERSION],
+        )
+        .map_err(failed())?;
+        tx.commit().map_err(failed())
+    }
+
+    /// Runs a query with the client, reporting a failure as `doing`.
+    fn query(
+        &self,
+        doing: &str,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>, StateError> {
+        let sql = self.sql(sql);
+        self.client
+            .borrow_mut()
+            .query(&sql, params)
+            .map_err(fail(&self.location, doing))
+    }
+
+    fn read_lock(&self) -> Result<Option<Lock>, StateError> {
+        if !self.exists {
+            return Ok(None);
+        }
+        let doing = "cannot read the lock";
+        let rows = self.query(doing, "SELECT id, holder, since FROM {s}.lock", &[])?;
+        rows.first()
+            .map(|row| {
+                let read = || -> Result<Lock, String> {
+                    Ok(Lock {
+                        id: text(row, 0)?,
+                        holder: text(row, 1)?,
+                        since: parse_timestamp(&text(row, 2)?)?,
+                    })
+                };
+                read().map_err(fail(&self.location, doing))
+            })
+            .transpose()
+    }
+
+    /// Whether this session can take the advisory lock now (taking it when it can).
+    fn try_advisory_lock(&self, doing: &str) -> Result<bool, StateError> {
+        let rows = self.query(doing, "SELECT pg_try_advisory_lock($1)", &[&self.lock_key])?;
+        Ok(rows.first().is_some_and(|r| r.get::<_, bool>(0)))
+    }
+
+    fn advisory_unlock(&self, doing: &str) -> Result<(), StateError> {
+        self.query(doing, "SELECT pg_advisory_unlock($1)", &[&self.lock_key])
+            .map(drop)
+    }
+}
+
+impl Store for PostgresStore {
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    fn serial(&self) -> Result<u64, StateError> {
+        if !self.exists {
+            return Ok(0);
+        }
+        let doing = "cannot read the serial";
+        let rows = self.query(
+            doing,
+            "SELECT value FROM {s}.meta WHERE key = 'serial'",
+            &[],
+        )?;
+        let serial: i64 = rows.first().map_or(0, |r| r.get(0));
+        u64::try_from(serial).map_err(fail(&self.location, "the serial is negative"))
+    }
+
+    fn recorded(
+        &self,
+        campaign: &str,
+        visit: &mut dyn FnMut(&str, Recorded),
+    ) -> Result<(), StateError> {
+        if !self.exists {
+            return Ok(());
+        }
+        let doing = format!("cannot read the deliveries of campaign {campaign}");
+        let failed = || fail(&self.location, &doing);
+        // In byte order (the column's collation is "C"), as plan's index expects.
+        let sql = self.sql(
+            "SELECT recipient, fingerprint, outcome FROM {s}.deliveries WHERE campaign = $1
+             ORDER BY recipient",
+        );
+        let mut client = self.client.borrow_mut();
+        // Streamed: a million rows are visited, never collected.
+        let mut rows = client.query_raw(&sql, [campaign]).map_err(failed())?;
+        while let Some(row) =
+            postgres::fallible_iterator::FallibleIterator::next(&mut rows).map_err(failed())?
+        {
+            let recipient: &str = row.get(0);
+            let read = fingerprint(&row, 1).and_then(|fingerprint| {
+                Ok(Recorded {
+                    fingerprint,
+                    outcome: outcome(&row, 2)?,
+                })
+            });
+            let recorded = read.map_err(|why| corrupt(&self.location, campaign, recipient, why))?;
+            visit(recipient, recorded);
+        }
+        Ok(())
+    }
+
+    fn delivery(&self, campaign: &str, recipient: &str) -> Result<Option<Delivery>, StateError> {
+        if !self.exists {
+            return Ok(None);
+        }
+        let doing = format!("cannot read the delivery of campaign {campaign} to {recipient}");
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM {{s}}.history WHERE seq =
+                 (SELECT seq FROM {{s}}.deliveries WHERE campaign = $1 AND recipient = $2)"
+        );
+        let rows = self.query(&doing, &sql, &[&campaign, &recipient])?;
+        rows.first()
+            .map(|row| delivery_from_row(row, &self.location))
+            .transpose()
+    }
+
+    fn record(&mut self, batch: &[Delivery]) -> Result<(), StateError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let doing = match batch.len() {
+            1 => "cannot record 1 delivery".to_owned(),
+            n => format!("cannot record {n} deliveries"),
+        };
+        let location = self.location.clone();
+        let failed = || fail(&location, &doing);
+        let campaigns: Vec<&str> = batch.iter().map(|d| d.campaign.as_str()).collect();
+        let recipients: Vec<&str> = batch.iter().map(|d| d.recipient.as_str()).collect();
+        let fingerprints: Vec<&[u8]> = batch.iter().map(|d| &d.fingerprint.0[..]).collect();
+        let outcomes: Vec<&str> = batch.iter().map(|d| d.outcome.as_str()).collect();
+        let api_codes: Vec<Option<i64>> = batch.iter().map(|d| d.api_code).collect();
+        let details: Vec<Option<&str>> = batch.iter().map(|d| d.detail.as_deref()).collect();
+        let ats: Vec<String> = batch.iter().map(|d| timestamp_text(d.at)).collect();
+        let apply_ids: Vec<&str> = batch.iter().map(|d| d.apply_id.as_str()).collect();
+        let requests: Vec<&str> = batch.iter().map(|d| d.request.as_str()).collect();
+        // One statement per batch: the attempts go to history in batch order, and each
+        // delivery's latest attempt (the last of the batch, when one appears twice) to
+        // deliveries.
+        let sql = self.sql(
+            "WITH batch AS (
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[],
+                                      $5::bigint[], $6::text[], $7::text[], $8::text[],
+                                      $9::text[])
+                     WITH ORDINALITY AS b(campaign, recipient, fingerprint, outcome, api_code,
+                                          detail, at, apply_id, request, n)
+             ), appended AS (
+                 INSERT INTO {s}.history (campaign, recipient, fingerprint, outcome, api_code,
+                                          detail, at, apply_id, request)
+                 SELECT campaign, recipient, fingerprint, outcome, api_code, detail, at,
+                        apply_id, request
+                 FROM batch ORDER BY n
+                 RETURNING seq, campaign, recipient, fingerprint, outcome, at
+             )
+             INSERT INTO {s}.deliveries (campaign, recipient, fingerprint, outcome, at, seq)
+             SELECT DISTINCT ON (campaign, recipient)
+                    campaign, recipient, fingerprint, outcome, at, seq
+             FROM appended ORDER BY campaign, recipient, seq DESC
+             ON CONFLICT (campaign, recipient) DO UPDATE SET
+                 fingerprint = excluded.fingerprint, outcome = excluded.outcome,
+                 at = excluded.at, seq = excluded.seq",
+        );
+        let serial = self.sql("UPDATE {s}.meta SET value = value + 1 WHERE key = 'serial'");
+        // Intents must be durable before their requests leave (PostgreSQL's default); other
+        // batches only need to survive herald being killed, which a commit the server has
+        // received gives without waiting for its disk.
+        let durable = batch.iter().any(|d| d.outcome == Outcome::InFlight);
+        let mut tx = self.client.get_mut().transaction().map_err(failed())?;
+        if !durable {
+            tx.batch_execute("SET LOCAL synchronous_commit = off")
+                .map_err(failed())?;
+        }
+        tx.execute(
+            &sql,
+            &[
+                &campaigns,
+                &recipients,
+                &fingerprints,
+                &outcomes,
+                &api_codes,
+                &details,
+                &ats,
+                &apply_ids,
+                &requests,
+            ],
+        )
+        .map_err(failed())?;
+        tx.execute(&serial, &[]).map_err(failed())?;
+        tx.commit().map_err(failed())
+    }
+
+    fn history(
+        &self,
+        campaign: &str,
+        recipient: Option<&str>,
+    ) -> Result<Vec<Delivery>, StateError> {
+        if !self.exists {
+            return Ok(Vec::new());
+        }
+        let to = recipient.map(|r| format!(" to {r}")).unwrap_or_default();
+        let doing = format!("cannot read the history of campaign {campaign}{to}");
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM {{s}}.history
+             WHERE campaign = $1 AND ($2::text IS NULL OR recipient = $2) ORDER BY seq"
+        );
+        let rows = self.query(&doing, &sql, &[&campaign, &recipient])?;
+        rows.iter()
+            .map(|row| delivery_from_row(row, &self.location))
+            .collect()
+    }
+
+    fn campaigns(&self) -> Result<Vec<CampaignSummary>, StateError> {
+        if !self.exists {
+            return Ok(Vec::new());
+        }
+        let doing = "cannot list the campaigns in state";
+        let sql = "SELECT campaign,
+                          count(*) FILTER (WHERE outcome = 'sent'),
+                          count(*) FILTER (WHERE outcome = 'failed'),
+                          count(*) FILTER (WHERE outcome IN ('unknown', 'in_flight')),
+                          max(at)
+                   FROM {s}.deliveries GROUP BY campaign ORDER BY campaign COLLATE \"C\"";
+        let rows = self.query(doing, sql, &[])?;
+        rows.iter()
+            .map(|row| {
+                let read = || -> Result<CampaignSummary, String> {
+                    Ok(CampaignSummary {
+                        campaign: text(row, 0)?,
+                        sent: count(row, 1)?,
+                        failed: count(row, 2)?,
+                        unknown: count(row, 3)?,
+                        last_at: parse_timestamp(&text(row, 4)?)?,
+                    })
+                };
+                read().map_err(fail(&self.location, doing))
+            })
+            .collect()
+    }
+
+    fn lock(&mut self, holder: &str) -> Result<Lock, StateError> {
+        let doing = "cannot take the lock";
+        if !self.try_advisory_lock(doing)? {
+            let current = self.read_lock()?.unwrap_or_else(|| Lock {
+                id: "?".to_owned(),
+                holder: "another session (taking the lock right now)".to_owned(),
+                since: Timestamp::now(),
+            });
+            return Err(StateError::Locked(current));
+        }
+        self.holding = true;
+        let lock = Lock {
+            id: format!("{:08x}", fastrand::u32(..)),
+            holder: holder.to_owned(),
+            since: Timestamp::now(),
+        };
+        // A row left behind belongs to an apply whose session ended: its advisory lock was
+        // free. The next apply settles what it left in flight.
+        let sql = self.sql(
+            "INSERT INTO {s}.lock (singleton, id, holder, since) VALUES (1, $1, $2, $3)
+             ON CONFLICT (singleton) DO UPDATE SET
+                 id = excluded.id, holder = excluded.holder, since = excluded.since",
+        );
+        let since = timestamp_text(lock.since);
+        let taken = self
+            .client
+            .get_mut()
+            .execute(&sql, &[&lock.id, &lock.holder, &since]);
+        if let Err(e) = taken {
+            let _ = self.advisory_unlock(doing);
+            self.holding = false;
+            return Err(fail(&self.location, doing)(e));
+        }
+        Ok(lock)
+    }
+
+    fn unlock(&mut self, id: &str) -> Result<(), StateError> {
+        let doing = format!("cannot release lock {id}");
+        let current = self.read_lock()?;
+        if current.as_ref().is_none_or(|c| c.id != id) {
+            return Err(StateError::NotLocked {
+                id: id.to_owned(),
+                current,
+            });
+        }
+        // Another session's live lock cannot be broken from here: its apply is running.
+        if !self.holding && !self.try_advisory_lock(&doing)? {
+            return Err(StateError::Locked(current.expect("checked above")));
+        }
+        self.query(&doing, "DELETE FROM {s}.lock WHERE id = $1", &[&id])?;
+        self.advisory_unlock(&doing)?;
+        self.holding = false;
+        Ok(())
+    }
+
+    fn current_lock(&self) -> Result<Option<Lock>, StateError> {
+        self.read_lock()
+    }
+
+    fn log_apply(&mut self, apply: &ApplyRecord) -> Result<(), StateError> {
+        let doing = format!("cannot log apply {}", apply.id);
+        let count = |n: u64| i64::try_from(n).map_err(fail(&self.location, &doing));
+        let counts = [
+            count(apply.sent)?,
+            count(apply.failed)?,
+            count(apply.unknown)?,
+        ];
+        let sql = "INSERT INTO {s}.applies
+                       (id, who, started_at, finished_at, plan_hash, sent, failed, unknown)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                   ON CONFLICT (id) DO UPDATE SET
+                       who = excluded.who, started_at = excluded.started_at,
+                       finished_at = excluded.finished_at, plan_hash = excluded.plan_hash,
+                       sent = excluded.sent, failed = excluded.failed, unknown = excluded.unknown";
+        let started_at = timestamp_text(apply.started_at);
+        let finished_at = apply.finished_at.map(timestamp_text);
+        self.query(
+            &doing,
+            sql,
+            &[
+                &apply.id,
+                &apply.who,
+                &started_at,
+                &finished_at,
+                &apply.plan_hash,
+                &counts[0],
+                &counts[1],
+                &counts[2],
+            ],
+        )
+        .map(drop)
+    }
+
+    fn applies(&self) -> Result<Vec<ApplyRecord>, StateError> {
+        if !self.exists {
+            return Ok(Vec::new());
+        }
+        let doing = "cannot read the applies";
+        let sql = "SELECT id, who, started_at, finished_at, plan_hash, sent, failed, unknown
+                   FROM {s}.applies ORDER BY started_at, id COLLATE \"C\"";
+        let rows = self.query(doing, sql, &[])?;
+        rows.iter()
+            .map(|row| {
+                let read = || -> Result<ApplyRecord, String> {
+                    let finished_at: Option<String> = row.try_get(3).map_err(|e| e.to_string())?;
+                    Ok(ApplyRecord {
+                        id: text(row, 0)?,
+                        who: text(row, 1)?,
+                        started_at: parse_timestamp(&text(row, 2)?)?,
+                        finished_at: finished_at.as_deref().map(parse_timestamp).transpose()?,
+                        plan_hash: text(row, 4)?,
+                        sent: count(row, 5)?,
+                        failed: count(row, 6)?,
+                        unknown: count(row, 7)?,
+                    })
+                };
+                read().map_err(fail(&self.location, doing))
+            })
+            .collect()
+    }
+}
+
+/// The version recorded in `meta` (a quoted `schema.meta`), 0 when there is no such table.
+fn schema_version(
+    client: &mut impl postgres::GenericClient,
+    meta: &str,
+) -> Result<i64, postgres::Error> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&meta])?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    let sql = format!("SELECT value FROM {meta} WHERE key = 'schema_version'");
+    Ok(client.query_opt(&sql, &[])?.map_or(0, |row| row.get(0)))
+}
+
+/// Where a state is, for messages: never the password, nor the user.
+fn describe(config: &postgres::Config, schema: &str) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(name) => name.clone(),
+            postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".to_owned());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config.get_dbname().unwrap_or("postgres");
+    format!("postgres {host}:{port}/{db} (schema {schema})")
+}
+
+/// Whether `name` is a plain lowercase SQL identifier.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 63
+}
+
+/// The advisory lock key of a schema's apply lock (the next key guards its migrations).
+fn lock_key(schema: &str) -> i64 {
+    let hash = Fingerprint::of(format!("herald apply lock {schema}").as_bytes());
+    let mut bytes = [0; 8];
+    bytes.copy_from_slice(&hash.0[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+/// A row of [`DELIVERY_COLUMNS`] as a [`Delivery`]; a corrupt one is an error naming it.
+fn delivery_from_row(row: &Row, location: &str) -> Result<Delivery, StateError> {
+    let read = || -> Result<Delivery, String> {
+        Ok(Delivery {
+            campaign: text(row, 0)?,
+            recipient: text(row, 1)?,
+            fingerprint: fingerprint(row, 2)?,
+            outcome: outcome(row, 3)?,
+            api_code: row.try_get(4).map_err(|e| e.to_string())?,
+            detail: row.try_get(5).map_err(|e| e.to_string())?,
+            at: parse_timestamp(&text(row, 6)?)?,
+            apply_id: text(row, 7)?,
+            request: text(row, 8)?,
+        })
+    };
+    read().map_err(|why| {
+        let name = |i| text(row, i).unwrap_or_else(|_| "?".to_owned());
+        corrupt(location, &name(0), &name(1), why)
+    })
+}
+
+fn text(row: &Row, i: usize) -> Result<String, String> {
+    row.try_get(i).map_err(|e| e.to_string())
+}
+
+fn count(row: &Row, i: usize) -> Result<u64, String> {
+    let n: i64 = row.try_get(i).map_err(|e| e.to_string())?;
+    u64::try_from(n).map_err(|_| format!("a count is negative ({n})"))
+}
+
+fn fingerprint(row: &Row, i: usize) -> Result<Fingerprint, String> {
+    let bytes: &[u8] = row.try_get(i).map_err(|e| e.to_string())?;
+    <[u8; 32]>::try_from(bytes)
+        .map(Fingerprint)
+        .map_err(|_| format!("its fingerprint is {} bytes long, not 32", bytes.len()))
+}
+
+fn outcome(row: &Row, i: usize) -> Result<Outcome, String> {
+    let text: &str = row.try_get(i).map_err(|e| e.to_string())?;
+    Outcome::parse(text).ok_or_else(|| format!("its outcome `{text}` is unknown"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        assert!(is_identifier("herald"));
+        assert!(is_identifier("team_a2"));
+        assert!(!is_identifier("Herald"));
+        assert!(!is_identifier("2a"));
+        assert!(!is_identifier("a-b"));
+        assert!(!is_identifier("a\"; DROP TABLE x; --"));
+        assert!(!is_identifier(""));
+    }
+
+    #[test]
+    fn each_schema_has_its_own_lock_key() {
+        assert_ne!(lock_key("herald"), lock_key("team_a"));
+        assert_eq!(lock_key("herald"), lock_key("herald"));
+    }
+
+    #[test]
+    fn the_location_never_holds_credentials() {
+        let config: postgres::Config = "postgres://alice:s3cret@db.example:6543/campaigns"
+            .parse()
+            .unwrap();
+        let location = describe(&config, "herald");
+        assert_eq!(
+            location,
+            "postgres db.example:6543/campaigns (schema herald)"
+        );
+    }
+}

@@ -1,0 +1,270 @@
+//! The state suite every backend passes, run against SQLite files and a real PostgreSQL
+//! server: what a store records and reads back, the serial, reading a state never written, the
+//! apply lock between stores, the campaign summary and the apply log.
+//!
+//! Each case is a function of a [`Fixture`]; `suite!` makes a test of it per backend.
+
+mod state_support;
+
+use herald::state::{CampaignSummary, Delivery, Outcome, StateError};
+use state_support::{Fixture, apply, at, attempt};
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $case() { super::$case(&super::Fixture::sqlite()) })*
+        }
+        mod postgres {
+            $(#[test] fn $case() { super::$case(&super::Fixture::postgres()) })*
+        }
+    };
+}
+
+suite!(
+    a_recorded_attempt_reads_back_exactly,
+    a_new_attempt_replaces_the_latest_while_history_keeps_every_attempt,
+    two_attempts_of_one_delivery_in_one_batch_keep_the_later,
+    the_serial_grows_by_one_per_record_call_and_not_for_an_empty_batch,
+    a_state_never_written_reads_as_empty,
+    a_held_lock_stops_a_second_store_and_names_its_holder,
+    unlocking_with_a_wrong_id_keeps_the_lock_and_names_the_current_one,
+    of_many_stores_racing_for_the_lock_exactly_one_wins,
+    campaigns_count_latest_outcomes_with_in_flight_as_unknown,
+    logging_an_apply_again_updates_it_by_id,
+);
+
+fn a_recorded_attempt_reads_back_exactly(f: &Fixture) {
+    let mut store = f.open();
+    let mut failed = attempt("welcome", "+4915112345678", r#"{"a":1}"#, Outcome::Failed);
+    failed.api_code = Some(4001);
+    failed.detail = Some("template not approved".to_owned());
+    let sent = attempt("welcome", "+4915187654321", r#"{"a":2}"#, Outcome::Sent);
+    store.record(&[failed.clone(), sent.clone()]).unwrap();
+
+    let recorded = store.recorded_map("welcome").unwrap();
+    assert_eq!(recorded.len(), 2);
+    assert_eq!(recorded["+4915112345678"].fingerprint, failed.fingerprint);
+    assert_eq!(recorded["+4915112345678"].outcome, Outcome::Failed);
+    assert_eq!(recorded["+4915187654321"].outcome, Outcome::Sent);
+
+    let read = store.delivery("welcome", "+4915112345678").unwrap();
+    assert_eq!(read, Some(failed.clone()));
+    assert_eq!(store.delivery("welcome", "+10000000000").unwrap(), None);
+    assert_eq!(store.delivery("other", "+4915112345678").unwrap(), None);
+    assert_eq!(
+        store.history("welcome", Some("+4915112345678")).unwrap(),
+        [failed.clone()]
+    );
+    assert_eq!(store.history("welcome", None).unwrap(), [failed, sent]);
+    assert!(store.recorded_map("other").unwrap().is_empty());
+}
+
+fn a_new_attempt_replaces_the_latest_while_history_keeps_every_attempt(f: &Fixture) {
+    let mut store = f.open();
+    let first = attempt("promo", "+15550001", "v1", Outcome::Unknown);
+    let mut second = attempt("promo", "+15550001", "v2", Outcome::Sent);
+    second.at = at("2026-12-02T00:00:00Z");
+    let other = attempt("promo", "+15550002", "v1", Outcome::Sent);
+    store.record(&[first.clone(), other.clone()]).unwrap();
+    store.record(std::slice::from_ref(&second)).unwrap();
+
+    assert_eq!(
+        store.delivery("promo", "+15550001").unwrap(),
+        Some(second.clone())
+    );
+    assert_eq!(store.recorded_map("promo").unwrap().len(), 2);
+    assert_eq!(
+        store.history("promo", Some("+15550001")).unwrap(),
+        [first.clone(), second.clone()]
+    );
+    assert_eq!(
+        store.history("promo", None).unwrap(),
+        [first, other, second],
+        "the whole campaign's history is in recording order"
+    );
+}
+
+fn two_attempts_of_one_delivery_in_one_batch_keep_the_later(f: &Fixture) {
+    let mut store = f.open();
+    let first = attempt("promo", "+15550001", "v1", Outcome::InFlight);
+    let second = attempt("promo", "+15550001", "v1", Outcome::Sent);
+    store.record(&[first, second.clone()]).unwrap();
+
+    assert_eq!(store.delivery("promo", "+15550001").unwrap(), Some(second));
+    assert_eq!(store.history("promo", None).unwrap().len(), 2);
+}
+
+fn the_serial_grows_by_one_per_record_call_and_not_for_an_empty_batch(f: &Fixture) {
+    let mut store = f.open();
+    assert_eq!(store.serial().unwrap(), 0);
+    let batch: Vec<Delivery> = (0..3)
+        .map(|i| attempt("promo", &format!("+1555000{i}"), "v1", Outcome::Sent))
+        .collect();
+    store.record(&batch).unwrap();
+    assert_eq!(store.serial().unwrap(), 1);
+    store.record(&batch[..1]).unwrap();
+    assert_eq!(store.serial().unwrap(), 2);
+    store.record(&[]).unwrap();
+    assert_eq!(store.serial().unwrap(), 2, "an empty batch writes nothing");
+
+    store.lock("ana@laptop").unwrap();
+    store
+        .log_apply(&apply("a1", "2026-12-01T00:00:00Z"))
+        .unwrap();
+    assert_eq!(
+        store.serial().unwrap(),
+        2,
+        "locking and logging applies do not change what a plan sees"
+    );
+    drop(store);
+    assert_eq!(f.open().serial().unwrap(), 2);
+}
+
+fn a_state_never_written_reads_as_empty(f: &Fixture) {
+    let mut store = f.open_read_only();
+
+    assert_eq!(store.serial().unwrap(), 0);
+    assert!(store.recorded_map("welcome").unwrap().is_empty());
+    assert_eq!(store.delivery("welcome", "+15550001").unwrap(), None);
+    assert!(store.history("welcome", None).unwrap().is_empty());
+    assert!(store.campaigns().unwrap().is_empty());
+    assert!(store.applies().unwrap().is_empty());
+    assert_eq!(store.current_lock().unwrap(), None);
+    assert!(
+        store.record(&[]).is_ok(),
+        "an empty batch writes nothing, even here"
+    );
+}
+
+fn a_held_lock_stops_a_second_store_and_names_its_holder(f: &Fixture) {
+    let mut first = f.open();
+    let mut second = f.open();
+    let lock = first.lock("ana@laptop (pid 4242)").unwrap();
+    assert_eq!(lock.id.len(), 8);
+    assert!(lock.id.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(lock.holder, "ana@laptop (pid 4242)");
+
+    assert_eq!(
+        second.lock("ci@runner").unwrap_err(),
+        StateError::Locked(lock.clone())
+    );
+    assert_eq!(second.current_lock().unwrap(), Some(lock.clone()));
+    assert_eq!(
+        f.open_read_only().current_lock().unwrap(),
+        Some(lock.clone())
+    );
+
+    // The holder dies without unlocking; `herald state unlock ID` from the second store
+    // releases its lock.
+    drop(first);
+    second.unlock(&lock.id).unwrap();
+    assert_eq!(second.current_lock().unwrap(), None);
+    let again = f.open().lock("ana@laptop (pid 4243)").unwrap();
+    assert_ne!(again.id, lock.id);
+}
+
+fn unlocking_with_a_wrong_id_keeps_the_lock_and_names_the_current_one(f: &Fixture) {
+    let mut store = f.open();
+    assert_eq!(
+        store.unlock("deadbeef").unwrap_err(),
+        StateError::NotLocked {
+            id: "deadbeef".to_owned(),
+            current: None,
+        }
+    );
+    let lock = store.lock("ana@laptop").unwrap();
+    assert_eq!(
+        store.unlock("deadbeef").unwrap_err(),
+        StateError::NotLocked {
+            id: "deadbeef".to_owned(),
+            current: Some(lock.clone()),
+        }
+    );
+    assert_eq!(store.current_lock().unwrap(), Some(lock));
+}
+
+fn of_many_stores_racing_for_the_lock_exactly_one_wins(f: &Fixture) {
+    // Each racer keeps its store (its connection) open until every racer has tried.
+    let (results, _stores): (Vec<Result<_, StateError>>, Vec<_>) = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..8)
+            .map(|i| {
+                scope.spawn(move || {
+                    let mut store = f.open();
+                    (store.lock(&format!("racer {i}")), store)
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).unzip()
+    });
+    let won: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(won.len(), 1, "{results:?}");
+    for result in &results {
+        if let Err(err) = result {
+            assert_eq!(err, &StateError::Locked(won[0].clone()));
+        }
+    }
+}
+
+fn campaigns_count_latest_outcomes_with_in_flight_as_unknown(f: &Fixture) {
+    let mut store = f.open();
+    let mut late = attempt("b-promo", "+15550003", "v1", Outcome::InFlight);
+    late.at = at("2026-12-01T03:30:00.5Z");
+    store
+        .record(&[
+            attempt("b-promo", "+15550001", "v1", Outcome::Failed),
+            attempt("b-promo", "+15550002", "v1", Outcome::Sent),
+            late,
+            attempt("a-welcome", "+15550001", "v1", Outcome::Unknown),
+            attempt("a-welcome", "+15550002", "v1", Outcome::Failed),
+        ])
+        .unwrap();
+    // A retry that succeeded counts once, as sent.
+    store
+        .record(&[attempt("a-welcome", "+15550002", "v1", Outcome::Sent)])
+        .unwrap();
+
+    assert_eq!(
+        store.campaigns().unwrap(),
+        [
+            CampaignSummary {
+                campaign: "a-welcome".to_owned(),
+                sent: 1,
+                failed: 0,
+                unknown: 1,
+                last_at: at("2026-12-01T03:30:00.123456789Z"),
+            },
+            CampaignSummary {
+                campaign: "b-promo".to_owned(),
+                sent: 1,
+                failed: 1,
+                unknown: 1,
+                // Later by a fraction of a second, which text order alone would get wrong
+                // without a fixed number of fractional digits.
+                last_at: at("2026-12-01T03:30:00.5Z"),
+            },
+        ]
+    );
+}
+
+fn logging_an_apply_again_updates_it_by_id(f: &Fixture) {
+    let mut store = f.open();
+    let mut running = apply("20261201T033000Z-4f2a", "2026-12-01T03:30:00Z");
+    let earlier = apply("20261130T090000Z-0001", "2026-11-30T09:00:00.25Z");
+    let same_second = apply("20261130T090000Z-0000", "2026-11-30T09:00:00Z");
+    store.log_apply(&running).unwrap();
+    store.log_apply(&earlier).unwrap();
+    store.log_apply(&same_second).unwrap();
+
+    running.finished_at = Some(at("2026-12-01T03:31:07.5Z"));
+    running.sent = 41_000;
+    running.failed = 12;
+    running.unknown = 1;
+    store.log_apply(&running).unwrap();
+
+    let reopened = f.open_read_only();
+    assert_eq!(
+        reopened.applies().unwrap(),
+        [same_second, earlier, running],
+        "oldest first"
+    );
+}

@@ -1,0 +1,113 @@
+//! States to test against, on both backends: a SQLite file in a temporary directory, or a
+//! PostgreSQL schema of its own (dropped afterwards) on the server `HERALD_TEST_POSTGRES_URL`
+//! names. `.ci/postgres` starts one: `eval "$(.ci/postgres)" && cargo test`.
+
+#![allow(dead_code)]
+
+use herald::fingerprint::Fingerprint;
+use herald::state::postgres::PostgresStore;
+use herald::state::sqlite::SqliteStore;
+use herald::state::{ApplyRecord, Delivery, Outcome, Store};
+use jiff::Timestamp;
+use tempfile::TempDir;
+
+/// The variable naming the PostgreSQL server tests use.
+pub const POSTGRES_URL_ENV: &str = "HERALD_TEST_POSTGRES_URL";
+
+/// The test server's URL. Never skipped: without a server the PostgreSQL tests fail.
+pub fn postgres_url() -> String {
+    std::env::var(POSTGRES_URL_ENV).unwrap_or_else(|_| {
+        panic!(
+            "{POSTGRES_URL_ENV} is not set: the PostgreSQL state tests need a server. Start a \
+             throwaway one with `eval \"$(.ci/postgres)\"` (it installs PostgreSQL when missing), \
+             or run `.ci/run`"
+        )
+    })
+}
+
+/// One empty state on one backend, and ways to open it.
+pub enum Fixture {
+    Sqlite(TempDir),
+    Postgres { url: String, schema: String },
+}
+
+impl Fixture {
+    pub fn sqlite() -> Fixture {
+        Fixture::Sqlite(TempDir::new().unwrap())
+    }
+
+    /// A schema no other test uses.
+    pub fn postgres() -> Fixture {
+        Fixture::Postgres {
+            url: postgres_url(),
+            schema: format!("test_{:016x}", fastrand::u64(..)),
+        }
+    }
+
+    /// Opens the state for writing (another handle each call, like another process).
+    pub fn open(&self) -> Box<dyn Store> {
+        match self {
+            Fixture::Sqlite(dir) => Box::new(SqliteStore::open(&sqlite_path(dir)).unwrap()),
+            Fixture::Postgres { url, schema } => {
+                Box::new(PostgresStore::open(url, schema).unwrap())
+            }
+        }
+    }
+
+    /// Opens the state as plan does.
+    pub fn open_read_only(&self) -> Box<dyn Store> {
+        match self {
+            Fixture::Sqlite(dir) => {
+                Box::new(SqliteStore::open_read_only(&sqlite_path(dir)).unwrap())
+            }
+            Fixture::Postgres { url, schema } => {
+                Box::new(PostgresStore::open_read_only(url, schema).unwrap())
+            }
+        }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if let Fixture::Postgres { url, schema } = self
+            && let Ok(mut client) = postgres::Client::connect(url, postgres::NoTls)
+        {
+            let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        }
+    }
+}
+
+pub fn sqlite_path(dir: &TempDir) -> std::path::PathBuf {
+    dir.path().join(".herald").join("state.db")
+}
+
+pub fn at(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+pub fn attempt(campaign: &str, recipient: &str, request: &str, outcome: Outcome) -> Delivery {
+    Delivery {
+        campaign: campaign.to_owned(),
+        recipient: recipient.to_owned(),
+        fingerprint: Fingerprint::of(request.as_bytes()),
+        request: request.to_owned(),
+        outcome,
+        api_code: None,
+        detail: None,
+        at: at("2026-12-01T03:30:00.123456789Z"),
+        apply_id: "20261201T033000Z-4f2a".to_owned(),
+    }
+}
+
+pub fn apply(id: &str, started_at: &str) -> ApplyRecord {
+    ApplyRecord {
+        id: id.to_owned(),
+        who: "ana@laptop".to_owned(),
+        started_at: at(started_at),
+        finished_at: None,
+        plan_hash: "abc123".to_owned(),
+        sent: 0,
+        failed: 0,
+        unknown: 0,
+    }
+}
