@@ -16,7 +16,7 @@ use std::fmt;
 use jiff::Timestamp;
 use postgres::{Client, NoTls, Row};
 
-use super::sql::{corrupt, fail, parse_timestamp, timestamp_text};
+use super::sql::{self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, timestamp_text};
 use super::{ApplyRecord, CampaignSummary, Delivery, Lock, Outcome, Recorded, StateError, Store};
 use crate::fingerprint::Fingerprint;
 
@@ -44,7 +44,7 @@ const MIGRATIONS: &[&str] = &["
     CREATE INDEX history_delivery ON {s}.history (campaign, recipient);
 
     CREATE TABLE {s}.deliveries (
-        campaign    text NOT NULL,
+        campaign    text COLLATE \"C\" NOT NULL,
         recipient   text COLLATE \"C\" NOT NULL,
         fingerprint bytea NOT NULL CHECK (length(fingerprint) = 32),
         outcome     text NOT NULL CHECK (outcome IN ('in_flight', 'sent', 'failed', 'unknown')),
@@ -54,7 +54,7 @@ const MIGRATIONS: &[&str] = &["
     );
 
     CREATE TABLE {s}.applies (
-        id          text PRIMARY KEY,
+        id          text COLLATE \"C\" PRIMARY KEY,
         who         text NOT NULL,
         started_at  text NOT NULL,
         finished_at text,
@@ -74,10 +74,6 @@ const MIGRATIONS: &[&str] = &["
 
 /// The schema version this herald writes: the number of migrations.
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
-
-/// The columns of a [`Delivery`] in `history`, in the order [`delivery_from_row`] reads them.
-const DELIVERY_COLUMNS: &str =
-    "campaign, recipient, fingerprint, outcome, api_code, detail, at, apply_id, request";
 
 /// A [`Store`] in a PostgreSQL schema.
 pub struct PostgresStore {
@@ -244,16 +240,7 @@ impl PostgresStore {
         let doing = "cannot read the lock";
         let rows = self.query(doing, "SELECT id, holder, since FROM {s}.lock", &[])?;
         rows.first()
-            .map(|row| {
-                let read = || -> Result<Lock, String> {
-                    Ok(Lock {
-                        id: text(row, 0)?,
-                        holder: text(row, 1)?,
-                        since: parse_timestamp(&text(row, 2)?)?,
-                    })
-                };
-                read().map_err(fail(&self.location, doing))
-            })
+            .map(|row| sql::lock(row).map_err(fail(&self.location, doing)))
             .transpose()
     }
 
@@ -310,10 +297,10 @@ impl Store for PostgresStore {
             postgres::fallible_iterator::FallibleIterator::next(&mut rows).map_err(failed())?
         {
             let recipient: &str = row.get(0);
-            let read = fingerprint(&row, 1).and_then(|fingerprint| {
+            let read = row.fingerprint(1).and_then(|fingerprint| {
                 Ok(Recorded {
                     fingerprint,
-                    outcome: outcome(&row, 2)?,
+                    outcome: row.outcome(2)?,
                 })
             });
             let recorded = read.map_err(|why| corrupt(&self.location, campaign, recipient, why))?;
@@ -333,7 +320,7 @@ impl Store for PostgresStore {
         );
         let rows = self.query(&doing, &sql, &[&campaign, &recipient])?;
         rows.first()
-            .map(|row| delivery_from_row(row, &self.location))
+            .map(|row| sql::delivery(row, &self.location))
             .transpose()
     }
 
@@ -427,7 +414,7 @@ impl Store for PostgresStore {
         );
         let rows = self.query(&doing, &sql, &[&campaign, &recipient])?;
         rows.iter()
-            .map(|row| delivery_from_row(row, &self.location))
+            .map(|row| sql::delivery(row, &self.location))
             .collect()
     }
 
@@ -436,26 +423,13 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         let doing = "cannot list the campaigns in state";
-        let sql = "SELECT campaign,
-                          count(*) FILTER (WHERE outcome = 'sent'),
-                          count(*) FILTER (WHERE outcome = 'failed'),
-                          count(*) FILTER (WHERE outcome IN ('unknown', 'in_flight')),
-                          max(at)
-                   FROM {s}.deliveries GROUP BY campaign ORDER BY campaign COLLATE \"C\"";
-        let rows = self.query(doing, sql, &[])?;
+        let rows = self.query(
+            doing,
+            &sql::CAMPAIGN_SUMMARY_SQL.replace("{s}", "{s}."),
+            &[],
+        )?;
         rows.iter()
-            .map(|row| {
-                let read = || -> Result<CampaignSummary, String> {
-                    Ok(CampaignSummary {
-                        campaign: text(row, 0)?,
-                        sent: count(row, 1)?,
-                        failed: count(row, 2)?,
-                        unknown: count(row, 3)?,
-                        last_at: parse_timestamp(&text(row, 4)?)?,
-                    })
-                };
-                read().map_err(fail(&self.location, doing))
-            })
+            .map(|row| sql::campaign_summary(row).map_err(fail(&self.location, doing)))
             .collect()
     }
 
@@ -557,26 +531,13 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         let doing = "cannot read the applies";
-        let sql = "SELECT id, who, started_at, finished_at, plan_hash, sent, failed, unknown
-                   FROM {s}.applies ORDER BY started_at, id COLLATE \"C\"";
-        let rows = self.query(doing, sql, &[])?;
+        let sql = format!(
+            "SELECT {} FROM {{s}}.applies ORDER BY started_at, id",
+            sql::APPLY_COLUMNS
+        );
+        let rows = self.query(doing, &sql, &[])?;
         rows.iter()
-            .map(|row| {
-                let read = || -> Result<ApplyRecord, String> {
-                    let finished_at: Option<String> = row.try_get(3).map_err(|e| e.to_string())?;
-                    Ok(ApplyRecord {
-                        id: text(row, 0)?,
-                        who: text(row, 1)?,
-                        started_at: parse_timestamp(&text(row, 2)?)?,
-                        finished_at: finished_at.as_deref().map(parse_timestamp).transpose()?,
-                        plan_hash: text(row, 4)?,
-                        sent: count(row, 5)?,
-                        failed: count(row, 6)?,
-                        unknown: count(row, 7)?,
-                    })
-                };
-                read().map_err(fail(&self.location, doing))
-            })
+            .map(|row| sql::apply_record(row).map_err(fail(&self.location, doing)))
             .collect()
     }
 }
@@ -629,46 +590,26 @@ fn lock_key(schema: &str) -> i64 {
     i64::from_be_bytes(bytes)
 }
 
-/// A row of [`DELIVERY_COLUMNS`] as a [`Delivery`]; a corrupt one is an error naming it.
-fn delivery_from_row(row: &Row, location: &str) -> Result<Delivery, StateError> {
-    let read = || -> Result<Delivery, String> {
-        Ok(Delivery {
-            campaign: text(row, 0)?,
-            recipient: text(row, 1)?,
-            fingerprint: fingerprint(row, 2)?,
-            outcome: outcome(row, 3)?,
-            api_code: row.try_get(4).map_err(|e| e.to_string())?,
-            detail: row.try_get(5).map_err(|e| e.to_string())?,
-            at: parse_timestamp(&text(row, 6)?)?,
-            apply_id: text(row, 7)?,
-            request: text(row, 8)?,
-        })
-    };
-    read().map_err(|why| {
-        let name = |i| text(row, i).unwrap_or_else(|_| "?".to_owned());
-        corrupt(location, &name(0), &name(1), why)
-    })
-}
+impl Columns for Row {
+    fn text(&self, i: usize) -> Result<String, String> {
+        self.try_get(i).map_err(|e| e.to_string())
+    }
 
-fn text(row: &Row, i: usize) -> Result<String, String> {
-    row.try_get(i).map_err(|e| e.to_string())
-}
+    fn optional_text(&self, i: usize) -> Result<Option<String>, String> {
+        self.try_get(i).map_err(|e| e.to_string())
+    }
 
-fn count(row: &Row, i: usize) -> Result<u64, String> {
-    let n: i64 = row.try_get(i).map_err(|e| e.to_string())?;
-    u64::try_from(n).map_err(|_| format!("a count is negative ({n})"))
-}
+    fn int(&self, i: usize) -> Result<i64, String> {
+        self.try_get(i).map_err(|e| e.to_string())
+    }
 
-fn fingerprint(row: &Row, i: usize) -> Result<Fingerprint, String> {
-    let bytes: &[u8] = row.try_get(i).map_err(|e| e.to_string())?;
-    <[u8; 32]>::try_from(bytes)
-        .map(Fingerprint)
-        .map_err(|_| format!("its fingerprint is {} bytes long, not 32", bytes.len()))
-}
+    fn optional_int(&self, i: usize) -> Result<Option<i64>, String> {
+        self.try_get(i).map_err(|e| e.to_string())
+    }
 
-fn outcome(row: &Row, i: usize) -> Result<Outcome, String> {
-    let text: &str = row.try_get(i).map_err(|e| e.to_string())?;
-    Outcome::parse(text).ok_or_else(|| format!("its outcome `{text}` is unknown"))
+    fn fingerprint(&self, i: usize) -> Result<Fingerprint, String> {
+        fingerprint_of(self.try_get(i).map_err(|e| e.to_string())?)
+    }
 }
 
 #[cfg(test)]

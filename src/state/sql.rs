@@ -1,10 +1,12 @@
-//! What the SQL backends share: how timestamps are stored and how failures are reported.
+//! What the SQL backends share: how timestamps are stored, how rows are read into state types,
+//! and how failures are reported.
 
 use std::fmt;
 
 use jiff::Timestamp;
 
-use super::StateError;
+use super::{ApplyRecord, CampaignSummary, Delivery, Lock, Outcome, StateError};
+use crate::fingerprint::Fingerprint;
 
 /// A timestamp as stored: RFC 3339 in UTC with all nine fractional digits, so that text order
 /// is time order (`max(at)`, `ORDER BY started_at`).
@@ -37,4 +39,121 @@ pub fn corrupt(location: &str, campaign: &str, recipient: &str, why: String) -> 
             "the state's delivery of campaign {campaign} to {recipient} is corrupt: {why}"
         ),
     }
+}
+
+/// A result row of either backend, read by column index; errors say what is wrong with the
+/// value, for [`corrupt`] and [`fail`].
+pub trait Columns {
+    /// A text column.
+    fn text(&self, i: usize) -> Result<String, String>;
+    /// A nullable text column.
+    fn optional_text(&self, i: usize) -> Result<Option<String>, String>;
+    /// An integer column.
+    fn int(&self, i: usize) -> Result<i64, String>;
+    /// A nullable integer column.
+    fn optional_int(&self, i: usize) -> Result<Option<i64>, String>;
+    /// A fingerprint column, which must hold 32 bytes.
+    fn fingerprint(&self, i: usize) -> Result<Fingerprint, String>;
+
+    /// A count, which must not be negative.
+    fn count(&self, i: usize) -> Result<u64, String> {
+        let n = self.int(i)?;
+        u64::try_from(n).map_err(|_| format!("a count is negative ({n})"))
+    }
+
+    /// An outcome, which must be one of [`Outcome::as_str`]'s names.
+    fn outcome(&self, i: usize) -> Result<Outcome, String> {
+        let text = self
+            .text(i)
+            .map_err(|e| format!("its outcome is not text: {e}"))?;
+        Outcome::parse(&text).ok_or_else(|| format!("its outcome `{text}` is unknown"))
+    }
+
+    /// A timestamp stored by [`timestamp_text`].
+    fn timestamp(&self, i: usize) -> Result<Timestamp, String> {
+        parse_timestamp(&self.text(i)?)
+    }
+}
+
+/// The bytes of a stored fingerprint as a [`Fingerprint`].
+pub fn fingerprint_of(bytes: &[u8]) -> Result<Fingerprint, String> {
+    <[u8; 32]>::try_from(bytes)
+        .map(Fingerprint)
+        .map_err(|_| format!("its fingerprint is {} bytes long, not 32", bytes.len()))
+}
+
+/// The columns of a [`Delivery`] in `history`, in the order [`delivery`] reads them.
+pub const DELIVERY_COLUMNS: &str =
+    "campaign, recipient, fingerprint, outcome, api_code, detail, at, apply_id, request";
+
+/// A row of [`DELIVERY_COLUMNS`]; a corrupt one is an error naming the delivery.
+pub fn delivery(row: &impl Columns, location: &str) -> Result<Delivery, StateError> {
+    let read = || -> Result<Delivery, String> {
+        Ok(Delivery {
+            campaign: row.text(0)?,
+            recipient: row.text(1)?,
+            fingerprint: row.fingerprint(2)?,
+            outcome: row.outcome(3)?,
+            api_code: row.optional_int(4)?,
+            detail: row.optional_text(5)?,
+            at: row.timestamp(6)?,
+            apply_id: row.text(7)?,
+            request: row.text(8)?,
+        })
+    };
+    read().map_err(|why| {
+        let name = |i| row.text(i).unwrap_or_else(|_| "?".to_owned());
+        corrupt(location, &name(0), &name(1), why)
+    })
+}
+
+/// The columns of an [`ApplyRecord`] in `applies`, in the order [`apply_record`] reads them.
+pub const APPLY_COLUMNS: &str =
+    "id, who, started_at, finished_at, plan_hash, sent, failed, unknown";
+
+/// A row of [`APPLY_COLUMNS`].
+pub fn apply_record(row: &impl Columns) -> Result<ApplyRecord, String> {
+    Ok(ApplyRecord {
+        id: row.text(0)?,
+        who: row.text(1)?,
+        started_at: row.timestamp(2)?,
+        finished_at: row
+            .optional_text(3)?
+            .as_deref()
+            .map(parse_timestamp)
+            .transpose()?,
+        plan_hash: row.text(4)?,
+        sent: row.count(5)?,
+        failed: row.count(6)?,
+        unknown: row.count(7)?,
+    })
+}
+
+/// A row of `id, holder, since` from `lock`.
+pub fn lock(row: &impl Columns) -> Result<Lock, String> {
+    Ok(Lock {
+        id: row.text(0)?,
+        holder: row.text(1)?,
+        since: row.timestamp(2)?,
+    })
+}
+
+/// Counting each campaign's deliveries by outcome: its columns in the order
+/// [`campaign_summary`] reads them (`{s}` is where the backend's tables are).
+pub const CAMPAIGN_SUMMARY_SQL: &str = "SELECT campaign,
+        count(*) FILTER (WHERE outcome = 'sent'),
+        count(*) FILTER (WHERE outcome = 'failed'),
+        count(*) FILTER (WHERE outcome IN ('unknown', 'in_flight')),
+        max(at)
+    FROM {s}deliveries GROUP BY campaign ORDER BY campaign";
+
+/// A row of [`CAMPAIGN_SUMMARY_SQL`].
+pub fn campaign_summary(row: &impl Columns) -> Result<CampaignSummary, String> {
+    Ok(CampaignSummary {
+        campaign: row.text(0)?,
+        sent: row.count(1)?,
+        failed: row.count(2)?,
+        unknown: row.count(3)?,
+        last_at: row.timestamp(4)?,
+    })
 }

@@ -10,7 +10,7 @@ use rusqlite::{
     Connection, ErrorCode, OpenFlags, Params, Row, TransactionBehavior, params, params_from_iter,
 };
 
-use super::sql::{corrupt, fail, parse_timestamp, timestamp_text};
+use super::sql::{self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, timestamp_text};
 use super::{ApplyRecord, CampaignSummary, Delivery, Lock, Outcome, Recorded, StateError, Store};
 use crate::fingerprint::Fingerprint;
 
@@ -81,10 +81,6 @@ const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// How long a statement waits for another process's write to finish before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The columns of a [`Delivery`] in `history`, in the order [`delivery_from_row`] reads them.
-const DELIVERY_COLUMNS: &str =
-    "campaign, recipient, fingerprint, outcome, api_code, detail, at, apply_id, request";
 
 /// A [`Store`] in a SQLite database.
 #[derive(Debug)]
@@ -227,10 +223,10 @@ impl Store for SqliteStore {
                 let why = format!("its recipient is not text: {e}");
                 corrupt(&self.location, campaign, "?", why)
             })?;
-            let read = fingerprint_of(row.get_ref(1)).and_then(|fingerprint| {
+            let read = row.fingerprint(1).and_then(|fingerprint| {
                 Ok(Recorded {
                     fingerprint,
-                    outcome: outcome_of(row.get_ref(2))?,
+                    outcome: row.outcome(2)?,
                 })
             });
             let recorded = read.map_err(|why| corrupt(&self.location, campaign, recipient, why))?;
@@ -246,7 +242,7 @@ impl Store for SqliteStore {
                  (SELECT seq FROM deliveries WHERE campaign = ?1 AND recipient = ?2)"
         );
         let (conn, location) = (&self.conn, self.location.as_str());
-        let read = |row: &Row<'_>| delivery_from_row(row, location);
+        let read = |row: &Row<'_>| sql::delivery(row, location);
         Ok(query_rows(conn, location, &doing, &sql, [campaign, recipient], read)?.pop())
     }
 
@@ -345,31 +341,15 @@ impl Store for SqliteStore {
              WHERE campaign = ?1 {and_recipient} ORDER BY seq"
         );
         let values = params_from_iter(std::iter::once(campaign).chain(recipient));
-        let read = |row: &Row<'_>| delivery_from_row(row, &self.location);
+        let read = |row: &Row<'_>| sql::delivery(row, &self.location);
         query_rows(&self.conn, &self.location, &doing, &sql, values, read)
     }
 
     fn campaigns(&self) -> Result<Vec<CampaignSummary>, StateError> {
         let doing = "cannot list the campaigns in state";
-        let sql = "SELECT campaign,
-                          count(*) FILTER (WHERE outcome = 'sent'),
-                          count(*) FILTER (WHERE outcome = 'failed'),
-                          count(*) FILTER (WHERE outcome IN ('unknown', 'in_flight')),
-                          max(at)
-                   FROM deliveries GROUP BY campaign ORDER BY campaign";
-        let read = |row: &Row<'_>| {
-            let read = || -> Result<CampaignSummary, String> {
-                Ok(CampaignSummary {
-                    campaign: text_of(row, 0)?,
-                    sent: count_of(row, 1)?,
-                    failed: count_of(row, 2)?,
-                    unknown: count_of(row, 3)?,
-                    last_at: parse_timestamp(&text_of(row, 4)?)?,
-                })
-            };
-            read().map_err(fail(&self.location, doing))
-        };
-        query_rows(&self.conn, &self.location, doing, sql, [], read)
+        let sql = sql::CAMPAIGN_SUMMARY_SQL.replace("{s}", "");
+        let read = |row: &Row<'_>| sql::campaign_summary(row).map_err(fail(&self.location, doing));
+        query_rows(&self.conn, &self.location, doing, &sql, [], read)
     }
 
     fn lock(&mut self, holder: &str) -> Result<Lock, StateError> {
@@ -455,25 +435,12 @@ impl Store for SqliteStore {
 
     fn applies(&self) -> Result<Vec<ApplyRecord>, StateError> {
         let doing = "cannot read the applies";
-        let sql = "SELECT id, who, started_at, finished_at, plan_hash, sent, failed, unknown
-                   FROM applies ORDER BY started_at, id";
-        let read = |row: &Row<'_>| {
-            let read = || -> Result<ApplyRecord, String> {
-                let finished_at: Option<String> = row.get(3).map_err(|e| e.to_string())?;
-                Ok(ApplyRecord {
-                    id: text_of(row, 0)?,
-                    who: text_of(row, 1)?,
-                    started_at: parse_timestamp(&text_of(row, 2)?)?,
-                    finished_at: finished_at.as_deref().map(parse_timestamp).transpose()?,
-                    plan_hash: text_of(row, 4)?,
-                    sent: count_of(row, 5)?,
-                    failed: count_of(row, 6)?,
-                    unknown: count_of(row, 7)?,
-                })
-            };
-            read().map_err(fail(&self.location, doing))
-        };
-        query_rows(&self.conn, &self.location, doing, sql, [], read)
+        let sql = format!(
+            "SELECT {} FROM applies ORDER BY started_at, id",
+            sql::APPLY_COLUMNS
+        );
+        let read = |row: &Row<'_>| sql::apply_record(row).map_err(fail(&self.location, doing));
+        query_rows(&self.conn, &self.location, doing, &sql, [], read)
     }
 }
 
@@ -536,16 +503,7 @@ fn schema_version(conn: &Connection, location: &str) -> Result<i64, StateError> 
 /// The lock row, if any.
 fn read_lock(conn: &Connection, location: &str) -> Result<Option<Lock>, StateError> {
     let doing = "cannot read the lock";
-    let read = |row: &Row<'_>| {
-        let read = || -> Result<Lock, String> {
-            Ok(Lock {
-                id: text_of(row, 0)?,
-                holder: text_of(row, 1)?,
-                since: parse_timestamp(&text_of(row, 2)?)?,
-            })
-        };
-        read().map_err(fail(location, doing))
-    };
+    let read = |row: &Row<'_>| sql::lock(row).map_err(fail(location, doing));
     let sql = "SELECT id, holder, since FROM lock";
     Ok(query_rows(conn, location, doing, sql, [], read)?.pop())
 }
@@ -569,56 +527,30 @@ fn query_rows<T>(
     Ok(out)
 }
 
-/// A row of [`DELIVERY_COLUMNS`] as a [`Delivery`]; a corrupt one is an error naming it.
-fn delivery_from_row(row: &Row<'_>, location: &str) -> Result<Delivery, StateError> {
-    let read = || -> Result<Delivery, String> {
-        Ok(Delivery {
-            campaign: text_of(row, 0)?,
-            recipient: text_of(row, 1)?,
-            fingerprint: fingerprint_of(row.get_ref(2))?,
-            outcome: outcome_of(row.get_ref(3))?,
-            api_code: row.get(4).map_err(|e| e.to_string())?,
-            detail: row.get(5).map_err(|e| e.to_string())?,
-            at: parse_timestamp(&text_of(row, 6)?)?,
-            apply_id: text_of(row, 7)?,
-            request: text_of(row, 8)?,
-        })
-    };
-    read().map_err(|why| {
-        let name = |i| text_of(row, i).unwrap_or_else(|_| "?".to_owned());
-        corrupt(location, &name(0), &name(1), why)
-    })
-}
-
-/// A stored text column.
-fn text_of(row: &Row<'_>, i: usize) -> Result<String, String> {
-    row.get(i).map_err(|e| e.to_string())
-}
-
-/// A stored count, which must not be negative.
-fn count_of(row: &Row<'_>, i: usize) -> Result<u64, String> {
-    let n: i64 = row.get(i).map_err(|e| e.to_string())?;
-    u64::try_from(n).map_err(|_| format!("a count is negative ({n})"))
-}
-
-/// A stored fingerprint, which must be a 32-byte blob.
-fn fingerprint_of(value: rusqlite::Result<ValueRef<'_>>) -> Result<Fingerprint, String> {
-    match value.map_err(|e| e.to_string())? {
-        ValueRef::Blob(bytes) => <[u8; 32]>::try_from(bytes)
-            .map(Fingerprint)
-            .map_err(|_| format!("its fingerprint is {} bytes long, not 32", bytes.len())),
-        other => Err(format!(
-            "its fingerprint is {}, not a blob",
-            other.data_type()
-        )),
+impl Columns for Row<'_> {
+    fn text(&self, i: usize) -> Result<String, String> {
+        self.get(i).map_err(|e| e.to_string())
     }
-}
 
-/// A stored outcome, which must be one of [`Outcome::as_str`]'s names.
-fn outcome_of(value: rusqlite::Result<ValueRef<'_>>) -> Result<Outcome, String> {
-    let value = value.map_err(|e| e.to_string())?;
-    let text = value
-        .as_str()
-        .map_err(|e| format!("its outcome is not text: {e}"))?;
-    Outcome::parse(text).ok_or_else(|| format!("its outcome `{text}` is unknown"))
+    fn optional_text(&self, i: usize) -> Result<Option<String>, String> {
+        self.get(i).map_err(|e| e.to_string())
+    }
+
+    fn int(&self, i: usize) -> Result<i64, String> {
+        self.get(i).map_err(|e| e.to_string())
+    }
+
+    fn optional_int(&self, i: usize) -> Result<Option<i64>, String> {
+        self.get(i).map_err(|e| e.to_string())
+    }
+
+    fn fingerprint(&self, i: usize) -> Result<Fingerprint, String> {
+        match self.get_ref(i).map_err(|e| e.to_string())? {
+            ValueRef::Blob(bytes) => fingerprint_of(bytes),
+            other => Err(format!(
+                "its fingerprint is {}, not a blob",
+                other.data_type()
+            )),
+        }
+    }
 }
