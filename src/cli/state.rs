@@ -11,6 +11,7 @@ use clap::{Args, Subcommand};
 use super::{ProjectArgs, write_out};
 use crate::apply::{SettleError, Settlement};
 use crate::model::{Backend, Project};
+use crate::state::copy::{self, CopyError};
 use crate::state::postgres::PostgresStore;
 use crate::state::sqlite::SqliteStore;
 use crate::state::{ApplyRecord, Delivery, Store, WHOLE_CAMPAIGN};
@@ -41,6 +42,22 @@ pub enum StateCommand {
     MarkSent(DeliveriesArgs),
     /// Record unknown deliveries as not delivered, so the next plan sends them again.
     Forget(DeliveriesArgs),
+    /// Copy the whole state into an empty one, e.g. from SQLite to PostgreSQL.
+    Migrate(StateMigrateArgs),
+}
+
+/// `herald state migrate`.
+#[derive(Debug, Args)]
+pub struct StateMigrateArgs {
+    /// The project (its `state` settings name the PostgreSQL URL variable and schema).
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// The state to copy: `sqlite:PATH` (relative to the project) or `postgres[:SCHEMA]`.
+    #[arg(long, value_name = "STATE")]
+    pub from: String,
+    /// The empty state to fill, in the same form.
+    #[arg(long, value_name = "STATE")]
+    pub to: String,
 }
 
 /// A campaign's deliveries, or one recipient's: what `show`, `mark-sent` and `forget` act on.
@@ -111,19 +128,30 @@ fn locate(root: &Path, settings: &Project, env: Option<&str>) -> Result<Location
         Backend::Sqlite => Ok(Location::Sqlite(
             root.join(state.path.as_deref().unwrap_or(DEFAULT_STATE_PATH)),
         )),
-        Backend::Postgres => {
-            let var = state.url_env.as_deref().unwrap_or(DEFAULT_STATE_URL_ENV);
-            // The URL holds the database password: it is read here and never printed.
-            let url = std::env::var(var).map_err(|_| {
-                format!(
-                    "state.backend is postgres, but {var} is not set\nhelp: set {var} to the \
-                     state database's postgres:// URL (state.url_env names the variable)"
-                )
-            })?;
-            let schema = state.schema.clone().unwrap_or_else(|| "herald".to_owned());
-            Ok(Location::Postgres { url, schema })
-        }
+        Backend::Postgres => postgres_location(settings, env, None),
     }
+}
+
+/// The PostgreSQL state of the settings (`schema` replaces theirs when given).
+fn postgres_location(
+    settings: &Project,
+    env: Option<&str>,
+    schema: Option<&str>,
+) -> Result<Location, String> {
+    let state = settings.state_for(env);
+    let var = state.url_env.as_deref().unwrap_or(DEFAULT_STATE_URL_ENV);
+    // The URL holds the database password: it is read here and never printed.
+    let url = std::env::var(var).map_err(|_| {
+        format!(
+            "{var} is not set: it holds the URL of the PostgreSQL state\nhelp: set {var} to the \
+             state database's postgres:// URL (state.url_env names the variable)"
+        )
+    })?;
+    let schema = schema
+        .or(state.schema.as_deref())
+        .unwrap_or("herald")
+        .to_owned();
+    Ok(Location::Postgres { url, schema })
 }
 
 /// The project's state for reading: never creates a state (a project never applied has an
@@ -133,7 +161,11 @@ pub fn open_for_reading(
     settings: &Project,
     env: Option<&str>,
 ) -> Result<Box<dyn Store>, String> {
-    Ok(match locate(root, settings, env)? {
+    open_location_read_only(locate(root, settings, env)?)
+}
+
+fn open_location_read_only(location: Location) -> Result<Box<dyn Store>, String> {
+    Ok(match location {
         Location::Sqlite(path) => Box::new(SqliteStore::open_read_only(&path).map_err(fail)?),
         Location::Postgres { url, schema } => {
             Box::new(PostgresStore::open_read_only(&url, &schema).map_err(fail)?)
@@ -147,7 +179,11 @@ pub fn open_for_writing(
     settings: &Project,
     env: Option<&str>,
 ) -> Result<Box<dyn Store>, String> {
-    Ok(match locate(root, settings, env)? {
+    open_location(locate(root, settings, env)?)
+}
+
+fn open_location(location: Location) -> Result<Box<dyn Store>, String> {
+    Ok(match location {
         Location::Sqlite(path) => Box::new(SqliteStore::open(&path).map_err(fail)?),
         Location::Postgres { url, schema } => {
             Box::new(PostgresStore::open(&url, &schema).map_err(fail)?)
@@ -163,6 +199,7 @@ pub fn state_command(args: &StateArgs, out: &mut dyn Write) -> Result<u8, String
         StateCommand::Unlock(a) => unlock(a, out),
         StateCommand::MarkSent(a) => settle(a, Settlement::MarkSent, out),
         StateCommand::Forget(a) => settle(a, Settlement::Forget, out),
+        StateCommand::Migrate(a) => migrate(a, out),
     }
 }
 
@@ -364,5 +401,53 @@ fn settle(args: &DeliveriesArgs, how: Settlement, out: &mut dyn Write) -> Result
         }
     }
     write_out(out, &text)?;
+    Ok(0)
+}
+
+/// A state named on the command line: `sqlite:PATH` or `postgres[:SCHEMA]`.
+fn named_location(
+    spec: &str,
+    root: &Path,
+    settings: &Project,
+    env: Option<&str>,
+) -> Result<Location, String> {
+    match spec.split_once(':').unwrap_or((spec, "")) {
+        ("sqlite", path) if !path.is_empty() => Ok(Location::Sqlite(root.join(path))),
+        ("postgres", "") => postgres_location(settings, env, None),
+        ("postgres", schema) => postgres_location(settings, env, Some(schema)),
+        _ => Err(format!(
+            "`{spec}` does not name a state\nhelp: write `sqlite:PATH` (e.g. \
+             sqlite:.herald/state.db) or `postgres` (or `postgres:SCHEMA`); the PostgreSQL URL \
+             comes from the variable state.url_env names (default {DEFAULT_STATE_URL_ENV})"
+        )),
+    }
+}
+
+fn migrate(args: &StateMigrateArgs, out: &mut dyn Write) -> Result<u8, String> {
+    let (root, settings) = settings(&args.project)?;
+    let env = args.project.env.as_deref();
+    let from = open_location_read_only(named_location(&args.from, &root, &settings, env)?)?;
+    let mut to = open_location(named_location(&args.to, &root, &settings, env)?)?;
+    let holder = format!("herald state migrate ({})", super::apply::holder());
+    let copied = copy::copy(from.as_ref(), to.as_mut(), &holder).map_err(|e| match e {
+        CopyError::SourceLocked(lock) => fail(crate::state::StateError::Locked(lock)),
+        CopyError::TargetNotEmpty { location } => format!(
+            "{location} already holds state; migrate copies into an empty state only\nhelp: \
+             choose an empty target (another schema or file), or remove this one if it is a \
+             failed copy"
+        ),
+        CopyError::State(e) => fail(e),
+    })?;
+    write_out(
+        out,
+        &format!(
+            "copied {} attempts and {} applies from {} to {} (serial {})\n",
+            copied.attempts,
+            copied.applies,
+            from.location(),
+            to.location(),
+            copied.serial
+        ),
+    )?;
     Ok(0)
 }

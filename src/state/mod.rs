@@ -9,6 +9,7 @@
 //! Backends: [`sqlite`] (the default, `.herald/state.db`). Plan only reads; it never creates a
 //! state file.
 
+pub mod copy;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -270,6 +271,17 @@ pub trait Store: Send {
     /// Every recorded attempt of a campaign (of one recipient, if given), oldest first.
     fn history(&self, campaign: &str, recipient: Option<&str>)
     -> Result<Vec<Delivery>, StateError>;
+
+    /// Every recorded attempt of every campaign, in recording order, streamed to `visit`
+    /// (copying a state: [`copy::copy`]).
+    fn every_attempt(
+        &self,
+        visit: &mut dyn FnMut(Delivery) -> Result<(), StateError>,
+    ) -> Result<(), StateError>;
+
+    /// Sets the serial: only for [`copy::copy`], so that plans made against the original
+    /// apply to the copy.
+    fn set_serial(&mut self, serial: u64) -> Result<(), StateError>;
 
     /// Every campaign in state with its deliveries counted by outcome, by name.
     fn campaigns(&self) -> Result<Vec<CampaignSummary>, StateError>;

@@ -418,6 +418,35 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    fn every_attempt(
+        &self,
+        visit: &mut dyn FnMut(Delivery) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        if !self.exists {
+            return Ok(());
+        }
+        let failed = || fail(&self.location, "cannot read the history");
+        let sql = self.sql(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM {{s}}.history ORDER BY seq"
+        ));
+        let mut client = self.client.borrow_mut();
+        let no_params: [&str; 0] = [];
+        let mut rows = client.query_raw(&sql, no_params).map_err(failed())?;
+        while let Some(row) =
+            postgres::fallible_iterator::FallibleIterator::next(&mut rows).map_err(failed())?
+        {
+            visit(sql::delivery(&row, &self.location)?)?;
+        }
+        Ok(())
+    }
+
+    fn set_serial(&mut self, serial: u64) -> Result<(), StateError> {
+        let doing = "cannot set the serial";
+        let serial = i64::try_from(serial).map_err(fail(&self.location, doing))?;
+        let sql = "UPDATE {s}.meta SET value = $1 WHERE key = 'serial'";
+        self.query(doing, sql, &[&serial]).map(drop)
+    }
+
     fn campaigns(&self) -> Result<Vec<CampaignSummary>, StateError> {
         if !self.exists {
             return Ok(Vec::new());

@@ -345,6 +345,31 @@ impl Store for SqliteStore {
         query_rows(&self.conn, &self.location, &doing, &sql, values, read)
     }
 
+    fn every_attempt(
+        &self,
+        visit: &mut dyn FnMut(Delivery) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        let doing = "cannot read the history";
+        let failed = || fail(&self.location, doing);
+        let sql = format!("SELECT {DELIVERY_COLUMNS} FROM history ORDER BY seq");
+        let mut stmt = self.conn.prepare(&sql).map_err(failed())?;
+        let mut rows = stmt.query([]).map_err(failed())?;
+        while let Some(row) = rows.next().map_err(failed())? {
+            visit(sql::delivery(row, &self.location)?)?;
+        }
+        Ok(())
+    }
+
+    fn set_serial(&mut self, serial: u64) -> Result<(), StateError> {
+        let doing = "cannot set the serial";
+        let serial = i64::try_from(serial).map_err(fail(&self.location, doing))?;
+        let failed = || fail(&self.location, doing);
+        self.conn
+            .execute("UPDATE meta SET value = ?1 WHERE key = 'serial'", [serial])
+            .map_err(failed())?;
+        Ok(())
+    }
+
     fn campaigns(&self) -> Result<Vec<CampaignSummary>, StateError> {
         let doing = "cannot list the campaigns in state";
         let sql = sql::CAMPAIGN_SUMMARY_SQL.replace("{s}", "");
