@@ -98,6 +98,7 @@ impl Setup {
             .current_dir(self.project.path())
             .env("ENGATI_API_KEY", BUILTIN_API_KEY)
             .env("NO_COLOR", "1")
+            .env_remove("GITHUB_ACTIONS")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

@@ -51,6 +51,7 @@ fn herald(dir: &Path) -> Command {
         .current_dir(dir)
         .env("ENGATI_API_KEY", BUILTIN_API_KEY)
         .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     command

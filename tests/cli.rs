@@ -13,6 +13,7 @@ fn herald(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS")
         .env_remove("ENGATI_API_KEY")
         .output()
         .expect("the herald binary runs")
@@ -265,7 +266,7 @@ fn herald_on_a_terminal(dir: &Path, no_color: bool) -> String {
         .current_dir(dir)
         .env_remove("NO_COLOR");
     if no_color {
-        command.env("NO_COLOR", "1");
+        command.env("NO_COLOR", "1").env_remove("GITHUB_ACTIONS");
     }
     let output = command.output().expect("util-linux `script` is installed");
     String::from_utf8_lossy(&output.stdout).into_owned()

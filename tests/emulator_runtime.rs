@@ -280,6 +280,7 @@ async fn the_binary_starts_logs_without_the_key_and_exits_cleanly_on_sigint() {
         .args(["emulator", "--addr", "127.0.0.1:0", "--data"])
         .arg(dir.path())
         .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS")
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -80,6 +80,7 @@ fn validate(dir: &Path, args: &[&str]) -> Run {
         .arg(dir)
         .args(args)
         .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS")
         .env_remove("CLICOLOR_FORCE")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -99,6 +99,7 @@ fn plan_then_apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8, String> 
         detailed_exitcode: true,
         campaigns: args.campaigns.clone(),
         redact: false,
+        github_summary: false,
         emulator: false,
         insecure_http: args.insecure_http,
         now: None,

@@ -69,9 +69,24 @@ pub struct ValidateArgs {
     /// The project and its settings.
     #[command(flatten)]
     pub project: ProjectArgs,
-    /// `human` (default) or `json` (an array of {file, line, column, severity, code, message, help}).
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// `human` (default), `json` (an array of {file, line, column, severity, code, message,
+    /// help}), `github` (workflow commands: annotations on the pull request) or `gitlab` (a
+    /// Code Quality report). In GitHub Actions, `human` is followed by the annotations.
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Human)]
+    pub format: ValidateFormat,
+}
+
+/// Output formats of `validate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    /// Text with source snippets; colored on a terminal unless NO_COLOR is set.
+    Human,
+    /// A JSON array for editors and CI.
+    Json,
+    /// GitHub Actions workflow commands (`::error file=...`).
+    Github,
+    /// A GitLab Code Quality report.
+    Gitlab,
 }
 
 /// Output formats of `validate`.
@@ -270,12 +285,24 @@ impl Checked {
     }
 }
 
+/// Problems as human text; in GitHub Actions, followed by their annotations.
+pub(crate) fn human_problems(problems: &[crate::diagnostic::Diagnostic]) -> String {
+    let mut text = diagnostics::human(problems, Style::detect());
+    if crate::output::ci::in_github_actions() {
+        text.push_str(&crate::output::ci::github(problems));
+    }
+    text
+}
+
 fn validate_command(args: &ValidateArgs, out: &mut dyn Write) -> Result<u8, String> {
     let checked = Checked::new(&args.project)?;
     let (loaded, validated) = (&checked.loaded, &checked.validated);
+    let problems = &validated.diagnostics;
     let text = match args.format {
-        Format::Json => diagnostics::json(&validated.diagnostics),
-        Format::Human if validated.diagnostics.is_empty() => {
+        ValidateFormat::Json => diagnostics::json(problems),
+        ValidateFormat::Github => crate::output::ci::github(problems),
+        ValidateFormat::Gitlab => crate::output::ci::gitlab(problems),
+        ValidateFormat::Human if problems.is_empty() => {
             let c = &validated.catalog;
             format!(
                 "valid: {} file{}, {} template{}, {} audience{}, {} campaign{}\n",
@@ -289,7 +316,7 @@ fn validate_command(args: &ValidateArgs, out: &mut dyn Write) -> Result<u8, Stri
                 plural(c.campaigns.len()),
             )
         }
-        Format::Human => diagnostics::human(&validated.diagnostics, Style::detect()),
+        ValidateFormat::Human => human_problems(problems),
     };
     write_out(out, &text)?;
     Ok(if checked.usage_error() {

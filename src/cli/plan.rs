@@ -53,6 +53,10 @@ pub struct PlanArgs {
     /// Mask phone numbers and recipients' fields in the output (not in --out), for public logs.
     #[arg(long)]
     pub redact: bool,
+    /// Also append the plan as Markdown to the file `$GITHUB_STEP_SUMMARY` names (the job's
+    /// summary page in GitHub Actions); nothing when it is not set. Honours --redact.
+    #[arg(long)]
+    pub github_summary: bool,
     /// Read Users API audiences from a built-in emulator on loopback instead of api.base_url
     /// (no key needed): try a project without touching Engati.
     #[arg(long)]
@@ -283,6 +287,11 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
             }
         }
     }
+    if args.github_summary
+        && let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY")
+    {
+        append_summary(Path::new(&path), &markdown(&summary))?;
+    }
     if let Some(path) = &args.out
         && args.format != PlanFormat::Json
         && !args.for_apply
@@ -359,6 +368,17 @@ fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, String> {
         .map_err(|e| format!("cannot write {}: {}", path.display(), e.kind()))
 }
 
+/// Appends `text` to the job summary file (GitHub Actions adds what every step appended).
+fn append_summary(path: &Path, text: &str) -> Result<(), String> {
+    let cannot = |e: std::io::Error| format!("cannot append to {}: {e}", path.display());
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(cannot)?;
+    file.write_all(text.as_bytes()).map_err(cannot)
+}
+
 fn print_problems(
     out: &mut dyn Write,
     problems: &[Diagnostic],
@@ -368,7 +388,7 @@ fn print_problems(
     sorted.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     let text = match format {
         PlanFormat::Json => diagnostics::json(&sorted),
-        _ => diagnostics::human(&sorted, Style::detect()),
+        _ => super::human_problems(&sorted),
     };
     write_out(out, &text)
 }

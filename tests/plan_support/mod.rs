@@ -46,6 +46,7 @@ impl Project {
             .args(args)
             .current_dir(self.path())
             .env("NO_COLOR", "1")
+            .env_remove("GITHUB_ACTIONS")
             .env_remove("ENGATI_API_KEY")
             .output()
             .expect("the herald binary runs")
@@ -58,6 +59,7 @@ impl Project {
             .args(args)
             .current_dir(self.path())
             .env("NO_COLOR", "1")
+            .env_remove("GITHUB_ACTIONS")
             .env_remove("ENGATI_API_KEY")
             .env_remove("HERALD_STATE_URL");
         for (k, v) in env {
