@@ -154,23 +154,21 @@ fn postgres_location(
     Ok(Location::Postgres { url, schema })
 }
 
-/// The project's state for reading: never creates a state (a project never applied has an
-/// empty state).
+/// Opening a state for reading (never creates one: a project never applied has an empty
+/// state) or for writing (creates and migrates it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// The project's state for reading.
 pub fn open_for_reading(
     root: &Path,
     settings: &Project,
     env: Option<&str>,
 ) -> Result<Box<dyn Store>, String> {
-    open_location_read_only(locate(root, settings, env)?)
-}
-
-fn open_location_read_only(location: Location) -> Result<Box<dyn Store>, String> {
-    Ok(match location {
-        Location::Sqlite(path) => Box::new(SqliteStore::open_read_only(&path).map_err(fail)?),
-        Location::Postgres { url, schema } => {
-            Box::new(PostgresStore::open_read_only(&url, &schema).map_err(fail)?)
-        }
-    })
+    open_location(locate(root, settings, env)?, Access::Read)
 }
 
 /// The project's state for writing.
@@ -179,13 +177,21 @@ pub fn open_for_writing(
     settings: &Project,
     env: Option<&str>,
 ) -> Result<Box<dyn Store>, String> {
-    open_location(locate(root, settings, env)?)
+    open_location(locate(root, settings, env)?, Access::Write)
 }
 
-fn open_location(location: Location) -> Result<Box<dyn Store>, String> {
-    Ok(match location {
-        Location::Sqlite(path) => Box::new(SqliteStore::open(&path).map_err(fail)?),
-        Location::Postgres { url, schema } => {
+fn open_location(location: Location, access: Access) -> Result<Box<dyn Store>, String> {
+    Ok(match (location, access) {
+        (Location::Sqlite(path), Access::Read) => {
+            Box::new(SqliteStore::open_read_only(&path).map_err(fail)?)
+        }
+        (Location::Sqlite(path), Access::Write) => {
+            Box::new(SqliteStore::open(&path).map_err(fail)?)
+        }
+        (Location::Postgres { url, schema }, Access::Read) => {
+            Box::new(PostgresStore::open_read_only(&url, &schema).map_err(fail)?)
+        }
+        (Location::Postgres { url, schema }, Access::Write) => {
             Box::new(PostgresStore::open(&url, &schema).map_err(fail)?)
         }
     })
@@ -426,8 +432,14 @@ fn named_location(
 fn migrate(args: &StateMigrateArgs, out: &mut dyn Write) -> Result<u8, String> {
     let (root, settings) = settings(&args.project)?;
     let env = args.project.env.as_deref();
-    let from = open_location_read_only(named_location(&args.from, &root, &settings, env)?)?;
-    let mut to = open_location(named_location(&args.to, &root, &settings, env)?)?;
+    let from = open_location(
+        named_location(&args.from, &root, &settings, env)?,
+        Access::Read,
+    )?;
+    let mut to = open_location(
+        named_location(&args.to, &root, &settings, env)?,
+        Access::Write,
+    )?;
     let holder = format!("herald state migrate ({})", super::apply::holder());
     let copied = copy::copy(from.as_ref(), to.as_mut(), &holder).map_err(|e| match e {
         CopyError::SourceLocked(lock) => fail(crate::state::StateError::Locked(lock)),

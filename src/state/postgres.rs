@@ -500,16 +500,18 @@ impl Store for PostgresStore {
 
     fn unlock(&mut self, id: &str) -> Result<(), StateError> {
         let doing = format!("cannot release lock {id}");
-        let current = self.read_lock()?;
-        if current.as_ref().is_none_or(|c| c.id != id) {
-            return Err(StateError::NotLocked {
-                id: id.to_owned(),
-                current,
-            });
-        }
+        let current = match self.read_lock()? {
+            Some(current) if current.id == id => current,
+            current => {
+                return Err(StateError::NotLocked {
+                    id: id.to_owned(),
+                    current,
+                });
+            }
+        };
         // Another session's live lock cannot be broken from here: its apply is running.
         if !self.holding && !self.try_advisory_lock(&doing)? {
-            return Err(StateError::Locked(current.expect("checked above")));
+            return Err(StateError::Locked(current));
         }
         self.query(&doing, "DELETE FROM {s}.lock WHERE id = $1", &[&id])?;
         self.advisory_unlock(&doing)?;

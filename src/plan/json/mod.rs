@@ -136,7 +136,7 @@ pub fn parse(text: &str) -> Result<Document, ReadError> {
         StreamError::Plan(e) => e,
         StreamError::Sink(e) => unreachable!("collecting a plan cannot fail: {e}"),
     })?;
-    Ok(builder.document.expect("a streamed plan ends"))
+    builder.document.ok_or_else(incomplete)
 }
 
 /// A plan without its actions: what apply checks before it sends anything, and how many
@@ -162,7 +162,7 @@ pub fn outline(input: impl io::Read) -> Result<Outline, ReadError> {
         StreamError::Sink(e) => unreachable!("outlining a plan cannot fail: {e}"),
     })?;
     Ok(Outline {
-        header: sink.header.expect("a streamed plan begins"),
+        header: sink.header.ok_or_else(incomplete)?,
         campaigns: sink.campaigns,
         counts: sink.counts,
         file_hash: hashing.finish(),
@@ -208,6 +208,15 @@ impl Sink for OutlineSink {
     }
 }
 
+/// A plan that streamed without its header or its end: [`stream`] never lets one through, so
+/// this is a refusal rather than a panic should that change.
+fn incomplete() -> ReadError {
+    ReadError {
+        message: "not a herald plan: it has no header".to_owned(),
+        help: "plan files are written by `herald plan --out FILE`; do not edit them".to_owned(),
+    }
+}
+
 /// Collects a streamed plan into a [`Document`].
 #[derive(Default)]
 struct Builder {
@@ -250,9 +259,12 @@ impl Sink for Builder {
     }
 
     fn end(&mut self, totals: &Counts) -> io::Result<()> {
+        let Some(header) = self.header.take() else {
+            return Ok(());
+        };
         self.document = Some(Document {
             format_version: FORMAT_VERSION,
-            header: self.header.take().expect("a plan begins before it ends"),
+            header,
             campaigns: std::mem::take(&mut self.campaigns),
             counts: *totals,
         });
