@@ -16,6 +16,7 @@ pub mod model;
 pub mod output;
 pub mod plan;
 pub mod render;
+pub mod review;
 pub mod schema;
 pub mod state;
 pub mod validate;

@@ -5,9 +5,11 @@
 //! --detailed-exitcode` uses 2 for "apply would send something", as Terraform does.
 
 mod apply;
+mod diff;
 mod plan;
 mod progress;
 pub mod state;
+mod users;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -41,6 +43,9 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Print a plan saved with `herald plan --out`.
     Show(plan::ShowArgs),
+    /// Compare the rendered messages of the working tree with a git revision's (no state, no
+    /// API key: safe for pull requests from forks).
+    Diff(diff::DiffArgs),
     /// Send exactly what a saved plan says and record every outcome in state.
     Apply(apply::ApplyArgs),
     /// Inspect what was sent, or break a dead apply's lock.
@@ -221,6 +226,7 @@ where
         Command::Init(args) => init_command(&args, &mut stdout),
         Command::Plan(args) => plan::plan_command(&args, &mut stdout),
         Command::Show(args) => plan::show_command(&args, &mut stdout),
+        Command::Diff(args) => diff::diff_command(&args, &mut stdout),
         Command::Apply(args) => apply::apply_command(&args, &mut stdout),
         Command::State(args) => state::state_command(&args, &mut stdout),
         Command::Emulator(args) => {
@@ -261,7 +267,12 @@ impl Checked {
     fn new(project: &ProjectArgs) -> Result<Checked, String> {
         let root =
             load::find_root(project.project.as_deref(), &cwd()?).map_err(|e| e.to_string())?;
-        let loaded = load::load(&root).map_err(|e| e.to_string())?;
+        Checked::at(&root, project)
+    }
+
+    /// The project in `root`, with `--env` and `--var` as `project` says.
+    fn at(root: &std::path::Path, project: &ProjectArgs) -> Result<Checked, String> {
+        let loaded = load::load(root).map_err(|e| e.to_string())?;
         let mut vars = env_vars();
         vars.extend(project.vars.iter().cloned());
         let options = validate::Options {

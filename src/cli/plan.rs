@@ -10,16 +10,13 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use jiff::Timestamp;
 
+use super::users::ApiUsers;
 use super::{Checked, ProjectArgs, write_out};
 use crate::diagnostic::Diagnostic;
-use crate::emulator;
-use crate::engati::{Client, ClientConfig};
-use crate::model::Api;
 use crate::output::diagnostics::{self, Style};
 use crate::output::plan::{Redacting, human, markdown};
 use crate::plan::engine::{self, Failure, Input};
 use crate::plan::{Sink, Summary, Tee, inputs, json};
-use crate::render::UsersSource;
 
 /// Output formats of `plan` and `show`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -86,59 +83,6 @@ pub struct ShowArgs {
     pub redact: bool,
 }
 
-/// Reads Users API audiences through the Engati client, created on first use (a project
-/// without such audiences needs no key).
-struct ApiUsers {
-    api: Api,
-    insecure_http: bool,
-    key_override: Option<String>,
-    runtime: Option<tokio::runtime::Runtime>,
-    client: Option<Client>,
-}
-
-impl ApiUsers {
-    fn runtime(&mut self) -> Result<&tokio::runtime::Runtime, String> {
-        if self.runtime.is_none() {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-            self.runtime = Some(rt);
-        }
-        self.runtime
-            .as_ref()
-            .ok_or_else(|| "no async runtime".to_owned())
-    }
-}
-
-impl UsersSource for ApiUsers {
-    fn users(
-        &mut self,
-        attribute: &str,
-        value: &str,
-    ) -> Result<Vec<crate::engati::api::BotUser>, String> {
-        if self.client.is_none() {
-            let key = self.key_override.clone();
-            let config = ClientConfig::from_settings(
-                &self.api,
-                |var| key.clone().or_else(|| std::env::var(var).ok()),
-                self.insecure_http,
-            )
-            .map_err(|e| e.to_string())?;
-            let _guard = self.runtime()?.enter();
-            self.client = Some(Client::new(config).map_err(|e| e.to_string())?);
-        }
-        self.runtime()?;
-        let (Some(runtime), Some(client)) = (&self.runtime, &self.client) else {
-            return Err("the Engati client could not be set up".to_owned());
-        };
-        runtime
-            .block_on(client.users(attribute, value))
-            .map_err(|e| e.to_string())
-    }
-}
-
 /// Runs `herald plan`; returns the exit code.
 pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> {
     let checked = Checked::new(&args.project)?;
@@ -153,26 +97,9 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
         return Err("herald.yaml could not be read".to_owned());
     };
     let mut api = settings.api_for(args.project.env.as_deref());
-
-    let mut emulator_handle = None;
-    let mut users = ApiUsers {
-        api: api.clone(),
-        insecure_http: args.insecure_http,
-        key_override: None,
-        runtime: None,
-        client: None,
-    };
+    let mut users = ApiUsers::new(&api, args.insecure_http);
     if args.emulator {
-        let runtime = users.runtime()?;
-        let running = runtime
-            .block_on(emulator::start(emulator::Config::local(
-                emulator::Seed::builtin(),
-            )))
-            .map_err(|e| format!("cannot start the built-in emulator: {e}"))?;
-        api.base_url = running.base_url();
-        users.api.base_url = running.base_url();
-        users.key_override = Some(emulator::BUILTIN_API_KEY.to_owned());
-        emulator_handle = Some(running);
+        api.base_url = users.use_builtin_emulator()?;
     }
 
     let store = super::state::open_for_reading(root, settings, args.project.env.as_deref())?;
@@ -247,11 +174,7 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
         }
         engine::run(&input, &mut users, store.as_ref(), &mut Tee(all))
     };
-    if let Some(running) = emulator_handle
-        && let Some(runtime) = users.runtime.as_ref()
-    {
-        runtime.block_on(running.shutdown());
-    }
+    users.shut_down();
     let made = match made {
         Ok(made) => made,
         Err(Failure::Problems(problems)) => {
@@ -369,7 +292,7 @@ fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, String> {
 }
 
 /// Appends `text` to the job summary file (GitHub Actions adds what every step appended).
-fn append_summary(path: &Path, text: &str) -> Result<(), String> {
+pub(super) fn append_summary(path: &Path, text: &str) -> Result<(), String> {
     let cannot = |e: std::io::Error| format!("cannot append to {}: {e}", path.display());
     let mut file = std::fs::OpenOptions::new()
         .append(true)

@@ -13,7 +13,7 @@ use crate::diagnostic::{Code, Diagnostic, Severity, did_you_mean};
 use crate::fingerprint::Fingerprint;
 use crate::load::LoadedProject;
 use crate::model::{Api, HeaderKind, OnChange};
-use crate::render::{CampaignRender, Judged, Recipient, Resolved, Resolver, Stop, UsersSource};
+use crate::render::{CampaignRender, Judged, Resolved, Resolver, Stop, UsersSource};
 use crate::state::{Outcome, Recorded, StateError, Store, WHOLE_CAMPAIGN};
 use crate::validate::{Catalog, Item};
 
@@ -104,11 +104,11 @@ pub fn classify(
     }
 }
 
-/// A campaign ready to render.
-struct Prepared<'a> {
-    item: &'a Item<crate::model::Campaign>,
-    render: CampaignRender,
-    audience: Arc<Resolved>,
+/// A campaign ready to render: compiled, with its audience resolved.
+pub(crate) struct Prepared<'a> {
+    pub item: &'a Item<crate::model::Campaign>,
+    pub render: CampaignRender,
+    pub audience: Arc<Resolved>,
 }
 
 /// Makes a plan, streaming it to `sink`.
@@ -123,7 +123,17 @@ pub fn run(
     // (state stays on this thread; its connection is not shared).
     let first = selected.first().map(|item| item.name.as_str());
     let (prepared, mut preloaded) = std::thread::scope(|scope| {
-        let preparing = scope.spawn(|| prepare(input, &selected, users));
+        let preparing = scope.spawn(|| {
+            prepare(
+                input.loaded,
+                input.catalog,
+                input.api,
+                input.now,
+                &selected,
+                users,
+            )
+            .map_err(Failure::Problems)
+        });
         let preloaded =
             first.map(|name| Ok::<_, Failure>((name, RecordedIndex::load(store, name)?)));
         let prepared = preparing
@@ -202,18 +212,22 @@ fn select<'a>(input: &Input<'a>) -> Result<Vec<&'a Item<crate::model::Campaign>>
     Ok(selected)
 }
 
-/// Compiles every campaign and resolves every audience, reporting all problems at once.
-fn prepare<'a>(
-    input: &Input<'_>,
+/// Compiles every campaign and resolves every audience, reporting all problems at once;
+/// on success, the warnings found on the way.
+pub(crate) fn prepare<'a>(
+    loaded: &LoadedProject,
+    catalog: &Catalog,
+    api: &Api,
+    now: Timestamp,
     selected: &[&'a Item<crate::model::Campaign>],
     users: &mut dyn UsersSource,
-) -> Result<(Vec<Prepared<'a>>, Vec<Diagnostic>), Failure> {
-    let files = &input.loaded.resources;
-    let mut resolver = Resolver::new(input.catalog, files, users);
+) -> Result<(Vec<Prepared<'a>>, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let files = &loaded.resources;
+    let mut resolver = Resolver::new(catalog, files, users);
     let mut prepared = Vec::new();
     let mut problems = Vec::new();
     for item in selected {
-        let render = CampaignRender::compile(item, input.catalog, input.api, input.now);
+        let render = CampaignRender::compile(item, catalog, api, now);
         let audience = resolver.campaign_audience(&item.value.audience, &item.loc);
         match (render, audience) {
             (Ok(render), Some(audience)) => prepared.push(Prepared {
@@ -240,7 +254,24 @@ fn prepare<'a>(
         Ok((prepared, warnings))
     } else {
         problems.extend(warnings);
-        Err(Failure::Problems(problems))
+        Err(problems)
+    }
+}
+
+/// How a plan (or a review) describes a prepared campaign. Broadcasts are always due: they
+/// are sent at once with their publish time and Engati schedules them.
+pub(crate) fn describe(catalog: &Catalog, p: &Prepared<'_>, now: Timestamp) -> Campaign {
+    let campaign = &p.item.value;
+    Campaign {
+        name: p.item.name.clone(),
+        description: campaign.description.clone(),
+        send: p.render.message.kind_name().to_owned(),
+        schedule: p.render.when.at(),
+        due: !p.render.message.per_recipient() || p.render.when.is_due(now),
+        on_change: campaign.on_change,
+        recipients: p.audience.recipients.len() as u64,
+        template: template_text(catalog, campaign),
+        user_paths: p.render.message.user_paths(),
     }
 }
 
@@ -255,20 +286,10 @@ fn plan_campaign(
     let campaign = &p.item.value;
     let name = &p.item.name;
     let per_recipient = p.render.message.per_recipient();
-    // Broadcasts are sent at once with their publish time; Engati schedules them.
-    let due = !per_recipient || p.render.when.is_due(input.now);
     let recipients = &p.audience.recipients;
-    sink.campaign(&Campaign {
-        name: name.clone(),
-        description: campaign.description.clone(),
-        send: p.render.message.kind_name().to_owned(),
-        schedule: p.render.when.at(),
-        due,
-        on_change: campaign.on_change,
-        recipients: recipients.len() as u64,
-        template: template_text(input.catalog, campaign),
-        user_paths: p.render.message.user_paths(),
-    })?;
+    let described = describe(input.catalog, p, input.now);
+    let due = described.due;
+    sink.campaign(&described)?;
     let mut tracker = Tracker {
         store,
         campaign: name,
@@ -293,14 +314,21 @@ fn plan_campaign(
         );
         match streamed {
             Ok(()) => {}
-            Err(Stop::Render(i, e)) => return Err(render_failure(input, p, &recipients[i], i, e)),
+            Err(Stop::Render(i, e)) => {
+                return Err(Failure::Problems(vec![render_problem(
+                    input.loaded,
+                    p,
+                    Some(i),
+                    e,
+                )]));
+            }
             Err(Stop::Consumer(failure)) => return Err(failure),
         }
     } else if !recipients.is_empty() {
         let rendered = p
             .render
             .render_whole(recipients, input.now)
-            .map_err(|e| render_failure_whole(input, p, e))?;
+            .map_err(|e| Failure::Problems(vec![render_problem(input.loaded, p, None, e)]))?;
         let verdict = judge(WHOLE_CAMPAIGN, &rendered.fingerprint);
         let judged = Judged {
             verdict,
@@ -420,18 +448,28 @@ fn template_text(catalog: &Catalog, campaign: &crate::model::Campaign) -> Option
     })
 }
 
-fn render_failure(
-    input: &Input<'_>,
+/// Why a prepared campaign failed to render: for recipient `index` of its audience, or (for a
+/// broadcast, `None`) as a whole.
+pub(crate) fn render_problem(
+    loaded: &LoadedProject,
     p: &Prepared<'_>,
-    recipient: &Recipient,
-    index: usize,
+    index: Option<usize>,
     e: crate::render::MessageError,
-) -> Failure {
-    let d = p
-        .item
+) -> Diagnostic {
+    let recipient = index.and_then(|i| Some((i, p.audience.recipients.get(i)?)));
+    let Some((index, recipient)) = recipient else {
+        return p.item.loc.diagnostic(
+            &loaded.resources,
+            Severity::Error,
+            Code::RenderError,
+            &e.pointer,
+            format!("campaign `{}` fails to render: {}", p.item.name, e.message),
+        );
+    };
+    p.item
         .loc
         .diagnostic(
-            &input.loaded.resources,
+            &loaded.resources,
             Severity::Error,
             Code::RenderError,
             &e.pointer,
@@ -443,21 +481,5 @@ fn render_failure(
                 e.message
             ),
         )
-        .help("fix the expression or the recipient's data; the plan stops so that nothing half-rendered is reviewed");
-    Failure::Problems(vec![d])
-}
-
-fn render_failure_whole(
-    input: &Input<'_>,
-    p: &Prepared<'_>,
-    e: crate::render::MessageError,
-) -> Failure {
-    let d = p.item.loc.diagnostic(
-        &input.loaded.resources,
-        Severity::Error,
-        Code::RenderError,
-        &e.pointer,
-        format!("campaign `{}` fails to render: {}", p.item.name, e.message),
-    );
-    Failure::Problems(vec![d])
+        .help("fix the expression or the recipient's data; the plan stops so that nothing half-rendered is reviewed")
 }

@@ -203,14 +203,7 @@ pub(super) fn diff(action: &Action) -> Option<Vec<String>> {
         Some(at) => format!("sent {at}"),
         None => "sent".to_owned(),
     };
-    let text = TextDiff::configure()
-        .timeout(DIFF_TIMEOUT)
-        .diff_lines(&old, &new)
-        .unified_diff()
-        .context_radius(DIFF_CONTEXT)
-        .header(&old_header, "now")
-        .to_string();
-    let lines: Vec<String> = text.lines().map(clean).collect();
+    let lines = unified(&old, &new, &old_header, "now");
     if lines.is_empty() {
         // Different bytes, same JSON (a hand-edited plan, say).
         return Some(vec![format!(
@@ -220,7 +213,22 @@ pub(super) fn diff(action: &Action) -> Option<Vec<String>> {
     Some(lines)
 }
 
-fn request_text(request: &Request, target: bool) -> String {
+/// A unified diff of two texts (2 lines of context), cleaned for printing; empty when they are
+/// the same.
+pub(super) fn unified(old: &str, new: &str, old_header: &str, new_header: &str) -> Vec<String> {
+    let text = TextDiff::configure()
+        .timeout(DIFF_TIMEOUT)
+        .diff_lines(old, new)
+        .unified_diff()
+        .context_radius(DIFF_CONTEXT)
+        .header(old_header, new_header)
+        .to_string();
+    text.lines().map(clean).collect()
+}
+
+/// A request as diffable text: its pretty-printed body, led by the method, path and query
+/// when `target`.
+pub(super) fn request_text(request: &Request, target: bool) -> String {
     let mut text = String::new();
     if target {
         text.push_str(&format!("{} {}\n", request.method, request.path));

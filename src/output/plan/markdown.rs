@@ -97,14 +97,11 @@ fn row(c: &CampaignSummary) -> String {
 /// One campaign's `<details>` section, at most [`SECTION_LIMIT`] bytes.
 fn section(c: &CampaignSummary) -> String {
     let campaign = &c.campaign;
-    let mut s = Section {
-        text: format!(
-            "<details><summary>{} — {}</summary>\n\n",
-            html(&campaign.name),
-            html(&describe::counts(&c.counts))
-        ),
-        cut: false,
-    };
+    let mut s = Section::new(format!(
+        "<details><summary>{} — {}</summary>\n\n",
+        html(&campaign.name),
+        html(&describe::counts(&c.counts))
+    ));
     if let Some(description) = &campaign.description {
         let lines: Vec<String> = description.lines().map(|l| html(l.trim_start())).collect();
         s.push(&format!("{}\n\n", lines.join("<br>\n")));
@@ -126,13 +123,7 @@ fn section(c: &CampaignSummary) -> String {
             s.push(&format!("_{}_\n\n", describe::more(kind, total - shown)));
         }
     }
-    if s.cut {
-        s.text.push_str(
-            "_The rest of this campaign is not shown: it would make the comment too long._\n\n",
-        );
-    }
-    s.text.push_str("</details>\n\n");
-    s.text
+    s.finish()
 }
 
 fn write_action(s: &mut Section, c: &CampaignSummary, action: &Action) {
@@ -153,17 +144,33 @@ fn write_action(s: &mut Section, c: &CampaignSummary, action: &Action) {
 }
 
 /// A section being built; once something does not fit, it is `cut` and takes nothing more.
-struct Section {
+pub(super) struct Section {
     text: String,
     cut: bool,
 }
 
 impl Section {
+    /// An empty section, starting with `text`.
+    pub(super) fn new(text: String) -> Section {
+        Section { text, cut: false }
+    }
+
+    /// The section's text, closed.
+    pub(super) fn finish(mut self) -> String {
+        if self.cut {
+            self.text.push_str(
+                "_The rest of this campaign is not shown: it would make the comment too long._\n\n",
+            );
+        }
+        self.text.push_str("</details>\n\n");
+        self.text
+    }
+
     fn room(&self) -> usize {
         SECTION_LIMIT.saturating_sub(self.text.len() + RESERVE)
     }
 
-    fn push(&mut self, text: &str) {
+    pub(super) fn push(&mut self, text: &str) {
         if self.cut {
             return;
         }
@@ -176,7 +183,7 @@ impl Section {
 
     /// A fenced code block; when it does not fit whole, as many lines as fit and a count of
     /// the rest.
-    fn block(&mut self, lang: &str, lines: &[String]) {
+    pub(super) fn block(&mut self, lang: &str, lines: &[String]) {
         if self.cut {
             return;
         }
@@ -239,7 +246,7 @@ fn longest_run(text: &str, c: char) -> usize {
 }
 
 /// Inline code that backticks inside cannot close.
-fn inline_code(text: &str) -> String {
+pub(super) fn inline_code(text: &str) -> String {
     let ticks = "`".repeat(longest_run(text, '`') + 1);
     let pad = if text.starts_with('`') || text.ends_with('`') {
         " "
@@ -251,7 +258,7 @@ fn inline_code(text: &str) -> String {
 
 /// Text safe in HTML and Markdown paragraphs: `&`, `<` and `>` escaped, backticks and tildes
 /// as entities (so no line can open a code fence), control characters shown escaped.
-fn html(text: &str) -> String {
+pub(super) fn html(text: &str) -> String {
     clean(text)
         .replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -261,7 +268,7 @@ fn html(text: &str) -> String {
 }
 
 /// Text safe in a table cell: one line, HTML escaped, `|` escaped.
-fn cell(text: &str) -> String {
+pub(super) fn cell(text: &str) -> String {
     html(&text.replace(['\n', '\r'], " ")).replace('|', "\\|")
 }
 

@@ -9,8 +9,10 @@ mod human;
 mod markdown;
 mod preview;
 mod redact;
+mod review;
 
 pub use human::human;
 pub use markdown::markdown;
 pub use preview::preview;
 pub use redact::{Redacting, mask_phone, redact_action};
+pub use review::{Labels, redact_review, review_human, review_markdown};

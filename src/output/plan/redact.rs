@@ -60,7 +60,7 @@ fn redact_with(user_paths: &[String], action: &Action) -> Action {
     out
 }
 
-fn redact_request(user_paths: &[String], request: &mut Request) {
+pub(super) fn redact_request(user_paths: &[String], request: &mut Request) {
     let hidden_query: Vec<&str> = user_paths
         .iter()
         .filter_map(|p| p.strip_prefix('?'))

@@ -1,0 +1,224 @@
+//! `herald diff --base REV`: the project at a git revision and in the working tree, both
+//! rendered and compared message by message. It reads no state and needs no API key (Users API
+//! audiences are read as empty, or from the built-in emulator), so it is the review step for
+//! pull requests, forks' included.
+
+use std::io::Write;
+use std::path::Path;
+
+use clap::{Args, ValueEnum};
+use jiff::Timestamp;
+use serde::Serialize;
+
+use super::users::ApiUsers;
+use super::{Checked, ProjectArgs, write_out};
+use crate::diagnostic::Diagnostic;
+use crate::load::git;
+use crate::output::plan::{Labels, redact_review, review_human, review_markdown};
+use crate::render::UsersSource;
+use crate::review::{self, Review, Side, Version, WithoutUsersApi};
+
+/// Output formats of `diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// Changed campaigns with sample messages and diffs; colored on a terminal.
+    Human,
+    /// Every campaign compared, with the sample requests (for tools).
+    Json,
+    /// A pull-request comment: a table and one collapsible section per changed campaign.
+    Markdown,
+}
+
+/// `herald diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The project and its settings (used for both versions).
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// The git revision to compare with: a branch, tag or commit (`origin/main`, `HEAD~1`).
+    #[arg(long, value_name = "REV")]
+    pub base: String,
+    /// How to print the comparison.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Human)]
+    pub format: DiffFormat,
+    /// Recipients shown per campaign for each kind of change.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub samples: usize,
+    /// Mask phone numbers and recipients' fields, for public logs and comments.
+    #[arg(long)]
+    pub redact: bool,
+    /// Exit 0 when no rendered message changed, 2 when one did, 1 on errors.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Also append the comparison as Markdown to the file `$GITHUB_STEP_SUMMARY` names.
+    #[arg(long)]
+    pub github_summary: bool,
+    /// Read Users API audiences from the built-in emulator (no key) instead of leaving them
+    /// empty.
+    #[arg(long)]
+    pub emulator: bool,
+    /// Render as of this RFC 3339 time instead of now (for reproducible output).
+    #[arg(long, value_name = "TIME", hide = true)]
+    pub now: Option<Timestamp>,
+}
+
+/// The JSON document of `herald diff --format json`.
+#[derive(Serialize)]
+struct Document<'a> {
+    format_version: u32,
+    base: BaseRevision<'a>,
+    #[serde(flatten)]
+    review: &'a Review,
+}
+
+#[derive(Serialize)]
+struct BaseRevision<'a> {
+    revision: &'a str,
+    commit: &'a str,
+    project_existed: bool,
+}
+
+/// Runs `herald diff`; returns the exit code.
+pub fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, String> {
+    let head = Checked::new(&args.project)?;
+    if head.validated.has_errors() {
+        write_out(
+            out,
+            &super::human_problems(&sorted(&head.validated.diagnostics)),
+        )?;
+        return Ok(if head.usage_error() { 2 } else { 1 });
+    }
+    let snapshot = git::snapshot(&head.loaded.root, &args.base)
+        .map_err(|e| format!("{e}\nhelp: {}", e.help()))?;
+    let short = snapshot.commit.get(..7).unwrap_or(&snapshot.commit);
+    let labels = Labels {
+        before: if snapshot.commit.starts_with(&args.base) {
+            short.to_owned()
+        } else {
+            format!("{} ({short})", args.base)
+        },
+        after: "working tree".to_owned(),
+    };
+    let base = if snapshot.exists {
+        let base = Checked::at(&snapshot.project, &args.project)
+            .map_err(|e| format!("at {}: {e}", labels.before))?;
+        if base.validated.has_errors() {
+            let problems = sorted(&base.validated.diagnostics);
+            write_out(out, &base_problems(&labels, &problems))?;
+            return Ok(1);
+        }
+        Some(base)
+    } else {
+        None
+    };
+
+    let env = args.project.env.as_deref();
+    let head_api = head
+        .validated
+        .catalog
+        .settings
+        .as_ref()
+        .ok_or("herald.yaml could not be read")?
+        .api_for(env);
+    let base_api = base
+        .as_ref()
+        .and_then(|b| b.validated.catalog.settings.as_ref())
+        .map(|s| s.api_for(env));
+    let head_side = Side {
+        loaded: &head.loaded,
+        catalog: &head.validated.catalog,
+        api: &head_api,
+    };
+    let base_side = match (&base, &base_api) {
+        (Some(b), Some(api)) => Some(Side {
+            loaded: &b.loaded,
+            catalog: &b.validated.catalog,
+            api,
+        }),
+        _ => None,
+    };
+    let now = args.now.unwrap_or_else(|| {
+        let now = Timestamp::now();
+        now.round(jiff::Unit::Second).unwrap_or(now)
+    });
+
+    let mut offline = WithoutUsersApi::default();
+    let mut emulated = None;
+    let users: &mut dyn UsersSource = if args.emulator {
+        let mut users = ApiUsers::new(&head_api, false);
+        users.use_builtin_emulator()?;
+        emulated.insert(users)
+    } else {
+        &mut offline
+    };
+    let reviewed = review::review(base_side.as_ref(), &head_side, now, args.samples, users);
+    if let Some(users) = emulated.as_mut() {
+        users.shut_down();
+    }
+    let mut reviewed = match reviewed {
+        Ok(r) => r,
+        Err(failure) => {
+            let problems = sorted(&failure.problems);
+            let text = match failure.version {
+                Version::Head => super::human_problems(&problems),
+                Version::Base => base_problems(&labels, &problems),
+            };
+            write_out(out, &text)?;
+            return Ok(1);
+        }
+    };
+    reviewed.users_api_skipped = offline.asked.into_iter().collect();
+    if args.redact {
+        redact_review(&mut reviewed);
+    }
+
+    let text = match args.format {
+        DiffFormat::Human => review_human(
+            &reviewed,
+            &labels,
+            crate::output::diagnostics::Style::detect(),
+        ),
+        DiffFormat::Markdown => review_markdown(&reviewed, &labels),
+        DiffFormat::Json => {
+            let document = Document {
+                format_version: 1,
+                base: BaseRevision {
+                    revision: &args.base,
+                    commit: &snapshot.commit,
+                    project_existed: snapshot.exists,
+                },
+                review: &reviewed,
+            };
+            let mut text = serde_json::to_string_pretty(&document)
+                .map_err(|e| format!("cannot write the comparison: {e}"))?;
+            text.push('\n');
+            text
+        }
+    };
+    write_out(out, &text)?;
+    if args.github_summary
+        && let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY")
+    {
+        super::plan::append_summary(Path::new(&path), &review_markdown(&reviewed, &labels))?;
+    }
+    Ok(if args.detailed_exitcode && reviewed.has_changes() {
+        2
+    } else {
+        0
+    })
+}
+
+fn sorted(problems: &[Diagnostic]) -> Vec<Diagnostic> {
+    let mut sorted = problems.to_vec();
+    sorted.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    sorted
+}
+
+/// Problems of the base revision: not the reviewer's to fix here, so said apart.
+fn base_problems(labels: &Labels, problems: &[Diagnostic]) -> String {
+    format!(
+        "The project at {} has problems, so it cannot be compared (file paths are as at that revision):\n\n{}",
+        labels.before,
+        crate::output::diagnostics::human(problems, crate::output::diagnostics::Style::detect())
+    )
+}

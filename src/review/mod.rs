@@ -1,0 +1,587 @@
+//! Reviewing a change: every campaign of two versions of a project (a git revision and the
+//! working tree, say) rendered for every recipient and compared, with no state and no API.
+//! `herald diff` shows the result, so a pull request, even a fork's, is reviewed by what its
+//! recipients would read.
+//!
+//! Recipients are matched by phone. Per-recipient campaigns compare each recipient's request
+//! by fingerprint; broadcasts compare their one request. The first few recipients of each kind
+//! of change are rendered again with their requests, as samples to show.
+
+use std::collections::{BTreeSet, HashMap};
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::diagnostic::Diagnostic;
+use crate::engati::Request;
+use crate::engati::api::BotUser;
+use crate::fingerprint::Fingerprint;
+use crate::load::LoadedProject;
+use crate::model::Api;
+use crate::plan::Campaign;
+use crate::plan::engine::{self, Prepared};
+use crate::render::{Judged, MessageError, Recipient, Stop, UsersSource};
+use crate::state::WHOLE_CAMPAIGN;
+use crate::validate::Catalog;
+
+/// Recipients rendered per batch (as in a plan).
+const BATCH: usize = 8192;
+
+/// One version of the project.
+pub struct Side<'a> {
+    /// The loaded files.
+    pub loaded: &'a LoadedProject,
+    /// The validated project (without errors).
+    pub catalog: &'a Catalog,
+    /// `api` after the environment overlay.
+    pub api: &'a Api,
+}
+
+/// Which version a problem was found in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// The base revision.
+    Base,
+    /// The version under review.
+    Head,
+}
+
+/// Why no review could be made: problems with file:line:column, in one version.
+#[derive(Debug)]
+pub struct Failure {
+    /// Where.
+    pub version: Version,
+    /// What.
+    pub problems: Vec<Diagnostic>,
+}
+
+/// The comparison of the two versions.
+#[derive(Debug, Clone, Serialize)]
+pub struct Review {
+    /// Every campaign of either version, by name.
+    pub campaigns: Vec<CampaignReview>,
+    /// Users API queries answered with no users: a review never calls the API.
+    pub users_api_skipped: Vec<UsersQuery>,
+    /// Whether phones and recipients' values are masked (`--redact`).
+    pub redacted: bool,
+}
+
+impl Review {
+    /// Whether any campaign differs.
+    pub fn has_changes(&self) -> bool {
+        self.campaigns.iter().any(|c| c.status != Status::Unchanged)
+    }
+}
+
+/// A Users API query (`attribute = value`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct UsersQuery {
+    /// The user attribute.
+    pub attribute: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// How a campaign changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Only in the version under review.
+    Added,
+    /// Only in the base: nothing is sent for it any more (what was sent stays in state).
+    Removed,
+    /// In both, with different messages, recipients or settings.
+    Changed,
+    /// In both, the same.
+    Unchanged,
+}
+
+/// One campaign compared.
+#[derive(Debug, Clone, Serialize)]
+pub struct CampaignReview {
+    /// Its name.
+    pub name: String,
+    /// How it changed.
+    pub status: Status,
+    /// As in the base.
+    pub before: Option<Campaign>,
+    /// As under review.
+    pub after: Option<Campaign>,
+    /// Settings that differ: kind, template, schedule, on_change.
+    pub settings: Vec<Setting>,
+    /// Recipients by change.
+    pub counts: Counts,
+    /// The first recipients of each change, with their requests.
+    pub samples: Vec<Sample>,
+}
+
+/// A campaign setting that differs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Setting {
+    /// `send`, `template`, `schedule` or `on_change`.
+    pub name: &'static str,
+    /// In the base.
+    pub before: String,
+    /// Under review.
+    pub after: String,
+}
+
+/// Recipients of a campaign by how their message changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// New recipients.
+    pub added: u64,
+    /// Recipients no longer in the audience.
+    pub removed: u64,
+    /// Recipients in both whose message differs.
+    pub changed: u64,
+    /// Recipients in both whose message is the same.
+    pub unchanged: u64,
+}
+
+/// How one recipient's message changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// A new recipient.
+    Added,
+    /// A recipient no longer in the audience.
+    Removed,
+    /// A different message.
+    Changed,
+}
+
+/// A recipient's request in both versions (one of them absent for added and removed ones).
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    /// The phone, or `*` for a broadcast's one request.
+    pub recipient: String,
+    /// How it changed.
+    pub change: Change,
+    /// The request in the base.
+    pub before: Option<Request>,
+    /// The request under review.
+    pub after: Option<Request>,
+}
+
+/// Answers every Users API query with no users, noting the query: a review works without a key
+/// (pull requests from forks have none) and says what it could not see.
+#[derive(Debug, Default)]
+pub struct WithoutUsersApi {
+    /// The queries asked.
+    pub asked: BTreeSet<UsersQuery>,
+}
+
+impl UsersSource for WithoutUsersApi {
+    fn users(&mut self, attribute: &str, value: &str) -> Result<Vec<BotUser>, String> {
+        self.asked.insert(UsersQuery {
+            attribute: attribute.to_owned(),
+            value: value.to_owned(),
+        });
+        Ok(Vec::new())
+    }
+}
+
+/// Compares every campaign of `base` (`None`: the project did not exist there) and `head`, both
+/// rendered at `now`, keeping up to `samples` recipients of each change per campaign.
+pub fn review(
+    base: Option<&Side<'_>>,
+    head: &Side<'_>,
+    now: Timestamp,
+    samples: usize,
+    users: &mut dyn UsersSource,
+) -> Result<Review, Failure> {
+    let before = match base {
+        Some(base) => prepare(base, Version::Base, now, users)?,
+        None => Vec::new(),
+    };
+    // Without a base there is no campaign to render in it: `head` stands in, never read.
+    let base = base.unwrap_or(head);
+    let after = prepare(head, Version::Head, now, users)?;
+    let mut before: HashMap<&str, &Prepared<'_>> =
+        before.iter().map(|p| (p.item.name.as_str(), p)).collect();
+    let mut names: BTreeSet<&str> = before.keys().copied().collect();
+    names.extend(after.iter().map(|p| p.item.name.as_str()));
+    let after: HashMap<&str, &Prepared<'_>> =
+        after.iter().map(|p| (p.item.name.as_str(), p)).collect();
+    let mut campaigns = Vec::with_capacity(names.len());
+    for name in names {
+        let pair = Pair {
+            base,
+            head,
+            before: before.remove(name),
+            after: after.get(name).copied(),
+            now,
+            samples,
+        };
+        campaigns.push(pair.compare()?);
+    }
+    Ok(Review {
+        campaigns,
+        users_api_skipped: Vec::new(),
+        redacted: false,
+    })
+}
+
+/// Every campaign of one version, compiled, with its audience.
+fn prepare<'a>(
+    side: &Side<'a>,
+    version: Version,
+    now: Timestamp,
+    users: &mut dyn UsersSource,
+) -> Result<Vec<Prepared<'a>>, Failure> {
+    let all: Vec<_> = side.catalog.campaigns.values().collect();
+    engine::prepare(side.loaded, side.catalog, side.api, now, &all, users)
+        .map(|(prepared, _warnings)| prepared)
+        .map_err(|problems| Failure { version, problems })
+}
+
+/// One campaign in both versions.
+struct Pair<'a, 'p> {
+    base: &'a Side<'a>,
+    head: &'a Side<'a>,
+    before: Option<&'a Prepared<'p>>,
+    after: Option<&'a Prepared<'p>>,
+    now: Timestamp,
+    samples: usize,
+}
+
+impl Pair<'_, '_> {
+    fn compare(&self) -> Result<CampaignReview, Failure> {
+        let describe =
+            |side: &Side<'_>, p: &Prepared<'_>| engine::describe(side.catalog, p, self.now);
+        let mut review = CampaignReview {
+            name: String::new(),
+            status: Status::Unchanged,
+            before: self.before.map(|p| describe(self.base, p)),
+            after: self.after.map(|p| describe(self.head, p)),
+            settings: Vec::new(),
+            counts: Counts::default(),
+            samples: Vec::new(),
+        };
+        match (self.before, self.after) {
+            (Some(before), Some(after)) => {
+                review.name = after.item.name.clone();
+                review.settings = settings(review.before.as_ref(), review.after.as_ref());
+                if before.render.message.per_recipient() && after.render.message.per_recipient() {
+                    self.per_recipient(before, after, &mut review)?;
+                } else {
+                    self.whole(before, after, &mut review)?;
+                }
+                let c = &review.counts;
+                if c.added + c.removed + c.changed > 0 || !review.settings.is_empty() {
+                    review.status = Status::Changed;
+                }
+            }
+            (None, Some(after)) => {
+                review.name = after.item.name.clone();
+                review.status = Status::Added;
+                review.counts.added = after.audience.recipients.len() as u64;
+                review.samples = self.one_side(after, Version::Head)?;
+            }
+            (Some(before), None) => {
+                review.name = before.item.name.clone();
+                review.status = Status::Removed;
+                review.counts.removed = before.audience.recipients.len() as u64;
+                review.samples = self.one_side(before, Version::Base)?;
+            }
+            (None, None) => {}
+        }
+        Ok(review)
+    }
+
+    /// Recipients matched by phone, messages compared by fingerprint.
+    fn per_recipient(
+        &self,
+        before: &Prepared<'_>,
+        after: &Prepared<'_>,
+        review: &mut CampaignReview,
+    ) -> Result<(), Failure> {
+        let old = fingerprints(self.base, before, Version::Base)?;
+        let new = fingerprints(self.head, after, Version::Head)?;
+        let old_recipients = &before.audience.recipients;
+        let new_recipients = &after.audience.recipients;
+        let index: HashMap<&str, usize> = old_recipients
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (&*r.phone, i))
+            .collect();
+        let mut kept = vec![false; old_recipients.len()];
+        let (mut added, mut changed) = (Vec::new(), Vec::new());
+        for (j, recipient) in new_recipients.iter().enumerate() {
+            match index.get(&*recipient.phone) {
+                None => {
+                    review.counts.added += 1;
+                    if added.len() < self.samples {
+                        added.push(j);
+                    }
+                }
+                Some(&i) => {
+                    kept[i] = true;
+                    if old[i] == new[j] {
+                        review.counts.unchanged += 1;
+                    } else {
+                        review.counts.changed += 1;
+                        if changed.len() < self.samples {
+                            changed.push((i, j));
+                        }
+                    }
+                }
+            }
+        }
+        let removed: Vec<usize> = (0..old_recipients.len()).filter(|&i| !kept[i]).collect();
+        review.counts.removed = removed.len() as u64;
+        let pick = |p: &Prepared<'_>, indices: &mut dyn Iterator<Item = usize>| -> Vec<Recipient> {
+            indices.map(|i| p.audience.recipients[i].clone()).collect()
+        };
+        let changed_before = requests(
+            self.base,
+            before,
+            &pick(before, &mut changed.iter().map(|c| c.0)),
+            Version::Base,
+        )?;
+        let changed_after = requests(
+            self.head,
+            after,
+            &pick(after, &mut changed.iter().map(|c| c.1)),
+            Version::Head,
+        )?;
+        for (((_, j), old), new) in changed.iter().zip(changed_before).zip(changed_after) {
+            review.samples.push(Sample {
+                recipient: new_recipients[*j].phone.to_string(),
+                change: Change::Changed,
+                before: Some(old),
+                after: Some(new),
+            });
+        }
+        let first_removed = pick(before, &mut removed.iter().copied().take(self.samples));
+        let new_ones = pick(after, &mut added.iter().copied());
+        let gone = requests(self.base, before, &first_removed, Version::Base)?;
+        let arrived = requests(self.head, after, &new_ones, Version::Head)?;
+        for (r, request) in new_ones.iter().zip(arrived) {
+            review.samples.push(only(r, Change::Added, request));
+        }
+        for (r, request) in first_removed.iter().zip(gone) {
+            review.samples.push(only(r, Change::Removed, request));
+        }
+        Ok(())
+    }
+
+    /// A broadcast on either side: the audiences compared by phone, the message by the one
+    /// request (the new message rendered for the old audience, so that a changed audience
+    /// alone does not count as a changed message).
+    fn whole(
+        &self,
+        before: &Prepared<'_>,
+        after: &Prepared<'_>,
+        review: &mut CampaignReview,
+    ) -> Result<(), Failure> {
+        let old_recipients = &before.audience.recipients;
+        let new_recipients = &after.audience.recipients;
+        let old_phones: BTreeSet<&str> = old_recipients.iter().map(|r| &*r.phone).collect();
+        let new_phones: BTreeSet<&str> = new_recipients.iter().map(|r| &*r.phone).collect();
+        let common = old_phones.intersection(&new_phones).count() as u64;
+        review.counts.added = new_phones.len() as u64 - common;
+        review.counts.removed = old_phones.len() as u64 - common;
+        let old_request =
+            representative(self.base, before, old_recipients, Version::Base, self.now)?;
+        let new_request =
+            representative(self.head, after, new_recipients, Version::Head, self.now)?;
+        let same_kind = !before.render.message.per_recipient()
+            && !after.render.message.per_recipient()
+            && !old_recipients.is_empty();
+        let message_changed = if same_kind {
+            let new_for_old =
+                representative(self.head, after, old_recipients, Version::Head, self.now)?;
+            new_for_old.map(|r| r.fingerprint()) != old_request.as_ref().map(Request::fingerprint)
+        } else {
+            true
+        };
+        if message_changed {
+            review.counts.changed = common;
+        } else {
+            review.counts.unchanged = common;
+        }
+        let differs = old_request.as_ref().map(Request::fingerprint)
+            != new_request.as_ref().map(Request::fingerprint);
+        if differs {
+            review.samples.push(Sample {
+                recipient: WHOLE_CAMPAIGN.to_owned(),
+                change: Change::Changed,
+                before: old_request,
+                after: new_request,
+            });
+        }
+        Ok(())
+    }
+
+    /// The first recipients of a campaign that exists in one version only.
+    fn one_side(&self, p: &Prepared<'_>, version: Version) -> Result<Vec<Sample>, Failure> {
+        let side = match version {
+            Version::Base => self.base,
+            Version::Head => self.head,
+        };
+        let change = match version {
+            Version::Base => Change::Removed,
+            Version::Head => Change::Added,
+        };
+        let recipients = &p.audience.recipients;
+        if !p.render.message.per_recipient() {
+            let request = representative(side, p, recipients, version, self.now)?;
+            return Ok(request
+                .map(|request| {
+                    let mut sample = only_whole(change, request);
+                    sample.recipient = WHOLE_CAMPAIGN.to_owned();
+                    sample
+                })
+                .into_iter()
+                .collect());
+        }
+        // Every recipient is rendered, so that one the message fails for is reported.
+        fingerprints(side, p, version)?;
+        let first: Vec<Recipient> = recipients.iter().take(self.samples).cloned().collect();
+        let rendered = requests(side, p, &first, version)?;
+        Ok(first
+            .iter()
+            .zip(rendered)
+            .map(|(r, request)| only(r, change, request))
+            .collect())
+    }
+}
+
+fn only(recipient: &Recipient, change: Change, request: Request) -> Sample {
+    let mut sample = only_whole(change, request);
+    sample.recipient = recipient.phone.to_string();
+    sample
+}
+
+fn only_whole(change: Change, request: Request) -> Sample {
+    let (before, after) = match change {
+        Change::Removed => (Some(request), None),
+        _ => (None, Some(request)),
+    };
+    Sample {
+        recipient: String::new(),
+        change,
+        before,
+        after,
+    }
+}
+
+/// The settings that differ between two descriptions of a campaign.
+fn settings(before: Option<&Campaign>, after: Option<&Campaign>) -> Vec<Setting> {
+    let (Some(before), Some(after)) = (before, after) else {
+        return Vec::new();
+    };
+    let template = |c: &Campaign| {
+        c.template
+            .as_ref()
+            .map_or("none".to_owned(), |t| t.name.clone())
+    };
+    let schedule = |c: &Campaign| c.schedule.map_or("now".to_owned(), |at| at.to_string());
+    let on_change = |c: &Campaign| format!("{:?}", c.on_change).to_lowercase();
+    let pairs = [
+        ("send", before.send.clone(), after.send.clone()),
+        ("template", template(before), template(after)),
+        ("schedule", schedule(before), schedule(after)),
+        ("on_change", on_change(before), on_change(after)),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, a, b)| a != b)
+        .map(|(name, before, after)| Setting {
+            name,
+            before,
+            after,
+        })
+        .collect()
+}
+
+/// Every recipient's fingerprint, in audience order.
+fn fingerprints(
+    side: &Side<'_>,
+    p: &Prepared<'_>,
+    version: Version,
+) -> Result<Vec<Fingerprint>, Failure> {
+    let recipients = &p.audience.recipients;
+    render(side, p, recipients, version, false, |judged| {
+        Some(judged.fingerprint)
+    })
+}
+
+/// The requests of some of a campaign's recipients.
+fn requests(
+    side: &Side<'_>,
+    p: &Prepared<'_>,
+    recipients: &[Recipient],
+    version: Version,
+) -> Result<Vec<Request>, Failure> {
+    render(side, p, recipients, version, true, |judged| judged.request)
+}
+
+/// Renders `recipients`, keeping what `keep` takes of each (their requests are built only
+/// `with_requests`).
+fn render<T>(
+    side: &Side<'_>,
+    p: &Prepared<'_>,
+    recipients: &[Recipient],
+    version: Version,
+    with_requests: bool,
+    keep: impl Fn(Judged<()>) -> Option<T>,
+) -> Result<Vec<T>, Failure> {
+    let mut out = Vec::with_capacity(recipients.len());
+    p.render
+        .render_each(
+            recipients,
+            BATCH,
+            |_, _| ((), with_requests),
+            |_, judged| {
+                out.extend(keep(judged));
+                Ok::<(), MessageError>(())
+            },
+        )
+        .map_err(|stop| render_failure(side, p, version, stop))?;
+    Ok(out)
+}
+
+/// A broadcast's one request for `recipients`, or a per-recipient campaign's request for the
+/// first of them; `None` for no recipients.
+fn representative(
+    side: &Side<'_>,
+    p: &Prepared<'_>,
+    recipients: &[Recipient],
+    version: Version,
+    now: Timestamp,
+) -> Result<Option<Request>, Failure> {
+    if recipients.is_empty() {
+        return Ok(None);
+    }
+    if p.render.message.per_recipient() {
+        return Ok(requests(side, p, &recipients[..1], version)?
+            .into_iter()
+            .next());
+    }
+    p.render
+        .render_whole(recipients, now)
+        .map(|rendered| Some(rendered.request))
+        .map_err(|e| Failure {
+            version,
+            problems: vec![engine::render_problem(side.loaded, p, None, e)],
+        })
+}
+
+fn render_failure(
+    side: &Side<'_>,
+    p: &Prepared<'_>,
+    version: Version,
+    stop: Stop<MessageError>,
+) -> Failure {
+    let (index, e) = match stop {
+        Stop::Render(i, e) => (Some(i), e),
+        Stop::Consumer(e) => (None, e),
+    };
+    Failure {
+        version,
+        problems: vec![engine::render_problem(side.loaded, p, index, e)],
+    }
+}
