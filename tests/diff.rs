@@ -39,20 +39,6 @@ fn commit(dir: &Path, message: &str) {
     git(dir, &["commit", "-q", "--no-gpg-sign", "-m", message]);
 }
 
-fn edit(project: &Project, file: &str, from: &str, to: &str) {
-    let path = project.path().join(file);
-    let text = std::fs::read_to_string(&path).expect("the file exists");
-    assert!(text.contains(from), "{file} has no {from:?}");
-    std::fs::write(&path, text.replacen(from, to, 1)).expect("the file is written");
-}
-
-fn append(project: &Project, file: &str, line: &str) {
-    let path = project.path().join(file);
-    let mut text = std::fs::read_to_string(&path).expect("the file exists");
-    text.push_str(line);
-    std::fs::write(&path, text).expect("the file is written");
-}
-
 /// `herald diff --now AFTER_DUE ARGS`; asserts the exit code and returns standard output.
 fn diff(project: &Project, args: &[&str], code: i32) -> String {
     let mut all = vec!["diff", "--now", AFTER_DUE];
@@ -74,19 +60,17 @@ fn check(output: &Output, args: &[&str], code: i32) -> String {
 
 /// A typical change: a template filter, a schedule, a new CSV row, a removed one.
 fn typical_change(project: &Project) {
-    edit(
-        project,
+    project.edit(
         "campaigns/invoice-reminders.yaml",
         "{{ user.first_name | title }}",
         "{{ user.first_name | upper }}",
     );
-    edit(
-        project,
+    project.edit(
         "campaigns/invoice-reminders.yaml",
         "2026-12-01T09:00:00+05:30",
         "2026-12-01T10:00:00+05:30",
     );
-    append(project, "audiences/vip.csv", "+919999900001,zed,40099\n");
+    project.append("audiences/vip.csv", "+919999900001,zed,40099\n");
 }
 
 macro_rules! snapshot {
@@ -118,8 +102,7 @@ fn a_change_is_reviewed_by_the_messages_it_changes() {
 fn an_unchanged_project_says_so() {
     let project = repository();
     // Formatting and comments change nothing anyone receives.
-    edit(
-        &project,
+    project.edit(
         "campaigns/invoice-reminders.yaml",
         "December invoice reminders",
         "December invoice reminders  ",
@@ -209,19 +192,13 @@ fn json_lists_every_campaign_with_its_counts() {
 fn added_and_removed_campaigns_and_recipients() {
     let project = repository();
     std::fs::remove_file(project.path().join("campaigns/triggers.yaml")).expect("removed");
-    append(
-        &project,
+    project.append(
         "campaigns/broadcasts.yaml",
         "\n  spring-offer:\n    audience: testers\n    send:\n      broadcast:\n        \
          title: Spring\n        channels: [whatsapp]\n        \
          messages: [\"Spring is here, {{ vars.brand }}!\"]\n",
     );
-    edit(
-        &project,
-        "audiences/vip.csv",
-        "+919178921978,jahnavi,12346\n",
-        "",
-    );
+    project.edit("audiences/vip.csv", "+919178921978,jahnavi,12346\n", "");
     let text = diff(&project, &["--base", "main", "--emulator"], 0);
     snapshot!("added_and_removed", text);
 }
@@ -290,8 +267,7 @@ fn needs_no_state_and_no_key_and_touches_neither() {
 #[test]
 fn base_revision_problems_are_reported_apart() {
     let project = repository();
-    edit(
-        &project,
+    project.edit(
         "campaigns/broadcasts.yaml",
         "{{ vars.brand }}",
         "{{ vars.brand",
@@ -299,8 +275,7 @@ fn base_revision_problems_are_reported_apart() {
     commit(project.path(), "broken");
     git(project.path(), &["tag", "broken"]);
     // Fixed in the working tree; the base is the broken commit.
-    edit(
-        &project,
+    project.edit(
         "campaigns/broadcasts.yaml",
         "{{ vars.brand",
         "{{ vars.brand }}",
