@@ -18,7 +18,7 @@ use std::sync::Arc;
 use herald::diagnostic::SourceText;
 use herald::emulator::{self, BUILTIN_API_KEY, Running, Seed};
 use herald::load::yaml;
-use plan_support::Project;
+use plan_support::{Project, git};
 use serde_json::Value;
 use state_support::Fixture;
 
@@ -183,26 +183,6 @@ impl Emulator {
             })
             .collect()
     }
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "herald tests")
-        .env("GIT_AUTHOR_EMAIL", "tests@herald.invalid")
-        .env("GIT_COMMITTER_NAME", "herald tests")
-        .env("GIT_COMMITTER_EMAIL", "tests@herald.invalid")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("git runs");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 #[test]

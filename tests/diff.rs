@@ -6,7 +6,7 @@ mod plan_support;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use plan_support::{AFTER_DUE, Project};
+use plan_support::{AFTER_DUE, Project, git};
 
 /// The example project in a fresh git repository, committed once.
 fn repository() -> Project {
@@ -14,24 +14,6 @@ fn repository() -> Project {
     git(project.path(), &["init", "-q", "-b", "main"]);
     commit(project.path(), "the example");
     project
-}
-
-/// `git ARGS` in `dir`, with a fixed identity and time so that runs agree.
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "herald tests")
-        .env("GIT_AUTHOR_EMAIL", "tests@herald.invalid")
-        .env("GIT_COMMITTER_NAME", "herald tests")
-        .env("GIT_COMMITTER_EMAIL", "tests@herald.invalid")
-        .env("GIT_AUTHOR_DATE", "2026-11-20T10:00:00Z")
-        .env("GIT_COMMITTER_DATE", "2026-11-20T10:00:00Z")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?}");
 }
 
 fn commit(dir: &Path, message: &str) {

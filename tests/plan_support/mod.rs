@@ -148,3 +148,27 @@ pub fn stable(text: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// `git ARGS` in `dir` with a fixed identity and time (so commits are the same every run) and
+/// no user or system configuration; asserts success and returns standard output.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "herald tests")
+        .env("GIT_AUTHOR_EMAIL", "tests@herald.invalid")
+        .env("GIT_COMMITTER_NAME", "herald tests")
+        .env("GIT_COMMITTER_EMAIL", "tests@herald.invalid")
+        .env("GIT_AUTHOR_DATE", "2026-11-20T10:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-11-20T10:00:00Z")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
