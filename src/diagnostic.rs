@@ -87,6 +87,8 @@ pub enum Code {
     AudienceDuplicate,
     /// The Users API could not be read while resolving an audience.
     UsersApi,
+    /// An environment sends to another API target but would record in the default state.
+    SharedState,
 }
 
 impl Code {
@@ -125,6 +127,7 @@ impl Code {
             Code::UsersApi => "audience::users-api",
             Code::Limit => "whatsapp::limit",
             Code::Settings => "project::settings",
+            Code::SharedState => "project::shared-state",
         }
     }
 }

@@ -39,7 +39,7 @@ fn validate_annotates_errors_and_warnings_for_github() {
     let output = validate("undefined-user-field", &["--format", "github"], &[]);
     assert_eq!(output.status.code(), Some(1));
     insta::assert_snapshot!("github_error", stdout(&output));
-    let output = validate("environment-shares-state", &["--format", "github"], &[]);
+    let output = validate("empty-resource-file", &["--format", "github"], &[]);
     assert_eq!(output.status.code(), Some(0));
     insta::assert_snapshot!("github_warning", stdout(&output));
 }

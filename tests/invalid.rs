@@ -27,7 +27,7 @@ fn extra_args(case: &str) -> &'static [&'static str] {
 }
 
 /// Cases that must not fail validation: they only warn.
-const WARNING_ONLY: &[&str] = &["empty-resource-file", "environment-shares-state"];
+const WARNING_ONLY: &[&str] = &["empty-resource-file"];
 
 /// Cases that are usage errors (a bad flag value), which exit 2 like any other usage error.
 const USAGE_ERROR: &[&str] = &["unknown-env"];

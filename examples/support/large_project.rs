@@ -48,3 +48,48 @@ pub fn generate(dir: &Path, n: usize, base_url: &str) -> io::Result<u64> {
     csv.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     Ok(path.metadata()?.len())
 }
+
+/// Where a benchmark keeps the project's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// `.herald/state.db` in the project.
+    Sqlite,
+    /// A schema of its own on the server `HERALD_BENCH_POSTGRES_URL` (or
+    /// `HERALD_TEST_POSTGRES_URL`, which `.ci/postgres` prints) names; dropped afterwards.
+    Postgres,
+}
+
+/// A PostgreSQL schema for one benchmark project; dropped with it.
+pub struct PostgresState {
+    /// The server's URL.
+    pub url: String,
+    /// The schema.
+    pub schema: String,
+}
+
+impl PostgresState {
+    /// Points the project in `dir` at a fresh schema on the benchmark server.
+    pub fn configure(dir: &Path) -> Result<PostgresState, String> {
+        let url = std::env::var("HERALD_BENCH_POSTGRES_URL")
+            .or_else(|_| std::env::var("HERALD_TEST_POSTGRES_URL"))
+            .map_err(|_| {
+                "--state postgres needs a server: set HERALD_BENCH_POSTGRES_URL, or run \
+                 `eval \"$(.ci/postgres)\"` first"
+                    .to_owned()
+            })?;
+        let schema = format!("bench_{:016x}", fastrand::u64(..));
+        let settings = dir.join("herald.yaml");
+        let mut text = std::fs::read_to_string(&settings).map_err(|e| e.to_string())?;
+        text.push_str(&format!("state: {{backend: postgres, schema: {schema}}}\n"));
+        std::fs::write(&settings, text).map_err(|e| e.to_string())?;
+        Ok(PostgresState { url, schema })
+    }
+}
+
+impl Drop for PostgresState {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&self.url, postgres::NoTls) {
+            let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+        }
+    }
+}

@@ -216,7 +216,10 @@ fn check_settings(file: &SourceFile, diagnostics: &mut Vec<Diagnostic>) -> Optio
 
 /// An environment that sends to another API target but records in the default state would
 /// make its sends count as sent for the default target too: the next real apply would skip
-/// people who never got a message.
+/// people who never got a message. So state is keyed by environment wherever the target
+/// differs: such an environment must name its own state (or name the default one, to share it
+/// on purpose). An error rather than a default of its own, so that upgrading never silently
+/// switches a project to an empty state whose plan would message everyone again.
 fn check_shared_state(
     project: &Project,
     file: &str,
@@ -228,22 +231,29 @@ fn check_shared_state(
         let target =
             |api: &crate::model::Api| (api.base_url.clone(), api.customer_id, api.bot_key.clone());
         let moves_target = target(&project.api_for(Some(name))) != target(&project.api);
-        if !moves_target || project.state_for(Some(name)) != &project.state {
+        let own_state = project
+            .environments
+            .get(name)
+            .is_some_and(|env| env.state.is_some());
+        if !moves_target || own_state {
             continue;
         }
         let pointer = crate::load::node::pointer(["environments", name.as_str(), "api"]);
         diagnostics.push(
-            Diagnostic::warning(
-                Code::Settings,
+            Diagnostic::error(
+                Code::SharedState,
                 file,
                 format!(
-                    "environment `{name}` sends to another API target but shares the default state"
+                    "environment `{name}` sends to another API target but has no state of its own"
                 ),
             )
             .at(doc.span_at(&pointer), Some(source.clone()))
             .help(format!(
-                "its sends would count as sent in the default state; give it its own, e.g. \
-                 `state: {{path: .herald/{name}.db}}` under `environments.{name}`"
+                "its sends would count as sent for the default target, and the next real apply \
+                 would skip people who never got a message; give it its own state, e.g. \
+                 `state: {{path: .herald/{name}.db}}` (or `{{backend: postgres, schema: \
+                 herald_{}}}`) under `environments.{name}`",
+                name.replace('-', "_")
             )),
         );
     }
