@@ -11,6 +11,7 @@
 
 pub mod copy;
 pub mod postgres;
+mod postgres_tls;
 mod sql;
 pub mod sqlite;
 
@@ -198,6 +199,11 @@ impl StateError {
             StateError::NotLocked { current: None, .. } => "the state is not locked".to_owned(),
             StateError::NewerSchema { .. } => {
                 "upgrade herald to the version that wrote this state".to_owned()
+            }
+            StateError::Backend { location, .. } if location.starts_with("postgres") => {
+                "check the server is reachable and the URL in the state's variable (host, port, \
+                 user, database; sslmode and sslrootcert for TLS, see docs/ci.md)"
+                    .to_owned()
             }
             StateError::Backend { .. } => {
                 "check that the state is readable and writable and the disk is not full".to_owned()

@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::fmt;
 
 use jiff::Timestamp;
-use postgres::{Client, NoTls, Row};
+use postgres::{Client, Row};
 
 use super::sql::{self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, timestamp_text};
 use super::{ApplyRecord, CampaignSummary, Delivery, Lock, Outcome, Recorded, StateError, Store};
@@ -136,11 +136,11 @@ impl PostgresStore {
     }
 
     fn connect(url: &str, schema: &str) -> Result<PostgresStore, StateError> {
-        let config: postgres::Config = url.parse().map_err(|e| StateError::Backend {
+        let target = super::postgres_tls::parse(url).map_err(|e| StateError::Backend {
             location: "PostgreSQL".to_owned(),
             message: format!("the state URL is not a PostgreSQL connection string: {e}"),
         })?;
-        let location = describe(&config, schema);
+        let location = describe(&target.config, schema);
         if !is_identifier(schema) {
             return Err(StateError::Backend {
                 location,
@@ -150,9 +150,8 @@ impl PostgresStore {
                 ),
             });
         }
-        let client = config
-            .connect(NoTls)
-            .map_err(fail(&location, "cannot connect"))?;
+        let client =
+            super::postgres_tls::connect(&target).map_err(fail(&location, "cannot connect"))?;
         Ok(PostgresStore {
             client: RefCell::new(client),
             schema: format!("\"{schema}\""),

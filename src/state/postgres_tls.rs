@@ -1,0 +1,260 @@
+//! How herald reaches PostgreSQL: the state URL's TLS settings, read as libpq reads them, and
+//! the connection made over rustls.
+//!
+//! `sslmode` is `disable` (plain TCP), `prefer` (the default: TLS when the server offers it),
+//! `require` (TLS), `verify-ca` (TLS, the server's certificate chain checked) or `verify-full`
+//! (the chain and the host name checked). As in libpq, `prefer` and `require` do not check the
+//! certificate unless `sslrootcert` names the roots to check it against; `verify-*` without it
+//! check against the system's roots. tokio-postgres knows only the first three modes and no
+//! `sslrootcert`, so herald takes both out of a `postgres://` URL before handing it on.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use postgres::config::SslMode;
+use postgres::{Client, Config, NoTls};
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// How much of the server's certificate is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Nothing (libpq's `prefer` and `require`): the connection is encrypted, not authenticated.
+    Nothing,
+    /// The chain, up to a trusted root (`verify-ca`).
+    Chain,
+    /// The chain and the host name (`verify-full`).
+    Full,
+}
+
+/// A parsed state URL: what to connect to and how.
+pub(super) struct Target {
+    /// tokio-postgres's view of the URL.
+    pub config: Config,
+    check: Check,
+    /// `sslrootcert`: a PEM file, or `system`.
+    roots: Option<String>,
+}
+
+/// Reads a state URL (or key=value connection string).
+pub(super) fn parse(url: &str) -> Result<Target, String> {
+    let mut check = None;
+    let mut roots = None;
+    let mut handed_on = url.to_owned();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let mut parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+        let mut kept: Vec<(String, String)> = Vec::new();
+        for (key, value) in parsed.query_pairs() {
+            match (key.as_ref(), value.as_ref()) {
+                ("sslrootcert", path) => roots = Some(path.to_owned()),
+                ("sslmode", "verify-ca") => {
+                    check = Some(Check::Chain);
+                    kept.push(("sslmode".to_owned(), "require".to_owned()));
+                }
+                ("sslmode", "verify-full") => {
+                    check = Some(Check::Full);
+                    kept.push(("sslmode".to_owned(), "require".to_owned()));
+                }
+                (key, value) => kept.push((key.to_owned(), value.to_owned())),
+            }
+        }
+        if kept.is_empty() {
+            parsed.set_query(None);
+        } else {
+            parsed.query_pairs_mut().clear().extend_pairs(&kept);
+        }
+        handed_on = parsed.into();
+    }
+    let config: Config = handed_on.parse().map_err(|e: postgres::Error| {
+        let mut message = e.to_string();
+        if url.contains("verify-") {
+            message.push_str(" (sslmode verify-ca and verify-full need the postgres:// URL form)");
+        }
+        message
+    })?;
+    // libpq: a root certificate turns `require` into `verify-ca`.
+    let check = check.unwrap_or(if roots.is_some() {
+        Check::Chain
+    } else {
+        Check::Nothing
+    });
+    Ok(Target {
+        config,
+        check,
+        roots,
+    })
+}
+
+/// Connects as the target says: plain for `sslmode=disable`, else over rustls.
+pub(super) fn connect(target: &Target) -> Result<Client, String> {
+    if target.config.get_ssl_mode() == SslMode::Disable {
+        return target.config.connect(NoTls).map_err(|e| with_causes(&e));
+    }
+    let tls = MakeRustlsConnect::new(client_config(target.check, target.roots.as_deref())?);
+    target.config.connect(tls).map_err(|e| with_causes(&e))
+}
+
+/// An error and its causes, as `error: cause: cause` (a TLS failure's reason is a cause).
+fn with_causes(error: &postgres::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn client_config(check: Check, roots: Option<&str>) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier: Arc<dyn ServerCertVerifier> = match check {
+        Check::Nothing => Arc::new(Unchecked(provider.signature_verification_algorithms)),
+        Check::Chain | Check::Full => {
+            let store = root_store(roots)?;
+            let webpki =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
+                    .build()
+                    .map_err(|e| format!("cannot check the server's certificate: {e}"))?;
+            if check == Check::Full {
+                webpki
+            } else {
+                Arc::new(AnyName(webpki))
+            }
+        }
+    };
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth())
+}
+
+/// The roots `sslrootcert` names: a PEM file, or the system's (`system`, or no file given).
+fn root_store(roots: Option<&str>) -> Result<RootCertStore, String> {
+    let mut store = RootCertStore::empty();
+    match roots {
+        Some(path) if path != "system" => {
+            let path = PathBuf::from(path);
+            let certs = CertificateDer::pem_file_iter(&path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("cannot read sslrootcert {}: {e}", path.display()))?;
+            let (added, _) = store.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(format!(
+                    "sslrootcert {} holds no usable certificate",
+                    path.display()
+                ));
+            }
+        }
+        _ => {
+            let found = rustls_native_certs::load_native_certs();
+            store.add_parsable_certificates(found.certs);
+            if store.is_empty() {
+                return Err(
+                    "no system root certificates found to check the server's certificate; \
+                     name the roots with sslrootcert=PATH in the state URL"
+                        .to_owned(),
+                );
+            }
+        }
+    }
+    Ok(store)
+}
+
+/// `prefer` and `require` without roots: any certificate is accepted, as libpq does; the
+/// handshake's signatures are still checked, so the session is encrypted end to end with
+/// whoever holds the certificate's key.
+#[derive(Debug)]
+struct Unchecked(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for Unchecked {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}
+
+/// `verify-ca`: the chain must lead to a trusted root; the name in it need not match the host.
+#[derive(Debug)]
+struct AnyName(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for AnyName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
