@@ -116,21 +116,22 @@ fn with_causes(error: &postgres::Error) -> String {
 
 fn client_config(check: Check, roots: Option<&str>) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier: Arc<dyn ServerCertVerifier> = match check {
-        Check::Nothing => Arc::new(Unchecked(provider.signature_verification_algorithms)),
-        Check::Chain | Check::Full => {
-            let store = root_store(roots)?;
-            let webpki =
-                WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
-                    .build()
-                    .map_err(|e| format!("cannot check the server's certificate: {e}"))?;
-            if check == Check::Full {
-                webpki
-            } else {
-                Arc::new(AnyName(webpki))
-            }
-        }
+    let chain = match check {
+        Check::Nothing => None,
+        Check::Chain | Check::Full => Some(
+            WebPkiServerVerifier::builder_with_provider(
+                Arc::new(root_store(roots)?),
+                provider.clone(),
+            )
+            .build()
+            .map_err(|e| format!("cannot check the server's certificate: {e}"))?,
+        ),
     };
+    let verifier = Arc::new(Verifier {
+        check,
+        chain,
+        algorithms: provider.signature_verification_algorithms,
+    });
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("cannot set up TLS: {e}"))?
@@ -171,52 +172,19 @@ fn root_store(roots: Option<&str>) -> Result<RootCertStore, String> {
     Ok(store)
 }
 
-/// `prefer` and `require` without roots: any certificate is accepted, as libpq does; the
-/// handshake's signatures are still checked, so the session is encrypted end to end with
-/// whoever holds the certificate's key.
+/// Checks the server's certificate as much as `check` says. Without roots (`prefer`,
+/// `require`) any certificate is accepted, as libpq does; `verify-ca` accepts a chain to a
+/// trusted root whatever name it is for. The handshake's signatures are always checked, so
+/// the session is encrypted end to end with whoever holds the certificate's key.
 #[derive(Debug)]
-struct Unchecked(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
+struct Verifier {
+    check: Check,
+    /// The chain's verifier, for `Chain` and `Full`.
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
 }
 
-/// `verify-ca`: the chain must lead to a trusted root; the name in it need not match the host.
-#[derive(Debug)]
-struct AnyName(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for AnyName {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -225,13 +193,13 @@ impl ServerCertVerifier for AnyName {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        let Some(chain) = self.chain.as_ref().filter(|_| self.check != Check::Nothing) else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
+            )) if self.check == Check::Chain => Ok(ServerCertVerified::assertion()),
             other => other,
         }
     }
@@ -242,7 +210,7 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -251,10 +219,62 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(url: &str) -> Target {
+        match parse(url) {
+            Ok(target) => target,
+            Err(e) => panic!("{url}: {e}"),
+        }
+    }
+
+    #[test]
+    fn libpq_modes_tokio_postgres_does_not_know_are_taken_out_of_the_url() {
+        let t = read(
+            "postgres://u:p%40ss@db.example.com:6543/app?sslmode=verify-full&sslrootcert=/ca.pem&application_name=x",
+        );
+        assert_eq!(t.check, Check::Full);
+        assert_eq!(t.roots.as_deref(), Some("/ca.pem"));
+        assert_eq!(t.config.get_ssl_mode(), SslMode::Require);
+        assert_eq!(t.config.get_password(), Some(&b"p@ss"[..]));
+        assert_eq!(t.config.get_application_name(), Some("x"));
+        assert_eq!(t.config.get_ports(), &[6543]);
+
+        let t = read("postgresql://u@db/app?sslmode=verify-ca");
+        assert_eq!((t.check, t.roots), (Check::Chain, None));
+    }
+
+    #[test]
+    fn a_root_certificate_makes_require_check_the_chain_as_in_libpq() {
+        assert_eq!(
+            read("postgres://u@db/app?sslmode=require").check,
+            Check::Nothing
+        );
+        let t = read("postgres://u@db/app?sslmode=require&sslrootcert=/ca.pem");
+        assert_eq!(t.check, Check::Chain);
+        assert_eq!(
+            read("postgres://u@db/app").config.get_ssl_mode(),
+            SslMode::Prefer
+        );
+    }
+
+    #[test]
+    fn key_value_strings_are_handed_on_as_they_are() {
+        let t = read("host=db user=u dbname=app sslmode=disable");
+        assert_eq!(t.config.get_ssl_mode(), SslMode::Disable);
+        let Err(e) = parse("host=db sslmode=verify-full") else {
+            panic!("verify-full needs the URL form");
+        };
+        assert!(e.contains("need the postgres:// URL form"), "{e}");
     }
 }
