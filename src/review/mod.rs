@@ -301,54 +301,46 @@ impl Pair<'_, '_> {
         let new = fingerprints(self.head, after, Version::Head)?;
         let old_recipients = &before.audience.recipients;
         let new_recipients = &after.audience.recipients;
-        let index: HashMap<&str, usize> = old_recipients
+        // Matched recipients are taken out: what is left at the end was removed.
+        let mut index: HashMap<&str, (usize, Fingerprint)> = old_recipients
             .iter()
+            .zip(&old)
             .enumerate()
-            .map(|(i, r)| (&*r.phone, i))
+            .map(|(i, (r, fingerprint))| (&*r.phone, (i, *fingerprint)))
             .collect();
-        let mut kept = vec![false; old_recipients.len()];
         let (mut added, mut changed) = (Vec::new(), Vec::new());
-        for (j, recipient) in new_recipients.iter().enumerate() {
-            match index.get(&*recipient.phone) {
+        for (j, (recipient, fingerprint)) in new_recipients.iter().zip(&new).enumerate() {
+            match index.remove(&*recipient.phone) {
                 None => {
                     review.counts.added += 1;
                     if added.len() < self.samples {
                         added.push(j);
                     }
                 }
-                Some(&i) => {
-                    kept[i] = true;
-                    if old[i] == new[j] {
-                        review.counts.unchanged += 1;
-                    } else {
-                        review.counts.changed += 1;
-                        if changed.len() < self.samples {
-                            changed.push((i, j));
-                        }
+                Some((_, was)) if was == *fingerprint => review.counts.unchanged += 1,
+                Some((i, _)) => {
+                    review.counts.changed += 1;
+                    if changed.len() < self.samples {
+                        changed.push((i, j));
                     }
                 }
             }
         }
-        let removed: Vec<usize> = (0..old_recipients.len()).filter(|&i| !kept[i]).collect();
+        let mut removed: Vec<usize> = index.into_values().map(|(i, _)| i).collect();
+        removed.sort_unstable();
         review.counts.removed = removed.len() as u64;
         let pick = |p: &Prepared<'_>, indices: &mut dyn Iterator<Item = usize>| -> Vec<Recipient> {
-            indices.map(|i| p.audience.recipients[i].clone()).collect()
+            indices
+                .filter_map(|i| p.audience.recipients.get(i).cloned())
+                .collect()
         };
-        let changed_before = requests(
-            self.base,
-            before,
-            &pick(before, &mut changed.iter().map(|c| c.0)),
-            Version::Base,
-        )?;
-        let changed_after = requests(
-            self.head,
-            after,
-            &pick(after, &mut changed.iter().map(|c| c.1)),
-            Version::Head,
-        )?;
-        for (((_, j), old), new) in changed.iter().zip(changed_before).zip(changed_after) {
+        let changed_old = pick(before, &mut changed.iter().map(|c| c.0));
+        let changed_new = pick(after, &mut changed.iter().map(|c| c.1));
+        let changed_before = requests(self.base, before, &changed_old, Version::Base)?;
+        let changed_after = requests(self.head, after, &changed_new, Version::Head)?;
+        for ((recipient, old), new) in changed_new.iter().zip(changed_before).zip(changed_after) {
             review.samples.push(Sample {
-                recipient: new_recipients[*j].phone.to_string(),
+                recipient: recipient.phone.to_string(),
                 change: Change::Changed,
                 before: Some(old),
                 after: Some(new),
@@ -553,13 +545,12 @@ fn representative(
     version: Version,
     now: Timestamp,
 ) -> Result<Option<Request>, Failure> {
-    if recipients.is_empty() {
+    let Some((first, _)) = recipients.split_first() else {
         return Ok(None);
-    }
+    };
     if p.render.message.per_recipient() {
-        return Ok(requests(side, p, &recipients[..1], version)?
-            .into_iter()
-            .next());
+        let first = std::slice::from_ref(first);
+        return Ok(requests(side, p, first, version)?.into_iter().next());
     }
     p.render
         .render_whole(recipients, now)
