@@ -1,11 +1,12 @@
-//! The GitHub Actions workflows of docs/ci.md, run step by step against the emulator and a real
-//! PostgreSQL server, so that the documented pipelines cannot rot: a pull request is reviewed
-//! (and sends nothing), merged, applied, and a scheduled run then sends nothing more.
+//! The pipelines of docs/ci.md, run step by step against the emulator and a real PostgreSQL
+//! server, so that they cannot rot: a pull request is reviewed (and sends nothing), merged,
+//! applied, and a scheduled run then sends nothing more.
 //!
-//! Steps that `uses:` an action (checkout, the comment) and the one that installs herald (it
-//! needs the network) are skipped; the test plays their part: the repository is cloned, the
-//! freshly built herald is on PATH. Every `${{ }}` expression and `if:` condition in the
-//! workflows must be one this file knows how to evaluate, so a new one fails loudly here.
+//! GitHub steps that `uses:` an action (checkout, the comment) and the ones that install herald
+//! (they need the network) are skipped, as is GitLab's `before_script` (the install); the test
+//! plays their part: the repository is cloned, the freshly built herald is on PATH. Every
+//! `${{ }}` expression and `if:` condition in the workflows must be one this file knows how to
+//! evaluate, so a new one fails loudly here.
 
 mod plan_support;
 mod state_support;
@@ -22,8 +23,9 @@ use plan_support::{Project, git};
 use serde_json::Value;
 use state_support::Fixture;
 
-/// The workflows in docs/ci.md: each `yaml` block whose first line names a workflow file.
-fn documented_workflows() -> BTreeMap<String, Value> {
+/// The pipeline files in docs/ci.md: each `yaml` block whose first line names its file
+/// (`# .github/workflows/herald-review.yml`, `# .gitlab-ci.yml`), by that name.
+fn documented_files() -> BTreeMap<String, Value> {
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ci.md");
     let text = std::fs::read_to_string(docs).expect("docs/ci.md exists");
     let mut workflows = BTreeMap::new();
@@ -31,13 +33,10 @@ fn documented_workflows() -> BTreeMap<String, Value> {
         let Some((body, _)) = block.split_once("\n```") else {
             panic!("an unclosed yaml block in docs/ci.md");
         };
-        let Some(name) = body
-            .lines()
-            .next()
-            .and_then(|l| l.strip_prefix("# .github/workflows/"))
-        else {
+        let Some(name) = body.lines().next().and_then(|l| l.strip_prefix("# ")) else {
             continue;
         };
+        let name = name.split_whitespace().next().unwrap_or_default();
         let source = SourceText::new(Arc::from(format!("{body}\n")), 1);
         let (documents, problems) = yaml::parse(name, &source);
         assert!(
@@ -129,24 +128,56 @@ impl Runner {
                 let mut step_env = job_env.clone();
                 step_env.extend(strings(&step["env"]));
                 let script = self.substitute(step["run"].as_str().expect("a run step"));
-                let output = Command::new("bash")
-                    .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &script])
-                    .current_dir(&self.work)
-                    .env_clear()
-                    .envs(&step_env)
-                    .output()
-                    .expect("bash runs");
-                assert!(
-                    output.status.success(),
-                    "job {job_name}, step {name:?} failed ({})\nstdout:\n{}\nstderr:\n{}",
-                    output.status,
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr)
+                self.shell(
+                    &script,
+                    &step_env,
+                    &format!("job {job_name}, step {name:?}"),
                 );
                 ran.push(name.to_owned());
             }
         }
         ran
+    }
+}
+
+impl Runner {
+    /// Runs `script` as GitHub's and GitLab's bash shells do (stop at the first failure);
+    /// asserts it succeeds and returns its standard output.
+    fn shell(&self, script: &str, env: &BTreeMap<String, String>, what: &str) -> String {
+        let output = Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", script])
+            .current_dir(&self.work)
+            .env_clear()
+            .envs(env)
+            .output()
+            .expect("bash runs");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{what} failed ({})\nstdout:\n{stdout}\nstderr:\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    }
+
+    /// Runs a GitLab job's `script` lines (not its `before_script`, the install) with the
+    /// pipeline's `variables` and these; returns what they printed.
+    fn run_gitlab_job(&self, pipeline: &Value, job: &str, extra: &[(&str, &str)]) -> String {
+        let mut env = self.env.clone();
+        if let Some(variables) = pipeline["variables"].as_object() {
+            for (k, v) in variables {
+                env.insert(k.clone(), v.as_str().unwrap_or_default().to_owned());
+            }
+        }
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let lines: Vec<&str> = pipeline[job]["script"]
+            .as_array()
+            .unwrap_or_else(|| panic!("job {job} has a script"))
+            .iter()
+            .map(|line| line.as_str().expect("script lines are strings"))
+            .collect();
+        self.shell(&lines.join("\n"), &env, &format!("GitLab job {job}"))
     }
 }
 
@@ -185,11 +216,123 @@ impl Emulator {
     }
 }
 
+/// The example project on `main` as docs/ci.md configures it (PostgreSQL state, the URL a
+/// secret), a clone of it to run pipelines in, the emulator it sends to.
+struct Pipeline {
+    emulator: Emulator,
+    runner: Runner,
+    _state: Fixture,
+    _upstream: Project,
+    _scratch: tempfile::TempDir,
+}
+
+impl Pipeline {
+    fn new() -> Pipeline {
+        let emulator = Emulator::start();
+        let state = Fixture::postgres();
+        let Fixture::Postgres { url, schema } = &state else {
+            unreachable!("a PostgreSQL fixture")
+        };
+        let upstream = Project::example();
+        upstream.edit(
+            "herald.yaml",
+            "base_url: https://api.engati.ai",
+            &format!("base_url: {}", emulator.running.base_url()),
+        );
+        upstream.edit(
+            "herald.yaml",
+            "  backend: sqlite                          # .herald/state.db, git-ignored\n",
+            &format!("  backend: postgres\n  url_env: HERALD_STATE_URL\n  schema: {schema}\n"),
+        );
+        git(upstream.path(), &["init", "-q", "-b", "main"]);
+        git(upstream.path(), &["add", "-A"]);
+        git(
+            upstream.path(),
+            &["commit", "-q", "--no-gpg-sign", "-m", "campaigns"],
+        );
+
+        // The checkout: a clone, with origin/main to compare with.
+        let scratch = tempfile::tempdir().expect("a temporary directory");
+        let upstream_dir = upstream.path().display().to_string();
+        git(scratch.path(), &["clone", "-q", &upstream_dir, "work"]);
+        let herald_dir = Path::new(env!("CARGO_BIN_EXE_herald"))
+            .parent()
+            .expect("the binary's directory");
+        let path = format!(
+            "{}:{}",
+            herald_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let temp = scratch.path().display().to_string();
+        let summary = scratch.path().join("step-summary.md");
+        let runner = Runner {
+            work: scratch.path().join("work"),
+            env: [
+                ("PATH", path.as_str()),
+                ("HOME", &temp),
+                ("CI", "true"),
+                ("NO_COLOR", "1"),
+                ("GIT_CONFIG_GLOBAL", "/dev/null"),
+                ("TEST_STATE_URL", url.as_str()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+            summary,
+        };
+        Pipeline {
+            emulator,
+            runner,
+            _state: state,
+            _upstream: upstream,
+            _scratch: scratch,
+        }
+    }
+
+    fn work(&self) -> &Path {
+        &self.runner.work
+    }
+
+    /// A branch that adds a tester to the `testers` audience (whom `feedback-flow`, due now,
+    /// messages).
+    fn branch_adding_a_tester(&self) {
+        let work = self.work();
+        git(work, &["checkout", "-q", "-b", "add-a-tester"]);
+        let audiences = work.join("campaigns/audiences.yaml");
+        let text = std::fs::read_to_string(&audiences).expect("audiences.yaml");
+        let tester =
+            r#"      - {phone: "+919178921978", first_name: jahnavi, invoice_no: "12346"}"#;
+        assert!(text.contains(tester));
+        let added = format!(
+            "{tester}\n      - {{phone: \"+919999900001\", first_name: zed, invoice_no: \"40099\"}}"
+        );
+        std::fs::write(&audiences, text.replacen(tester, &added, 1)).expect("written");
+        git(
+            work,
+            &["commit", "-q", "--no-gpg-sign", "-am", "add a tester"],
+        );
+    }
+
+    fn merge(&self) {
+        git(self.work(), &["checkout", "-q", "main"]);
+        git(self.work(), &["merge", "-q", "--ff-only", "add-a-tester"]);
+    }
+
+    /// The sends since `before`, which must be exactly one: to the new tester.
+    fn only_the_new_tester_since(&self, before: &[String]) -> Vec<String> {
+        let now = self.emulator.sends();
+        let new = &now[before.len()..];
+        assert_eq!(new.len(), 1, "only the new tester is messaged: {new:?}");
+        assert!(new[0].contains("+919999900001"), "{new:?}");
+        now
+    }
+}
+
 #[test]
 fn the_documented_github_workflows_review_merge_and_apply() {
-    let workflows = documented_workflows();
-    let review = &workflows["herald-review.yml"];
-    let apply = &workflows["herald-apply.yml"];
+    let files = documented_files();
+    let review = &files[".github/workflows/herald-review.yml"];
+    let apply = &files[".github/workflows/herald-apply.yml"];
     assert_eq!(
         apply["concurrency"]["cancel-in-progress"],
         Value::Bool(false),
@@ -197,99 +340,31 @@ fn the_documented_github_workflows_review_merge_and_apply() {
     );
     assert!(apply["concurrency"]["group"].is_string());
     assert_eq!(apply["on"]["schedule"][0]["cron"], "*/15 * * * *");
-
-    // The project on main, as the docs configure it: PostgreSQL state, the URL a secret.
-    let emulator = Emulator::start();
-    let state = Fixture::postgres();
-    let Fixture::Postgres { url, schema } = &state else {
-        unreachable!("a PostgreSQL fixture")
-    };
-    let upstream = Project::example();
-    upstream.edit(
-        "herald.yaml",
-        "base_url: https://api.engati.ai",
-        &format!("base_url: {}", emulator.running.base_url()),
-    );
-    upstream.edit(
-        "herald.yaml",
-        "  backend: sqlite                          # .herald/state.db, git-ignored\n",
-        &format!("  backend: postgres\n  url_env: HERALD_STATE_URL\n  schema: {schema}\n"),
-    );
-    git(upstream.path(), &["init", "-q", "-b", "main"]);
-    git(upstream.path(), &["add", "-A"]);
-    git(
-        upstream.path(),
-        &["commit", "-q", "--no-gpg-sign", "-m", "campaigns"],
-    );
-
-    // actions/checkout: a clone, with origin/main to compare with.
-    let scratch = tempfile::tempdir().expect("a temporary directory");
-    let work = scratch.path().join("work");
-    git(
-        scratch.path(),
-        &[
-            "clone",
-            "-q",
-            &upstream.path().display().to_string(),
-            "work",
-        ],
-    );
-    let summary = scratch.path().join("step-summary.md");
-    let herald_dir = Path::new(env!("CARGO_BIN_EXE_herald"))
-        .parent()
-        .expect("the binary's directory");
-    let path = format!(
-        "{}:{}",
-        herald_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let runner = Runner {
-        work: work.clone(),
-        env: [
-            ("PATH", path.as_str()),
-            ("HOME", &scratch.path().display().to_string()),
-            ("GITHUB_ACTIONS", "true"),
-            ("CI", "true"),
-            ("NO_COLOR", "1"),
-            ("GITHUB_STEP_SUMMARY", &summary.display().to_string()),
-            ("RUNNER_TEMP", &scratch.path().display().to_string()),
-            ("GIT_CONFIG_GLOBAL", "/dev/null"),
-            ("TEST_STATE_URL", url.as_str()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect(),
-        summary: summary.clone(),
-    };
+    let pipeline = Pipeline::new();
+    let (runner, work) = (&pipeline.runner, pipeline.work());
+    let summary = runner.summary.display().to_string();
+    let github = [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_STEP_SUMMARY", summary.as_str()),
+    ];
 
     // The first apply on main sends what is due.
-    let ran = runner.run(apply, &[("GITHUB_EVENT_NAME", "push")]);
+    let ran = runner.run(
+        apply,
+        &[&github[..], &[("GITHUB_EVENT_NAME", "push")]].concat(),
+    );
     assert_eq!(ran, ["Plan", "Apply exactly that plan"]);
-    let first = emulator.sends();
+    let first = pipeline.emulator.sends();
     assert!(!first.is_empty(), "the first apply sends what is due");
 
     // A pull request adds a tester: the review shows it and sends nothing.
-    git(&work, &["checkout", "-q", "-b", "add-a-tester"]);
-    let audiences = work.join("campaigns/audiences.yaml");
-    let text = std::fs::read_to_string(&audiences).expect("audiences.yaml");
-    let tester = r#"      - {phone: "+919178921978", first_name: jahnavi, invoice_no: "12346"}"#;
-    assert!(text.contains(tester));
-    let added = format!(
-        "{tester}\n      - {{phone: \"+919999900001\", first_name: zed, invoice_no: \"40099\"}}"
-    );
-    std::fs::write(&audiences, text.replacen(tester, &added, 1)).expect("written");
-    git(
-        &work,
-        &["commit", "-q", "--no-gpg-sign", "-am", "add a tester"],
-    );
-    std::fs::write(&summary, "").expect("summary reset");
-    let ran = runner.run(
-        review,
-        &[
-            ("GITHUB_EVENT_NAME", "pull_request"),
-            ("GITHUB_BASE_REF", "main"),
-        ],
-    );
+    pipeline.branch_adding_a_tester();
+    std::fs::write(&runner.summary, "").expect("summary reset");
+    let pull_request = [
+        ("GITHUB_EVENT_NAME", "pull_request"),
+        ("GITHUB_BASE_REF", "main"),
+    ];
+    let ran = runner.run(review, &[&github[..], &pull_request[..]].concat());
     assert_eq!(
         ran,
         [
@@ -299,7 +374,7 @@ fn the_documented_github_workflows_review_merge_and_apply() {
         ]
     );
     assert_eq!(
-        emulator.sends(),
+        pipeline.emulator.sends(),
         first,
         "a pull request's review sends nothing"
     );
@@ -318,16 +393,90 @@ fn the_documented_github_workflows_review_merge_and_apply() {
     assert!(page.contains("### herald diff") && page.contains("### herald plan"));
 
     // Merged: the push to main applies exactly the new delivery.
-    git(&work, &["checkout", "-q", "main"]);
-    git(&work, &["merge", "-q", "--ff-only", "add-a-tester"]);
+    pipeline.merge();
     std::fs::remove_file(work.join("comment.md")).expect("removed");
-    runner.run(apply, &[("GITHUB_EVENT_NAME", "push")]);
-    let after_merge = emulator.sends();
-    let new: Vec<&String> = after_merge[first.len()..].iter().collect();
-    assert_eq!(new.len(), 1, "only the new tester is messaged: {new:?}");
-    assert!(new[0].contains("+919999900001"), "{new:?}");
+    runner.run(
+        apply,
+        &[&github[..], &[("GITHUB_EVENT_NAME", "push")]].concat(),
+    );
+    let after_merge = pipeline.only_the_new_tester_since(&first);
 
     // The scheduled run a quarter of an hour later finds nothing new.
-    runner.run(apply, &[("GITHUB_EVENT_NAME", "schedule")]);
-    assert_eq!(emulator.sends(), after_merge, "nobody is messaged twice");
+    runner.run(
+        apply,
+        &[&github[..], &[("GITHUB_EVENT_NAME", "schedule")]].concat(),
+    );
+    assert_eq!(
+        pipeline.emulator.sends(),
+        after_merge,
+        "nobody is messaged twice"
+    );
+}
+
+#[test]
+fn the_documented_gitlab_pipeline_reviews_a_fork_and_applies_once() {
+    let files = documented_files();
+    let pipeline_file = &files[".gitlab-ci.yml"];
+    assert_eq!(pipeline_file["apply"]["resource_group"], "herald-apply");
+    let pipeline = Pipeline::new();
+    let (runner, work) = (&pipeline.runner, pipeline.work());
+    let secrets = [
+        ("ENGATI_API_KEY", BUILTIN_API_KEY),
+        ("HERALD_STATE_URL", runner.env["TEST_STATE_URL"].as_str()),
+    ];
+    let on_main = [
+        ("CI_PIPELINE_SOURCE", "push"),
+        ("CI_COMMIT_BRANCH", "main"),
+        ("CI_DEFAULT_BRANCH", "main"),
+    ];
+    runner.run_gitlab_job(
+        pipeline_file,
+        "apply",
+        &[&secrets[..], &on_main[..]].concat(),
+    );
+    let first = pipeline.emulator.sends();
+    assert!(!first.is_empty(), "the first apply sends what is due");
+
+    // A merge request from a fork: no protected variables, so no plan; the diff still runs.
+    pipeline.branch_adding_a_tester();
+    let output = runner.run_gitlab_job(
+        pipeline_file,
+        "review",
+        &[
+            ("CI_PIPELINE_SOURCE", "merge_request_event"),
+            ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main"),
+        ],
+    );
+    assert!(
+        output.contains("campaign feedback-flow — changed"),
+        "{output}"
+    );
+    assert!(
+        !output.contains("herald plan"),
+        "no plan without the state: {output}"
+    );
+    let report = std::fs::read_to_string(work.join("gl-code-quality-report.json"))
+        .expect("the Code Quality report");
+    assert_eq!(report.trim(), "[]", "a valid project has no findings");
+    assert_eq!(pipeline.emulator.sends(), first, "a review sends nothing");
+
+    // Merged, then the schedule: one new delivery, then none.
+    pipeline.merge();
+    runner.run_gitlab_job(
+        pipeline_file,
+        "apply",
+        &[&secrets[..], &on_main[..]].concat(),
+    );
+    let after_merge = pipeline.only_the_new_tester_since(&first);
+    let scheduled = [("CI_PIPELINE_SOURCE", "schedule")];
+    runner.run_gitlab_job(
+        pipeline_file,
+        "apply",
+        &[&secrets[..], &scheduled[..]].concat(),
+    );
+    assert_eq!(
+        pipeline.emulator.sends(),
+        after_merge,
+        "nobody is messaged twice"
+    );
 }
