@@ -296,3 +296,44 @@ fn outside_a_repository_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_project_in_a_subdirectory_of_the_repository() {
+    let project = Project::example();
+    let repo = project.path();
+    // The project moves to marketing/ in a repository that holds other things too.
+    let sub = repo.join("marketing");
+    std::fs::create_dir_all(&sub).expect("created");
+    for name in ["herald.yaml", "campaigns", "audiences"] {
+        std::fs::rename(repo.join(name), sub.join(name)).expect("moved");
+    }
+    std::fs::write(repo.join("README"), "not herald's\n").expect("written");
+    git(repo, &["init", "-q", "-b", "main"]);
+    commit(repo, "the example, in marketing/");
+    let vip = sub.join("audiences/vip.csv");
+    let mut text = std::fs::read_to_string(&vip).expect("vip.csv");
+    text.push_str("+919999900001,zed,40099\n");
+    std::fs::write(&vip, text).expect("written");
+
+    let output = project.herald(&[
+        "diff",
+        "--now",
+        AFTER_DUE,
+        "--base",
+        "main",
+        "--project",
+        "marketing",
+        "--format",
+        "json",
+    ]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&check(&output, &["diff"], 0)).expect("valid JSON");
+    let invoice = doc["campaigns"]
+        .as_array()
+        .expect("campaigns")
+        .iter()
+        .find(|c| c["name"] == "invoice-reminder-dec")
+        .expect("the invoice campaign");
+    assert_eq!(invoice["counts"]["added"], 1, "{invoice}");
+    assert_eq!(invoice["counts"]["unchanged"], 4, "{invoice}");
+}

@@ -238,7 +238,6 @@ fn write_blobs(top: &Path, dir: &Path, entries: &[Entry]) -> Result<(), Written>
     let mut reader = BufReader::new(stdout);
     let mut read = || -> Result<(), Written> {
         let mut line = String::new();
-        let mut content = Vec::new();
         for entry in entries {
             line.clear();
             reader.read_line(&mut line)?;
@@ -251,11 +250,19 @@ fn write_blobs(top: &Path, dir: &Path, entries: &[Entry]) -> Result<(), Written>
                 .ok_or_else(|| {
                     Written::Git(failed("cat-file", &format!("unexpected answer {line:?}")))
                 })?;
-            content.clear();
-            (&mut reader).take(size).read_to_end(&mut content)?;
+            let mut blob = (&mut reader).take(size);
+            let written = place(dir, entry, &mut blob)?;
+            if written != size {
+                return Err(Written::Git(failed(
+                    "cat-file",
+                    &format!(
+                        "{} ended after {written} of {size} bytes",
+                        entry.path.display()
+                    ),
+                )));
+            }
             let mut newline = [0u8; 1];
             reader.read_exact(&mut newline)?;
-            place(dir, entry, &content)?;
         }
         Ok(())
     };
@@ -274,7 +281,8 @@ fn write_blobs(top: &Path, dir: &Path, entries: &[Entry]) -> Result<(), Written>
     }
 }
 
-fn place(dir: &Path, entry: &Entry, content: &[u8]) -> std::io::Result<()> {
+/// Writes one blob (streamed: audiences can be large) where it belongs; returns its size.
+fn place(dir: &Path, entry: &Entry, blob: &mut impl Read) -> std::io::Result<u64> {
     let path = dir.join(&entry.path);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
@@ -282,9 +290,15 @@ fn place(dir: &Path, entry: &Entry, content: &[u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     if entry.link {
         use std::os::unix::ffi::OsStrExt;
-        return std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(content), &path);
+        let mut target = Vec::new();
+        let size = blob.read_to_end(&mut target)?;
+        std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&target), &path)?;
+        return Ok(size as u64);
     }
-    std::fs::write(path, content)
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    let size = std::io::copy(blob, &mut file)?;
+    file.flush()?;
+    Ok(size)
 }
 
 fn failed(command: &'static str, detail: &str) -> GitError {
