@@ -76,6 +76,32 @@ fn a_live_apply_lock_cannot_be_broken_from_another_session() {
 }
 
 #[test]
+fn plans_read_while_an_apply_holds_the_lock() {
+    let f = Fixture::postgres();
+    let mut applying = f.open();
+    applying
+        .record(&[attempt("welcome", "+15550001", "v1", Outcome::Sent)])
+        .unwrap();
+    let lock = applying.lock("runner-1").unwrap();
+    // Runners planning pull requests at the same moment, each on its own connection.
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = f.open_read_only();
+            std::thread::spawn(move || {
+                (
+                    store.serial().unwrap(),
+                    store.recorded_map("welcome").unwrap().len(),
+                )
+            })
+        })
+        .collect();
+    for reader in readers {
+        assert_eq!(reader.join().unwrap(), (1, 1));
+    }
+    applying.unlock(&lock.id).unwrap();
+}
+
+#[test]
 fn projects_sharing_a_database_keep_to_their_schemas() {
     let (a, b) = (Fixture::postgres(), Fixture::postgres());
     let (mut store_a, mut store_b) = (a.open(), b.open());
