@@ -337,3 +337,66 @@ fn a_project_in_a_subdirectory_of_the_repository() {
     assert_eq!(invoice["counts"]["added"], 1, "{invoice}");
     assert_eq!(invoice["counts"]["unchanged"], 4, "{invoice}");
 }
+
+#[test]
+fn an_edit_to_a_templates_approved_text_is_a_change() {
+    let project = repository();
+    project.edit(
+        "campaigns/templates.yaml",
+        "Hi {{1}}, invoice {{2}} for {{3}} is due.",
+        "Hello {{1}}, invoice {{2}} for {{3}} is due.",
+    );
+    let text = diff(&project, &["--base", "main", "--detailed-exitcode"], 2);
+    assert!(
+        text.contains(
+            "template body: Hi {{1}}, invoice {{2}} for {{3}} is due. → Hello {{1}}, invoice {{2}} for {{3}} is due."
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_pull_request_giving_an_environment_its_own_state_can_be_compared() {
+    let project = repository();
+    let own_state = "    state: {path: .herald/staging.db}        # staging sends never count as production sends\n";
+    project.edit("herald.yaml", own_state, "");
+    commit(project.path(), "staging without a state of its own");
+    project.edit(
+        "herald.yaml",
+        "    vars: {brand: Renuka Sugars (staging)}",
+        &format!("{}    vars: {{brand: Renuka Sugars (staging)}}", own_state),
+    );
+    let text = diff(&project, &["--base", "main"], 0);
+    assert!(text.contains("No changes"), "{text}");
+}
+
+#[test]
+fn errors_are_not_mistaken_for_changes_with_detailed_exitcode() {
+    let project = repository();
+    let output = project.herald(&["diff", "--base", "nosuch", "--detailed-exitcode"]);
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[test]
+fn links_inside_the_repository_are_kept_and_links_leaving_it_refused() {
+    let project = repository();
+    let link = |name: &str, target: &str| {
+        std::os::unix::fs::symlink(target, project.path().join(name)).expect("linked");
+    };
+    link("audiences/vip-again.csv", "vip.csv");
+    commit(project.path(), "a link inside");
+    diff(&project, &["--base", "main"], 0);
+
+    link("audiences/elsewhere.csv", "../../outside.csv");
+    link("audiences/absolute.csv", "/etc/hostname");
+    commit(project.path(), "links leaving the repository");
+    git(project.path(), &["tag", "links"]);
+    let output = project.herald(&["diff", "--base", "links"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("audiences/absolute.csv at links is a symbolic link to /etc/hostname, outside the repository")
+            && stderr.contains("help: herald diff reads only the repository's own files"),
+        "{stderr}"
+    );
+}

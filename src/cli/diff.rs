@@ -12,9 +12,10 @@ use serde::Serialize;
 
 use super::users::ApiUsers;
 use super::{Checked, ProjectArgs, write_out};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::load::git;
-use crate::output::plan::{Labels, redact_review, review_human, review_markdown};
+use crate::output::diagnostics;
+use crate::output::plan::{Labels, redact_review, redact_text, review_human, review_markdown};
 use crate::render::UsersSource;
 use crate::review::{self, Review, Side, Version, WithoutUsersApi};
 
@@ -82,11 +83,9 @@ struct BaseRevision<'a> {
 pub fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, String> {
     let head = Checked::new(&args.project)?;
     if head.validated.has_errors() {
-        write_out(
-            out,
-            &super::human_problems(&sorted(&head.validated.diagnostics)),
-        )?;
-        return Ok(if head.usage_error() { 2 } else { 1 });
+        write_out(out, &problems_text(args, None, &head.validated.diagnostics))?;
+        let usage = head.usage_error() && !args.detailed_exitcode;
+        return Ok(if usage { 2 } else { 1 });
     }
     let snapshot = git::snapshot(&head.loaded.root, &args.base)
         .map_err(|e| format!("{e}\nhelp: {}", e.help()))?;
@@ -102,9 +101,17 @@ pub fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, String> 
     let base = if snapshot.exists {
         let base = Checked::at(&snapshot.project, &args.project)
             .map_err(|e| format!("at {}: {e}", labels.before))?;
-        if base.validated.has_errors() {
-            let problems = sorted(&base.validated.diagnostics);
-            write_out(out, &base_problems(&labels, &problems))?;
+        // An environment without its own state is an error to fix before applying, not one
+        // that changes what is rendered: the pull request fixing it can still be compared.
+        let blocking: Vec<Diagnostic> = base
+            .validated
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error() && d.code != Code::SharedState)
+            .cloned()
+            .collect();
+        if !blocking.is_empty() {
+            write_out(out, &problems_text(args, Some(&labels), &blocking))?;
             return Ok(1);
         }
         Some(base)
@@ -158,12 +165,8 @@ pub fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, String> 
     let mut reviewed = match reviewed {
         Ok(r) => r,
         Err(failure) => {
-            let problems = sorted(&failure.problems);
-            let text = match failure.version {
-                Version::Head => super::human_problems(&problems),
-                Version::Base => base_problems(&labels, &problems),
-            };
-            write_out(out, &text)?;
+            let base = (failure.version == Version::Base).then_some(&labels);
+            write_out(out, &problems_text(args, base, &failure.problems))?;
             return Ok(1);
         }
     };
@@ -173,11 +176,7 @@ pub fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, String> 
     }
 
     let text = match args.format {
-        DiffFormat::Human => review_human(
-            &reviewed,
-            &labels,
-            crate::output::diagnostics::Style::detect(),
-        ),
+        DiffFormat::Human => review_human(&reviewed, &labels, diagnostics::Style::detect()),
         DiffFormat::Markdown => review_markdown(&reviewed, &labels),
         DiffFormat::Json => {
             let document = Document {
@@ -208,17 +207,25 @@ pub fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, String> 
     })
 }
 
-fn sorted(problems: &[Diagnostic]) -> Vec<Diagnostic> {
+/// Problems as `--format` says (JSON, or text with annotations in GitHub Actions), phones
+/// masked with `--redact`. Those of the base revision (`labels` given) are said apart: they
+/// are not the reviewer's to fix here.
+fn problems_text(args: &DiffArgs, base: Option<&Labels>, problems: &[Diagnostic]) -> String {
     let mut sorted = problems.to_vec();
     sorted.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    sorted
-}
-
-/// Problems of the base revision: not the reviewer's to fix here, so said apart.
-fn base_problems(labels: &Labels, problems: &[Diagnostic]) -> String {
-    format!(
-        "The project at {} has problems, so it cannot be compared (file paths are as at that revision):\n\n{}",
-        labels.before,
-        crate::output::diagnostics::human(problems, crate::output::diagnostics::Style::detect())
-    )
+    let text = match (args.format, base) {
+        (DiffFormat::Json, _) => diagnostics::json(&sorted),
+        (_, None) => super::human_problems(&sorted),
+        (_, Some(labels)) => format!(
+            "The project at {} has problems, so it cannot be compared (file paths are as at \
+             that revision):\n\n{}",
+            labels.before,
+            diagnostics::human(&sorted, diagnostics::Style::detect())
+        ),
+    };
+    if args.redact {
+        redact_text(&text)
+    } else {
+        text
+    }
 }

@@ -219,6 +219,12 @@ where
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    // With --detailed-exitcode, 2 means "changes": an error must not look like one.
+    let error_code = match &cli.command {
+        Command::Plan(args) if args.detailed_exitcode => 1,
+        Command::Diff(args) if args.detailed_exitcode => 1,
+        _ => 2,
+    };
     let mut stdout = std::io::stdout().lock();
     let result = match cli.command {
         Command::Validate(args) => validate_command(&args, &mut stdout),
@@ -246,7 +252,7 @@ where
         Err(message) => {
             let _ = stdout.flush();
             eprintln!("error: {message}");
-            ExitCode::from(2)
+            ExitCode::from(error_code)
         }
     }
 }

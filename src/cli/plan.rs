@@ -14,7 +14,7 @@ use super::users::ApiUsers;
 use super::{Checked, ProjectArgs, write_out};
 use crate::diagnostic::Diagnostic;
 use crate::output::diagnostics::{self, Style};
-use crate::output::plan::{Redacting, human, markdown};
+use crate::output::plan::{Redacting, human, markdown, redact_text};
 use crate::plan::engine::{self, Failure, Input};
 use crate::plan::{Sink, Summary, Tee, inputs, json};
 
@@ -89,8 +89,9 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
     let (loaded, validated, vars) = (&checked.loaded, &checked.validated, &checked.vars);
     let root = &loaded.root;
     if validated.has_errors() {
-        print_problems(out, &validated.diagnostics, args.format)?;
-        return Ok(if checked.usage_error() { 2 } else { 1 });
+        print_problems(out, &validated.diagnostics, args.format, args.redact)?;
+        let usage = checked.usage_error() && !args.detailed_exitcode;
+        return Ok(if usage { 2 } else { 1 });
     }
     let catalog = &validated.catalog;
     let Some(settings) = &catalog.settings else {
@@ -178,7 +179,7 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
     let made = match made {
         Ok(made) => made,
         Err(Failure::Problems(problems)) => {
-            print_problems(out, &problems, args.format)?;
+            print_problems(out, &problems, args.format, args.redact)?;
             return Ok(1);
         }
         Err(Failure::State(e)) => {
@@ -187,9 +188,14 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
         Err(Failure::Output(e)) => return Err(format!("cannot write the plan: {e}")),
     };
     if !made.warnings.is_empty() {
+        let warnings = diagnostics::human(&made.warnings, Style::detect_stderr());
         eprint!(
             "{}",
-            diagnostics::human(&made.warnings, Style::detect_stderr())
+            if args.redact {
+                redact_text(&warnings)
+            } else {
+                warnings
+            }
         );
     }
     if let (Some(temp), Some(path)) = (plan_temp, &args.out) {
@@ -302,10 +308,13 @@ pub(super) fn append_summary(path: &Path, text: &str) -> Result<(), String> {
     file.write_all(text.as_bytes()).map_err(cannot)
 }
 
+/// Problems as `format` says; phones masked with `--redact` (a recipient that fails to render
+/// is named by phone).
 fn print_problems(
     out: &mut dyn Write,
     problems: &[Diagnostic],
     format: PlanFormat,
+    redact: bool,
 ) -> Result<(), String> {
     let mut sorted = problems.to_vec();
     sorted.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
@@ -313,5 +322,5 @@ fn print_problems(
         PlanFormat::Json => diagnostics::json(&sorted),
         _ => super::human_problems(&sorted),
     };
-    write_out(out, &text)
+    write_out(out, &if redact { redact_text(&text) } else { text })
 }

@@ -48,6 +48,11 @@ pub enum GitError {
         /// What went wrong.
         detail: String,
     },
+    /// The revision holds something a snapshot does not write (a link leaving it).
+    Refused {
+        /// What and why.
+        detail: String,
+    },
     /// The snapshot could not be written.
     Write {
         /// The revision.
@@ -70,6 +75,7 @@ impl fmt::Display for GitError {
                 write!(f, "git knows no commit `{rev}`: {detail}")
             }
             GitError::Failed { command, detail } => write!(f, "git {command} failed: {detail}"),
+            GitError::Refused { detail } => f.write_str(detail),
             GitError::Write { rev, error } => write!(
                 f,
                 "cannot write the files of {rev} to a temporary directory: {error}"
@@ -91,6 +97,9 @@ impl GitError {
             GitError::UnknownRevision { .. } => {
                 "fetch it first (in GitHub Actions, actions/checkout with `fetch-depth: 0`), or name a branch, tag or commit that exists"
             }
+            GitError::Refused { .. } => {
+                "herald diff reads only the repository's own files: replace the link with the file it points to"
+            }
             GitError::Failed { .. } | GitError::Write { .. } => {
                 "check that the repository is readable and the disk has room"
             }
@@ -98,7 +107,9 @@ impl GitError {
     }
 }
 
-/// Writes the files under `project_dir` as they were at `rev` to a temporary directory.
+/// Writes the repository holding `project_dir` as it was at `rev` to a temporary directory:
+/// the whole tree, since a project may read files outside its own directory
+/// (`csv: ../data/customers.csv`).
 pub fn snapshot(project_dir: &Path, rev: &str) -> Result<Snapshot, GitError> {
     let top = run(project_dir, &["rev-parse", "--show-toplevel"])?.map_err(|detail| {
         GitError::NotARepository {
@@ -130,11 +141,10 @@ pub fn snapshot(project_dir: &Path, rev: &str) -> Result<Snapshot, GitError> {
     })?
     .trim()
     .to_owned();
-    let spec = if prefix.is_empty() { "." } else { &prefix };
     let listing = git(
         &top,
         "ls-tree",
-        &["ls-tree", "-r", "-z", "--full-tree", &commit, "--", spec],
+        &["ls-tree", "-r", "-z", "--full-tree", &commit],
     )?;
     let dir = tempfile::Builder::new()
         .prefix("herald-diff-")
@@ -144,7 +154,7 @@ pub fn snapshot(project_dir: &Path, rev: &str) -> Result<Snapshot, GitError> {
             error,
         })?;
     let entries = parse_listing(&listing)?;
-    write_blobs(&top, dir.path(), &entries).map_err(|e| match e {
+    write_blobs(&top, dir.path(), &entries, rev).map_err(|e| match e {
         Written::Git(e) => e,
         Written::Io(error) => GitError::Write {
             rev: rev.to_owned(),
@@ -210,8 +220,10 @@ impl From<std::io::Error> for Written {
     }
 }
 
-/// Streams every blob through one `git cat-file --batch`.
-fn write_blobs(top: &Path, dir: &Path, entries: &[Entry]) -> Result<(), Written> {
+/// Streams every blob through one `git cat-file --batch`: regular files first, each created
+/// anew (never through an existing path), then symbolic links, each checked to stay inside the
+/// snapshot, so no write can follow a link out of it.
+fn write_blobs(top: &Path, dir: &Path, entries: &[Entry], rev: &str) -> Result<(), Written> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -221,7 +233,7 @@ fn write_blobs(top: &Path, dir: &Path, entries: &[Entry]) -> Result<(), Written>
         .args(["cat-file", "--batch"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| Written::Git(GitError::NoGit(e)))?;
     let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
@@ -236,22 +248,22 @@ fn write_blobs(top: &Path, dir: &Path, entries: &[Entry]) -> Result<(), Written>
         Ok(())
     });
     let mut reader = BufReader::new(stdout);
+    let mut links = Vec::new();
     let mut read = || -> Result<(), Written> {
         let mut line = String::new();
         for entry in entries {
             line.clear();
             reader.read_line(&mut line)?;
-            let size = line
-                .trim_end()
-                .rsplit(' ')
-                .next()
-                .and_then(|s| s.parse::<u64>().ok())
-                .filter(|_| line.contains(" blob "))
-                .ok_or_else(|| {
-                    Written::Git(failed("cat-file", &format!("unexpected answer {line:?}")))
-                })?;
+            let size = blob_size(&line, entry)?;
             let mut blob = (&mut reader).take(size);
-            let written = place(dir, entry, &mut blob)?;
+            let written = if entry.link {
+                let mut target = Vec::new();
+                let n = blob.read_to_end(&mut target)?;
+                links.push((entry, target));
+                n as u64
+            } else {
+                write_file(dir, &entry.path, &mut blob)?
+            };
             if written != size {
                 return Err(Written::Git(failed(
                     "cat-file",
@@ -272,33 +284,114 @@ fn write_blobs(top: &Path, dir: &Path, entries: &[Entry]) -> Result<(), Written>
     let status = child.wait()?;
     result?;
     match asked {
-        Ok(Ok(())) if status.success() => Ok(()),
-        Ok(Err(e)) => Err(Written::Io(e)),
+        Ok(Ok(())) if status.success() => {}
+        Ok(Err(e)) => return Err(Written::Io(e)),
+        _ => {
+            return Err(Written::Git(failed(
+                "cat-file",
+                &format!("exited with {status}"),
+            )));
+        }
+    }
+    for (entry, target) in links {
+        link(dir, &entry.path, &target, rev)?;
+    }
+    Ok(())
+}
+
+/// The size in `<object> blob <size>`, git's answer for one object.
+fn blob_size(line: &str, entry: &Entry) -> Result<u64, Written> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    match fields[..] {
+        [_, "blob", size] => size
+            .parse::<u64>()
+            .map_err(|_| Written::Git(failed("cat-file", &format!("unexpected answer {line:?}")))),
+        [_, "missing"] => Err(Written::Git(failed(
+            "cat-file",
+            &format!(
+                "the object of {} is missing from the repository (a shallow or partial clone? fetch the revision's history)",
+                entry.path.display()
+            ),
+        ))),
         _ => Err(Written::Git(failed(
             "cat-file",
-            &format!("exited with {status}"),
+            &format!("unexpected answer {line:?}"),
         ))),
     }
 }
 
-/// Writes one blob (streamed: audiences can be large) where it belongs; returns its size.
-fn place(dir: &Path, entry: &Entry, blob: &mut impl Read) -> std::io::Result<u64> {
-    let path = dir.join(&entry.path);
-    if let Some(parent) = path.parent() {
+/// Writes one regular file (streamed: audiences can be large), refusing to replace anything;
+/// returns its size.
+fn write_file(dir: &Path, path: &Path, blob: &mut impl Read) -> Result<u64, Written> {
+    let full = dir.join(path);
+    let at = |e: std::io::Error| {
+        Written::Io(std::io::Error::new(
+            e.kind(),
+            format!("{}: {e}", path.display()),
+        ))
+    };
+    if let Some(parent) = full.parent() {
+        std::fs::create_dir_all(parent).map_err(at)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&full)
+        .map_err(at)?;
+    let mut file = std::io::BufWriter::new(file);
+    let size = std::io::copy(blob, &mut file).map_err(at)?;
+    file.flush().map_err(at)?;
+    Ok(size)
+}
+
+/// Creates a symbolic link, if it stays inside the snapshot: a relative target that does not
+/// climb out of it, from a directory with no link on its way.
+fn link(dir: &Path, path: &Path, target: &[u8], rev: &str) -> Result<(), Written> {
+    let shown = String::from_utf8_lossy(target).into_owned();
+    let refuse = || {
+        Written::Git(GitError::Refused {
+            detail: format!(
+                "{} at {rev} is a symbolic link to {shown}, outside the repository",
+                path.display()
+            ),
+        })
+    };
+    let mut depth = path.components().count().saturating_sub(1) as i64;
+    for component in Path::new(&shown).components() {
+        match component {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => {
+                depth -= 1;
+                if depth < 0 {
+                    return Err(refuse());
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return Err(refuse()),
+        }
+    }
+    let mut ancestor = path.parent();
+    while let Some(a) = ancestor.filter(|a| !a.as_os_str().is_empty()) {
+        let meta = std::fs::symlink_metadata(dir.join(a));
+        if meta.is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(refuse());
+        }
+        ancestor = a.parent();
+    }
+    let full = dir.join(path);
+    if let Some(parent) = full.parent() {
         std::fs::create_dir_all(parent)?;
     }
     #[cfg(unix)]
-    if entry.link {
+    {
         use std::os::unix::ffi::OsStrExt;
-        let mut target = Vec::new();
-        let size = blob.read_to_end(&mut target)?;
-        std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&target), &path)?;
-        return Ok(size as u64);
+        std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), &full)?;
     }
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
-    let size = std::io::copy(blob, &mut file)?;
-    file.flush()?;
-    Ok(size)
+    #[cfg(not(unix))]
+    {
+        return Err(refuse());
+    }
+    Ok(())
 }
 
 fn failed(command: &'static str, detail: &str) -> GitError {

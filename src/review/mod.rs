@@ -18,8 +18,8 @@ use crate::engati::api::BotUser;
 use crate::fingerprint::Fingerprint;
 use crate::load::LoadedProject;
 use crate::model::Api;
-use crate::plan::Campaign;
 use crate::plan::engine::{self, Prepared};
+use crate::plan::{Campaign, TemplateText};
 use crate::render::{Judged, MessageError, Recipient, Stop, UsersSource};
 use crate::state::WHOLE_CAMPAIGN;
 use crate::validate::Catalog;
@@ -107,7 +107,8 @@ pub struct CampaignReview {
     pub before: Option<Campaign>,
     /// As under review.
     pub after: Option<Campaign>,
-    /// Settings that differ: kind, template, schedule, on_change.
+    /// Settings that differ: kind, template (its name and approved text), schedule,
+    /// on_change.
     pub settings: Vec<Setting>,
     /// Recipients by change.
     pub counts: Counts,
@@ -118,7 +119,8 @@ pub struct CampaignReview {
 /// A campaign setting that differs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Setting {
-    /// `send`, `template`, `schedule` or `on_change`.
+    /// `send`, `template`, `template header`, `template body`, `template buttons`, `schedule`
+    /// or `on_change`.
     pub name: &'static str,
     /// In the base.
     pub before: String,
@@ -470,11 +472,26 @@ fn settings(before: Option<&Campaign>, after: Option<&Campaign>) -> Vec<Setting>
             .as_ref()
             .map_or("none".to_owned(), |t| t.name.clone())
     };
+    // Requests carry a template's parameters, not its text: an edit to the approved text
+    // (which WhatsApp must approve again) shows only here.
+    let text = |c: &Campaign, part: fn(&TemplateText) -> String| {
+        c.template.as_ref().map_or(String::new(), part)
+    };
+    let header = |t: &TemplateText| t.header.clone();
+    let body = |t: &TemplateText| t.body.clone();
+    let buttons = |t: &TemplateText| t.buttons.join(" | ");
     let schedule = |c: &Campaign| c.schedule.map_or("now".to_owned(), |at| at.to_string());
     let on_change = |c: &Campaign| format!("{:?}", c.on_change).to_lowercase();
     let pairs = [
         ("send", before.send.clone(), after.send.clone()),
         ("template", template(before), template(after)),
+        ("template header", text(before, header), text(after, header)),
+        ("template body", text(before, body), text(after, body)),
+        (
+            "template buttons",
+            text(before, buttons),
+            text(after, buttons),
+        ),
         ("schedule", schedule(before), schedule(after)),
         ("on_change", on_change(before), on_change(after)),
     ];
@@ -532,7 +549,7 @@ fn render<T>(
                 Ok::<(), MessageError>(())
             },
         )
-        .map_err(|stop| render_failure(side, p, version, stop))?;
+        .map_err(|stop| render_failure(side, p, recipients, version, stop))?;
     Ok(out)
 }
 
@@ -561,14 +578,25 @@ fn representative(
         })
 }
 
+/// A recipient that failed to render, named by its place in the whole audience (`rendered`
+/// may be a few sampled recipients).
 fn render_failure(
     side: &Side<'_>,
     p: &Prepared<'_>,
+    rendered: &[Recipient],
     version: Version,
     stop: Stop<MessageError>,
 ) -> Failure {
     let (index, e) = match stop {
-        Stop::Render(i, e) => (Some(i), e),
+        Stop::Render(i, e) => {
+            let phone = rendered.get(i).map(|r| &r.phone);
+            let index = p
+                .audience
+                .recipients
+                .iter()
+                .position(|r| Some(&r.phone) == phone);
+            (index, e)
+        }
         Stop::Consumer(e) => (None, e),
     };
     Failure {

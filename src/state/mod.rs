@@ -200,7 +200,9 @@ impl StateError {
             StateError::NewerSchema { .. } => {
                 "upgrade herald to the version that wrote this state".to_owned()
             }
-            StateError::Backend { location, .. } if location.starts_with("postgres") => {
+            StateError::Backend { location, .. }
+                if location.to_ascii_lowercase().starts_with("postgres") =>
+            {
                 "check the server is reachable and the URL in the state's variable (host, port, \
                  user, database; sslmode and sslrootcert for TLS, see docs/ci.md)"
                     .to_owned()

@@ -46,29 +46,33 @@ pub(super) fn parse(url: &str) -> Result<Target, String> {
     let mut check = None;
     let mut roots = None;
     let mut handed_on = url.to_owned();
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let mut parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
-        let mut kept: Vec<(String, String)> = Vec::new();
-        for (key, value) in parsed.query_pairs() {
-            match (key.as_ref(), value.as_ref()) {
-                ("sslrootcert", path) => roots = Some(path.to_owned()),
-                ("sslmode", "verify-ca") => {
+    // Only the pairs herald reads are touched; every other byte reaches tokio-postgres as
+    // written (re-encoding a query changes `%20` into `+`, which it does not decode).
+    let is_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    if let Some((base, query)) = url.split_once('?').filter(|_| is_url) {
+        let mut kept: Vec<String> = Vec::new();
+        for pair in query.split('&') {
+            let decoded: Vec<(String, String)> = url::form_urlencoded::parse(pair.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            match decoded.first().map(|(k, v)| (k.as_str(), v.as_str())) {
+                Some(("sslrootcert", path)) => roots = Some(path.to_owned()),
+                Some(("sslmode", "verify-ca")) => {
                     check = Some(Check::Chain);
-                    kept.push(("sslmode".to_owned(), "require".to_owned()));
+                    kept.push("sslmode=require".to_owned());
                 }
-                ("sslmode", "verify-full") => {
+                Some(("sslmode", "verify-full")) => {
                     check = Some(Check::Full);
-                    kept.push(("sslmode".to_owned(), "require".to_owned()));
+                    kept.push("sslmode=require".to_owned());
                 }
-                (key, value) => kept.push((key.to_owned(), value.to_owned())),
+                _ => kept.push(pair.to_owned()),
             }
         }
-        if kept.is_empty() {
-            parsed.set_query(None);
+        handed_on = if kept.is_empty() {
+            base.to_owned()
         } else {
-            parsed.query_pairs_mut().clear().extend_pairs(&kept);
-        }
-        handed_on = parsed.into();
+            format!("{base}?{}", kept.join("&"))
+        };
     }
     let config: Config = handed_on.parse().map_err(|e: postgres::Error| {
         let mut message = e.to_string();
@@ -77,12 +81,29 @@ pub(super) fn parse(url: &str) -> Result<Target, String> {
         }
         message
     })?;
-    // libpq: a root certificate turns `require` into `verify-ca`.
-    let check = check.unwrap_or(if roots.is_some() {
-        Check::Chain
-    } else {
-        Check::Nothing
-    });
+    let check = match (check, roots.as_deref()) {
+        // libpq: `system` roots are only safe with the host name checked too; otherwise any
+        // publicly trusted certificate, anyone's, would pass.
+        (Some(Check::Full), _) => Check::Full,
+        (_, Some("system")) => {
+            return Err(
+                "sslrootcert=system needs sslmode=verify-full: the system's roots trust \
+                 certificates issued to anyone, so the host name must be checked too"
+                    .to_owned(),
+            );
+        }
+        (Some(Check::Chain), None) => {
+            return Err(
+                "sslmode=verify-ca needs sslrootcert=PATH, the CA that signed the server's \
+                 certificate (or use verify-full, which checks the host name against the \
+                 system's roots)"
+                    .to_owned(),
+            );
+        }
+        // libpq: a root certificate turns `require` into `verify-ca`.
+        (_, Some(_)) => Check::Chain,
+        (other, None) => other.unwrap_or(Check::Nothing),
+    };
     Ok(Target {
         config,
         check,
@@ -250,8 +271,11 @@ mod tests {
         assert_eq!(t.config.get_application_name(), Some("x"));
         assert_eq!(t.config.get_ports(), &[6543]);
 
-        let t = read("postgresql://u@db/app?sslmode=verify-ca");
-        assert_eq!((t.check, t.roots), (Check::Chain, None));
+        let t = read("postgresql://u@db/app?sslmode=verify-ca&sslrootcert=ca.pem");
+        assert_eq!(
+            (t.check, t.roots.as_deref()),
+            (Check::Chain, Some("ca.pem"))
+        );
     }
 
     #[test]
@@ -266,6 +290,29 @@ mod tests {
             read("postgres://u@db/app").config.get_ssl_mode(),
             SslMode::Prefer
         );
+    }
+
+    #[test]
+    fn other_parameters_reach_tokio_postgres_as_written() {
+        let t = read("postgres://u@db/app?options=-c%20search_path%3Dx&sslmode=verify-full");
+        assert_eq!(t.config.get_options(), Some("-c search_path=x"));
+        let t = read("postgres://u@h1:5432,h2:5433/app?sslmode=require");
+        assert_eq!(t.config.get_ports(), &[5432, 5433]);
+        assert_eq!(t.check, Check::Nothing);
+    }
+
+    #[test]
+    fn checks_that_would_trust_anyones_certificate_are_refused() {
+        for url in [
+            "postgres://u@db/app?sslmode=require&sslrootcert=system",
+            "postgres://u@db/app?sslrootcert=system",
+            "postgres://u@db/app?sslmode=verify-ca&sslrootcert=system",
+            "postgres://u@db/app?sslmode=verify-ca",
+        ] {
+            assert!(parse(url).is_err(), "{url}");
+        }
+        let t = read("postgres://u@db/app?sslmode=verify-full&sslrootcert=system");
+        assert_eq!(t.check, Check::Full);
     }
 
     #[test]

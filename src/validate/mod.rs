@@ -253,7 +253,13 @@ fn check_shared_state(
                  would skip people who never got a message; give it its own state, e.g. \
                  `state: {{path: .herald/{name}.db}}` (or `{{backend: postgres, schema: \
                  herald_{}}}`) under `environments.{name}`",
-                name.replace('-', "_")
+                name.chars()
+                    .map(|c| if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '_'
+                    })
+                    .collect::<String>()
             )),
         );
     }

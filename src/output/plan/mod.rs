@@ -14,5 +14,5 @@ mod review;
 pub use human::human;
 pub use markdown::markdown;
 pub use preview::preview;
-pub use redact::{Redacting, mask_phone, redact_action};
+pub use redact::{Redacting, mask_phone, redact_action, redact_text};
 pub use review::{Labels, redact_review, review_human, review_markdown};

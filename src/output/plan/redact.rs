@@ -37,6 +37,35 @@ pub fn mask_phone(phone: &str) -> String {
         .collect()
 }
 
+/// `text` with every run that looks like a phone number masked: for diagnostics printed with
+/// `--redact` (a recipient that fails to render is named by phone, a CSV row shown).
+pub fn redact_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if looks_like_phone(run) {
+            out.push_str(&mask_phone(run));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() || (c == '+' && run.is_empty()) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            if c == '+' {
+                run.push(c);
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 /// Whether a string looks like a phone number: `^\+?[0-9]{8,15}$`.
 fn looks_like_phone(text: &str) -> bool {
     let digits = text.strip_prefix('+').unwrap_or(text);
@@ -154,6 +183,14 @@ impl Sink for Redacting<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn phones_in_free_text_are_masked() {
+        assert_eq!(
+            super::redact_text("recipient 3 (+919019486731) at line 4: 9845012345,ravi; +1 2026"),
+            "recipient 3 (+91******6731) at line 4: 984***2345,ravi; +1 2026"
+        );
+    }
+
     use super::*;
     use crate::model::TriggerApi;
     use crate::output::plan::fixtures;
