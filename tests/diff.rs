@@ -29,6 +29,12 @@ fn diff(project: &Project, args: &[&str], code: i32) -> String {
     check(&output, &all, code)
 }
 
+/// [`diff`] with `--format json`, parsed.
+fn diff_json(project: &Project, args: &[&str]) -> serde_json::Value {
+    let text = diff(project, &[args, &["--format", "json"]].concat(), 0);
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
 fn check(output: &Output, args: &[&str], code: i32) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert_eq!(
@@ -134,12 +140,7 @@ fn a_pull_request_comment_hides_recipients_with_redact() {
 fn json_lists_every_campaign_with_its_counts() {
     let project = repository();
     typical_change(&project);
-    let text = diff(
-        &project,
-        &["--base", "main", "--emulator", "--format", "json"],
-        0,
-    );
-    let doc: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    let doc = diff_json(&project, &["--base", "main", "--emulator"]);
     assert_eq!(doc["format_version"], 1);
     assert_eq!(doc["base"]["revision"], "main");
     let campaigns = doc["campaigns"].as_array().expect("campaigns");
@@ -195,11 +196,7 @@ fn a_project_new_in_the_pull_request_is_all_added() {
         project.path(),
         &["commit", "-q", "--no-gpg-sign", "-m", "empty"],
     );
-    let output = project.herald(&[
-        "diff", "--now", AFTER_DUE, "--base", "main", "--format", "json",
-    ]);
-    let doc: serde_json::Value =
-        serde_json::from_str(&check(&output, &["diff"], 0)).expect("valid JSON");
+    let doc = diff_json(&project, &["--base", "main"]);
     assert_eq!(doc["base"]["project_existed"], false);
     let statuses: Vec<&str> = doc["campaigns"]
         .as_array()
@@ -315,19 +312,7 @@ fn a_project_in_a_subdirectory_of_the_repository() {
     text.push_str("+919999900001,zed,40099\n");
     std::fs::write(&vip, text).expect("written");
 
-    let output = project.herald(&[
-        "diff",
-        "--now",
-        AFTER_DUE,
-        "--base",
-        "main",
-        "--project",
-        "marketing",
-        "--format",
-        "json",
-    ]);
-    let doc: serde_json::Value =
-        serde_json::from_str(&check(&output, &["diff"], 0)).expect("valid JSON");
+    let doc = diff_json(&project, &["--base", "main", "--project", "marketing"]);
     let invoice = doc["campaigns"]
         .as_array()
         .expect("campaigns")

@@ -11,11 +11,11 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::users::ApiUsers;
-use super::{Checked, ProjectArgs, write_out};
+use super::{Checked, ProblemsAs, ProjectArgs, write_out};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::load::git;
-use crate::output::diagnostics;
-use crate::output::plan::{Labels, redact_review, redact_text, review_human, review_markdown};
+use crate::output::diagnostics::Style;
+use crate::output::plan::{Labels, redact_review, review_human, review_markdown};
 use crate::render::UsersSource;
 use crate::review::{self, Review, Side, Version, WithoutUsersApi};
 
@@ -144,10 +144,7 @@ pub fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, String> 
         }),
         _ => None,
     };
-    let now = args.now.unwrap_or_else(|| {
-        let now = Timestamp::now();
-        now.round(jiff::Unit::Second).unwrap_or(now)
-    });
+    let now = super::command_time(args.now);
 
     let mut offline = WithoutUsersApi::default();
     let mut emulated = None;
@@ -176,7 +173,7 @@ pub fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, String> 
     }
 
     let text = match args.format {
-        DiffFormat::Human => review_human(&reviewed, &labels, diagnostics::Style::detect()),
+        DiffFormat::Human => review_human(&reviewed, &labels, Style::detect()),
         DiffFormat::Markdown => review_markdown(&reviewed, &labels),
         DiffFormat::Json => {
             let document = Document {
@@ -207,25 +204,22 @@ pub fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, String> 
     })
 }
 
-/// Problems as `--format` says (JSON, or text with annotations in GitHub Actions), phones
-/// masked with `--redact`. Those of the base revision (`labels` given) are said apart: they
-/// are not the reviewer's to fix here.
+/// Problems as `--format` says, phones masked with `--redact`. Those of the base revision
+/// (`labels` given) are said apart, without annotations: they are not the reviewer's to fix
+/// here, and their paths are the revision's.
 fn problems_text(args: &DiffArgs, base: Option<&Labels>, problems: &[Diagnostic]) -> String {
-    let mut sorted = problems.to_vec();
-    sorted.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    let text = match (args.format, base) {
-        (DiffFormat::Json, _) => diagnostics::json(&sorted),
-        (_, None) => super::human_problems(&sorted),
-        (_, Some(labels)) => format!(
-            "The project at {} has problems, so it cannot be compared (file paths are as at \
-             that revision):\n\n{}",
-            labels.before,
-            diagnostics::human(&sorted, diagnostics::Style::detect())
-        ),
+    let how = match (args.format, base) {
+        (DiffFormat::Json, _) => ProblemsAs::Json,
+        (_, None) => ProblemsAs::Human,
+        (_, Some(_)) => ProblemsAs::HumanOnly,
     };
-    if args.redact {
-        redact_text(&text)
-    } else {
-        text
+    let text = super::problems_text(problems, how, args.redact);
+    match base {
+        Some(labels) if how != ProblemsAs::Json => format!(
+            "The project at {} has problems, so it cannot be compared (file paths are as at \
+             that revision):\n\n{text}",
+            labels.before,
+        ),
+        _ => text,
     }
 }

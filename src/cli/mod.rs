@@ -302,6 +302,47 @@ impl Checked {
     }
 }
 
+/// How `plan` and `diff` print problems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProblemsAs {
+    /// The JSON array of `validate --format json`.
+    Json,
+    /// Human text; in GitHub Actions followed by annotations on the changed files.
+    Human,
+    /// Human text without annotations: the files are not the working tree's.
+    HumanOnly,
+}
+
+/// Problems sorted and printed as `how` says, with phones masked when `redact` (a recipient
+/// that fails to render is named by phone).
+pub(crate) fn problems_text(
+    problems: &[crate::diagnostic::Diagnostic],
+    how: ProblemsAs,
+    redact: bool,
+) -> String {
+    let mut sorted = problems.to_vec();
+    sorted.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    let text = match how {
+        ProblemsAs::Json => diagnostics::json(&sorted),
+        ProblemsAs::Human => human_problems(&sorted),
+        ProblemsAs::HumanOnly => diagnostics::human(&sorted, Style::detect()),
+    };
+    if redact {
+        crate::output::plan::redact_text(&text)
+    } else {
+        text
+    }
+}
+
+/// A command's time: `--now`, or now in whole seconds (it is shown, saved and seen by
+/// templates as `now`).
+pub(crate) fn command_time(now: Option<jiff::Timestamp>) -> jiff::Timestamp {
+    now.unwrap_or_else(|| {
+        let now = jiff::Timestamp::now();
+        now.round(jiff::Unit::Second).unwrap_or(now)
+    })
+}
+
 /// Problems as human text; in GitHub Actions, followed by their annotations.
 pub(crate) fn human_problems(problems: &[crate::diagnostic::Diagnostic]) -> String {
     let mut text = diagnostics::human(problems, Style::detect());

@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use jiff::Timestamp;
 
 use super::users::ApiUsers;
-use super::{Checked, ProjectArgs, write_out};
+use super::{Checked, ProblemsAs, ProjectArgs, write_out};
 use crate::diagnostic::Diagnostic;
 use crate::output::diagnostics::{self, Style};
 use crate::output::plan::{Redacting, human, markdown, redact_text};
@@ -104,11 +104,7 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
     }
 
     let store = super::state::open_for_reading(root, settings, args.project.env.as_deref())?;
-    // Whole seconds: the plan's time is shown, saved and seen by templates as `now`.
-    let now = args.now.unwrap_or_else(|| {
-        let now = Timestamp::now();
-        now.round(jiff::Unit::Second).unwrap_or(now)
-    });
+    let now = super::command_time(args.now);
     let inputs_hash = inputs::hash(
         loaded,
         catalog,
@@ -308,19 +304,15 @@ pub(super) fn append_summary(path: &Path, text: &str) -> Result<(), String> {
     file.write_all(text.as_bytes()).map_err(cannot)
 }
 
-/// Problems as `format` says; phones masked with `--redact` (a recipient that fails to render
-/// is named by phone).
 fn print_problems(
     out: &mut dyn Write,
     problems: &[Diagnostic],
     format: PlanFormat,
     redact: bool,
 ) -> Result<(), String> {
-    let mut sorted = problems.to_vec();
-    sorted.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    let text = match format {
-        PlanFormat::Json => diagnostics::json(&sorted),
-        _ => super::human_problems(&sorted),
+    let how = match format {
+        PlanFormat::Json => ProblemsAs::Json,
+        _ => ProblemsAs::Human,
     };
-    write_out(out, &if redact { redact_text(&text) } else { text })
+    write_out(out, &super::problems_text(problems, how, redact))
 }

@@ -139,7 +139,14 @@ impl Builder<'_> {
                     )?;
                 }
                 Event::SequenceEnd | Event::MappingEnd => {
-                    let frame = self.stack.pop().expect("the parser balances collections");
+                    // saphyr balances collections; a stray end is a syntax error, not a panic.
+                    let Some(frame) = self.stack.pop() else {
+                        return Err(Box::new(self.error(
+                            Code::YamlSyntax,
+                            at,
+                            "a collection ends that never started".to_owned(),
+                        )));
+                    };
                     let (node, anchor) = match frame {
                         Frame::Seq {
                             start,

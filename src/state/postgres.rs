@@ -138,7 +138,7 @@ impl PostgresStore {
     fn connect(url: &str, schema: &str) -> Result<PostgresStore, StateError> {
         let target = super::postgres_tls::parse(url).map_err(|e| StateError::Backend {
             location: "PostgreSQL".to_owned(),
-            message: format!("the state URL is not a PostgreSQL connection string: {e}"),
+            message: e,
         })?;
         let location = describe(&target.config, schema);
         if !is_identifier(schema) {

@@ -41,7 +41,7 @@ pub(super) struct Target {
     roots: Option<String>,
 }
 
-/// Reads a state URL (or key=value connection string).
+/// Reads a state URL (or key=value connection string); the error says what is wrong with it.
 pub(super) fn parse(url: &str) -> Result<Target, String> {
     let mut check = None;
     let mut roots = None;
@@ -65,6 +65,12 @@ pub(super) fn parse(url: &str) -> Result<Target, String> {
                     check = Some(Check::Full);
                     kept.push("sslmode=require".to_owned());
                 }
+                Some(("sslmode", mode)) if !["disable", "prefer", "require"].contains(&mode) => {
+                    return Err(format!(
+                        "sslmode={mode} is not one herald knows: use disable, prefer, require, \
+                         verify-ca or verify-full"
+                    ));
+                }
                 _ => kept.push(pair.to_owned()),
             }
         }
@@ -75,7 +81,7 @@ pub(super) fn parse(url: &str) -> Result<Target, String> {
         };
     }
     let config: Config = handed_on.parse().map_err(|e: postgres::Error| {
-        let mut message = e.to_string();
+        let mut message = format!("the state URL is not a PostgreSQL connection string: {e}");
         if url.contains("verify-") {
             message.push_str(" (sslmode verify-ca and verify-full need the postgres:// URL form)");
         }
@@ -313,6 +319,10 @@ mod tests {
         }
         let t = read("postgres://u@db/app?sslmode=verify-full&sslrootcert=system");
         assert_eq!(t.check, Check::Full);
+        let Err(e) = parse("postgres://u@db/app?sslmode=bogus") else {
+            panic!("an unknown sslmode is refused");
+        };
+        assert!(e.contains("sslmode=bogus is not one herald knows"), "{e}");
     }
 
     #[test]

@@ -547,7 +547,9 @@ fn report_cycles(checker: &mut Checker<'_>, catalog: &Catalog) {
                 on_path.pop();
                 continue;
             }
-            stack.last_mut().expect("not empty").1 += 1;
+            if let Some(top) = stack.last_mut() {
+                top.1 += 1;
+            }
             let (target, _) = &out[next];
             if target == start {
                 let members: BTreeSet<String> = on_path.iter().cloned().collect();
