@@ -11,7 +11,6 @@
 
 pub mod copy;
 pub mod postgres;
-mod postgres_tls;
 mod sql;
 pub mod sqlite;
 

@@ -19,61 +19,10 @@ use postgres::{Client, Row};
 use super::sql::{self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, timestamp_text};
 use super::{ApplyRecord, CampaignSummary, Delivery, Lock, Outcome, Recorded, StateError, Store};
 use crate::fingerprint::Fingerprint;
+use migrations::{MIGRATIONS, SCHEMA_VERSION, schema_version};
 
-/// The schema, one script per version (`meta.schema_version` counts those applied). `{s}` is
-/// the quoted schema name. Append new scripts; never edit a released one.
-const MIGRATIONS: &[&str] = &["
-    CREATE TABLE {s}.meta (
-        key   text PRIMARY KEY,
-        value bigint NOT NULL
-    );
-    INSERT INTO {s}.meta (key, value) VALUES ('serial', 0);
-
-    CREATE TABLE {s}.history (
-        seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        campaign    text NOT NULL,
-        recipient   text NOT NULL,
-        fingerprint bytea NOT NULL CHECK (length(fingerprint) = 32),
-        outcome     text NOT NULL CHECK (outcome IN ('in_flight', 'sent', 'failed', 'unknown')),
-        api_code    bigint,
-        detail      text,
-        at          text NOT NULL,
-        apply_id    text NOT NULL,
-        request     text NOT NULL
-    );
-    CREATE INDEX history_delivery ON {s}.history (campaign, recipient);
-
-    CREATE TABLE {s}.deliveries (
-        campaign    text COLLATE \"C\" NOT NULL,
-        recipient   text COLLATE \"C\" NOT NULL,
-        fingerprint bytea NOT NULL CHECK (length(fingerprint) = 32),
-        outcome     text NOT NULL CHECK (outcome IN ('in_flight', 'sent', 'failed', 'unknown')),
-        at          text NOT NULL,
-        seq         bigint NOT NULL REFERENCES {s}.history (seq),
-        PRIMARY KEY (campaign, recipient)
-    );
-
-    CREATE TABLE {s}.applies (
-        id          text COLLATE \"C\" PRIMARY KEY,
-        who         text NOT NULL,
-        started_at  text NOT NULL,
-        finished_at text,
-        plan_hash   text NOT NULL,
-        sent        bigint NOT NULL,
-        failed      bigint NOT NULL,
-        unknown     bigint NOT NULL
-    );
-
-    CREATE TABLE {s}.lock (
-        singleton integer PRIMARY KEY CHECK (singleton = 1),
-        id        text NOT NULL,
-        holder    text NOT NULL,
-        since     text NOT NULL
-    );
-"];
-
-/// The schema version this herald writes: the number of migrations.
-const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+mod migrations;
+mod tls;
 
 /// A [`Store`] in a PostgreSQL schema.
 pub struct PostgresStore {
@@ -136,7 +85,7 @@ impl PostgresStore {
     }
 
     fn connect(url: &str, schema: &str) -> Result<PostgresStore, StateError> {
-        let target = super::postgres_tls::parse(url).map_err(|e| StateError::Backend {
+        let target = tls::parse(url).map_err(|e| StateError::Backend {
             location: "PostgreSQL".to_owned(),
             message: e,
         })?;
@@ -150,8 +99,7 @@ impl PostgresStore {
                 ),
             });
         }
-        let client =
-            super::postgres_tls::connect(&target).map_err(fail(&location, "cannot connect"))?;
+        let client = tls::connect(&target).map_err(fail(&location, "cannot connect"))?;
         Ok(PostgresStore {
             client: RefCell::new(client),
             schema: format!("\"{schema}\""),
@@ -246,7 +194,10 @@ impl PostgresStore {
     /// Whether this session can take the advisory lock now (taking it when it can).
     fn try_advisory_lock(&self, doing: &str) -> Result<bool, StateError> {
         let rows = self.query(doing, "SELECT pg_try_advisory_lock($1)", &[&self.lock_key])?;
-        Ok(rows.first().is_some_and(|r| r.get::<_, bool>(0)))
+        match rows.first().map(|r| r.try_get::<_, bool>(0)) {
+            Some(taken) => taken.map_err(fail(&self.location, doing)),
+            None => Ok(false),
+        }
     }
 
     fn advisory_unlock(&self, doing: &str) -> Result<(), StateError> {
@@ -270,7 +221,10 @@ impl Store for PostgresStore {
             "SELECT value FROM {s}.meta WHERE key = 'serial'",
             &[],
         )?;
-        let serial: i64 = rows.first().map_or(0, |r| r.get(0));
+        let serial = match rows.first() {
+            Some(row) => row.int(0).map_err(fail(&self.location, doing))?,
+            None => 0,
+        };
         u64::try_from(serial).map_err(fail(&self.location, "the serial is negative"))
     }
 
@@ -295,7 +249,7 @@ impl Store for PostgresStore {
         while let Some(row) =
             postgres::fallible_iterator::FallibleIterator::next(&mut rows).map_err(failed())?
         {
-            let recipient: &str = row.get(0);
+            let recipient: &str = row.try_get(0).map_err(failed())?;
             let read = row.fingerprint(1).and_then(|fingerprint| {
                 Ok(Recorded {
                     fingerprint,
@@ -570,21 +524,6 @@ impl Store for PostgresStore {
             .map(|row| sql::apply_record(row).map_err(fail(&self.location, doing)))
             .collect()
     }
-}
-
-/// The version recorded in `meta` (a quoted `schema.meta`), 0 when there is no such table.
-fn schema_version(
-    client: &mut impl postgres::GenericClient,
-    meta: &str,
-) -> Result<i64, postgres::Error> {
-    let exists: bool = client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&meta])?
-        .get(0);
-    if !exists {
-        return Ok(0);
-    }
-    let sql = format!("SELECT value FROM {meta} WHERE key = 'schema_version'");
-    Ok(client.query_opt(&sql, &[])?.map_or(0, |row| row.get(0)))
 }
 
 /// Where a state is, for messages: never the password, nor the user.

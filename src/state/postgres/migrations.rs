@@ -1,0 +1,75 @@
+//! The PostgreSQL state's schema: its versioned migrations and how to read the version a
+//! schema is at.
+
+/// The schema, one script per version (`meta.schema_version` counts those applied). `{s}` is
+/// the quoted schema name. Append new scripts; never edit a released one.
+pub(super) const MIGRATIONS: &[&str] = &["
+    CREATE TABLE {s}.meta (
+        key   text PRIMARY KEY,
+        value bigint NOT NULL
+    );
+    INSERT INTO {s}.meta (key, value) VALUES ('serial', 0);
+
+    CREATE TABLE {s}.history (
+        seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        campaign    text NOT NULL,
+        recipient   text NOT NULL,
+        fingerprint bytea NOT NULL CHECK (length(fingerprint) = 32),
+        outcome     text NOT NULL CHECK (outcome IN ('in_flight', 'sent', 'failed', 'unknown')),
+        api_code    bigint,
+        detail      text,
+        at          text NOT NULL,
+        apply_id    text NOT NULL,
+        request     text NOT NULL
+    );
+    CREATE INDEX history_delivery ON {s}.history (campaign, recipient);
+
+    CREATE TABLE {s}.deliveries (
+        campaign    text COLLATE \"C\" NOT NULL,
+        recipient   text COLLATE \"C\" NOT NULL,
+        fingerprint bytea NOT NULL CHECK (length(fingerprint) = 32),
+        outcome     text NOT NULL CHECK (outcome IN ('in_flight', 'sent', 'failed', 'unknown')),
+        at          text NOT NULL,
+        seq         bigint NOT NULL REFERENCES {s}.history (seq),
+        PRIMARY KEY (campaign, recipient)
+    );
+
+    CREATE TABLE {s}.applies (
+        id          text COLLATE \"C\" PRIMARY KEY,
+        who         text NOT NULL,
+        started_at  text NOT NULL,
+        finished_at text,
+        plan_hash   text NOT NULL,
+        sent        bigint NOT NULL,
+        failed      bigint NOT NULL,
+        unknown     bigint NOT NULL
+    );
+
+    CREATE TABLE {s}.lock (
+        singleton integer PRIMARY KEY CHECK (singleton = 1),
+        id        text NOT NULL,
+        holder    text NOT NULL,
+        since     text NOT NULL
+    );
+"];
+
+/// The schema version this herald writes: the number of migrations.
+pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The version recorded in `meta` (a quoted `schema.meta`), 0 when there is no such table.
+pub(super) fn schema_version(
+    client: &mut impl postgres::GenericClient,
+    meta: &str,
+) -> Result<i64, postgres::Error> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&meta])?
+        .try_get(0)?;
+    if !exists {
+        return Ok(0);
+    }
+    let sql = format!("SELECT value FROM {meta} WHERE key = 'schema_version'");
+    match client.query_opt(&sql, &[])? {
+        Some(row) => row.try_get(0),
+        None => Ok(0),
+    }
+}
