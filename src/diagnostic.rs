@@ -29,6 +29,10 @@ pub enum Code {
     FileEncoding,
     /// A file is larger than herald reads.
     FileTooLarge,
+    /// A path resolves outside the directories a project may read.
+    FileOutside,
+    /// A path names a directory, device, FIFO or socket instead of a regular file.
+    FileNotRegular,
     /// A resource file holds nothing.
     FileEmpty,
     /// The YAML parser rejected the text.
@@ -98,6 +102,8 @@ impl Code {
             Code::FileRead => "file::read",
             Code::FileEncoding => "file::encoding",
             Code::FileTooLarge => "file::too-large",
+            Code::FileOutside => "file::outside",
+            Code::FileNotRegular => "file::not-regular",
             Code::FileEmpty => "file::empty",
             Code::YamlSyntax => "yaml::syntax",
             Code::YamlDuplicateKey => "yaml::duplicate-key",
@@ -220,6 +226,10 @@ pub struct Diagnostic {
     pub source: Option<Arc<SourceText>>,
     /// Other places involved.
     pub related: Vec<Related>,
+    /// The message as `--redact` shows it, when this one quotes recipients' data (a phone, a
+    /// field's value, a CSV row); under `--redact` such a diagnostic's snippet and label are
+    /// left out too.
+    pub redacted: Option<String>,
 }
 
 impl Diagnostic {
@@ -235,6 +245,7 @@ impl Diagnostic {
             label: None,
             source: None,
             related: Vec::new(),
+            redacted: None,
         }
     }
 
@@ -262,6 +273,13 @@ impl Diagnostic {
     /// Adds a label shown at the span.
     pub fn label(mut self, label: impl Into<String>) -> Diagnostic {
         self.label = Some(label.into());
+        self
+    }
+
+    /// Marks the diagnostic as quoting recipients' data: `--redact` shows `message` instead
+    /// and leaves out the snippet.
+    pub fn private(mut self, message: impl Into<String>) -> Diagnostic {
+        self.redacted = Some(message.into());
         self
     }
 

@@ -79,6 +79,9 @@ pub struct ValidateArgs {
     /// Code Quality report). In GitHub Actions, `human` is followed by the annotations.
     #[arg(long, value_enum, default_value_t = ValidateFormat::Human)]
     pub format: ValidateFormat,
+    /// Hide recipients' data (phones, CSV rows, values) in the problems, for public logs.
+    #[arg(long)]
+    pub redact: bool,
 }
 
 /// Output formats of `validate`.
@@ -320,7 +323,11 @@ pub(crate) fn problems_text(
     how: ProblemsAs,
     redact: bool,
 ) -> String {
-    let mut sorted = problems.to_vec();
+    let mut sorted = if redact {
+        diagnostics::redact(problems)
+    } else {
+        problems.to_vec()
+    };
     sorted.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     let text = match how {
         ProblemsAs::Json => diagnostics::json(&sorted),
@@ -355,7 +362,13 @@ pub(crate) fn human_problems(problems: &[crate::diagnostic::Diagnostic]) -> Stri
 fn validate_command(args: &ValidateArgs, out: &mut dyn Write) -> Result<u8, String> {
     let checked = Checked::new(&args.project)?;
     let (loaded, validated) = (&checked.loaded, &checked.validated);
-    let problems = &validated.diagnostics;
+    let redacted;
+    let problems = if args.redact {
+        redacted = diagnostics::redact(&validated.diagnostics);
+        &redacted
+    } else {
+        &validated.diagnostics
+    };
     let text = match args.format {
         ValidateFormat::Json => diagnostics::json(problems),
         ValidateFormat::Github => crate::output::ci::github(problems),
@@ -375,6 +388,11 @@ fn validate_command(args: &ValidateArgs, out: &mut dyn Write) -> Result<u8, Stri
             )
         }
         ValidateFormat::Human => human_problems(problems),
+    };
+    let text = if args.redact {
+        crate::output::plan::redact_text(&text)
+    } else {
+        text
     };
     write_out(out, &text)?;
     Ok(if checked.usage_error() {

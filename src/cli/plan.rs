@@ -184,15 +184,15 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
         Err(Failure::Output(e)) => return Err(format!("cannot write the plan: {e}")),
     };
     if !made.warnings.is_empty() {
-        let warnings = diagnostics::human(&made.warnings, Style::detect_stderr());
-        eprint!(
-            "{}",
-            if args.redact {
-                redact_text(&warnings)
-            } else {
-                warnings
-            }
-        );
+        let text = if args.redact {
+            redact_text(&diagnostics::human(
+                &diagnostics::redact(&made.warnings),
+                Style::detect_stderr(),
+            ))
+        } else {
+            diagnostics::human(&made.warnings, Style::detect_stderr())
+        };
+        eprint!("{text}");
     }
     if let (Some(temp), Some(path)) = (plan_temp, &args.out) {
         temp.persist(path)

@@ -10,17 +10,8 @@ use super::world::{ApprovedTemplate, Bot};
 use crate::engati::api::{BroadcastV1, BroadcastV2, Component, Parameter, TemplatePayload};
 use crate::model::HeaderKind;
 
-/// WhatsApp's limits (see engati-api.md).
-mod limits {
-    pub const HEADER_TEXT: usize = 60;
-    pub const BODY_TEXT: usize = 1024;
-    pub const URL: usize = 2000;
-    pub const BUTTONS: usize = 10;
-    /// A copy-code button's code.
-    pub const COUPON_CODE: usize = 15;
-    /// A text message.
-    pub const TEXT_MESSAGE: usize = 4096;
-}
+/// WhatsApp's limits, as validate and render check them too.
+use crate::engati::rules as limits;
 
 /// The largest page the list endpoints serve.
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -181,15 +172,11 @@ fn header_name(kind: HeaderKind) -> &'static str {
     }
 }
 
-/// An absolute http(s) URL of at most 2000 characters.
+/// An absolute https URL of at most 2000 characters, without spaces.
 fn link(field: &str, value: &str) -> Result<(), String> {
-    if value.chars().count() > limits::URL {
-        return Err(format!("{field} is longer than {} characters", limits::URL));
-    }
-    match url::Url::parse(value) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
-        _ => Err(format!("{field} `{value}` is not an http(s) URL")),
-    }
+    limits::Param::MediaLink
+        .check(value)
+        .map_err(|breach| format!("{field} `{value}` {}", breach.problem))
 }
 
 fn check_body(t: &ApprovedTemplate, params: &[Parameter]) -> Result<(), String> {

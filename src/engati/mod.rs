@@ -5,7 +5,9 @@
 //! - [`config`]: [`ClientConfig`] from herald.yaml and the environment, and the [`Secret`] key;
 //! - [`error`]: [`ApiError`], every failure sorted into the classes apply decides on, and
 //!   [`classify`], which maps HTTP answers and transport failures to it;
-//! - [`client`]: [`Client`], which sends requests and reads answers.
+//! - [`client`]: [`Client`], which sends requests and reads answers;
+//! - [`rules`]: WhatsApp's rules for what a message may hold, shared by validate, render and
+//!   the emulator.
 
 pub mod api;
 mod body;
@@ -14,6 +16,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod request;
+pub mod rules;
 
 pub use body::Body;
 pub use client::{Accepted, Client};

@@ -2,15 +2,20 @@
 //!
 //! Everything here is about bytes and syntax; what the documents mean is `validate`'s job.
 
+pub mod confine;
+pub mod csv;
 pub mod git;
 pub mod node;
 pub mod yaml;
 
+use std::cell::RefCell;
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diagnostic::{Code, Diagnostic, SourceText};
+pub use confine::{Confinement, Refusal};
 use node::{Node, Pos, Span};
 
 /// The project settings file at the root of every project.
@@ -142,13 +147,20 @@ pub fn find_root(explicit: Option<&Path>, cwd: &Path) -> Result<PathBuf, LoadErr
         })
 }
 
-/// Reads herald.yaml and every `campaigns/**/*.yaml` and `*.yml` below `root`.
+/// Reads herald.yaml and every `campaigns/**/*.yaml` and `*.yml` below `root`. Every file
+/// must resolve inside the project root (symbolic links are followed only that far).
 pub fn load(root: &Path) -> Result<LoadedProject, LoadError> {
     let mut diagnostics = Vec::new();
-    let settings = read_yaml(root, &root.join(SETTINGS_FILE), &mut diagnostics);
+    let confinement = Confinement::project(root).with_max_bytes(MAX_FILE_BYTES);
+    let settings = read_yaml(
+        root,
+        &root.join(SETTINGS_FILE),
+        &confinement,
+        &mut diagnostics,
+    );
     let mut resources = Vec::new();
-    for path in resource_paths(root)? {
-        resources.push(read_yaml(root, &path, &mut diagnostics));
+    for path in resource_paths(root, &mut diagnostics)? {
+        resources.push(read_yaml(root, &path, &confinement, &mut diagnostics));
     }
     Ok(LoadedProject {
         root: root.to_path_buf(),
@@ -158,29 +170,82 @@ pub fn load(root: &Path) -> Result<LoadedProject, LoadError> {
     })
 }
 
-/// The resource files below `root`, sorted so every run reads them in the same order.
-pub fn resource_paths(root: &Path) -> Result<Vec<PathBuf>, LoadError> {
+/// The resource files below `root`, sorted so every run reads them in the same order. A
+/// directory link leading out of the project is not followed, and a `.yaml` name that is not
+/// a regular file is not read: both are reported.
+pub fn resource_paths(
+    root: &Path,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Result<Vec<PathBuf>, LoadError> {
     let dir = root.join(RESOURCE_DIR);
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
-    let mut paths = Vec::new();
-    for entry in walkdir::WalkDir::new(&dir)
+    let inside = std::fs::canonicalize(root).map_err(|error| LoadError::Io {
+        path: root.to_path_buf(),
+        error,
+    })?;
+    let pruned = RefCell::new(Vec::new());
+    let walk = walkdir::WalkDir::new(&dir)
         .follow_links(true)
         .sort_by_file_name()
-    {
-        let entry = entry.map_err(|e| LoadError::Io {
-            path: e.path().unwrap_or(&dir).to_path_buf(),
-            error: e.into(),
-        })?;
+        .into_iter()
+        .filter_entry(|entry| {
+            let leaves = entry.file_type().is_dir()
+                && std::fs::canonicalize(entry.path()).map_or(true, |p| !p.starts_with(&inside));
+            if leaves {
+                let name = display_name(root, entry.path());
+                pruned.borrow_mut().push(
+                    Diagnostic::error(
+                        Code::FileOutside,
+                        &name,
+                        format!("{name} links to a directory outside the project; it is not read"),
+                    )
+                    .help("keep resource files inside the project; link to shared data with `csv:` and `files.allow` instead"),
+                );
+            }
+            !leaves
+        });
+    let mut paths = Vec::new();
+    for entry in walk {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) if e.loop_ancestor().is_some() || e.depth() > 0 => {
+                let path = e.path().unwrap_or(&dir);
+                let name = display_name(root, path);
+                let reason = if e.loop_ancestor().is_some() {
+                    "a directory link loops back to a directory above it".to_owned()
+                } else {
+                    e.io_error()
+                        .map_or_else(|| e.to_string(), std::io::Error::to_string)
+                };
+                diagnostics.push(
+                    Diagnostic::error(
+                        Code::FileRead,
+                        &name,
+                        format!("cannot read {name}: {reason}"),
+                    )
+                    .help("check the directory's links and permissions"),
+                );
+                continue;
+            }
+            Err(e) => {
+                return Err(LoadError::Io {
+                    path: e.path().unwrap_or(&dir).to_path_buf(),
+                    error: e.into(),
+                });
+            }
+        };
         let is_yaml = entry
             .path()
             .extension()
             .is_some_and(|ext| ext == "yaml" || ext == "yml");
-        if entry.file_type().is_file() && is_yaml {
+        // Regular files, and names that should be but are not (reported when read).
+        if is_yaml && !entry.file_type().is_dir() {
             paths.push(entry.into_path());
         }
     }
+    diagnostics.extend(pruned.into_inner());
     Ok(paths)
 }
 
@@ -194,8 +259,14 @@ pub fn display_name(root: &Path, path: &Path) -> String {
         .join("/")
 }
 
-/// Reads and parses one YAML file; every problem becomes a diagnostic, never a panic.
-pub fn read_yaml(root: &Path, path: &Path, diagnostics: &mut Vec<Diagnostic>) -> SourceFile {
+/// Reads and parses one YAML file, if `confinement` lets it be read; every problem becomes a
+/// diagnostic, never a panic.
+pub fn read_yaml(
+    root: &Path,
+    path: &Path,
+    confinement: &Confinement,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> SourceFile {
     let name = display_name(root, path);
     let mut file = SourceFile {
         name: name.clone(),
@@ -203,7 +274,7 @@ pub fn read_yaml(root: &Path, path: &Path, diagnostics: &mut Vec<Diagnostic>) ->
         source: None,
         documents: Vec::new(),
     };
-    let text = match read_text(path, &name) {
+    let text = match read_text(path, &name, confinement) {
         Ok(text) => text,
         Err(diagnostic) => {
             diagnostics.push(*diagnostic);
@@ -218,30 +289,41 @@ pub fn read_yaml(root: &Path, path: &Path, diagnostics: &mut Vec<Diagnostic>) ->
     file
 }
 
-/// Reads a file as UTF-8 text no larger than [`MAX_FILE_BYTES`].
-fn read_text(path: &Path, name: &str) -> Result<String, Box<Diagnostic>> {
-    let io_error = |error: std::io::Error| {
+/// Reads a file as UTF-8 text, within `confinement` (whose cap is [`MAX_FILE_BYTES`]).
+fn read_text(
+    path: &Path,
+    name: &str,
+    confinement: &Confinement,
+) -> Result<String, Box<Diagnostic>> {
+    let mut opened = match confinement.open(path) {
+        Ok(opened) => opened,
+        Err(Refusal::TooLarge { size, .. }) => {
+            return Err(Box::new(
+                Diagnostic::error(
+                    Code::FileTooLarge,
+                    name,
+                    format!(
+                        "{name} is {:.1} MiB; herald reads YAML files of at most {} MiB",
+                        size as f64 / 1024.0 / 1024.0,
+                        MAX_FILE_BYTES / 1024 / 1024
+                    ),
+                )
+                .help("put large recipient lists in a CSV file and reference it with `csv:`"),
+            ));
+        }
+        Err(refusal) => {
+            return Err(Box::new(
+                Diagnostic::error(refusal.code(), name, refusal.message(name)).help(refusal.help()),
+            ));
+        }
+    };
+    let mut bytes = Vec::with_capacity(usize::try_from(opened.size).unwrap_or(0));
+    opened.reader.read_to_end(&mut bytes).map_err(|error| {
         Box::new(
             Diagnostic::error(Code::FileRead, name, format!("cannot read {name}: {error}"))
-                .help("check that the file exists and is readable"),
+                .help("check that the file is readable"),
         )
-    };
-    let size = std::fs::metadata(path).map_err(io_error)?.len();
-    if size > MAX_FILE_BYTES {
-        return Err(Box::new(
-            Diagnostic::error(
-                Code::FileTooLarge,
-                name,
-                format!(
-                    "{name} is {:.1} MiB; herald reads YAML files of at most {} MiB",
-                    size as f64 / 1024.0 / 1024.0,
-                    MAX_FILE_BYTES / 1024 / 1024
-                ),
-            )
-            .help("put large recipient lists in a CSV file and reference it with `csv:`"),
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(io_error)?;
+    })?;
     String::from_utf8(bytes)
         .map_err(|e| Box::new(encoding_error(name, e.as_bytes(), e.utf8_error())))
 }

@@ -22,6 +22,54 @@ pub struct Project {
     /// Named overlays chosen with `--env NAME`; each replaces the fields it sets.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub environments: BTreeMap<String, Environment>,
+    /// Which files a project may read besides its own, and how large. Every path a project
+    /// names (`csv:`) must resolve, after symbolic links, to a regular file inside the project
+    /// root or one of `files.allow`.
+    #[serde(default, skip_serializing_if = "Files::is_default")]
+    pub files: Files,
+}
+
+/// Where a project's data files may be, and how large.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Files {
+    /// Directories outside the project whose files may be read, relative to the project root
+    /// (e.g. `../shared-data`). Anything else outside the project is an error; system
+    /// directories (`/`, `/proc`, `/dev`, `/etc`, ...) and the home directory cannot be allowed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// The largest file herald reads, as bytes or with a unit (`4GiB`, `500MB`, `64KiB`).
+    /// Default: 4 GiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<ByteSize>,
+}
+
+impl Files {
+    fn is_default(&self) -> bool {
+        *self == Files::default()
+    }
+}
+
+/// A size in bytes: a number, or text with a unit (`4GiB`, `500 MB`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ByteSize {
+    /// A number of bytes.
+    Bytes(u64),
+    /// A number with a unit: B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (of 1024).
+    Text(#[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)? ?([KMGT]i?B|B)?$"))] String),
+}
+
+impl ByteSize {
+    /// The number of bytes, or why the text is not a size.
+    pub fn bytes(&self) -> Result<u64, String> {
+        match self {
+            ByteSize::Bytes(n) => Ok(*n),
+            ByteSize::Text(text) => {
+                parse_size::parse_size(text).map_err(|e| format!("`{text}` is not a size ({e})"))
+            }
+        }
+    }
 }
 
 /// A variable's value: a string, number or boolean.

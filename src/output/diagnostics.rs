@@ -80,6 +80,34 @@ pub fn json(diagnostics: &[Diagnostic]) -> String {
     text
 }
 
+/// Diagnostics fit for public logs (`--redact`): those that quote recipients' data get their
+/// redacted message and lose their snippets; in every text, what looks like a phone number is
+/// masked.
+pub fn redact(diagnostics: &[Diagnostic]) -> Vec<Diagnostic> {
+    use crate::output::plan::redact_text;
+    diagnostics
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            if let Some(message) = d.redacted.take() {
+                d.message = message;
+                d.source = None;
+                d.label = None;
+                for related in &mut d.related {
+                    related.source = None;
+                }
+            }
+            d.message = redact_text(&d.message);
+            d.help = d.help.as_deref().map(redact_text);
+            d.label = d.label.as_deref().map(redact_text);
+            for related in &mut d.related {
+                related.message = redact_text(&related.message);
+            }
+            d
+        })
+        .collect()
+}
+
 /// Diagnostics as human text, followed by a one-line summary.
 pub fn human(diagnostics: &[Diagnostic], style: Style) -> String {
     let theme = match style {

@@ -13,7 +13,9 @@ use crate::diagnostic::{Code, Diagnostic, Severity, did_you_mean};
 use crate::fingerprint::Fingerprint;
 use crate::load::LoadedProject;
 use crate::model::{Api, HeaderKind, OnChange};
-use crate::render::{CampaignRender, Judged, Resolved, Resolver, Stop, UsersSource};
+use crate::render::{
+    CampaignRender, FailureGroup, Failures, Judged, Resolved, Resolver, UsersSource,
+};
 use crate::state::{Outcome, Recorded, StateError, Store, WHOLE_CAMPAIGN};
 use crate::validate::{Catalog, Item};
 
@@ -162,13 +164,21 @@ pub fn run(
     };
     sink.begin(&header)?;
     let mut totals = Counts::default();
+    // Recipients whose message cannot be sent are errors, collected over every campaign so
+    // one run reports them all; the plan is then not made.
+    let mut problems = Vec::new();
     for p in &prepared {
         let recorded = match preloaded.take().transpose()? {
             Some((name, map)) if name == p.item.name => map,
             _ => RecordedIndex::load(store, &p.item.name)?,
         };
-        let counts = plan_campaign(input, p, &recorded, store, sink)?;
+        let (counts, failures) = plan_campaign(input, p, &recorded, store, sink)?;
+        problems.extend(failure_problems(input.loaded, p, &failures));
         totals.merge(&counts);
+    }
+    if !problems.is_empty() {
+        problems.extend(warnings);
+        return Err(Failure::Problems(problems));
     }
     sink.end(&totals)?;
     Ok(Made { totals, warnings })
@@ -275,14 +285,15 @@ pub(crate) fn describe(catalog: &Catalog, p: &Prepared<'_>, now: Timestamp) -> C
     }
 }
 
-/// Plans one campaign: its header, then every action, then its counts.
+/// Plans one campaign: its header, then every action, then its counts; and the recipients
+/// whose message could not be rendered.
 fn plan_campaign(
     input: &Input<'_>,
     p: &Prepared<'_>,
     recorded: &RecordedIndex,
     store: &dyn Store,
     sink: &mut dyn Sink,
-) -> Result<Counts, Failure> {
+) -> Result<(Counts, Failures), Failure> {
     let campaign = &p.item.value;
     let name = &p.item.name;
     let per_recipient = p.render.message.per_recipient();
@@ -301,8 +312,9 @@ fn plan_campaign(
         let recorded = recorded.get(recipient);
         classify(recorded, fingerprint, due, campaign.on_change)
     };
+    let mut failures = Failures::default();
     if per_recipient {
-        let streamed = p.render.render_each(
+        failures = p.render.render_each(
             recipients,
             BATCH,
             |recipient, fingerprint| {
@@ -311,24 +323,12 @@ fn plan_campaign(
                 (verdict, verdict.0 != ActionKind::Unchanged)
             },
             |recipient, judged| tracker.emit(&recipient.phone, judged, sink),
-        );
-        match streamed {
-            Ok(()) => {}
-            Err(Stop::Render(i, e)) => {
-                return Err(Failure::Problems(vec![render_problem(
-                    input.loaded,
-                    p,
-                    Some(i),
-                    e,
-                )]));
-            }
-            Err(Stop::Consumer(failure)) => return Err(failure),
-        }
+        )?;
     } else if !recipients.is_empty() {
         let rendered = p
             .render
             .render_whole(recipients, input.now)
-            .map_err(|e| Failure::Problems(vec![render_problem(input.loaded, p, None, e)]))?;
+            .map_err(|e| Failure::Problems(vec![render_problem(input.loaded, p, e)]))?;
         let verdict = judge(WHOLE_CAMPAIGN, &rendered.fingerprint);
         let judged = Judged {
             verdict,
@@ -338,7 +338,46 @@ fn plan_campaign(
         tracker.emit(WHOLE_CAMPAIGN, judged, sink)?;
     }
     sink.end_campaign(&tracker.counts)?;
-    Ok(tracker.counts)
+    Ok((tracker.counts, failures))
+}
+
+/// The problems of a campaign's recipients that failed to render: one per distinct problem,
+/// naming its first recipients, and a count of those failing in other ways.
+pub(crate) fn failure_problems(
+    loaded: &LoadedProject,
+    p: &Prepared<'_>,
+    failures: &Failures,
+) -> Vec<Diagnostic> {
+    let mut problems: Vec<Diagnostic> = failures
+        .groups
+        .iter()
+        .map(|group| recipients_problem(loaded, p, group))
+        .collect();
+    let grouped: usize = failures.groups.iter().map(|g| g.count).sum();
+    let more = failures.total - grouped;
+    if more > 0 {
+        let pointer = failures
+            .groups
+            .first()
+            .map_or("/send", |g| g.error.pointer.as_str());
+        problems.push(
+            p.item
+                .loc
+                .diagnostic(
+                    &loaded.resources,
+                    Severity::Error,
+                    Code::RenderError,
+                    pointer,
+                    format!(
+                        "campaign `{}`: {more} more recipient{} fail in other ways",
+                        p.item.name,
+                        if more == 1 { "" } else { "s" }
+                    ),
+                )
+                .help("fix the problems above and plan again to see the rest"),
+        );
+    }
+    problems
 }
 
 /// Counts a campaign's judged deliveries and feeds their actions to the sink.
@@ -448,38 +487,90 @@ fn template_text(catalog: &Catalog, campaign: &crate::model::Campaign) -> Option
     })
 }
 
-/// Why a prepared campaign failed to render: for recipient `index` of its audience, or (for a
-/// broadcast, `None`) as a whole.
+/// Why a broadcast (rendered once for its whole audience) failed to render.
 pub(crate) fn render_problem(
     loaded: &LoadedProject,
     p: &Prepared<'_>,
-    index: Option<usize>,
     e: crate::render::MessageError,
 ) -> Diagnostic {
-    let recipient = index.and_then(|i| Some((i, p.audience.recipients.get(i)?)));
-    let Some((index, recipient)) = recipient else {
-        return p.item.loc.diagnostic(
-            &loaded.resources,
-            Severity::Error,
+    let code = if e.breach.is_some() {
+        Code::Limit
+    } else {
+        Code::RenderError
+    };
+    let d = p.item.loc.diagnostic(
+        &loaded.resources,
+        Severity::Error,
+        code,
+        &e.pointer,
+        format!("campaign `{}` fails to render: {}", p.item.name, e.message),
+    );
+    match e.breach {
+        Some(breach) => d.help(breach.help),
+        None => d,
+    }
+}
+
+/// Recipients whose message fails the same way. A WhatsApp rule the message breaks is a
+/// `whatsapp::limit`, anything else a `render::error`; recipients are named by number and phone
+/// (only the number under `--redact`, which also hides what minijinja said about their data).
+fn recipients_problem(
+    loaded: &LoadedProject,
+    p: &Prepared<'_>,
+    group: &FailureGroup,
+) -> Diagnostic {
+    let e = &group.error;
+    let name = &p.item.name;
+    let named = |with_phones: bool| {
+        let mut listed: Vec<String> = group
+            .first
+            .iter()
+            .map(|&i| match p.audience.recipients.get(i) {
+                Some(r) if with_phones => format!("{} ({})", i + 1, r.phone),
+                _ => (i + 1).to_string(),
+            })
+            .collect();
+        let more = group.count.saturating_sub(group.first.len());
+        if more > 0 {
+            listed.push(format!("and {more} more"));
+        }
+        match group.count {
+            1 => format!("recipient {}", listed.join(", ")),
+            n => format!("{n} recipients ({})", listed.join(", ")),
+        }
+    };
+    let message =
+        |with_phones: bool| format!("campaign `{name}`, {}: {}", named(with_phones), e.message);
+    let (code, help, redacted) = match &e.breach {
+        Some(breach) => (
+            Code::Limit,
+            format!(
+                "{}; the plan stops so that no message WhatsApp would refuse is reviewed",
+                breach.help
+            ),
+            message(false),
+        ),
+        None => (
             Code::RenderError,
-            &e.pointer,
-            format!("campaign `{}` fails to render: {}", p.item.name, e.message),
-        );
+            "fix the expression or the recipients' data; the plan stops so that nothing \
+             half-rendered is reviewed"
+                .to_owned(),
+            format!(
+                "campaign `{name}`, {}: the message fails to render (the reason may quote their \
+                 data; plan without --redact in a private log to see it)",
+                named(false)
+            ),
+        ),
     };
     p.item
         .loc
         .diagnostic(
             &loaded.resources,
             Severity::Error,
-            Code::RenderError,
+            code,
             &e.pointer,
-            format!(
-                "campaign `{}` fails to render for recipient {} ({}): {}",
-                p.item.name,
-                index + 1,
-                recipient.phone,
-                e.message
-            ),
+            message(true),
         )
-        .help("fix the expression or the recipient's data; the plan stops so that nothing half-rendered is reviewed")
+        .help(help)
+        .private(redacted)
 }

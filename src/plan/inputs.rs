@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::load::LoadedProject;
+use crate::load::{Confinement, LoadedProject};
 use crate::validate::Catalog;
 
 /// What besides the files shaped the plan.
@@ -47,7 +47,7 @@ pub fn hash(loaded: &LoadedProject, catalog: &Catalog, options: &Options<'_>) ->
     files.dedup();
     for (name, path) in &files {
         field(&mut hasher, "file", name.as_bytes());
-        hash_file(&mut hasher, path);
+        hash_file(&mut hasher, &catalog.files, path);
     }
     field(
         &mut hasher,
@@ -74,12 +74,14 @@ fn field(hasher: &mut Sha256, tag: &str, bytes: &[u8]) {
     hasher.update(bytes);
 }
 
-/// A file's bytes, streamed; an unreadable file hashes as such (the plan reports the error).
-fn hash_file(hasher: &mut Sha256, path: &Path) {
-    let Ok(mut file) = std::fs::File::open(path) else {
+/// A file's bytes, streamed, if the project may read it; a file it may not (or that cannot be
+/// read) hashes as such: validation reports why.
+fn hash_file(hasher: &mut Sha256, files: &Confinement, path: &Path) {
+    let Ok(opened) = files.open(path) else {
         field(hasher, "missing", b"");
         return;
     };
+    let mut file = opened.reader;
     let mut buf = vec![0u8; 1 << 16];
     let mut total = 0u64;
     loop {

@@ -13,24 +13,70 @@ use crate::engati::api::{
     BroadcastV1, BroadcastV2, Component, Language, Media, Parameter, TemplateBroadcastPayload,
     TemplateContent, TemplateMessage, TemplatePayload, TextData,
 };
+use crate::engati::rules::{Breach, Param};
 use crate::fingerprint::Fingerprint;
 use crate::model::{Send, Template, TriggerApi};
 
 /// A compile or render failure at a string of the campaign: its JSON pointer below the
-/// campaign, and minijinja's message.
+/// campaign, and what went wrong (minijinja's message, or the WhatsApp rule the value breaks).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageError {
     /// e.g. `/send/template/body/0`.
     pub pointer: String,
     /// What went wrong.
     pub message: String,
+    /// The WhatsApp rule the rendered value breaks, when that is the problem; then `message`
+    /// does not quote the value.
+    pub breach: Option<Breach>,
 }
 
-/// A compiled string and where it was written.
+impl MessageError {
+    /// A failure to compile or render the string at `pointer`.
+    pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> MessageError {
+        MessageError {
+            pointer: pointer.into(),
+            message: message.into(),
+            breach: None,
+        }
+    }
+}
+
+/// A compiled string, where it was written, and the WhatsApp rule its value follows.
 #[derive(Debug, Clone)]
 pub(super) struct Field {
     pub(super) text: Text,
     pub(super) pointer: String,
+    pub(super) param: Option<Param>,
+}
+
+impl Field {
+    /// The string for one recipient, checked against its rule (fixed text was checked once,
+    /// when it was compiled).
+    pub(super) fn render<'t>(
+        &'t self,
+        renderer: &Renderer,
+        recipient: &Recipient,
+    ) -> Result<std::borrow::Cow<'t, str>, MessageError> {
+        let value = renderer
+            .render(&self.text, recipient)
+            .map_err(|TextError(message)| MessageError::new(&self.pointer, message))?;
+        if !matches!(self.text, Text::Fixed(_)) {
+            self.check(&value)?;
+        }
+        Ok(value)
+    }
+
+    /// Checks a value of this string against its rule.
+    pub(super) fn check(&self, value: &str) -> Result<(), MessageError> {
+        let Some(param) = self.param else {
+            return Ok(());
+        };
+        param.check(value).map_err(|breach| MessageError {
+            pointer: self.pointer.clone(),
+            message: format!("{} {}", param.name(), breach.problem),
+            breach: Some(breach),
+        })
+    }
 }
 
 /// Where the API is: the customer and bot every path is scoped by.
@@ -172,7 +218,10 @@ impl Message {
                 .messages
                 .iter()
                 .enumerate()
-                .map(|(i, m)| fixed(&mut compiler, m, &format!("/send/broadcast/messages/{i}")))
+                .map(|(i, m)| {
+                    let pointer = format!("/send/broadcast/messages/{i}");
+                    fixed(&mut compiler, m, &pointer, Some(Param::BroadcastText))
+                })
                 .collect::<Result<_, _>>()?;
             Kind::Broadcast {
                 title: b.title.clone(),
@@ -188,7 +237,7 @@ impl Message {
                         "/send/trigger/attributes/{}",
                         crate::load::node::escape_token(k)
                     );
-                    Ok((k.clone(), field(&mut compiler, v, pointer, true)?))
+                    Ok((k.clone(), field(&mut compiler, v, pointer, true, None)?))
                 })
                 .collect::<Result<_, MessageError>>()?;
             Kind::Trigger {
@@ -196,10 +245,7 @@ impl Message {
                 attributes,
             }
         } else {
-            return Err(MessageError {
-                pointer: "/send".to_owned(),
-                message: "the campaign has no send kind".to_owned(),
-            });
+            return Err(MessageError::new("/send", "the campaign has no send kind"));
         };
         let mut message = Message {
             kind,
@@ -288,11 +334,16 @@ impl Message {
                     t.trigger_api,
                 ))
             }
-            _ => Err(MessageError {
-                pointer: "/send".to_owned(),
-                message: "a broadcast is sent to the whole audience at once".to_owned(),
-            }),
+            _ => Err(MessageError::new(
+                "/send",
+                "a broadcast is sent to the whole audience at once",
+            )),
         }
+    }
+
+    /// Bounds the work the campaign's templates may do for an audience of `recipients`.
+    pub fn budget_for(&self, recipients: usize) {
+        self.renderer.budget_for(recipients);
     }
 
     /// Whether the campaign sends one request per recipient (template, trigger) rather than
@@ -375,10 +426,10 @@ impl Message {
                 };
                 Ok(Request::broadcast_v2(t.customer_id, &t.bot_key, &broadcast))
             }
-            _ => Err(MessageError {
-                pointer: "/send".to_owned(),
-                message: "template messages and triggers go to one recipient at a time".to_owned(),
-            }),
+            _ => Err(MessageError::new(
+                "/send",
+                "template messages and triggers go to one recipient at a time",
+            )),
         }
     }
 
@@ -406,24 +457,21 @@ impl Message {
     }
 
     fn text(&self, field: &Field, source: Source<'_>) -> Result<String, MessageError> {
-        let rendered = match (&field.text, source) {
+        match (&field.text, source) {
             (Text::Fixed(s), _) => Ok(s.clone()),
             (_, Source::Markers(fields)) => {
                 let mut fields = fields.borrow_mut();
                 fields.push(field.clone());
                 Ok(field_marker(fields.len() - 1))
             }
-            (text, Source::Recipient(Some(r))) => {
-                self.renderer.render(text, r).map(|c| c.into_owned())
+            (_, Source::Recipient(Some(r))) => {
+                field.render(&self.renderer, r).map(|c| c.into_owned())
             }
-            (_, Source::Recipient(None)) => {
-                Err(TextError("`user` is not available here".to_owned()))
-            }
-        };
-        rendered.map_err(|TextError(message)| MessageError {
-            pointer: field.pointer.clone(),
-            message,
-        })
+            (_, Source::Recipient(None)) => Err(MessageError::new(
+                &field.pointer,
+                "`user` is not available here",
+            )),
+        }
     }
 
     fn payload(

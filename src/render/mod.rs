@@ -45,23 +45,63 @@ pub struct Judged<V> {
     pub request: Option<Request>,
 }
 
-/// One batch's deliveries, or the index of the recipient that failed and why.
-type Batch<V> = Result<Vec<Judged<V>>, (usize, MessageError)>;
+/// One batch's deliveries, each rendered or failed.
+type Batch<V> = Vec<Result<Judged<V>, MessageError>>;
 
-/// Why [`CampaignRender::render_each`] stopped.
+/// Recipients whose message could not be rendered (or breaks a WhatsApp rule), grouped by
+/// what went wrong: one empty column usually fails thousands of recipients the same way.
+#[derive(Debug, Default)]
+pub struct Failures {
+    /// The first few distinct problems, in audience order.
+    pub groups: Vec<FailureGroup>,
+    /// How many recipients failed in all.
+    pub total: usize,
+}
+
+/// Recipients that failed the same way.
 #[derive(Debug)]
-pub enum Stop<E> {
-    /// The recipient at this index failed to render.
-    Render(usize, MessageError),
-    /// The consumer failed.
-    Consumer(E),
+pub struct FailureGroup {
+    /// What went wrong.
+    pub error: MessageError,
+    /// The first few recipients' indexes in the audience.
+    pub first: Vec<usize>,
+    /// How many recipients.
+    pub count: usize,
+}
+
+impl Failures {
+    /// Distinct problems kept; recipients failing otherwise are only counted.
+    pub const GROUPS: usize = 10;
+    /// Recipients named per problem.
+    pub const NAMED: usize = 5;
+
+    /// Records that recipient `index` failed with `e`.
+    pub fn add(&mut self, index: usize, e: MessageError) {
+        self.total += 1;
+        let same =
+            |g: &&mut FailureGroup| g.error.pointer == e.pointer && g.error.message == e.message;
+        if let Some(group) = self.groups.iter_mut().find(same) {
+            group.count += 1;
+            if group.first.len() < Failures::NAMED {
+                group.first.push(index);
+            }
+        } else if self.groups.len() < Failures::GROUPS {
+            self.groups.push(FailureGroup {
+                error: e,
+                first: vec![index],
+                count: 1,
+            });
+        }
+    }
+
+    /// Whether every recipient rendered.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
 }
 
 fn worker_stopped() -> MessageError {
-    MessageError {
-        pointer: "/send".to_owned(),
-        message: "a rendering thread stopped unexpectedly".to_owned(),
-    }
+    MessageError::new("/send", "a rendering thread stopped unexpectedly")
 }
 
 /// When a campaign goes out.
@@ -152,16 +192,18 @@ impl CampaignRender {
     /// nearly every delivery is unchanged, then never builds those requests.
     ///
     /// Workers live for the whole campaign and take batches in turn; results come back
-    /// through bounded channels, so at most a few batches of requests are in memory. Stops at
-    /// the first failure: a recipient that fails to render (its index and the error), or an
-    /// error from `each`.
+    /// through bounded channels, so at most a few batches of requests are in memory. A
+    /// recipient that fails to render is skipped and returned among the [`Failures`]; an error
+    /// from `each` stops the rendering.
     pub fn render_each<V: Send, E>(
         &self,
         recipients: &[Recipient],
         batch: usize,
         judge: impl Fn(&Recipient, &Fingerprint) -> (V, bool) + Sync,
         mut each: impl FnMut(&Recipient, Judged<V>) -> Result<(), E>,
-    ) -> Result<(), Stop<E>> {
+    ) -> Result<Failures, E> {
+        self.message.budget_for(recipients.len());
+        let mut failures = Failures::default();
         let batch = batch.max(1);
         let workers = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -169,12 +211,12 @@ impl CampaignRender {
         if workers == 1 || recipients.len() <= batch {
             let mut scratch = Vec::new();
             for (i, r) in recipients.iter().enumerate() {
-                let judged = self
-                    .render_one(r, &judge, &mut scratch)
-                    .map_err(|e| Stop::Render(i, e))?;
-                each(r, judged).map_err(Stop::Consumer)?;
+                match self.render_one(r, &judge, &mut scratch) {
+                    Ok(judged) => each(r, judged)?,
+                    Err(e) => failures.add(i, e),
+                }
             }
-            return Ok(());
+            return Ok(failures);
         }
         let batches: Vec<&[Recipient]> = recipients.chunks(batch).collect();
         std::thread::scope(|scope| {
@@ -185,26 +227,28 @@ impl CampaignRender {
                 let (batches, judge) = (&batches, &judge);
                 scope.spawn(move || {
                     let mut scratch = Vec::new();
-                    for (index, part) in batches.iter().enumerate().skip(worker).step_by(workers) {
-                        let rendered = self.render_batch(part, index * batch, judge, &mut scratch);
-                        let failed = rendered.is_err();
+                    for part in batches.iter().skip(worker).step_by(workers) {
+                        let rendered = self.render_batch(part, judge, &mut scratch);
                         // A closed channel means the consumer stopped: so do we.
-                        if tx.send(rendered).is_err() || failed {
+                        if tx.send(rendered).is_err() {
                             return;
                         }
                     }
                 });
             }
             for (index, part) in batches.iter().enumerate() {
-                let rendered = channels[index % workers]
-                    .recv()
-                    .map_err(|_| Stop::Render(index * batch, worker_stopped()))?
-                    .map_err(|(i, e)| Stop::Render(i, e))?;
-                for (r, one) in part.iter().zip(rendered) {
-                    each(r, one).map_err(Stop::Consumer)?;
+                let Ok(rendered) = channels[index % workers].recv() else {
+                    failures.add(index * batch, worker_stopped());
+                    return Ok(failures);
+                };
+                for (i, (r, one)) in part.iter().zip(rendered).enumerate() {
+                    match one {
+                        Ok(judged) => each(r, judged)?,
+                        Err(e) => failures.add(index * batch + i, e),
+                    }
                 }
             }
-            Ok(())
+            Ok(failures)
         })
     }
 
@@ -232,16 +276,11 @@ impl CampaignRender {
     fn render_batch<V>(
         &self,
         part: &[Recipient],
-        offset: usize,
         judge: &impl Fn(&Recipient, &Fingerprint) -> (V, bool),
         scratch: &mut Vec<u8>,
     ) -> Batch<V> {
         part.iter()
-            .enumerate()
-            .map(|(i, r)| {
-                self.render_one(r, judge, scratch)
-                    .map_err(|e| (offset + i, e))
-            })
+            .map(|r| self.render_one(r, judge, scratch))
             .collect()
     }
 

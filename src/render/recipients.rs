@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::engati::api::BotUser;
 use crate::load::SourceFile;
+use crate::load::csv as load_csv;
 use crate::model::{Audience, AudienceRef, VarValue};
 use crate::validate::{Catalog, Loc, phone};
 
@@ -73,18 +74,17 @@ pub enum UserFields {
 }
 
 impl UserFields {
-    /// A CSV record's fields.
-    pub fn row(columns: Arc<[String]>, record: &csv::StringRecord) -> UserFields {
-        let mut ends = Vec::with_capacity(record.len());
-        let mut end = 0u32;
-        for field in record.iter() {
-            end = end.saturating_add(u32::try_from(field.len()).unwrap_or(u32::MAX));
-            ends.push(end);
-        }
+    /// A CSV record's fields: their text concatenated, and where each ends in it.
+    pub fn row(columns: Arc<[String]>, text: &str, ends: &[usize]) -> UserFields {
+        // Records are at most MAX_RECORD_BYTES long, so every end fits.
+        let ends = ends
+            .iter()
+            .map(|&end| u32::try_from(end).unwrap_or(u32::MAX))
+            .collect();
         UserFields::Row {
             columns,
-            text: record.as_slice().into(),
-            ends: ends.into_boxed_slice(),
+            text: text.into(),
+            ends,
         }
     }
 
@@ -315,11 +315,13 @@ impl<'a> Resolver<'a> {
     fn finish(&mut self, gathered: Gathered<'_>, loc: &Loc, sub: &str, label: &str) -> Resolved {
         if let Some((item, _)) = &gathered.items {
             for (phone, first, repeat) in &gathered.repeats {
-                let message = format!(
-                    "{label} lists {phone} more than once: {item} {first} and {item} {repeat}; the first is used"
-                );
+                let listings = format!("{item} {first} and {item} {repeat}; the first is used");
+                let message = format!("{label} lists {phone} more than once: {listings}");
                 let help = "remove one of them; a person is messaged once per campaign";
-                self.warn_duplicate(loc, sub, message, help);
+                let d = self
+                    .duplicate(loc, sub, message, help)
+                    .private(format!("{label} lists a phone more than once: {listings}"));
+                self.diagnostics.push(d);
             }
             let more = gathered.repeated.saturating_sub(gathered.repeats.len());
             if more > 0 {
@@ -327,7 +329,8 @@ impl<'a> Resolver<'a> {
                 let message = format!(
                     "{label} has {more} more repeated {listings}, left out; the first listing of each phone is used"
                 );
-                self.warn_duplicate(loc, sub, message, "remove the repeated rows");
+                let d = self.duplicate(loc, sub, message, "remove the repeated rows");
+                self.diagnostics.push(d);
             }
         }
         Resolved {
@@ -335,17 +338,15 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn warn_duplicate(&mut self, loc: &Loc, sub: &str, message: String, help: &str) {
-        let d = loc
-            .diagnostic(
-                self.files,
-                Severity::Warning,
-                Code::AudienceDuplicate,
-                sub,
-                message,
-            )
-            .help(help);
-        self.diagnostics.push(d);
+    fn duplicate(&self, loc: &Loc, sub: &str, message: String, help: &str) -> Diagnostic {
+        loc.diagnostic(
+            self.files,
+            Severity::Warning,
+            Code::AudienceDuplicate,
+            sub,
+            message,
+        )
+        .help(help)
     }
 
     fn csv_path(&self, loc: &Loc, csv: &str) -> PathBuf {
@@ -357,6 +358,8 @@ impl<'a> Resolver<'a> {
         base.join(csv)
     }
 
+    /// Streams a CSV audience. Validation has checked the file; anything wrong now (it changed
+    /// since) stops the plan with the reason, never with the file's contents.
     fn read_csv<'x>(
         &mut self,
         path: &Path,
@@ -365,57 +368,57 @@ impl<'a> Resolver<'a> {
         excluded: &'x HashSet<u64>,
     ) -> Option<Gathered<'x>> {
         let name = path.display().to_string();
-        let fail = |resolver: &mut Resolver<'_>, message: String| {
+        let fail = |resolver: &mut Resolver<'_>, code: Code, message: String| {
             let d = loc
-                .diagnostic(resolver.files, Severity::Error, Code::Csv, sub, message)
+                .diagnostic(resolver.files, Severity::Error, code, sub, message)
                 .help("run `herald validate` for the details");
             resolver.diagnostics.push(d);
             None
         };
-        let file = match std::fs::File::open(path) {
-            Ok(f) => f,
-            Err(e) => return fail(self, format!("cannot open {name}: {e}")),
+        let mut file = match load_csv::open_audience(&self.catalog.files, path) {
+            Ok(file) => file,
+            Err(e) => return fail(self, e.code(), e.message(&name)),
         };
-        let size = file.metadata().map_or(0, |m| m.len());
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(false)
-            .from_reader(std::io::BufReader::with_capacity(1 << 16, file));
-        let columns: Arc<[String]> = match reader.headers() {
-            Ok(h) => h.iter().map(|c| c.trim().to_owned()).collect(),
-            Err(e) => return fail(self, format!("cannot read {name}: {e}")),
-        };
-        let Some(phone_column) = columns.iter().position(|c| c == "phone") else {
-            return fail(self, format!("{name} has no `phone` column"));
-        };
+        let columns: Arc<[String]> = file.columns.into();
         let file_name = path
             .file_name()
             .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned());
         let mut gathered: Option<Gathered<'x>> = None;
-        let mut record = csv::StringRecord::new();
         loop {
-            match reader.read_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => return fail(self, format!("cannot read {name}: {e}")),
-            }
-            let phone = record.get(phone_column).unwrap_or_default();
-            let row = record.position().map_or(0, csv::Position::line);
+            let record = match file.rows.next_record() {
+                Ok(Some(record)) => record,
+                Ok(None) => break,
+                Err(e) => return fail(self, Code::Csv, e.message(&name)),
+            };
+            let phone = record.get(file.phone).unwrap_or_default();
+            let row = record.line();
             if phone::check(phone).is_err() {
-                return fail(
-                    self,
-                    format!("{name} line {row}: `{phone}` is not an E.164 phone number"),
-                );
+                let d = loc
+                    .diagnostic(
+                        self.files,
+                        Severity::Error,
+                        Code::Phone,
+                        sub,
+                        format!("{name} line {row}: `{phone}` is not an E.164 phone number"),
+                    )
+                    .help("run `herald validate` for the details")
+                    .private(format!(
+                        "{name} line {row}: the phone is not an E.164 phone number"
+                    ));
+                self.diagnostics.push(d);
+                return None;
             }
+            let (text, ends) = record.parts();
             let gathered = gathered.get_or_insert_with(|| {
                 // Sized from the first row: growing a million-entry set and list by doubling
                 // costs more than the reading.
-                let expected = size / (record.as_slice().len() as u64 + record.len() as u64 + 1);
+                let expected = file.size / (text.len() as u64 + ends.len() as u64 + 1);
                 let expected = usize::try_from(expected.min(1 << 26)).unwrap_or(0);
                 Gathered::list(excluded, expected, format!("{file_name} line"))
             });
             let recipient = Recipient {
                 phone: phone.into(),
-                fields: Arc::new(UserFields::row(columns.clone(), &record)),
+                fields: Arc::new(UserFields::row(columns.clone(), text, ends)),
             };
             gathered.add(recipient, row);
         }

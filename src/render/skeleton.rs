@@ -8,7 +8,7 @@
 
 use super::message::{Field, MessageError};
 use super::recipients::Recipient;
-use super::text::{Renderer, TextError};
+use super::text::Renderer;
 use crate::engati::{Body, Request};
 use crate::fingerprint::{Fingerprint, Hasher};
 
@@ -93,16 +93,7 @@ impl Skeleton {
             out.extend_from_slice(chunk.as_bytes());
             match hole {
                 Hole::Phone => escape_into(out, &recipient.phone),
-                Hole::Field(field) => {
-                    let value =
-                        renderer
-                            .render(&field.text, recipient)
-                            .map_err(|TextError(message)| MessageError {
-                                pointer: field.pointer.clone(),
-                                message,
-                            })?;
-                    escape_into(out, &value);
-                }
+                Hole::Field(field) => escape_into(out, &field.render(renderer, recipient)?),
             }
         }
         if let Some(last) = self.chunks.last() {
@@ -125,9 +116,11 @@ impl Skeleton {
     pub(super) fn request(&self, body: &mut Vec<u8>) -> Result<Request, MessageError> {
         let body = std::mem::replace(body, Vec::with_capacity(self.fixed_len + 128));
         // Chunks and escaped values are UTF-8 and make one JSON value by construction.
-        let body = String::from_utf8(body).map_err(|e| MessageError {
-            pointer: "/send/template".to_owned(),
-            message: format!("the request body is not valid UTF-8: {e}"),
+        let body = String::from_utf8(body).map_err(|e| {
+            MessageError::new(
+                "/send/template",
+                format!("the request body is not valid UTF-8: {e}"),
+            )
         })?;
         Ok(Request::post_raw(self.path.clone(), Body::assembled(body)))
     }

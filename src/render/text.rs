@@ -13,11 +13,20 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use minijinja::Environment;
 use minijinja::value::{Object, Value as JValue};
 
 use super::recipients::Recipient;
+
+/// Fuel a campaign's per-recipient templates may use in all: a base plus an average per
+/// recipient far above what real strings use (tens). Each rendering is bounded on its own
+/// (`RENDER_FUEL`); this bounds their sum, so a template that is cheap for the first recipient
+/// and costly for everyone else cannot keep a plan busy for hours.
+const CAMPAIGN_FUEL_BASE: u64 = 1_000_000;
+/// See [`CAMPAIGN_FUEL_BASE`].
+const FUEL_PER_RECIPIENT: u64 = 2_000;
 
 /// What a template may read besides the recipient: `vars`, `campaign`, `now`.
 #[derive(Debug, Clone)]
@@ -160,8 +169,7 @@ impl Compiler {
                 user: None,
                 globals: self.globals.clone(),
             });
-            let text = template
-                .render(context)
+            let (text, _) = crate::validate::render_bounded(&template, context)
                 .map_err(|e| TextError(describe(&e)))?;
             return Ok(Text::Fixed(text));
         }
@@ -179,6 +187,8 @@ impl Compiler {
         Renderer {
             env: self.env,
             globals: self.globals,
+            spent: AtomicU64::new(0),
+            budget: AtomicU64::new(u64::MAX),
         }
     }
 }
@@ -187,9 +197,22 @@ impl Compiler {
 pub struct Renderer {
     env: Environment<'static>,
     globals: Globals,
+    /// Fuel used by minijinja renderings so far, on every thread.
+    spent: AtomicU64,
+    /// What they may use in all.
+    budget: AtomicU64,
 }
 
 impl Renderer {
+    /// Sets the fuel budget for rendering an audience of `recipients`.
+    pub fn budget_for(&self, recipients: usize) {
+        let budget = (recipients as u64)
+            .saturating_mul(FUEL_PER_RECIPIENT)
+            .saturating_add(CAMPAIGN_FUEL_BASE);
+        self.budget.store(budget, Ordering::Relaxed);
+        self.spent.store(0, Ordering::Relaxed);
+    }
+
     /// The string for one recipient.
     pub fn render<'t>(
         &self,
@@ -209,6 +232,13 @@ impl Renderer {
                         },
                     }
                 }
+                if out.len() > crate::validate::MAX_RENDERED_BYTES {
+                    return Err(TextError(format!(
+                        "the text is {} KiB long; herald renders at most {} KiB for one string",
+                        out.len() / 1024,
+                        crate::validate::MAX_RENDERED_BYTES / 1024
+                    )));
+                }
                 Ok(Cow::Owned(out))
             }
             Text::Jinja(name) => self.jinja(name, recipient).map(Cow::Owned),
@@ -216,6 +246,16 @@ impl Renderer {
     }
 
     fn jinja(&self, name: &str, recipient: &Recipient) -> Result<String, TextError> {
+        let over_budget = || {
+            TextError(
+                "the campaign's templates do more work than herald allows for its audience; \
+                 simplify their loops and filters"
+                    .to_owned(),
+            )
+        };
+        if self.spent.load(Ordering::Relaxed) > self.budget.load(Ordering::Relaxed) {
+            return Err(over_budget());
+        }
         let template = self
             .env
             .get_template(name)
@@ -224,16 +264,25 @@ impl Renderer {
             user: Some(recipient.user_value()),
             globals: self.globals.clone(),
         });
-        template
-            .render(context)
+        let rendered = crate::validate::render_bounded(&template, context);
+        let used = match &rendered {
+            Ok((_, used)) => *used,
+            Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => crate::validate::RENDER_FUEL,
+            Err(_) => 0,
+        };
+        let spent = self.spent.fetch_add(used, Ordering::Relaxed) + used;
+        if spent > self.budget.load(Ordering::Relaxed) {
+            return Err(over_budget());
+        }
+        rendered
+            .map(|(text, _)| text)
             .map_err(|e| TextError(describe(&e)))
     }
 }
 
-/// minijinja's error as one line: the detail, or the kind.
+/// minijinja's error as one line, with herald's bounds explained.
 fn describe(e: &minijinja::Error) -> String {
-    e.detail()
-        .map_or_else(|| e.kind().to_string(), str::to_owned)
+    crate::validate::explain_render_error(e)
 }
 
 /// The pieces of a string that only interpolates `user` fields, or `None` when it does more.

@@ -20,7 +20,7 @@ use crate::load::LoadedProject;
 use crate::model::Api;
 use crate::plan::engine::{self, Prepared};
 use crate::plan::{Campaign, TemplateText};
-use crate::render::{Judged, MessageError, Recipient, Stop, UsersSource};
+use crate::render::{Failures, Judged, Recipient, UsersSource};
 use crate::state::WHOLE_CAMPAIGN;
 use crate::validate::Catalog;
 
@@ -539,18 +539,20 @@ fn render<T>(
     keep: impl Fn(Judged<()>) -> Option<T>,
 ) -> Result<Vec<T>, Failure> {
     let mut out = Vec::with_capacity(recipients.len());
-    p.render
-        .render_each(
-            recipients,
-            BATCH,
-            |_, _| ((), with_requests),
-            |_, judged| {
-                out.extend(keep(judged));
-                Ok::<(), MessageError>(())
-            },
-        )
-        .map_err(|stop| render_failure(side, p, recipients, version, stop))?;
-    Ok(out)
+    let failures = p.render.render_each(
+        recipients,
+        BATCH,
+        |_, _| ((), with_requests),
+        |_, judged| {
+            out.extend(keep(judged));
+            Ok::<(), std::convert::Infallible>(())
+        },
+    );
+    match failures {
+        Ok(failures) if failures.is_empty() => Ok(out),
+        Ok(failures) => Err(render_failure(side, p, recipients, version, failures)),
+        Err(never) => match never {},
+    }
 }
 
 /// A broadcast's one request for `recipients`, or a per-recipient campaign's request for the
@@ -574,33 +576,32 @@ fn representative(
         .map(|rendered| Some(rendered.request))
         .map_err(|e| Failure {
             version,
-            problems: vec![engine::render_problem(side.loaded, p, None, e)],
+            problems: vec![engine::render_problem(side.loaded, p, e)],
         })
 }
 
-/// A recipient that failed to render, named by its place in the whole audience (`rendered`
+/// Recipients that failed to render, named by their place in the whole audience (`rendered`
 /// may be a few sampled recipients).
 fn render_failure(
     side: &Side<'_>,
     p: &Prepared<'_>,
     rendered: &[Recipient],
     version: Version,
-    stop: Stop<MessageError>,
+    failures: Failures,
 ) -> Failure {
-    let (index, e) = match stop {
-        Stop::Render(i, e) => {
-            let phone = rendered.get(i).map(|r| &r.phone);
-            let index = p
-                .audience
-                .recipients
-                .iter()
-                .position(|r| Some(&r.phone) == phone);
-            (index, e)
-        }
-        Stop::Consumer(e) => (None, e),
+    let in_audience = |i: usize| {
+        let phone = rendered.get(i).map(|r| &r.phone);
+        p.audience
+            .recipients
+            .iter()
+            .position(|r| Some(&r.phone) == phone)
     };
+    let mut whole = failures;
+    for group in &mut whole.groups {
+        group.first = group.first.iter().filter_map(|&i| in_audience(i)).collect();
+    }
     Failure {
         version,
-        problems: vec![engine::render_problem(side.loaded, p, index, e)],
+        problems: engine::failure_problems(side.loaded, p, &whole),
     }
 }

@@ -2,7 +2,6 @@
 //! inline lists and CSV files; and the fields each audience's recipients are known to carry.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -10,6 +9,7 @@ use serde_json::Value;
 
 use super::{Catalog, Checker, Loc, phone};
 use crate::diagnostic::{Code, Diagnostic, SourceText, did_you_mean};
+use crate::load::csv as load_csv;
 use crate::load::display_name;
 use crate::load::node::{Pos, Span};
 use crate::model::Audience;
@@ -30,6 +30,9 @@ pub enum Fields {
         partial: BTreeSet<String>,
         /// A recipient to try templates on.
         sample: BTreeMap<String, Value>,
+        /// Whether `sample` is a real recipient (the first listed) rather than placeholders:
+        /// only then is a WhatsApp rule its rendered text breaks a real problem.
+        exact: bool,
         /// Where the fields come from, for messages ("the columns of audiences/vip.csv").
         origin: String,
     },
@@ -41,6 +44,7 @@ impl Fields {
             all: BTreeSet::from(["phone".to_owned()]),
             partial: BTreeSet::new(),
             sample: BTreeMap::from([("phone".to_owned(), Value::from("+919019486731"))]),
+            exact: false,
             origin,
         }
     }
@@ -54,6 +58,7 @@ impl Fields {
                     all: a,
                     partial: pa,
                     sample,
+                    exact,
                     origin: oa,
                 },
                 Fields::Known {
@@ -75,6 +80,7 @@ impl Fields {
                     all,
                     partial,
                     sample,
+                    exact,
                     origin: format!("{oa} and {ob}"),
                 }
             }
@@ -173,7 +179,7 @@ pub(super) fn check_audience(
         return inline_fields(checker, loc, sub, users);
     }
     if let Some(csv) = &audience.csv {
-        return csv_fields(checker, loc, &format!("{sub}/csv"), csv);
+        return csv_fields(checker, &catalog.files, loc, &format!("{sub}/csv"), csv);
     }
     if audience.users_api.is_some() {
         return Fields::Any;
@@ -275,7 +281,11 @@ fn inline_fields(
                     &format!("{sub}/users/{i}/phone"),
                     format!("`{}` is not an E.164 phone number", user.phone),
                 )
-                .help(e.help);
+                .help(e.help)
+                .private(format!(
+                    "user {}: the phone is not an E.164 phone number",
+                    i + 1
+                ));
             checker.report(d);
         }
         all.retain(|k| k == "phone" || user.fields.contains_key(k));
@@ -298,114 +308,75 @@ fn inline_fields(
         partial: union.difference(&all).cloned().collect(),
         all,
         sample,
+        exact: true,
         origin: "the inline users".to_owned(),
     }
 }
 
-fn csv_fields(checker: &mut Checker<'_>, loc: &Loc, sub: &str, csv: &str) -> Fields {
+fn csv_fields(
+    checker: &mut Checker<'_>,
+    files: &crate::load::Confinement,
+    loc: &Loc,
+    sub: &str,
+    csv: &str,
+) -> Fields {
     let base = checker.files[loc.file]
         .path
         .parent()
         .unwrap_or(Path::new("."))
         .to_path_buf();
     let path = base.join(csv);
-    let name = display_name(&checker.root, &path);
-    let name = normalize(&name);
-    // Opening a directory succeeds on Unix; only reading it fails, with a less helpful message.
-    let opened = if path.is_dir() {
-        Err(std::io::Error::other("it is a directory, not a CSV file"))
-    } else {
-        std::fs::File::open(&path)
-    };
-    let file = match opened {
-        Ok(f) => f,
+    let name = normalize(&display_name(&checker.root, &path));
+    let mut file = match load_csv::open_audience(files, &path) {
+        Ok(file) => file,
         Err(e) => {
-            let d = checker
-                .error(Code::Csv, loc, sub, format!("cannot open {name}: {e}"))
-                .help(format!(
+            let help = match &e {
+                load_csv::AudienceError::Refused(crate::load::Refusal::Missing(_)) => format!(
                     "the path is relative to {}; check the file name",
                     checker.file_name(loc)
-                ));
+                ),
+                _ => e.help(),
+            };
+            let d = checker
+                .error(e.code(), loc, sub, e.message(&name))
+                .help(help);
             checker.report(d);
             return Fields::Any;
         }
     };
-    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(file);
-    let headers = match reader.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => {
-            checker.report(csv_error(&name, &path, &e));
-            return Fields::Any;
-        }
-    };
-    let columns: Vec<String> = headers.iter().map(|h| h.trim().to_owned()).collect();
-    let Some(phone_column) = columns.iter().position(|c| c == "phone") else {
-        let help = match did_you_mean("phone", columns.iter().map(String::as_str)) {
-            Some(s) => format!("rename the column `{s}` to `phone`"),
-            None => "add a `phone` column holding E.164 numbers, e.g. +919019486731".to_owned(),
-        };
-        let d = Diagnostic::error(
-            Code::Csv,
-            name.clone(),
-            format!(
-                "{name} has no `phone` column (columns: {})",
-                columns.join(", ")
-            ),
-        )
-        .at(
-            Span {
-                start: Pos { line: 1, col: 0 },
-                end: Pos { line: 1, col: 0 },
-            },
-            row_excerpt(&path, 0, 1),
-        )
-        .help(help);
-        checker.report(d);
-        return Fields::Any;
-    };
     let mut bad_rows = 0usize;
     let mut sample = BTreeMap::new();
-    let mut record = csv::StringRecord::new();
     loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
+        let record = match file.rows.next_record() {
+            Ok(Some(record)) => record,
+            Ok(None) => break,
             Err(e) => {
-                checker.report(csv_error(&name, &path, &e));
+                checker.report(csv_error(&name, &e));
                 break;
             }
-        }
+        };
         if sample.is_empty() {
-            sample = columns
+            sample = file
+                .columns
                 .iter()
                 .zip(record.iter())
                 .map(|(c, v)| (c.clone(), Value::from(v)))
                 .collect();
         }
-        let value = record.get(phone_column).unwrap_or_default();
+        let value = record.get(file.phone).unwrap_or_default();
         if let Err(e) = phone::check(value) {
             bad_rows += 1;
             if bad_rows <= MAX_CSV_ROW_ERRORS {
-                let position = record
-                    .position()
-                    .cloned()
-                    .unwrap_or_else(csv::Position::new);
-                let col = record
-                    .iter()
-                    .take(phone_column)
-                    .map(|f| f.chars().count() + 1)
-                    .sum();
+                let (line, col, text) = record.position(file.phone);
                 let at = Pos {
-                    line: position.line() as usize,
+                    line: line as usize,
                     col,
                 };
+                let row = record.row();
                 let d = Diagnostic::error(
                     Code::Phone,
                     name.clone(),
-                    format!(
-                        "row {}, column `phone`: `{value}` is not an E.164 phone number",
-                        position.record()
-                    ),
+                    format!("row {row}, column `phone`: `{value}` is not an E.164 phone number"),
                 )
                 .at(
                     Span {
@@ -415,9 +386,12 @@ fn csv_fields(checker: &mut Checker<'_>, loc: &Loc, sub: &str, csv: &str) -> Fie
                             col: at.col + value.chars().count(),
                         },
                     },
-                    row_excerpt(&path, position.byte(), at.line),
+                    Some(SourceText::new(Arc::from(text), at.line)),
                 )
-                .help(e.help);
+                .help(e.help)
+                .private(format!(
+                    "row {row}, column `phone`: the value is not an E.164 phone number"
+                ));
                 checker.report(d);
             }
         }
@@ -435,7 +409,8 @@ fn csv_fields(checker: &mut Checker<'_>, loc: &Loc, sub: &str, csv: &str) -> Fie
             .help("fix the phone column; only the first rows are shown"),
         );
     }
-    let all: BTreeSet<String> = columns.into_iter().collect();
+    let all: BTreeSet<String> = file.columns.into_iter().collect();
+    let exact = !sample.is_empty();
     if sample.is_empty() {
         sample = all
             .iter()
@@ -446,6 +421,7 @@ fn csv_fields(checker: &mut Checker<'_>, loc: &Loc, sub: &str, csv: &str) -> Fie
         all,
         partial: BTreeSet::new(),
         sample,
+        exact,
         origin: format!("the columns of {name}"),
     }
 }
@@ -465,58 +441,27 @@ fn normalize(name: &str) -> String {
     parts.join("/")
 }
 
-fn csv_error(name: &str, path: &Path, error: &csv::Error) -> Diagnostic {
-    let (message, help, at) = match error.kind() {
-        csv::ErrorKind::UnequalLengths {
-            pos,
-            expected_len,
-            len,
-        } => (
-            format!(
-                "row {} has {len} fields where the header has {expected_len}",
-                pos.as_ref().map_or(0, csv::Position::record)
-            ),
-            "every row needs one value per header column; quote values that contain commas",
-            pos.clone(),
-        ),
-        csv::ErrorKind::Utf8 { pos, .. } => (
-            format!("{name} is not valid UTF-8"),
-            "save the file as UTF-8 (spreadsheets offer \"CSV UTF-8\" when saving)",
-            pos.clone(),
-        ),
-        _ => (
-            format!("cannot read {name}: {error}"),
-            "check that the file is a readable CSV file",
-            None,
-        ),
+/// A CSV reader's error at its line and column, with the line as its snippet (a row of
+/// recipients' data: private).
+fn csv_error(name: &str, error: &load_csv::Error) -> Diagnostic {
+    let d = Diagnostic::error(Code::Csv, name, error.message(name)).help(error.help());
+    let Some(text) = &error.text else {
+        return d;
     };
-    let d = Diagnostic::error(Code::Csv, name, message).help(help);
-    match at {
-        Some(p) => {
-            let start = Pos {
-                line: p.line() as usize,
-                col: 0,
-            };
-            d.at(
-                Span { start, end: start },
-                row_excerpt(path, p.byte(), start.line),
-            )
-        }
-        None => d,
-    }
-}
-
-/// The text of one CSV line, for a snippet, without reading the whole file.
-fn row_excerpt(path: &Path, byte: u64, line: usize) -> Option<Arc<SourceText>> {
-    let mut file = std::io::BufReader::new(std::fs::File::open(path).ok()?);
-    file.seek(SeekFrom::Start(byte)).ok()?;
-    let mut bytes = Vec::new();
-    file.read_until(b'\n', &mut bytes).ok()?;
-    // Lossy, so a row that is not UTF-8 still shows (its bad bytes as U+FFFD).
-    let text = String::from_utf8_lossy(&bytes)
-        .trim_end_matches(['\n', '\r'])
-        .to_owned();
-    Some(SourceText::new(Arc::from(text), line))
+    let start = Pos {
+        line: error.line as usize,
+        col: error.col,
+    };
+    let end = Pos {
+        col: start.col + 1,
+        ..start
+    };
+    let message = d.message.clone();
+    d.at(
+        Span { start, end },
+        Some(SourceText::new(Arc::from(text.as_str()), start.line)),
+    )
+    .private(message)
 }
 
 fn report_cycles(checker: &mut Checker<'_>, catalog: &Catalog) {

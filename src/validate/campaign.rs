@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use super::audience::{self, Fields};
 use super::jinja::{self, Scope};
-use super::template::limits;
 use super::{Catalog, Checker, Item, Loc};
 use crate::diagnostic::Code;
+use crate::engati::rules::Param;
 use crate::model::{
     ButtonParam, Campaign, HeaderKind, HeaderParam, Template, TemplateBroadcastSend,
     TemplateParams, TemplateSend,
@@ -104,10 +104,15 @@ fn check_one(
         campaign: &item.name,
         no_user_reason: "this message is rendered once for the whole audience, so it can use `vars`, `campaign` and `now` but not `user`",
     };
-    let mut strings: Vec<(String, &str, &Scope<'_>)> = Vec::new();
+    let mut strings: Strings<'_> = Vec::new();
 
     if let Some(t) = &send.template_broadcast {
-        strings.push(("/send/template_broadcast/title".to_owned(), &t.title, &once));
+        strings.push((
+            "/send/template_broadcast/title".to_owned(),
+            &t.title,
+            &once,
+            None,
+        ));
     }
     let template_sends = [
         (
@@ -133,9 +138,14 @@ fn check_one(
         collect_params(&mut strings, at, params, scope);
     }
     if let Some(b) = &send.broadcast {
-        strings.push(("/send/broadcast/title".to_owned(), &b.title, &once));
+        strings.push(("/send/broadcast/title".to_owned(), &b.title, &once, None));
         for (i, message) in b.messages.iter().enumerate() {
-            strings.push((format!("/send/broadcast/messages/{i}"), message, &once));
+            strings.push((
+                format!("/send/broadcast/messages/{i}"),
+                message,
+                &once,
+                Some(Param::BroadcastText),
+            ));
         }
     }
     if let Some(t) = &send.trigger {
@@ -145,11 +155,12 @@ fn check_one(
                 format!("/send/trigger/attributes/{key}"),
                 value,
                 &per_recipient,
+                None,
             ));
         }
     }
-    for (sub, text, scope) in strings {
-        jinja::check(checker, env, loc, &sub, text, scope);
+    for (sub, text, scope, param) in strings {
+        jinja::check(checker, env, loc, &sub, text, scope, param);
     }
 }
 
@@ -200,8 +211,12 @@ fn lookup_template<'c>(
     None
 }
 
+/// The templated strings of a campaign: where each is, its text, what it may read and the
+/// WhatsApp rule its value must follow.
+type Strings<'a> = Vec<(String, &'a str, &'a Scope<'a>, Option<Param>)>;
+
 fn collect_params<'a>(
-    strings: &mut Vec<(String, &'a str, &'a Scope<'a>)>,
+    strings: &mut Strings<'a>,
     at: &str,
     params: TemplateParams<'a>,
     scope: &'a Scope<'a>,
@@ -214,32 +229,68 @@ fn collect_params<'a>(
     } = params;
     if let Some(h) = header {
         if let Some(text) = &h.text {
-            strings.push((format!("{at}/header/text"), text, scope));
+            strings.push((
+                format!("{at}/header/text"),
+                text,
+                scope,
+                Some(Param::HeaderText),
+            ));
         }
         for (kind, media) in [("image", &h.image), ("video", &h.video)] {
             if let Some(m) = media {
-                strings.push((format!("{at}/header/{kind}/link"), &m.link, scope));
+                strings.push((
+                    format!("{at}/header/{kind}/link"),
+                    &m.link,
+                    scope,
+                    Some(Param::MediaLink),
+                ));
             }
         }
         if let Some(d) = &h.document {
-            strings.push((format!("{at}/header/document/link"), &d.link, scope));
+            strings.push((
+                format!("{at}/header/document/link"),
+                &d.link,
+                scope,
+                Some(Param::MediaLink),
+            ));
             if let Some(f) = &d.filename {
-                strings.push((format!("{at}/header/document/filename"), f, scope));
+                strings.push((
+                    format!("{at}/header/document/filename"),
+                    f,
+                    scope,
+                    Some(Param::Filename),
+                ));
             }
         }
     }
     for (i, entry) in body.iter().enumerate() {
-        strings.push((format!("{at}/body/{i}"), entry, scope));
+        strings.push((
+            format!("{at}/body/{i}"),
+            entry,
+            scope,
+            Some(Param::BodyText),
+        ));
     }
     for (i, b) in buttons.iter().enumerate() {
-        for (field, value) in [("payload", &b.payload), ("url", &b.url), ("code", &b.code)] {
+        let fields = [
+            ("flow", &b.flow, Param::FlowKey),
+            ("payload", &b.payload, Param::Payload),
+            ("url", &b.url, Param::UrlSuffix),
+            ("code", &b.code, Param::CouponCode),
+        ];
+        for (field, value, param) in fields {
             if let Some(v) = value {
-                strings.push((format!("{at}/buttons/{i}/{field}"), v, scope));
+                strings.push((format!("{at}/buttons/{i}/{field}"), v, scope, Some(param)));
             }
         }
         for (key, value) in b.data.iter().flatten() {
             let key = crate::load::node::escape_token(key);
-            strings.push((format!("{at}/buttons/{i}/data/{key}"), value, scope));
+            strings.push((
+                format!("{at}/buttons/{i}/data/{key}"),
+                value,
+                scope,
+                Some(Param::FlowDataValue),
+            ));
         }
     }
 }
@@ -280,23 +331,6 @@ fn check_params(
             ))
             .related(checker.related(&template.loc, "/body", "the approved text"));
         checker.report(d);
-    }
-    for (i, entry) in body.iter().enumerate() {
-        let len = entry.chars().count();
-        if !jinja::is_template(entry) && len > limits::BODY_TEXT {
-            let d = checker
-                .error(
-                    Code::Limit,
-                    loc,
-                    &format!("{at}/body/{i}"),
-                    format!(
-                        "body parameter is {len} characters; WhatsApp allows {}",
-                        limits::BODY_TEXT
-                    ),
-                )
-                .help("shorten the text");
-            checker.report(d);
-        }
     }
     check_header(checker, loc, at, template, header);
     check_buttons(checker, loc, at, template, buttons);
@@ -362,24 +396,6 @@ fn check_header(
             .help(help)
             .related(related);
         checker.report(d);
-        return;
-    }
-    if let Some(text) = header.and_then(|h| h.text.as_ref()) {
-        let len = text.chars().count();
-        if !jinja::is_template(text) && len > limits::HEADER_TEXT {
-            let d = checker
-                .error(
-                    Code::Limit,
-                    loc,
-                    &format!("{at}/header/text"),
-                    format!(
-                        "header text is {len} characters; WhatsApp allows {}",
-                        limits::HEADER_TEXT
-                    ),
-                )
-                .help("shorten the header text");
-            checker.report(d);
-        }
     }
 }
 
@@ -470,6 +486,20 @@ fn check_buttons(
                 )
                 .help("add `flow: FLOW_KEY`, or remove `data`");
             checker.report(d);
+        }
+        for key in param.data.iter().flatten().map(|(key, _)| key) {
+            if let Err(breach) = Param::FlowDataName.check(key) {
+                let pointer = format!("{sub}/data/{}", crate::load::node::escape_token(key));
+                let d = checker
+                    .error(
+                        Code::Limit,
+                        loc,
+                        &pointer,
+                        format!("the quick-reply data name `{key}` {}", breach.problem),
+                    )
+                    .help(breach.help);
+                checker.report(d);
+            }
         }
     }
 }

@@ -73,6 +73,8 @@ pub struct Catalog {
     pub campaigns: BTreeMap<String, Item<Campaign>>,
     /// Names that exist but failed the schema: references to them are not reported as missing.
     pub broken: Vec<(String, String)>,
+    /// Where the project's data files may be read from (`files:` of herald.yaml).
+    pub files: crate::load::Confinement,
 }
 
 impl Catalog {

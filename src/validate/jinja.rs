@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::audience::Fields;
 use super::{Checker, Loc};
 use crate::diagnostic::{Code, did_you_mean};
+use crate::engati::rules::Param;
 use crate::load::node::Span;
 
 /// The names a template may use at its root.
@@ -63,11 +64,61 @@ pub fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%") || text.contains("{#")
 }
 
-/// The environment every herald template is compiled in: strict about undefined names.
+/// The work one rendering of one string may do, in minijinja fuel: about one instruction, or
+/// 64 bytes of data made. Real strings use tens; a runaway loop or a string doubled over and
+/// over runs out within milliseconds, using at most a few MiB.
+pub const RENDER_FUEL: u64 = 50_000;
+/// How deep loops, macros and calls may nest.
+pub const RECURSION_LIMIT: usize = 64;
+/// The longest text one string may render to: far above any WhatsApp limit (the longest, a
+/// URL, is 2,000 characters), far below anything that strains memory.
+pub const MAX_RENDERED_BYTES: usize = 64 * 1024;
+/// The fuel validation's trial renders may use in all, about a second's work: a project of
+/// thousands of strings that each burn their whole budget is still answered at once.
+pub const PROJECT_FUEL: u64 = 5_000_000;
+
+/// The environment every herald template is compiled in: strict about undefined names, and
+/// bounded ([`RENDER_FUEL`], [`RECURSION_LIMIT`]), since campaign files come from pull requests.
 pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(RENDER_FUEL));
+    env.set_recursion_limit(RECURSION_LIMIT);
     env
+}
+
+/// Renders a template within herald's bounds: its text, and the fuel it used.
+pub fn render_bounded(
+    template: &minijinja::Template<'_, '_>,
+    context: JValue,
+) -> Result<(String, u64), minijinja::Error> {
+    let captured = template.render_captured(context)?;
+    let used = captured.state().fuel_levels().map_or(0, |(used, _)| used);
+    let text = captured.into_output();
+    if text.len() > MAX_RENDERED_BYTES {
+        return Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "the text is {} KiB long; herald renders at most {} KiB for one string",
+                text.len() / 1024,
+                MAX_RENDERED_BYTES / 1024
+            ),
+        ));
+    }
+    Ok((text, used))
+}
+
+/// minijinja's error as one line, with the bounds explained.
+pub fn explain(e: &minijinja::Error) -> String {
+    match e.kind() {
+        ErrorKind::OutOfFuel => format!(
+            "the template does more work than herald allows for one string ({RENDER_FUEL} \
+             steps): a loop that runs too long, or text that grows too large"
+        ),
+        _ => e
+            .detail()
+            .map_or_else(|| e.kind().to_string(), str::to_owned),
+    }
 }
 
 /// What a template string may read.
@@ -94,7 +145,9 @@ impl Object for Placeholders {
     }
 }
 
-/// Checks one templated string at `sub` below the item.
+/// Checks one string at `sub` below the item: its template syntax, names and a trial render,
+/// and the WhatsApp rule `param` its value must follow (on the text itself, or on what it
+/// renders to for a real recipient).
 pub(super) fn check(
     checker: &mut Checker<'_>,
     env: &Environment<'static>,
@@ -102,8 +155,16 @@ pub(super) fn check(
     sub: &str,
     text: &str,
     scope: &Scope<'_>,
+    param: Option<Param>,
 ) {
     if !is_template(text) {
+        if let Some(Err(breach)) = param.map(|p| p.check(text)) {
+            let name = param.map_or("", Param::name);
+            let d = checker
+                .error(Code::Limit, loc, sub, format!("{name} {}", breach.problem))
+                .help(breach.help);
+            checker.report(d);
+        }
         return;
     }
     // Where a byte range of `text` was written: exact in a one-line scalar, else the node.
@@ -154,6 +215,23 @@ pub(super) fn check(
     if undefined {
         return;
     }
+    if checker.fuel_left < RENDER_FUEL {
+        // Every string before this one used up the budget: say so once, and stop trying.
+        if !checker.fuel_spent_reported {
+            checker.fuel_spent_reported = true;
+            let d = checker
+                .error(
+                    Code::RenderError,
+                    loc,
+                    sub,
+                    "herald stopped trying templates here: the project's templates used up the \
+                     work validate allows in all",
+                )
+                .help("simplify the loops and filters of the templates above");
+            checker.report(d);
+        }
+        return;
+    }
     let user = match scope.user {
         Some(Fields::Known { sample, .. }) => JValue::from(Serde(sample)),
         Some(Fields::Any) => JValue::from_object(Placeholders),
@@ -165,11 +243,47 @@ pub(super) fn check(
         campaign => minijinja::context! { name => scope.campaign, scheduled_at => "2026-01-01T00:00:00Z" },
         now => "2026-01-01T00:00:00Z",
     };
-    if let Err(e) = template.render(context) {
+    let e = match render_bounded(&template, context) {
+        Ok((value, used)) => {
+            checker.fuel_left = checker.fuel_left.saturating_sub(used);
+            let exact = match scope.user {
+                Some(Fields::Known { exact, .. }) => *exact,
+                Some(Fields::Any) => false,
+                None => true,
+            } && scope.vars.is_some();
+            if let Some(param) = param.filter(|_| exact)
+                && let Err(breach) = param.check(&value)
+            {
+                let whom = match scope.user {
+                    Some(Fields::Known { origin, .. }) => {
+                        format!("rendered for the first recipient ({origin}), ")
+                    }
+                    _ => String::new(),
+                };
+                let d = checker
+                    .error(
+                        Code::Limit,
+                        loc,
+                        sub,
+                        format!("{whom}{} {}", param.name(), breach.problem),
+                    )
+                    .help(breach.help);
+                checker.report(d);
+            }
+            return;
+        }
+        Err(e) => e,
+    };
+    checker.fuel_left = checker
+        .fuel_left
+        .saturating_sub(if e.kind() == ErrorKind::OutOfFuel {
+            RENDER_FUEL
+        } else {
+            RENDER_FUEL / 10
+        });
+    {
         let span = position(checker, e.range());
-        let detail = e
-            .detail()
-            .map_or_else(|| e.kind().to_string(), str::to_owned);
+        let detail = explain(&e);
         let help = match e.kind() {
             ErrorKind::UnknownFilter => {
                 let given = e.range().and_then(|r| text.get(r)).unwrap_or_default();
@@ -182,6 +296,10 @@ pub(super) fn check(
             }
             ErrorKind::UnknownFunction | ErrorKind::UnknownMethod => {
                 "only minijinja's built-in functions and methods are available".to_owned()
+            }
+            ErrorKind::OutOfFuel => {
+                "campaign strings fill in a few values; move long computations out of the template"
+                    .to_owned()
             }
             _ => "this expression fails for the sample recipient; check the types it works on"
                 .to_owned(),

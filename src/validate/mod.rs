@@ -24,7 +24,10 @@ use crate::load::{LoadedProject, SourceFile};
 use crate::model::{Project, VarValue};
 
 pub use catalog::{Catalog, Item, Loc};
-pub use jinja::{environment as jinja_environment, is_template};
+pub use jinja::{
+    MAX_RENDERED_BYTES, RENDER_FUEL, environment as jinja_environment,
+    explain as explain_render_error, is_template, render_bounded,
+};
 
 /// Settings that change what validation accepts: the environment overlay and extra variables.
 #[derive(Debug, Clone, Default)]
@@ -63,6 +66,10 @@ pub(crate) struct Checker<'a> {
     /// defined name, so thousands of distinct typos among thousands of names would take minutes;
     /// past the budget, help lists names without a suggestion.
     pub suggestion_budget: usize,
+    /// Fuel left for trial renders ([`jinja::PROJECT_FUEL`] at the start).
+    pub fuel_left: u64,
+    /// Whether running out of that fuel has been reported.
+    pub fuel_spent_reported: bool,
 }
 
 /// Name comparisons did-you-mean searches may make in one run (well under a second).
@@ -147,8 +154,16 @@ pub fn validate(loaded: &LoadedProject, options: &Options) -> Validated {
         diagnostics,
         reference_help: HashMap::new(),
         suggestion_budget: SUGGESTION_BUDGET,
+        fuel_left: jinja::PROJECT_FUEL,
+        fuel_spent_reported: false,
     };
     let mut catalog = catalog::build(&mut checker);
+    catalog.files = confinement(
+        &loaded.root,
+        &loaded.settings,
+        settings.as_ref(),
+        &mut checker.diagnostics,
+    );
     catalog.settings = settings;
     catalog.vars = vars;
 
@@ -263,6 +278,75 @@ fn check_shared_state(
             )),
         );
     }
+}
+
+/// Where the project may read data files: its root, and `files.allow`, with `files.max_bytes`
+/// (entries that cannot be allowed are reported at herald.yaml and left out).
+fn confinement(
+    root: &std::path::Path,
+    file: &SourceFile,
+    project: Option<&Project>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> crate::load::Confinement {
+    let Some(project) = project else {
+        return crate::load::Confinement::project(root);
+    };
+    let at = |pointer: &str, message: String, help: String| {
+        let mut d = Diagnostic::error(Code::Settings, &file.name, message).help(help);
+        if let Some(doc) = file.documents.first() {
+            d = d.at(doc.span_at(pointer), file.source.clone());
+        }
+        d
+    };
+    let max_bytes = match project
+        .files
+        .max_bytes
+        .as_ref()
+        .map(crate::model::ByteSize::bytes)
+    {
+        None => crate::load::confine::DEFAULT_MAX_BYTES,
+        Some(Ok(n)) if n > 0 => n,
+        Some(result) => {
+            let message = result
+                .err()
+                .unwrap_or_else(|| "files.max_bytes must be more than 0".to_owned());
+            diagnostics.push(at(
+                "/files/max_bytes",
+                format!("files.max_bytes: {message}"),
+                "write a size such as 4GiB, 500MB or 1048576 (bytes)".to_owned(),
+            ));
+            crate::load::confine::DEFAULT_MAX_BYTES
+        }
+    };
+    let (confinement, problems) =
+        crate::load::Confinement::new(root, &project.files.allow, max_bytes);
+    for p in problems {
+        diagnostics.push(at(&format!("/files/allow/{}", p.index), p.message, p.help));
+    }
+    // SQLite state files are opened, and created, where herald.yaml says: keep that inside the
+    // project's reach too (a FIFO or a device there would hang or feed the plan).
+    let states = std::iter::once(("/state/path".to_owned(), &project.state)).chain(
+        project.environments.iter().filter_map(|(name, env)| {
+            let pointer =
+                crate::load::node::pointer(["environments", name.as_str(), "state", "path"]);
+            env.state.as_ref().map(|state| (pointer, state))
+        }),
+    );
+    for (pointer, state) in states {
+        let Some(path) = &state.path else {
+            continue;
+        };
+        if let Err(refusal) = confinement.check_writable(&root.join(path)) {
+            diagnostics.push(at(
+                &pointer,
+                format!("state.path: {}", refusal.message(&format!("`{path}`"))),
+                "keep the state file inside the project, e.g. .herald/state.db (add .herald/ \
+                 to .gitignore)"
+                    .to_owned(),
+            ));
+        }
+    }
+    confinement
 }
 
 /// The variables templates see: file, then environment overlay, then `options.vars`.

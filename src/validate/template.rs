@@ -4,21 +4,8 @@ use super::{Catalog, Checker};
 use crate::diagnostic::Code;
 use crate::model::Template;
 
-/// WhatsApp's limits on approved templates and their parameters (see engati-api.md).
-pub mod limits {
-    /// Characters in a header text parameter.
-    pub const HEADER_TEXT: usize = 60;
-    /// Characters in a body text parameter, and in the approved body.
-    pub const BODY_TEXT: usize = 1024;
-    /// Characters in a button label.
-    pub const BUTTON_LABEL: usize = 25;
-    /// Characters in a URL.
-    pub const URL: usize = 2000;
-    /// Buttons on one template.
-    pub const BUTTONS: usize = 10;
-    /// URL buttons on one template.
-    pub const URL_BUTTONS: usize = 2;
-}
+/// WhatsApp's limits, as the emulator and render check them too.
+use crate::engati::rules as limits;
 
 pub(super) fn check(checker: &mut Checker<'_>, catalog: &Catalog) {
     for item in catalog.templates.values() {

@@ -1,0 +1,282 @@
+//! WhatsApp's rules for template parameters and messages, in one place: validate checks literal
+//! values and the sample recipient's, render checks every recipient's message before it can be
+//! planned, and the emulator refuses requests that break them (engati-api.md, "WhatsApp
+//! template rules").
+//!
+//! A [`Breach`] never quotes the value: the value is often a recipient's data, and these
+//! messages reach CI logs.
+
+/// Characters in a header text parameter.
+pub const HEADER_TEXT: usize = 60;
+/// Characters in a body text parameter, and in an approved body.
+pub const BODY_TEXT: usize = 1024;
+/// Characters in a button label.
+pub const BUTTON_LABEL: usize = 25;
+/// Characters in a URL.
+pub const URL: usize = 2000;
+/// Buttons on one template.
+pub const BUTTONS: usize = 10;
+/// URL buttons on one template.
+pub const URL_BUTTONS: usize = 2;
+/// Characters in a copy-code button's code.
+pub const COUPON_CODE: usize = 15;
+/// Characters in a text message.
+pub const TEXT_MESSAGE: usize = 4096;
+
+/// What a value is sent as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Param {
+    /// A text header's parameter.
+    HeaderText,
+    /// A body `{{N}}` parameter.
+    BodyText,
+    /// An image, video or document header's link.
+    MediaLink,
+    /// A document header's file name.
+    Filename,
+    /// A URL button's `{{1}}`.
+    UrlSuffix,
+    /// A copy-code button's code.
+    CouponCode,
+    /// A quick-reply button's payload, written whole.
+    Payload,
+    /// The flow a quick-reply button starts (`flow_KEY`).
+    FlowKey,
+    /// The name of a value a quick-reply button sets (`data_NAME=`).
+    FlowDataName,
+    /// A value a quick-reply button sets (`data_NAME=VALUE`).
+    FlowDataValue,
+    /// A text message of a broadcast.
+    BroadcastText,
+}
+
+/// A rule a value breaks: what is wrong with it (without the value) and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Breach {
+    /// e.g. "has 1,200 characters; WhatsApp allows 1024".
+    pub problem: String,
+    /// How to fix it.
+    pub help: &'static str,
+}
+
+impl Param {
+    /// What the value is, for messages: "the body parameter".
+    pub fn name(self) -> &'static str {
+        match self {
+            Param::HeaderText => "the header text",
+            Param::BodyText => "the body parameter",
+            Param::MediaLink => "the header link",
+            Param::Filename => "the document's file name",
+            Param::UrlSuffix => "the URL button's parameter",
+            Param::CouponCode => "the copy-code button's code",
+            Param::Payload => "the quick-reply payload",
+            Param::FlowKey => "the flow key",
+            Param::FlowDataName => "the quick-reply data name",
+            Param::FlowDataValue => "the quick-reply data value",
+            Param::BroadcastText => "the broadcast message",
+        }
+    }
+
+    /// Checks a value sent as this parameter.
+    pub fn check(self, value: &str) -> Result<(), Breach> {
+        match self {
+            Param::HeaderText => {
+                length(value, 1, HEADER_TEXT, "shorten the header text")?;
+                no_line_breaks(value, "keep the header text on one line")
+            }
+            Param::BodyText => {
+                length(
+                    value,
+                    1,
+                    BODY_TEXT,
+                    "shorten the parameter, or give recipients without this value another one with `| default(\"...\")`",
+                )?;
+                if value.contains(['\n', '\r', '\t']) {
+                    return Err(breach(
+                        "holds a new line or a tab, which WhatsApp refuses in body parameters",
+                        "put line breaks in the approved body text, not in its parameters; `| replace(\"\\n\", \" \")` removes them",
+                    ));
+                }
+                if value.contains("     ") {
+                    return Err(breach(
+                        "holds more than 4 spaces in a row, which WhatsApp refuses in body parameters",
+                        "collapse the spaces, e.g. with `| trim`",
+                    ));
+                }
+                Ok(())
+            }
+            Param::MediaLink => link(value),
+            Param::Filename => {
+                length(value, 1, 240, "shorten the file name")?;
+                no_controls(value, "keep the file name to one line of text")
+            }
+            Param::UrlSuffix => {
+                length(value, 1, URL, "shorten the URL parameter")?;
+                no_spaces(
+                    value,
+                    "URL parameters cannot hold spaces; encode them with `| urlencode`",
+                )
+            }
+            Param::CouponCode => {
+                length(value, 1, COUPON_CODE, "shorten the code")?;
+                no_spaces(value, "codes cannot hold spaces or line breaks")
+            }
+            Param::Payload => {
+                length(value, 1, URL, "shorten the payload")?;
+                no_controls(value, "keep the payload to one line of text")
+            }
+            Param::FlowKey | Param::FlowDataName => {
+                let ok = !value.is_empty()
+                    && value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+                if ok {
+                    Ok(())
+                } else {
+                    Err(breach(
+                        "is not a name of letters, digits, `_`, `-` and `.`",
+                        "flow keys and attribute names are identifiers, e.g. 7bbb608c3b4b4e848f36cd2ccd7cfa35 or invoice_no",
+                    ))
+                }
+            }
+            Param::FlowDataValue => {
+                // `flow_KEY||data_a=1||data_b=2`: a `|` in a value could end it and set other
+                // attributes (or override one) when the recipient taps the button.
+                if value.contains('|') {
+                    return Err(breach(
+                        "holds `|`, which would end the value and start another (`||data_...`) in the button's payload",
+                        "remove `|` from the value, e.g. with `| replace(\"|\", \"/\")`",
+                    ));
+                }
+                length(value, 0, URL, "shorten the value")?;
+                no_controls(value, "keep the value to one line of text")
+            }
+            Param::BroadcastText => {
+                length(value, 1, TEXT_MESSAGE, "shorten the message")?;
+                if value.trim().is_empty() {
+                    return Err(breach("is blank", "write the message's text"));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn breach(problem: impl Into<String>, help: &'static str) -> Breach {
+    Breach {
+        problem: problem.into(),
+        help,
+    }
+}
+
+/// Between `min` and `max` characters.
+fn length(value: &str, min: usize, max: usize, help: &'static str) -> Result<(), Breach> {
+    if value.len() < min {
+        return Err(breach(
+            "is empty; WhatsApp refuses empty parameters",
+            "give every recipient a value, e.g. with `| default(\"...\")`, or leave out the recipients without one",
+        ));
+    }
+    // Counting characters is the slow part; a value this short in bytes is short enough.
+    if value.len() <= max {
+        return Ok(());
+    }
+    let chars = value.chars().count();
+    if chars > max {
+        return Err(breach(
+            format!("has {chars} characters; WhatsApp allows {max}"),
+            help,
+        ));
+    }
+    Ok(())
+}
+
+fn no_line_breaks(value: &str, help: &'static str) -> Result<(), Breach> {
+    if value.contains(['\n', '\r']) {
+        return Err(breach("holds a line break", help));
+    }
+    Ok(())
+}
+
+fn no_controls(value: &str, help: &'static str) -> Result<(), Breach> {
+    if value.chars().any(char::is_control) {
+        return Err(breach("holds a line break or a control character", help));
+    }
+    Ok(())
+}
+
+fn no_spaces(value: &str, help: &'static str) -> Result<(), Breach> {
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(breach(
+            "holds a space, a line break or a control character",
+            help,
+        ));
+    }
+    Ok(())
+}
+
+/// An absolute `https://` URL without spaces, at most [`URL`] characters.
+fn link(value: &str) -> Result<(), Breach> {
+    length(value, 1, URL, "shorten the link")?;
+    no_spaces(value, "encode spaces in the link as %20")?;
+    let https = url::Url::parse(value)
+        .is_ok_and(|u| u.scheme() == "https" && u.host_str().is_some_and(|h| !h.is_empty()));
+    if !https {
+        return Err(breach(
+            "is not an absolute https:// URL",
+            "WhatsApp fetches media over HTTPS: write the whole link, starting with https://",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Param;
+
+    #[test]
+    fn body_parameters_follow_whatsapp() {
+        assert!(Param::BodyText.check("John").is_ok());
+        for bad in ["", "a\nb", "a\tb", "a     b", &"x".repeat(1025)] {
+            assert!(Param::BodyText.check(bad).is_err(), "{bad:?}");
+        }
+        assert!(Param::BodyText.check(&"é".repeat(1024)).is_ok());
+    }
+
+    #[test]
+    fn links_are_absolute_https_without_spaces() {
+        assert!(
+            Param::MediaLink
+                .check("https://cdn.example.com/i/1.pdf")
+                .is_ok()
+        );
+        for bad in [
+            "http://cdn.example.com/1.pdf",
+            "cdn.example.com/1.pdf",
+            "https://cdn.example.com/a b.pdf",
+            "/inv/1.pdf",
+            "https://",
+            "javascript:alert(1)",
+        ] {
+            assert!(Param::MediaLink.check(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn flow_data_cannot_smuggle_more_data() {
+        assert!(Param::FlowDataValue.check("approved").is_ok());
+        assert!(Param::FlowDataValue.check("").is_ok());
+        for bad in ["x||data_response=approved", "x|", "a\nb"] {
+            let breach = Param::FlowDataValue.check(bad).unwrap_err();
+            assert!(!breach.problem.contains(bad), "{breach:?} quotes the value");
+        }
+        assert!(
+            Param::FlowKey
+                .check("7bbb608c3b4b4e848f36cd2ccd7cfa35")
+                .is_ok()
+        );
+        assert!(Param::FlowKey.check("x||data_a").is_err());
+        assert!(Param::FlowDataName.check("invoice_no").is_ok());
+        assert!(Param::FlowDataName.check("a=b").is_err());
+    }
+}

@@ -1,0 +1,563 @@
+//! Files a project may read: [`Confinement`] decides, before a byte is read, whether a path a
+//! project names (`csv:`, a resource file found under `campaigns/`) may be opened.
+//!
+//! Campaign files arrive in pull requests and run on CI machines that hold secrets, so a path
+//! is trusted only after it is resolved: every symbolic link followed, the result must be a
+//! regular file inside the project root (or a directory `files.allow` lists), outside `.git/`
+//! and `.herald/`, and no larger than `files.max_bytes`. The file is then opened without
+//! blocking and checked again through its handle, so a file swapped between the check and the
+//! open (for a FIFO that would hang, say) is refused too; reads through [`Capped`] stop at the
+//! cap even when the file grows, or when its size was never known.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+
+use crate::diagnostic::Code;
+
+/// The largest data file herald reads unless `files.max_bytes` says otherwise.
+pub const DEFAULT_MAX_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+/// Directory names herald never reads inside: git's data (a checkout's credentials live in
+/// `.git/config`) and herald's own state.
+const PRIVATE_DIRS: [&str; 2] = [".git", ".herald"];
+
+/// Directories that may never be allowed, nor any directory holding one: kernel interfaces
+/// (`/proc/self/environ` holds the process's secrets), devices, system configuration and
+/// runtime secrets. The home directory (keys and cloud credentials) is added at run time.
+const SYSTEM_DIRS: [&str; 7] = ["/proc", "/sys", "/dev", "/run", "/var/run", "/etc", "/boot"];
+
+/// Where a project may read, and how much. The default reads nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Confinement {
+    /// The project root and `files.allow`, resolved.
+    roots: Vec<PathBuf>,
+    /// `files.max_bytes`.
+    max_bytes: u64,
+}
+
+/// Why a path may not be read. Never carries the file's contents.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Nothing is there (or it cannot be reached).
+    Missing(io::Error),
+    /// It resolves outside the project root and every allowed directory.
+    Outside {
+        /// Where it resolves to.
+        resolved: PathBuf,
+    },
+    /// It resolves inside `.git/` or `.herald/`.
+    Private {
+        /// The directory name.
+        dir: &'static str,
+    },
+    /// It is not a regular file.
+    NotRegular {
+        /// What it is: `a directory`, `a FIFO`, ...
+        kind: &'static str,
+    },
+    /// It is larger than the cap.
+    TooLarge {
+        /// Its size.
+        size: u64,
+        /// The cap.
+        limit: u64,
+    },
+    /// It could not be opened or inspected.
+    Io(io::Error),
+}
+
+impl Refusal {
+    /// The diagnostic code of the refusal.
+    pub fn code(&self) -> Code {
+        match self {
+            Refusal::Missing(_) | Refusal::Io(_) => Code::FileRead,
+            Refusal::Outside { .. } | Refusal::Private { .. } => Code::FileOutside,
+            Refusal::NotRegular { .. } => Code::FileNotRegular,
+            Refusal::TooLarge { .. } => Code::FileTooLarge,
+        }
+    }
+
+    /// One line saying what is wrong with the file shown as `name`.
+    pub fn message(&self, name: &str) -> String {
+        match self {
+            Refusal::Missing(e) => format!("cannot open {name}: {}", io_reason(e)),
+            Refusal::Outside { resolved } => format!(
+                "{name} is outside the project (it resolves to {})",
+                resolved.display()
+            ),
+            Refusal::Private { dir } => {
+                format!("{name} is inside {dir}/, which herald never reads")
+            }
+            Refusal::NotRegular { kind } => format!("{name} is {kind}, not a regular file"),
+            Refusal::TooLarge { size, limit } => format!(
+                "{name} is {}, larger than the {} herald reads (files.max_bytes)",
+                human_bytes(*size),
+                human_bytes(*limit)
+            ),
+            Refusal::Io(e) => format!("cannot read {name}: {}", io_reason(e)),
+        }
+    }
+
+    /// How to fix it.
+    pub fn help(&self) -> &'static str {
+        match self {
+            Refusal::Missing(_) => {
+                "the path is relative to the file that names it; check the file name"
+            }
+            Refusal::Outside { .. } => {
+                "herald reads only files inside the project (the directory holding herald.yaml) and \
+                 in the directories listed under `files.allow` in herald.yaml; copy the file into \
+                 the project or allow its directory"
+            }
+            Refusal::Private { .. } => {
+                "git's files and herald's state are not audiences; keep data files elsewhere in the project"
+            }
+            Refusal::NotRegular { .. } => {
+                "herald reads only regular files: not directories, devices, FIFOs or sockets"
+            }
+            Refusal::TooLarge { .. } => {
+                "raise `files.max_bytes` in herald.yaml if the file is meant to be this large"
+            }
+            Refusal::Io(_) => "check that the file is readable",
+        }
+    }
+}
+
+/// An I/O error's reason without the raw OS error number.
+fn io_reason(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+/// A size for people: `5.2 GiB`, `300 KiB`, `12 bytes`.
+pub fn human_bytes(size: u64) -> String {
+    const UNITS: [(&str, u64); 4] = [
+        ("TiB", 1 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ];
+    for (unit, scale) in UNITS {
+        if size >= scale {
+            let value = size as f64 / scale as f64;
+            return if size.is_multiple_of(scale) {
+                format!("{} {unit}", size / scale)
+            } else {
+                format!("{value:.1} {unit}")
+            };
+        }
+    }
+    format!("{size} bytes")
+}
+
+/// A problem with one `files.allow` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowProblem {
+    /// Its index in the list.
+    pub index: usize,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub help: String,
+}
+
+impl Confinement {
+    /// The project root alone, with the default cap: what resource files are read under, and
+    /// what data files are read under when herald.yaml cannot be read.
+    pub fn project(root: &Path) -> Confinement {
+        Confinement {
+            roots: vec![resolve_dir(root)],
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
+    }
+
+    /// The project root and the allowed directories (relative to the root, as herald.yaml
+    /// lists them), with a cap. Entries that cannot be allowed are left out and reported.
+    pub fn new(root: &Path, allow: &[String], max_bytes: u64) -> (Confinement, Vec<AllowProblem>) {
+        let mut confinement = Confinement {
+            max_bytes,
+            ..Confinement::project(root)
+        };
+        let mut problems = Vec::new();
+        for (index, entry) in allow.iter().enumerate() {
+            match allowed_dir(root, entry) {
+                Ok(dir) => confinement.roots.push(dir),
+                Err((message, help)) => problems.push(AllowProblem {
+                    index,
+                    message,
+                    help,
+                }),
+            }
+        }
+        (confinement, problems)
+    }
+
+    /// The cap on a file's size.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// The same confinement with another cap (YAML files have a smaller one of their own).
+    pub fn with_max_bytes(&self, max_bytes: u64) -> Confinement {
+        Confinement {
+            max_bytes,
+            ..self.clone()
+        }
+    }
+
+    /// Checks a file herald may create and write (a SQLite state): it must resolve inside the
+    /// reach, through the directories that exist so far, and be a regular file if it exists.
+    pub fn check_writable(&self, path: &Path) -> Result<(), Refusal> {
+        let existing = path
+            .ancestors()
+            .find(|p| std::fs::symlink_metadata(p).is_ok())
+            .unwrap_or(Path::new("/"));
+        let rest = path.strip_prefix(existing).unwrap_or(Path::new(""));
+        let mut resolved = std::fs::canonicalize(existing).map_err(Refusal::Io)?;
+        for part in rest.components() {
+            match part {
+                Component::Normal(name) => resolved.push(name),
+                Component::CurDir => {}
+                // `..` below a directory that does not exist yet cannot be resolved.
+                _ => return Err(Refusal::Outside { resolved }),
+            }
+        }
+        if !self.roots.iter().any(|base| resolved.starts_with(base)) {
+            return Err(Refusal::Outside { resolved });
+        }
+        match std::fs::metadata(&resolved) {
+            Ok(meta) if !meta.is_file() => Err(Refusal::NotRegular {
+                kind: describe_kind(&meta.file_type()),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks `path` and opens it for reading.
+    pub fn open(&self, path: &Path) -> Result<Confined, Refusal> {
+        let resolved = std::fs::canonicalize(path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => Refusal::Missing(e),
+            _ => Refusal::Io(e),
+        })?;
+        let inside = self
+            .roots
+            .iter()
+            .find_map(|base| resolved.strip_prefix(base).ok());
+        let Some(relative) = inside else {
+            return Err(Refusal::Outside { resolved });
+        };
+        if let Some(dir) = private_dir(relative) {
+            return Err(Refusal::Private { dir });
+        }
+        let checked = std::fs::symlink_metadata(&resolved).map_err(Refusal::Io)?;
+        regular(&checked, self.max_bytes)?;
+        let file = open_nonblocking(&resolved).map_err(Refusal::Io)?;
+        // Checked again through the handle: the path may have been swapped since.
+        let opened = file.metadata().map_err(Refusal::Io)?;
+        regular(&opened, self.max_bytes)?;
+        if !same_file(&checked, &opened) {
+            return Err(Refusal::Io(io::Error::other(
+                "the file changed while it was being opened",
+            )));
+        }
+        Ok(Confined {
+            size: opened.len(),
+            reader: Capped {
+                inner: file,
+                left: self.max_bytes,
+                limit: self.max_bytes,
+            },
+        })
+    }
+}
+
+/// An opened file that passed the checks.
+#[derive(Debug)]
+pub struct Confined {
+    /// Its size when it was opened.
+    pub size: u64,
+    /// Its contents, read no further than the cap.
+    pub reader: Capped<File>,
+}
+
+/// A reader that fails, rather than reading on, past a cap: a file whose size was checked can
+/// still grow while it is read.
+#[derive(Debug)]
+pub struct Capped<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::other(format!(
+                    "it grew past {} while it was read (files.max_bytes)",
+                    human_bytes(self.limit)
+                ))),
+            };
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// A directory resolved, or as given when it cannot be (it is then reported elsewhere).
+fn resolve_dir(dir: &Path) -> PathBuf {
+    std::fs::canonicalize(dir)
+        .or_else(|_| std::path::absolute(dir))
+        .unwrap_or_else(|_| dir.to_path_buf())
+}
+
+/// The first private directory a path (relative to its base) passes through.
+fn private_dir(relative: &Path) -> Option<&'static str> {
+    relative.components().find_map(|c| match c {
+        Component::Normal(name) => PRIVATE_DIRS.iter().copied().find(|d| name == *d),
+        _ => None,
+    })
+}
+
+/// A `files.allow` entry resolved, or why it cannot be allowed.
+fn allowed_dir(root: &Path, entry: &str) -> Result<PathBuf, (String, String)> {
+    let resolved = std::fs::canonicalize(root.join(entry)).map_err(|e| {
+        (
+            format!("files.allow: `{entry}` cannot be found: {}", io_reason(&e)),
+            "list directories that exist, relative to the project root (e.g. ../shared-data)"
+                .to_owned(),
+        )
+    })?;
+    if !resolved.is_dir() {
+        return Err((
+            format!("files.allow: `{entry}` is not a directory"),
+            "list directories, not files; every file below an allowed directory may be read"
+                .to_owned(),
+        ));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from);
+    let system = resolved.parent().is_none()
+        || SYSTEM_DIRS
+            .iter()
+            .any(|dir| resolved.starts_with(dir) || Path::new(dir).starts_with(&resolved))
+        || home.is_some_and(|home| home.starts_with(&resolved));
+    if system {
+        return Err((
+            format!(
+                "files.allow: `{entry}` resolves to {}, which holds system files",
+                resolved.display()
+            ),
+            "allow only directories of shared data, e.g. ../shared-data; never /, /proc, /dev, \
+             /etc, the home directory or a directory that contains them"
+                .to_owned(),
+        ));
+    }
+    Ok(resolved)
+}
+
+/// Checks file metadata: a regular file no larger than `max_bytes`.
+fn regular(meta: &std::fs::Metadata, max_bytes: u64) -> Result<(), Refusal> {
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        return Err(Refusal::NotRegular {
+            kind: describe_kind(&kind),
+        });
+    }
+    if meta.len() > max_bytes {
+        return Err(Refusal::TooLarge {
+            size: meta.len(),
+            limit: max_bytes,
+        });
+    }
+    Ok(())
+}
+
+fn describe_kind(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+        if kind.is_block_device() || kind.is_char_device() {
+            return "a device";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Opens without blocking: opening a FIFO would otherwise wait for a writer forever.
+fn open_nonblocking(path: &Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    options.open(path)
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("project");
+        std::fs::create_dir_all(root.join("audiences")).unwrap();
+        std::fs::create_dir_all(root.join("campaigns")).unwrap();
+        std::fs::write(root.join("audiences/a.csv"), "phone\n+919019486731\n").unwrap();
+        (dir, root)
+    }
+
+    #[test]
+    fn a_file_inside_the_project_opens() {
+        let (_dir, root) = project();
+        let c = Confinement::project(&root);
+        let mut opened = c.open(&root.join("campaigns/../audiences/a.csv")).unwrap();
+        let mut text = String::new();
+        opened.reader.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "phone\n+919019486731\n");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_and_paths_out_of_the_project_are_refused() {
+        let (dir, root) = project();
+        std::fs::write(dir.path().join("secret.csv"), "phone\n").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret.csv"), root.join("link.csv")).unwrap();
+        let c = Confinement::project(&root);
+        for path in [
+            root.join("link.csv"),
+            root.join("../secret.csv"),
+            PathBuf::from("/proc/self/environ"),
+            PathBuf::from("/etc/passwd"),
+        ] {
+            assert!(
+                matches!(c.open(&path), Err(Refusal::Outside { .. })),
+                "{}",
+                path.display()
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn allowed_directories_widen_the_reach_but_never_to_system_files() {
+        let (dir, root) = project();
+        std::fs::create_dir(dir.path().join("shared")).unwrap();
+        std::fs::write(dir.path().join("shared/b.csv"), "phone\n").unwrap();
+        let allow = [
+            "../shared".to_owned(),
+            "/".to_owned(),
+            "../../../../proc".to_owned(),
+        ];
+        let (c, problems) = Confinement::new(&root, &allow, 100);
+        assert!(c.open(&root.join("../shared/b.csv")).is_ok());
+        let refused: Vec<usize> = problems.iter().map(|p| p.index).collect();
+        assert_eq!(refused, [1, 2]);
+        assert!(problems[0].message.contains("system files"), "{problems:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn devices_fifos_private_dirs_and_large_files_are_refused() {
+        let (_dir, root) = project();
+        let fifo = root.join("audiences/fifo.csv");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success());
+        std::os::unix::fs::symlink("/dev/zero", root.join("zero.csv")).unwrap();
+        std::fs::create_dir(root.join(".git")).unwrap();
+        std::fs::write(root.join(".git/config"), "[core]\n").unwrap();
+        let (c, _) = Confinement::new(&root, &[], 10);
+        if made {
+            assert!(matches!(
+                c.open(&fifo),
+                Err(Refusal::NotRegular { kind: "a FIFO" })
+            ));
+        }
+        assert!(matches!(
+            c.open(&root.join("zero.csv")),
+            Err(Refusal::Outside { .. })
+        ));
+        assert!(matches!(
+            c.open(&root.join(".git/config")),
+            Err(Refusal::Private { dir: ".git" })
+        ));
+        assert!(matches!(
+            c.open(&root.join("audiences/a.csv")),
+            Err(Refusal::TooLarge {
+                size: 20,
+                limit: 10
+            })
+        ));
+        assert!(matches!(
+            c.open(&root.join("audiences")),
+            Err(Refusal::NotRegular {
+                kind: "a directory"
+            })
+        ));
+    }
+
+    #[test]
+    fn capped_reads_fail_past_the_cap() {
+        let mut capped = Capped {
+            inner: &b"0123456789"[..],
+            left: 4,
+            limit: 4,
+        };
+        let mut out = Vec::new();
+        let e = capped.read_to_end(&mut out).unwrap_err();
+        assert_eq!(out, b"0123");
+        assert!(e.to_string().contains("grew past 4 bytes"), "{e}");
+        let mut exact = Capped {
+            inner: &b"0123"[..],
+            left: 4,
+            limit: 4,
+        };
+        let mut out = Vec::new();
+        assert_eq!(exact.read_to_end(&mut out).unwrap(), 4);
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human_bytes(12), "12 bytes");
+        assert_eq!(human_bytes(4 << 30), "4 GiB");
+        assert_eq!(human_bytes(5_583_457_484), "5.2 GiB");
+    }
+}

@@ -1,0 +1,674 @@
+//! Reading CSV files strictly, record by record: the one CSV reader of herald, for validate
+//! and for render alike.
+//!
+//! CSV parsers prefer *a* parse to none, which is wrong for a list of people to message: an
+//! unterminated quote would swallow every later row into one field and send those people's
+//! numbers inside one recipient's message. So, on top of `csv_core`'s parser (RFC 4180, `""`
+//! for a quote inside quotes, LF or CRLF, blank lines skipped, a UTF-8 BOM ignored):
+//! - a quote still open at the end of the file is an error, at the line it was opened;
+//! - every record must have as many fields as the header;
+//! - fields are UTF-8 without NUL bytes, at most [`MAX_FIELD_BYTES`] each, and records at
+//!   most [`MAX_RECORD_BYTES`] and [`MAX_COLUMNS`]: memory stays bounded whatever the file;
+//! - positions are real: the line a record starts on (counting newlines inside quotes) and
+//!   the column of a field, for LF and CRLF files alike.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use super::confine::{Capped, Confinement, Refusal};
+
+/// The longest field herald reads: far above WhatsApp's longest parameter (2,000 characters
+/// for a URL), far below anything that would strain memory.
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+/// The longest record.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+/// The most columns a record may have.
+pub const MAX_COLUMNS: usize = 1024;
+
+/// Bytes read from the file at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// What is wrong with a CSV file.
+#[derive(Debug)]
+pub enum ErrorKind {
+    /// The file could not be read.
+    Io(io::Error),
+    /// Bytes that are not UTF-8.
+    NotUtf8,
+    /// A NUL byte (binary data).
+    Nul,
+    /// Field `field` (0-based) is longer than [`MAX_FIELD_BYTES`].
+    FieldTooLong {
+        /// Which field.
+        field: usize,
+    },
+    /// The record is longer than [`MAX_RECORD_BYTES`].
+    RecordTooLong,
+    /// The record has more than [`MAX_COLUMNS`] fields.
+    TooManyColumns,
+    /// The record's field count differs from the header's.
+    FieldCount {
+        /// The header's.
+        expected: usize,
+        /// This record's.
+        found: usize,
+    },
+    /// A quoted field is never closed.
+    UnclosedQuote,
+}
+
+/// A problem at a place in a CSV file.
+#[derive(Debug)]
+pub struct Error {
+    /// What is wrong.
+    pub kind: ErrorKind,
+    /// The record's number: 0 for the header, 1 for the first row after it.
+    pub row: u64,
+    /// 1-based line.
+    pub line: u64,
+    /// 0-based column, in characters.
+    pub col: usize,
+    /// The text of that line (lossy UTF-8), for a snippet; `None` for I/O errors.
+    pub text: Option<String>,
+}
+
+impl Error {
+    /// One line saying what is wrong, for the file shown as `name`.
+    pub fn message(&self, name: &str) -> String {
+        let at = format!("{name} line {}", self.line);
+        match &self.kind {
+            ErrorKind::Io(e) => format!("cannot read {name}: {e}"),
+            ErrorKind::NotUtf8 => format!("{at}: the text is not UTF-8"),
+            ErrorKind::Nul => format!("{at}: a NUL byte; this is not a text file"),
+            ErrorKind::FieldTooLong { field } => format!(
+                "{at}: field {} is longer than {} KiB",
+                field + 1,
+                MAX_FIELD_BYTES / 1024
+            ),
+            ErrorKind::RecordTooLong => format!(
+                "{at}: the row is longer than {} MiB",
+                MAX_RECORD_BYTES / 1024 / 1024
+            ),
+            ErrorKind::TooManyColumns => format!("{at}: more than {MAX_COLUMNS} columns"),
+            ErrorKind::FieldCount { expected, found } => {
+                format!("{at}: the row has {found} fields where the header has {expected}")
+            }
+            ErrorKind::UnclosedQuote => {
+                format!("{at}: a quoted field opened here is never closed")
+            }
+        }
+    }
+
+    /// How to fix it.
+    pub fn help(&self) -> &'static str {
+        match &self.kind {
+            ErrorKind::Io(_) => "check that the file is readable",
+            ErrorKind::NotUtf8 => {
+                "save the file as UTF-8 (spreadsheets offer \"CSV UTF-8\" when saving)"
+            }
+            ErrorKind::Nul => {
+                "export the audience as CSV text, not as a spreadsheet or binary file"
+            }
+            ErrorKind::FieldTooLong { .. } | ErrorKind::RecordTooLong => {
+                "audience fields are names, numbers and short texts; is a quote left open above?"
+            }
+            ErrorKind::TooManyColumns => "keep only the columns campaigns read",
+            ErrorKind::FieldCount { .. } => {
+                "every row needs one value per header column; quote values that contain commas"
+            }
+            ErrorKind::UnclosedQuote => {
+                "close the quote (a quote inside a quoted value is written twice: \"\"); every \
+                 row after an open quote would be read as part of this one value"
+            }
+        }
+    }
+}
+
+/// One record: its fields, and where it was written.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'r> {
+    text: &'r str,
+    ends: &'r [usize],
+    raw: &'r [u8],
+    line: u64,
+    row: u64,
+}
+
+impl<'r> Record<'r> {
+    /// Its number: 0 for the header, 1 for the first row after it.
+    pub fn row(&self) -> u64 {
+        self.row
+    }
+
+    /// The line it starts on.
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// How many fields it has.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether it has no fields (never, for a record read from a file).
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Field `i`.
+    pub fn get(&self, i: usize) -> Option<&'r str> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.text.get(start..end)
+    }
+
+    /// Every field, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &'r str> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+
+    /// The fields' text, concatenated, and where each ends in it.
+    pub fn parts(&self) -> (&'r str, &'r [usize]) {
+        (self.text, self.ends)
+    }
+
+    /// Where field `i` starts: its line, column (characters) and that line's text.
+    pub fn position(&self, i: usize) -> (u64, usize, String) {
+        let start = scan(self.raw).starts.get(i).copied().unwrap_or(0);
+        locate(self.raw, self.line, start)
+    }
+}
+
+/// Reads a CSV file's records.
+pub struct Reader<R> {
+    core: csv_core::Reader,
+    input: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    len: usize,
+    eof: bool,
+    done: bool,
+    out: Vec<u8>,
+    ends: Vec<usize>,
+    raw: Vec<u8>,
+    /// The line of the next unread byte.
+    line: u64,
+    /// The line the current record starts on.
+    record_line: u64,
+    /// Records read so far.
+    rows: u64,
+    /// The header's field count.
+    width: Option<usize>,
+}
+
+impl<R: Read> Reader<R> {
+    /// A reader over `input`; its first record is the header.
+    pub fn new(input: R) -> Reader<R> {
+        Reader {
+            core: csv_core::Reader::new(),
+            input,
+            buf: vec![0u8; CHUNK].into_boxed_slice(),
+            pos: 0,
+            len: 0,
+            eof: false,
+            done: false,
+            out: vec![0u8; 4096],
+            ends: vec![0usize; 16],
+            raw: Vec::new(),
+            line: 1,
+            record_line: 1,
+            rows: 0,
+            width: None,
+        }
+    }
+
+    /// The next record (the header first), or `None` at the end of the file.
+    pub fn next_record(&mut self) -> Result<Option<Record<'_>>, Error> {
+        if self.done {
+            return Ok(None);
+        }
+        self.raw.clear();
+        let (mut nout, mut nends) = (0usize, 0usize);
+        let mut last;
+        let mut started = false;
+        loop {
+            if self.pos == self.len && !self.eof {
+                self.fill()?;
+            }
+            let input = &self.buf[self.pos..self.len];
+            last = input.is_empty();
+            let (result, nin, out_n, ends_n) =
+                self.core
+                    .read_record(input, &mut self.out[nout..], &mut self.ends[nends..]);
+            self.raw.extend_from_slice(&input[..nin]);
+            self.pos += nin;
+            nout += out_n;
+            nends += ends_n;
+            if !started {
+                started = self.skip_blank_lines();
+            }
+            if self.raw.len() > 3 * MAX_RECORD_BYTES {
+                return Err(self.too_long(ErrorKind::RecordTooLong));
+            }
+            match result {
+                csv_core::ReadRecordResult::InputEmpty => {}
+                csv_core::ReadRecordResult::OutputFull => {
+                    if self.out.len() >= MAX_RECORD_BYTES {
+                        return Err(self.too_long(ErrorKind::RecordTooLong));
+                    }
+                    let grown = (self.out.len() * 2).min(MAX_RECORD_BYTES);
+                    self.out.resize(grown, 0);
+                }
+                csv_core::ReadRecordResult::OutputEndsFull => {
+                    if self.ends.len() >= MAX_COLUMNS {
+                        return Err(self.error(ErrorKind::TooManyColumns, 0));
+                    }
+                    let grown = (self.ends.len() * 2).min(MAX_COLUMNS);
+                    self.ends.resize(grown, 0);
+                }
+                csv_core::ReadRecordResult::Record => break,
+                csv_core::ReadRecordResult::End => {
+                    self.done = true;
+                    return Ok(None);
+                }
+            }
+        }
+        let row = self.rows;
+        self.rows += 1;
+        // Only the record that ran into the end of the file can hold an unclosed quote: an
+        // open quote swallows everything after it.
+        if last && let Some(open) = scan(&self.raw).open_quote {
+            return Err(self.error(ErrorKind::UnclosedQuote, open));
+        }
+        self.check(nout, nends)?;
+        self.line += self.raw.iter().filter(|&&b| b == b'\n').count() as u64;
+        if std::str::from_utf8(&self.out[..nout]).is_err() {
+            let offset = std::str::from_utf8(&self.raw)
+                .err()
+                .map_or(0, |e| e.valid_up_to());
+            return Err(self.error(ErrorKind::NotUtf8, offset));
+        }
+        // Checked just above. Validating twice (fast for ASCII) avoids holding a borrow of
+        // `out` across the error path, which needs `self` mutably.
+        let text = std::str::from_utf8(&self.out[..nout]).unwrap_or_default();
+        Ok(Some(Record {
+            text,
+            ends: &self.ends[..nends],
+            raw: &self.raw,
+            line: self.record_line,
+            row,
+        }))
+    }
+
+    /// Reads more of the file.
+    fn fill(&mut self) -> Result<(), Error> {
+        loop {
+            match self.input.read(&mut self.buf) {
+                Ok(n) => {
+                    self.pos = 0;
+                    self.len = n;
+                    self.eof = n == 0;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(Error {
+                        kind: ErrorKind::Io(e),
+                        row: self.rows,
+                        line: self.line,
+                        col: 0,
+                        text: None,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Drops the blank lines (and a BOM) before a record from its raw text, counting them, so
+    /// the record's line is where its text starts and memory does not grow with blank lines.
+    /// Returns whether the record's text has started.
+    fn skip_blank_lines(&mut self) -> bool {
+        let bom = if self.rows == 0 && self.raw.starts_with(b"\xef\xbb\xbf") {
+            3
+        } else {
+            0
+        };
+        let blank = self.raw[bom..]
+            .iter()
+            .take_while(|&&b| b == b'\n' || b == b'\r')
+            .count();
+        self.line += self.raw[bom..bom + blank]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
+        self.raw.drain(..bom + blank);
+        self.record_line = self.line;
+        !self.raw.is_empty()
+    }
+
+    /// Checks a whole record: NUL bytes, field lengths, the field count.
+    fn check(&mut self, nout: usize, nends: usize) -> Result<(), Error> {
+        if self.out[..nout].contains(&0) {
+            let at = self.raw.iter().position(|&b| b == 0).unwrap_or(0);
+            return Err(self.error(ErrorKind::Nul, at));
+        }
+        let mut start = 0;
+        for (field, &end) in self.ends[..nends].iter().enumerate() {
+            if end - start > MAX_FIELD_BYTES {
+                let at = scan(&self.raw).starts.get(field).copied().unwrap_or(0);
+                return Err(self.error(ErrorKind::FieldTooLong { field }, at));
+            }
+            start = end;
+        }
+        match self.width {
+            None => self.width = Some(nends),
+            Some(expected) if expected != nends => {
+                let found = nends;
+                return Err(self.error(ErrorKind::FieldCount { expected, found }, 0));
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    /// An over-long record: an unclosed quote when one is open, else as given.
+    fn too_long(&mut self, kind: ErrorKind) -> Error {
+        match scan(&self.raw).open_quote {
+            Some(open) => self.error(ErrorKind::UnclosedQuote, open),
+            None => self.error(kind, 0),
+        }
+    }
+
+    /// An error at byte `offset` of the current record's raw text.
+    fn error(&mut self, kind: ErrorKind, offset: usize) -> Error {
+        self.done = true;
+        let (line, col, text) = locate(&self.raw, self.record_line, offset);
+        Error {
+            kind,
+            row: self.rows.saturating_sub(1),
+            line,
+            col,
+            text: Some(text),
+        }
+    }
+}
+
+/// An audience file, opened within its project's reach, with its header read.
+pub struct AudienceFile {
+    /// The rows after the header.
+    pub rows: Reader<Capped<File>>,
+    /// The header's column names, trimmed.
+    pub columns: Vec<String>,
+    /// Which column is `phone`.
+    pub phone: usize,
+    /// The file's size when opened.
+    pub size: u64,
+}
+
+/// Why an audience file cannot be used. Never quotes the file's contents unless it is an
+/// audience file (its header has a `phone` column): the path may lead anywhere the project
+/// reaches, and these messages end up in CI logs and pull-request comments.
+#[derive(Debug)]
+pub enum AudienceError {
+    /// The path may not be read.
+    Refused(Refusal),
+    /// The file is empty.
+    Empty,
+    /// The header row cannot be read.
+    Header(Error),
+    /// The header has no `phone` column.
+    NoPhone {
+        /// How many columns it has.
+        columns: usize,
+        /// A column that is probably meant to be `phone` (a short, plain name close to it).
+        suggestion: Option<String>,
+    },
+}
+
+impl AudienceError {
+    /// One line saying what is wrong with the file shown as `name`.
+    pub fn message(&self, name: &str) -> String {
+        match self {
+            AudienceError::Refused(refusal) => refusal.message(name),
+            AudienceError::Empty => {
+                format!("{name} is empty; it needs a header row with a `phone` column")
+            }
+            // The header's text is not shown: the file may be anything the path led to.
+            AudienceError::Header(e) => {
+                let problem = match &e.kind {
+                    ErrorKind::Io(io) => return format!("cannot read {name}: {io}"),
+                    ErrorKind::NotUtf8 => "is not UTF-8 text",
+                    ErrorKind::Nul => "holds NUL bytes (binary data)",
+                    ErrorKind::UnclosedQuote => "has a quote that is never closed",
+                    _ => "is too long for a CSV header",
+                };
+                format!("{name} is not a CSV audience: its first line {problem}")
+            }
+            AudienceError::NoPhone { columns, .. } => format!(
+                "{name} has no `phone` column (its header row has {columns} column{})",
+                if *columns == 1 { "" } else { "s" }
+            ),
+        }
+    }
+
+    /// How to fix it.
+    pub fn help(&self) -> String {
+        match self {
+            AudienceError::Refused(refusal) => refusal.help().to_owned(),
+            AudienceError::NoPhone {
+                suggestion: Some(column),
+                ..
+            } => format!("rename the column `{column}` to `phone`"),
+            _ => "an audience file is CSV text whose first row names the columns, one of them \
+                  `phone` holding E.164 numbers (e.g. +919019486731)"
+                .to_owned(),
+        }
+    }
+
+    /// The diagnostic code.
+    pub fn code(&self) -> crate::diagnostic::Code {
+        match self {
+            AudienceError::Refused(Refusal::Missing(_)) => crate::diagnostic::Code::Csv,
+            AudienceError::Refused(refusal) => refusal.code(),
+            _ => crate::diagnostic::Code::Csv,
+        }
+    }
+}
+
+/// Opens an audience file within `confinement` and reads its header.
+pub fn open_audience(
+    confinement: &Confinement,
+    path: &Path,
+) -> Result<AudienceFile, AudienceError> {
+    let opened = confinement.open(path).map_err(AudienceError::Refused)?;
+    let mut rows = Reader::new(opened.reader);
+    let header = rows.next_record().map_err(AudienceError::Header)?;
+    let Some(header) = header else {
+        return Err(AudienceError::Empty);
+    };
+    let columns: Vec<String> = header.iter().map(|c| c.trim().to_owned()).collect();
+    let Some(phone) = columns.iter().position(|c| c == "phone") else {
+        let plain = |c: &&String| {
+            c.len() <= 24
+                && c.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == ' ')
+        };
+        let suggestion = crate::diagnostic::did_you_mean(
+            "phone",
+            columns.iter().filter(plain).map(String::as_str),
+        )
+        .map(str::to_owned);
+        return Err(AudienceError::NoPhone {
+            columns: columns.len(),
+            suggestion,
+        });
+    };
+    Ok(AudienceFile {
+        rows,
+        columns,
+        phone,
+        size: opened.size,
+    })
+}
+
+/// What a scan of a record's raw text finds.
+struct Scan {
+    /// Where each field starts.
+    starts: Vec<usize>,
+    /// Where a quote that is never closed opens.
+    open_quote: Option<usize>,
+}
+
+/// Follows a record's raw text as `csv_core` reads it (a field is quoted when it starts with
+/// `"`; inside, `""` is a quote and `"` ends the quoting; a comma or line end outside quotes
+/// ends the field), to find where fields start and whether a quote is left open.
+fn scan(raw: &[u8]) -> Scan {
+    let mut starts = vec![0];
+    let mut open_quote = None;
+    let mut at_start = true;
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if open_quote.is_some() {
+            if b == b'"' {
+                if raw.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    open_quote = None;
+                }
+            }
+        } else if b == b'"' && at_start {
+            open_quote = Some(i);
+        } else if b == b',' {
+            starts.push(i + 1);
+            at_start = true;
+            i += 1;
+            continue;
+        } else if b == b'\n' || b == b'\r' {
+            break;
+        }
+        at_start = false;
+        i += 1;
+    }
+    Scan { starts, open_quote }
+}
+
+/// The line, column (characters) and line text of byte `offset` of a record starting on line
+/// `first_line`.
+fn locate(raw: &[u8], first_line: u64, offset: usize) -> (u64, usize, String) {
+    let offset = offset.min(raw.len());
+    let before = &raw[..offset];
+    let newlines = before.iter().filter(|&&b| b == b'\n').count() as u64;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line_end = raw[offset..]
+        .iter()
+        .position(|&b| b == b'\n' || b == b'\r')
+        .map_or(raw.len(), |i| offset + i);
+    let col = String::from_utf8_lossy(&raw[line_start..offset])
+        .chars()
+        .count();
+    let text = String::from_utf8_lossy(&raw[line_start..line_end]).into_owned();
+    (first_line + newlines, col, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(text: &[u8]) -> Result<Vec<(u64, Vec<String>)>, Error> {
+        let mut reader = Reader::new(text);
+        let mut out = Vec::new();
+        while let Some(record) = reader.next_record()? {
+            out.push((record.line(), record.iter().map(str::to_owned).collect()));
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn lines_are_real_for_lf_crlf_blank_lines_and_quoted_newlines() {
+        let lf = rows(b"phone,name\n+1,\"A\nB\"\n\n+2,C\n").unwrap();
+        let crlf = rows(b"phone,name\r\n+1,\"A\r\nB\"\r\n\r\n+2,C\r\n").unwrap();
+        assert_eq!(lf.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2, 5]);
+        assert_eq!(crlf.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2, 5]);
+        assert_eq!(lf[1].1, ["+1", "A\nB"]);
+        assert_eq!(crlf[1].1, ["+1", "A\r\nB"]);
+        let bom = rows(b"\xef\xbb\xbfphone\n+1").unwrap();
+        assert_eq!(
+            bom,
+            [(1, vec!["phone".to_owned()]), (2, vec!["+1".to_owned()])]
+        );
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_an_error_at_the_line_it_opens() {
+        for text in [
+            &b"phone,name\n+1,A\n+2,\"B\n+3,C\n+4,D\n"[..],
+            b"phone,name\r\n+1,A\r\n+2,\"B\r\n+3,C\r\n",
+            b"phone,name\n+1,A\n+2,\"B",
+        ] {
+            let e = rows(text).unwrap_err();
+            assert!(matches!(e.kind, ErrorKind::UnclosedQuote), "{e:?}");
+            assert_eq!((e.line, e.col), (3, 3), "{e:?}");
+            assert_eq!(e.text.as_deref(), Some("+2,\"B"));
+        }
+        // Closed quotes, escaped quotes and quotes inside unquoted text are fine.
+        let ok = rows(b"phone,name\n+1,\"A \"\"B\"\"\"\n+2,x\"y\n").unwrap();
+        assert_eq!(ok[1].1[1], "A \"B\"");
+        assert_eq!(ok[2].1[1], "x\"y");
+    }
+
+    #[test]
+    fn an_unclosed_quote_past_the_record_limit_is_named_as_such() {
+        let mut text = b"phone,name\n+1,\"open\n".to_vec();
+        text.extend(b"+2,x\n".repeat(MAX_RECORD_BYTES / 4));
+        let e = rows(&text).unwrap_err();
+        assert!(matches!(e.kind, ErrorKind::UnclosedQuote), "{e:?}");
+        assert_eq!(e.line, 2);
+    }
+
+    #[test]
+    fn ragged_rows_nul_bytes_long_fields_and_bad_utf8_are_errors_with_positions() {
+        let e = rows(b"phone,name\n+1,A\n+2,B,extra\n").unwrap_err();
+        assert!(matches!(
+            e.kind,
+            ErrorKind::FieldCount {
+                expected: 2,
+                found: 3
+            }
+        ));
+        assert_eq!((e.row, e.line), (2, 3));
+
+        let e = rows(b"phone,name\n+1,A\0B\n").unwrap_err();
+        assert!(matches!(e.kind, ErrorKind::Nul));
+        assert_eq!((e.line, e.col), (2, 4));
+
+        let long = format!("phone,name\n+1,{}\n", "x".repeat(MAX_FIELD_BYTES + 1));
+        let e = rows(long.as_bytes()).unwrap_err();
+        assert!(matches!(e.kind, ErrorKind::FieldTooLong { field: 1 }));
+        assert_eq!((e.line, e.col), (2, 3));
+
+        let e = rows(b"phone,name\n+1,caf\xe9\n").unwrap_err();
+        assert!(matches!(e.kind, ErrorKind::NotUtf8));
+        assert_eq!((e.line, e.col), (2, 6));
+
+        let wide = format!("{}\n", vec!["c"; MAX_COLUMNS + 1].join(","));
+        let e = rows(wide.as_bytes()).unwrap_err();
+        assert!(matches!(e.kind, ErrorKind::TooManyColumns));
+    }
+
+    #[test]
+    fn field_positions_follow_quotes() {
+        let mut reader = Reader::new(&b"a,b,c\n\"x,1\",\"y\"\"\",z\n"[..]);
+        reader.next_record().unwrap();
+        let record = reader.next_record().unwrap().unwrap();
+        assert_eq!(
+            record.position(2),
+            (2, 12, "\"x,1\",\"y\"\"\",z".to_owned())
+        );
+        assert_eq!(record.get(0), Some("x,1"));
+    }
+}
