@@ -93,6 +93,8 @@ pub enum Code {
     UsersApi,
     /// An environment sends to another API target but would record in the default state.
     SharedState,
+    /// `files:` or a state path in herald.yaml reaches where a project may not.
+    ProjectFiles,
 }
 
 impl Code {
@@ -134,6 +136,7 @@ impl Code {
             Code::Limit => "whatsapp::limit",
             Code::Settings => "project::settings",
             Code::SharedState => "project::shared-state",
+            Code::ProjectFiles => "project::files",
         }
     }
 }

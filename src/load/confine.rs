@@ -82,6 +82,9 @@ impl Refusal {
     pub fn message(&self, name: &str) -> String {
         match self {
             Refusal::Missing(e) => format!("cannot open {name}: {}", io_reason(e)),
+            Refusal::Outside { resolved } if resolved.as_os_str() == name => {
+                format!("{name} is outside the project")
+            }
             Refusal::Outside { resolved } => format!(
                 "{name} is outside the project (it resolves to {})",
                 resolved.display()
@@ -356,7 +359,8 @@ fn allowed_dir(root: &Path, entry: &str) -> Result<PathBuf, (String, String)> {
     if system {
         return Err((
             format!(
-                "files.allow: `{entry}` resolves to {}, which holds system files",
+                "files.allow: `{entry}` resolves to {}, which is or holds a system directory or \
+                 the home directory",
                 resolved.display()
             ),
             "allow only directories of shared data, e.g. ../shared-data; never /, /proc, /dev, \
@@ -489,7 +493,10 @@ mod tests {
         assert!(c.open(&root.join("../shared/b.csv")).is_ok());
         let refused: Vec<usize> = problems.iter().map(|p| p.index).collect();
         assert_eq!(refused, [1, 2]);
-        assert!(problems[0].message.contains("system files"), "{problems:?}");
+        assert!(
+            problems[0].message.contains("system directory"),
+            "{problems:?}"
+        );
     }
 
     #[cfg(unix)]

@@ -76,27 +76,32 @@ pub struct Error {
 impl Error {
     /// One line saying what is wrong, for the file shown as `name`.
     pub fn message(&self, name: &str) -> String {
-        let at = format!("{name} line {}", self.line);
         match &self.kind {
             ErrorKind::Io(e) => format!("cannot read {name}: {e}"),
-            ErrorKind::NotUtf8 => format!("{at}: the text is not UTF-8"),
-            ErrorKind::Nul => format!("{at}: a NUL byte; this is not a text file"),
+            _ => format!("{name} line {}: {}", self.line, self.problem()),
+        }
+    }
+
+    /// What is wrong, where the file and line are shown beside it.
+    pub fn problem(&self) -> String {
+        match &self.kind {
+            ErrorKind::Io(e) => format!("cannot read the file: {e}"),
+            ErrorKind::NotUtf8 => "the text is not UTF-8".to_owned(),
+            ErrorKind::Nul => "a NUL byte; this is not a text file".to_owned(),
             ErrorKind::FieldTooLong { field } => format!(
-                "{at}: field {} is longer than {} KiB",
+                "field {} is longer than {} KiB",
                 field + 1,
                 MAX_FIELD_BYTES / 1024
             ),
             ErrorKind::RecordTooLong => format!(
-                "{at}: the row is longer than {} MiB",
+                "the row is longer than {} MiB",
                 MAX_RECORD_BYTES / 1024 / 1024
             ),
-            ErrorKind::TooManyColumns => format!("{at}: more than {MAX_COLUMNS} columns"),
+            ErrorKind::TooManyColumns => format!("more than {MAX_COLUMNS} columns"),
             ErrorKind::FieldCount { expected, found } => {
-                format!("{at}: the row has {found} fields where the header has {expected}")
+                format!("the row has {found} fields where the header has {expected}")
             }
-            ErrorKind::UnclosedQuote => {
-                format!("{at}: a quoted field opened here is never closed")
-            }
+            ErrorKind::UnclosedQuote => "a quoted field opened here is never closed".to_owned(),
         }
     }
 
@@ -554,8 +559,13 @@ fn scan(raw: &[u8]) -> Scan {
     Scan { starts, open_quote }
 }
 
+/// Characters of a line shown on each side of a position: enough to recognize the row, never
+/// a megabyte of one field.
+const EXCERPT_CHARS: usize = 80;
+
 /// The line, column (characters) and line text of byte `offset` of a record starting on line
-/// `first_line`.
+/// `first_line`. A long line is cut to the stretch around the column (the column then counts
+/// from the cut).
 fn locate(raw: &[u8], first_line: u64, offset: usize) -> (u64, usize, String) {
     let offset = offset.min(raw.len());
     let before = &raw[..offset];
@@ -568,11 +578,16 @@ fn locate(raw: &[u8], first_line: u64, offset: usize) -> (u64, usize, String) {
         .iter()
         .position(|&b| b == b'\n' || b == b'\r')
         .map_or(raw.len(), |i| offset + i);
-    let col = String::from_utf8_lossy(&raw[line_start..offset])
+    let head: Vec<char> = String::from_utf8_lossy(&raw[line_start..offset])
         .chars()
-        .count();
-    let text = String::from_utf8_lossy(&raw[line_start..line_end]).into_owned();
-    (first_line + newlines, col, text)
+        .collect();
+    let skip = head.len().saturating_sub(EXCERPT_CHARS);
+    let tail: String = String::from_utf8_lossy(&raw[offset..line_end])
+        .chars()
+        .take(EXCERPT_CHARS)
+        .collect();
+    let text: String = head[skip..].iter().collect::<String>() + &tail;
+    (first_line + newlines, head.len() - skip, text)
 }
 
 #[cfg(test)]

@@ -249,14 +249,16 @@ pub fn resource_paths(
     Ok(paths)
 }
 
-/// The name a file is shown under: relative to the root when inside it.
+/// The name a file is shown under: relative to the root when inside it, else as given.
 pub fn display_name(root: &Path, path: &Path) -> String {
-    let relative = path.strip_prefix(root).unwrap_or(path);
-    relative
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
+    match path.strip_prefix(root) {
+        Ok(relative) => relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/"),
+        Err(_) => path.display().to_string(),
+    }
 }
 
 /// Reads and parses one YAML file, if `confinement` lets it be read; every problem becomes a

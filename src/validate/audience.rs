@@ -444,7 +444,11 @@ fn normalize(name: &str) -> String {
 /// A CSV reader's error at its line and column, with the line as its snippet (a row of
 /// recipients' data: private).
 fn csv_error(name: &str, error: &load_csv::Error) -> Diagnostic {
-    let d = Diagnostic::error(Code::Csv, name, error.message(name)).help(error.help());
+    let message = match &error.kind {
+        load_csv::ErrorKind::Io(_) => error.message(name),
+        _ => format!("line {}: {}", error.line, error.problem()),
+    };
+    let d = Diagnostic::error(Code::Csv, name, message).help(error.help());
     let Some(text) = &error.text else {
         return d;
     };

@@ -17,6 +17,8 @@ use crate::load::node::Span;
 
 /// The names a template may use at its root.
 const ROOTS: [&str; 4] = ["user", "vars", "campaign", "now"];
+/// minijinja's global functions a template may call (their work is bounded by the fuel).
+const FUNCTIONS: [&str; 3] = ["range", "dict", "namespace"];
 /// minijinja's built-in filters, for did-you-mean (minijinja does not list them).
 const FILTERS: [&str; 36] = [
     "abs",
@@ -382,6 +384,7 @@ fn undefined_name(name: &str, scope: &Scope<'_>) -> Option<(String, String)> {
                 "`now` is the current UTC time as RFC 3339 text".to_owned(),
             )
         }),
+        _ if FUNCTIONS.contains(&root) => None,
         _ => {
             let help = match did_you_mean(root, ROOTS) {
                 Some(s) => format!("did you mean `{s}`?"),

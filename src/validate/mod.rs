@@ -292,7 +292,7 @@ fn confinement(
         return crate::load::Confinement::project(root);
     };
     let at = |pointer: &str, message: String, help: String| {
-        let mut d = Diagnostic::error(Code::Settings, &file.name, message).help(help);
+        let mut d = Diagnostic::error(Code::ProjectFiles, &file.name, message).help(help);
         if let Some(doc) = file.documents.first() {
             d = d.at(doc.span_at(pointer), file.source.clone());
         }
