@@ -199,6 +199,10 @@ pub struct Reader<R> {
     raw: Vec<u8>,
     /// The line of the next unread byte.
     line: u64,
+    /// Whether the last byte counted was a `\r` (so a `\n` right after it ends no new line).
+    after_cr: bool,
+    /// Whether any of the file has been read past a BOM's place.
+    started_file: bool,
     /// The line the current record starts on.
     record_line: u64,
     /// Records read so far.
@@ -222,6 +226,8 @@ impl<R: Read> Reader<R> {
             ends: vec![0usize; 16],
             raw: Vec::new(),
             line: 1,
+            after_cr: false,
+            started_file: false,
             record_line: 1,
             rows: 0,
             width: None,
@@ -287,7 +293,8 @@ impl<R: Read> Reader<R> {
             return Err(self.error(ErrorKind::UnclosedQuote, open));
         }
         self.check(nout, nends)?;
-        self.line += self.raw.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.line += line_breaks(&self.raw, self.after_cr);
+        self.after_cr = self.raw.last() == Some(&b'\r');
         if std::str::from_utf8(&self.out[..nout]).is_err() {
             let offset = std::str::from_utf8(&self.raw)
                 .err()
@@ -306,14 +313,22 @@ impl<R: Read> Reader<R> {
         }))
     }
 
-    /// Reads more of the file.
+    /// Reads more of the file. The first read takes at least 4 bytes (when there are that
+    /// many), so a UTF-8 BOM is seen whole and skipped however the file is read, with a byte
+    /// after it: `csv_core` takes input left empty after the BOM for the end of the file.
     fn fill(&mut self) -> Result<(), Error> {
+        let first = self.rows == 0 && self.raw.is_empty();
+        let mut filled = 0;
         loop {
-            match self.input.read(&mut self.buf) {
+            match self.input.read(&mut self.buf[filled..]) {
                 Ok(n) => {
+                    filled += n;
+                    if first && n > 0 && filled < 4 {
+                        continue;
+                    }
                     self.pos = 0;
-                    self.len = n;
-                    self.eof = n == 0;
+                    self.len = filled;
+                    self.eof = filled == 0;
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -334,19 +349,22 @@ impl<R: Read> Reader<R> {
     /// the record's line is where its text starts and memory does not grow with blank lines.
     /// Returns whether the record's text has started.
     fn skip_blank_lines(&mut self) -> bool {
-        let bom = if self.rows == 0 && self.raw.starts_with(b"\xef\xbb\xbf") {
+        // csv_core skips a BOM only at the very start of the file, and so do the positions.
+        let bom = if !self.started_file && self.raw.starts_with(b"\xef\xbb\xbf") {
             3
         } else {
             0
         };
+        self.started_file = self.started_file || !self.raw.is_empty();
         let blank = self.raw[bom..]
             .iter()
             .take_while(|&&b| b == b'\n' || b == b'\r')
             .count();
-        self.line += self.raw[bom..bom + blank]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count() as u64;
+        if blank > 0 {
+            let skipped = &self.raw[bom..bom + blank];
+            self.line += line_breaks(skipped, self.after_cr);
+            self.after_cr = skipped.last() == Some(&b'\r');
+        }
         self.raw.drain(..bom + blank);
         self.record_line = self.line;
         !self.raw.is_empty()
@@ -559,6 +577,25 @@ fn scan(raw: &[u8]) -> Scan {
     Scan { starts, open_quote }
 }
 
+/// How many lines `bytes` ends, as CSV ends them: `\n`, `\r\n` or a lone `\r` (old Mac
+/// files). `after_cr`: the byte before them was a `\r`.
+fn line_breaks(bytes: &[u8], after_cr: bool) -> u64 {
+    let mut count = 0;
+    let mut previous_cr = after_cr;
+    for &b in bytes {
+        match b {
+            b'\n' if previous_cr => previous_cr = false,
+            b'\n' => count += 1,
+            b'\r' => {
+                count += 1;
+                previous_cr = true;
+            }
+            _ => previous_cr = false,
+        }
+    }
+    count
+}
+
 /// Characters of a line shown on each side of a position: enough to recognize the row, never
 /// a megabyte of one field.
 const EXCERPT_CHARS: usize = 80;
@@ -569,10 +606,10 @@ const EXCERPT_CHARS: usize = 80;
 fn locate(raw: &[u8], first_line: u64, offset: usize) -> (u64, usize, String) {
     let offset = offset.min(raw.len());
     let before = &raw[..offset];
-    let newlines = before.iter().filter(|&&b| b == b'\n').count() as u64;
+    let newlines = line_breaks(before, false);
     let line_start = before
         .iter()
-        .rposition(|&b| b == b'\n')
+        .rposition(|&b| b == b'\n' || b == b'\r')
         .map_or(0, |i| i + 1);
     let line_end = raw[offset..]
         .iter()
@@ -611,6 +648,8 @@ mod tests {
         assert_eq!(crlf.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2, 5]);
         assert_eq!(lf[1].1, ["+1", "A\nB"]);
         assert_eq!(crlf[1].1, ["+1", "A\r\nB"]);
+        let cr = rows(b"phone,name\r+1,A\r\r+2,B\r").unwrap();
+        assert_eq!(cr.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2, 4]);
         let bom = rows(b"\xef\xbb\xbfphone\n+1").unwrap();
         assert_eq!(
             bom,

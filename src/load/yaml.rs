@@ -247,7 +247,9 @@ impl Builder<'_> {
     fn before_trailing_space(&self, at: Pos) -> Pos {
         let text = &self.source.text;
         let content = text.trim_end();
-        if self.source.offset(at) <= content.len() {
+        let lines = text.matches('\n').count() + 1;
+        // The end of the input may be reported on a line after the last one.
+        if at.line <= lines && self.source.offset(at) <= content.len() {
             return at;
         }
         let line_start = content.rfind('\n').map_or(0, |i| i + 1);
