@@ -306,7 +306,7 @@ pub(super) fn check(
             _ => "this expression fails for the sample recipient; check the types it works on"
                 .to_owned(),
         };
-        let d = checker
+        let mut d = checker
             .error_at(
                 Code::RenderError,
                 loc,
@@ -314,6 +314,15 @@ pub(super) fn check(
                 format!("template fails to render: {detail}"),
             )
             .help(help);
+        // Tried on a real recipient, minijinja's reason could quote their data.
+        if matches!(scope.user, Some(Fields::Known { exact: true, .. }))
+            && e.kind() != ErrorKind::OutOfFuel
+        {
+            d = d.private(
+                "template fails to render for the first recipient (the reason may quote their \
+                 data; validate without --redact in a private log to see it)",
+            );
+        }
         checker.report(d);
     }
 }
