@@ -2,6 +2,7 @@
 //!
 //! Everything here is about bytes and syntax; what the documents mean is `validate`'s job.
 
+pub mod audience_file;
 pub mod confine;
 pub mod csv;
 pub mod git;

@@ -62,12 +62,10 @@ pub enum ByteSize {
 
 impl ByteSize {
     /// The number of bytes, or why the text is not a size.
-    pub fn bytes(&self) -> Result<u64, String> {
+    pub fn bytes(&self) -> Result<u64, parse_size::Error> {
         match self {
             ByteSize::Bytes(n) => Ok(*n),
-            ByteSize::Text(text) => {
-                parse_size::parse_size(text).map_err(|e| format!("`{text}` is not a size ({e})"))
-            }
+            ByteSize::Text(text) => parse_size::parse_size(text),
         }
     }
 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::engati::api::BotUser;
 use crate::load::SourceFile;
-use crate::load::csv as load_csv;
+use crate::load::audience_file;
 use crate::model::{Audience, AudienceRef, VarValue};
 use crate::validate::{Catalog, Loc, phone};
 
@@ -375,7 +375,7 @@ impl<'a> Resolver<'a> {
             resolver.diagnostics.push(d);
             None
         };
-        let mut file = match load_csv::open_audience(&self.catalog.files, path) {
+        let mut file = match audience_file::open(&self.catalog.files, path) {
             Ok(file) => file,
             Err(e) => return fail(self, e.code(), e.message(&name)),
         };

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::{Catalog, Checker, Loc, phone};
 use crate::diagnostic::{Code, Diagnostic, SourceText, did_you_mean};
+use crate::load::audience_file;
 use crate::load::csv as load_csv;
 use crate::load::display_name;
 use crate::load::node::{Pos, Span};
@@ -327,11 +328,11 @@ fn csv_fields(
         .to_path_buf();
     let path = base.join(csv);
     let name = normalize(&display_name(&checker.root, &path));
-    let mut file = match load_csv::open_audience(files, &path) {
+    let mut file = match audience_file::open(files, &path) {
         Ok(file) => file,
         Err(e) => {
             let help = match &e {
-                load_csv::AudienceError::Refused(crate::load::Refusal::Missing(_)) => format!(
+                audience_file::AudienceError::Refused(crate::load::Refusal::Missing(_)) => format!(
                     "the path is relative to {}; check the file name",
                     checker.file_name(loc)
                 ),

@@ -307,9 +307,10 @@ fn confinement(
         None => crate::load::confine::DEFAULT_MAX_BYTES,
         Some(Ok(n)) if n > 0 => n,
         Some(result) => {
-            let message = result
-                .err()
-                .unwrap_or_else(|| "files.max_bytes must be more than 0".to_owned());
+            let message = match result {
+                Err(e) => format!("it is not a size ({e})"),
+                Ok(_) => "it must be more than 0".to_owned(),
+            };
             diagnostics.push(at(
                 "/files/max_bytes",
                 format!("files.max_bytes: {message}"),
