@@ -11,6 +11,7 @@ pub mod emulator;
 pub mod engati;
 pub mod fingerprint;
 pub mod init;
+pub mod jinja;
 pub mod load;
 pub mod model;
 pub mod output;

@@ -51,7 +51,8 @@ proptest! {
     ) {
         let source: String = pieces.concat();
         prop_assume!(source.contains("{{"));
-        let mut compiler = Compiler::new(globals());
+        let mut budget = herald::jinja::Budget::plan();
+        let mut compiler = Compiler::new(globals(), &mut budget);
         let text = compiler.compile(&source, true).expect("compiles");
         prop_assert!(matches!(text, Text::Splice { .. }), "not spliced: {source:?}");
         let renderer = compiler.finish();
@@ -63,7 +64,7 @@ proptest! {
         };
         let spliced = renderer.render(&text, &recipient).expect("renders").into_owned();
 
-        let mut env = herald::validate::jinja_environment();
+        let mut env = herald::jinja::environment();
         env.set_syntax(minijinja::syntax::SyntaxConfig::builder().keep_trailing_newline(true).build().unwrap());
         let user: std::collections::BTreeMap<String, String> = [
             ("phone".to_owned(), "+919019486731".to_owned()),
@@ -125,6 +126,7 @@ campaigns:
         catalog,
         &api,
         "2026-12-01T00:00:00Z".parse().unwrap(),
+        &mut herald::jinja::Budget::plan(),
     )
     .unwrap();
     (dir, render)

@@ -133,6 +133,46 @@ fn a_database_that_is_not_a_herald_state_is_refused() {
     ));
 }
 
+/// A state file can come with a pull request (`state.path` names a file of the project): one
+/// whose tables are views or have generated columns would run their queries on every read (a
+/// recursive view that never ends hung `herald plan`). Such a state is refused when opened.
+#[test]
+fn a_state_with_views_triggers_or_generated_columns_is_refused() {
+    for (name, sql) in [
+        (
+            "endless view",
+            "DROP TABLE meta; CREATE VIEW meta(key, value) AS WITH RECURSIVE c(x) AS \
+             (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT 'serial', x FROM c WHERE x < 0;",
+        ),
+        (
+            "generated column",
+            "DROP TABLE lock; CREATE TABLE lock (id TEXT, holder TEXT, since TEXT, \
+             big BLOB GENERATED ALWAYS AS (zeroblob(100000000)));",
+        ),
+        (
+            "trigger",
+            "CREATE TRIGGER t AFTER INSERT ON history BEGIN DELETE FROM deliveries; END;",
+        ),
+    ] {
+        let dir = TempDir::new().unwrap();
+        let path = state_path(&dir);
+        drop(SqliteStore::open(&path).unwrap());
+        tamper(&path, sql);
+        let started = Instant::now();
+        for opened in [SqliteStore::open_read_only(&path), SqliteStore::open(&path)] {
+            let Err(refused) = opened else {
+                panic!("{name}: opened")
+            };
+            let message = backend_message(refused);
+            assert!(
+                message.contains("not a state herald made"),
+                "{name}: {message}"
+            );
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{name}");
+    }
+}
+
 #[test]
 fn a_corrupt_fingerprint_is_a_backend_error_naming_the_delivery() {
     let dir = TempDir::new().unwrap();

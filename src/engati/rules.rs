@@ -38,8 +38,11 @@ pub enum Param {
     UrlSuffix,
     /// A copy-code button's code.
     CouponCode,
-    /// A quick-reply button's payload, written whole.
+    /// A quick-reply button's payload, written whole as literal text.
     Payload,
+    /// A quick-reply button's payload with template expressions: the values filled in may
+    /// come from recipients' data.
+    RenderedPayload,
     /// The flow a quick-reply button starts (`flow_KEY`).
     FlowKey,
     /// The name of a value a quick-reply button sets (`data_NAME=`).
@@ -60,6 +63,16 @@ pub struct Breach {
 }
 
 impl Param {
+    /// The rule of a quick-reply payload: stricter when it is `templated` (has template
+    /// expressions), since the values filled in may come from recipients' data.
+    pub fn payload(templated: bool) -> Param {
+        if templated {
+            Param::RenderedPayload
+        } else {
+            Param::Payload
+        }
+    }
+
     /// What the value is, for messages: "the body parameter".
     pub fn name(self) -> &'static str {
         match self {
@@ -69,7 +82,7 @@ impl Param {
             Param::Filename => "the document's file name",
             Param::UrlSuffix => "the URL button's parameter",
             Param::CouponCode => "the copy-code button's code",
-            Param::Payload => "the quick-reply payload",
+            Param::Payload | Param::RenderedPayload => "the quick-reply payload",
             Param::FlowKey => "the flow key",
             Param::FlowDataName => "the quick-reply data name",
             Param::FlowDataValue => "the quick-reply data value",
@@ -91,7 +104,7 @@ impl Param {
                     BODY_TEXT,
                     "shorten the parameter, or give recipients without this value another one with `| default(\"...\")`",
                 )?;
-                if value.contains(['\n', '\r', '\t']) {
+                if value.chars().any(|c| c == '\t' || is_line_break(c)) {
                     return Err(breach(
                         "holds a new line or a tab, which WhatsApp refuses in body parameters",
                         "put line breaks in the approved body text, not in its parameters; `| replace(\"\\n\", \" \")` removes them",
@@ -124,6 +137,18 @@ impl Param {
             Param::Payload => {
                 length(value, 1, URL, "shorten the payload")?;
                 no_controls(value, "keep the payload to one line of text")
+            }
+            Param::RenderedPayload => {
+                Param::Payload.check(value)?;
+                // A payload `flow_KEY||data_NAME=VALUE` starts a flow and sets attributes; built
+                // from templates, a recipient's value could add `||data_...` of its own.
+                if value.starts_with("flow_") || value.contains('|') {
+                    return Err(breach(
+                        "starts a flow or holds `|`, which a payload filled in from templates may not: a recipient's value could add data to it",
+                        "write a quick reply that starts a flow as `{flow: KEY, data: {NAME: VALUE}}`, whose values herald checks one by one",
+                    ));
+                }
+                Ok(())
             }
             Param::FlowKey | Param::FlowDataName => {
                 let ok = !value.is_empty()
@@ -191,15 +216,24 @@ fn length(value: &str, min: usize, max: usize, help: &'static str) -> Result<(),
     Ok(())
 }
 
+/// Whether a character ends a line anywhere text is shown: the ASCII ones, NEL, and
+/// Unicode's line and paragraph separators.
+fn is_line_break(c: char) -> bool {
+    matches!(
+        c,
+        '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+    )
+}
+
 fn no_line_breaks(value: &str, help: &'static str) -> Result<(), Breach> {
-    if value.contains(['\n', '\r']) {
-        return Err(breach("holds a line break", help));
+    if value.chars().any(|c| is_line_break(c) || c.is_control()) {
+        return Err(breach("holds a line break or a control character", help));
     }
     Ok(())
 }
 
 fn no_controls(value: &str, help: &'static str) -> Result<(), Breach> {
-    if value.chars().any(char::is_control) {
+    if value.chars().any(|c| c.is_control() || is_line_break(c)) {
         return Err(breach("holds a line break or a control character", help));
     }
     Ok(())
@@ -259,6 +293,19 @@ mod tests {
             "javascript:alert(1)",
         ] {
             assert!(Param::MediaLink.check(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn payloads_filled_in_from_templates_cannot_start_flows() {
+        assert!(Param::Payload.check("flow_abc||data_x=1").is_ok());
+        assert!(Param::RenderedPayload.check("yes-12345").is_ok());
+        for bad in ["flow_abc||data_x=1", "yes||data_x=1", "a|b"] {
+            assert!(Param::RenderedPayload.check(bad).is_err(), "{bad:?}");
+        }
+        for separator in ['\u{2028}', '\u{85}', '\u{b}'] {
+            assert!(Param::BodyText.check(&format!("a{separator}b")).is_err());
+            assert!(Param::HeaderText.check(&format!("a{separator}b")).is_err());
         }
     }
 

@@ -34,8 +34,13 @@ pub enum AudienceError {
     NoPhone {
         /// How many columns it has.
         columns: usize,
-        /// A column that is probably meant to be `phone` (a short, plain name close to it).
+        /// A column that is probably meant to be `phone` (a usual name for one).
         suggestion: Option<String>,
+    },
+    /// The header names a column twice: `user.NAME` would be ambiguous.
+    DuplicateColumn {
+        /// The name.
+        column: String,
     },
 }
 
@@ -53,10 +58,15 @@ impl AudienceError {
                     ErrorKind::Io(io) => return format!("cannot read {name}: {io}"),
                     ErrorKind::NotUtf8 => "is not UTF-8 text",
                     ErrorKind::Nul => "holds NUL bytes (binary data)",
-                    ErrorKind::UnclosedQuote => "has a quote that is never closed",
+                    ErrorKind::UnclosedQuote | ErrorKind::QuotedTooLong => {
+                        "has a quote that is never closed"
+                    }
                     _ => "is too long for a CSV header",
                 };
                 format!("{name} is not a CSV audience: its first line {problem}")
+            }
+            AudienceError::DuplicateColumn { column } => {
+                format!("{name} has two columns named `{column}`")
             }
             AudienceError::NoPhone { columns, .. } => format!(
                 "{name} has no `phone` column (its header row has {columns} column{})",
@@ -73,6 +83,9 @@ impl AudienceError {
                 suggestion: Some(column),
                 ..
             } => format!("rename the column `{column}` to `phone`"),
+            AudienceError::DuplicateColumn { .. } => {
+                "give every column its own name: templates read them as `user.NAME`".to_owned()
+            }
             _ => "an audience file is CSV text whose first row names the columns, one of them \
                   `phone` holding E.164 numbers (e.g. +919019486731)"
                 .to_owned(),
@@ -89,6 +102,30 @@ impl AudienceError {
     }
 }
 
+/// Whether a column name is a usual name for the phone column (`Phone`, `mobile_number`,
+/// `MSISDN`, ...): the one text of a file that is not an audience a message may repeat, since
+/// it can only be one of these words.
+fn is_phone_alias(column: &str) -> bool {
+    const ALIASES: [&str; 10] = [
+        "phone",
+        "phonenumber",
+        "phoneno",
+        "mobile",
+        "mobilenumber",
+        "mobileno",
+        "msisdn",
+        "whatsapp",
+        "whatsappnumber",
+        "cell",
+    ];
+    let folded: String = column
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-' | ' ' | '.'))
+        .flat_map(char::to_lowercase)
+        .collect();
+    ALIASES.contains(&folded.as_str())
+}
+
 /// Opens an audience file within `confinement` and reads its header.
 pub fn open(confinement: &Confinement, path: &Path) -> Result<AudienceFile, AudienceError> {
     let opened = confinement.open(path).map_err(AudienceError::Refused)?;
@@ -99,21 +136,18 @@ pub fn open(confinement: &Confinement, path: &Path) -> Result<AudienceFile, Audi
     };
     let columns: Vec<String> = header.iter().map(|c| c.trim().to_owned()).collect();
     let Some(phone) = columns.iter().position(|c| c == "phone") else {
-        let plain = |c: &&String| {
-            c.len() <= 24
-                && c.chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == ' ')
-        };
-        let suggestion = crate::diagnostic::did_you_mean(
-            "phone",
-            columns.iter().filter(plain).map(String::as_str),
-        )
-        .map(str::to_owned);
         return Err(AudienceError::NoPhone {
             columns: columns.len(),
-            suggestion,
+            suggestion: columns.iter().find(|c| is_phone_alias(c)).cloned(),
         });
     };
+    // From here on the file is an audience: its header may be quoted.
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = columns.iter().find(|c| !seen.insert(c.as_str())) {
+        return Err(AudienceError::DuplicateColumn {
+            column: twice.clone(),
+        });
+    }
     Ok(AudienceFile {
         rows,
         columns,

@@ -246,14 +246,11 @@ impl Confinement {
             io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => Refusal::Missing(e),
             _ => Refusal::Io(e),
         })?;
-        let inside = self
-            .roots
-            .iter()
-            .find_map(|base| resolved.strip_prefix(base).ok());
-        let Some(relative) = inside else {
+        if !self.roots.iter().any(|base| resolved.starts_with(base)) {
             return Err(Refusal::Outside { resolved });
-        };
-        if let Some(dir) = private_dir(relative) {
+        }
+        // The whole path: an allowed directory may itself lie in a repository's `.git/`.
+        if let Some(dir) = private_dir(&resolved) {
             return Err(Refusal::Private { dir });
         }
         let checked = std::fs::symlink_metadata(&resolved).map_err(Refusal::Io)?;
@@ -266,6 +263,14 @@ impl Confinement {
             return Err(Refusal::Io(io::Error::other(
                 "the file changed while it was being opened",
             )));
+        }
+        // A directory on the path may have been swapped for a link between the resolving and
+        // the opening: where the handle really leads is checked too, where the system says.
+        if let Some(actual) = opened_path(&file)
+            && (!self.roots.iter().any(|base| actual.starts_with(base))
+                || private_dir(&actual).is_some())
+        {
+            return Err(Refusal::Outside { resolved: actual });
         }
         Ok(Confined {
             size: opened.len(),
@@ -324,9 +329,9 @@ fn resolve_dir(dir: &Path) -> PathBuf {
         .unwrap_or_else(|_| dir.to_path_buf())
 }
 
-/// The first private directory a path (relative to its base) passes through.
-fn private_dir(relative: &Path) -> Option<&'static str> {
-    relative.components().find_map(|c| match c {
+/// The first private directory a path passes through.
+fn private_dir(path: &Path) -> Option<&'static str> {
+    path.components().find_map(|c| match c {
         Component::Normal(name) => PRIVATE_DIRS.iter().copied().find(|d| name == *d),
         _ => None,
     })
@@ -348,23 +353,47 @@ fn allowed_dir(root: &Path, entry: &str) -> Result<PathBuf, (String, String)> {
                 .to_owned(),
         ));
     }
+    if let Some(dir) = private_dir(&resolved) {
+        return Err((
+            format!(
+                "files.allow: `{entry}` resolves to {}, inside {dir}/",
+                resolved.display()
+            ),
+            "git's files and herald's state are never read; allow a directory of shared data"
+                .to_owned(),
+        ));
+    }
+    // Compared resolved, as `resolved` is: /etc may be a link (/private/etc on macOS), and so
+    // may the home directory (/home -> /var/home).
+    let resolve = |dir: &Path| std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let home = std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
-        .map(PathBuf::from);
+        .map(|h| resolve(Path::new(&h)));
     let system = resolved.parent().is_none()
-        || SYSTEM_DIRS
-            .iter()
-            .any(|dir| resolved.starts_with(dir) || Path::new(dir).starts_with(&resolved))
-        || home.is_some_and(|home| home.starts_with(&resolved));
+        || SYSTEM_DIRS.iter().any(|dir| {
+            let dir = resolve(Path::new(dir));
+            resolved.starts_with(&dir) || dir.starts_with(&resolved)
+        })
+        || home.as_ref().is_some_and(|home| {
+            // The home directory, what holds it, and its hidden directories (~/.ssh, ~/.aws).
+            home.starts_with(&resolved)
+                || resolved.strip_prefix(home).is_ok_and(|below| {
+                    below
+                        .components()
+                        .next()
+                        .is_some_and(|first| first.as_os_str().to_string_lossy().starts_with('.'))
+                })
+        });
     if system {
         return Err((
             format!(
-                "files.allow: `{entry}` resolves to {}, which is or holds a system directory or \
-                 the home directory",
+                "files.allow: `{entry}` resolves to {}, which is or holds a system directory, \
+                 the home directory or one of its hidden directories",
                 resolved.display()
             ),
             "allow only directories of shared data, e.g. ../shared-data; never /, /proc, /dev, \
-             /etc, the home directory or a directory that contains them"
+             /etc, the home directory, its hidden directories (~/.ssh, ~/.aws) or a directory \
+             that contains one of them"
                 .to_owned(),
         ));
     }
@@ -421,6 +450,19 @@ fn open_nonblocking(path: &Path) -> io::Result<File> {
         options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
     }
     options.open(path)
+}
+
+/// The path an open file really has, on Linux (`/proc/self/fd`); `None` where that cannot be
+/// told.
+#[cfg(target_os = "linux")]
+fn opened_path(file: &File) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn opened_path(_: &File) -> Option<PathBuf> {
+    None
 }
 
 #[cfg(unix)]

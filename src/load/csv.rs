@@ -52,6 +52,8 @@ pub enum ErrorKind {
     },
     /// A quoted field is never closed.
     UnclosedQuote,
+    /// A quoted field runs past [`MAX_RECORD_BYTES`]: its closing quote is probably missing.
+    QuotedTooLong,
 }
 
 /// A problem at a place in a CSV file.
@@ -98,6 +100,10 @@ impl Error {
                 format!("the row has {found} fields where the header has {expected}")
             }
             ErrorKind::UnclosedQuote => "a quoted field opened here is never closed".to_owned(),
+            ErrorKind::QuotedTooLong => format!(
+                "a quoted field opened here runs past {} MiB; is its closing quote missing?",
+                MAX_RECORD_BYTES / 1024 / 1024
+            ),
         }
     }
 
@@ -118,7 +124,7 @@ impl Error {
             ErrorKind::FieldCount { .. } => {
                 "every row needs one value per header column; quote values that contain commas"
             }
-            ErrorKind::UnclosedQuote => {
+            ErrorKind::UnclosedQuote | ErrorKind::QuotedTooLong => {
                 "close the quote (a quote inside a quoted value is written twice: \"\"); every \
                  row after an open quote would be read as part of this one value"
             }
@@ -166,7 +172,9 @@ impl<'r> Record<'r> {
 
     /// Every field, in order.
     pub fn iter(&self) -> impl Iterator<Item = &'r str> + '_ {
-        (0..self.len()).filter_map(|i| self.get(i))
+        // Every end is a character boundary (the record's bytes are checked as UTF-8 whole,
+        // and fields end at ASCII delimiters), so no field is ever left out.
+        (0..self.len()).map(|i| self.get(i).unwrap_or_default())
     }
 
     /// The fields' text, concatenated, and where each ends in it.
@@ -203,6 +211,8 @@ pub struct Reader<R> {
     record_line: u64,
     /// Records read so far.
     rows: u64,
+    /// The number of the record being read.
+    current: u64,
     /// The header's field count.
     width: Option<usize>,
 }
@@ -226,6 +236,7 @@ impl<R: Read> Reader<R> {
             started_file: false,
             record_line: 1,
             rows: 0,
+            current: 0,
             width: None,
         }
     }
@@ -235,6 +246,7 @@ impl<R: Read> Reader<R> {
         if self.done {
             return Ok(None);
         }
+        self.current = self.rows;
         self.raw.clear();
         let (mut nout, mut nends) = (0usize, 0usize);
         let mut last;
@@ -291,14 +303,13 @@ impl<R: Read> Reader<R> {
         self.check(nout, nends)?;
         self.line += line_breaks(&self.raw, self.after_cr);
         self.after_cr = self.raw.last() == Some(&b'\r');
-        if std::str::from_utf8(&self.out[..nout]).is_err() {
-            let offset = std::str::from_utf8(&self.raw)
-                .err()
-                .map_or(0, |e| e.valid_up_to());
-            return Err(self.error(ErrorKind::NotUtf8, offset));
+        // The record as written, not the fields joined: a character cut in two by a comma
+        // (`\xc3,\xa9`) joins into valid UTF-8 but would split no field at a boundary.
+        if let Err(e) = std::str::from_utf8(&self.raw) {
+            return Err(self.error(ErrorKind::NotUtf8, e.valid_up_to()));
         }
-        // Checked just above. Validating twice (fast for ASCII) avoids holding a borrow of
-        // `out` across the error path, which needs `self` mutably.
+        // Valid, as the raw text is (fields are cut from it at ASCII delimiters). Converting
+        // again (fast for ASCII) avoids holding a borrow of `out` across the error path above.
         let text = std::str::from_utf8(&self.out[..nout]).unwrap_or_default();
         Ok(Some(Record {
             text,
@@ -391,10 +402,11 @@ impl<R: Read> Reader<R> {
         Ok(())
     }
 
-    /// An over-long record: an unclosed quote when one is open, else as given.
+    /// An over-long record: a quoted field running past the limit when one is open (its
+    /// closing quote is probably missing), else as given.
     fn too_long(&mut self, kind: ErrorKind) -> Error {
         match scan(&self.raw).open_quote {
-            Some(open) => self.error(ErrorKind::UnclosedQuote, open),
+            Some(open) => self.error(ErrorKind::QuotedTooLong, open),
             None => self.error(kind, 0),
         }
     }
@@ -405,7 +417,7 @@ impl<R: Read> Reader<R> {
         let (line, col, text) = locate(&self.raw, self.record_line, offset);
         Error {
             kind,
-            row: self.rows.saturating_sub(1),
+            row: self.current,
             line,
             col,
             text: Some(text),

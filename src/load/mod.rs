@@ -187,25 +187,32 @@ pub fn resource_paths(
         error,
     })?;
     let pruned = RefCell::new(Vec::new());
+    // Each directory is walked once, however many links lead to it: links that fan out (two
+    // to the next directory, at every level) would otherwise make the walk exponential.
+    let walked = RefCell::new(std::collections::HashSet::new());
     let walk = walkdir::WalkDir::new(&dir)
         .follow_links(true)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|entry| {
-            let leaves = entry.file_type().is_dir()
-                && std::fs::canonicalize(entry.path()).map_or(true, |p| !p.starts_with(&inside));
-            if leaves {
-                let name = display_name(root, entry.path());
-                pruned.borrow_mut().push(
-                    Diagnostic::error(
-                        Code::FileOutside,
-                        &name,
-                        format!("{name} links to a directory outside the project; it is not read"),
-                    )
-                    .help("keep resource files inside the project; link to shared data with `csv:` and `files.allow` instead"),
-                );
+            if !entry.file_type().is_dir() {
+                return true;
             }
-            !leaves
+            if let Ok(resolved) = std::fs::canonicalize(entry.path())
+                && resolved.starts_with(&inside)
+            {
+                return walked.borrow_mut().insert(resolved);
+            }
+            let name = display_name(root, entry.path());
+            pruned.borrow_mut().push(
+                Diagnostic::error(
+                    Code::FileOutside,
+                    &name,
+                    format!("{name} links to a directory outside the project; it is not read"),
+                )
+                .help("keep resource files inside the project; link to shared data with `csv:` and `files.allow` instead"),
+            );
+            false
         });
     let mut paths = Vec::new();
     for entry in walk {

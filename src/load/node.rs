@@ -160,11 +160,17 @@ impl Node {
         }
     }
 
-    /// The number of nodes in this tree, counting this one.
-    pub fn size(&self) -> usize {
+    /// What copying this tree costs, in nodes: one per node, and one per 64 bytes of text in
+    /// its strings and keys (a few aliases of one long string cost as much as many nodes).
+    pub fn weight(&self) -> usize {
+        const BYTES_PER_NODE: usize = 64;
         1 + match &self.kind {
-            NodeKind::Seq(items) => items.iter().map(Node::size).sum(),
-            NodeKind::Map(entries) => entries.iter().map(|e| e.value.size()).sum(),
+            NodeKind::String(text, _) => text.len() / BYTES_PER_NODE,
+            NodeKind::Seq(items) => items.iter().map(Node::weight).sum(),
+            NodeKind::Map(entries) => entries
+                .iter()
+                .map(|e| e.key.len() / BYTES_PER_NODE + e.value.weight())
+                .sum(),
             _ => 0,
         }
     }

@@ -3,7 +3,8 @@
 //! Built on `saphyr-parser`'s event stream rather than a serde deserializer because validation
 //! needs the position of every node, not just of the first error. Scalars are resolved by the
 //! YAML 1.2 core schema (so `on` and `no` stay strings, unlike YAML 1.1). Aliases are expanded
-//! under a node budget, so a "billion laughs" document fails fast instead of eating memory.
+//! under a budget of nodes and text, so a "billion laughs" document, or a few hundred aliases of
+//! one long string, fails fast instead of eating memory.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -14,7 +15,8 @@ use serde_json::Number;
 use crate::diagnostic::{Code, Diagnostic, Related, SourceText};
 use crate::load::node::{Entry, Node, NodeKind, Pos, ScalarStyle, Span};
 
-/// How many nodes aliases may add to one file; real campaign files use a handful.
+/// How many nodes aliases may add to one file, counting 64 bytes of text as a node
+/// ([`Node::weight`]): 100,000 nodes or about 6 MiB of text. Real campaign files use a handful.
 pub const ALIAS_NODE_BUDGET: usize = 100_000;
 /// How deep collections may nest; real campaign files nest fewer than ten levels.
 pub const MAX_DEPTH: usize = 64;
@@ -189,7 +191,7 @@ impl Builder<'_> {
                                 Code::YamlAliasLimit,
                                 at,
                                 format!(
-                                    "aliases in this file expand to more than {ALIAS_NODE_BUDGET} nodes"
+                                    "aliases in this file expand to more than {ALIAS_NODE_BUDGET} nodes (a node being also 64 bytes of text)"
                                 ),
                             )
                             .label("this alias crosses the limit")
@@ -313,7 +315,7 @@ impl Builder<'_> {
     /// Hands a completed node to its parent collection (or makes it a document root).
     fn finish(&mut self, node: Node, anchor: usize) -> Result<(), Box<Diagnostic>> {
         if anchor != 0 {
-            let size = node.size();
+            let size = node.weight();
             self.anchors.insert(anchor, (node.clone(), size));
         }
         let file = self.file;

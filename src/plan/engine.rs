@@ -11,11 +11,10 @@ use super::recorded::RecordedIndex;
 use super::{Action, ActionKind, Campaign, Counts, Header, Previous, Sink, Target, TemplateText};
 use crate::diagnostic::{Code, Diagnostic, Severity, did_you_mean};
 use crate::fingerprint::Fingerprint;
+use crate::jinja::Budget;
 use crate::load::LoadedProject;
 use crate::model::{Api, HeaderKind, OnChange};
-use crate::render::{
-    CampaignRender, FailureGroup, Failures, Judged, Resolved, Resolver, UsersSource,
-};
+use crate::render::{CampaignRender, Failures, Judged, Resolved, Resolver, UsersSource};
 use crate::state::{Outcome, Recorded, StateError, Store, WHOLE_CAMPAIGN};
 use crate::validate::{Catalog, Item};
 
@@ -124,6 +123,7 @@ pub fn run(
     // Reading the first campaign's state takes as long as reading a big CSV: do both at once
     // (state stays on this thread; its connection is not shared).
     let first = selected.first().map(|item| item.name.as_str());
+    let mut budget = Budget::plan();
     let (prepared, mut preloaded) = std::thread::scope(|scope| {
         let preparing = scope.spawn(|| {
             prepare(
@@ -133,6 +133,7 @@ pub fn run(
                 input.now,
                 &selected,
                 users,
+                &mut budget,
             )
             .map_err(Failure::Problems)
         });
@@ -172,8 +173,8 @@ pub fn run(
             Some((name, map)) if name == p.item.name => map,
             _ => RecordedIndex::load(store, &p.item.name)?,
         };
-        let (counts, failures) = plan_campaign(input, p, &recorded, store, sink)?;
-        problems.extend(failure_problems(input.loaded, p, &failures));
+        let (counts, failures) = plan_campaign(input, p, &recorded, store, sink, &mut budget)?;
+        problems.extend(super::problems::failures(input.loaded, p, &failures));
         totals.merge(&counts);
     }
     if !problems.is_empty() {
@@ -231,13 +232,14 @@ pub(crate) fn prepare<'a>(
     now: Timestamp,
     selected: &[&'a Item<crate::model::Campaign>],
     users: &mut dyn UsersSource,
+    budget: &mut Budget,
 ) -> Result<(Vec<Prepared<'a>>, Vec<Diagnostic>), Vec<Diagnostic>> {
     let files = &loaded.resources;
     let mut resolver = Resolver::new(catalog, files, users);
     let mut prepared = Vec::new();
     let mut problems = Vec::new();
     for item in selected {
-        let render = CampaignRender::compile(item, catalog, api, now);
+        let render = CampaignRender::compile(item, catalog, api, now, budget);
         let audience = resolver.campaign_audience(&item.value.audience, &item.loc);
         match (render, audience) {
             (Ok(render), Some(audience)) => prepared.push(Prepared {
@@ -253,6 +255,10 @@ pub(crate) fn prepare<'a>(
                 format!("campaign `{}`: {}", item.name, e.message),
             )),
             (Ok(_), None) => {} // reported by the resolver
+        }
+        // The campaign that used up the budget is reported; the rest would only repeat it.
+        if budget.check().is_err() {
+            break;
         }
     }
     let (errors, warnings): (Vec<_>, Vec<_>) = resolver
@@ -293,6 +299,7 @@ fn plan_campaign(
     recorded: &RecordedIndex,
     store: &dyn Store,
     sink: &mut dyn Sink,
+    budget: &mut Budget,
 ) -> Result<(Counts, Failures), Failure> {
     let campaign = &p.item.value;
     let name = &p.item.name;
@@ -317,6 +324,7 @@ fn plan_campaign(
         failures = p.render.render_each(
             recipients,
             BATCH,
+            budget,
             |recipient, fingerprint| {
                 let verdict = judge(&recipient.phone, fingerprint);
                 // Unchanged deliveries are only counted: their requests are never built.
@@ -325,10 +333,9 @@ fn plan_campaign(
             |recipient, judged| tracker.emit(&recipient.phone, judged, sink),
         )?;
     } else if !recipients.is_empty() {
-        let rendered = p
-            .render
-            .render_whole(recipients, input.now)
-            .map_err(|e| Failure::Problems(vec![render_problem(input.loaded, p, e)]))?;
+        let rendered = p.render.render_whole(recipients, input.now).map_err(|e| {
+            Failure::Problems(vec![super::problems::render_problem(input.loaded, p, e)])
+        })?;
         let verdict = judge(WHOLE_CAMPAIGN, &rendered.fingerprint);
         let judged = Judged {
             verdict,
@@ -339,45 +346,6 @@ fn plan_campaign(
     }
     sink.end_campaign(&tracker.counts)?;
     Ok((tracker.counts, failures))
-}
-
-/// The problems of a campaign's recipients that failed to render: one per distinct problem,
-/// naming its first recipients, and a count of those failing in other ways.
-pub(crate) fn failure_problems(
-    loaded: &LoadedProject,
-    p: &Prepared<'_>,
-    failures: &Failures,
-) -> Vec<Diagnostic> {
-    let mut problems: Vec<Diagnostic> = failures
-        .groups
-        .iter()
-        .map(|group| recipients_problem(loaded, p, group))
-        .collect();
-    let grouped: usize = failures.groups.iter().map(|g| g.count).sum();
-    let more = failures.total - grouped;
-    if more > 0 {
-        let pointer = failures
-            .groups
-            .first()
-            .map_or("/send", |g| g.error.pointer.as_str());
-        problems.push(
-            p.item
-                .loc
-                .diagnostic(
-                    &loaded.resources,
-                    Severity::Error,
-                    Code::RenderError,
-                    pointer,
-                    format!(
-                        "campaign `{}`: {more} more recipient{} fail in other ways",
-                        p.item.name,
-                        if more == 1 { "" } else { "s" }
-                    ),
-                )
-                .help("fix the problems above and plan again to see the rest"),
-        );
-    }
-    problems
 }
 
 /// Counts a campaign's judged deliveries and feeds their actions to the sink.
@@ -485,92 +453,4 @@ fn template_text(catalog: &Catalog, campaign: &crate::model::Campaign) -> Option
             })
             .collect(),
     })
-}
-
-/// Why a broadcast (rendered once for its whole audience) failed to render.
-pub(crate) fn render_problem(
-    loaded: &LoadedProject,
-    p: &Prepared<'_>,
-    e: crate::render::MessageError,
-) -> Diagnostic {
-    let code = if e.breach.is_some() {
-        Code::Limit
-    } else {
-        Code::RenderError
-    };
-    let d = p.item.loc.diagnostic(
-        &loaded.resources,
-        Severity::Error,
-        code,
-        &e.pointer,
-        format!("campaign `{}` fails to render: {}", p.item.name, e.message),
-    );
-    match e.breach {
-        Some(breach) => d.help(breach.help),
-        None => d,
-    }
-}
-
-/// Recipients whose message fails the same way. A WhatsApp rule the message breaks is a
-/// `whatsapp::limit`, anything else a `render::error`; recipients are named by number and phone
-/// (only the number under `--redact`, which also hides what minijinja said about their data).
-fn recipients_problem(
-    loaded: &LoadedProject,
-    p: &Prepared<'_>,
-    group: &FailureGroup,
-) -> Diagnostic {
-    let e = &group.error;
-    let name = &p.item.name;
-    let named = |with_phones: bool| {
-        let mut listed: Vec<String> = group
-            .first
-            .iter()
-            .map(|&i| match p.audience.recipients.get(i) {
-                Some(r) if with_phones => format!("{} ({})", i + 1, r.phone),
-                _ => (i + 1).to_string(),
-            })
-            .collect();
-        let more = group.count.saturating_sub(group.first.len());
-        if more > 0 {
-            listed.push(format!("and {more} more"));
-        }
-        match group.count {
-            1 => format!("recipient {}", listed.join(", ")),
-            n => format!("{n} recipients ({})", listed.join(", ")),
-        }
-    };
-    let message =
-        |with_phones: bool| format!("campaign `{name}`, {}: {}", named(with_phones), e.message);
-    let (code, help, redacted) = match &e.breach {
-        Some(breach) => (
-            Code::Limit,
-            format!(
-                "{}; the plan stops so that no message WhatsApp would refuse is reviewed",
-                breach.help
-            ),
-            message(false),
-        ),
-        None => (
-            Code::RenderError,
-            "fix the expression or the recipients' data; the plan stops so that nothing \
-             half-rendered is reviewed"
-                .to_owned(),
-            format!(
-                "campaign `{name}`, {}: the message fails to render (the reason may quote their \
-                 data; plan without --redact in a private log to see it)",
-                named(false)
-            ),
-        ),
-    };
-    p.item
-        .loc
-        .diagnostic(
-            &loaded.resources,
-            Severity::Error,
-            code,
-            &e.pointer,
-            message(true),
-        )
-        .help(help)
-        .private(redacted)
 }

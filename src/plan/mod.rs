@@ -10,6 +10,7 @@
 pub mod engine;
 pub mod inputs;
 pub mod json;
+pub(crate) mod problems;
 pub mod recorded;
 mod summary;
 

@@ -163,7 +163,7 @@ fn compile_button(
         return Ok(Button::Payload(f(
             payload,
             format!("{base}/payload"),
-            Param::Payload,
+            Param::payload(crate::jinja::is_template(payload)),
         )?));
     }
     if let Some(url) = &b.url {

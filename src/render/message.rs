@@ -7,6 +7,7 @@ use super::compile::{compile_template, field, fixed};
 use super::recipients::Recipient;
 use super::skeleton::{PHONE_MARKER, Skeleton, field_marker};
 use super::text::{Compiler, Renderer, Text, TextError};
+use super::user_paths;
 use crate::engati::Request;
 use crate::engati::api::{
     AudienceRule, BroadcastAudience, BroadcastContent, BroadcastPayload, BroadcastUser,
@@ -341,11 +342,6 @@ impl Message {
         }
     }
 
-    /// Bounds the work the campaign's templates may do for an audience of `recipients`.
-    pub fn budget_for(&self, recipients: usize) {
-        self.renderer.budget_for(recipients);
-    }
-
     /// Whether the campaign sends one request per recipient (template, trigger) rather than
     /// one for its whole audience (broadcasts).
     pub fn per_recipient(&self) -> bool {
@@ -436,24 +432,13 @@ impl Message {
     /// JSON pointers (in the request body; `?NAME` for a query parameter) of the values
     /// rendered from `user`: what `--redact` hides.
     pub fn user_paths(&self) -> Vec<String> {
-        let mut paths = Vec::new();
         match &self.kind {
-            Kind::Template(template) => template_user_paths(template, "/payload", &mut paths),
+            Kind::Template(template) => user_paths::template(template, "/payload"),
             Kind::Trigger { attributes, .. } => {
-                for (name, value) in attributes {
-                    if is_per_user(&value.text) {
-                        paths.push(match self.target.trigger_api {
-                            TriggerApi::V1 => format!("?{name}"),
-                            TriggerApi::V2 => {
-                                format!("/{}", crate::load::node::escape_token(name))
-                            }
-                        });
-                    }
-                }
+                user_paths::trigger(attributes, self.target.trigger_api)
             }
-            Kind::Broadcast { .. } | Kind::TemplateBroadcast { .. } => {}
+            Kind::Broadcast { .. } | Kind::TemplateBroadcast { .. } => Vec::new(),
         }
-        paths
     }
 
     fn text(&self, field: &Field, source: Source<'_>) -> Result<String, MessageError> {
@@ -569,56 +554,5 @@ fn broadcast_user(recipient: &Recipient) -> BroadcastUser {
         last_name: get("last_name"),
         first_name: get("first_name"),
         user_name: get("user_name"),
-    }
-}
-
-fn is_per_user(text: &Text) -> bool {
-    !matches!(text, Text::Fixed(_))
-}
-
-fn template_user_paths(template: &CompiledTemplate, base: &str, paths: &mut Vec<String>) {
-    let mut component = 0;
-    if let Some(header) = &template.header {
-        let p = format!("{base}/components/0/parameters/0");
-        match header {
-            Header::Text(f) if is_per_user(&f.text) => paths.push(format!("{p}/text")),
-            Header::Image(f) if is_per_user(&f.text) => paths.push(format!("{p}/image/link")),
-            Header::Video(f) if is_per_user(&f.text) => paths.push(format!("{p}/video/link")),
-            Header::Document { link, filename } => {
-                if is_per_user(&link.text) {
-                    paths.push(format!("{p}/document/link"));
-                }
-                if filename.as_ref().is_some_and(|f| is_per_user(&f.text)) {
-                    paths.push(format!("{p}/document/filename"));
-                }
-            }
-            _ => {}
-        }
-        component += 1;
-    }
-    if !template.body.is_empty() {
-        for (i, f) in template.body.iter().enumerate() {
-            if is_per_user(&f.text) {
-                paths.push(format!("{base}/components/{component}/parameters/{i}/text"));
-            }
-        }
-        component += 1;
-    }
-    for (_, _, button) in &template.buttons {
-        let p = format!("{base}/components/{component}/parameters/0");
-        let per_user = match button {
-            Button::Flow { flow, data } => {
-                is_per_user(&flow.text) || data.iter().any(|(_, f)| is_per_user(&f.text))
-            }
-            Button::Payload(f) | Button::Url(f) | Button::Code(f) => is_per_user(&f.text),
-        };
-        if per_user {
-            paths.push(match button {
-                Button::Flow { .. } | Button::Payload(_) => format!("{p}/payload"),
-                Button::Url(_) => format!("{p}/text"),
-                Button::Code(_) => format!("{p}/coupon_code"),
-            });
-        }
-        component += 1;
     }
 }

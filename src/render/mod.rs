@@ -10,8 +10,10 @@ pub mod message;
 pub mod recipients;
 mod skeleton;
 pub mod text;
+mod user_paths;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use jiff::Timestamp;
 use minijinja::value::{Serde, Value as JValue};
@@ -19,6 +21,7 @@ use serde_json::Value;
 
 use crate::engati::Request;
 use crate::fingerprint::Fingerprint;
+use crate::jinja::{Budget, Exhausted};
 use crate::model::{Api, Campaign};
 use crate::validate::{Catalog, Item};
 pub use message::{Message, MessageError, Target};
@@ -45,8 +48,48 @@ pub struct Judged<V> {
     pub request: Option<Request>,
 }
 
-/// One batch's deliveries, each rendered or failed.
-type Batch<V> = Vec<Result<Judged<V>, MessageError>>;
+/// Takes the recipients' renderings in audience order: charges their fuel to the budget,
+/// hands deliveries to the consumer until the first failure, and collects failures.
+struct Taker<'t, V, E> {
+    failures: &'t mut Failures,
+    budget: &'t mut Budget,
+    stop: &'t AtomicBool,
+    each: &'t mut Consumer<'t, V, E>,
+}
+
+/// What [`CampaignRender::render_each`] hands each delivery to.
+type Consumer<'t, V, E> = dyn FnMut(&Recipient, Judged<V>) -> Result<(), E> + 't;
+
+impl<V, E> Taker<'_, V, E> {
+    /// Takes recipient `index`'s rendering; `false` once rendering must stop.
+    fn take(
+        &mut self,
+        index: usize,
+        recipient: &Recipient,
+        rendered: Option<Rendering<V>>,
+    ) -> Result<bool, E> {
+        let Some((result, fuel)) = rendered else {
+            return Ok(false);
+        };
+        if let Err(exhausted) = self.budget.charge(fuel) {
+            self.failures.exhausted = Some((index, exhausted));
+            self.stop.store(true, Ordering::Relaxed);
+            return Ok(false);
+        }
+        match result {
+            Ok(judged) if self.failures.total == 0 => (self.each)(recipient, judged)?,
+            Ok(_) => {}
+            Err(e) => self.failures.add(index, e),
+        }
+        Ok(true)
+    }
+}
+
+/// One recipient's delivery, rendered or failed, and the fuel its strings used.
+type Rendering<V> = (Result<Judged<V>, MessageError>, u64);
+
+/// One batch's renderings; `None` for recipients not rendered because rendering stopped.
+type Batch<V> = Vec<Option<Rendering<V>>>;
 
 /// Recipients whose message could not be rendered (or breaks a WhatsApp rule), grouped by
 /// what went wrong: one empty column usually fails thousands of recipients the same way.
@@ -56,6 +99,8 @@ pub struct Failures {
     pub groups: Vec<FailureGroup>,
     /// How many recipients failed in all.
     pub total: usize,
+    /// Where the run's budget ran out (the recipient's index), and what of it.
+    pub exhausted: Option<(usize, Exhausted)>,
 }
 
 /// Recipients that failed the same way.
@@ -96,7 +141,7 @@ impl Failures {
 
     /// Whether every recipient rendered.
     pub fn is_empty(&self) -> bool {
-        self.total == 0
+        self.total == 0 && self.exhausted.is_none()
     }
 }
 
@@ -160,6 +205,7 @@ impl CampaignRender {
         catalog: &Catalog,
         api: &Api,
         now: Timestamp,
+        budget: &mut Budget,
     ) -> Result<CampaignRender, MessageError> {
         let when = When::of(&campaign.value);
         let scheduled_at = when.at().unwrap_or(now).to_string();
@@ -181,7 +227,7 @@ impl CampaignRender {
             &campaign.value.send,
             &catalog.templates,
             target,
-            Compiler::new(globals),
+            Compiler::new(globals, budget),
         )?;
         Ok(CampaignRender { message, when })
     }
@@ -192,18 +238,29 @@ impl CampaignRender {
     /// nearly every delivery is unchanged, then never builds those requests.
     ///
     /// Workers live for the whole campaign and take batches in turn; results come back
-    /// through bounded channels, so at most a few batches of requests are in memory. A
-    /// recipient that fails to render is skipped and returned among the [`Failures`]; an error
-    /// from `each` stops the rendering.
+    /// through bounded channels, so at most a few batches of requests are in memory. The work
+    /// each recipient's strings took is charged to `budget` (given an allowance for this
+    /// audience) in audience order, so where it runs out is the same on every run; rendering
+    /// stops there. A recipient that fails to render is returned among the [`Failures`], and
+    /// from then on recipients are only rendered, to count the failures, not handed to `each`;
+    /// an error from `each` stops the rendering.
     pub fn render_each<V: Send, E>(
         &self,
         recipients: &[Recipient],
         batch: usize,
+        budget: &mut Budget,
         judge: impl Fn(&Recipient, &Fingerprint) -> (V, bool) + Sync,
         mut each: impl FnMut(&Recipient, Judged<V>) -> Result<(), E>,
     ) -> Result<Failures, E> {
-        self.message.budget_for(recipients.len());
+        budget.allow(recipients.len());
         let mut failures = Failures::default();
+        let stop = AtomicBool::new(false);
+        let mut take = Taker {
+            failures: &mut failures,
+            budget,
+            stop: &stop,
+            each: &mut each,
+        };
         let batch = batch.max(1);
         let workers = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -211,9 +268,9 @@ impl CampaignRender {
         if workers == 1 || recipients.len() <= batch {
             let mut scratch = Vec::new();
             for (i, r) in recipients.iter().enumerate() {
-                match self.render_one(r, &judge, &mut scratch) {
-                    Ok(judged) => each(r, judged)?,
-                    Err(e) => failures.add(i, e),
+                let rendered = self.render_counted(r, &judge, &mut scratch, &stop);
+                if !take.take(i, r, rendered)? {
+                    break;
                 }
             }
             return Ok(failures);
@@ -224,11 +281,14 @@ impl CampaignRender {
             for worker in 0..workers {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<Batch<V>>(2);
                 channels.push(rx);
-                let (batches, judge) = (&batches, &judge);
+                let (batches, judge, stop) = (&batches, &judge, &stop);
                 scope.spawn(move || {
                     let mut scratch = Vec::new();
                     for part in batches.iter().skip(worker).step_by(workers) {
-                        let rendered = self.render_batch(part, judge, &mut scratch);
+                        let rendered = part
+                            .iter()
+                            .map(|r| self.render_counted(r, judge, &mut scratch, stop))
+                            .collect();
                         // A closed channel means the consumer stopped: so do we.
                         if tx.send(rendered).is_err() {
                             return;
@@ -238,18 +298,34 @@ impl CampaignRender {
             }
             for (index, part) in batches.iter().enumerate() {
                 let Ok(rendered) = channels[index % workers].recv() else {
-                    failures.add(index * batch, worker_stopped());
-                    return Ok(failures);
+                    take.failures.add(index * batch, worker_stopped());
+                    return Ok(());
                 };
                 for (i, (r, one)) in part.iter().zip(rendered).enumerate() {
-                    match one {
-                        Ok(judged) => each(r, judged)?,
-                        Err(e) => failures.add(index * batch + i, e),
+                    if !take.take(index * batch + i, r, one)? {
+                        return Ok(());
                     }
                 }
             }
-            Ok(failures)
-        })
+            Ok(())
+        })?;
+        Ok(failures)
+    }
+
+    /// Renders one recipient with the fuel its strings used, or nothing once told to stop.
+    fn render_counted<V>(
+        &self,
+        recipient: &Recipient,
+        judge: &impl Fn(&Recipient, &Fingerprint) -> (V, bool),
+        scratch: &mut Vec<u8>,
+        stop: &AtomicBool,
+    ) -> Option<Rendering<V>> {
+        if stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        crate::jinja::take_fuel();
+        let result = self.render_one(recipient, judge, scratch);
+        Some((result, crate::jinja::take_fuel()))
     }
 
     fn render_one<V>(
@@ -271,17 +347,6 @@ impl CampaignRender {
             verdict,
             request,
         })
-    }
-
-    fn render_batch<V>(
-        &self,
-        part: &[Recipient],
-        judge: &impl Fn(&Recipient, &Fingerprint) -> (V, bool),
-        scratch: &mut Vec<u8>,
-    ) -> Batch<V> {
-        part.iter()
-            .map(|r| self.render_one(r, judge, scratch))
-            .collect()
     }
 
     /// The single request of a broadcast campaign. Its fingerprint leaves `publishedOn` out

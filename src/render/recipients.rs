@@ -413,7 +413,8 @@ impl<'a> Resolver<'a> {
                 // Sized from the first row: growing a million-entry set and list by doubling
                 // costs more than the reading.
                 let expected = file.size / (text.len() as u64 + ends.len() as u64 + 1);
-                let expected = usize::try_from(expected.min(1 << 26)).unwrap_or(0);
+                // Capped: a tiny first row of a huge file must not reserve for a billion.
+                let expected = usize::try_from(expected.min(1 << 20)).unwrap_or(0);
                 Gathered::list(excluded, expected, format!("{file_name} line"))
             });
             let recipient = Recipient {

@@ -13,20 +13,12 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use minijinja::Environment;
 use minijinja::value::{Object, Value as JValue};
 
 use super::recipients::Recipient;
-
-/// Fuel a campaign's per-recipient templates may use in all: a base plus an average per
-/// recipient far above what real strings use (tens). Each rendering is bounded on its own
-/// (`RENDER_FUEL`); this bounds their sum, so a template that is cheap for the first recipient
-/// and costly for everyone else cannot keep a plan busy for hours.
-const CAMPAIGN_FUEL_BASE: u64 = 1_000_000;
-/// See [`CAMPAIGN_FUEL_BASE`].
-const FUEL_PER_RECIPIENT: u64 = 2_000;
+use crate::jinja::Budget;
 
 /// What a template may read besides the recipient: `vars`, `campaign`, `now`.
 #[derive(Debug, Clone)]
@@ -120,17 +112,20 @@ pub struct PieceRef(Piece);
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextError(pub String);
 
-/// Compiles a campaign's strings into one minijinja environment.
-pub struct Compiler {
+/// Compiles a campaign's strings into one minijinja environment, rendering the ones that are
+/// the same for every recipient at once, within the run's budget.
+pub struct Compiler<'b> {
     env: Environment<'static>,
     globals: Globals,
     count: usize,
+    budget: &'b mut Budget,
 }
 
-impl Compiler {
-    /// A compiler with the globals every string of the campaign sees.
-    pub fn new(globals: Globals) -> Compiler {
-        let mut env = crate::validate::jinja_environment();
+impl<'b> Compiler<'b> {
+    /// A compiler with the globals every string of the campaign sees, charging `budget` for
+    /// what it renders.
+    pub fn new(globals: Globals, budget: &'b mut Budget) -> Compiler<'b> {
+        let mut env = crate::jinja::environment();
         // Keep text exactly as written: a YAML block scalar's final newline is part of it.
         if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
             .keep_trailing_newline(true)
@@ -142,13 +137,14 @@ impl Compiler {
             env,
             globals,
             count: 0,
+            budget,
         }
     }
 
     /// Compiles one string. `per_user` says whether `user` may be read; strings that do not
     /// read it are rendered here, once.
     pub fn compile(&mut self, source: &str, per_user: bool) -> Result<Text, TextError> {
-        if !crate::validate::is_template(source) {
+        if !crate::jinja::is_template(source) {
             return Ok(Text::Fixed(source.to_owned()));
         }
         let name = format!("t{}", self.count);
@@ -169,8 +165,14 @@ impl Compiler {
                 user: None,
                 globals: self.globals.clone(),
             });
-            let (text, _) = crate::validate::render_bounded(&template, context)
-                .map_err(|e| TextError(describe(&e)))?;
+            let rendered = crate::jinja::render(&template, context);
+            if let Err(exhausted) = self.budget.charge(crate::jinja::take_fuel()) {
+                return Err(TextError(format!(
+                    "the plan's templates {}; simplify their loops and filters",
+                    exhausted.describe()
+                )));
+            }
+            let text = rendered.map_err(|e| TextError(describe(&e)))?;
             return Ok(Text::Fixed(text));
         }
         Ok(match splice(source) {
@@ -187,32 +189,18 @@ impl Compiler {
         Renderer {
             env: self.env,
             globals: self.globals,
-            spent: AtomicU64::new(0),
-            budget: AtomicU64::new(u64::MAX),
         }
     }
 }
 
-/// Renders compiled strings for recipients.
+/// Renders compiled strings for recipients. What minijinja's renderings use is counted per
+/// thread ([`crate::jinja::take_fuel`]) for the caller to charge in audience order.
 pub struct Renderer {
     env: Environment<'static>,
     globals: Globals,
-    /// Fuel used by minijinja renderings so far, on every thread.
-    spent: AtomicU64,
-    /// What they may use in all.
-    budget: AtomicU64,
 }
 
 impl Renderer {
-    /// Sets the fuel budget for rendering an audience of `recipients`.
-    pub fn budget_for(&self, recipients: usize) {
-        let budget = (recipients as u64)
-            .saturating_mul(FUEL_PER_RECIPIENT)
-            .saturating_add(CAMPAIGN_FUEL_BASE);
-        self.budget.store(budget, Ordering::Relaxed);
-        self.spent.store(0, Ordering::Relaxed);
-    }
-
     /// The string for one recipient.
     pub fn render<'t>(
         &self,
@@ -232,13 +220,7 @@ impl Renderer {
                         },
                     }
                 }
-                if out.len() > crate::validate::MAX_RENDERED_BYTES {
-                    return Err(TextError(format!(
-                        "the text is {} KiB long; herald renders at most {} KiB for one string",
-                        out.len() / 1024,
-                        crate::validate::MAX_RENDERED_BYTES / 1024
-                    )));
-                }
+                crate::jinja::check_length(out.len()).map_err(TextError)?;
                 Ok(Cow::Owned(out))
             }
             Text::Jinja(name) => self.jinja(name, recipient).map(Cow::Owned),
@@ -246,16 +228,6 @@ impl Renderer {
     }
 
     fn jinja(&self, name: &str, recipient: &Recipient) -> Result<String, TextError> {
-        let over_budget = || {
-            TextError(
-                "the campaign's templates do more work than herald allows for its audience; \
-                 simplify their loops and filters"
-                    .to_owned(),
-            )
-        };
-        if self.spent.load(Ordering::Relaxed) > self.budget.load(Ordering::Relaxed) {
-            return Err(over_budget());
-        }
         let template = self
             .env
             .get_template(name)
@@ -264,25 +236,13 @@ impl Renderer {
             user: Some(recipient.user_value()),
             globals: self.globals.clone(),
         });
-        let rendered = crate::validate::render_bounded(&template, context);
-        let used = match &rendered {
-            Ok((_, used)) => *used,
-            Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => crate::validate::RENDER_FUEL,
-            Err(_) => 0,
-        };
-        let spent = self.spent.fetch_add(used, Ordering::Relaxed) + used;
-        if spent > self.budget.load(Ordering::Relaxed) {
-            return Err(over_budget());
-        }
-        rendered
-            .map(|(text, _)| text)
-            .map_err(|e| TextError(describe(&e)))
+        crate::jinja::render(&template, context).map_err(|e| TextError(describe(&e)))
     }
 }
 
 /// minijinja's error as one line, with herald's bounds explained.
 fn describe(e: &minijinja::Error) -> String {
-    crate::validate::explain_render_error(e)
+    crate::jinja::explain(e)
 }
 
 /// The pieces of a string that only interpolates `user` fields, or `None` when it does more.

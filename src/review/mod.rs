@@ -7,6 +7,7 @@
 //! by fingerprint; broadcasts compare their one request. The first few recipients of each kind
 //! of change are rendered again with their requests, as samples to show.
 
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
 use jiff::Timestamp;
@@ -16,9 +17,11 @@ use crate::diagnostic::Diagnostic;
 use crate::engati::Request;
 use crate::engati::api::BotUser;
 use crate::fingerprint::Fingerprint;
+use crate::jinja::Budget;
 use crate::load::LoadedProject;
 use crate::model::Api;
 use crate::plan::engine::{self, Prepared};
+use crate::plan::problems;
 use crate::plan::{Campaign, TemplateText};
 use crate::render::{Failures, Judged, Recipient, UsersSource};
 use crate::state::WHOLE_CAMPAIGN;
@@ -193,13 +196,15 @@ pub fn review(
     samples: usize,
     users: &mut dyn UsersSource,
 ) -> Result<Review, Failure> {
+    // Both versions' renderings share one budget, as a plan's campaigns do.
+    let budget = RefCell::new(Budget::plan());
     let before = match base {
-        Some(base) => prepare(base, Version::Base, now, users)?,
+        Some(base) => prepare(base, Version::Base, now, users, &budget)?,
         None => Vec::new(),
     };
     // Without a base there is no campaign to render in it: `head` stands in, never read.
     let base = base.unwrap_or(head);
-    let after = prepare(head, Version::Head, now, users)?;
+    let after = prepare(head, Version::Head, now, users, &budget)?;
     let mut before: HashMap<&str, &Prepared<'_>> =
         before.iter().map(|p| (p.item.name.as_str(), p)).collect();
     let mut names: BTreeSet<&str> = before.keys().copied().collect();
@@ -215,6 +220,7 @@ pub fn review(
             after: after.get(name).copied(),
             now,
             samples,
+            budget: &budget,
         };
         campaigns.push(pair.compare()?);
     }
@@ -231,11 +237,21 @@ fn prepare<'a>(
     version: Version,
     now: Timestamp,
     users: &mut dyn UsersSource,
+    budget: &RefCell<Budget>,
 ) -> Result<Vec<Prepared<'a>>, Failure> {
     let all: Vec<_> = side.catalog.campaigns.values().collect();
-    engine::prepare(side.loaded, side.catalog, side.api, now, &all, users)
-        .map(|(prepared, _warnings)| prepared)
-        .map_err(|problems| Failure { version, problems })
+    let mut budget = budget.borrow_mut();
+    engine::prepare(
+        side.loaded,
+        side.catalog,
+        side.api,
+        now,
+        &all,
+        users,
+        &mut budget,
+    )
+    .map(|(prepared, _warnings)| prepared)
+    .map_err(|problems| Failure { version, problems })
 }
 
 /// One campaign in both versions.
@@ -246,6 +262,7 @@ struct Pair<'a, 'p> {
     after: Option<&'a Prepared<'p>>,
     now: Timestamp,
     samples: usize,
+    budget: &'a RefCell<Budget>,
 }
 
 impl Pair<'_, '_> {
@@ -299,8 +316,8 @@ impl Pair<'_, '_> {
         after: &Prepared<'_>,
         review: &mut CampaignReview,
     ) -> Result<(), Failure> {
-        let old = fingerprints(self.base, before, Version::Base)?;
-        let new = fingerprints(self.head, after, Version::Head)?;
+        let old = fingerprints(self.base, before, Version::Base, self.budget)?;
+        let new = fingerprints(self.head, after, Version::Head, self.budget)?;
         let old_recipients = &before.audience.recipients;
         let new_recipients = &after.audience.recipients;
         // Matched recipients are taken out: what is left at the end was removed.
@@ -338,8 +355,8 @@ impl Pair<'_, '_> {
         };
         let changed_old = pick(before, &mut changed.iter().map(|c| c.0));
         let changed_new = pick(after, &mut changed.iter().map(|c| c.1));
-        let changed_before = requests(self.base, before, &changed_old, Version::Base)?;
-        let changed_after = requests(self.head, after, &changed_new, Version::Head)?;
+        let changed_before = requests(self.base, before, &changed_old, Version::Base, self.budget)?;
+        let changed_after = requests(self.head, after, &changed_new, Version::Head, self.budget)?;
         for ((recipient, old), new) in changed_new.iter().zip(changed_before).zip(changed_after) {
             review.samples.push(Sample {
                 recipient: recipient.phone.to_string(),
@@ -350,8 +367,14 @@ impl Pair<'_, '_> {
         }
         let first_removed = pick(before, &mut removed.iter().copied().take(self.samples));
         let new_ones = pick(after, &mut added.iter().copied());
-        let gone = requests(self.base, before, &first_removed, Version::Base)?;
-        let arrived = requests(self.head, after, &new_ones, Version::Head)?;
+        let gone = requests(
+            self.base,
+            before,
+            &first_removed,
+            Version::Base,
+            self.budget,
+        )?;
+        let arrived = requests(self.head, after, &new_ones, Version::Head, self.budget)?;
         for (r, request) in new_ones.iter().zip(arrived) {
             review.samples.push(only(r, Change::Added, request));
         }
@@ -377,16 +400,34 @@ impl Pair<'_, '_> {
         let common = old_phones.intersection(&new_phones).count() as u64;
         review.counts.added = new_phones.len() as u64 - common;
         review.counts.removed = old_phones.len() as u64 - common;
-        let old_request =
-            representative(self.base, before, old_recipients, Version::Base, self.now)?;
-        let new_request =
-            representative(self.head, after, new_recipients, Version::Head, self.now)?;
+        let old_request = representative(
+            self.base,
+            before,
+            old_recipients,
+            Version::Base,
+            self.now,
+            self.budget,
+        )?;
+        let new_request = representative(
+            self.head,
+            after,
+            new_recipients,
+            Version::Head,
+            self.now,
+            self.budget,
+        )?;
         let same_kind = !before.render.message.per_recipient()
             && !after.render.message.per_recipient()
             && !old_recipients.is_empty();
         let message_changed = if same_kind {
-            let new_for_old =
-                representative(self.head, after, old_recipients, Version::Head, self.now)?;
+            let new_for_old = representative(
+                self.head,
+                after,
+                old_recipients,
+                Version::Head,
+                self.now,
+                self.budget,
+            )?;
             new_for_old.map(|r| r.fingerprint()) != old_request.as_ref().map(Request::fingerprint)
         } else {
             true
@@ -421,7 +462,7 @@ impl Pair<'_, '_> {
         };
         let recipients = &p.audience.recipients;
         if !p.render.message.per_recipient() {
-            let request = representative(side, p, recipients, version, self.now)?;
+            let request = representative(side, p, recipients, version, self.now, self.budget)?;
             return Ok(request
                 .map(|request| {
                     let mut sample = only_whole(change, request);
@@ -432,9 +473,9 @@ impl Pair<'_, '_> {
                 .collect());
         }
         // Every recipient is rendered, so that one the message fails for is reported.
-        fingerprints(side, p, version)?;
+        fingerprints(side, p, version, self.budget)?;
         let first: Vec<Recipient> = recipients.iter().take(self.samples).cloned().collect();
-        let rendered = requests(side, p, &first, version)?;
+        let rendered = requests(side, p, &first, version, self.budget)?;
         Ok(first
             .iter()
             .zip(rendered)
@@ -511,9 +552,10 @@ fn fingerprints(
     side: &Side<'_>,
     p: &Prepared<'_>,
     version: Version,
+    budget: &RefCell<Budget>,
 ) -> Result<Vec<Fingerprint>, Failure> {
     let recipients = &p.audience.recipients;
-    render(side, p, recipients, version, false, |judged| {
+    render(side, p, recipients, version, budget, false, |judged| {
         Some(judged.fingerprint)
     })
 }
@@ -524,8 +566,11 @@ fn requests(
     p: &Prepared<'_>,
     recipients: &[Recipient],
     version: Version,
+    budget: &RefCell<Budget>,
 ) -> Result<Vec<Request>, Failure> {
-    render(side, p, recipients, version, true, |judged| judged.request)
+    render(side, p, recipients, version, budget, true, |judged| {
+        judged.request
+    })
 }
 
 /// Renders `recipients`, keeping what `keep` takes of each (their requests are built only
@@ -535,6 +580,7 @@ fn render<T>(
     p: &Prepared<'_>,
     recipients: &[Recipient],
     version: Version,
+    budget: &RefCell<Budget>,
     with_requests: bool,
     keep: impl Fn(Judged<()>) -> Option<T>,
 ) -> Result<Vec<T>, Failure> {
@@ -542,6 +588,7 @@ fn render<T>(
     let failures = p.render.render_each(
         recipients,
         BATCH,
+        &mut budget.borrow_mut(),
         |_, _| ((), with_requests),
         |_, judged| {
             out.extend(keep(judged));
@@ -563,20 +610,23 @@ fn representative(
     recipients: &[Recipient],
     version: Version,
     now: Timestamp,
+    budget: &RefCell<Budget>,
 ) -> Result<Option<Request>, Failure> {
     let Some((first, _)) = recipients.split_first() else {
         return Ok(None);
     };
     if p.render.message.per_recipient() {
         let first = std::slice::from_ref(first);
-        return Ok(requests(side, p, first, version)?.into_iter().next());
+        return Ok(requests(side, p, first, version, budget)?
+            .into_iter()
+            .next());
     }
     p.render
         .render_whole(recipients, now)
         .map(|rendered| Some(rendered.request))
         .map_err(|e| Failure {
             version,
-            problems: vec![engine::render_problem(side.loaded, p, e)],
+            problems: vec![problems::render_problem(side.loaded, p, e)],
         })
 }
 
@@ -602,6 +652,6 @@ fn render_failure(
     }
     Failure {
         version,
-        problems: engine::failure_problems(side.loaded, p, &whole),
+        problems: problems::failures(side.loaded, p, &whole),
     }
 }

@@ -121,6 +121,7 @@ impl SqliteStore {
         conn.pragma_update(None, "cache_size", -65536)
             .map_err(fail(&location, "cannot set the cache size"))?;
         migrate(&mut conn, &location)?;
+        check_objects(&conn, &location)?;
         Ok(SqliteStore { conn, location })
     }
 
@@ -142,6 +143,7 @@ impl SqliteStore {
             .map_err(fail(&location, "cannot set the busy timeout"))?;
         let found = schema_version(&conn, &location)?;
         if found == SCHEMA_VERSION {
+            check_objects(&conn, &location)?;
             return Ok(SqliteStore { conn, location });
         }
         if found > SCHEMA_VERSION {
@@ -184,6 +186,7 @@ impl SqliteStore {
         let mut conn = Connection::open_in_memory()
             .map_err(fail(&location, "cannot open an in-memory state"))?;
         migrate(&mut conn, &location)?;
+        check_objects(&conn, &location)?;
         Ok(SqliteStore { conn, location })
     }
 }
@@ -517,6 +520,44 @@ fn use_wal(conn: &Connection, location: &str) -> Result<(), StateError> {
             result => return result.map_err(fail(location, "cannot switch the state to WAL")),
         }
     }
+}
+
+/// herald's tables, which must be plain tables of plain columns.
+const TABLES: [&str; 5] = ["meta", "history", "deliveries", "applies", "lock"];
+
+/// Checks that the state holds only what herald makes: plain tables, no views, triggers or
+/// virtual tables, no generated columns. A state file can come with a pull request
+/// (`state.path` names a file of the project), and a view or a generated column runs the query
+/// it holds every time herald reads: one that never ends would hang a plan.
+fn check_objects(conn: &Connection, location: &str) -> Result<(), StateError> {
+    let doing = "cannot read the state's schema";
+    let foreign: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type IN ('view', 'trigger') \
+             OR (type = 'table' AND sql LIKE 'CREATE VIRTUAL%')",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(fail(location, doing))?;
+    let mut generated = 0i64;
+    for table in TABLES {
+        generated += conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_xinfo(?1) WHERE hidden IN (2, 3)",
+                [table],
+                |row| row.get::<_, i64>(0),
+            )
+            .map_err(fail(location, doing))?;
+    }
+    if foreign > 0 || generated > 0 {
+        return Err(StateError::Backend {
+            location: location.to_owned(),
+            message: "this is not a state herald made: it holds views, triggers, virtual tables \
+                      or generated columns, which herald never creates"
+                .to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// The state's `PRAGMA user_version`.

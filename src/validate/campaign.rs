@@ -18,7 +18,7 @@ pub(super) fn check(
     catalog: &Catalog,
     fields: &BTreeMap<String, Fields>,
 ) {
-    let env = jinja::environment();
+    let env = crate::jinja::environment();
     for item in catalog.campaigns.values() {
         check_one(checker, catalog, fields, &env, item);
     }
@@ -274,7 +274,11 @@ fn collect_params<'a>(
     for (i, b) in buttons.iter().enumerate() {
         let fields = [
             ("flow", &b.flow, Param::FlowKey),
-            ("payload", &b.payload, Param::Payload),
+            (
+                "payload",
+                &b.payload,
+                Param::payload(b.payload.as_deref().is_some_and(crate::jinja::is_template)),
+            ),
             ("url", &b.url, Param::UrlSuffix),
             ("code", &b.code, Param::CouponCode),
         ];

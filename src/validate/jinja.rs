@@ -6,13 +6,14 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use minijinja::value::{Object, Serde, Value as JValue};
-use minijinja::{Environment, ErrorKind, UndefinedBehavior};
+use minijinja::{Environment, ErrorKind};
 use serde_json::Value;
 
 use super::audience::Fields;
 use super::{Checker, Loc};
 use crate::diagnostic::{Code, did_you_mean};
 use crate::engati::rules::Param;
+use crate::jinja::{explain, is_template};
 use crate::load::node::Span;
 
 /// The names a template may use at its root.
@@ -20,7 +21,7 @@ const ROOTS: [&str; 4] = ["user", "vars", "campaign", "now"];
 /// minijinja's global functions a template may call (their work is bounded by the fuel).
 const FUNCTIONS: [&str; 3] = ["range", "dict", "namespace"];
 /// minijinja's built-in filters, for did-you-mean (minijinja does not list them).
-const FILTERS: [&str; 36] = [
+const FILTERS: [&str; 37] = [
     "abs",
     "attr",
     "batch",
@@ -57,71 +58,10 @@ const FILTERS: [&str; 36] = [
     "title",
     "trim",
     "upper",
+    "urlencode",
 ];
 /// The fields of `campaign`.
 const CAMPAIGN_FIELDS: [&str; 2] = ["name", "scheduled_at"];
-
-/// Whether a string holds template syntax at all (most literal strings do not).
-pub fn is_template(text: &str) -> bool {
-    text.contains("{{") || text.contains("{%") || text.contains("{#")
-}
-
-/// The work one rendering of one string may do, in minijinja fuel: about one instruction, or
-/// 64 bytes of data made. Real strings use tens; a runaway loop or a string doubled over and
-/// over runs out within milliseconds, using at most a few MiB.
-pub const RENDER_FUEL: u64 = 50_000;
-/// How deep loops, macros and calls may nest.
-pub const RECURSION_LIMIT: usize = 64;
-/// The longest text one string may render to: far above any WhatsApp limit (the longest, a
-/// URL, is 2,000 characters), far below anything that strains memory.
-pub const MAX_RENDERED_BYTES: usize = 64 * 1024;
-/// The fuel validation's trial renders may use in all, about a second's work: a project of
-/// thousands of strings that each burn their whole budget is still answered at once.
-pub const PROJECT_FUEL: u64 = 5_000_000;
-
-/// The environment every herald template is compiled in: strict about undefined names, and
-/// bounded ([`RENDER_FUEL`], [`RECURSION_LIMIT`]), since campaign files come from pull requests.
-pub fn environment() -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_fuel(Some(RENDER_FUEL));
-    env.set_recursion_limit(RECURSION_LIMIT);
-    env
-}
-
-/// Renders a template within herald's bounds: its text, and the fuel it used.
-pub fn render_bounded(
-    template: &minijinja::Template<'_, '_>,
-    context: JValue,
-) -> Result<(String, u64), minijinja::Error> {
-    let captured = template.render_captured(context)?;
-    let used = captured.state().fuel_levels().map_or(0, |(used, _)| used);
-    let text = captured.into_output();
-    if text.len() > MAX_RENDERED_BYTES {
-        return Err(minijinja::Error::new(
-            ErrorKind::InvalidOperation,
-            format!(
-                "the text is {} KiB long; herald renders at most {} KiB for one string",
-                text.len() / 1024,
-                MAX_RENDERED_BYTES / 1024
-            ),
-        ));
-    }
-    Ok((text, used))
-}
-
-/// minijinja's error as one line, with the bounds explained.
-pub fn explain(e: &minijinja::Error) -> String {
-    match e.kind() {
-        ErrorKind::OutOfFuel => format!(
-            "the template does more work than herald allows for one string ({RENDER_FUEL} \
-             steps): a loop that runs too long, or text that grows too large"
-        ),
-        _ => e
-            .detail()
-            .map_or_else(|| e.kind().to_string(), str::to_owned),
-    }
-}
 
 /// What a template string may read.
 pub(super) struct Scope<'a> {
@@ -217,17 +157,19 @@ pub(super) fn check(
     if undefined {
         return;
     }
-    if checker.fuel_left < RENDER_FUEL {
-        // Every string before this one used up the budget: say so once, and stop trying.
-        if !checker.fuel_spent_reported {
-            checker.fuel_spent_reported = true;
+    if let Err(exhausted) = checker.budget.check() {
+        // The strings before this one used up the budget: say so once, and stop trying.
+        if !checker.budget_spent_reported {
+            checker.budget_spent_reported = true;
             let d = checker
                 .error(
                     Code::RenderError,
                     loc,
                     sub,
-                    "herald stopped trying templates here: the project's templates used up the \
-                     work validate allows in all",
+                    format!(
+                        "herald stopped trying templates here: the project's templates {} in all",
+                        exhausted.describe()
+                    ),
                 )
                 .help("simplify the loops and filters of the templates above");
             checker.report(d);
@@ -245,9 +187,11 @@ pub(super) fn check(
         campaign => minijinja::context! { name => scope.campaign, scheduled_at => "2026-01-01T00:00:00Z" },
         now => "2026-01-01T00:00:00Z",
     };
-    let e = match render_bounded(&template, context) {
-        Ok((value, used)) => {
-            checker.fuel_left = checker.fuel_left.saturating_sub(used);
+    let rendered = crate::jinja::render(&template, context);
+    // Checked before the next string.
+    let _ = checker.budget.charge(crate::jinja::take_fuel());
+    let e = match rendered {
+        Ok(value) => {
             let exact = match scope.user {
                 Some(Fields::Known { exact, .. }) => *exact,
                 Some(Fields::Any) => false,
@@ -276,13 +220,6 @@ pub(super) fn check(
         }
         Err(e) => e,
     };
-    checker.fuel_left = checker
-        .fuel_left
-        .saturating_sub(if e.kind() == ErrorKind::OutOfFuel {
-            RENDER_FUEL
-        } else {
-            RENDER_FUEL / 10
-        });
     {
         let span = position(checker, e.range());
         let detail = explain(&e);

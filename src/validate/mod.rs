@@ -24,10 +24,6 @@ use crate::load::{LoadedProject, SourceFile};
 use crate::model::{Project, VarValue};
 
 pub use catalog::{Catalog, Item, Loc};
-pub use jinja::{
-    MAX_RENDERED_BYTES, RENDER_FUEL, environment as jinja_environment,
-    explain as explain_render_error, is_template, render_bounded,
-};
 
 /// Settings that change what validation accepts: the environment overlay and extra variables.
 #[derive(Debug, Clone, Default)]
@@ -66,10 +62,10 @@ pub(crate) struct Checker<'a> {
     /// defined name, so thousands of distinct typos among thousands of names would take minutes;
     /// past the budget, help lists names without a suggestion.
     pub suggestion_budget: usize,
-    /// Fuel left for trial renders ([`jinja::PROJECT_FUEL`] at the start).
-    pub fuel_left: u64,
-    /// Whether running out of that fuel has been reported.
-    pub fuel_spent_reported: bool,
+    /// What trial renders may use in all.
+    pub budget: crate::jinja::Budget,
+    /// Whether running out of it has been reported.
+    pub budget_spent_reported: bool,
 }
 
 /// Name comparisons did-you-mean searches may make in one run (well under a second).
@@ -154,8 +150,8 @@ pub fn validate(loaded: &LoadedProject, options: &Options) -> Validated {
         diagnostics,
         reference_help: HashMap::new(),
         suggestion_budget: SUGGESTION_BUDGET,
-        fuel_left: jinja::PROJECT_FUEL,
-        fuel_spent_reported: false,
+        budget: crate::jinja::Budget::validate(),
+        budget_spent_reported: false,
     };
     let mut catalog = catalog::build(&mut checker);
     catalog.files = confinement(

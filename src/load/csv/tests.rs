@@ -49,7 +49,7 @@ fn an_unclosed_quote_past_the_record_limit_is_named_as_such() {
     let mut text = b"phone,name\n+1,\"open\n".to_vec();
     text.extend(b"+2,x\n".repeat(MAX_RECORD_BYTES / 4));
     let e = rows(&text).unwrap_err();
-    assert!(matches!(e.kind, ErrorKind::UnclosedQuote), "{e:?}");
+    assert!(matches!(e.kind, ErrorKind::QuotedTooLong), "{e:?}");
     assert_eq!(e.line, 2);
 }
 
@@ -81,6 +81,22 @@ fn ragged_rows_nul_bytes_long_fields_and_bad_utf8_are_errors_with_positions() {
     let wide = format!("{}\n", vec!["c"; MAX_COLUMNS + 1].join(","));
     let e = rows(wide.as_bytes()).unwrap_err();
     assert!(matches!(e.kind, ErrorKind::TooManyColumns));
+}
+
+#[test]
+fn a_character_cut_by_a_comma_is_not_utf8() {
+    // `\xc3,\xa9` joins into `é` once the comma is gone, but no field may end inside it.
+    let e = rows(b"a,b,phone\n\xc3,\xa9,+1\n").unwrap_err();
+    assert!(matches!(e.kind, ErrorKind::NotUtf8), "{e:?}");
+    assert_eq!((e.row, e.line, e.col), (1, 2, 0));
+}
+
+#[test]
+fn errors_name_the_record_they_are_in() {
+    let wide = format!("a,b\n1,2\n{}\n", vec!["c"; MAX_COLUMNS + 1].join(","));
+    let e = rows(wide.as_bytes()).unwrap_err();
+    assert!(matches!(e.kind, ErrorKind::TooManyColumns));
+    assert_eq!((e.row, e.line), (2, 3));
 }
 
 #[test]

@@ -1,0 +1,314 @@
+//! The minijinja environment campaign strings are rendered in, and its bounds.
+//!
+//! Campaign files come from pull requests, so every rendering is bounded: in work
+//! ([`RENDER_FUEL`], minijinja's fuel), in depth ([`RECURSION_LIMIT`]) and in size
+//! ([`MAX_RENDERED_BYTES`]); and the renderings of a run share a [`Budget`] of work and time.
+//! validate and render both render through [`render`], so what validate accepts renders the
+//! same way at plan time.
+//!
+//! Fuel charges about one unit per instruction or per 64 bytes of data made, but only one per
+//! item for filters that compare or hash their items. [`environment`] replaces those filters
+//! (`sort`, `unique`, `min`, `max`, `dictsort`, `groupby`) with versions that also pay for the
+//! bytes they compare: otherwise a list of ten thousand copies of one long string would be
+//! sorted for minutes on a few units.
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use minijinja::value::{Kwargs, Value, ValueKind};
+use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior};
+
+/// The work one rendering of one string may do, in minijinja fuel. Real strings use tens; a
+/// runaway loop or a string doubled over and over runs out within milliseconds, having made at
+/// most about a MiB of data.
+pub const RENDER_FUEL: u64 = 20_000;
+/// How deep loops, macros and calls may nest.
+pub const RECURSION_LIMIT: usize = 64;
+/// The longest text one string may render to: far above any WhatsApp limit (the longest, a
+/// URL, is 2,000 characters), far below anything that strains memory.
+pub const MAX_RENDERED_BYTES: usize = 64 * 1024;
+
+/// Whether a string holds template syntax at all (most literal strings do not).
+pub fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+/// The environment every herald string is compiled in: strict about undefined names, bounded,
+/// and with the comparing filters paying for what they compare.
+pub fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(RENDER_FUEL));
+    env.set_recursion_limit(RECURSION_LIMIT);
+    env.add_filter("sort", |state: &State, value: Value, kwargs: Kwargs| {
+        charge_compared(state, &value, true)?;
+        minijinja::filters::sort(state, value, kwargs)
+    });
+    env.add_filter("unique", |state: &State, value: Value, kwargs: Kwargs| {
+        charge_compared(state, &value, false)?;
+        minijinja::filters::unique(state, value, kwargs)
+    });
+    env.add_filter("min", |state: &State, value: Value, kwargs: Kwargs| {
+        charge_compared(state, &value, false)?;
+        minijinja::filters::min(state, value, kwargs)
+    });
+    env.add_filter("max", |state: &State, value: Value, kwargs: Kwargs| {
+        charge_compared(state, &value, false)?;
+        minijinja::filters::max(state, value, kwargs)
+    });
+    env.add_filter("dictsort", |state: &State, value: Value, kwargs: Kwargs| {
+        charge_compared(state, &value, true)?;
+        minijinja::filters::dictsort(&value, kwargs)
+    });
+    env.add_filter(
+        "groupby",
+        |state: &State, value: Value, attribute: Option<&str>, kwargs: Kwargs| {
+            charge_compared(state, &value, true)?;
+            minijinja::filters::groupby(value, attribute, kwargs)
+        },
+    );
+    env
+}
+
+/// Charges a filter that compares the items of `value`: a unit per item and per 64 bytes of the
+/// text compared (the items' strings, and the strings one level inside them, which is where
+/// `attribute=` and map values are), times the depth of a sort when `sorting`.
+fn charge_compared(state: &State, value: &Value, sorting: bool) -> Result<(), Error> {
+    let Ok(items) = value.try_iter() else {
+        return Ok(());
+    };
+    let (mut count, mut bytes) = (0u64, 0u64);
+    // Stop counting once the bill is past anything a rendering can pay.
+    let paid_up = |count: u64, bytes: u64| count + bytes / 64 > RENDER_FUEL;
+    'items: for item in items {
+        count += 1;
+        bytes += text_bytes(&item);
+        if matches!(item.kind(), ValueKind::Map | ValueKind::Seq)
+            && let Ok(inner) = item.try_iter()
+        {
+            for key in inner {
+                count += 1;
+                bytes += text_bytes(&key);
+                if let Ok(member) = item.get_item(&key) {
+                    bytes += text_bytes(&member);
+                }
+                if paid_up(count, bytes) {
+                    break 'items;
+                }
+            }
+        }
+        if paid_up(count, bytes) {
+            break;
+        }
+    }
+    let depth = if sorting {
+        u64::from(count.max(2).ilog2())
+    } else {
+        1
+    };
+    state.consume_fuel(count + bytes / 64 * depth)
+}
+
+fn text_bytes(value: &Value) -> u64 {
+    value.as_str().map_or(0, |s| s.len() as u64)
+}
+
+thread_local! {
+    /// Fuel used by this thread's renderings since [`take_fuel`] last asked.
+    static FUEL: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The fuel this thread's renderings used since the last call: what a caller charges to its
+/// [`Budget`] after rendering one recipient, without the fuel being passed up through every
+/// layer that renders strings.
+pub fn take_fuel() -> u64 {
+    FUEL.with(|fuel| fuel.replace(0))
+}
+
+/// Renders a template within herald's bounds. The fuel it used is added to this thread's
+/// count ([`take_fuel`]); a rendering that fails is charged its whole allowance, since it may
+/// have used nearly all of it first.
+pub fn render(template: &minijinja::Template<'_, '_>, context: Value) -> Result<String, Error> {
+    let rendered = template.render_captured(context);
+    let used = match &rendered {
+        Ok(captured) => captured.state().fuel_levels().map_or(0, |(used, _)| used),
+        Err(_) => RENDER_FUEL,
+    };
+    FUEL.with(|fuel| fuel.set(fuel.get().saturating_add(used)));
+    let text = rendered?.into_output();
+    check_length(text.len()).map_err(|message| Error::new(ErrorKind::InvalidOperation, message))?;
+    Ok(text)
+}
+
+/// Whether text of `len` bytes may be what one string renders to; the message when not.
+pub fn check_length(len: usize) -> Result<(), String> {
+    if len <= MAX_RENDERED_BYTES {
+        return Ok(());
+    }
+    Err(format!(
+        "the text is {} KiB long; herald renders at most {} KiB for one string",
+        len / 1024,
+        MAX_RENDERED_BYTES / 1024
+    ))
+}
+
+/// minijinja's error as one line, with herald's bounds explained.
+pub fn explain(e: &Error) -> String {
+    match e.kind() {
+        ErrorKind::OutOfFuel => format!(
+            "the template does more work than herald allows for one string ({RENDER_FUEL} \
+             steps): a loop that runs too long, or text that grows too large"
+        ),
+        _ => e
+            .detail()
+            .map_or_else(|| e.kind().to_string(), str::to_owned),
+    }
+}
+
+/// The work and time a run's renderings may take in all: validate's trial renders, or a plan's
+/// campaigns (a base, and an allowance per recipient as each campaign is rendered). Fuel is
+/// charged in a fixed order (the audience's), so where it runs out is the same on every run;
+/// time is a last resort for work fuel does not see, far above what real campaigns take.
+#[derive(Debug)]
+pub struct Budget {
+    fuel: u64,
+    spent: u64,
+    started: Instant,
+    time: Duration,
+}
+
+/// What a [`Budget`] ran out of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exhausted {
+    /// The renderings' work.
+    Fuel,
+    /// The wall-clock time.
+    Time,
+}
+
+impl Budget {
+    /// Fuel validation's trial renders may use in all, about a second's work: a project of
+    /// thousands of strings that each burn their whole allowance is still answered at once.
+    pub const VALIDATE_FUEL: u64 = 5_000_000;
+    /// Time they may take, whatever fuel says.
+    pub const VALIDATE_TIME: Duration = Duration::from_secs(5);
+    /// A plan's allowance besides its recipients': the strings rendered once per campaign.
+    pub const PLAN_FUEL: u64 = 5_000_000;
+    /// Time besides the recipients'.
+    pub const PLAN_TIME: Duration = Duration::from_secs(5);
+    /// Fuel per recipient: about a hundred times what real strings use.
+    pub const FUEL_PER_RECIPIENT: u64 = 2_000;
+    /// Time per recipient: about fifty times what rendering one takes.
+    pub const TIME_PER_RECIPIENT: Duration = Duration::from_micros(100);
+
+    /// A budget of `fuel` and `time`, starting now.
+    pub fn new(fuel: u64, time: Duration) -> Budget {
+        Budget {
+            fuel,
+            spent: 0,
+            started: Instant::now(),
+            time,
+        }
+    }
+
+    /// A plan's budget before any recipient.
+    pub fn plan() -> Budget {
+        Budget::new(Budget::PLAN_FUEL, Budget::PLAN_TIME)
+    }
+
+    /// Validation's budget.
+    pub fn validate() -> Budget {
+        Budget::new(Budget::VALIDATE_FUEL, Budget::VALIDATE_TIME)
+    }
+
+    /// Adds the allowance of `recipients` recipients.
+    pub fn allow(&mut self, recipients: usize) {
+        let n = recipients as u64;
+        self.fuel = self
+            .fuel
+            .saturating_add(n.saturating_mul(Budget::FUEL_PER_RECIPIENT));
+        let per = Budget::TIME_PER_RECIPIENT
+            .saturating_mul(u32::try_from(recipients).unwrap_or(u32::MAX));
+        self.time = self.time.saturating_add(per);
+    }
+
+    /// Charges `fuel`; `Err` once the budget is spent.
+    pub fn charge(&mut self, fuel: u64) -> Result<(), Exhausted> {
+        self.spent = self.spent.saturating_add(fuel);
+        self.check()
+    }
+
+    /// `Err` once the budget is spent.
+    pub fn check(&self) -> Result<(), Exhausted> {
+        if self.spent > self.fuel {
+            Err(Exhausted::Fuel)
+        } else if self.started.elapsed() > self.time {
+            Err(Exhausted::Time)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Exhausted {
+    /// What ran out, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Exhausted::Fuel => "do more work than herald allows",
+            Exhausted::Time => "take longer than herald allows",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render_str(source: &str) -> Result<String, Error> {
+        let env = environment();
+        let template = env.template_from_str(source)?;
+        render(&template, Value::from(()))
+    }
+
+    #[test]
+    fn bombs_run_out_of_fuel_quickly() {
+        let started = Instant::now();
+        for bomb in [
+            "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+            "{{ 'x' * 100000000 }}",
+            "{% set s = 'x' * 1000000 %}{{ ([s] * 10000) | unique | length }}",
+            "{% set s = 'x' * 1000000 %}{{ ([s] * 10000) | sort | length }}",
+            "{% set s = 'x' * 1000000 %}{{ ([s] * 10000) | max | length }}",
+        ] {
+            let e = render_str(bomb).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::OutOfFuel, "{bomb}: {e}");
+        }
+        take_fuel();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn fuel_is_counted_per_thread_and_taken_once() {
+        take_fuel();
+        render_str("{{ [3, 1, 2] | sort | join(',') }}").unwrap();
+        let used = take_fuel();
+        assert!(used > 0 && used < 1000, "{used}");
+        assert_eq!(take_fuel(), 0);
+        assert!(render_str("{{ 1 // 0 }}").is_err());
+        assert_eq!(take_fuel(), RENDER_FUEL);
+    }
+
+    #[test]
+    fn budgets_run_out_of_fuel_at_the_same_place() {
+        let mut budget = Budget::new(10, Duration::from_secs(60));
+        assert_eq!(budget.charge(6), Ok(()));
+        assert_eq!(budget.charge(4), Ok(()));
+        assert_eq!(budget.charge(1), Err(Exhausted::Fuel));
+        budget.allow(1);
+        assert_eq!(budget.check(), Ok(()));
+    }
+}
