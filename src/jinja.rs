@@ -175,6 +175,9 @@ pub struct Budget {
     spent: u64,
     started: Instant,
     time: Duration,
+    /// Charges so far: the clock is read every [`Budget::CLOCK_EVERY`] of them, not for every
+    /// recipient of a million.
+    charges: u64,
 }
 
 /// What a [`Budget`] ran out of.
@@ -200,6 +203,9 @@ impl Budget {
     pub const FUEL_PER_RECIPIENT: u64 = 2_000;
     /// Time per recipient: about fifty times what rendering one takes.
     pub const TIME_PER_RECIPIENT: Duration = Duration::from_micros(100);
+    /// How many cheap charges go by between readings of the clock (an expensive one always
+    /// reads it).
+    const CLOCK_EVERY: u64 = 256;
 
     /// A budget of `fuel` and `time`, starting now.
     pub fn new(fuel: u64, time: Duration) -> Budget {
@@ -208,6 +214,7 @@ impl Budget {
             spent: 0,
             started: Instant::now(),
             time,
+            charges: 0,
         }
     }
 
@@ -235,7 +242,14 @@ impl Budget {
     /// Charges `fuel`; `Err` once the budget is spent.
     pub fn charge(&mut self, fuel: u64) -> Result<(), Exhausted> {
         self.spent = self.spent.saturating_add(fuel);
-        self.check()
+        self.charges += 1;
+        if self.spent > self.fuel {
+            return Err(Exhausted::Fuel);
+        }
+        if self.charges.is_multiple_of(Budget::CLOCK_EVERY) || fuel > RENDER_FUEL / 10 {
+            return self.check();
+        }
+        Ok(())
     }
 
     /// `Err` once the budget is spent.
