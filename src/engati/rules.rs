@@ -104,9 +104,12 @@ impl Param {
                     BODY_TEXT,
                     "shorten the parameter, or give recipients without this value another one with `| default(\"...\")`",
                 )?;
-                if value.chars().any(|c| c == '\t' || is_line_break(c)) {
+                if value
+                    .chars()
+                    .any(|c| c == '\t' || is_line_break(c) || c.is_control())
+                {
                     return Err(breach(
-                        "holds a new line or a tab, which WhatsApp refuses in body parameters",
+                        "holds a new line, a tab or a control character, which WhatsApp refuses in body parameters",
                         "put line breaks in the approved body text, not in its parameters; `| replace(\"\\n\", \" \")` removes them",
                     ));
                 }
@@ -232,15 +235,30 @@ fn no_line_breaks(value: &str, help: &'static str) -> Result<(), Breach> {
     Ok(())
 }
 
+/// Whether a character reorders the text around it when shown (a file name `…\u{202e}fdp.exe`
+/// reads as `…exe.pdf`).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 fn no_controls(value: &str, help: &'static str) -> Result<(), Breach> {
-    if value.chars().any(|c| c.is_control() || is_line_break(c)) {
-        return Err(breach("holds a line break or a control character", help));
+    if value
+        .chars()
+        .any(|c| c.is_control() || is_line_break(c) || is_bidi_control(c))
+    {
+        return Err(breach(
+            "holds a line break, a control character or a character that reorders text",
+            help,
+        ));
     }
     Ok(())
 }
 
 fn no_spaces(value: &str, help: &'static str) -> Result<(), Breach> {
-    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if value
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || is_bidi_control(c))
+    {
         return Err(breach(
             "holds a space, a line break or a control character",
             help,
@@ -253,8 +271,14 @@ fn no_spaces(value: &str, help: &'static str) -> Result<(), Breach> {
 fn link(value: &str) -> Result<(), Breach> {
     length(value, 1, URL, "shorten the link")?;
     no_spaces(value, "encode spaces in the link as %20")?;
-    let https = url::Url::parse(value)
-        .is_ok_and(|u| u.scheme() == "https" && u.host_str().is_some_and(|h| !h.is_empty()));
+    // Written out as `https://` (`https:host` and `https:\\host` parse as URLs too, differently
+    // by different readers), and parsing to a host.
+    let written = value
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
+    let https = written
+        && url::Url::parse(value)
+            .is_ok_and(|u| u.scheme() == "https" && u.host_str().is_some_and(|h| !h.is_empty()));
     if !https {
         return Err(breach(
             "is not an absolute https:// URL",
@@ -291,6 +315,8 @@ mod tests {
             "/inv/1.pdf",
             "https://",
             "javascript:alert(1)",
+            "https:x.example/a.pdf",
+            "https:\\\\evil.example/a.pdf",
         ] {
             assert!(Param::MediaLink.check(bad).is_err(), "{bad:?}");
         }
@@ -303,6 +329,8 @@ mod tests {
         for bad in ["flow_abc||data_x=1", "yes||data_x=1", "a|b"] {
             assert!(Param::RenderedPayload.check(bad).is_err(), "{bad:?}");
         }
+        assert!(Param::Filename.check("invoice\u{202e}fdp.exe").is_err());
+        assert!(Param::BodyText.check("a\u{1b}[31mb").is_err());
         for separator in ['\u{2028}', '\u{85}', '\u{b}'] {
             assert!(Param::BodyText.check(&format!("a{separator}b")).is_err());
             assert!(Param::HeaderText.check(&format!("a{separator}b")).is_err());

@@ -10,7 +10,7 @@ use miette::{
 use serde::Serialize;
 
 use crate::diagnostic::{Diagnostic, Severity, SourceText};
-use crate::load::node::Span;
+use crate::load::node::{Pos, Span};
 
 /// How human output is styled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +160,13 @@ impl Report {
         let located = d
             .span
             .map(|s| format!("{}:{}:{}", d.file, s.start.line, s.start.col + 1));
-        let message = match (&located, &d.source) {
+        // A snippet of a very long line helps nobody (and miette cannot draw columns past
+        // 65,535): the position goes in the message instead.
+        let source = d
+            .source
+            .as_ref()
+            .filter(|source| d.span.is_none_or(|span| fits(source, span)));
+        let message = match (&located, source) {
             // Without a snippet the position would not show; put it in the message.
             (Some(at), None) => format!("{at}: {}", d.message),
             // Whole-file messages often name the file already ("herald.yaml is empty").
@@ -168,7 +174,7 @@ impl Report {
             (None, _) => format!("{}: {}", d.file, d.message),
             _ => d.message.clone(),
         };
-        let (source, labels) = excerpt(&d.file, d.source.as_ref(), d.span, d.label.clone());
+        let (source, labels) = excerpt(&d.file, source, d.span, d.label.clone());
         Report {
             message,
             code: d.code.as_str(),
@@ -185,7 +191,7 @@ impl Report {
                 .map(|r| {
                     let (source, labels) = excerpt(
                         &r.file,
-                        r.source.as_ref(),
+                        r.source.as_ref().filter(|source| fits(source, r.span)),
                         Some(r.span),
                         Some(r.message.clone()),
                     );
@@ -202,6 +208,20 @@ impl Report {
                 .collect(),
         }
     }
+}
+
+/// The longest line drawn in a snippet, in bytes.
+const SNIPPET_LINE_BYTES: usize = 2_000;
+
+/// Whether the line a span starts on is short enough to draw.
+fn fits(source: &SourceText, span: Span) -> bool {
+    let start = source.offset(Pos {
+        line: span.start.line,
+        col: 0,
+    });
+    let rest = &source.text[start..];
+    rest.find('\n').unwrap_or(rest.len()) <= SNIPPET_LINE_BYTES
+        && span.start.col <= SNIPPET_LINE_BYTES
 }
 
 fn excerpt(

@@ -196,6 +196,8 @@ pub struct CampaignRender {
     pub message: Message,
     /// When it goes out.
     pub when: When,
+    /// The campaign, as messages name it.
+    label: String,
 }
 
 impl CampaignRender {
@@ -208,6 +210,8 @@ impl CampaignRender {
         budget: &mut Budget,
     ) -> Result<CampaignRender, MessageError> {
         let when = When::of(&campaign.value);
+        let label = format!("campaign `{}`", campaign.name);
+        crate::jinja::rendering(label.clone());
         let scheduled_at = when.at().unwrap_or(now).to_string();
         let vars: BTreeMap<&String, &Value> = catalog.vars.iter().collect();
         let globals = Globals {
@@ -229,7 +233,11 @@ impl CampaignRender {
             target,
             Compiler::new(globals, budget),
         )?;
-        Ok(CampaignRender { message, when })
+        Ok(CampaignRender {
+            message,
+            when,
+            label,
+        })
     }
 
     /// Renders every recipient, on all cores, and hands each delivery to `each` in audience
@@ -266,6 +274,7 @@ impl CampaignRender {
             .map_or(1, |n| n.get())
             .min(8);
         if workers == 1 || recipients.len() <= batch {
+            crate::jinja::rendering(self.label.clone());
             let mut scratch = Vec::new();
             for (i, r) in recipients.iter().enumerate() {
                 let rendered = self.render_counted(r, &judge, &mut scratch, &stop);
@@ -283,6 +292,7 @@ impl CampaignRender {
                 channels.push(rx);
                 let (batches, judge, stop) = (&batches, &judge, &stop);
                 scope.spawn(move || {
+                    crate::jinja::rendering(self.label.clone());
                     let mut scratch = Vec::new();
                     for part in batches.iter().skip(worker).step_by(workers) {
                         let rendered = part

@@ -147,6 +147,7 @@ impl<'b> Compiler<'b> {
         if !crate::jinja::is_template(source) {
             return Ok(Text::Fixed(source.to_owned()));
         }
+        crate::jinja::check_source(source).map_err(TextError)?;
         let name = format!("t{}", self.count);
         self.count += 1;
         self.env

@@ -123,6 +123,18 @@ pub(super) fn check(
             _ => span,
         }
     };
+    if let Err(message) = crate::jinja::check_source(text) {
+        let d = checker
+            .error(
+                Code::RenderSyntax,
+                loc,
+                sub,
+                format!("template syntax error: {message}"),
+            )
+            .help("write the expression without the repeated signs");
+        checker.report(d);
+        return;
+    }
     let template = match env.template_from_str(text) {
         Ok(t) => t,
         Err(e) => {
@@ -187,6 +199,13 @@ pub(super) fn check(
         campaign => minijinja::context! { name => scope.campaign, scheduled_at => "2026-01-01T00:00:00Z" },
         now => "2026-01-01T00:00:00Z",
     };
+    let at = checker.span(loc, sub).start;
+    crate::jinja::rendering(format!(
+        "{}:{}:{}",
+        checker.file_name(loc),
+        at.line,
+        at.col + 1
+    ));
     let rendered = crate::jinja::render(&template, context);
     // Checked before the next string.
     let _ = checker.budget.charge(crate::jinja::take_fuel());

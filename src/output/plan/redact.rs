@@ -4,15 +4,18 @@
 //! every string that looks like a phone number is masked, and so are the profile fields of a v2
 //! broadcast's `users`. Query parameters get the same treatment.
 //!
-//! Redacted actions keep their fingerprints (hashes reveal nothing), so they no longer match
-//! their bodies: they are for showing, never for applying. [`Redacting`] wraps the sinks that
-//! show a plan, not the one that writes the plan file.
+//! Fingerprints are zeroed too: a fingerprint is the SHA-256 of the whole unredacted request,
+//! and with the rest of the request shown beside it, the six masked digits of a phone and a
+//! few likely values can be found by trying them all. Redacted actions are for showing, never
+//! for applying. [`Redacting`] wraps the sinks that show a plan, not the one that writes the
+//! plan file.
 
 use std::io;
 
 use serde_json::Value;
 
 use crate::engati::{Body, Request};
+use crate::fingerprint::Fingerprint;
 use crate::plan::{Action, Campaign, Counts, Header, Sink};
 use crate::state::WHOLE_CAMPAIGN;
 
@@ -81,6 +84,10 @@ fn redact_with(user_paths: &[String], action: &Action) -> Action {
     let mut out = action.clone();
     if out.recipient != WHOLE_CAMPAIGN {
         out.recipient = mask_phone(&out.recipient);
+    }
+    out.fingerprint = Fingerprint([0; 32]);
+    if let Some(previous) = out.previous.as_mut() {
+        previous.fingerprint = Fingerprint([0; 32]);
     }
     redact_request(user_paths, &mut out.request);
     if let Some(request) = out.previous.as_mut().and_then(|p| p.request.as_mut()) {
@@ -223,11 +230,13 @@ mod tests {
             assert!(!text.contains(secret), "{secret} left in {text}");
         }
         assert_eq!(redacted.recipient, "+91******6731");
-        assert_eq!(redacted.fingerprint, action.fingerprint);
+        // A hash of the whole request beside most of it would let the rest be guessed.
+        assert_eq!(redacted.fingerprint, Fingerprint([0; 32]));
         assert_eq!(
             redacted.previous.as_ref().map(|p| p.fingerprint),
-            action.previous.as_ref().map(|p| p.fingerprint)
+            Some(Fingerprint([0; 32]))
         );
+        assert!(!text.contains(&action.fingerprint.to_string()));
         assert!(text.contains("Acme"), "fixed text stays: {text}");
     }
 
