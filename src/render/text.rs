@@ -147,7 +147,7 @@ impl<'b> Compiler<'b> {
         if !crate::jinja::is_template(source) {
             return Ok(Text::Fixed(source.to_owned()));
         }
-        crate::jinja::check_source(source).map_err(TextError)?;
+        crate::jinja::check_source(source).map_err(|e| TextError(describe(&e)))?;
         let name = format!("t{}", self.count);
         self.count += 1;
         self.env
@@ -221,7 +221,7 @@ impl Renderer {
                         },
                     }
                 }
-                crate::jinja::check_length(out.len()).map_err(TextError)?;
+                crate::jinja::check_length(out.len()).map_err(|e| TextError(describe(&e)))?;
                 Ok(Cow::Owned(out))
             }
             Text::Jinja(name) => self.jinja(name, recipient).map(Cow::Owned),

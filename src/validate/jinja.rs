@@ -123,7 +123,8 @@ pub(super) fn check(
             _ => span,
         }
     };
-    if let Err(message) = crate::jinja::check_source(text) {
+    if let Err(e) = crate::jinja::check_source(text) {
+        let message = explain(&e);
         let d = checker
             .error(
                 Code::RenderSyntax,

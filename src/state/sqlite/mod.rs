@@ -10,74 +10,12 @@ use rusqlite::{
     Connection, ErrorCode, OpenFlags, Params, Row, TransactionBehavior, params, params_from_iter,
 };
 
+mod schema;
+
 use super::sql::{self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, timestamp_text};
 use super::{ApplyRecord, CampaignSummary, Delivery, Lock, Outcome, Recorded, StateError, Store};
 use crate::fingerprint::Fingerprint;
-
-/// The schema, one script per version: the state's `PRAGMA user_version` is the number of
-/// scripts applied. Append new scripts; never edit a released one.
-const MIGRATIONS: &[&str] = &[
-    // 1: history (every attempt), deliveries (the latest attempt of each), applies, the lock,
-    // the serial. A request (most of an attempt's bytes) is stored once, in history;
-    // `deliveries` points at its latest attempt there and keeps only what plan and
-    // `state list` scan: a million of them are ~120 MB to read, not ~1 GB.
-    // The outcome checks are not `IN (...)`: SQLite would build a table of the list for every
-    // insert, which made recording twice as slow.
-    "
-    CREATE TABLE meta (
-        key   TEXT PRIMARY KEY,
-        value
-    );
-    INSERT INTO meta (key, value) VALUES ('serial', 0);
-
-    CREATE TABLE history (
-        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-        campaign    TEXT NOT NULL,
-        recipient   TEXT NOT NULL,
-        fingerprint BLOB NOT NULL CHECK (length(fingerprint) = 32),
-        outcome     TEXT NOT NULL CHECK (outcome = 'in_flight' OR outcome = 'sent'
-                                         OR outcome = 'failed' OR outcome = 'unknown'),
-        api_code    INTEGER,
-        detail      TEXT,
-        at          TEXT NOT NULL,
-        apply_id    TEXT NOT NULL,
-        request     TEXT NOT NULL
-    );
-    CREATE INDEX history_delivery ON history (campaign, recipient);
-
-    CREATE TABLE deliveries (
-        campaign    TEXT NOT NULL,
-        recipient   TEXT NOT NULL,
-        fingerprint BLOB NOT NULL CHECK (length(fingerprint) = 32),
-        outcome     TEXT NOT NULL CHECK (outcome = 'in_flight' OR outcome = 'sent'
-                                         OR outcome = 'failed' OR outcome = 'unknown'),
-        at          TEXT NOT NULL,
-        seq         INTEGER NOT NULL REFERENCES history (seq),
-        PRIMARY KEY (campaign, recipient)
-    ) WITHOUT ROWID;
-
-    CREATE TABLE applies (
-        id          TEXT PRIMARY KEY,
-        who         TEXT NOT NULL,
-        started_at  TEXT NOT NULL,
-        finished_at TEXT,
-        plan_hash   TEXT NOT NULL,
-        sent        INTEGER NOT NULL,
-        failed      INTEGER NOT NULL,
-        unknown     INTEGER NOT NULL
-    );
-
-    CREATE TABLE lock (
-        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
-        id        TEXT NOT NULL,
-        holder    TEXT NOT NULL,
-        since     TEXT NOT NULL
-    );
-    ",
-];
-
-/// The schema version this herald writes: the number of migrations.
-const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+use schema::{SCHEMA_VERSION, check_objects, migrate, schema_version};
 
 /// How long a statement waits for another process's write to finish before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -472,39 +410,6 @@ impl Store for SqliteStore {
     }
 }
 
-/// Brings the schema of `conn` up to [`SCHEMA_VERSION`], one migration per transaction.
-fn migrate(conn: &mut Connection, location: &str) -> Result<(), StateError> {
-    if schema_version(conn, location)? == SCHEMA_VERSION {
-        return Ok(());
-    }
-    loop {
-        // The version is read again under the write lock: another process may have migrated
-        // since.
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(fail(location, "cannot start migrating the state"))?;
-        let found = schema_version(&tx, location)?;
-        let Some(script) = usize::try_from(found).ok().and_then(|i| MIGRATIONS.get(i)) else {
-            if found > SCHEMA_VERSION {
-                return Err(StateError::NewerSchema {
-                    location: location.to_owned(),
-                    found,
-                    known: SCHEMA_VERSION,
-                });
-            }
-            return Ok(());
-        };
-        let next = found + 1;
-        tx.execute_batch(script)
-            .and_then(|()| tx.pragma_update(None, "user_version", next))
-            .and_then(|()| tx.commit())
-            .map_err(fail(
-                location,
-                format_args!("cannot migrate the state to schema version {next}"),
-            ))?;
-    }
-}
-
 /// Switches `conn`'s database to WAL. Two processes creating the same state can both need the
 /// exclusive lock for it, and SQLite then fails one at once rather than wait: it retries.
 fn use_wal(conn: &Connection, location: &str) -> Result<(), StateError> {
@@ -520,50 +425,6 @@ fn use_wal(conn: &Connection, location: &str) -> Result<(), StateError> {
             result => return result.map_err(fail(location, "cannot switch the state to WAL")),
         }
     }
-}
-
-/// herald's tables, which must be plain tables of plain columns.
-const TABLES: [&str; 5] = ["meta", "history", "deliveries", "applies", "lock"];
-
-/// Checks that the state holds only what herald makes: plain tables, no views, triggers or
-/// virtual tables, no generated columns. A state file can come with a pull request
-/// (`state.path` names a file of the project), and a view or a generated column runs the query
-/// it holds every time herald reads: one that never ends would hang a plan.
-fn check_objects(conn: &Connection, location: &str) -> Result<(), StateError> {
-    let doing = "cannot read the state's schema";
-    let foreign: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_schema WHERE type IN ('view', 'trigger') \
-             OR (type = 'table' AND sql LIKE 'CREATE VIRTUAL%')",
-            [],
-            |row| row.get(0),
-        )
-        .map_err(fail(location, doing))?;
-    let mut generated = 0i64;
-    for table in TABLES {
-        generated += conn
-            .query_row(
-                "SELECT count(*) FROM pragma_table_xinfo(?1) WHERE hidden IN (2, 3)",
-                [table],
-                |row| row.get::<_, i64>(0),
-            )
-            .map_err(fail(location, doing))?;
-    }
-    if foreign > 0 || generated > 0 {
-        return Err(StateError::Backend {
-            location: location.to_owned(),
-            message: "this is not a state herald made: it holds views, triggers, virtual tables \
-                      or generated columns, which herald never creates"
-                .to_owned(),
-        });
-    }
-    Ok(())
-}
-
-/// The state's `PRAGMA user_version`.
-fn schema_version(conn: &Connection, location: &str) -> Result<i64, StateError> {
-    conn.pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(fail(location, "cannot read the state's schema version"))
 }
 
 /// The lock row, if any.
