@@ -47,3 +47,8 @@ fn fuel_is_counted_per_thread_and_taken_once() {
     assert!(render_str("{{ 1 // 0 }}").is_err());
     assert_eq!(take_fuel(), RENDER_FUEL);
 }
+
+#[test]
+fn urlencode_is_there_for_url_button_parameters() {
+    assert_eq!(render_str("{{ 'a b/c' | urlencode }}").unwrap(), "a%20b/c");
+}

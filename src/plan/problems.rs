@@ -19,25 +19,29 @@ pub(crate) fn failures(
         .iter()
         .map(|group| recipients_problem(loaded, p, group))
         .collect();
+    let campaign_error = |pointer: &str, message: String, help: &str| {
+        p.item
+            .loc
+            .diagnostic(
+                &loaded.resources,
+                Severity::Error,
+                Code::RenderError,
+                pointer,
+                format!("campaign `{}`: {message}", p.item.name),
+            )
+            .help(help)
+    };
     if let Some((index, exhausted)) = failures.exhausted {
-        problems.push(
-            p.item
-                .loc
-                .diagnostic(
-                    &loaded.resources,
-                    Severity::Error,
-                    Code::RenderError,
-                    "/send",
-                    format!(
-                        "campaign `{}`: its templates {} for {} recipients (stopped at recipient {})",
-                        p.item.name,
-                        exhausted.describe(),
-                        p.audience.recipients.len(),
-                        index + 1
-                    ),
-                )
-                .help("simplify the loops and filters of its strings; campaign strings fill in a few values"),
-        );
+        problems.push(campaign_error(
+            "/send",
+            format!(
+                "its templates {} for {} recipients (stopped at recipient {})",
+                exhausted.describe(),
+                p.audience.recipients.len(),
+                index + 1
+            ),
+            "simplify the loops and filters of its strings; campaign strings fill in a few values",
+        ));
     }
     let grouped: usize = failures.groups.iter().map(|g| g.count).sum();
     let more = failures.total - grouped;
@@ -46,22 +50,14 @@ pub(crate) fn failures(
             .groups
             .first()
             .map_or("/send", |g| g.error.pointer.as_str());
-        problems.push(
-            p.item
-                .loc
-                .diagnostic(
-                    &loaded.resources,
-                    Severity::Error,
-                    Code::RenderError,
-                    pointer,
-                    format!(
-                        "campaign `{}`: {more} more recipient{} fail in other ways",
-                        p.item.name,
-                        if more == 1 { "" } else { "s" }
-                    ),
-                )
-                .help("fix the problems above and plan again to see the rest"),
-        );
+        problems.push(campaign_error(
+            pointer,
+            format!(
+                "{more} more recipient{} fail in other ways",
+                if more == 1 { "" } else { "s" }
+            ),
+            "fix the problems above and plan again to see the rest",
+        ));
     }
     problems
 }
