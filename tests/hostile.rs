@@ -461,7 +461,7 @@ fn hostile_inputs_are_turned_away() {
                 (r"Plan made \S+,", "Plan made [TIME],"),
                 // Which watchdog limit a bomb meets first depends on the build and the machine.
                 (
-                    r"(ran for more than \d+ seconds|took more than \d+ MiB of memory)",
+                    r"(used more than \d+ seconds of processor time|took more than \d+ MiB of memory)",
                     "[went past a watchdog limit]",
                 ),
             ],

@@ -132,6 +132,7 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
             PlanFormat::Json => {
                 let temp = tempfile::NamedTempFile::new()
                     .map_err(|e| format!("cannot create a temporary file: {e}"))?;
+                crate::jinja::remove_on_stop(temp.path().to_path_buf());
                 let writer = json::Writer::new(BufWriter::new(
                     temp.reopen()
                         .map_err(|e| format!("cannot write a temporary file: {e}"))?,
@@ -144,6 +145,8 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
         let mut file_writer = match &args.out {
             Some(path) => {
                 let temp = temp_beside(path)?;
+                // A plan half written beside --out holds phones and messages: never leave it.
+                crate::jinja::remove_on_stop(temp.path().to_path_buf());
                 let writer = json::Writer::new(BufWriter::new(
                     temp.reopen()
                         .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
@@ -195,6 +198,7 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
         eprint!("{text}");
     }
     if let (Some(temp), Some(path)) = (plan_temp, &args.out) {
+        crate::jinja::keep(temp.path());
         temp.persist(path)
             .map_err(|e| format!("cannot write {}: {}", path.display(), e.error))?;
     }

@@ -238,7 +238,7 @@ fn no_line_breaks(value: &str, help: &'static str) -> Result<(), Breach> {
 /// Whether a character reorders the text around it when shown (a file name `…\u{202e}fdp.exe`
 /// reads as `…exe.pdf`).
 fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 fn no_controls(value: &str, help: &'static str) -> Result<(), Breach> {

@@ -1,22 +1,27 @@
-//! [`Budget`]: the work and time a run's renderings may take in all.
+//! [`Budget`]: the work and time a run's renderings may take in all, and [`Spent`], what they
+//! took.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::RENDER_FUEL;
+/// What renderings took: minijinja's fuel, and the time spent inside them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Spent {
+    /// Fuel used.
+    pub fuel: u64,
+    /// Time spent rendering (not reading files, waiting for the Users API or writing output).
+    pub time: Duration,
+}
 
 /// The work and time a run's renderings may take in all: validate's trial renders, or a plan's
 /// campaigns (a base, and an allowance per recipient as each campaign is rendered). Fuel is
 /// charged in a fixed order (the audience's), so where it runs out is the same on every run;
-/// time is a last resort for work fuel does not see, far above what real campaigns take.
+/// time, counted only while rendering, is a last resort for work fuel does not see, far above
+/// what real campaigns take.
 #[derive(Debug)]
 pub struct Budget {
     fuel: u64,
-    spent: u64,
-    started: Instant,
     time: Duration,
-    /// Charges so far: the clock is read every [`Budget::CLOCK_EVERY`] of them, not for every
-    /// recipient of a million.
-    charges: u64,
+    spent: Spent,
 }
 
 /// What a [`Budget`] ran out of.
@@ -24,7 +29,7 @@ pub struct Budget {
 pub enum Exhausted {
     /// The renderings' work.
     Fuel,
-    /// The wall-clock time.
+    /// The time spent rendering.
     Time,
 }
 
@@ -40,20 +45,15 @@ impl Budget {
     pub const PLAN_TIME: Duration = Duration::from_secs(5);
     /// Fuel per recipient: about a hundred times what real strings use.
     pub const FUEL_PER_RECIPIENT: u64 = 2_000;
-    /// Time per recipient: about fifty times what rendering one takes.
+    /// Time per recipient: about a hundred times what rendering one takes.
     pub const TIME_PER_RECIPIENT: Duration = Duration::from_micros(100);
-    /// How many cheap charges go by between readings of the clock (an expensive one always
-    /// reads it).
-    const CLOCK_EVERY: u64 = 256;
 
-    /// A budget of `fuel` and `time`, starting now.
+    /// A budget of `fuel` and `time`.
     pub fn new(fuel: u64, time: Duration) -> Budget {
         Budget {
             fuel,
-            spent: 0,
-            started: Instant::now(),
             time,
-            charges: 0,
+            spent: Spent::default(),
         }
     }
 
@@ -78,28 +78,28 @@ impl Budget {
         self.time = self.time.saturating_add(per);
     }
 
-    /// Charges `fuel`; `Err` once the budget is spent.
-    pub fn charge(&mut self, fuel: u64) -> Result<(), Exhausted> {
-        self.spent = self.spent.saturating_add(fuel);
-        self.charges += 1;
-        if self.spent > self.fuel {
-            return Err(Exhausted::Fuel);
-        }
-        if self.charges.is_multiple_of(Budget::CLOCK_EVERY) || fuel > RENDER_FUEL / 10 {
-            return self.check();
-        }
-        Ok(())
+    /// Charges what renderings took; `Err` once the budget is spent.
+    pub fn charge(&mut self, spent: Spent) -> Result<(), Exhausted> {
+        self.spent.fuel = self.spent.fuel.saturating_add(spent.fuel);
+        self.spent.time = self.spent.time.saturating_add(spent.time);
+        self.check()
     }
 
     /// `Err` once the budget is spent.
     pub fn check(&self) -> Result<(), Exhausted> {
-        if self.spent > self.fuel {
+        if self.spent.fuel > self.fuel {
             Err(Exhausted::Fuel)
-        } else if self.started.elapsed() > self.time {
+        } else if self.spent.time > self.time {
             Err(Exhausted::Time)
         } else {
             Ok(())
         }
+    }
+
+    /// The rendering time left: what threads rendering at once may share before they stop,
+    /// without waiting for their work to be charged in order.
+    pub fn time_left(&self) -> Duration {
+        self.time.saturating_sub(self.spent.time)
     }
 }
 
@@ -117,13 +117,32 @@ impl Exhausted {
 mod tests {
     use super::*;
 
+    fn fuel(fuel: u64) -> Spent {
+        Spent {
+            fuel,
+            time: Duration::ZERO,
+        }
+    }
+
     #[test]
     fn budgets_run_out_of_fuel_at_the_same_place() {
         let mut budget = Budget::new(10, Duration::from_secs(60));
-        assert_eq!(budget.charge(6), Ok(()));
-        assert_eq!(budget.charge(4), Ok(()));
-        assert_eq!(budget.charge(1), Err(Exhausted::Fuel));
+        assert_eq!(budget.charge(fuel(6)), Ok(()));
+        assert_eq!(budget.charge(fuel(4)), Ok(()));
+        assert_eq!(budget.charge(fuel(1)), Err(Exhausted::Fuel));
         budget.allow(1);
         assert_eq!(budget.check(), Ok(()));
+    }
+
+    #[test]
+    fn only_time_spent_rendering_counts() {
+        let mut budget = Budget::new(1_000, Duration::from_millis(10));
+        let slow = Spent {
+            fuel: 1,
+            time: Duration::from_millis(6),
+        };
+        assert_eq!(budget.charge(slow), Ok(()));
+        assert_eq!(budget.time_left(), Duration::from_millis(4));
+        assert_eq!(budget.charge(slow), Err(Exhausted::Time));
     }
 }

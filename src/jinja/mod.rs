@@ -17,8 +17,8 @@ mod watchdog;
 
 use std::cell::Cell;
 
-pub use budget::{Budget, Exhausted};
-pub use watchdog::{RENDER_MEMORY, RENDER_TIME, rendering};
+pub use budget::{Budget, Exhausted, Spent};
+pub use watchdog::{RENDER_MEMORY, RENDER_TIME, keep, remove_on_stop, rendering};
 
 use minijinja::value::{Kwargs, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior};
@@ -38,43 +38,83 @@ pub fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%") || text.contains("{#")
 }
 
-/// Signs (`-`, `+`) in a row that an expression may hold.
-const MAX_SIGNS: usize = 64;
+/// The most characters of code (not counting spaces and quoted strings) one tag may hold:
+/// real tags hold tens.
+const MAX_TAG_CODE: usize = 1_000;
 
-/// Checks what minijinja's parser does not bound before it parses: it reads a run of signs
-/// (`- - - 1`) by recursing once per sign, so twenty thousand of them overflow the stack.
+/// Checks what minijinja's parser does not bound before it parses: it recurses once per unary
+/// operator (`- - - 1`, `not not true`) and per term of a chain (`1 + 1 + …`, `a.b.b.b…`), so
+/// a long enough expression overflows the stack. Every tag (`{{ … }}`, `{% … %}`) may hold at
+/// most [`MAX_TAG_CODE`] characters of code; comments, raw blocks and quoted strings are text.
 pub fn check_source(source: &str) -> Result<(), Error> {
-    let mut inside = false;
-    let mut run = 0usize;
-    let mut chars = source.chars().peekable();
-    while let Some(c) = chars.next() {
-        let next = chars.peek().copied();
-        match (inside, c, next) {
-            (false, '{', Some('{' | '%')) => {
-                inside = true;
-                chars.next();
-            }
-            (true, '}' | '%', Some('}')) => {
-                inside = false;
-                run = 0;
-                chars.next();
-            }
-            (true, '-' | '+', _) => {
-                run += 1;
-                if run > MAX_SIGNS {
+    let bytes = source.as_bytes();
+    let find = |from: usize, needle: &[u8]| {
+        bytes
+            .get(from..)
+            .and_then(|rest| rest.windows(needle.len()).position(|w| w == needle))
+            .map(|at| from + at)
+    };
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        match (bytes[i], bytes[i + 1]) {
+            (b'{', b'#') => i = find(i + 2, b"#}").map_or(bytes.len(), |at| at + 2),
+            (b'{', open @ (b'{' | b'%')) => {
+                let close = if open == b'{' { b'}' } else { b'%' };
+                let start = i + 2;
+                let (end, code) = tag_code(bytes, start, close)?;
+                let inner = source.get(start..end.saturating_sub(2)).unwrap_or_default();
+                let word = inner.trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
+                i = if open == b'%' && word == "raw" {
+                    // A raw block is text up to its `endraw` tag.
+                    find(end, b"endraw")
+                        .and_then(|at| find(at, b"%}"))
+                        .map_or(bytes.len(), |at| at + 2)
+                } else {
+                    end
+                };
+                if code > MAX_TAG_CODE {
                     return Err(Error::new(
                         ErrorKind::SyntaxError,
                         format!(
-                            "an expression holds more than {MAX_SIGNS} signs (`-`, `+`) in a row"
+                            "a tag holds more than {MAX_TAG_CODE} characters of code; campaign \
+                             strings fill in a few values"
                         ),
                     ));
                 }
             }
-            (true, c, _) if c.is_whitespace() => {}
-            _ => run = 0,
+            _ => i += 1,
         }
     }
     Ok(())
+}
+
+/// Where the tag starting at `start` ends (after its closing `close}`) and how many characters
+/// of code it holds; quoted strings (with `\` escapes) are skipped. An unclosed tag ends at the
+/// end of the text (the parser reports it).
+fn tag_code(bytes: &[u8], start: usize, close: u8) -> Result<(usize, usize), Error> {
+    let mut code = 0usize;
+    let mut quote: Option<u8> = None;
+    let mut i = start;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(_) if b == b'\\' => i += 1,
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if b == b'"' || b == b'\'' => quote = Some(b),
+            None if b == close && bytes.get(i + 1) == Some(&b'}') => return Ok((i + 2, code)),
+            None if b.is_ascii_whitespace() => {}
+            None => {
+                code += 1;
+                // No need to count further than what is refused.
+                if code > MAX_TAG_CODE {
+                    return Ok((bytes.len(), code));
+                }
+            }
+        }
+        i += 1;
+    }
+    Ok((bytes.len(), code))
 }
 
 /// The environment every herald string is compiled in: strict about undefined names, bounded,
@@ -82,6 +122,14 @@ pub fn check_source(source: &str) -> Result<(), Error> {
 pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Keep text exactly as written: a YAML block scalar's final newline is part of it, so
+    // validate and plan must both see it.
+    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .build()
+    {
+        env.set_syntax(syntax);
+    }
     env.set_fuel(Some(RENDER_FUEL));
     env.set_recursion_limit(RECURSION_LIMIT);
     env.add_filter("sort", |state: &State, value: Value, kwargs: Kwargs| {
@@ -158,27 +206,45 @@ fn text_bytes(value: &Value) -> u64 {
 }
 
 thread_local! {
-    /// Fuel used by this thread's renderings since [`take_fuel`] last asked.
-    static FUEL: Cell<u64> = const { Cell::new(0) };
-}
-
-/// The fuel this thread's renderings used since the last call: what a caller charges to its
-/// [`Budget`] after rendering one recipient, without the fuel being passed up through every
-/// layer that renders strings.
-pub fn take_fuel() -> u64 {
-    FUEL.with(|fuel| fuel.replace(0))
-}
-
-/// Renders a template within herald's bounds. The fuel it used is added to this thread's
-/// count ([`take_fuel`]); a rendering that fails is charged its whole allowance, since it may
-/// have used nearly all of it first.
-pub fn render(template: &minijinja::Template<'_, '_>, context: Value) -> Result<String, Error> {
-    let rendered = watchdog::watch(|| template.render_captured(context));
-    let used = match &rendered {
-        Ok(captured) => captured.state().fuel_levels().map_or(0, |(used, _)| used),
-        Err(_) => RENDER_FUEL,
+    /// What this thread's renderings took since [`take_spent`] last asked.
+    static SPENT: Cell<Spent> = const {
+        Cell::new(Spent {
+            fuel: 0,
+            time: std::time::Duration::ZERO,
+        })
     };
-    FUEL.with(|fuel| fuel.set(fuel.get().saturating_add(used)));
+}
+
+/// What this thread's renderings took since the last call: what a caller charges to its
+/// [`Budget`] after rendering one recipient, without it being passed up through every layer
+/// that renders strings.
+pub fn take_spent() -> Spent {
+    SPENT.with(|spent| spent.replace(Spent::default()))
+}
+
+/// The fuel a rendering that fails is charged: it may have used much of its allowance first,
+/// but a plain mistake (a value that is not a number, say) must not use up a plan's budget.
+const FAILED_RENDER_FUEL: u64 = RENDER_FUEL / 4;
+
+/// Renders a template within herald's bounds. What it took is added to this thread's count
+/// ([`take_spent`]); a rendering that fails is charged [`FAILED_RENDER_FUEL`], or its whole
+/// allowance when it ran out.
+pub fn render(template: &minijinja::Template<'_, '_>, context: Value) -> Result<String, Error> {
+    let started = std::time::Instant::now();
+    let rendered = watchdog::watch(|| template.render_captured(context));
+    let fuel = match &rendered {
+        Ok(captured) => captured.state().fuel_levels().map_or(0, |(used, _)| used),
+        Err(e) if e.kind() == ErrorKind::OutOfFuel => RENDER_FUEL,
+        Err(_) => FAILED_RENDER_FUEL,
+    };
+    let time = started.elapsed();
+    SPENT.with(|spent| {
+        let before = spent.get();
+        spent.set(Spent {
+            fuel: before.fuel.saturating_add(fuel),
+            time: before.time.saturating_add(time),
+        });
+    });
     let text = rendered?.into_output();
     check_length(text.len())?;
     Ok(text)

@@ -21,7 +21,7 @@ fn bombs_run_out_of_fuel_quickly() {
         let e = render_str(bomb).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::OutOfFuel, "{bomb}: {e}");
     }
-    take_fuel();
+    take_spent();
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -30,22 +30,57 @@ fn bombs_run_out_of_fuel_quickly() {
 }
 
 #[test]
-fn runs_of_signs_are_refused_before_they_reach_the_parser() {
-    let bomb = format!("{{{{ {}1 }}}}", "-".repeat(20_000));
-    assert!(check_source(&bomb).is_err());
-    assert!(check_source("{{ -1 + -2 }} ---------- dashes outside tags are text").is_ok());
-    assert!(check_source("{{- user.name -}}").is_ok());
+fn long_expressions_are_refused_before_they_reach_the_parser() {
+    for bomb in [
+        format!("{{{{ {}1 }}}}", "-".repeat(20_000)),
+        format!("{{{{ {}true }}}}", "not ".repeat(30_000)),
+        format!("{{{{ \"}}}}\" ~ {}1 }}}}", "- ".repeat(20_000)),
+        format!("{{{{ {}1 }}}}", "1 + ".repeat(20_000)),
+        format!("{{% if {}1 %}}x{{% endif %}}", "1 ~ ".repeat(20_000)),
+    ] {
+        assert!(check_source(&bomb).is_err(), "{}", &bomb[..40]);
+    }
+    for fine in [
+        "{{ -1 + -2 }} ---------- dashes outside tags are text",
+        "{{- user.name -}}",
+        "{{ a - -b }}",
+        "{# see {{ #} ---------------------------------------------------------------- {{ 1 }}",
+        "{% raw %}{{ ---------------------------------------------------------------- {% endraw %}",
+    ] {
+        assert!(check_source(fine).is_ok(), "{fine}");
+    }
+    let long_literal = format!("{{{{ \"{}\" }}}}", "-".repeat(5_000));
+    assert!(check_source(&long_literal).is_ok());
+}
+
+#[test]
+fn the_longest_expression_allowed_parses_on_a_small_stack() {
+    // The test runs on a thread of the test harness: 2 MiB of stack, as plan's workers have.
+    let env = environment();
+    let deepest = format!("{{{{ {}1 }}}}", "-".repeat(MAX_TAG_CODE - 1));
+    assert!(check_source(&deepest).is_ok());
+    assert!(env.template_from_str(&deepest).is_ok());
+    let chain = format!("{{{{ {}1 }}}}", "1+".repeat((MAX_TAG_CODE - 1) / 2));
+    assert!(check_source(&chain).is_ok());
+    assert!(env.template_from_str(&chain).is_ok());
+}
+
+#[test]
+fn trailing_newlines_are_kept() {
+    let env = environment();
+    let template = env.template_from_str("Hi {{ 'Ann' }}\n").unwrap();
+    assert_eq!(render(&template, Value::from(())).unwrap(), "Hi Ann\n");
 }
 
 #[test]
 fn fuel_is_counted_per_thread_and_taken_once() {
-    take_fuel();
+    take_spent();
     render_str("{{ [3, 1, 2] | sort | join(',') }}").unwrap();
-    let used = take_fuel();
+    let used = take_spent().fuel;
     assert!(used > 0 && used < 1000, "{used}");
-    assert_eq!(take_fuel(), 0);
+    assert_eq!(take_spent().fuel, 0);
     assert!(render_str("{{ 1 // 0 }}").is_err());
-    assert_eq!(take_fuel(), RENDER_FUEL);
+    assert_eq!(take_spent().fuel, RENDER_FUEL / 4);
 }
 
 #[test]

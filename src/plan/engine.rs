@@ -257,7 +257,21 @@ pub(crate) fn prepare<'a>(
             (Ok(_), None) => {} // reported by the resolver
         }
         // The campaign that used up the budget is reported; the rest would only repeat it.
-        if budget.check().is_err() {
+        if let Err(exhausted) = budget.check() {
+            if problems.is_empty() {
+                problems.push(item.loc.diagnostic(
+                    files,
+                    Severity::Error,
+                    Code::RenderError,
+                    "/send",
+                    format!(
+                        "the plan's templates {} by campaign `{}`; the campaigns after it \
+                         were not planned",
+                        exhausted.describe(),
+                        item.name
+                    ),
+                ));
+            }
             break;
         }
     }

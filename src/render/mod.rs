@@ -13,7 +13,7 @@ pub mod text;
 mod user_paths;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use jiff::Timestamp;
 use minijinja::value::{Serde, Value as JValue};
@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::engati::Request;
 use crate::fingerprint::Fingerprint;
-use crate::jinja::{Budget, Exhausted};
+use crate::jinja::{Budget, Exhausted, Spent};
 use crate::model::{Api, Campaign};
 use crate::validate::{Catalog, Item};
 pub use message::{Message, MessageError, Target};
@@ -48,6 +48,14 @@ pub struct Judged<V> {
     pub request: Option<Request>,
 }
 
+/// The rendering threads' shared view of time: how much they have used between them, how much
+/// was left when they started, and whether to stop.
+struct Clock {
+    stop: AtomicBool,
+    used: AtomicU64,
+    left: u64,
+}
+
 /// Takes the recipients' renderings in audience order: charges their fuel to the budget,
 /// hands deliveries to the consumer until the first failure, and collects failures.
 struct Taker<'t, V, E> {
@@ -68,10 +76,14 @@ impl<V, E> Taker<'_, V, E> {
         recipient: &Recipient,
         rendered: Option<Rendering<V>>,
     ) -> Result<bool, E> {
-        let Some((result, fuel)) = rendered else {
+        let Some((result, spent)) = rendered else {
+            // Not rendered: the threads ran out of time before its turn came to be charged.
+            self.failures
+                .exhausted
+                .get_or_insert((index, Exhausted::Time));
             return Ok(false);
         };
-        if let Err(exhausted) = self.budget.charge(fuel) {
+        if let Err(exhausted) = self.budget.charge(spent) {
             self.failures.exhausted = Some((index, exhausted));
             self.stop.store(true, Ordering::Relaxed);
             return Ok(false);
@@ -85,8 +97,8 @@ impl<V, E> Taker<'_, V, E> {
     }
 }
 
-/// One recipient's delivery, rendered or failed, and the fuel its strings used.
-type Rendering<V> = (Result<Judged<V>, MessageError>, u64);
+/// One recipient's delivery, rendered or failed, and what its strings took.
+type Rendering<V> = (Result<Judged<V>, MessageError>, Spent);
 
 /// One batch's renderings; `None` for recipients not rendered because rendering stopped.
 type Batch<V> = Vec<Option<Rendering<V>>>;
@@ -261,12 +273,16 @@ impl CampaignRender {
         mut each: impl FnMut(&Recipient, Judged<V>) -> Result<(), E>,
     ) -> Result<Failures, E> {
         budget.allow(recipients.len());
+        let clock = Clock {
+            stop: AtomicBool::new(false),
+            used: AtomicU64::new(0),
+            left: u64::try_from(budget.time_left().as_nanos()).unwrap_or(u64::MAX),
+        };
         let mut failures = Failures::default();
-        let stop = AtomicBool::new(false);
         let mut take = Taker {
             failures: &mut failures,
             budget,
-            stop: &stop,
+            stop: &clock.stop,
             each: &mut each,
         };
         let batch = batch.max(1);
@@ -277,7 +293,7 @@ impl CampaignRender {
             crate::jinja::rendering(self.label.clone());
             let mut scratch = Vec::new();
             for (i, r) in recipients.iter().enumerate() {
-                let rendered = self.render_counted(r, &judge, &mut scratch, &stop);
+                let rendered = self.render_counted(r, &judge, &mut scratch, &clock);
                 if !take.take(i, r, rendered)? {
                     break;
                 }
@@ -290,14 +306,14 @@ impl CampaignRender {
             for worker in 0..workers {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<Batch<V>>(2);
                 channels.push(rx);
-                let (batches, judge, stop) = (&batches, &judge, &stop);
+                let (batches, judge, clock) = (&batches, &judge, &clock);
                 scope.spawn(move || {
                     crate::jinja::rendering(self.label.clone());
                     let mut scratch = Vec::new();
                     for part in batches.iter().skip(worker).step_by(workers) {
                         let rendered = part
                             .iter()
-                            .map(|r| self.render_counted(r, judge, &mut scratch, stop))
+                            .map(|r| self.render_counted(r, judge, &mut scratch, clock))
                             .collect();
                         // A closed channel means the consumer stopped: so do we.
                         if tx.send(rendered).is_err() {
@@ -322,20 +338,31 @@ impl CampaignRender {
         Ok(failures)
     }
 
-    /// Renders one recipient with the fuel its strings used, or nothing once told to stop.
+    /// Renders one recipient with what its strings took, or nothing once told to stop (by the
+    /// consumer, or because the threads used up the time left between them).
     fn render_counted<V>(
         &self,
         recipient: &Recipient,
         judge: &impl Fn(&Recipient, &Fingerprint) -> (V, bool),
         scratch: &mut Vec<u8>,
-        stop: &AtomicBool,
+        clock: &Clock,
     ) -> Option<Rendering<V>> {
-        if stop.load(Ordering::Relaxed) {
+        if clock.stop.load(Ordering::Relaxed) {
             return None;
         }
-        crate::jinja::take_fuel();
+        crate::jinja::take_spent();
         let result = self.render_one(recipient, judge, scratch);
-        Some((result, crate::jinja::take_fuel()))
+        let spent = crate::jinja::take_spent();
+        let nanos = u64::try_from(spent.time.as_nanos()).unwrap_or(u64::MAX);
+        if clock
+            .used
+            .fetch_add(nanos, Ordering::Relaxed)
+            .saturating_add(nanos)
+            > clock.left
+        {
+            clock.stop.store(true, Ordering::Relaxed);
+        }
+        Some((result, spent))
     }
 
     fn render_one<V>(

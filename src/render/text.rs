@@ -125,16 +125,8 @@ impl<'b> Compiler<'b> {
     /// A compiler with the globals every string of the campaign sees, charging `budget` for
     /// what it renders.
     pub fn new(globals: Globals, budget: &'b mut Budget) -> Compiler<'b> {
-        let mut env = crate::jinja::environment();
-        // Keep text exactly as written: a YAML block scalar's final newline is part of it.
-        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
-            .keep_trailing_newline(true)
-            .build()
-        {
-            env.set_syntax(syntax);
-        }
         Compiler {
-            env,
+            env: crate::jinja::environment(),
             globals,
             count: 0,
             budget,
@@ -167,7 +159,7 @@ impl<'b> Compiler<'b> {
                 globals: self.globals.clone(),
             });
             let rendered = crate::jinja::render(&template, context);
-            if let Err(exhausted) = self.budget.charge(crate::jinja::take_fuel()) {
+            if let Err(exhausted) = self.budget.charge(crate::jinja::take_spent()) {
                 return Err(TextError(format!(
                     "the plan's templates {}; simplify their loops and filters",
                     exhausted.describe()
@@ -195,7 +187,7 @@ impl<'b> Compiler<'b> {
 }
 
 /// Renders compiled strings for recipients. What minijinja's renderings use is counted per
-/// thread ([`crate::jinja::take_fuel`]) for the caller to charge in audience order.
+/// thread ([`crate::jinja::take_spent`]) for the caller to charge in audience order.
 pub struct Renderer {
     env: Environment<'static>,
     globals: Globals,

@@ -117,6 +117,9 @@ fn render_failure(
     for group in &mut whole.groups {
         group.first = group.first.iter().filter_map(|&i| in_audience(i)).collect();
     }
+    whole.exhausted = whole
+        .exhausted
+        .map(|(i, exhausted)| (in_audience(i).unwrap_or(i), exhausted));
     Failure {
         version,
         problems: problems::failures(side.loaded, p, &whole),

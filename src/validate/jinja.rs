@@ -209,7 +209,7 @@ pub(super) fn check(
     ));
     let rendered = crate::jinja::render(&template, context);
     // Checked before the next string.
-    let _ = checker.budget.charge(crate::jinja::take_fuel());
+    let _ = checker.budget.charge(crate::jinja::take_spent());
     let e = match rendered {
         Ok(value) => {
             let exact = match scope.user {
