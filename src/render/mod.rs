@@ -353,12 +353,14 @@ impl CampaignRender {
         crate::jinja::take_spent();
         let result = self.render_one(recipient, judge, scratch);
         let spent = crate::jinja::take_spent();
+        // Strings spliced without minijinja take no time worth counting (and no shared write).
         let nanos = u64::try_from(spent.time.as_nanos()).unwrap_or(u64::MAX);
-        if clock
-            .used
-            .fetch_add(nanos, Ordering::Relaxed)
-            .saturating_add(nanos)
-            > clock.left
+        if nanos > 0
+            && clock
+                .used
+                .fetch_add(nanos, Ordering::Relaxed)
+                .saturating_add(nanos)
+                > clock.left
         {
             clock.stop.store(true, Ordering::Relaxed);
         }
