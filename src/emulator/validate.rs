@@ -11,7 +11,7 @@ use crate::engati::api::{BroadcastV1, BroadcastV2, Component, Parameter, Templat
 use crate::model::HeaderKind;
 
 /// WhatsApp's limits, as validate and render check them too.
-use crate::engati::rules as limits;
+use crate::engati::rules::{self as limits, Param};
 
 /// The largest page the list endpoints serve.
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -141,15 +141,7 @@ fn check_header(t: &ApprovedTemplate, params: Option<&[Parameter]>) -> Result<()
         ));
     }
     match media {
-        Err(text) => {
-            let chars = text.chars().count();
-            if chars == 0 || chars > limits::HEADER_TEXT {
-                return Err(format!(
-                    "the header text must have 1 to {} characters, got {chars}",
-                    limits::HEADER_TEXT
-                ));
-            }
-        }
+        Err(text) => follows("the header text", Param::HeaderText, text)?,
         Ok(media) => {
             link(&format!("the {kind} header's link"), &media.link)?;
             if media.filename.is_some() && t.header != HeaderKind::Document {
@@ -174,9 +166,14 @@ fn header_name(kind: HeaderKind) -> &'static str {
 
 /// An absolute https URL of at most 2000 characters, without spaces.
 fn link(field: &str, value: &str) -> Result<(), String> {
-    limits::Param::MediaLink
+    follows(&format!("{field} `{value}`"), Param::MediaLink, value)
+}
+
+/// A value against the WhatsApp rule herald's plans follow too, as a message naming `field`.
+fn follows(field: &str, param: Param, value: &str) -> Result<(), String> {
+    param
         .check(value)
-        .map_err(|breach| format!("{field} `{value}` {}", breach.problem))
+        .map_err(|breach| format!("{field} {}", breach.problem))
 }
 
 fn check_body(t: &ApprovedTemplate, params: &[Parameter]) -> Result<(), String> {
@@ -196,21 +193,12 @@ fn check_body(t: &ApprovedTemplate, params: &[Parameter]) -> Result<(), String> 
                 "body parameter {{{{{slot}}}}} must be of type text"
             ));
         };
-        let chars = text.chars().count();
-        if chars == 0 || chars > limits::BODY_TEXT {
-            return Err(format!(
-                "body parameter {{{{{slot}}}}} must have 1 to {} characters, got {chars}",
-                limits::BODY_TEXT
-            ));
-        }
-        // WhatsApp's error 132018: body parameters may not hold new lines, tabs or more than
-        // four consecutive spaces.
-        if text.contains(['\n', '\r', '\t']) || text.contains("     ") {
-            return Err(format!(
-                "body parameter {{{{{slot}}}}} holds a new line, a tab or more than 4 consecutive \
-                 spaces, which WhatsApp refuses"
-            ));
-        }
+        // WhatsApp's error 132018 among them: no new lines, tabs or runs of spaces.
+        follows(
+            &format!("body parameter {{{{{slot}}}}}"),
+            Param::BodyText,
+            text,
+        )?;
     }
     Ok(())
 }
@@ -261,22 +249,15 @@ fn check_buttons(
         match (approved, param) {
             ("quick_reply", Parameter::Payload { payload }) => quick_reply(bot, index, payload)?,
             ("url", Parameter::Text { text }) => {
-                if text.is_empty() || text.chars().count() > limits::URL {
-                    return Err(format!(
-                        "button {index} (url) text must have 1 to {} characters",
-                        limits::URL
-                    ));
-                }
+                follows(
+                    &format!("button {index} (url) text"),
+                    Param::UrlSuffix,
+                    text,
+                )?;
             }
             ("copy_code", Parameter::CouponCode { coupon_code }) => {
-                let chars = coupon_code.chars().count();
-                if chars == 0 || chars > limits::COUPON_CODE {
-                    return Err(format!(
-                        "button {index} (copy_code) coupon_code must have 1 to {} characters, \
-                         got {chars}",
-                        limits::COUPON_CODE
-                    ));
-                }
+                let field = format!("button {index} (copy_code) coupon_code");
+                follows(&field, Param::CouponCode, coupon_code)?;
             }
             (kind, _) => {
                 let wanted = match kind {
@@ -372,13 +353,8 @@ pub fn broadcast_v1(b: &BroadcastV1) -> Result<Vec<String>, String> {
                 content.kind
             ));
         }
-        let chars = content.data.message.chars().count();
-        if content.data.message.trim().is_empty() || chars > limits::TEXT_MESSAGE {
-            return Err(format!(
-                "payload.content[{i}].data.message must have 1 to {} characters",
-                limits::TEXT_MESSAGE
-            ));
-        }
+        let field = format!("payload.content[{i}].data.message");
+        follows(&field, Param::BroadcastText, &content.data.message)?;
     }
     Ok(if whatsapp {
         distinct(rule.channel_user_ids.iter().map(|id| format!("+{id}")))

@@ -109,13 +109,13 @@ impl Param {
                     .any(|c| c == '\t' || is_line_break(c) || c.is_control())
                 {
                     return Err(breach(
-                        "holds a new line, a tab or a control character, which WhatsApp refuses in body parameters",
+                        "holds a new line, a tab or a control character, which WhatsApp refuses",
                         "put line breaks in the approved body text, not in its parameters; `| replace(\"\\n\", \" \")` removes them",
                     ));
                 }
                 if value.contains("     ") {
                     return Err(breach(
-                        "holds more than 4 spaces in a row, which WhatsApp refuses in body parameters",
+                        "holds more than 4 spaces in a row, which WhatsApp refuses",
                         "collapse the spaces, e.g. with `| trim`",
                     ));
                 }

@@ -18,7 +18,7 @@ mod watchdog;
 use std::cell::Cell;
 
 pub use budget::{Budget, Exhausted, Spent};
-pub use watchdog::{RENDER_MEMORY, RENDER_TIME, keep, remove_on_stop, rendering};
+pub use watchdog::{keep, remove_on_stop, rendering};
 
 use minijinja::value::{Kwargs, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior};

@@ -199,11 +199,6 @@ impl Confinement {
         (confinement, problems)
     }
 
-    /// The cap on a file's size.
-    pub fn max_bytes(&self) -> u64 {
-        self.max_bytes
-    }
-
     /// The same confinement with another cap (YAML files have a smaller one of their own).
     pub fn with_max_bytes(&self, max_bytes: u64) -> Confinement {
         Confinement {
