@@ -102,7 +102,7 @@ impl Param {
                     value,
                     1,
                     BODY_TEXT,
-                    "shorten the parameter, or give recipients without this value another one with `| default(\"...\")`",
+                    "shorten the parameter; a value longer than the approved template allows cannot be sent",
                 )?;
                 if value
                     .chars()
@@ -202,7 +202,7 @@ fn length(value: &str, min: usize, max: usize, help: &'static str) -> Result<(),
     if value.len() < min {
         return Err(breach(
             "is empty; WhatsApp refuses empty parameters",
-            "give every recipient a value, e.g. with `| default(\"...\")`, or leave out the recipients without one",
+            "give every recipient a value, e.g. with `| default(\"...\", true)` (`true` also replaces an empty one), or leave out the recipients without one",
         ));
     }
     // Counting characters is the slow part; a value this short in bytes is short enough.

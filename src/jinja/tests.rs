@@ -87,3 +87,12 @@ fn fuel_is_counted_per_thread_and_taken_once() {
 fn urlencode_is_there_for_url_button_parameters() {
     assert_eq!(render_str("{{ 'a b/c' | urlencode }}").unwrap(), "a%20b/c");
 }
+
+#[test]
+fn the_default_a_rule_suggests_replaces_empty_values() {
+    // engati::rules suggests `default("...", true)` for empty body parameters.
+    assert_eq!(
+        render_str("{{ '' | default('friend', true) | title }}").unwrap(),
+        "Friend"
+    );
+}

@@ -412,9 +412,10 @@ impl<'a> Resolver<'a> {
             let gathered = gathered.get_or_insert_with(|| {
                 // Sized from the first row: growing a million-entry set and list by doubling
                 // costs more than the reading.
+                // Never more than the file can hold: the first row has a valid phone, so it is
+                // at least 10 bytes long.
                 let expected = file.size / (text.len() as u64 + ends.len() as u64 + 1);
-                // Capped: a tiny first row of a huge file must not reserve for a billion.
-                let expected = usize::try_from(expected.min(1 << 20)).unwrap_or(0);
+                let expected = usize::try_from(expected.min(1 << 26)).unwrap_or(0);
                 Gathered::list(excluded, expected, format!("{file_name} line"))
             });
             let recipient = Recipient {
