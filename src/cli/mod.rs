@@ -316,8 +316,8 @@ pub(crate) enum ProblemsAs {
     HumanOnly,
 }
 
-/// Problems sorted and printed as `how` says, with phones masked when `redact` (a recipient
-/// that fails to render is named by phone).
+/// Problems sorted and printed as `how` says, redacted when `redact` (a recipient that fails
+/// to render is named by phone).
 pub(crate) fn problems_text(
     problems: &[crate::diagnostic::Diagnostic],
     how: ProblemsAs,
@@ -329,15 +329,10 @@ pub(crate) fn problems_text(
         problems.to_vec()
     };
     sorted.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    let text = match how {
+    match how {
         ProblemsAs::Json => diagnostics::json(&sorted),
         ProblemsAs::Human => human_problems(&sorted),
         ProblemsAs::HumanOnly => diagnostics::human(&sorted, Style::detect()),
-    };
-    if redact {
-        crate::output::plan::redact_text(&text)
-    } else {
-        text
     }
 }
 
@@ -388,11 +383,6 @@ fn validate_command(args: &ValidateArgs, out: &mut dyn Write) -> Result<u8, Stri
             )
         }
         ValidateFormat::Human => human_problems(problems),
-    };
-    let text = if args.redact {
-        crate::output::plan::redact_text(&text)
-    } else {
-        text
     };
     write_out(out, &text)?;
     Ok(if checked.usage_error() {

@@ -14,7 +14,7 @@ use super::users::ApiUsers;
 use super::{Checked, ProblemsAs, ProjectArgs, write_out};
 use crate::diagnostic::Diagnostic;
 use crate::output::diagnostics::{self, Style};
-use crate::output::plan::{Redacting, human, markdown, redact_text};
+use crate::output::plan::{Redacting, human, markdown};
 use crate::plan::engine::{self, Failure, Input};
 use crate::plan::{Sink, Summary, Tee, inputs, json};
 
@@ -187,14 +187,12 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
         Err(Failure::Output(e)) => return Err(format!("cannot write the plan: {e}")),
     };
     if !made.warnings.is_empty() {
-        let text = if args.redact {
-            redact_text(&diagnostics::human(
-                &diagnostics::redact(&made.warnings),
-                Style::detect_stderr(),
-            ))
+        let warnings = if args.redact {
+            diagnostics::redact(&made.warnings)
         } else {
-            diagnostics::human(&made.warnings, Style::detect_stderr())
+            made.warnings.clone()
         };
+        let text = diagnostics::human(&warnings, Style::detect_stderr());
         eprint!("{text}");
     }
     if let (Some(temp), Some(path)) = (plan_temp, &args.out) {

@@ -1,5 +1,6 @@
 //! Diagnostics as human text (miette's graphical report, colored on a terminal) or as JSON.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -81,10 +82,22 @@ pub fn json(diagnostics: &[Diagnostic]) -> String {
 }
 
 /// Diagnostics fit for public logs (`--redact`): those that quote recipients' data get their
-/// redacted message and lose their snippets; in every text, what looks like a phone number is
-/// masked.
+/// redacted message and lose their snippets; in every other text, snippets included, what
+/// looks like a phone number is masked. The only redaction diagnostics need: every format
+/// prints from these.
 pub fn redact(diagnostics: &[Diagnostic]) -> Vec<Diagnostic> {
     use crate::output::plan::redact_text;
+    // Many diagnostics share a file's text: each is masked once. Masking keeps every
+    // character's place, so spans stay right.
+    let mut masked: HashMap<*const SourceText, Arc<SourceText>> = HashMap::new();
+    let mut mask = |source: &Arc<SourceText>| {
+        masked
+            .entry(Arc::as_ptr(source))
+            .or_insert_with(|| {
+                SourceText::new(Arc::from(redact_text(&source.text)), source.first_line)
+            })
+            .clone()
+    };
     diagnostics
         .iter()
         .map(|d| {
@@ -100,8 +113,10 @@ pub fn redact(diagnostics: &[Diagnostic]) -> Vec<Diagnostic> {
             d.message = redact_text(&d.message);
             d.help = d.help.as_deref().map(redact_text);
             d.label = d.label.as_deref().map(redact_text);
+            d.source = d.source.as_ref().map(&mut mask);
             for related in &mut d.related {
                 related.message = redact_text(&related.message);
+                related.source = related.source.as_ref().map(&mut mask);
             }
             d
         })
@@ -322,5 +337,27 @@ impl SourceCode for Excerpt {
             inner.column(),
             inner.line_count(),
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Code;
+    use crate::load::node::Pos;
+
+    #[test]
+    fn redacted_snippets_mask_phones_and_keep_their_places() {
+        let source = SourceText::new(
+            Arc::from("users:\n  - {phone: \"+919019486731\", x: 1}\n"),
+            1,
+        );
+        let at = Pos { line: 2, col: 30 };
+        let d = Diagnostic::error(Code::SchemaType, "c.yaml", "`x` is not text")
+            .at(Span { start: at, end: at }, Some(source));
+        let text = human(&redact(&[d]), Style::Plain);
+        assert!(text.contains("+91******6731"), "{text}");
+        assert!(!text.contains("9019486731"), "{text}");
+        assert!(text.contains("c.yaml:2:31"), "the place is kept: {text}");
     }
 }
