@@ -134,6 +134,8 @@ fn check_header(t: &ApprovedTemplate, params: Option<&[Parameter]>) -> Result<()
         Parameter::Document { document } => ("document", Ok(document)),
         Parameter::Payload { .. } => ("payload", Err(&String::new())),
         Parameter::CouponCode { .. } => ("coupon_code", Err(&String::new())),
+        Parameter::Currency { .. } => ("currency", Err(&String::new())),
+        Parameter::DateTime { .. } => ("date_time", Err(&String::new())),
     };
     if given != kind {
         return Err(format!(

@@ -183,6 +183,37 @@ pub enum Parameter {
         /// The code.
         coupon_code: String,
     },
+    /// An amount of money (body parameters), shown as its `fallback_value` where WhatsApp
+    /// cannot localise it.
+    Currency {
+        /// The amount.
+        currency: Currency,
+    },
+    /// A date and time (body parameters), shown as its `fallback_value`.
+    DateTime {
+        /// The date and time.
+        date_time: DateTime,
+    },
+}
+
+/// An amount of money, as WhatsApp takes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Currency {
+    /// The text shown when the amount cannot be localised, e.g. `$100.99`.
+    pub fallback_value: String,
+    /// ISO 4217, e.g. `USD`.
+    pub code: String,
+    /// The amount times 1000.
+    pub amount_1000: i64,
+}
+
+/// A date and time, as WhatsApp takes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DateTime {
+    /// The text shown, e.g. `February 25, 1977`.
+    pub fallback_value: String,
 }
 
 /// A media file by URL.
@@ -380,6 +411,20 @@ pub struct Page<T> {
 
 /// The paths of every endpoint, under a customer and bot.
 pub mod paths {
+    /// The customer id and bot key a path is scoped by: `/{api}/{version}/customer/{cid}/bot/
+    /// {botKey}/...`, as the builders below make them; `None` for any other path.
+    pub fn scope(path: &str) -> Option<(u64, &str)> {
+        let parts: Vec<&str> = path.splitn(8, '/').collect();
+        match parts.as_slice() {
+            // Digits only: `parse` would also take a leading `+`, which the builders never write.
+            ["", _, _, "customer", cid, "bot", bot, ..]
+                if !bot.is_empty() && cid.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Some((cid.parse().ok()?, *bot))
+            }
+            _ => None,
+        }
+    }
     /// Users with an attribute value (GET).
     pub fn users(cid: u64, bot: &str) -> String {
         format!("/bot-api/v1.0/customer/{cid}/bot/{bot}/users")

@@ -7,7 +7,9 @@
 //!   [`classify`], which maps HTTP answers and transport failures to it;
 //! - [`client`]: [`Client`], which sends requests and reads answers;
 //! - [`rules`]: WhatsApp's rules for what a message may hold, shared by validate, render and
-//!   the emulator.
+//!   the emulator;
+//! - [`trace`]: what an accepted send leaves in its recipients' conversation histories, which
+//!   the emulator records and reconciliation looks for.
 
 pub mod api;
 mod body;
@@ -17,6 +19,7 @@ pub mod config;
 pub mod error;
 pub mod request;
 pub mod rules;
+pub mod trace;
 
 pub use body::Body;
 pub use client::{Accepted, Client};

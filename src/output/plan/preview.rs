@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::describe::clean;
 use crate::engati::Request;
+use crate::engati::trace::fill;
 use crate::plan::{Campaign, TemplateText};
 
 /// The message of `request` as lines, as the recipient would read it.
@@ -87,7 +88,7 @@ fn template(text: Option<&TemplateText>, payload: &Value) -> Option<Vec<String>>
     let mut lines = Vec::new();
     lines.extend(header);
     match text {
-        Some(t) => lines.push(fill(&t.body, &body)),
+        Some(t) => lines.push(fill(&t.body, |i| body.get(i).map(String::as_str))),
         None => {
             let name = payload.get("name").and_then(Value::as_str).unwrap_or("?");
             let mut line = format!("template {name}");
@@ -153,35 +154,6 @@ fn short_payload(payload: &str) -> String {
     }
     let head: String = key.chars().take(4).collect();
     format!("flow_{head}…{data}")
-}
-
-/// The approved body with `{{N}}` (spaces allowed inside) replaced by the Nth parameter; a slot
-/// without a parameter stays as written.
-fn fill(body: &str, parameters: &[String]) -> String {
-    let mut out = String::with_capacity(body.len());
-    let mut rest = body;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        if let Some(end) = after.find("}}") {
-            let slot = after[..end].trim();
-            let index = (!slot.is_empty() && slot.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| slot.parse::<usize>().ok())
-                .flatten();
-            if let Some(text) = index
-                .and_then(|n| n.checked_sub(1))
-                .and_then(|i| parameters.get(i))
-            {
-                out.push_str(text);
-                rest = &after[end + 2..];
-                continue;
-            }
-        }
-        out.push_str("{{");
-        rest = after;
-    }
-    out.push_str(rest);
-    out
 }
 
 /// `[Approve → flow_7bbb…||data_invoice_no=12345] [Decline]`: the approved labels with each
@@ -371,16 +343,6 @@ mod tests {
         );
         let v1 = fixtures::trigger_request("+919019486731", "John", crate::model::TriggerApi::V1);
         assert_eq!(preview(&campaign, &v1), preview(&campaign, &v2));
-    }
-
-    #[test]
-    fn slots_allow_spaces_and_missing_parameters_stay() {
-        let params = ["a".to_owned(), "b".to_owned()];
-        assert_eq!(
-            fill("{{1}}-{{ 2 }}-{{3}}-{{x}}-{{", &params),
-            "a-b-{{3}}-{{x}}-{{"
-        );
-        assert_eq!(fill("{{0}} {{1}}}", &params), "{{0}} a}");
     }
 
     #[test]
