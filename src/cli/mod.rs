@@ -166,6 +166,12 @@ pub struct EmulatorArgs {
     /// The Retry-After of 429 answers, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 1)]
     pub retry_after: u64,
+    /// Milliseconds after acceptance before a send's messages show in conversation history.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub trace_delay_ms: u64,
+    /// Fraction of accepted sends whose messages never show in conversation history.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = parse_fraction)]
+    pub trace_lost: f64,
     /// Seed the fault draws, for reproducible runs.
     #[arg(long, value_name = "N")]
     pub fault_seed: Option<u64>,
@@ -464,6 +470,8 @@ fn emulator_command(args: EmulatorArgs) -> Result<(), String> {
             latency_ms: args.latency_ms,
             hang: args.hang,
             drop_after_processing: args.drop,
+            trace_delay_ms: args.trace_delay_ms,
+            trace_lost: args.trace_lost,
             retry_after_secs: args.retry_after,
             seed: args.fault_seed,
         },

@@ -3,7 +3,8 @@
 //! Every Engati request draws one [`Plan`] when it arrives, under one lock, so a run with a
 //! fixed `seed` and the same request order makes the same choices. Errors (429, 500, 1002) are
 //! mutually exclusive slices of one draw; hang and drop are slices of a second draw, since they
-//! happen after the request was accepted.
+//! happen after the request was accepted. A lost trace is a third draw, from a random source of
+//! its own: setting `trace_lost` leaves every other draw of a seeded run as it was.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -28,6 +29,12 @@ pub struct Faults {
     pub hang: f64,
     /// Fraction accepted and recorded whose connection is then dropped (`--drop`).
     pub drop_after_processing: f64,
+    /// Milliseconds after acceptance before a send's messages show in conversation history;
+    /// their timestamp stays the acceptance time (`--trace-delay-ms`).
+    pub trace_delay_ms: u64,
+    /// Fraction of accepted sends whose messages never show in conversation history
+    /// (`--trace-lost`).
+    pub trace_lost: f64,
     /// The `Retry-After` value of 429 answers, in seconds (`--retry-after`).
     pub retry_after_secs: u64,
     /// Seeds the random draws, for reproducible runs (`--fault-seed`).
@@ -44,6 +51,7 @@ impl Faults {
             ("outside_window", self.outside_window),
             ("hang", self.hang),
             ("drop_after_processing", self.drop_after_processing),
+            ("trace_lost", self.trace_lost),
         ];
         for (name, value) in fractions {
             if !(0.0..=1.0).contains(&value) {
@@ -74,6 +82,7 @@ impl Faults {
             &mut self.outside_window,
             &mut self.hang,
             &mut self.drop_after_processing,
+            &mut self.trace_lost,
         ] {
             *value = if value.is_nan() {
                 0.0
@@ -120,6 +129,10 @@ pub struct Plan {
     pub refusal: Option<Refusal>,
     /// What happens once it is recorded.
     pub aftermath: Aftermath,
+    /// How long after acceptance a send's messages show in history.
+    pub trace_delay: Duration,
+    /// Whether a send's messages never show in history.
+    pub trace_lost: bool,
 }
 
 impl Plan {
@@ -128,28 +141,44 @@ impl Plan {
         latency: Duration::ZERO,
         refusal: None,
         aftermath: Aftermath::Respond,
+        trace_delay: Duration::ZERO,
+        trace_lost: false,
     };
 }
 
-/// The faults in force and the random source, shared by every request.
+/// The faults in force and the random sources, shared by every request.
 #[derive(Debug)]
 pub struct FaultState {
-    inner: Mutex<(Faults, fastrand::Rng)>,
+    inner: Mutex<Draws>,
+}
+
+/// The faults and their random sources.
+#[derive(Debug)]
+struct Draws {
+    faults: Faults,
+    /// Refusals, then hang or drop.
+    rng: fastrand::Rng,
+    /// Lost traces.
+    trace_rng: fastrand::Rng,
 }
 
 impl FaultState {
     /// Starts with these faults.
     pub fn new(faults: Faults) -> FaultState {
         let faults = faults.clamped();
-        let rng = rng_for(&faults);
+        let (rng, trace_rng) = rngs_for(&faults);
         FaultState {
-            inner: Mutex::new((faults, rng)),
+            inner: Mutex::new(Draws {
+                faults,
+                rng,
+                trace_rng,
+            }),
         }
     }
 
     /// The faults in force.
     pub fn get(&self) -> Faults {
-        self.lock().0.clone()
+        self.lock().faults.clone()
     }
 
     /// Replaces the faults; a `seed` restarts the random sequence from it.
@@ -157,17 +186,22 @@ impl FaultState {
         let faults = faults.clamped();
         let mut inner = self.lock();
         if faults.seed.is_some() {
-            inner.1 = rng_for(&faults);
+            (inner.rng, inner.trace_rng) = rngs_for(&faults);
         }
-        inner.0 = faults;
+        inner.faults = faults;
     }
 
     /// Draws the fate of one request.
     pub fn plan(&self) -> Plan {
         let mut guard = self.lock();
-        let (faults, rng) = &mut *guard;
+        let Draws {
+            faults,
+            rng,
+            trace_rng,
+        } = &mut *guard;
         let mut plan = Plan {
             latency: Duration::from_millis(faults.latency_ms),
+            trace_delay: Duration::from_millis(faults.trace_delay_ms),
             ..Plan::CLEAN
         };
         let refuse = faults.rate_limit + faults.server_error + faults.outside_window;
@@ -195,11 +229,14 @@ impl FaultState {
                 Aftermath::Respond
             };
         }
+        if faults.trace_lost > 0.0 {
+            plan.trace_lost = trace_rng.f64() < faults.trace_lost;
+        }
         plan
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Faults, fastrand::Rng)> {
-        // A panic while holding this lock cannot leave the pair inconsistent (every update is a
+    fn lock(&self) -> std::sync::MutexGuard<'_, Draws> {
+        // A panic while holding this lock cannot leave the draws inconsistent (every update is a
         // plain assignment), so a poisoned lock is still usable.
         self.inner
             .lock()
@@ -207,10 +244,16 @@ impl FaultState {
     }
 }
 
-fn rng_for(faults: &Faults) -> fastrand::Rng {
-    faults
-        .seed
-        .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed)
+/// The two random sources, from the seed when there is one. The traces' source gets a seed of
+/// its own derived from it (any fixed change would do), so its draws do not mirror the others'.
+fn rngs_for(faults: &Faults) -> (fastrand::Rng, fastrand::Rng) {
+    match faults.seed {
+        Some(seed) => (
+            fastrand::Rng::with_seed(seed),
+            fastrand::Rng::with_seed(seed ^ 0x9e37_79b9_7f4a_7c15),
+        ),
+        None => (fastrand::Rng::new(), fastrand::Rng::new()),
+    }
 }
 
 #[cfg(test)]
@@ -244,15 +287,41 @@ mod tests {
     }
 
     #[test]
+    fn trace_faults_leave_the_earlier_draws_as_they_were() {
+        let faults = Faults {
+            rate_limit: 0.3,
+            hang: 0.3,
+            seed: Some(11),
+            ..Faults::default()
+        };
+        let plain = FaultState::new(faults.clone());
+        let traced = FaultState::new(Faults {
+            trace_lost: 0.5,
+            trace_delay_ms: 250,
+            ..faults
+        });
+        let mut lost = 0;
+        for _ in 0..200 {
+            let (a, b) = (plain.plan(), traced.plan());
+            assert_eq!((a.refusal, a.aftermath), (b.refusal, b.aftermath));
+            assert_eq!(b.trace_delay, Duration::from_millis(250));
+            lost += usize::from(b.trace_lost);
+        }
+        assert!((50..150).contains(&lost), "{lost} of 200 lost");
+    }
+
+    #[test]
     fn certain_faults_always_fire() {
         let state = FaultState::new(Faults {
             server_error: 1.0,
             drop_after_processing: 1.0,
+            trace_lost: 1.0,
             ..Faults::default()
         });
         let plan = state.plan();
         assert_eq!(plan.refusal, Some(Refusal::ServerError));
         assert_eq!(plan.aftermath, Aftermath::Drop);
+        assert!(plan.trace_lost);
     }
 
     #[test]
@@ -274,5 +343,11 @@ mod tests {
         };
         assert!(nan.check().is_err());
         assert_eq!(nan.clamped().hang, 0.0);
+        let lost = Faults {
+            trace_lost: -0.1,
+            ..Faults::default()
+        };
+        assert!(lost.check().is_err());
+        assert_eq!(lost.clamped().trace_lost, 0.0);
     }
 }

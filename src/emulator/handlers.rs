@@ -2,8 +2,9 @@
 //!
 //! Every request goes the same way: latency fault, auth (401/403), customer (404), key scope
 //! (403), bot (envelope 2003), the endpoint's own checks (400 and friends), the refusal faults
-//! (429/500/1002), then the record — written before anything is answered — and finally the
-//! answer, unless a hang or drop fault takes its place.
+//! (429/500/1002), then the record — written before anything is answered — and what a send
+//! leaves in conversation history (`history`), and finally the answer, unless a hang or drop
+//! fault takes its place.
 
 // A refusal is the response itself, returned early with `?`. Boxing it would only add an
 // allocation to a path that builds a response anyway.
@@ -21,6 +22,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::faults::{Aftermath, FaultState, Plan, Refusal};
+use super::history;
 use super::respond::{FAILURE, FaultNote, bad_request, broken_connection, envelope, success};
 use super::store::{Pending, Store};
 use super::validate;
@@ -60,7 +62,7 @@ struct Call<'a> {
     method: String,
     path: String,
     query: Vec<(String, String)>,
-    received_at: String,
+    received_at: jiff::Timestamp,
 }
 
 /// Latency, auth, customer, key scope and bot: the checks before any endpoint's own.
@@ -72,7 +74,7 @@ async fn begin<'a>(
     customer: &str,
     bot: &str,
 ) -> Result<Call<'a>, Response> {
-    let received_at = jiff::Timestamp::now().to_string();
+    let received_at = jiff::Timestamp::now();
     let plan = shared.faults.plan();
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
@@ -183,13 +185,23 @@ impl Call<'_> {
             }
             Some(Refusal::OutsideWindow) | None => {}
         }
+        // Worked out before the record takes the body; kept only once the record is written.
+        let traces = match &body {
+            Some(bytes) if sends && !self.plan.trace_lost => history::traces(
+                self.bot,
+                &self.path,
+                bytes,
+                self.received_at.as_millisecond(),
+            ),
+            _ => Vec::new(),
+        };
         let pending = Pending {
             method: self.method,
             path: self.path,
             query: self.query,
             body,
             phones,
-            received_at: self.received_at,
+            received_at: self.received_at.to_string(),
         };
         let seq = match self.shared.store.record(pending).await {
             Ok(seq) => seq,
@@ -201,6 +213,7 @@ impl Call<'_> {
                 );
             }
         };
+        self.bot.sent.record(traces, self.plan.trace_delay);
         match self.plan.aftermath {
             Aftermath::Respond => answer(seq),
             Aftermath::Hang => {
@@ -485,16 +498,7 @@ pub async fn conversations(
             )));
         }
         let (number, size) = query.paging().map_err(bad_request)?;
-        let history: Vec<_> = call
-            .bot
-            .user(&user)
-            .map(|u| {
-                u.conversations
-                    .iter()
-                    .filter(|m| (start..=end).contains(&m.timestamp))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let history = history::history(call.bot, &user, start..=end, now);
         let (items, total) = validate::page(&history, number, size);
         let data = json!({
             "conversations": items, "pageNumber": number, "pageSize": size, "totalPages": total,

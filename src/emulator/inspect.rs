@@ -26,10 +26,16 @@ pub async fn requests(State(shared): State<AppState>) -> Response {
     }
 }
 
-/// DELETE /_emulator/requests: forget every record (and truncate the file).
+/// DELETE /_emulator/requests: forget every record (and truncate the file), and so what the
+/// sends left in conversation history.
 pub async fn reset(State(shared): State<AppState>) -> Response {
     match shared.store.reset() {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Ok(()) => {
+            for bot in shared.world.bots() {
+                bot.sent.clear();
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(e) => envelope(StatusCode::INTERNAL_SERVER_ERROR, FAILURE, e),
     }
 }

@@ -5,12 +5,13 @@
 //! This file owns the public interface (what tests and the CLI call), the router and the
 //! server's start and shutdown. The rest: [`seed`] (the seed format), `world` (the seed indexed,
 //! keys), `handlers` (the Engati endpoints), `validate` (strict request checks), `store` (the
-//! durable record), [`faults`], `inspect` (the `/_emulator/` endpoints) and [`log`] (buffered
-//! stderr for the request log). docs/emulator.md
-//! is the user's guide.
+//! durable record), `history` (what sends leave in conversation history), [`faults`], `inspect`
+//! (the `/_emulator/` endpoints) and [`log`] (buffered stderr for the request log).
+//! docs/emulator.md is the user's guide.
 
 pub mod faults;
 mod handlers;
+mod history;
 mod inspect;
 pub mod log;
 mod respond;
@@ -129,7 +130,11 @@ pub async fn start(config: Config) -> Result<Running, EmulatorError> {
         error,
     })?;
     // Opened after binding, so a taken port does not leave a writer thread behind.
-    let store = store::Store::open(config.data_dir.as_deref()).map_err(EmulatorError::Data)?;
+    let mut replay = |path: &str, body: &[u8], received_at: &str| {
+        history::replay(&world, path, body, received_at);
+    };
+    let store =
+        store::Store::open(config.data_dir.as_deref(), &mut replay).map_err(EmulatorError::Data)?;
     let (stop, stopped) = watch::channel(false);
     let shared = Arc::new(Shared {
         world,

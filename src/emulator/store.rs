@@ -8,9 +8,12 @@
 //! per batch; the page cache survives the emulator process, which is the crash this log is for,
 //! and the file is synced at shutdown.
 //!
-//! With a data directory the file is the only copy (memory stays flat over long runs) and is read
-//! back at startup; without one, the same bytes are kept in one in-memory buffer.
+//! With a data directory the file is the only copy (the record's memory stays flat over long
+//! runs) and is read back at startup, when each record is also handed to a replay function
+//! (which rebuilds conversation history); without one, the same bytes are kept in one in-memory
+//! buffer.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -20,6 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use axum::body::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 
 /// The log's file name inside the data directory.
@@ -48,6 +52,29 @@ pub struct RecordedRequest {
     /// When it arrived, RFC 3339 UTC.
     pub received_at: String,
 }
+
+/// A line of the log as startup reads it: [`RecordedRequest`]'s fields, with the body left as
+/// JSON text rather than built into a `Value` it would only be parsed from again.
+#[derive(Deserialize)]
+struct Line<'a> {
+    seq: u64,
+    // Not used, but required, so a line that is not a record still stops startup.
+    #[serde(rename = "method")]
+    _method: Cow<'a, str>,
+    #[serde(borrow)]
+    path: Cow<'a, str>,
+    #[serde(rename = "query")]
+    _query: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    #[serde(borrow)]
+    body: Option<&'a RawValue>,
+    phones: Vec<String>,
+    #[serde(borrow)]
+    received_at: Cow<'a, str>,
+}
+
+/// Told each record read back at startup, in order: its path, JSON body and `received_at`.
+/// Records without a body (reads, v1 triggers) are not told.
+pub type Replay<'r> = dyn FnMut(&str, &[u8], &str) + 'r;
 
 /// A record before the writer numbers it.
 #[derive(Debug)]
@@ -154,16 +181,16 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens the log (reading back `DIR/requests.jsonl` when there is a directory) and starts
-    /// the writer task on the current runtime.
-    pub fn open(data_dir: Option<&Path>) -> Result<Store, String> {
+    /// Opens the log (reading back `DIR/requests.jsonl` when there is a directory, telling
+    /// `replay` each record) and starts the writer task on the current runtime.
+    pub fn open(data_dir: Option<&Path>, replay: &mut Replay<'_>) -> Result<Store, String> {
         let log = match data_dir {
             None => Log {
                 sink: Sink::Memory(Vec::new()),
                 counts: BTreeMap::new(),
                 next_seq: 1,
             },
-            Some(dir) => reload(dir)?,
+            Some(dir) => reload(dir, replay)?,
         };
         let log = Arc::new(Mutex::new(log));
         let (tx, rx) = mpsc::channel(QUEUE);
@@ -256,8 +283,9 @@ fn lock(log: &Mutex<Log>) -> MutexGuard<'_, Log> {
     log.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Opens `DIR/requests.jsonl` for appending and rebuilds counts and sequence numbers from it.
-fn reload(dir: &Path) -> Result<Log, String> {
+/// Opens `DIR/requests.jsonl` for appending and rebuilds counts and sequence numbers from it,
+/// telling `replay` each record.
+fn reload(dir: &Path, replay: &mut Replay<'_>) -> Result<Log, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let path = dir.join(LOG_FILE);
     let file = OpenOptions::new()
@@ -284,13 +312,16 @@ fn reload(dir: &Path) -> Result<Log, String> {
         if line.is_empty() {
             continue;
         }
-        let record: RecordedRequest = serde_json::from_slice(line).map_err(|e| {
+        let record: Line = serde_json::from_slice(line).map_err(|e| {
             format!(
                 "{} line {} is not a request record ({e}); move the file away to start afresh",
                 path.display(),
                 i + 1
             )
         })?;
+        if let Some(body) = record.body {
+            replay(&record.path, body.get().as_bytes(), &record.received_at);
+        }
         for phone in record.phones {
             *counts.entry(phone).or_insert(0) += 1;
         }

@@ -1,11 +1,13 @@
 //! The seed, indexed for serving: keys (with run-time revocation), customers, bots, approved
-//! templates, flows, users and conversations.
+//! templates, flows, users and conversations, and each bot's record of what accepted sends
+//! left in its users' histories (`history`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 
+use super::history::Sent;
 use super::seed::{Seed, SeedError};
 use crate::engati::api::{BotUser, ConversationItem};
 use crate::model::{HeaderKind, Template};
@@ -45,6 +47,8 @@ pub struct Bot {
     pub flows: HashSet<String>,
     /// Users, in seed order.
     pub users: Vec<User>,
+    /// What accepted sends left in histories, for any channel user id.
+    pub sent: Sent,
     by_channel_user_id: HashMap<String, usize>,
 }
 
@@ -68,6 +72,8 @@ pub struct ApprovedTemplate {
     pub namespace: Option<String>,
     /// The header's kind.
     pub header: HeaderKind,
+    /// The approved body, with its `{{N}}` slots.
+    pub body: String,
     /// How many `{{N}}` slots the body has.
     pub body_params: usize,
     /// Each button's sub_type, in order: `quick_reply`, `url` or `copy_code`.
@@ -101,6 +107,7 @@ impl ApprovedTemplate {
             language: template.language.clone(),
             namespace: template.namespace.clone(),
             header: template.header,
+            body: template.body.clone(),
             body_params: numbers.len(),
             buttons,
         })
@@ -168,6 +175,11 @@ impl World {
     pub fn bot(&self, customer: u64, bot: &str) -> Option<&Bot> {
         self.customers.get(&customer)?.get(bot)
     }
+
+    /// Every bot, in no particular order.
+    pub fn bots(&self) -> impl Iterator<Item = &Bot> {
+        self.customers.values().flat_map(HashMap::values)
+    }
 }
 
 impl Bot {
@@ -176,6 +188,14 @@ impl Bot {
         self.by_channel_user_id
             .get(channel_user_id)
             .and_then(|&i| self.users.get(i))
+    }
+
+    /// The approved template with this name in this language.
+    pub fn template(&self, name: &str, language: &str) -> Option<&ApprovedTemplate> {
+        self.templates
+            .get(name)?
+            .iter()
+            .find(|t| t.language == language)
     }
 }
 
@@ -226,6 +246,7 @@ fn index_bot(bot: &super::seed::SeedBot) -> Result<Bot, SeedError> {
         templates,
         flows: bot.flows.iter().cloned().collect(),
         users,
+        sent: Sent::default(),
         by_channel_user_id,
     })
 }
