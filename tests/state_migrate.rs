@@ -17,6 +17,7 @@ use state_support::{apply, at, attempt, postgres_url};
 #[derive(Debug, PartialEq)]
 struct Everything {
     serial: u64,
+    lineage: Option<String>,
     campaigns: Vec<CampaignSummary>,
     applies: Vec<ApplyRecord>,
     attempts: Vec<Delivery>,
@@ -41,6 +42,7 @@ fn everything(store: &dyn Store) -> Everything {
         .collect();
     Everything {
         serial: store.serial().unwrap(),
+        lineage: store.lineage().unwrap(),
         campaigns: store.campaigns().unwrap(),
         applies: store.applies().unwrap(),
         attempts,
@@ -169,7 +171,11 @@ fn a_state_being_applied_to_is_not_migrated() {
     ]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(&format!("lock {}", lock.id)), "{stderr}");
+    assert!(
+        stderr.contains("locked by ana@laptop (pid 4242)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&lock.id), "{stderr}");
     let copy = SqliteStore::open_read_only(&project.path().join("copy.db")).unwrap();
     assert_eq!(copy.serial().unwrap(), 0, "nothing was copied");
     assert!(copy.campaigns().unwrap().is_empty());

@@ -69,7 +69,7 @@ fn a_live_apply_lock_cannot_be_broken_from_another_session() {
     let mut operator = f.open();
     assert_eq!(
         operator.unlock(&lock.id).unwrap_err(),
-        StateError::Locked(lock.clone()),
+        StateError::HolderAlive(lock.clone()),
         "its apply is still running"
     );
     running.unlock(&lock.id).unwrap();

@@ -103,7 +103,7 @@ fn a_state_from_a_newer_herald_is_refused_by_every_open() {
             StateError::NewerSchema {
                 location: path.display().to_string(),
                 found: 99,
-                known: 1,
+                known: 2,
             }
         );
     }
@@ -298,5 +298,29 @@ fn measure_a_million_deliveries(number: fn(u64) -> u64) {
         "record {total} in batches of 10,000: {recorded_in:.2?}; recorded(): {visited_in:.2?}; \
          recorded_map(): {mapped_in:.2?}; campaigns(): {summarised_in:.2?}; file {} MB",
         size / 1_000_000
+    );
+}
+
+#[test]
+fn a_state_from_before_lineages_gets_one_when_written_and_keeps_its_serial() {
+    let dir = TempDir::new().unwrap();
+    let path = state_path(&dir);
+    drop(SqliteStore::open(&path).unwrap());
+    // What a state of schema version 1 was: no lineage, serial 7.
+    tamper(
+        &path,
+        "DELETE FROM meta WHERE key = 'lineage'; UPDATE meta SET value = 7 WHERE key = 'serial'; \
+         PRAGMA user_version = 1;",
+    );
+    assert!(
+        SqliteStore::open_read_only(&path).is_err(),
+        "reading never migrates"
+    );
+    let migrated = SqliteStore::open(&path).unwrap();
+    assert_eq!(migrated.serial().unwrap(), 7);
+    let lineage = migrated.lineage().unwrap().expect("a lineage");
+    assert_eq!(
+        SqliteStore::open(&path).unwrap().lineage().unwrap(),
+        Some(lineage)
     );
 }

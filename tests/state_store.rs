@@ -28,6 +28,9 @@ suite!(
     a_state_never_written_reads_as_empty,
     a_held_lock_stops_a_second_store_and_names_its_holder,
     unlocking_with_a_wrong_id_keeps_the_lock_and_names_the_current_one,
+    a_live_holders_lock_cannot_be_unlocked_by_another_store,
+    a_dead_holders_lock_is_taken_over_by_the_next_without_unlock,
+    the_lineage_is_made_once_and_kept_across_opens,
     of_many_stores_racing_for_the_lock_exactly_one_wins,
     campaigns_count_latest_outcomes_with_in_flight_as_unknown,
     logging_an_apply_again_updates_it_by_id,
@@ -181,6 +184,65 @@ fn unlocking_with_a_wrong_id_keeps_the_lock_and_names_the_current_one(f: &Fixtur
         }
     );
     assert_eq!(store.current_lock().unwrap(), Some(lock));
+}
+
+fn a_live_holders_lock_cannot_be_unlocked_by_another_store(f: &Fixture) {
+    let mut holder = f.open();
+    let mut other = f.open();
+    let lock = holder.lock("ana@laptop (pid 4242)").unwrap();
+    // Even with the right id: the holder is running.
+    assert_eq!(
+        other.unlock(&lock.id).unwrap_err(),
+        StateError::HolderAlive(lock.clone())
+    );
+    assert_eq!(other.current_lock().unwrap(), Some(lock.clone()));
+    // Neither refusal tells the id.
+    let refused = other.unlock("deadbeef").unwrap_err();
+    let told = format!("{refused} {}", refused.help());
+    assert!(!told.contains(&lock.id), "{told}");
+    let live = StateError::HolderAlive(lock.clone());
+    assert!(!format!("{live} {}", live.help()).contains(&lock.id));
+    let locked = StateError::Locked(lock.clone());
+    assert!(!format!("{locked} {}", locked.help()).contains(&lock.id));
+    holder.unlock(&lock.id).unwrap();
+    assert_eq!(other.current_lock().unwrap(), None);
+}
+
+fn a_dead_holders_lock_is_taken_over_by_the_next_without_unlock(f: &Fixture) {
+    let mut holder = f.open();
+    let dead = holder.lock("ana@laptop (pid 4242)").unwrap();
+    // The holder dies: its OS lock (or database session) goes with it; its record stays.
+    drop(holder);
+    let mut next = f.open();
+    assert_eq!(next.current_lock().unwrap(), Some(dead.clone()));
+    let taken = next.lock("ci@runner (pid 7)").unwrap();
+    assert_ne!(taken.id, dead.id);
+    assert_eq!(next.current_lock().unwrap(), Some(taken.clone()));
+    // The dead record cannot be unlocked any more; the live one cannot be broken.
+    assert!(matches!(
+        f.open().unlock(&dead.id).unwrap_err(),
+        StateError::NotLocked { .. }
+    ));
+    assert_eq!(
+        f.open().unlock(&taken.id).unwrap_err(),
+        StateError::HolderAlive(taken.clone())
+    );
+}
+
+fn the_lineage_is_made_once_and_kept_across_opens(f: &Fixture) {
+    assert_eq!(f.open_read_only().lineage().unwrap(), None);
+    let lineage = f
+        .open()
+        .lineage()
+        .unwrap()
+        .expect("a written state has a lineage");
+    assert_eq!(lineage.len(), 16);
+    assert!(lineage.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(f.open().lineage().unwrap(), Some(lineage.clone()));
+    assert_eq!(f.open_read_only().lineage().unwrap(), Some(lineage.clone()));
+    // Another state has another lineage.
+    let other = Fixture::sqlite().open().lineage().unwrap();
+    assert_ne!(other, Some(lineage));
 }
 
 fn of_many_stores_racing_for_the_lock_exactly_one_wins(f: &Fixture) {

@@ -11,11 +11,12 @@
 //! messages in that order. Within a campaign requests run concurrently ([`execute`]).
 
 pub mod execute;
+pub mod preflight;
 mod settle;
 
 pub use settle::{SettleError, Settlement, settle, settle_in_flight};
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant};
@@ -76,6 +77,8 @@ pub struct CampaignOutcome {
     pub unknown: u64,
     /// Not sent because the apply stopped first.
     pub not_sent: u64,
+    /// Failed and unknown deliveries counted by why (the error's code and message).
+    pub reasons: BTreeMap<String, u64>,
 }
 
 /// What an apply did.
@@ -104,6 +107,9 @@ impl Report {
             total.failed += c.failed;
             total.unknown += c.unknown;
             total.not_sent += c.not_sent;
+            for (reason, n) in &c.reasons {
+                *total.reasons.entry(reason.clone()).or_default() += n;
+            }
         }
         total
     }
@@ -227,6 +233,8 @@ struct Journal {
     launched: usize,
     finished: usize,
     counts: CampaignOutcome,
+    /// Requests in a row that never reached the server, and the last one's error.
+    unreached: (usize, Option<ApiError>),
 }
 
 /// A launched delivery, as its outcome row needs it.
@@ -305,6 +313,13 @@ impl Applier<'_> {
         while let Ok(finished) = journal.done.try_recv() {
             journal.take(finished, &self.options.apply_id);
         }
+        // A batch's worth of requests in a row that never reached the server: it is gone
+        // (refused, DNS, TLS). Stop rather than try every recipient six times.
+        if journal.unreached.0 >= self.options.batch.max(1)
+            && let Some(error) = journal.unreached.1.take()
+        {
+            self.stop.stop_for(error);
+        }
         if journal.outcomes.len() >= self.options.batch
             || journal.last_flush.elapsed() >= FLUSH_EVERY
         {
@@ -360,6 +375,7 @@ impl Sink for Applier<'_> {
             last_flush: Instant::now(),
             launched: 0,
             finished: 0,
+            unreached: (0, None),
             counts: CampaignOutcome {
                 name: campaign.name.clone(),
                 planned,
@@ -410,6 +426,7 @@ impl Journal {
         let Some(delivery) = self.in_flight.remove(&finished.index) else {
             return;
         };
+        let unreached = matches!(&finished.result, Sent::Failed(ApiError::NotSent { .. }));
         let (outcome, api_code, detail) = match finished.result {
             Sent::Accepted(code) => {
                 self.counts.sent += 1;
@@ -417,11 +434,19 @@ impl Journal {
             }
             Sent::Failed(error) => {
                 self.counts.failed += 1;
-                (Outcome::Failed, api_code(&error), Some(describe(&error)))
+                let detail = describe(&error);
+                *self.counts.reasons.entry(detail.clone()).or_default() += 1;
+                let code = api_code(&error);
+                if unreached {
+                    self.unreached = (self.unreached.0 + 1, Some(error));
+                }
+                (Outcome::Failed, code, Some(detail))
             }
             Sent::Unknown(error) => {
                 self.counts.unknown += 1;
-                (Outcome::Unknown, api_code(&error), Some(describe(&error)))
+                let detail = describe(&error);
+                *self.counts.reasons.entry(detail.clone()).or_default() += 1;
+                (Outcome::Unknown, api_code(&error), Some(detail))
             }
             Sent::NotSent => {
                 self.counts.not_sent += 1;
@@ -429,6 +454,9 @@ impl Journal {
                 (Outcome::Failed, None, Some(why))
             }
         };
+        if !unreached {
+            self.unreached.0 = 0;
+        }
         self.outcomes.push(Delivery {
             campaign: self.campaign.clone(),
             recipient: delivery.recipient,

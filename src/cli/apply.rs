@@ -2,26 +2,26 @@
 //! Without a plan file, apply plans first, shows the plan and asks for `yes` (or takes
 //! `--auto-approve`), then applies that plan.
 //!
-//! Before anything is sent the plan must still be true: made against the state as it is now
-//! (its serial), from the files as they are now (its inputs hash), for the API the settings
-//! name. Then the state is locked, deliveries a crashed apply left in flight are settled as
-//! unknown, and the plan's sends go out ([`crate::apply`]).
+//! Before anything is sent the library's preflight ([`preflight`]) proves the plan is the plan
+//! the project makes against this very state; then the plan's sends go out
+//! ([`crate::apply`]). SIGTERM, SIGHUP and SIGINT stop it cleanly ([`super::signals`]).
 //!
 //! Exit codes: 0 when everything planned was sent, 1 when some deliveries failed, are unknown
-//! or were not sent, 2 when nothing could start (a stale plan, the lock, the key, settings).
+//! or were not sent (a rejected key, a dead server and a signal included), 2 when nothing could
+//! start (a refused plan, the lock, a missing key, settings).
 
-use std::io::{IsTerminal, Seek, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
 
+use super::users::ApiUsers;
 use super::{Checked, ProjectArgs, write_out};
 use crate::apply::execute::{Executor, StopSignal};
-use crate::apply::{self, Options, Report};
+use crate::apply::{self, Options, Report, preflight};
 use crate::engati::{Client, ClientConfig};
-use crate::plan::{inputs, json};
-use crate::state::{ApplyRecord, Store};
+use crate::plan::json;
 
 /// `herald apply`.
 #[derive(Debug, Args)]
@@ -139,12 +139,15 @@ fn plan_then_apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8, String> 
     apply_file(args, &path, out)
 }
 
-/// Applies a plan file.
+/// Applies a plan file: the library's preflight ([`preflight`]), the sends, the summary.
 fn apply_file(args: &ApplyArgs, path: &Path, out: &mut dyn Write) -> Result<u8, String> {
-    // Read twice from one open file: whole and checked before anything is sent, then again
-    // as it is sent. The plan is never held in memory.
-    let mut file = std::fs::File::open(path).map_err(|e| unreadable(path, &e))?;
-    let outline = json::outline(&mut file).map_err(|e| plan_error(path, e))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let stop = Arc::new(StopSignal::default());
+    let signals = super::signals::watch(&runtime, stop.clone());
     let checked = Checked::new(&args.project)?;
     let (loaded, validated) = (&checked.loaded, &checked.validated);
     if validated.has_errors() {
@@ -157,43 +160,17 @@ fn apply_file(args: &ApplyArgs, path: &Path, out: &mut dyn Write) -> Result<u8, 
     let Some(settings) = &catalog.settings else {
         return Err("herald.yaml could not be read".to_owned());
     };
-    let header = &outline.header;
-    let now_hash = inputs::hash(
+    let env = args.project.env.as_deref();
+    let api = settings.api_for(env);
+    let project = preflight::Project {
         loaded,
         catalog,
-        &inputs::Options {
-            environment: args.project.env.as_deref(),
-            vars: &checked.vars,
-            campaigns: &header.campaigns,
-        },
-    );
-    if now_hash != header.inputs_hash {
-        return Err(refuse(
-            "the project changed since this plan was made (its files, a CSV, --env or --var)",
-            "plan again and review the new plan; a plan is applied only as it was reviewed",
-        ));
-    }
-    let api = settings.api_for(args.project.env.as_deref());
-    let target = &header.target;
-    if (
-        target.base_url.as_str(),
-        target.customer_id,
-        target.bot_key.as_str(),
-    ) != (api.base_url.as_str(), api.customer_id, api.bot_key.as_str())
-    {
-        return Err(refuse(
-            format!(
-                "the plan was made for {} (customer {}, bot {}), the settings name {} (customer {}, bot {})",
-                target.base_url,
-                target.customer_id,
-                target.bot_key,
-                api.base_url,
-                api.customer_id,
-                api.bot_key
-            ),
-            "apply with the --env the plan was made with, or plan again",
-        ));
-    }
+        api: &api,
+        environment: env,
+        vars: &checked.vars,
+    };
+    let refused = |e: preflight::Refusal| refuse(&e, e.help());
+    let plan = preflight::open_plan(path, &project).map_err(refused)?;
     let config = ClientConfig::from_settings(&api, |v| std::env::var(v).ok(), args.insecure_http)
         .map_err(|e| refuse(&e, e.help()))?;
     let concurrency = args
@@ -202,33 +179,60 @@ fn apply_file(args: &ApplyArgs, path: &Path, out: &mut dyn Write) -> Result<u8, 
         .max(1);
     let rate = args.rate.or(config.rate_limit());
     let client = Client::new(config).map_err(|e| refuse(&e, e.help()))?;
+    // A server that cannot be reached (or a rejected key) is found with one read, before
+    // anything is recorded: not after every recipient was tried six times.
+    runtime
+        .block_on(client.reach())
+        .map_err(|e| refuse(&e, e.help()))?;
 
-    let mut store =
-        super::state::open_for_writing(&loaded.root, settings, args.project.env.as_deref())?;
+    let store = super::state::open_for_writing(&loaded.root, settings, env)?;
     let holder = holder();
-    let lock = store.lock(&holder).map_err(|e| refuse(&e, e.help()))?;
-    // Checked under the lock: no apply can move the state between this check and the sends.
-    let fresh = check_serial(store.as_ref(), header.state_serial);
-    let result = match fresh {
-        Ok(()) => locked(
-            args,
-            &mut file,
-            &outline,
-            store.as_mut(),
-            client,
-            concurrency,
-            rate,
-            &lock.id,
-            &holder,
-        ),
-        Err(e) => Err(e),
-    };
-    let unlocked = store.unlock(&lock.id);
-    let report = result?;
-    unlocked.map_err(|e| refuse(&e, e.help()))?;
+    let mut users = ApiUsers::new(&api, args.insecure_http);
+    let ready = preflight::prepare(plan, &project, store, &mut users, &holder);
+    users.shut_down();
+    let mut ready = ready.map_err(refused)?;
+    if let Some(dead) = ready.state.took_over() {
+        eprintln!(
+            "note: took over the lock of {} (since {}), which is no longer running",
+            dead.holder, dead.since
+        );
+    }
+    if ready.settled > 0 {
+        eprintln!(
+            "warning: {} deliveries were in flight when an earlier apply stopped; they are now `unknown` (see `herald state list`)",
+            ready.settled
+        );
+    }
+    let executor = Executor::new(
+        runtime.handle().clone(),
+        client,
+        concurrency,
+        rate,
+        stop.clone(),
+    );
+    let options = Options::for_concurrency(concurrency, args.resend_unknown, ready.state.id());
+    let report = apply::run(
+        &mut ready.plan,
+        &ready.outline,
+        &mut *ready.state,
+        &executor,
+        &stop,
+        &options,
+        &mut super::progress::Reporter::detect(),
+    );
+    let report = report.map_err(|e| match e {
+        apply::Error::State(e) => refuse(&e, e.help()),
+        apply::Error::Plan(e) => refuse(e.message, e.help),
+    })?;
+    preflight::finish(ready.state, ready.record, &report).map_err(|e| refuse(&e, e.help()))?;
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     write_out(out, &summary(&report))?;
     if let Some(error) = &report.stopped_by {
         eprintln!("error: {error}\nhelp: {}", error.help());
+    } else if let Some(signal) = signals.received() {
+        eprintln!(
+            "apply stopped by {signal}: requests in flight were finished and recorded, the lock is released; `herald plan` lists what was not sent"
+        );
     } else if report.interrupted {
         eprintln!(
             "apply interrupted: requests in flight were finished and recorded; `herald plan` lists what was not sent"
@@ -246,97 +250,6 @@ fn unreadable(path: &Path, e: &std::io::Error) -> String {
 /// A plan file that cannot be used.
 fn plan_error(path: &Path, e: json::ReadError) -> String {
     refuse(format!("{}: {}", path.display(), e.message), e.help)
-}
-
-/// Refuses a plan made against another state serial than the current one.
-fn check_serial(store: &dyn Store, planned: u64) -> Result<(), String> {
-    let serial = store.serial().map_err(|e| refuse(&e, e.help()))?;
-    if serial == planned {
-        return Ok(());
-    }
-    Err(refuse(
-        format!("the state changed since this plan was made (serial {planned} then, {serial} now)"),
-        "another apply ran in between: plan again so that nobody is messaged twice",
-    ))
-}
-
-/// The part of apply that runs under the lock.
-#[allow(clippy::too_many_arguments)]
-fn locked(
-    args: &ApplyArgs,
-    plan: &mut std::fs::File,
-    outline: &json::Outline,
-    store: &mut dyn Store,
-    client: Client,
-    concurrency: usize,
-    rate: Option<f64>,
-    apply_id: &str,
-    holder: &str,
-) -> Result<Report, String> {
-    let state_error = |e: crate::state::StateError| refuse(&e, e.help());
-    let settled = apply::settle_in_flight(store, apply_id).map_err(state_error)?;
-    if settled > 0 {
-        eprintln!(
-            "warning: {settled} deliveries were in flight when an earlier apply stopped; they are now `unknown` (see `herald state list`)"
-        );
-    }
-    let mut record = ApplyRecord {
-        id: apply_id.to_owned(),
-        who: holder.to_owned(),
-        started_at: jiff::Timestamp::now(),
-        finished_at: None,
-        plan_hash: outline.file_hash.to_string(),
-        sent: 0,
-        failed: 0,
-        unknown: 0,
-    };
-    store.log_apply(&record).map_err(state_error)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let stop = Arc::new(StopSignal::default());
-    {
-        let stop = stop.clone();
-        runtime.spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nstopping: no new requests; waiting for those in flight");
-                stop.stop();
-            }
-        });
-    }
-    let executor = Executor::new(
-        runtime.handle().clone(),
-        client,
-        concurrency,
-        rate,
-        stop.clone(),
-    );
-    let options = Options::for_concurrency(concurrency, args.resend_unknown, apply_id);
-    plan.seek(std::io::SeekFrom::Start(0))
-        .map_err(|e| format!("cannot read the plan file again: {e}"))?;
-    let report = apply::run(
-        plan,
-        outline,
-        store,
-        &executor,
-        &stop,
-        &options,
-        &mut super::progress::Reporter::detect(),
-    )
-    .map_err(|e| match e {
-        apply::Error::State(e) => state_error(e),
-        apply::Error::Plan(e) => refuse(e.message, e.help),
-    })?;
-    let totals = report.totals();
-    record.finished_at = Some(jiff::Timestamp::now());
-    record.sent = totals.sent;
-    record.failed = totals.failed + totals.not_sent;
-    record.unknown = totals.unknown;
-    store.log_apply(&record).map_err(state_error)?;
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    Ok(report)
 }
 
 /// Who is applying: the CI job when there is one, else user@host, with the process id.
@@ -393,6 +306,20 @@ fn summary(report: &Report) -> String {
     text.push_str(&line(header));
     for row in &rows {
         text.push_str(&line(row.each_ref().map(String::as_str)));
+    }
+    if !totals.reasons.is_empty() {
+        text.push_str("\nWhy deliveries failed or are unknown:\n");
+        let mut reasons: Vec<_> = totals.reasons.iter().collect();
+        // Most frequent first; ties in name order, so the output is stable.
+        reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let width = reasons
+            .iter()
+            .map(|(_, n)| n.to_string().len())
+            .max()
+            .unwrap_or(1);
+        for (reason, n) in reasons {
+            text.push_str(&format!("  {n:>width$}  {reason}\n"));
+        }
     }
     text.push_str(&if report.all_sent() {
         format!("\nApplied: {} sent.\n", totals.sent)

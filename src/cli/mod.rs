@@ -8,6 +8,7 @@ mod apply;
 mod diff;
 mod plan;
 mod progress;
+mod signals;
 pub mod state;
 mod users;
 
@@ -175,6 +176,9 @@ pub struct EmulatorArgs {
     /// Seed the fault draws, for reproducible runs.
     #[arg(long, value_name = "N")]
     pub fault_seed: Option<u64>,
+    /// Answer reads (Users, Conversations) as a healthy server: faults hit only sends.
+    #[arg(long)]
+    pub faults_spare_reads: bool,
 }
 
 fn parse_fraction(text: &str) -> Result<f64, String> {
@@ -474,6 +478,7 @@ fn emulator_command(args: EmulatorArgs) -> Result<(), String> {
             trace_lost: args.trace_lost,
             retry_after_secs: args.retry_after,
             seed: args.fault_seed,
+            spare_reads: args.faults_spare_reads,
         },
     };
     // Logs go to stderr, one line per request at info; RUST_LOG overrides the level.

@@ -7,6 +7,24 @@ use crate::engati::{Client, ClientConfig};
 use crate::model::Api;
 use crate::render::UsersSource;
 
+/// Attempts per Users API read.
+const READ_ATTEMPTS: u32 = 4;
+/// The first pause between attempts; doubled for every further one.
+const READ_BACKOFF: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Whether a failed read may pass when tried again: not a refusal of the key or the request.
+fn rereadable(e: &crate::engati::ApiError) -> bool {
+    use crate::engati::ApiError;
+    !matches!(
+        e,
+        ApiError::KeyRejected { .. }
+            | ApiError::NotFound { .. }
+            | ApiError::BadRequest { .. }
+            | ApiError::Rejected { .. }
+            | ApiError::InvalidRequest { .. }
+    )
+}
+
 /// Reads Users API audiences through the Engati client, created on first use (a project
 /// without such audiences needs no key).
 pub(crate) struct ApiUsers {
@@ -90,8 +108,19 @@ impl UsersSource for ApiUsers {
         let (Some(runtime), Some(client)) = (&self.runtime, &self.client) else {
             return Err("the Engati client could not be set up".to_owned());
         };
-        runtime
-            .block_on(client.users(attribute, value))
-            .map_err(|e| e.to_string())
+        // A read changes nothing, so any answer that may pass is tried again: apply reads
+        // these audiences again to check its plan, and one lost answer should not refuse it.
+        let mut wait = READ_BACKOFF;
+        for attempt in 1.. {
+            match runtime.block_on(client.users(attribute, value)) {
+                Ok(users) => return Ok(users),
+                Err(e) if attempt < READ_ATTEMPTS && rereadable(&e) => {
+                    std::thread::sleep(wait);
+                    wait *= 2;
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Err("the Users API could not be read".to_owned())
     }
 }

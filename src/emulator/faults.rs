@@ -39,6 +39,10 @@ pub struct Faults {
     pub retry_after_secs: u64,
     /// Seeds the random draws, for reproducible runs (`--fault-seed`).
     pub seed: Option<u64>,
+    /// Reads (Users, Conversations) are answered as by a healthy server, draw nothing and
+    /// wait no latency: faults hit only sends (`--faults-spare-reads`). Apply reads the
+    /// Users API to check its plan; a test of what sends meet leaves reads alone.
+    pub spare_reads: bool,
 }
 
 impl Faults {
@@ -191,14 +195,17 @@ impl FaultState {
         inner.faults = faults;
     }
 
-    /// Draws the fate of one request.
-    pub fn plan(&self) -> Plan {
+    /// Draws the fate of one request (`read`: a GET).
+    pub fn plan(&self, read: bool) -> Plan {
         let mut guard = self.lock();
         let Draws {
             faults,
             rng,
             trace_rng,
         } = &mut *guard;
+        if read && faults.spare_reads {
+            return Plan::CLEAN;
+        }
         let mut plan = Plan {
             latency: Duration::from_millis(faults.latency_ms),
             trace_delay: Duration::from_millis(faults.trace_delay_ms),
@@ -264,7 +271,7 @@ mod tests {
     fn healthy_by_default() {
         let state = FaultState::new(Faults::default());
         for _ in 0..100 {
-            assert_eq!(state.plan(), Plan::CLEAN);
+            assert_eq!(state.plan(false), Plan::CLEAN);
         }
     }
 
@@ -279,8 +286,8 @@ mod tests {
         };
         let a = FaultState::new(faults.clone());
         let b = FaultState::new(faults);
-        let plans_a: Vec<Plan> = (0..50).map(|_| a.plan()).collect();
-        let plans_b: Vec<Plan> = (0..50).map(|_| b.plan()).collect();
+        let plans_a: Vec<Plan> = (0..50).map(|_| a.plan(false)).collect();
+        let plans_b: Vec<Plan> = (0..50).map(|_| b.plan(false)).collect();
         assert_eq!(plans_a, plans_b);
         assert!(plans_a.iter().any(|p| p.refusal.is_some()));
         assert!(plans_a.iter().any(|p| p.refusal.is_none()));
@@ -302,7 +309,7 @@ mod tests {
         });
         let mut lost = 0;
         for _ in 0..200 {
-            let (a, b) = (plain.plan(), traced.plan());
+            let (a, b) = (plain.plan(false), traced.plan(false));
             assert_eq!((a.refusal, a.aftermath), (b.refusal, b.aftermath));
             assert_eq!(b.trace_delay, Duration::from_millis(250));
             lost += usize::from(b.trace_lost);
@@ -318,7 +325,7 @@ mod tests {
             trace_lost: 1.0,
             ..Faults::default()
         });
-        let plan = state.plan();
+        let plan = state.plan(false);
         assert_eq!(plan.refusal, Some(Refusal::ServerError));
         assert_eq!(plan.aftermath, Aftermath::Drop);
         assert!(plan.trace_lost);

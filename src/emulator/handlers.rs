@@ -75,7 +75,7 @@ async fn begin<'a>(
     bot: &str,
 ) -> Result<Call<'a>, Response> {
     let received_at = jiff::Timestamp::now();
-    let plan = shared.faults.plan();
+    let plan = shared.faults.plan(method == Method::GET);
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
     }

@@ -33,6 +33,9 @@ const MAX_PAGES: u32 = 10_000;
 const POOL_IDLE: Duration = Duration::from_secs(90);
 /// TCP keep-alive probes, so a silently dropped connection is noticed.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+/// Tries of [`Client::reach`] before a server that cannot be reached is reported (about
+/// 1.4 s of pauses in all).
+const REACH_ATTEMPTS: u32 = 4;
 
 /// A send Engati accepted (envelope code 1000). Accepted is not delivered: WhatsApp may still
 /// fail to deliver it later.
@@ -187,6 +190,37 @@ impl Client {
     pub async fn users(&self, attribute: &str, value: &str) -> Result<Vec<BotUser>, ApiError> {
         self.all_pages("users", |n| self.users_request(attribute, value, n))
             .await
+    }
+
+    /// Whether the API can be reached at all, asked before an apply records anything: one
+    /// read (a page of one user with an attribute nobody has) answered in any way means yes.
+    /// Fails only when nothing reached the server (a refused connection, DNS, TLS), with that
+    /// error (after a few quick tries), or when the key is rejected.
+    pub async fn reach(&self) -> Result<(), ApiError> {
+        let c = &self.config;
+        let request = Request::users(
+            c.customer_id(),
+            c.bot_key(),
+            "herald_reachability_check",
+            "-",
+            0,
+            1,
+        );
+        let mut wait = Duration::from_millis(200);
+        for attempt in 1..=REACH_ATTEMPTS {
+            match self.call(&request, false).await {
+                Err(e @ ApiError::NotSent { .. }) if attempt < REACH_ATTEMPTS => {
+                    tracing::debug!(error = %e, "the API cannot be reached yet");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(e @ (ApiError::NotSent { .. } | ApiError::KeyRejected { .. })) => {
+                    return Err(e);
+                }
+                _ => return Ok(()),
+            }
+        }
+        Ok(())
     }
 
     /// One page of a user's conversation history (pages count from 0).

@@ -155,6 +155,7 @@ pub fn run(
             bot_key: input.api.bot_key.clone(),
         },
         state_serial: store.serial()?,
+        state_lineage: store.lineage()?,
         inputs_hash: input.inputs_hash.clone(),
         campaigns: {
             let mut names = input.selection.to_vec();
@@ -412,6 +413,7 @@ impl Tracker<'_> {
             fingerprint: recorded.fingerprint,
             at: None,
             api_code: None,
+            detail: None,
             request: None,
         };
         let seen = self.detailed.entry(kind).or_default();
@@ -422,6 +424,9 @@ impl Tracker<'_> {
         if let Some(delivery) = self.store.delivery(self.campaign, recipient)? {
             previous.at = Some(delivery.at);
             previous.api_code = delivery.api_code;
+            if matches!(kind, ActionKind::Retry | ActionKind::Unknown) {
+                previous.detail = delivery.detail;
+            }
             if kind == ActionKind::Changed && *seen <= DIFFED_PER_CAMPAIGN {
                 previous.request = serde_json::from_str(&delivery.request).ok();
             }

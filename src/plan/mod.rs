@@ -162,6 +162,10 @@ pub struct Header {
     pub target: Target,
     /// The state serial it was made against.
     pub state_serial: u64,
+    /// The lineage of the state it was made against ([`crate::state::Store::lineage`]); left
+    /// out when the state did not exist yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_lineage: Option<String>,
     /// The SHA-256 of everything it was made from ([`inputs`]).
     pub inputs_hash: String,
     /// `--campaign` names the plan was limited to (left out when it plans every campaign), so
@@ -218,6 +222,9 @@ pub struct Previous {
     pub at: Option<Timestamp>,
     /// The API's code, for failures.
     pub api_code: Option<i64>,
+    /// What went wrong last time, for failed and unknown deliveries (the API's message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// The request then; given for the first changed actions of each campaign (the ones
     /// outputs show a diff for).
     #[serde(default, skip_serializing_if = "Option::is_none")]

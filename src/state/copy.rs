@@ -1,6 +1,6 @@
 //! Copying a whole state into an empty one (`herald state migrate`): every attempt in its
 //! recording order, so each delivery's latest attempt comes out the same, every apply, and the
-//! serial, so that a plan made against the original applies to the copy.
+//! serial and lineage, so that a plan made against the original applies to the copy.
 
 use super::{StateError, Store};
 
@@ -76,6 +76,9 @@ fn fill(from: &dyn Store, to: &mut dyn Store, serial: u64) -> Result<Copied, Cop
         to.log_apply(apply)?;
     }
     to.set_serial(serial)?;
+    if let Some(lineage) = from.lineage()? {
+        to.set_lineage(&lineage)?;
+    }
     Ok(Copied {
         attempts,
         applies: applies.len() as u64,

@@ -10,6 +10,7 @@
 //! state file.
 
 pub mod copy;
+mod guard;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -20,6 +21,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::Fingerprint;
+
+pub use guard::Locked;
 
 /// The recipient key of deliveries that go to a campaign's whole audience in one request
 /// (`broadcast`, `template_broadcast`).
@@ -153,9 +156,12 @@ pub struct CampaignSummary {
 /// Why a state operation failed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StateError {
-    /// Another apply holds the lock.
+    /// Another apply holds the lock, and is running.
     Locked(Lock),
-    /// `unlock` with an id that is not the current lock's.
+    /// `unlock` of a lock whose holder is still running: only a dead holder's lock is removed.
+    HolderAlive(Lock),
+    /// `unlock` with an id that is not the current lock's. The current lock's id is never
+    /// told: knowing it is what `unlock` asks for.
     NotLocked {
         /// The id given.
         id: String,
@@ -184,17 +190,20 @@ impl StateError {
     /// How to fix it.
     pub fn help(&self) -> String {
         match self {
-            StateError::Locked(lock) => format!(
-                "wait for it to finish; if it died, check what it sent, then run \
-                 `herald state unlock {}`",
-                lock.id
-            ),
+            StateError::Locked(_) => "wait for it to finish. A lock dies with its holder: \
+                 after a crash or a kill the next apply takes it over by itself"
+                .to_owned(),
+            StateError::HolderAlive(_) => "a running apply's lock cannot be broken: wait for \
+                 it to end, or stop it (SIGTERM or Ctrl-C: it records what it sent and releases \
+                 the lock). A dead holder's lock is taken over by the next apply by itself"
+                .to_owned(),
             StateError::NotLocked {
                 current: Some(lock),
                 ..
-            } => {
-                format!("the current lock's id is {}", lock.id)
-            }
+            } => format!(
+                "the state is locked by {} since {}, under another id",
+                lock.holder, lock.since
+            ),
             StateError::NotLocked { current: None, .. } => "the state is not locked".to_owned(),
             StateError::NewerSchema { .. } => {
                 "upgrade herald to the version that wrote this state".to_owned()
@@ -218,8 +227,13 @@ impl fmt::Display for StateError {
         match self {
             StateError::Locked(lock) => write!(
                 f,
-                "the state is locked by {} since {} (lock {})",
-                lock.holder, lock.since, lock.id
+                "the state is locked by {} since {}",
+                lock.holder, lock.since
+            ),
+            StateError::HolderAlive(lock) => write!(
+                f,
+                "the lock's holder is still running: {} since {}",
+                lock.holder, lock.since
             ),
             StateError::NotLocked { id, .. } => write!(f, "no lock with id {id}"),
             StateError::NewerSchema {
@@ -245,6 +259,16 @@ pub trait Store: Send {
     /// A number that grows with every write. A plan records it; apply refuses a plan made
     /// against another serial.
     fn serial(&self) -> Result<u64, StateError>;
+
+    /// The state's lineage: a random id made when the state was created, kept by
+    /// [`copy::copy`]. A plan records it beside the serial, so a plan made against one state
+    /// is never applied to another that happens to have the same serial. `None` for a state
+    /// that does not exist yet (read as empty).
+    fn lineage(&self) -> Result<Option<String>, StateError>;
+
+    /// Sets the lineage: only for [`copy::copy`], so that plans made against the original
+    /// apply to the copy.
+    fn set_lineage(&mut self, lineage: &str) -> Result<(), StateError>;
 
     /// Visits the latest attempt of every delivery of a campaign with its recipient. A visitor
     /// rather than a map: plan keys a million recipients by number, without a string each.
@@ -293,10 +317,13 @@ pub trait Store: Send {
     /// Every campaign in state with its deliveries counted by outcome, by name.
     fn campaigns(&self) -> Result<Vec<CampaignSummary>, StateError>;
 
-    /// Takes the apply lock for `holder`; fails at once with [`StateError::Locked`] when held.
+    /// Takes the apply lock for `holder`; fails at once with [`StateError::Locked`] when a
+    /// live process holds it. The lock dies with its holder (an OS file lock, a database
+    /// session lock): a lock left by a dead holder is taken over, and its record replaced.
     fn lock(&mut self, holder: &str) -> Result<Lock, StateError>;
 
-    /// Releases the lock with this id (an apply's own, or a dead one's via `state unlock`).
+    /// Releases the lock with this id: this store's own, or (`herald state unlock`) a dead
+    /// holder's record. Refuses with [`StateError::HolderAlive`] while its holder lives.
     fn unlock(&mut self, id: &str) -> Result<(), StateError>;
 
     /// The current lock, if any.

@@ -157,3 +157,15 @@ pub fn campaign_summary(row: &impl Columns) -> Result<CampaignSummary, String> {
         last_at: row.timestamp(4)?,
     })
 }
+
+/// A lineage as shown and recorded in plans: the stored number as 16 hex digits.
+pub fn lineage_text(value: i64) -> String {
+    format!("{:016x}", value as u64)
+}
+
+/// The stored number of a lineage shown by [`lineage_text`].
+pub fn lineage_value(text: &str) -> Result<i64, String> {
+    u64::from_str_radix(text, 16)
+        .map(|v| v as i64)
+        .map_err(|_| format!("`{text}` is not a state lineage (16 hex digits)"))
+}

@@ -135,15 +135,22 @@ impl Project {
     }
 }
 
-/// Output with the emulator's port (random per run) replaced.
+/// Output with the emulator's port and the state's lineage (random per run) replaced.
 pub fn stable(text: &str) -> String {
+    let text = replace_after(text, "http://127.0.0.1:", "[port]", |c| c.is_ascii_digit());
+    replace_after(&text, "\"state_lineage\":\"", "[lineage]", |c| {
+        c.is_ascii_hexdigit()
+    })
+}
+
+/// `text` with the characters passing `part` right after each `marker` replaced by `with`.
+fn replace_after(text: &str, marker: &str, with: &str, part: impl Fn(char) -> bool) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(i) = rest.find("http://127.0.0.1:") {
-        out.push_str(&rest[..i]);
-        out.push_str("http://127.0.0.1:[port]");
-        rest =
-            rest[i + "http://127.0.0.1:".len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+    while let Some(i) = rest.find(marker) {
+        out.push_str(&rest[..i + marker.len()]);
+        out.push_str(with);
+        rest = rest[i + marker.len()..].trim_start_matches(&part);
     }
     out.push_str(rest);
     out

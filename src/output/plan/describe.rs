@@ -176,6 +176,9 @@ pub(super) fn note(action: &Action) -> Option<String> {
             if let Some(at) = at {
                 note.push_str(&format!(" at {at}"));
             }
+            if let Some(detail) = previous.and_then(|p| p.detail.as_deref()) {
+                note.push_str(&format!(": {}", clean(detail)));
+            }
             Some(note)
         }
         ActionKind::Changed if action.sends => Some("resend".to_owned()),

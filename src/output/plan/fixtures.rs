@@ -37,6 +37,7 @@ pub(super) fn header() -> Header {
             bot_key: BOT.to_owned(),
         },
         state_serial: 42,
+        state_lineage: Some("5e1f0c2a9b3d7e64".to_owned()),
         inputs_hash: "0".repeat(64),
         campaigns: Vec::new(),
     }
@@ -281,6 +282,9 @@ fn previous(outcome: Outcome, request: &Request, when: &str, code: Option<i64>) 
         fingerprint: Fingerprint::of(request.to_json().as_bytes()),
         at: Some(at(when)),
         api_code: code,
+        detail: code
+            .filter(|_| outcome == Outcome::Failed)
+            .map(|c| format!("api::rejected: Engati answered {c}")),
         request: None,
     }
 }

@@ -332,6 +332,7 @@ mod tests {
                         fingerprint: a.fingerprint,
                         at: None,
                         api_code: None,
+                        detail: None,
                         request: Some(before),
                     });
                     a

@@ -88,6 +88,7 @@ fn redact_with(user_paths: &[String], action: &Action) -> Action {
     out.fingerprint = Fingerprint([0; 32]);
     if let Some(previous) = out.previous.as_mut() {
         previous.fingerprint = Fingerprint([0; 32]);
+        previous.detail = previous.detail.as_deref().map(redact_text);
     }
     redact_request(user_paths, &mut out.request);
     if let Some(request) = out.previous.as_mut().and_then(|p| p.request.as_mut()) {

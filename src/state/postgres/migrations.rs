@@ -3,7 +3,8 @@
 
 /// The schema, one script per version (`meta.schema_version` counts those applied). `{s}` is
 /// the quoted schema name. Append new scripts; never edit a released one.
-pub(super) const MIGRATIONS: &[&str] = &["
+pub(super) const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE {s}.meta (
         key   text PRIMARY KEY,
         value bigint NOT NULL
@@ -51,7 +52,14 @@ pub(super) const MIGRATIONS: &[&str] = &["
         holder    text NOT NULL,
         since     text NOT NULL
     );
-"];
+",
+    // 2: the lineage, a random number that tells this state from any other with the same serial
+    // (a fresh copy, a restored backup), recorded in every plan.
+    "
+    INSERT INTO {s}.meta (key, value) VALUES ('lineage',
+        ('x' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 16))::bit(64)::bigint);
+",
+];
 
 /// The schema version this herald writes: the number of migrations.
 pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -211,6 +211,36 @@ impl Store for PostgresStore {
         self.location.clone()
     }
 
+    fn lineage(&self) -> Result<Option<String>, StateError> {
+        if !self.exists {
+            return Ok(None);
+        }
+        let doing = "cannot read the lineage";
+        let rows = self.query(
+            doing,
+            "SELECT value FROM {s}.meta WHERE key = 'lineage'",
+            &[],
+        )?;
+        let value: i64 = match rows.first() {
+            Some(row) => row.try_get(0).map_err(fail(&self.location, doing))?,
+            None => {
+                return Err(StateError::Backend {
+                    location: self.location.clone(),
+                    message: "the state has no lineage".to_owned(),
+                });
+            }
+        };
+        Ok(Some(sql::lineage_text(value)))
+    }
+
+    fn set_lineage(&mut self, lineage: &str) -> Result<(), StateError> {
+        let doing = "cannot set the lineage";
+        let value = sql::lineage_value(lineage).map_err(fail(&self.location, doing))?;
+        let sql = "INSERT INTO {s}.meta (key, value) VALUES ('lineage', $1)
+                   ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+        self.query(doing, sql, &[&value]).map(drop)
+    }
+
     fn serial(&self) -> Result<u64, StateError> {
         if !self.exists {
             return Ok(0);
@@ -464,7 +494,7 @@ impl Store for PostgresStore {
         };
         // Another session's live lock cannot be broken from here: its apply is running.
         if !self.holding && !self.try_advisory_lock(&doing)? {
-            return Err(StateError::Locked(current));
+            return Err(StateError::HolderAlive(current));
         }
         self.query(&doing, "DELETE FROM {s}.lock WHERE id = $1", &[&id])?;
         self.advisory_unlock(&doing)?;

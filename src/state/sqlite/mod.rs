@@ -1,10 +1,13 @@
 //! The SQLite state backend: one file in the project (`.herald/state.db`), so plan and apply
 //! need no server, and WAL lets `herald plan` read it while an apply writes.
 
-use std::path::Path;
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
+use std::os::unix::fs::OpenOptionsExt;
+
 use rusqlite::types::ValueRef;
 use rusqlite::{
     Connection, ErrorCode, OpenFlags, Params, Row, TransactionBehavior, params, params_from_iter,
@@ -17,14 +20,27 @@ use super::{ApplyRecord, CampaignSummary, Delivery, Lock, Outcome, Recorded, Sta
 use crate::fingerprint::Fingerprint;
 use schema::{SCHEMA_VERSION, check_objects, migrate, schema_version};
 
+/// How long a refused lock waits for the holder's record, to name it.
+const HOLDER_RECORD_WAIT: Duration = Duration::from_millis(500);
 /// How long a statement waits for another process's write to finish before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A [`Store`] in a SQLite database.
+///
+/// The apply lock is an OS lock on a file beside the database (`state.db.lock`): the kernel
+/// releases it when the holder dies, however it dies. Who holds it, and since when, is kept in
+/// the `lock` table for messages; a row whose file lock is free belongs to a dead holder and
+/// is replaced by the next one.
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Connection,
     location: String,
+    /// The lock file; `None` for a state in memory (tests), which no other process can open.
+    lock_path: Option<PathBuf>,
+    /// The lock file while this store holds its lock.
+    held: Option<File>,
+    /// Whether the state exists: a missing state read as empty has no lineage.
+    exists: bool,
 }
 
 impl SqliteStore {
@@ -60,7 +76,13 @@ impl SqliteStore {
             .map_err(fail(&location, "cannot set the cache size"))?;
         migrate(&mut conn, &location)?;
         check_objects(&conn, &location)?;
-        Ok(SqliteStore { conn, location })
+        Ok(SqliteStore {
+            conn,
+            location,
+            lock_path: Some(lock_path(path)),
+            held: None,
+            exists: true,
+        })
     }
 
     /// Opens the state at `path` for reading only, as `herald plan` does. A missing state is
@@ -82,7 +104,13 @@ impl SqliteStore {
         let found = schema_version(&conn, &location)?;
         if found == SCHEMA_VERSION {
             check_objects(&conn, &location)?;
-            return Ok(SqliteStore { conn, location });
+            return Ok(SqliteStore {
+                conn,
+                location,
+                lock_path: Some(lock_path(path)),
+                held: None,
+                exists: true,
+            });
         }
         if found > SCHEMA_VERSION {
             return Err(StateError::NewerSchema {
@@ -115,8 +143,10 @@ impl SqliteStore {
     ///
     /// Only if SQLite cannot allocate an in-memory database.
     pub fn in_memory() -> SqliteStore {
-        SqliteStore::empty(":memory:".to_owned())
-            .expect("an in-memory SQLite database with herald's schema opens")
+        let mut store = SqliteStore::empty(":memory:".to_owned())
+            .expect("an in-memory SQLite database with herald's schema opens");
+        store.exists = true;
+        store
     }
 
     /// An empty state in memory, shown as `location`.
@@ -125,13 +155,79 @@ impl SqliteStore {
             .map_err(fail(&location, "cannot open an in-memory state"))?;
         migrate(&mut conn, &location)?;
         check_objects(&conn, &location)?;
-        Ok(SqliteStore { conn, location })
+        Ok(SqliteStore {
+            conn,
+            location,
+            lock_path: None,
+            held: None,
+            exists: false,
+        })
     }
+
+    /// Takes the OS lock on the lock file: `Ok(None)` when another process holds it (it is
+    /// alive: the kernel releases a dead process's locks). A store in memory has no file and
+    /// always gets its (private) lock.
+    fn try_file_lock(&self) -> Result<Option<Option<File>>, StateError> {
+        let Some(path) = &self.lock_path else {
+            return Ok(Some(None));
+        };
+        let failed = fail(
+            &self.location,
+            format!("cannot open the lock file {}", path.display()),
+        );
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(failed)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Some(file))),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(fail(
+                &self.location,
+                format_args!("cannot lock {}", path.display()),
+            )(e)),
+        }
+    }
+}
+
+/// The lock file of the state at `path`.
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
 }
 
 impl Store for SqliteStore {
     fn location(&self) -> String {
         self.location.clone()
+    }
+
+    fn lineage(&self) -> Result<Option<String>, StateError> {
+        if !self.exists {
+            return Ok(None);
+        }
+        let value: i64 = self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = 'lineage'")
+            .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+            .map_err(fail(&self.location, "cannot read the lineage"))?;
+        Ok(Some(sql::lineage_text(value)))
+    }
+
+    fn set_lineage(&mut self, lineage: &str) -> Result<(), StateError> {
+        let doing = "cannot set the lineage";
+        let value = sql::lineage_value(lineage).map_err(fail(&self.location, doing))?;
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('lineage', ?1)",
+                [value],
+            )
+            .map_err(fail(&self.location, doing))?;
+        Ok(())
     }
 
     fn serial(&self) -> Result<u64, StateError> {
@@ -321,13 +417,38 @@ impl Store for SqliteStore {
     fn lock(&mut self, holder: &str) -> Result<Lock, StateError> {
         let location = self.location.as_str();
         let failed = || fail(location, "cannot take the lock");
-        // IMMEDIATE takes SQLite's write lock before the read, so two processes cannot both
-        // see the lock free.
+        if self.held.is_some() {
+            return Err(StateError::Backend {
+                location: location.to_owned(),
+                message: "this process already holds the lock".to_owned(),
+            });
+        }
+        let Some(file) = self.try_file_lock()? else {
+            // The holder writes its record right after taking the file lock: give it a moment,
+            // so the message names it.
+            let started = Instant::now();
+            let mut current = read_lock(&self.conn, location)?;
+            while current.is_none() && started.elapsed() < HOLDER_RECORD_WAIT {
+                std::thread::sleep(Duration::from_millis(10));
+                current = read_lock(&self.conn, location)?;
+            }
+            let current = current.unwrap_or_else(|| Lock {
+                id: "?".to_owned(),
+                holder: "another process (taking the lock right now)".to_owned(),
+                since: Timestamp::now(),
+            });
+            return Err(StateError::Locked(current));
+        };
+        // IMMEDIATE takes SQLite's write lock before the read. A row found here was left by
+        // a dead holder (its file lock was free): it is replaced.
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(failed())?;
-        if let Some(existing) = read_lock(&tx, location)? {
+        if self.lock_path.is_none()
+            && let Some(existing) = read_lock(&tx, location)?
+        {
+            // In memory there is no file lock: the row is the lock.
             return Err(StateError::Locked(existing));
         }
         let lock = Lock {
@@ -335,12 +456,14 @@ impl Store for SqliteStore {
             holder: holder.to_owned(),
             since: Timestamp::now(),
         };
+        tx.execute("DELETE FROM lock", []).map_err(failed())?;
         tx.execute(
             "INSERT INTO lock (singleton, id, holder, since) VALUES (1, ?1, ?2, ?3)",
             params![lock.id, lock.holder, timestamp_text(lock.since)],
         )
         .map_err(failed())?;
         tx.commit().map_err(failed())?;
+        self.held = file;
         Ok(lock)
     }
 
@@ -348,20 +471,32 @@ impl Store for SqliteStore {
         let location = self.location.as_str();
         let doing = format!("cannot release lock {id}");
         let failed = || fail(location, &doing);
+        let current = match read_lock(&self.conn, location)? {
+            Some(current) if current.id == id => current,
+            current => {
+                return Err(StateError::NotLocked {
+                    id: id.to_owned(),
+                    current,
+                });
+            }
+        };
+        // Another process's live lock cannot be broken from here: its apply is running.
+        let ours = self.held.is_some() || self.lock_path.is_none();
+        let probe = if ours { None } else { self.try_file_lock()? };
+        if !ours && probe.is_none() {
+            return Err(StateError::HolderAlive(current));
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(failed())?;
-        match read_lock(&tx, location)? {
-            Some(current) if current.id == id => {
-                tx.execute("DELETE FROM lock", []).map_err(failed())?;
-                tx.commit().map_err(failed())
-            }
-            current => Err(StateError::NotLocked {
-                id: id.to_owned(),
-                current,
-            }),
-        }
+        tx.execute("DELETE FROM lock WHERE id = ?1", [id])
+            .map_err(failed())?;
+        tx.commit().map_err(failed())?;
+        // The OS lock goes with the file handles (ours, or the probe's).
+        self.held = None;
+        drop(probe);
+        Ok(())
     }
 
     fn current_lock(&self) -> Result<Option<Lock>, StateError> {

@@ -66,6 +66,9 @@ const MIGRATIONS: &[&str] = &[
         since     TEXT NOT NULL
     );
     ",
+    // 2: the lineage, a random number that tells this state from any other with the same
+    // serial (a fresh copy, a restored backup), recorded in every plan.
+    "INSERT INTO meta (key, value) VALUES ('lineage', random());",
 ];
 
 /// The schema version this herald writes: the number of migrations.

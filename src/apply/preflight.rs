@@ -1,0 +1,192 @@
+//! Apply's preflight: everything that must hold before the first request leaves, so that what
+//! is sent is exactly the reviewed plan, made against this very state.
+//!
+//! 1. [`open_plan`]: the plan file is whole, made from the files as they are now (its inputs
+//!    hash) and for the API the settings name.
+//! 2. [`prepare`], under the state's lock ([`Locked`], released on drop): the state is the
+//!    one the plan was made against (its lineage) and has not moved since (its serial); the
+//!    plan is made again from the project, as of the plan's time, and must equal the file
+//!    byte for byte ([`verify`]); deliveries a dead apply left in flight become `unknown`; the
+//!    apply is logged. The sends then come from herald's own copy, never from the file again.
+
+mod refusal;
+mod verify;
+
+pub use refusal::Refusal;
+
+use std::fs::File;
+use std::io::{Seek, SeekFrom};
+use std::path::Path;
+
+use jiff::Timestamp;
+
+use crate::load::LoadedProject;
+use crate::model::Api;
+use crate::plan::engine::Input;
+use crate::plan::json::{self, Outline};
+use crate::plan::{Target, inputs};
+use crate::render::UsersSource;
+use crate::state::{ApplyRecord, Locked, StateError, Store};
+use crate::validate::Catalog;
+
+/// The project a plan is applied from, as the settings resolve it now.
+pub struct Project<'a> {
+    /// The loaded files.
+    pub loaded: &'a LoadedProject,
+    /// The validated project (without errors).
+    pub catalog: &'a Catalog,
+    /// `api` after the environment overlay.
+    pub api: &'a Api,
+    /// `--env`.
+    pub environment: Option<&'a str>,
+    /// `HERALD_VAR_*` then `--var`.
+    pub vars: &'a [(String, String)],
+}
+
+/// A plan file read whole once and found to match the project.
+pub struct PlanFile {
+    /// The open file.
+    pub file: File,
+    /// What [`json::outline`] read of it.
+    pub outline: Outline,
+}
+
+/// Opens a plan file and checks it was made from these files for this target: what can be
+/// told before the state is locked.
+pub fn open_plan(path: &Path, project: &Project<'_>) -> Result<PlanFile, Refusal> {
+    let mut file = File::open(path).map_err(|e| {
+        let e = json::stream::cannot_read(path, &e);
+        Refusal::Unreadable {
+            message: e.message,
+            help: e.help,
+        }
+    })?;
+    let outline = json::outline(&mut file).map_err(|e| Refusal::Unreadable {
+        message: format!("{}: {}", path.display(), e.message),
+        help: e.help,
+    })?;
+    let header = &outline.header;
+    let now_hash = inputs::hash(
+        project.loaded,
+        project.catalog,
+        &inputs::Options {
+            environment: project.environment,
+            vars: project.vars,
+            campaigns: &header.campaigns,
+        },
+    );
+    if now_hash != header.inputs_hash {
+        return Err(Refusal::ProjectChanged);
+    }
+    let settings = Target {
+        base_url: project.api.base_url.clone(),
+        customer_id: project.api.customer_id,
+        bot_key: project.api.bot_key.clone(),
+    };
+    if header.target != settings {
+        return Err(Refusal::OtherTarget {
+            plan: header.target.clone(),
+            settings,
+        });
+    }
+    Ok(PlanFile { file, outline })
+}
+
+/// A plan ready to send: the state locked, the plan verified, the apply logged.
+pub struct Ready {
+    /// The state, under this apply's lock.
+    pub state: Locked,
+    /// herald's own copy of the plan, equal to the file, at its start: what is sent.
+    pub plan: File,
+    /// The plan's outline.
+    pub outline: Outline,
+    /// Deliveries a dead apply left in flight, now `unknown`.
+    pub settled: u64,
+    /// The apply's log record, finished by [`finish`].
+    pub record: ApplyRecord,
+}
+
+/// Locks the state and checks the plan against it and against the project made again; see
+/// the module's doc. `users` answers Users API audiences as they are now.
+pub fn prepare(
+    plan: PlanFile,
+    project: &Project<'_>,
+    store: Box<dyn Store>,
+    users: &mut dyn UsersSource,
+    holder: &str,
+) -> Result<Ready, Refusal> {
+    let PlanFile { file, outline } = plan;
+    let mut state = Locked::take(store, holder)?;
+    let header = &outline.header;
+    check_state(&*state, header)?;
+    let input = Input {
+        loaded: project.loaded,
+        catalog: project.catalog,
+        api: project.api,
+        now: header.created_at,
+        environment: project.environment,
+        selection: &header.campaigns,
+        inputs_hash: header.inputs_hash.clone(),
+    };
+    let lineage = header.state_lineage.as_deref();
+    let mut plan = verify::made_again(&input, users, &*state, lineage)?;
+    verify::same(file, &mut plan, &header.herald_version)?;
+    plan.seek(SeekFrom::Start(0)).map_err(Refusal::io)?;
+    let id = state.id().to_owned();
+    let settled = super::settle_in_flight(&mut *state, &id)?;
+    let record = ApplyRecord {
+        id,
+        who: holder.to_owned(),
+        started_at: Timestamp::now(),
+        finished_at: None,
+        plan_hash: outline.file_hash.to_string(),
+        sent: 0,
+        failed: 0,
+        unknown: 0,
+    };
+    state.log_apply(&record)?;
+    Ok(Ready {
+        state,
+        plan,
+        outline,
+        settled,
+        record,
+    })
+}
+
+/// Logs the apply's end with its totals and releases the lock.
+pub fn finish(
+    mut state: Locked,
+    mut record: ApplyRecord,
+    report: &super::Report,
+) -> Result<(), StateError> {
+    let totals = report.totals();
+    record.finished_at = Some(Timestamp::now());
+    record.sent = totals.sent;
+    record.failed = totals.failed + totals.not_sent;
+    record.unknown = totals.unknown;
+    state.log_apply(&record)?;
+    state.release()
+}
+
+/// The state must be the one the plan was made against (its lineage; a plan made before the
+/// state existed has none) and unwritten since (its serial).
+fn check_state(state: &dyn Store, header: &crate::plan::Header) -> Result<(), Refusal> {
+    let now = state.lineage()?;
+    if let Some(planned) = &header.state_lineage
+        && now.as_deref() != Some(planned.as_str())
+    {
+        return Err(Refusal::OtherLineage {
+            planned: planned.clone(),
+            now,
+        });
+    }
+    let serial = state.serial()?;
+    if serial != header.state_serial {
+        return Err(Refusal::StateMoved {
+            planned: header.state_serial,
+            now: serial,
+        });
+    }
+    Ok(())
+}

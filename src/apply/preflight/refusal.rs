@@ -1,0 +1,185 @@
+//! [`Refusal`]: why a plan is not applied, with what to do about it. Nothing has been sent
+//! when one is returned.
+
+use std::fmt;
+
+use crate::plan::Target;
+use crate::plan::engine::Failure;
+use crate::state::StateError;
+
+/// Why apply refused to start. Every refusal is before the first request.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The plan file cannot be opened or is not a whole plan.
+    Unreadable {
+        /// What is wrong.
+        message: String,
+        /// How to fix it.
+        help: String,
+    },
+    /// The files, a CSV, `--env` or `--var` changed since the plan was made.
+    ProjectChanged,
+    /// The plan was made for another API target than the settings name.
+    OtherTarget {
+        /// The plan's.
+        plan: Target,
+        /// The settings'.
+        settings: Target,
+    },
+    /// The plan was made against another state (a fresh one, a copy, a restored backup).
+    OtherLineage {
+        /// The plan's lineage.
+        planned: String,
+        /// The state's (`None`: it does not exist).
+        now: Option<String>,
+    },
+    /// The state was written since the plan was made.
+    StateMoved {
+        /// The plan's serial.
+        planned: u64,
+        /// The state's.
+        now: u64,
+    },
+    /// The plan was made by another herald, which may render differently.
+    OtherVersion {
+        /// The version that made it.
+        planned: String,
+    },
+    /// The plan file differs from the plan the project makes: it was edited.
+    Tampered {
+        /// The campaign of the first difference, when it is in one.
+        campaign: Option<String>,
+        /// The recipient of the first difference, when it is an action.
+        recipient: Option<String>,
+        /// The plan file's line.
+        line: u64,
+    },
+    /// The plan could not be made again (a Users API audience unreachable, say).
+    NotMadeAgain(String),
+    /// The state failed.
+    State(StateError),
+    /// A temporary file failed.
+    Io(String),
+}
+
+impl Refusal {
+    pub(super) fn io(e: std::io::Error) -> Refusal {
+        Refusal::Io(format!("cannot keep a copy of the plan: {e}"))
+    }
+
+    /// How to fix it.
+    pub fn help(&self) -> String {
+        let plan_again = "plan again and review the new plan; a plan is applied only as it was \
+                          reviewed";
+        match self {
+            Refusal::Unreadable { help, .. } => help.clone(),
+            Refusal::ProjectChanged | Refusal::OtherVersion { .. } | Refusal::NotMadeAgain(_) => {
+                plan_again.to_owned()
+            }
+            Refusal::OtherTarget { .. } => {
+                "apply with the --env the plan was made with, or plan again".to_owned()
+            }
+            Refusal::OtherLineage { .. } => "this state is not the one the plan was made \
+                 against (another state file or database, a fresh copy, a restored backup): \
+                 check state.path / state.url_env, then plan again against this state"
+                .to_owned(),
+            Refusal::StateMoved { .. } => {
+                "another apply ran in between: plan again so that nobody is messaged twice"
+                    .to_owned()
+            }
+            Refusal::Tampered { .. } => "the plan file was changed after herald wrote it, or \
+                 it was made from other files: apply only a plan file `herald plan --out` \
+                 wrote, unchanged; plan again and review it"
+                .to_owned(),
+            Refusal::State(e) => e.help(),
+            Refusal::Io(_) => "check that the temporary directory ($TMPDIR) is writable and \
+                 has room for a copy of the plan"
+                .to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Unreadable { message, .. } => f.write_str(message),
+            Refusal::ProjectChanged => f.write_str(
+                "the project changed since this plan was made (its files, a CSV, --env or --var)",
+            ),
+            Refusal::OtherTarget { plan, settings } => write!(
+                f,
+                "the plan was made for {} (customer {}, bot {}), the settings name {} \
+                 (customer {}, bot {})",
+                plan.base_url,
+                plan.customer_id,
+                plan.bot_key,
+                settings.base_url,
+                settings.customer_id,
+                settings.bot_key
+            ),
+            Refusal::OtherLineage { planned, now } => write!(
+                f,
+                "the plan was made against state {planned}, and this is {}",
+                match now {
+                    Some(now) => format!("state {now}"),
+                    None => "an empty state (it did not exist)".to_owned(),
+                }
+            ),
+            Refusal::StateMoved { planned, now } => write!(
+                f,
+                "the state changed since this plan was made (serial {planned} then, {now} now)"
+            ),
+            Refusal::OtherVersion { planned } => write!(
+                f,
+                "the plan was made by herald {planned}, and this is herald {}",
+                env!("CARGO_PKG_VERSION")
+            ),
+            Refusal::Tampered {
+                campaign,
+                recipient,
+                line,
+            } => {
+                write!(
+                    f,
+                    "the plan file is not the plan this project makes: it differs at line {line}"
+                )?;
+                match (campaign, recipient) {
+                    (Some(c), Some(r)) => write!(f, ", the action of campaign {c} for {r}"),
+                    (Some(c), None) => write!(f, ", in campaign {c}"),
+                    (None, _) => write!(f, ", in the plan's header"),
+                }?;
+                f.write_str("; nothing was sent")
+            }
+            Refusal::NotMadeAgain(why) => {
+                write!(
+                    f,
+                    "the plan could not be checked against the project: {why}"
+                )
+            }
+            Refusal::State(e) => write!(f, "{e}"),
+            Refusal::Io(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+impl From<StateError> for Refusal {
+    fn from(e: StateError) -> Refusal {
+        Refusal::State(e)
+    }
+}
+
+impl From<Failure> for Refusal {
+    fn from(e: Failure) -> Refusal {
+        match e {
+            Failure::State(e) => Refusal::State(e),
+            Failure::Output(e) => Refusal::io(e),
+            Failure::Problems(problems) => Refusal::NotMadeAgain(
+                problems
+                    .first()
+                    .map_or_else(|| "it has problems".to_owned(), |p| p.message.clone()),
+            ),
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Proving a plan file is the plan: the project is planned again, as of the plan's time and
+//! against the same state, into herald's own temporary file, and the two must be equal byte
+//! for byte. Every request, fingerprint, path and recipient is covered at once, whatever was
+//! edited and however carefully (a fingerprint recomputed, a path moved to another customer).
+//!
+//! Plans are deterministic (same files, time and state give the same bytes), so any
+//! difference is an edit or a different input. The copy is then what apply sends: a file
+//! changed on disk after the check cannot reach the API.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom};
+
+use serde::Deserialize;
+
+use super::Refusal;
+use crate::plan::engine::{self, Input};
+use crate::plan::{Action, Campaign, Counts, Header, Sink, json};
+use crate::render::UsersSource;
+use crate::state::Store;
+
+/// Makes the plan again into an anonymous temporary file (gone when closed; it holds phones
+/// and messages), returned at its start. `lineage` is the plan's, already checked to be this
+/// state's (or `None` for a plan made before the state existed, which is still empty).
+pub(super) fn made_again(
+    input: &Input<'_>,
+    users: &mut dyn UsersSource,
+    state: &dyn Store,
+    lineage: Option<&str>,
+) -> Result<File, Refusal> {
+    let file = tempfile::tempfile().map_err(Refusal::io)?;
+    let mut writer = json::Writer::new(BufWriter::new(file.try_clone().map_err(Refusal::io)?));
+    let mut as_planned = AsPlanned {
+        inner: &mut writer,
+        lineage,
+    };
+    engine::run(input, users, state, &mut as_planned)?;
+    drop(
+        writer
+            .into_inner()
+            .into_inner()
+            .map_err(|e| Refusal::io(e.into_error()))?,
+    );
+    let mut file = file;
+    file.seek(SeekFrom::Start(0)).map_err(Refusal::io)?;
+    Ok(file)
+}
+
+/// The plan made again, with the header's lineage as the plan file has it.
+struct AsPlanned<'a> {
+    inner: &'a mut dyn Sink,
+    lineage: Option<&'a str>,
+}
+
+impl Sink for AsPlanned<'_> {
+    fn begin(&mut self, header: &Header) -> io::Result<()> {
+        let mut header = header.clone();
+        header.state_lineage = self.lineage.map(str::to_owned);
+        self.inner.begin(&header)
+    }
+    fn campaign(&mut self, campaign: &Campaign) -> io::Result<()> {
+        self.inner.campaign(campaign)
+    }
+    fn action(&mut self, action: &Action) -> io::Result<()> {
+        self.inner.action(action)
+    }
+    fn end_campaign(&mut self, counts: &Counts) -> io::Result<()> {
+        self.inner.end_campaign(counts)
+    }
+    fn end(&mut self, totals: &Counts) -> io::Result<()> {
+        self.inner.end(totals)
+    }
+}
+
+/// Checks that `plan` (the file, from its start) holds exactly the bytes of `made`, naming
+/// the first line that differs. `version` is the herald the plan file says made it.
+pub(super) fn same(mut plan: File, made: &mut File, version: &str) -> Result<(), Refusal> {
+    plan.seek(SeekFrom::Start(0)).map_err(Refusal::io)?;
+    let mut plan = BufReader::new(plan);
+    let mut made = BufReader::new(&mut *made);
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let mut campaign: Option<String> = None;
+    for line in 1u64.. {
+        ours.clear();
+        theirs.clear();
+        made.read_until(b'\n', &mut ours).map_err(Refusal::io)?;
+        // A line of the file is read no longer than ours and one byte: a longer one differs
+        // already, and a file of one endless line is never held in memory.
+        let cap = ours.len() as u64 + 1;
+        (&mut plan)
+            .take(cap)
+            .read_until(b'\n', &mut theirs)
+            .map_err(Refusal::io)?;
+        if let Some(name) = campaign_of(&ours) {
+            campaign = Some(name);
+        }
+        if ours != theirs {
+            if line <= 2 && version != env!("CARGO_PKG_VERSION") {
+                return Err(Refusal::OtherVersion {
+                    planned: version.to_owned(),
+                });
+            }
+            let in_campaign = line > 3;
+            return Err(Refusal::Tampered {
+                campaign: campaign.filter(|_| in_campaign),
+                recipient: recipient_of(&ours),
+                line,
+            });
+        }
+        if ours.is_empty() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// The campaign a plan line starts (`{"campaign":{...},"actions":[`).
+fn campaign_of(line: &[u8]) -> Option<String> {
+    let rest = line.strip_prefix(b"{\"campaign\":")?;
+    let mut de = serde_json::Deserializer::from_slice(rest);
+    Campaign::deserialize(&mut de).ok().map(|c| c.name)
+}
+
+/// The recipient of a plan line that is an action.
+fn recipient_of(line: &[u8]) -> Option<String> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b",").unwrap_or(line);
+    serde_json::from_slice::<Action>(line)
+        .ok()
+        .map(|a| a.recipient)
+}

@@ -1,0 +1,150 @@
+//! What the apply tests share: the emulator on a runtime of its own with the example project
+//! pointed at it, and readers of what the emulator and the state saw.
+
+#![allow(dead_code)]
+
+#[path = "../plan_support/mod.rs"]
+mod plan_support;
+
+use herald::emulator::{self, BUILTIN_API_KEY, Faults, Running, Seed};
+use herald::plan::json;
+use herald::state::sqlite::SqliteStore;
+use herald::state::{Outcome, Store};
+#[allow(unused_imports)]
+pub use plan_support::{AFTER_DUE, BEFORE_DUE, Project};
+
+/// A sent request as the emulator saw it: path, query, JSON body.
+pub type Sent = (String, Vec<(String, String)>, Option<serde_json::Value>);
+
+/// The emulator on a runtime of its own, and the example project pointed at it.
+pub struct Setup {
+    pub project: Project,
+    /// Runs the emulator; dropped (stopping it) with the setup.
+    _runtime: tokio::runtime::Runtime,
+    pub emulator: Running,
+}
+
+impl Setup {
+    /// The example project's default API target is the emulator.
+    pub fn new() -> Setup {
+        Setup::pointing("base_url: https://api.engati.ai", "base_url: {url}")
+    }
+
+    /// The example as the quickstart runs it: only `--env staging` points at the emulator
+    /// (here on a free port rather than 8787).
+    pub fn staging() -> Setup {
+        Setup::pointing(
+            r#"api: {base_url: "http://127.0.0.1:8787"}"#,
+            r#"api: {base_url: "{url}"}"#,
+        )
+    }
+
+    /// Starts the emulator and replaces `from` in herald.yaml by `to` with its URL for `{url}`.
+    pub fn pointing(from: &str, to: &str) -> Setup {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let emulator = runtime
+            .block_on(emulator::start(emulator::Config::local(Seed::builtin())))
+            .expect("the emulator starts");
+        let project = Project::example();
+        project.edit(
+            "herald.yaml",
+            from,
+            &to.replace("{url}", &emulator.base_url()),
+        );
+        Setup {
+            project,
+            _runtime: runtime,
+            emulator,
+        }
+    }
+
+    /// The project, the runtime and the emulator, to stop the emulator and keep the project.
+    pub fn into_parts(self) -> (Project, tokio::runtime::Runtime, Running) {
+        (self.project, self._runtime, self.emulator)
+    }
+
+    pub fn herald(&self, args: &[&str]) -> std::process::Output {
+        self.project
+            .herald_with_env(args, &[("ENGATI_API_KEY", BUILTIN_API_KEY)])
+    }
+
+    /// `herald plan --out plan.json` at the example's due time; the saved plan.
+    pub fn plan(&self) -> json::Document {
+        let output = self.herald(&["plan", "--now", AFTER_DUE, "--out", "plan.json"]);
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        json::read(&self.project.path().join("plan.json")).expect("a plan file")
+    }
+
+    /// Plans, then applies with a 1 s timeout while this fraction of requests hang (accepted,
+    /// never answered); asserts the apply exits 1.
+    pub fn apply_with_hangs(&self, hang: f64) {
+        self.project.edit(
+            "herald.yaml",
+            "  concurrency: 16\n",
+            "  concurrency: 16\n  timeout_seconds: 1\n",
+        );
+        self.plan();
+        self.emulator.set_faults(Faults {
+            hang,
+            seed: Some(3),
+            spare_reads: true,
+            ..Faults::default()
+        });
+        let output = self.herald(&["apply", "plan.json"]);
+        self.emulator.set_faults(Faults::default());
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+    }
+
+    /// Starts `herald apply plan.json` one request at a time against a slow emulator, and
+    /// returns once the first request was accepted.
+    pub fn slow_apply_sending(&self) -> std::process::Child {
+        self.emulator.set_faults(Faults {
+            latency_ms: 150,
+            ..Faults::default()
+        });
+        let apply = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(["apply", "plan.json", "--concurrency", "1"])
+            .current_dir(self.project.path())
+            .env("ENGATI_API_KEY", BUILTIN_API_KEY)
+            .env("NO_COLOR", "1")
+            .env_remove("GITHUB_ACTIONS")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for("the first send", || !self.sends().is_empty());
+        apply
+    }
+
+    /// The requests the emulator accepted that send something (not Users API reads).
+    pub fn sends(&self) -> Vec<Sent> {
+        self.emulator
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "POST")
+            .map(|r| (r.path, r.query, r.body))
+            .collect()
+    }
+}
+
+/// Polls until `done` (every 20 ms, for at most 20 s).
+pub fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed().as_secs() < 20, "waited 20 s for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// What state holds for every campaign: (campaign, recipient) -> outcome.
+pub fn state_outcomes(setup: &Setup) -> std::collections::BTreeMap<(String, String), Outcome> {
+    let store = SqliteStore::open_read_only(&setup.project.path().join(".herald/state.db"))
+        .expect("the state opens");
+    let mut all = std::collections::BTreeMap::new();
+    for campaign in store.campaigns().unwrap() {
+        for (recipient, r) in store.recorded_map(&campaign.campaign).unwrap() {
+            all.insert((campaign.campaign.clone(), recipient), r.outcome);
+        }
+    }
+    all
+}
