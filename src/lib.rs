@@ -16,6 +16,7 @@ pub mod load;
 pub mod model;
 pub mod output;
 pub mod plan;
+pub mod reconcile;
 pub mod render;
 pub mod review;
 pub mod schema;

@@ -112,6 +112,7 @@ fn try_plan(dir: &std::path::Path, store: &dyn Store) -> Result<Collect, engine:
         environment: None,
         selection: &[],
         inputs_hash: String::new(),
+        reconciled: None,
     };
     let mut sink = Collect::default();
     engine::run(&input, &mut NoUsersApi, store, &mut sink)?;

@@ -14,7 +14,7 @@ pub mod execute;
 pub mod preflight;
 mod settle;
 
-pub use settle::{SettleError, Settlement, settle, settle_in_flight};
+pub use settle::{SettleError, Settlement, settle, settle_in_flight, settle_reconciled};
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
@@ -27,6 +27,7 @@ use crate::engati::ApiError;
 use crate::fingerprint::Fingerprint;
 use crate::plan::json::{self, Outline, ReadError, StreamError};
 use crate::plan::{Action, ActionKind, Campaign, Counts, Header, Sink};
+use crate::reconcile::Verdict;
 use crate::state::{Delivery, Outcome, StateError, Store};
 use execute::{Executor, Finished, Job, Sent, StopSignal};
 
@@ -79,6 +80,8 @@ pub struct CampaignOutcome {
     pub not_sent: u64,
     /// Failed and unknown deliveries counted by why (the error's code and message).
     pub reasons: BTreeMap<String, u64>,
+    /// Unknown deliveries reconciling found delivered, now recorded `sent`.
+    pub reconciled: u64,
 }
 
 /// What an apply did.
@@ -107,6 +110,7 @@ impl Report {
             total.failed += c.failed;
             total.unknown += c.unknown;
             total.not_sent += c.not_sent;
+            total.reconciled += c.reconciled;
             for (reason, n) in &c.reasons {
                 *total.reasons.entry(reason.clone()).or_default() += n;
             }
@@ -302,6 +306,35 @@ impl Applier<'_> {
         Ok(())
     }
 
+    /// Records an unknown delivery reconciling found in the history as `sent`: its attempt as
+    /// state holds it (the request that was delivered), with the evidence.
+    fn record_delivered(&mut self, action: &Action) -> Result<(), StateError> {
+        let Some(decision) = action
+            .reconciled
+            .as_ref()
+            .filter(|d| d.verdict == Verdict::Delivered)
+        else {
+            return Ok(());
+        };
+        let Some(journal) = self.journal.as_mut() else {
+            return Ok(());
+        };
+        let Some(mut attempt) = self.store.delivery(&journal.campaign, &action.recipient)? else {
+            return Ok(());
+        };
+        if !matches!(attempt.outcome, Outcome::Unknown | Outcome::InFlight) {
+            return Ok(());
+        }
+        attempt.outcome = Outcome::Sent;
+        attempt.api_code = None;
+        attempt.detail = Some(format!("reconciled: {}", decision.why));
+        attempt.at = Timestamp::now();
+        attempt.apply_id = self.options.apply_id.clone();
+        journal.outcomes.push(attempt);
+        journal.counts.reconciled += 1;
+        Ok(())
+    }
+
     /// Waits for the next outcome (recording what is due), then takes every outcome ready.
     fn wait(&mut self, journal: &mut Journal) -> Result<(), StateError> {
         match journal.done.recv_timeout(FLUSH_EVERY) {
@@ -390,7 +423,11 @@ impl Sink for Applier<'_> {
     }
 
     fn take_action(&mut self, action: Action) -> io::Result<()> {
-        if !sends(&action, self.options.resend_unknown) || self.stop.is_stopped() {
+        if !sends(&action, self.options.resend_unknown) {
+            let result = self.record_delivered(&action);
+            return self.check(result);
+        }
+        if self.stop.is_stopped() {
             return Ok(());
         }
         let Some(mut journal) = self.journal.take() else {

@@ -24,8 +24,8 @@ use crate::load::LoadedProject;
 use crate::model::Api;
 use crate::plan::engine::Input;
 use crate::plan::json::{self, Outline};
-use crate::plan::{Target, inputs};
-use crate::render::UsersSource;
+use crate::plan::{ApiReads, Target, inputs};
+use crate::reconcile::{self, History};
 use crate::state::{ApplyRecord, Locked, StateError, Store};
 use crate::validate::Catalog;
 
@@ -107,18 +107,30 @@ pub struct Ready {
 }
 
 /// Locks the state and checks the plan against it and against the project made again; see
-/// the module's doc. `users` answers Users API audiences as they are now.
+/// the module's doc. `reads` answers Users API audiences and conversation histories as they
+/// are now.
 pub fn prepare(
     plan: PlanFile,
     project: &Project<'_>,
     store: Box<dyn Store>,
-    users: &mut dyn UsersSource,
+    reads: &mut dyn ApiReads,
     holder: &str,
 ) -> Result<Ready, Refusal> {
     let PlanFile { file, outline } = plan;
     let mut state = Locked::take(store, holder)?;
     let header = &outline.header;
     check_state(&*state, header)?;
+    // Made again as the plan was: reconciled (reading the histories again, now) if it was.
+    let reconciling = header.reconciled.then_some(&mut *reads as &mut dyn History);
+    let settings = project.catalog.settings.as_ref();
+    let decisions = reconcile::for_plan(
+        &*state,
+        reconciling,
+        &settings.map(|s| s.apply.clone()).unwrap_or_default(),
+        project.catalog,
+        header.created_at,
+        &header.campaigns,
+    )?;
     let input = Input {
         loaded: project.loaded,
         catalog: project.catalog,
@@ -127,9 +139,10 @@ pub fn prepare(
         environment: project.environment,
         selection: &header.campaigns,
         inputs_hash: header.inputs_hash.clone(),
+        reconciled: decisions.as_ref(),
     };
     let lineage = header.state_lineage.as_deref();
-    let mut plan = verify::made_again(&input, users, &*state, lineage)?;
+    let mut plan = verify::made_again(&input, reads, &*state, lineage)?;
     verify::same(file, &mut plan, &header.herald_version)?;
     plan.seek(SeekFrom::Start(0)).map_err(Refusal::io)?;
     let id = state.id().to_owned();

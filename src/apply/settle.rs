@@ -1,9 +1,11 @@
-//! Settling deliveries whose outcome is not known: after a crash ([`settle_in_flight`]), and
-//! by an operator who checked with Engati what happened (`herald state mark-sent|forget`,
+//! Settling deliveries whose outcome is not known: after a crash ([`settle_in_flight`]), by
+//! what the conversation histories show (`herald state reconcile`, [`settle_reconciled`]),
+//! and by an operator who checked with Engati what happened (`herald state mark-sent|forget`,
 //! [`settle`]). Every settlement is a new attempt in the history, never an edit of one.
 
 use jiff::Timestamp;
 
+use crate::reconcile::{Decisions, Verdict};
 use crate::state::{Delivery, Outcome, StateError, Store};
 
 /// Rows re-recorded per transaction.
@@ -45,6 +47,44 @@ pub fn settle_in_flight(store: &mut dyn Store, apply_id: &str) -> Result<u64, St
         })?;
     }
     Ok(settled)
+}
+
+/// Records what reconciling found ([`crate::reconcile`]): `delivered` deliveries as `sent`,
+/// `not_delivered` ones as `failed` (the next plan sends them again, as `retry`); the others
+/// stay unknown. Each as a new attempt of `apply_id`, with the evidence. Returns how many of
+/// each were recorded. Call with the lock held.
+pub fn settle_reconciled(
+    store: &mut dyn Store,
+    decisions: &Decisions,
+    apply_id: &str,
+) -> Result<(u64, u64), StateError> {
+    let mut counts = (0, 0);
+    for (campaign, by_recipient) in decisions {
+        for (verdict, outcome) in [
+            (Verdict::Delivered, Outcome::Sent),
+            (Verdict::NotDelivered, Outcome::Failed),
+        ] {
+            let recipients: Vec<String> = by_recipient
+                .iter()
+                .filter(|(_, d)| d.verdict == verdict)
+                .map(|(r, _)| r.clone())
+                .collect();
+            let n = rerecord(store, campaign, &recipients, |d| {
+                let why = by_recipient
+                    .get(&d.recipient)
+                    .map_or("", |d| d.why.as_str());
+                d.outcome = outcome;
+                d.detail = Some(format!("reconciled: {why}"));
+                d.api_code = None;
+                d.apply_id = apply_id.to_owned();
+            })?;
+            match outcome {
+                Outcome::Sent => counts.0 += n,
+                _ => counts.1 += n,
+            }
+        }
+    }
+    Ok(counts)
 }
 
 /// Why an operator's settlement was refused.

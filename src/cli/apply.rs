@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::users::ApiUsers;
+use super::reads::ApiReads;
 use super::{Checked, ProjectArgs, write_out};
 use crate::apply::execute::{Executor, StopSignal};
 use crate::apply::{self, Options, Report, preflight};
@@ -116,11 +116,12 @@ fn plan_then_apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8, String> 
         .iter()
         .map(|(_, counts)| apply::planned(counts, args.resend_unknown))
         .sum();
-    if to_send == 0 {
+    let to_record: u64 = outline.campaigns.iter().map(|(_, c)| c.reconciled).sum();
+    if to_send == 0 && to_record == 0 {
         write_out(out, "\nNothing to apply.\n")?;
         return Ok(0);
     }
-    if approval {
+    if approval && to_send > 0 {
         write_out(
             out,
             &format!("\nSend these {to_send} messages? Only `yes` is accepted.\n  Enter a value: "),
@@ -187,7 +188,7 @@ fn apply_file(args: &ApplyArgs, path: &Path, out: &mut dyn Write) -> Result<u8, 
 
     let store = super::state::open_for_writing(&loaded.root, settings, env)?;
     let holder = holder();
-    let mut users = ApiUsers::new(&api, args.insecure_http);
+    let mut users = ApiReads::new(&api, args.insecure_http);
     let ready = preflight::prepare(plan, &project, store, &mut users, &holder);
     users.shut_down();
     let mut ready = ready.map_err(refused)?;
@@ -320,6 +321,12 @@ fn summary(report: &Report) -> String {
         for (reason, n) in reasons {
             text.push_str(&format!("  {n:>width$}  {reason}\n"));
         }
+    }
+    if totals.reconciled > 0 {
+        text.push_str(&format!(
+            "\nReconciled: {} unknown deliveries were found in conversation histories and are recorded as sent.\n",
+            totals.reconciled
+        ));
     }
     text.push_str(&if report.all_sent() {
         format!("\nApplied: {} sent.\n", totals.sent)

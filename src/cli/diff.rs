@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::users::ApiUsers;
+use super::reads::ApiReads;
 use super::{Checked, ProblemsAs, ProjectArgs, write_out};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::load::git;
@@ -149,7 +149,7 @@ pub fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, String> 
     let mut offline = WithoutUsersApi::default();
     let mut emulated = None;
     let users: &mut dyn UsersSource = if args.emulator {
-        let mut users = ApiUsers::new(&head_api, false);
+        let mut users = ApiReads::new(&head_api, false);
         users.use_builtin_emulator()?;
         emulated.insert(users)
     } else {

@@ -8,9 +8,10 @@ mod apply;
 mod diff;
 mod plan;
 mod progress;
+mod reads;
+mod reconcile;
 mod signals;
 pub mod state;
-mod users;
 
 use std::ffi::OsString;
 use std::io::Write;

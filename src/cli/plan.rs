@@ -10,13 +10,14 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use jiff::Timestamp;
 
-use super::users::ApiUsers;
+use super::reads::ApiReads;
 use super::{Checked, ProblemsAs, ProjectArgs, write_out};
 use crate::diagnostic::Diagnostic;
 use crate::output::diagnostics::{self, Style};
 use crate::output::plan::{Redacting, human, markdown};
 use crate::plan::engine::{self, Failure, Input};
 use crate::plan::{Sink, Summary, Tee, inputs, json};
+use crate::reconcile::{self, History};
 
 /// Output formats of `plan` and `show`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -98,7 +99,7 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
         return Err("herald.yaml could not be read".to_owned());
     };
     let mut api = settings.api_for(args.project.env.as_deref());
-    let mut users = ApiUsers::new(&api, args.insecure_http);
+    let mut users = ApiReads::new(&api, args.insecure_http);
     if args.emulator {
         api.base_url = users.use_builtin_emulator()?;
     }
@@ -114,6 +115,17 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
             campaigns: &args.campaigns,
         },
     );
+    // Unknown deliveries are reconciled with the histories when this run can read them.
+    let reading = users.has_key().then_some(&mut users as &mut dyn History);
+    let decisions = reconcile::for_plan(
+        store.as_ref(),
+        reading,
+        &settings.apply,
+        catalog,
+        now,
+        &args.campaigns,
+    )
+    .map_err(|e| format!("{e}\nhelp: {}", e.help()))?;
     let input = Input {
         loaded,
         catalog,
@@ -122,6 +134,7 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
         environment: args.project.env.as_deref(),
         selection: &args.campaigns,
         inputs_hash,
+        reconciled: decisions.as_ref(),
     };
 
     let mut summary = Summary::default();

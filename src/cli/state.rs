@@ -1,6 +1,6 @@
-//! `herald state`: inspect what was sent (`list`, `show`), break a dead apply's lock
-//! (`unlock`), settle unknown deliveries (`mark-sent`, `forget`); and opening the project's
-//! state for the other commands.
+//! `herald state`: inspect what was sent (`list`, `show`), remove a dead apply's lock record
+//! (`unlock`), settle unknown deliveries (`mark-sent`, `forget`, and `reconcile` in
+//! [`super::reconcile`]); and opening the project's state for the other commands.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -14,7 +14,7 @@ use crate::model::{Backend, Project};
 use crate::state::copy::{self, CopyError};
 use crate::state::postgres::PostgresStore;
 use crate::state::sqlite::SqliteStore;
-use crate::state::{ApplyRecord, Delivery, Store, WHOLE_CAMPAIGN};
+use crate::state::{ApplyRecord, Delivery, Locked, Store, WHOLE_CAMPAIGN};
 
 /// The default SQLite state file, relative to the project root.
 pub const DEFAULT_STATE_PATH: &str = ".herald/state.db";
@@ -36,7 +36,8 @@ pub enum StateCommand {
     List(StateListArgs),
     /// Every attempt of a campaign's deliveries (or one recipient's), with times and outcomes.
     Show(StateShowArgs),
-    /// Break the apply lock with this id, after checking that its apply is dead.
+    /// Remove the record of a dead apply's lock (refused while its holder runs; the next
+    /// apply takes a dead holder's lock over by itself).
     Unlock(StateUnlockArgs),
     /// Record unknown deliveries as sent, after checking with Engati that they were delivered.
     MarkSent(DeliveriesArgs),
@@ -44,6 +45,8 @@ pub enum StateCommand {
     Forget(DeliveriesArgs),
     /// Copy the whole state into an empty one, e.g. from SQLite to PostgreSQL.
     Migrate(StateMigrateArgs),
+    /// Settle unknown deliveries now by what the recipients' conversation histories show.
+    Reconcile(super::reconcile::ReconcileArgs),
 }
 
 /// `herald state migrate`.
@@ -206,6 +209,7 @@ pub fn state_command(args: &StateArgs, out: &mut dyn Write) -> Result<u8, String
         StateCommand::MarkSent(a) => settle(a, Settlement::MarkSent, out),
         StateCommand::Forget(a) => settle(a, Settlement::Forget, out),
         StateCommand::Migrate(a) => migrate(a, out),
+        StateCommand::Reconcile(a) => super::reconcile::reconcile_command(a, out),
     }
 }
 
@@ -336,22 +340,23 @@ const NAMED: usize = 10;
 
 fn settle(args: &DeliveriesArgs, how: Settlement, out: &mut dyn Write) -> Result<u8, String> {
     let (root, settings) = settings(&args.project)?;
-    let mut store = open_for_writing(&root, &settings, args.project.env.as_deref())?;
+    let store = open_for_writing(&root, &settings, args.project.env.as_deref())?;
     let holder = super::apply::holder();
-    let lock = store.lock(&holder).map_err(fail)?;
+    let mut store = Locked::take(store, &holder).map_err(fail)?;
+    let id = store.id().to_owned();
     let started_at = jiff::Timestamp::now();
     let settled = crate::apply::settle(
-        store.as_mut(),
+        &mut *store,
         &args.campaign,
         args.recipient.as_deref(),
         how,
-        &lock.id,
+        &id,
     );
     let logged = match &settled {
         Ok(recipients) if !recipients.is_empty() => {
             let n = recipients.len() as u64;
             store.log_apply(&ApplyRecord {
-                id: lock.id.clone(),
+                id: id.clone(),
                 who: holder,
                 started_at,
                 finished_at: Some(jiff::Timestamp::now()),
@@ -363,7 +368,7 @@ fn settle(args: &DeliveriesArgs, how: Settlement, out: &mut dyn Write) -> Result
         }
         _ => Ok(()),
     };
-    let unlocked = store.unlock(&lock.id);
+    let unlocked = store.release();
     let recipients = settled.map_err(|e| match e {
         SettleError::Known { recipient, outcome } => format!(
             "the delivery of {} to {recipient} is `{}`; only unknown deliveries are settled\nhelp: `herald state show {} {recipient}` shows its attempts",

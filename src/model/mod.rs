@@ -4,8 +4,8 @@ pub mod project;
 pub mod resources;
 
 pub use project::{
-    Api, ApiOverlay, Backend, ByteSize, Environment, Files, Project, StateConfig, TriggerApi,
-    VarValue,
+    Api, ApiOverlay, ApplySettings, Backend, ByteSize, Environment, Files, Project, Reconcile,
+    StateConfig, TriggerApi, VarValue,
 };
 pub use resources::{
     ApprovedButton, Audience, AudienceRef, BroadcastSend, ButtonParam, Campaign, Document,

@@ -27,6 +27,57 @@ pub struct Project {
     /// root or one of `files.allow`.
     #[serde(default, skip_serializing_if = "Files::is_default")]
     pub files: Files,
+    /// How apply settles deliveries whose outcome is unknown.
+    #[serde(default, skip_serializing_if = "ApplySettings::is_default")]
+    pub apply: ApplySettings,
+}
+
+/// `apply:` in herald.yaml.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplySettings {
+    /// How deliveries whose outcome is unknown (a crash, a timeout) are settled before
+    /// planning: `conversations` (default) looks for the message in the recipient's
+    /// Conversations API history; `off` leaves them to `herald state mark-sent|forget`.
+    #[serde(default)]
+    pub reconcile: Reconcile,
+    /// How long after the attempt a message not found in the history counts as never
+    /// delivered, and is sent again: seconds, minutes or hours (`90s`, `2m`, `1h`). Default: `2m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]{1,6}(s|m|h)$"))]
+    pub reconcile_after: Option<String>,
+}
+
+impl ApplySettings {
+    fn is_default(&self) -> bool {
+        *self == ApplySettings::default()
+    }
+
+    /// `reconcile_after`, or its default of two minutes; `None` when it is not a duration.
+    pub fn reconcile_after(&self) -> Option<jiff::SignedDuration> {
+        let Some(text) = &self.reconcile_after else {
+            return Some(jiff::SignedDuration::from_mins(2));
+        };
+        let (number, unit) = text.split_at(text.len().checked_sub(1)?);
+        let n: i64 = number.parse().ok()?;
+        match unit {
+            "s" => Some(jiff::SignedDuration::from_secs(n)),
+            "m" => Some(jiff::SignedDuration::from_mins(n)),
+            "h" => Some(jiff::SignedDuration::from_hours(n)),
+            _ => None,
+        }
+    }
+}
+
+/// How unknown deliveries are settled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Reconcile {
+    /// Look for the message in the recipient's conversation history (default).
+    #[default]
+    Conversations,
+    /// Leave them unknown, to `herald state mark-sent|forget`.
+    Off,
 }
 
 /// Where a project's data files may be, and how large.

@@ -14,6 +14,7 @@ use crate::fingerprint::Fingerprint;
 use crate::jinja::Budget;
 use crate::load::LoadedProject;
 use crate::model::{Api, HeaderKind, OnChange};
+use crate::reconcile::{self, Decisions, Verdict};
 use crate::render::{CampaignRender, Failures, Judged, Resolved, Resolver, UsersSource};
 use crate::state::{Outcome, Recorded, StateError, Store, WHOLE_CAMPAIGN};
 use crate::validate::{Catalog, Item};
@@ -42,6 +43,9 @@ pub struct Input<'a> {
     pub selection: &'a [String],
     /// [`super::inputs::hash`] of the inputs.
     pub inputs_hash: String,
+    /// What reconciling decided about unknown deliveries, when the plan reconciles
+    /// ([`crate::reconcile`]).
+    pub reconciled: Option<&'a Decisions>,
 }
 
 /// Why no plan could be made.
@@ -157,6 +161,7 @@ pub fn run(
         state_serial: store.serial()?,
         state_lineage: store.lineage()?,
         inputs_hash: input.inputs_hash.clone(),
+        reconciled: input.reconciled.is_some(),
         campaigns: {
             let mut names = input.selection.to_vec();
             names.sort();
@@ -327,12 +332,23 @@ fn plan_campaign(
         store,
         campaign: name,
         recorded,
+        decisions: input.reconciled,
         counts: Counts::default(),
         detailed: HashMap::new(),
     };
     let judge = |recipient: &str, fingerprint: &Fingerprint| {
-        let recorded = recorded.get(recipient);
-        classify(recorded, fingerprint, due, campaign.on_change)
+        let mut recorded = recorded.get(recipient).copied();
+        // An unknown delivery reconciling found never arrived is planned as a failed one.
+        if let Some(r) = recorded.as_mut()
+            && matches!(r.outcome, Outcome::Unknown | Outcome::InFlight)
+            && input
+                .reconciled
+                .and_then(|d| reconcile::lookup(d, name, recipient))
+                .is_some_and(|d| d.verdict == Verdict::NotDelivered)
+        {
+            r.outcome = Outcome::Failed;
+        }
+        classify(recorded.as_ref(), fingerprint, due, campaign.on_change)
     };
     let mut failures = Failures::default();
     if per_recipient {
@@ -368,6 +384,7 @@ struct Tracker<'a> {
     store: &'a dyn Store,
     campaign: &'a str,
     recorded: &'a RecordedIndex,
+    decisions: Option<&'a Decisions>,
     counts: Counts,
     detailed: HashMap<ActionKind, usize>,
 }
@@ -390,14 +407,21 @@ impl Tracker<'_> {
             None => None,
             Some(r) => Some(self.previous(recipient, r, kind)?),
         };
-        sink.action(&Action {
+        let reconciled = self
+            .decisions
+            .and_then(|d| reconcile::lookup(d, self.campaign, recipient))
+            .cloned();
+        let action = Action {
             recipient: recipient.to_owned(),
             action: kind,
             sends,
             fingerprint: judged.fingerprint,
             request,
             previous,
-        })?;
+            reconciled,
+        };
+        self.counts.add_reconciled(&action);
+        sink.action(&action)?;
         Ok(())
     }
 

@@ -88,6 +88,14 @@ pub struct Counts {
     pub unchanged: u64,
     /// Requests apply would send: send + retry + changed under `on_change: resend`.
     pub requests: u64,
+    /// Unknown deliveries reconciling found delivered, which apply records as sent (counted
+    /// in `unknown` too).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reconciled: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Counts {
@@ -96,6 +104,17 @@ impl Counts {
         *self.get_mut(kind) += 1;
         if sends {
             self.requests += 1;
+        }
+    }
+
+    /// Counts an unknown action reconciling found delivered, which apply records as sent.
+    pub fn add_reconciled(&mut self, action: &Action) {
+        let delivered = action
+            .reconciled
+            .as_ref()
+            .is_some_and(|d| d.verdict == crate::reconcile::Verdict::Delivered);
+        if delivered && action.action == ActionKind::Unknown {
+            self.reconciled += 1;
         }
     }
 
@@ -128,6 +147,7 @@ impl Counts {
             *self.get_mut(kind) += other.get(kind);
         }
         self.requests += other.requests;
+        self.reconciled += other.reconciled;
     }
 
     /// Whether anything would be sent or needs attention (everything but unchanged).
@@ -168,6 +188,10 @@ pub struct Header {
     pub state_lineage: Option<String>,
     /// The SHA-256 of everything it was made from ([`inputs`]).
     pub inputs_hash: String,
+    /// Whether unknown deliveries were reconciled with the Conversations API
+    /// ([`crate::reconcile`]) before planning; apply checks the plan by doing the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reconciled: bool,
     /// `--campaign` names the plan was limited to (left out when it plans every campaign), so
     /// apply can recompute the inputs hash.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -247,7 +271,17 @@ pub struct Action {
     /// What state held, when it held anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<Previous>,
+    /// What reconciling found out about a delivery whose outcome was unknown: `delivered` ones
+    /// are recorded `sent` by apply, `not_delivered` ones are sent again (`retry`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconciled: Option<crate::reconcile::Decision>,
 }
+
+/// Where a plan reads what Engati knows: Users API audiences, and recipients' histories for
+/// reconciling. One value does both (the Engati client, a test's table).
+pub trait ApiReads: crate::render::UsersSource + crate::reconcile::History {}
+
+impl<T: crate::render::UsersSource + crate::reconcile::History> ApiReads for T {}
 
 /// Receives a plan as it is made (or replayed from a file).
 pub trait Sink {

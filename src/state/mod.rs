@@ -24,6 +24,10 @@ use crate::fingerprint::Fingerprint;
 
 pub use guard::Locked;
 
+/// How long a refused lock waits for the holder's record (written right after the lock is
+/// taken), to name the holder.
+const HOLDER_RECORD_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The recipient key of deliveries that go to a campaign's whole audience in one request
 /// (`broadcast`, `template_broadcast`).
 pub const WHOLE_CAMPAIGN: &str = "*";

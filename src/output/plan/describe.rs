@@ -10,6 +10,7 @@ use crate::engati::Request;
 use crate::engati::api::status_meaning;
 use crate::model::OnChange;
 use crate::plan::{Action, ActionKind, Campaign, Counts, Header};
+use crate::reconcile::Verdict;
 use crate::state::WHOLE_CAMPAIGN;
 
 /// The kinds that are listed action by action, in the order outputs list them.
@@ -116,9 +117,17 @@ pub(super) fn totals(totals: &Counts) -> String {
     if kept > 0 {
         line.push_str(&format!("{kept} changed kept, "));
     }
+    let found = totals.reconciled.min(totals.unknown);
+    if found > 0 {
+        line.push_str(&format!(
+            "{found} unknown found delivered (apply records them as sent), "
+        ));
+    }
     line.push_str(&format!(
         "{} unknown left alone, {} waiting, {} unchanged.",
-        totals.unknown, totals.waiting, totals.unchanged
+        totals.unknown - found,
+        totals.waiting,
+        totals.unchanged
     ));
     line
 }
@@ -162,6 +171,18 @@ pub(super) fn recipient(campaign: &Campaign, action: &Action) -> String {
 pub(super) fn note(action: &Action) -> Option<String> {
     let previous = action.previous.as_ref();
     let at = previous.and_then(|p| p.at);
+    if let Some(decision) = &action.reconciled {
+        let why = clean(&decision.why);
+        return Some(match decision.verdict {
+            Verdict::Delivered => format!("reconciled: {why}; apply records it as sent"),
+            Verdict::NotDelivered if action.sends => format!("was unknown; {why}; sent again"),
+            Verdict::NotDelivered => {
+                format!("was unknown; {why}; sent again once the campaign is due")
+            }
+            Verdict::Pending | Verdict::Unknowable => format!("unknown: {why}"),
+            Verdict::Unchecked => format!("unknown, not reconciled: {why}"),
+        });
+    }
     match action.action {
         ActionKind::Retry => {
             let mut note = "last attempt failed".to_owned();

@@ -38,6 +38,7 @@ pub(super) fn header() -> Header {
         },
         state_serial: 42,
         state_lineage: Some("5e1f0c2a9b3d7e64".to_owned()),
+        reconciled: false,
         inputs_hash: "0".repeat(64),
         campaigns: Vec::new(),
     }
@@ -273,6 +274,7 @@ pub(super) fn action(kind: ActionKind, recipient: &str, request: Request) -> Act
         fingerprint: Fingerprint::of(request.to_json().as_bytes()),
         request,
         previous: None,
+        reconciled: None,
     }
 }
 

@@ -90,6 +90,9 @@ fn redact_with(user_paths: &[String], action: &Action) -> Action {
         previous.fingerprint = Fingerprint([0; 32]);
         previous.detail = previous.detail.as_deref().map(redact_text);
     }
+    if let Some(decision) = out.reconciled.as_mut() {
+        decision.why = redact_text(&decision.why);
+    }
     redact_request(user_paths, &mut out.request);
     if let Some(request) = out.previous.as_mut().and_then(|p| p.request.as_mut()) {
         redact_request(user_paths, request);

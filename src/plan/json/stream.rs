@@ -334,6 +334,7 @@ impl<'de> Visitor<'de> for ActionsSeed<'_, '_> {
                 return Err(self.reader.fail(plan(damaged(detail))));
             }
             self.tally.add(action.action, action.sends);
+            self.tally.add_reconciled(&action);
             self.reader.feed(|s| s.take_action(action))?;
         }
         Ok(())

@@ -448,7 +448,15 @@ impl Store for PostgresStore {
     fn lock(&mut self, holder: &str) -> Result<Lock, StateError> {
         let doing = "cannot take the lock";
         if !self.try_advisory_lock(doing)? {
-            let current = self.read_lock()?.unwrap_or_else(|| Lock {
+            // The holder writes its record right after taking the advisory lock: give it a
+            // moment, so the message names it.
+            let started = std::time::Instant::now();
+            let mut current = self.read_lock()?;
+            while current.is_none() && started.elapsed() < super::HOLDER_RECORD_WAIT {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                current = self.read_lock()?;
+            }
+            let current = current.unwrap_or_else(|| Lock {
                 id: "?".to_owned(),
                 holder: "another session (taking the lock right now)".to_owned(),
                 since: Timestamp::now(),

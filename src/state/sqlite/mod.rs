@@ -20,8 +20,6 @@ use super::{ApplyRecord, CampaignSummary, Delivery, Lock, Outcome, Recorded, Sta
 use crate::fingerprint::Fingerprint;
 use schema::{SCHEMA_VERSION, check_objects, migrate, schema_version};
 
-/// How long a refused lock waits for the holder's record, to name it.
-const HOLDER_RECORD_WAIT: Duration = Duration::from_millis(500);
 /// How long a statement waits for another process's write to finish before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -428,7 +426,7 @@ impl Store for SqliteStore {
             // so the message names it.
             let started = Instant::now();
             let mut current = read_lock(&self.conn, location)?;
-            while current.is_none() && started.elapsed() < HOLDER_RECORD_WAIT {
+            while current.is_none() && started.elapsed() < super::HOLDER_RECORD_WAIT {
                 std::thread::sleep(Duration::from_millis(10));
                 current = read_lock(&self.conn, location)?;
             }

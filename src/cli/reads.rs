@@ -1,10 +1,11 @@
-//! Where `plan` and `diff` read Users API audiences from: Engati through the client (the key
-//! read on first use, so a project without such audiences needs none), or the built-in
-//! emulator on loopback.
+//! Where `plan`, `apply` and `diff` read what Engati knows (Users API audiences, recipients'
+//! conversation histories for reconciling): Engati through the client (the key read on first
+//! use, so a project that reads nothing needs none), or the built-in emulator on loopback.
 
 use crate::emulator;
 use crate::engati::{Client, ClientConfig};
 use crate::model::Api;
+use crate::reconcile::History;
 use crate::render::UsersSource;
 
 /// Attempts per Users API read.
@@ -27,7 +28,7 @@ fn rereadable(e: &crate::engati::ApiError) -> bool {
 
 /// Reads Users API audiences through the Engati client, created on first use (a project
 /// without such audiences needs no key).
-pub(crate) struct ApiUsers {
+pub(crate) struct ApiReads {
     api: Api,
     insecure_http: bool,
     key_override: Option<String>,
@@ -36,10 +37,10 @@ pub(crate) struct ApiUsers {
     emulator: Option<emulator::Running>,
 }
 
-impl ApiUsers {
+impl ApiReads {
     /// Users from `api`; the key is read from its variable on first use.
-    pub(crate) fn new(api: &Api, insecure_http: bool) -> ApiUsers {
-        ApiUsers {
+    pub(crate) fn new(api: &Api, insecure_http: bool) -> ApiReads {
+        ApiReads {
             api: api.clone(),
             insecure_http,
             key_override: None,
@@ -87,12 +88,22 @@ impl ApiUsers {
     }
 }
 
-impl UsersSource for ApiUsers {
-    fn users(
+impl ApiReads {
+    /// Whether reads can be made at all: the key's variable is set (or the built-in emulator
+    /// answers). A plan without a key does not reconcile.
+    pub(crate) fn has_key(&self) -> bool {
+        self.key_override.is_some()
+            || ClientConfig::from_settings(&self.api, |v| std::env::var(v).ok(), self.insecure_http)
+                .is_ok()
+    }
+
+    /// Runs one read with the client (made on first use), trying again what may pass: a read
+    /// changes nothing, and apply reads again to check its plan, so one lost answer should not
+    /// refuse it.
+    fn read<T>(
         &mut self,
-        attribute: &str,
-        value: &str,
-    ) -> Result<Vec<crate::engati::api::BotUser>, String> {
+        call: impl AsyncFn(&Client) -> Result<T, crate::engati::ApiError>,
+    ) -> Result<T, String> {
         if self.client.is_none() {
             let key = self.key_override.clone();
             let config = ClientConfig::from_settings(
@@ -108,19 +119,43 @@ impl UsersSource for ApiUsers {
         let (Some(runtime), Some(client)) = (&self.runtime, &self.client) else {
             return Err("the Engati client could not be set up".to_owned());
         };
-        // A read changes nothing, so any answer that may pass is tried again: apply reads
-        // these audiences again to check its plan, and one lost answer should not refuse it.
         let mut wait = READ_BACKOFF;
-        for attempt in 1.. {
-            match runtime.block_on(client.users(attribute, value)) {
-                Ok(users) => return Ok(users),
+        let mut attempt = 1;
+        loop {
+            match runtime.block_on(call(client)) {
+                Ok(found) => return Ok(found),
                 Err(e) if attempt < READ_ATTEMPTS && rereadable(&e) => {
                     std::thread::sleep(wait);
                     wait *= 2;
+                    attempt += 1;
                 }
                 Err(e) => return Err(e.to_string()),
             }
         }
-        Err("the Users API could not be read".to_owned())
+    }
+}
+
+impl UsersSource for ApiReads {
+    fn users(
+        &mut self,
+        attribute: &str,
+        value: &str,
+    ) -> Result<Vec<crate::engati::api::BotUser>, String> {
+        self.read(async |client| client.users(attribute, value).await)
+    }
+}
+
+impl History for ApiReads {
+    fn conversations(
+        &mut self,
+        channel_user_id: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<crate::engati::api::ConversationItem>, String> {
+        self.read(async |client| {
+            client
+                .conversations(channel_user_id, Some(start_ms), Some(end_ms))
+                .await
+        })
     }
 }

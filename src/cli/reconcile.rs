@@ -1,0 +1,151 @@
+//! `herald state reconcile [CAMPAIGN]`: settles unknown deliveries now, by what the
+//! recipients' conversation histories show ([`crate::reconcile`]), under the state's lock.
+//! Plan and apply do the same before planning; this is for an operator who wants it at once.
+
+use std::fmt::Write as _;
+use std::io::Write;
+
+use clap::Args;
+use jiff::{SignedDuration, Timestamp};
+
+use super::reads::ApiReads;
+use super::{Checked, ProjectArgs, write_out};
+use crate::reconcile::{self, Decisions, Options, Verdict};
+use crate::state::{ApplyRecord, Locked};
+
+/// `herald state reconcile`.
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// The project.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Only this campaign's unknown deliveries; default: every campaign's.
+    #[arg(value_name = "CAMPAIGN")]
+    pub campaign: Option<String>,
+    /// `human` or `json`.
+    #[arg(long, value_enum, default_value_t = super::Format::Human)]
+    pub format: super::Format,
+    /// Allow an http:// api.base_url that is not loopback.
+    #[arg(long)]
+    pub insecure_http: bool,
+}
+
+/// Runs `herald state reconcile`.
+pub fn reconcile_command(args: &ReconcileArgs, out: &mut dyn Write) -> Result<u8, String> {
+    let checked = Checked::new(&args.project)?;
+    let catalog = &checked.validated.catalog;
+    let Some(settings) = catalog
+        .settings
+        .as_ref()
+        .filter(|_| !checked.validated.has_errors())
+    else {
+        return Err("the project has errors\nhelp: run `herald validate` and fix them".to_owned());
+    };
+    let env = args.project.env.as_deref();
+    let api = settings.api_for(env);
+    let mut reads = ApiReads::new(&api, args.insecure_http);
+    if !reads.has_key() {
+        return Err(format!(
+            "{} is not set: reconciling reads the recipients' conversation histories with the \
+             API key\nhelp: set {} to the Engati API key",
+            api.api_key_env, api.api_key_env
+        ));
+    }
+    let store = super::state::open_for_writing(&checked.loaded.root, settings, env)?;
+    let fail = |e: crate::state::StateError| format!("{e}\nhelp: {}", e.help());
+    let holder = super::apply::holder();
+    let mut state = Locked::take(store, &holder).map_err(fail)?;
+    let started_at = Timestamp::now();
+    let bodies = reconcile::bodies(catalog);
+    let body_of =
+        |name: &str, language: &str| bodies.get(&(name.to_owned(), language.to_owned())).cloned();
+    let campaigns: Vec<String> = args.campaign.iter().cloned().collect();
+    let options = Options {
+        now: started_at,
+        after: settings
+            .apply
+            .reconcile_after()
+            .unwrap_or(SignedDuration::from_mins(2)),
+        campaigns: &campaigns,
+        body_of: &body_of,
+    };
+    let decisions = reconcile::decide(&*state, &mut reads, &options).map_err(fail)?;
+    reads.shut_down();
+    let id = state.id().to_owned();
+    let (sent, failed) =
+        crate::apply::settle_reconciled(&mut *state, &decisions, &id).map_err(fail)?;
+    if sent + failed > 0 {
+        state
+            .log_apply(&ApplyRecord {
+                id,
+                who: holder,
+                started_at,
+                finished_at: Some(Timestamp::now()),
+                plan_hash: "herald state reconcile".to_owned(),
+                sent,
+                failed,
+                unknown: 0,
+            })
+            .map_err(fail)?;
+    }
+    state.release().map_err(fail)?;
+    let text = match args.format {
+        super::Format::Json => json(&decisions),
+        super::Format::Human => human(&decisions),
+    };
+    write_out(out, &text)?;
+    Ok(0)
+}
+
+/// One line per decision, then the totals and what happens next.
+fn human(decisions: &Decisions) -> String {
+    let rows: Vec<(&str, &str, Verdict, &str)> = decisions
+        .iter()
+        .flat_map(|(c, by)| {
+            by.iter()
+                .map(move |(r, d)| (c.as_str(), r.as_str(), d.verdict, d.why.as_str()))
+        })
+        .collect();
+    if rows.is_empty() {
+        return "no unknown deliveries: nothing to reconcile\n".to_owned();
+    }
+    let wc = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+    let wr = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
+    let mut text = String::new();
+    for (campaign, recipient, verdict, why) in &rows {
+        let _ = writeln!(
+            text,
+            "{campaign:wc$}  {recipient:wr$}  {:13}  {why}",
+            verdict.as_str()
+        );
+    }
+    let count = |v: Verdict| rows.iter().filter(|r| r.2 == v).count();
+    let _ = writeln!(
+        text,
+        "\n{} delivered (recorded as sent), {} not delivered (recorded as failed: the next plan \
+         sends them again), {} pending, {} unknowable, {} unchecked (still unknown)",
+        count(Verdict::Delivered),
+        count(Verdict::NotDelivered),
+        count(Verdict::Pending),
+        count(Verdict::Unknowable),
+        count(Verdict::Unchecked),
+    );
+    text
+}
+
+/// An array of `{campaign, recipient, verdict, why}`, in campaign and recipient order.
+fn json(decisions: &Decisions) -> String {
+    let rows: Vec<serde_json::Value> = decisions
+        .iter()
+        .flat_map(|(c, by)| {
+            by.iter().map(move |(r, d)| {
+                serde_json::json!({
+                    "campaign": c, "recipient": r, "verdict": d.verdict, "why": d.why,
+                })
+            })
+        })
+        .collect();
+    let mut text = serde_json::to_string_pretty(&rows).unwrap_or_default();
+    text.push('\n');
+    text
+}
