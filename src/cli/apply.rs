@@ -68,20 +68,53 @@ fn refuse(message: impl std::fmt::Display, help: impl std::fmt::Display) -> Stri
     format!("{message}\nhelp: {help}")
 }
 
+/// What an apply runs on: the async runtime, and the stop its signals set.
+struct Session {
+    runtime: tokio::runtime::Runtime,
+    stop: Arc<StopSignal>,
+    signals: super::signals::Received,
+}
+
 /// Runs `herald apply`; returns the exit code.
 pub fn apply_command(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8, String> {
-    match &args.plan {
-        Some(path) if !args.campaigns.is_empty() => Err(refuse(
+    if let (Some(path), false) = (&args.plan, args.campaigns.is_empty()) {
+        return Err(refuse(
             format!("--campaign cannot narrow the plan file {}", path.display()),
             "a reviewed plan is applied whole: make a plan with --campaign and apply that",
-        )),
-        Some(path) => apply_file(args, path, out),
-        None => plan_then_apply(args, out),
+        ));
     }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let stop = Arc::new(StopSignal::default());
+    // From the start, so a signal while planning also ends cleanly (no temporary plan left).
+    let signals = super::signals::watch(&runtime, stop.clone());
+    let session = Session {
+        runtime,
+        stop,
+        signals,
+    };
+    let code = match &args.plan {
+        Some(path) => apply_file(args, path, &session, out),
+        None => plan_then_apply(args, &session, out),
+    };
+    session
+        .runtime
+        .shutdown_timeout(std::time::Duration::from_secs(1));
+    code
+}
+
+/// Says that a signal stopped apply before anything was sent; exit 1.
+fn stopped_before_sending(session: &Session) -> Option<u8> {
+    let signal = session.signals.received()?;
+    eprintln!("apply stopped by {signal} before anything was sent");
+    Some(1)
 }
 
 /// Plans (showing the plan), asks, then applies that very plan.
-fn plan_then_apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8, String> {
+fn plan_then_apply(args: &ApplyArgs, session: &Session, out: &mut dyn Write) -> Result<u8, String> {
     let approval = !args.auto_approve && std::io::stdin().is_terminal();
     if !args.auto_approve && !approval {
         return Err(refuse(
@@ -106,7 +139,11 @@ fn plan_then_apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8, String> 
         for_apply: true,
     };
     // A plan that cannot be made means nothing could start.
-    if !matches!(super::plan::plan_command(&plan_args, out)?, 0 | 2) {
+    let planned = super::plan::plan_command(&plan_args, out)?;
+    if let Some(code) = stopped_before_sending(session) {
+        return Ok(code);
+    }
+    if !matches!(planned, 0 | 2) {
         return Ok(2);
     }
     let file = std::fs::File::open(&path).map_err(|e| unreadable(&path, &e))?;
@@ -128,27 +165,47 @@ fn plan_then_apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8, String> 
         )?;
         out.flush()
             .map_err(|e| format!("cannot write output: {e}"))?;
-        let mut answer = String::new();
-        std::io::stdin()
-            .read_line(&mut answer)
-            .map_err(|e| format!("cannot read the answer: {e}"))?;
+        let answer = ask(session)?;
+        if let Some(code) = stopped_before_sending(session) {
+            return Ok(code);
+        }
         if answer.trim() != "yes" {
             write_out(out, "\nApply cancelled: nothing was sent.\n")?;
             return Ok(1);
         }
     }
-    apply_file(args, &path, out)
+    apply_file(args, &path, session, out)
+}
+
+/// Reads the answer to the approval question; a signal while waiting ends the wait.
+fn ask(session: &Session) -> Result<String, String> {
+    let (sender, answer) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let read = std::io::stdin().read_line(&mut line).map(|_| line);
+        let _ = sender.send(read);
+    });
+    loop {
+        match answer.recv_timeout(std::time::Duration::from_millis(100)) {
+            Ok(read) => return read.map_err(|e| format!("cannot read the answer: {e}")),
+            Err(_) if session.stop.is_stopped() => return Ok(String::new()),
+            Err(_) => {}
+        }
+    }
 }
 
 /// Applies a plan file: the library's preflight ([`preflight`]), the sends, the summary.
-fn apply_file(args: &ApplyArgs, path: &Path, out: &mut dyn Write) -> Result<u8, String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let stop = Arc::new(StopSignal::default());
-    let signals = super::signals::watch(&runtime, stop.clone());
+fn apply_file(
+    args: &ApplyArgs,
+    path: &Path,
+    session: &Session,
+    out: &mut dyn Write,
+) -> Result<u8, String> {
+    let Session {
+        runtime,
+        stop,
+        signals,
+    } = session;
     let checked = Checked::new(&args.project)?;
     let (loaded, validated) = (&checked.loaded, &checked.validated);
     if validated.has_errors() {
@@ -226,7 +283,6 @@ fn apply_file(args: &ApplyArgs, path: &Path, out: &mut dyn Write) -> Result<u8, 
         apply::Error::Plan(e) => refuse(e.message, e.help),
     })?;
     preflight::finish(ready.state, ready.record, &report).map_err(|e| refuse(&e, e.help()))?;
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     write_out(out, &summary(&report))?;
     if let Some(error) = &report.stopped_by {
         eprintln!("error: {error}\nhelp: {}", error.help());
