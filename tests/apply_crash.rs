@@ -146,7 +146,7 @@ fn stop_one_apply(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    if round % 2 == 0 {
+    if round.is_multiple_of(2) {
         // Anywhere: starting, planning, reconciling, locking, checking, sending.
         std::thread::sleep(Duration::from_millis(rng.u64(0..2_500)));
     } else {

@@ -208,3 +208,76 @@ fn state_unlock_refuses_while_the_apply_holding_the_lock_runs() {
     assert_eq!(applied.status.code(), Some(0));
     assert_eq!(read_lock(), None);
 }
+
+#[test]
+fn a_server_dying_mid_apply_stops_it_and_records_nothing_failed_that_never_left() {
+    let setup = Setup::new();
+    planned(&setup);
+    setup.emulator.set_faults(Faults {
+        latency_ms: 200,
+        spare_reads: true,
+        ..Faults::default()
+    });
+    let apply = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["apply", "plan.json", "--concurrency", "1"])
+        .current_dir(setup.project.path())
+        .env("ENGATI_API_KEY", BUILTIN_API_KEY)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the first send", || !setup.sends().is_empty());
+    let (project, runtime, emulator) = setup.into_parts();
+    let died = Instant::now();
+    // Dropped: the server stops at once; every later connection is refused.
+    drop(emulator);
+    let output = apply.wait_with_output().unwrap();
+    let took = died.elapsed();
+    drop(runtime);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("could not reach 127.0.0.1:"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("Why deliveries failed or are unknown:"),
+        "{stdout}"
+    );
+    let state = SqliteStore::open_read_only(&project.path().join(".herald/state.db")).unwrap();
+    // Only what reached the server is recorded: a failure is an answer (the request in
+    // flight as the server went down may get one), never a refused connection.
+    let campaigns = state.campaigns().unwrap();
+    for campaign in &campaigns {
+        for recipient in state.recorded_map(&campaign.campaign).unwrap().keys() {
+            let latest = state
+                .delivery(&campaign.campaign, recipient)
+                .unwrap()
+                .unwrap();
+            if latest.outcome == herald::state::Outcome::Failed {
+                assert!(latest.api_code.is_some(), "{latest:?}");
+            }
+        }
+    }
+    let names: Vec<&str> = campaigns.iter().map(|c| c.campaign.as_str()).collect();
+    assert_eq!(
+        names,
+        ["feedback-flow"],
+        "later campaigns were never attempted"
+    );
+}
+
+#[test]
+fn a_key_rejected_before_anything_is_sent_exits_2_and_records_nothing() {
+    let setup = Setup::new();
+    planned(&setup);
+    setup.emulator.revoke_key(BUILTIN_API_KEY);
+    let output = setup.herald(&["apply", "plan.json"]);
+    // docs/scheduling.md: 2 is "nothing could start", a rejected key included.
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ENGATI_API_KEY"), "names the variable: {stderr}");
+    assert!(setup.sends().is_empty());
+    let state = SqliteStore::open_read_only(&setup.project.path().join(".herald/state.db"));
+    assert_eq!(state.unwrap().serial().unwrap(), 0, "nothing recorded");
+}

@@ -31,6 +31,7 @@ suite!(
     a_live_holders_lock_cannot_be_unlocked_by_another_store,
     a_dead_holders_lock_is_taken_over_by_the_next_without_unlock,
     the_lineage_is_made_once_and_kept_across_opens,
+    withdrawn_intents_leave_each_delivery_as_it_was_before,
     of_many_stores_racing_for_the_lock_exactly_one_wins,
     campaigns_count_latest_outcomes_with_in_flight_as_unknown,
     logging_an_apply_again_updates_it_by_id,
@@ -243,6 +244,60 @@ fn the_lineage_is_made_once_and_kept_across_opens(f: &Fixture) {
     // Another state has another lineage.
     let other = Fixture::sqlite().open().lineage().unwrap();
     assert_ne!(other, Some(lineage));
+}
+
+fn withdrawn_intents_leave_each_delivery_as_it_was_before(f: &Fixture) {
+    let mut store = f.open();
+    let mut failed = attempt("welcome", "+4915100000002", r#"{"a":2}"#, Outcome::Failed);
+    failed.apply_id = "earlier".to_owned();
+    let sent = attempt("welcome", "+4915100000004", r#"{"a":4}"#, Outcome::Sent);
+    store.record(&[failed.clone(), sent.clone()]).unwrap();
+    let intent = |recipient: &str, apply_id: &str| {
+        let mut d = attempt("welcome", recipient, r#"{"a":9}"#, Outcome::InFlight);
+        d.apply_id = apply_id.to_owned();
+        d
+    };
+    let others = intent("+4915100000003", "another-apply");
+    store
+        .record(&[
+            intent("+4915100000001", "this-apply"),
+            intent("+4915100000002", "this-apply"),
+            others.clone(),
+        ])
+        .unwrap();
+    let serial = store.serial().unwrap();
+    let everyone: Vec<String> = (1..=4).map(|i| format!("+491510000000{i}")).collect();
+    store.withdraw("welcome", &everyone, "this-apply").unwrap();
+
+    // A new delivery is gone, as if never attempted; a retried one is failed again, its
+    // intent gone from the history; another apply's intent and a sent delivery stay.
+    assert_eq!(store.delivery("welcome", "+4915100000001").unwrap(), None);
+    assert!(
+        store
+            .history("welcome", Some("+4915100000001"))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.delivery("welcome", "+4915100000002").unwrap(),
+        Some(failed.clone())
+    );
+    assert_eq!(
+        store.history("welcome", Some("+4915100000002")).unwrap(),
+        [failed]
+    );
+    assert_eq!(
+        store.delivery("welcome", "+4915100000003").unwrap(),
+        Some(others)
+    );
+    assert_eq!(
+        store.delivery("welcome", "+4915100000004").unwrap(),
+        Some(sent)
+    );
+    assert_eq!(store.serial().unwrap(), serial + 1);
+    // Nothing left to withdraw: no write, the serial stays.
+    store.withdraw("welcome", &everyone, "this-apply").unwrap();
+    assert_eq!(store.serial().unwrap(), serial + 1);
 }
 
 fn of_many_stores_racing_for_the_lock_exactly_one_wins(f: &Fixture) {

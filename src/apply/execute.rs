@@ -8,7 +8,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
@@ -23,6 +23,10 @@ pub const MAX_ATTEMPTS: u32 = 6;
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
 /// No backoff waits longer than this (a `Retry-After` may, up to [`MAX_RETRY_AFTER`]).
 const BACKOFF_CAP: Duration = Duration::from_secs(8);
+/// Attempts in a row (over every request) that could not reach the server before the apply
+/// stops: it is gone (refused, DNS, TLS), and trying every recipient six times would take
+/// minutes and tell nothing more.
+const UNREACHABLE_ATTEMPTS: u32 = 8;
 /// A server asking for a longer pause than this is not waited for: the delivery fails and a
 /// later apply retries it.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -101,6 +105,8 @@ pub struct Executor {
     permits: Arc<Semaphore>,
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
     stop: Arc<StopSignal>,
+    /// Attempts in a row that did not reach the server.
+    unreached: Arc<AtomicU32>,
 }
 
 impl Executor {
@@ -124,6 +130,7 @@ impl Executor {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             limiter,
             stop,
+            unreached: Arc::new(AtomicU32::new(0)),
         }
     }
 
@@ -133,8 +140,10 @@ impl Executor {
         let permits = self.permits.clone();
         let limiter = self.limiter.clone();
         let stop = self.stop.clone();
+        let unreached = self.unreached.clone();
         self.runtime.spawn(async move {
-            let finished = send(job, &client, &permits, limiter.as_deref(), &stop).await;
+            let limiter = limiter.as_deref();
+            let finished = send(job, &client, &permits, limiter, &stop, &unreached).await;
             // The receiver outlives every job (the apply waits for all of them).
             let _ = done.send(finished);
         });
@@ -147,6 +156,7 @@ async fn send(
     permits: &Semaphore,
     limiter: Option<&DefaultDirectRateLimiter>,
     stop: &StopSignal,
+    unreached: &AtomicU32,
 ) -> Finished {
     let finished = |result, attempts| Finished {
         index: job.index,
@@ -166,9 +176,20 @@ async fn send(
         }
         attempt += 1;
         let error = match client.execute(&job.request).await {
-            Ok(accepted) => return finished(Sent::Accepted(accepted.code), attempt),
+            Ok(accepted) => {
+                unreached.store(0, Ordering::SeqCst);
+                return finished(Sent::Accepted(accepted.code), attempt);
+            }
             Err(error) => error,
         };
+        if matches!(error, ApiError::NotSent { .. }) {
+            if unreached.fetch_add(1, Ordering::SeqCst) + 1 >= UNREACHABLE_ATTEMPTS {
+                stop.stop_for(error.clone());
+                return finished(Sent::Failed(error), attempt);
+            }
+        } else {
+            unreached.store(0, Ordering::SeqCst);
+        }
         if error.stops_apply() {
             stop.stop_for(error.clone());
             return finished(Sent::Failed(error), attempt);

@@ -233,12 +233,12 @@ struct Journal {
     done: Receiver<Finished>,
     sender: Sender<Finished>,
     outcomes: Vec<Delivery>,
+    /// Recipients whose requests never left: their intents are withdrawn, not recorded failed.
+    withdrawn: Vec<String>,
     last_flush: Instant,
     launched: usize,
     finished: usize,
     counts: CampaignOutcome,
-    /// Requests in a row that never reached the server, and the last one's error.
-    unreached: (usize, Option<ApiError>),
 }
 
 /// A launched delivery, as its outcome row needs it.
@@ -346,17 +346,10 @@ impl Applier<'_> {
         while let Ok(finished) = journal.done.try_recv() {
             journal.take(finished, &self.options.apply_id);
         }
-        // A batch's worth of requests in a row that never reached the server: it is gone
-        // (refused, DNS, TLS). Stop rather than try every recipient six times.
-        if journal.unreached.0 >= self.options.batch.max(1)
-            && let Some(error) = journal.unreached.1.take()
-        {
-            self.stop.stop_for(error);
-        }
         if journal.outcomes.len() >= self.options.batch
             || journal.last_flush.elapsed() >= FLUSH_EVERY
         {
-            journal.flush(self.store)?;
+            journal.flush(self.store, &self.options.apply_id)?;
             self.progress.update(&journal.counts);
         }
         Ok(())
@@ -376,7 +369,7 @@ impl Applier<'_> {
             }
         }
         if result.is_ok() {
-            result = journal.flush(self.store);
+            result = journal.flush(self.store, &self.options.apply_id);
         }
         if let Err(e) = result {
             self.failure.get_or_insert(e);
@@ -405,10 +398,10 @@ impl Sink for Applier<'_> {
             done,
             sender,
             outcomes: Vec::new(),
+            withdrawn: Vec::new(),
             last_flush: Instant::now(),
             launched: 0,
             finished: 0,
-            unreached: (0, None),
             counts: CampaignOutcome {
                 name: campaign.name.clone(),
                 planned,
@@ -463,21 +456,24 @@ impl Journal {
         let Some(delivery) = self.in_flight.remove(&finished.index) else {
             return;
         };
-        let unreached = matches!(&finished.result, Sent::Failed(ApiError::NotSent { .. }));
         let (outcome, api_code, detail) = match finished.result {
             Sent::Accepted(code) => {
                 self.counts.sent += 1;
                 (Outcome::Sent, Some(code), None)
             }
+            // Never left (refused before a byte was written, every retry): not a failure of
+            // the delivery. Its intent is withdrawn; the next plan lists it as before.
+            Sent::Failed(error @ ApiError::NotSent { .. }) => {
+                self.counts.not_sent += 1;
+                *self.counts.reasons.entry(describe(&error)).or_default() += 1;
+                self.withdrawn.push(delivery.recipient);
+                return;
+            }
             Sent::Failed(error) => {
                 self.counts.failed += 1;
                 let detail = describe(&error);
                 *self.counts.reasons.entry(detail.clone()).or_default() += 1;
-                let code = api_code(&error);
-                if unreached {
-                    self.unreached = (self.unreached.0 + 1, Some(error));
-                }
-                (Outcome::Failed, code, Some(detail))
+                (Outcome::Failed, api_code(&error), Some(detail))
             }
             Sent::Unknown(error) => {
                 self.counts.unknown += 1;
@@ -487,13 +483,10 @@ impl Journal {
             }
             Sent::NotSent => {
                 self.counts.not_sent += 1;
-                let why = "not sent: the apply stopped before this request left".to_owned();
-                (Outcome::Failed, None, Some(why))
+                self.withdrawn.push(delivery.recipient);
+                return;
             }
         };
-        if !unreached {
-            self.unreached.0 = 0;
-        }
         self.outcomes.push(Delivery {
             campaign: self.campaign.clone(),
             recipient: delivery.recipient,
@@ -507,9 +500,11 @@ impl Journal {
         });
     }
 
-    fn flush(&mut self, store: &mut dyn Store) -> Result<(), StateError> {
+    fn flush(&mut self, store: &mut dyn Store, apply_id: &str) -> Result<(), StateError> {
         store.record(&self.outcomes)?;
         self.outcomes.clear();
+        store.withdraw(&self.campaign, &self.withdrawn, apply_id)?;
+        self.withdrawn.clear();
         self.last_flush = Instant::now();
         Ok(())
     }

@@ -274,7 +274,7 @@ fn apply_file(
         &ready.outline,
         &mut *ready.state,
         &executor,
-        &stop,
+        stop,
         &options,
         &mut super::progress::Reporter::detect(),
     );

@@ -303,6 +303,18 @@ pub trait Store: Send {
     /// on disk), since requests leave once it is recorded.
     fn record(&mut self, batch: &[Delivery]) -> Result<(), StateError>;
 
+    /// Withdraws intents whose requests never left (the connection was refused before a
+    /// byte was written; the apply stopped before launching them): each of these recipients'
+    /// deliveries goes back to its previous attempt (or to none), as if never attempted, so
+    /// nothing is recorded as failed that was never sent. Only a latest attempt that is
+    /// `in_flight` and of `apply_id` is withdrawn. Bumps the serial when anything changed.
+    fn withdraw(
+        &mut self,
+        campaign: &str,
+        recipients: &[String],
+        apply_id: &str,
+    ) -> Result<(), StateError>;
+
     /// Every recorded attempt of a campaign (of one recipient, if given), oldest first.
     fn history(&self, campaign: &str, recipient: Option<&str>)
     -> Result<Vec<Delivery>, StateError>;
