@@ -276,7 +276,10 @@ fn a_key_rejected_before_anything_is_sent_exits_2_and_records_nothing() {
     // docs/scheduling.md: 2 is "nothing could start", a rejected key included.
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("ENGATI_API_KEY"), "names the variable: {stderr}");
+    assert!(
+        stderr.contains("ENGATI_API_KEY"),
+        "names the variable: {stderr}"
+    );
     assert!(setup.sends().is_empty());
     let state = SqliteStore::open_read_only(&setup.project.path().join(".herald/state.db"));
     assert_eq!(state.unwrap().serial().unwrap(), 0, "nothing recorded");
