@@ -165,7 +165,7 @@ fn plan_then_apply(args: &ApplyArgs, session: &Session, out: &mut dyn Write) -> 
         )?;
         out.flush()
             .map_err(|e| format!("cannot write output: {e}"))?;
-        let answer = ask(session)?;
+        let answer = ask(session).map_err(|e| format!("cannot read the answer: {e}"))?;
         if let Some(code) = stopped_before_sending(session) {
             return Ok(code);
         }
@@ -178,7 +178,7 @@ fn plan_then_apply(args: &ApplyArgs, session: &Session, out: &mut dyn Write) -> 
 }
 
 /// Reads the answer to the approval question; a signal while waiting ends the wait.
-fn ask(session: &Session) -> Result<String, String> {
+fn ask(session: &Session) -> std::io::Result<String> {
     let (sender, answer) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut line = String::new();
@@ -187,7 +187,7 @@ fn ask(session: &Session) -> Result<String, String> {
     });
     loop {
         match answer.recv_timeout(std::time::Duration::from_millis(100)) {
-            Ok(read) => return read.map_err(|e| format!("cannot read the answer: {e}")),
+            Ok(read) => return read,
             Err(_) if session.stop.is_stopped() => return Ok(String::new()),
             Err(_) => {}
         }

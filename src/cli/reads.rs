@@ -3,10 +3,28 @@
 //! use, so a project that reads nothing needs none), or the built-in emulator on loopback.
 
 use crate::emulator;
-use crate::engati::{Client, ClientConfig};
+use crate::engati::{ApiError, Client, ClientConfig, ConfigError};
 use crate::model::Api;
 use crate::reconcile::History;
 use crate::render::UsersSource;
+
+/// Why a read failed: the client could not be set up, or the API answered with an error.
+#[derive(Debug)]
+enum ReadError {
+    Setup(ConfigError),
+    Runtime(String),
+    Api(ApiError),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Setup(e) => write!(f, "{e}"),
+            ReadError::Runtime(e) => f.write_str(e),
+            ReadError::Api(e) => write!(f, "{e}"),
+        }
+    }
+}
 
 /// Attempts per Users API read.
 const READ_ATTEMPTS: u32 = 4;
@@ -14,8 +32,7 @@ const READ_ATTEMPTS: u32 = 4;
 const READ_BACKOFF: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Whether a failed read may pass when tried again: not a refusal of the key or the request.
-fn rereadable(e: &crate::engati::ApiError) -> bool {
-    use crate::engati::ApiError;
+fn rereadable(e: &ApiError) -> bool {
     !matches!(
         e,
         ApiError::KeyRejected { .. }
@@ -102,8 +119,8 @@ impl ApiReads {
     /// refuse it.
     fn read<T>(
         &mut self,
-        call: impl AsyncFn(&Client) -> Result<T, crate::engati::ApiError>,
-    ) -> Result<T, String> {
+        call: impl AsyncFn(&Client) -> Result<T, ApiError>,
+    ) -> Result<T, ReadError> {
         if self.client.is_none() {
             let key = self.key_override.clone();
             let config = ClientConfig::from_settings(
@@ -111,13 +128,15 @@ impl ApiReads {
                 |var| key.clone().or_else(|| std::env::var(var).ok()),
                 self.insecure_http,
             )
-            .map_err(|e| e.to_string())?;
-            let _guard = self.runtime()?.enter();
-            self.client = Some(Client::new(config).map_err(|e| e.to_string())?);
+            .map_err(ReadError::Setup)?;
+            let _guard = self.runtime().map_err(ReadError::Runtime)?.enter();
+            self.client = Some(Client::new(config).map_err(ReadError::Setup)?);
         }
-        self.runtime()?;
+        self.runtime().map_err(ReadError::Runtime)?;
         let (Some(runtime), Some(client)) = (&self.runtime, &self.client) else {
-            return Err("the Engati client could not be set up".to_owned());
+            return Err(ReadError::Runtime(
+                "the Engati client could not be set up".to_owned(),
+            ));
         };
         let mut wait = READ_BACKOFF;
         let mut attempt = 1;
@@ -129,7 +148,7 @@ impl ApiReads {
                     wait *= 2;
                     attempt += 1;
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(ReadError::Api(e)),
             }
         }
     }
@@ -142,6 +161,7 @@ impl UsersSource for ApiReads {
         value: &str,
     ) -> Result<Vec<crate::engati::api::BotUser>, String> {
         self.read(async |client| client.users(attribute, value).await)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -157,5 +177,6 @@ impl History for ApiReads {
                 .conversations(channel_user_id, Some(start_ms), Some(end_ms))
                 .await
         })
+        .map_err(|e| e.to_string())
     }
 }

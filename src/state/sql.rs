@@ -163,9 +163,7 @@ pub fn lineage_text(value: i64) -> String {
     format!("{:016x}", value as u64)
 }
 
-/// The stored number of a lineage shown by [`lineage_text`].
-pub fn lineage_value(text: &str) -> Result<i64, String> {
-    u64::from_str_radix(text, 16)
-        .map(|v| v as i64)
-        .map_err(|_| format!("`{text}` is not a state lineage (16 hex digits)"))
+/// The stored number of a lineage shown by [`lineage_text`]; `None` when it is not one.
+pub fn lineage_value(text: &str) -> Option<i64> {
+    u64::from_str_radix(text, 16).ok().map(|v| v as i64)
 }

@@ -13,7 +13,6 @@
 use std::cell::RefCell;
 use std::fmt;
 
-use jiff::Timestamp;
 use postgres::{Client, Row};
 
 use super::sql::{self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, timestamp_text};
@@ -21,8 +20,10 @@ use super::{ApplyRecord, CampaignSummary, Delivery, Lock, Outcome, Recorded, Sta
 use crate::fingerprint::Fingerprint;
 use migrations::{MIGRATIONS, SCHEMA_VERSION, schema_version};
 
+mod lock;
 mod migrations;
 mod tls;
+mod withdraw;
 
 /// A [`Store`] in a PostgreSQL schema.
 pub struct PostgresStore {
@@ -179,31 +180,6 @@ impl PostgresStore {
             .query(&sql, params)
             .map_err(fail(&self.location, doing))
     }
-
-    fn read_lock(&self) -> Result<Option<Lock>, StateError> {
-        if !self.exists {
-            return Ok(None);
-        }
-        let doing = "cannot read the lock";
-        let rows = self.query(doing, "SELECT id, holder, since FROM {s}.lock", &[])?;
-        rows.first()
-            .map(|row| sql::lock(row).map_err(fail(&self.location, doing)))
-            .transpose()
-    }
-
-    /// Whether this session can take the advisory lock now (taking it when it can).
-    fn try_advisory_lock(&self, doing: &str) -> Result<bool, StateError> {
-        let rows = self.query(doing, "SELECT pg_try_advisory_lock($1)", &[&self.lock_key])?;
-        match rows.first().map(|r| r.try_get::<_, bool>(0)) {
-            Some(taken) => taken.map_err(fail(&self.location, doing)),
-            None => Ok(false),
-        }
-    }
-
-    fn advisory_unlock(&self, doing: &str) -> Result<(), StateError> {
-        self.query(doing, "SELECT pg_advisory_unlock($1)", &[&self.lock_key])
-            .map(drop)
-    }
 }
 
 impl Store for PostgresStore {
@@ -235,7 +211,9 @@ impl Store for PostgresStore {
 
     fn set_lineage(&mut self, lineage: &str) -> Result<(), StateError> {
         let doing = "cannot set the lineage";
-        let value = sql::lineage_value(lineage).map_err(fail(&self.location, doing))?;
+        let value = sql::lineage_value(lineage).ok_or_else(|| {
+            fail(&self.location, doing)(format!("`{lineage}` is not a state lineage"))
+        })?;
         let sql = "INSERT INTO {s}.meta (key, value) VALUES ('lineage', $1)
                    ON CONFLICT (key) DO UPDATE SET value = excluded.value";
         self.query(doing, sql, &[&value]).map(drop)
@@ -313,60 +291,7 @@ impl Store for PostgresStore {
         recipients: &[String],
         apply_id: &str,
     ) -> Result<(), StateError> {
-        if recipients.is_empty() {
-            return Ok(());
-        }
-        let doing = format!("cannot withdraw intents of campaign {campaign}");
-        let location = self.location.clone();
-        let failed = || fail(&location, &doing);
-        // Per recipient: point the delivery back at its previous attempt (or drop it), then
-        // drop the intent; in one transaction.
-        let statements = [
-            "UPDATE {s}.deliveries d SET (fingerprint, outcome, at, seq) =
-                 (SELECT fingerprint, outcome, at, seq FROM {s}.history h
-                  WHERE h.campaign = d.campaign AND h.recipient = d.recipient AND h.seq < d.seq
-                  ORDER BY h.seq DESC LIMIT 1)
-             WHERE d.campaign = $1 AND d.recipient = $2
-               AND EXISTS (SELECT 1 FROM {s}.history h WHERE h.seq = d.seq
-                           AND h.outcome = 'in_flight' AND h.apply_id = $3)
-               AND EXISTS (SELECT 1 FROM {s}.history h WHERE h.campaign = d.campaign
-                           AND h.recipient = d.recipient AND h.seq < d.seq)
-             RETURNING 1",
-            "DELETE FROM {s}.deliveries d
-             WHERE d.campaign = $1 AND d.recipient = $2
-               AND EXISTS (SELECT 1 FROM {s}.history h WHERE h.seq = d.seq
-                           AND h.outcome = 'in_flight' AND h.apply_id = $3)
-             RETURNING 1",
-            "DELETE FROM {s}.history h
-             WHERE h.campaign = $1 AND h.recipient = $2 AND h.outcome = 'in_flight'
-               AND h.apply_id = $3
-               AND h.seq > coalesce((SELECT seq FROM {s}.deliveries d
-                                     WHERE d.campaign = $1 AND d.recipient = $2), 0)
-             RETURNING 1",
-        ]
-        .map(|sql| self.sql(sql));
-        let serial = self.sql("UPDATE {s}.meta SET value = value + 1 WHERE key = 'serial'");
-        let mut tx = self.client.get_mut().transaction().map_err(failed())?;
-        let mut changed = 0;
-        for recipient in recipients {
-            // The delivery is restored only where the update did not already apply.
-            let updated = tx
-                .query(&statements[0], &[&campaign, recipient, &apply_id])
-                .map_err(failed())?
-                .len();
-            if updated == 0 {
-                tx.query(&statements[1], &[&campaign, recipient, &apply_id])
-                    .map_err(failed())?;
-            }
-            changed += tx
-                .query(&statements[2], &[&campaign, recipient, &apply_id])
-                .map_err(failed())?
-                .len();
-        }
-        if changed > 0 {
-            tx.execute(&serial, &[]).map_err(failed())?;
-        }
-        tx.commit().map_err(failed())
+        self.withdraw_intents(campaign, recipients, apply_id)
     }
 
     fn record(&mut self, batch: &[Delivery]) -> Result<(), StateError> {
@@ -508,68 +433,11 @@ impl Store for PostgresStore {
     }
 
     fn lock(&mut self, holder: &str) -> Result<Lock, StateError> {
-        let doing = "cannot take the lock";
-        if !self.try_advisory_lock(doing)? {
-            // The holder writes its record right after taking the advisory lock: give it a
-            // moment, so the message names it.
-            let started = std::time::Instant::now();
-            let mut current = self.read_lock()?;
-            while current.is_none() && started.elapsed() < super::HOLDER_RECORD_WAIT {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-                current = self.read_lock()?;
-            }
-            let current = current.unwrap_or_else(|| Lock {
-                id: "?".to_owned(),
-                holder: "another session (taking the lock right now)".to_owned(),
-                since: Timestamp::now(),
-            });
-            return Err(StateError::Locked(current));
-        }
-        self.holding = true;
-        let lock = Lock {
-            id: format!("{:08x}", fastrand::u32(..)),
-            holder: holder.to_owned(),
-            since: Timestamp::now(),
-        };
-        // A row left behind belongs to an apply whose session ended: its advisory lock was
-        // free. The next apply settles what it left in flight.
-        let sql = self.sql(
-            "INSERT INTO {s}.lock (singleton, id, holder, since) VALUES (1, $1, $2, $3)
-             ON CONFLICT (singleton) DO UPDATE SET
-                 id = excluded.id, holder = excluded.holder, since = excluded.since",
-        );
-        let since = timestamp_text(lock.since);
-        let taken = self
-            .client
-            .get_mut()
-            .execute(&sql, &[&lock.id, &lock.holder, &since]);
-        if let Err(e) = taken {
-            let _ = self.advisory_unlock(doing);
-            self.holding = false;
-            return Err(fail(&self.location, doing)(e));
-        }
-        Ok(lock)
+        self.take_lock(holder)
     }
 
     fn unlock(&mut self, id: &str) -> Result<(), StateError> {
-        let doing = format!("cannot release lock {id}");
-        let current = match self.read_lock()? {
-            Some(current) if current.id == id => current,
-            current => {
-                return Err(StateError::NotLocked {
-                    id: id.to_owned(),
-                    current,
-                });
-            }
-        };
-        // Another session's live lock cannot be broken from here: its apply is running.
-        if !self.holding && !self.try_advisory_lock(&doing)? {
-            return Err(StateError::HolderAlive(current));
-        }
-        self.query(&doing, "DELETE FROM {s}.lock WHERE id = $1", &[&id])?;
-        self.advisory_unlock(&doing)?;
-        self.holding = false;
-        Ok(())
+        self.release_lock(id)
     }
 
     fn current_lock(&self) -> Result<Option<Lock>, StateError> {

@@ -1,24 +1,23 @@
 //! The SQLite state backend: one file in the project (`.herald/state.db`), so plan and apply
 //! need no server, and WAL lets `herald plan` read it while an apply writes.
 
-use std::fs::{File, TryLockError};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use jiff::Timestamp;
-use std::os::unix::fs::OpenOptionsExt;
-
 use rusqlite::types::ValueRef;
 use rusqlite::{
-    Connection, ErrorCode, OpenFlags, OptionalExtension, Params, Row, TransactionBehavior, params,
-    params_from_iter,
+    Connection, ErrorCode, OpenFlags, Params, Row, TransactionBehavior, params, params_from_iter,
 };
 
+mod lock;
 mod schema;
+mod withdraw;
 
 use super::sql::{self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, timestamp_text};
 use super::{ApplyRecord, CampaignSummary, Delivery, Lock, Outcome, Recorded, StateError, Store};
 use crate::fingerprint::Fingerprint;
+use lock::{lock_path, read_lock};
 use schema::{SCHEMA_VERSION, check_objects, migrate, schema_version};
 
 /// How long a statement waits for another process's write to finish before failing.
@@ -162,42 +161,6 @@ impl SqliteStore {
             exists: false,
         })
     }
-
-    /// Takes the OS lock on the lock file: `Ok(None)` when another process holds it (it is
-    /// alive: the kernel releases a dead process's locks). A store in memory has no file and
-    /// always gets its (private) lock.
-    fn try_file_lock(&self) -> Result<Option<Option<File>>, StateError> {
-        let Some(path) = &self.lock_path else {
-            return Ok(Some(None));
-        };
-        let failed = fail(
-            &self.location,
-            format!("cannot open the lock file {}", path.display()),
-        );
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(path)
-            .map_err(failed)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(Some(file))),
-            Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(e)) => Err(fail(
-                &self.location,
-                format_args!("cannot lock {}", path.display()),
-            )(e)),
-        }
-    }
-}
-
-/// The lock file of the state at `path`.
-fn lock_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    PathBuf::from(name)
 }
 
 impl Store for SqliteStore {
@@ -219,7 +182,9 @@ impl Store for SqliteStore {
 
     fn set_lineage(&mut self, lineage: &str) -> Result<(), StateError> {
         let doing = "cannot set the lineage";
-        let value = sql::lineage_value(lineage).map_err(fail(&self.location, doing))?;
+        let value = sql::lineage_value(lineage).ok_or_else(|| {
+            fail(&self.location, doing)(format!("`{lineage}` is not a state lineage"))
+        })?;
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('lineage', ?1)",
@@ -368,58 +333,7 @@ impl Store for SqliteStore {
         recipients: &[String],
         apply_id: &str,
     ) -> Result<(), StateError> {
-        if recipients.is_empty() {
-            return Ok(());
-        }
-        let location = self.location.as_str();
-        let doing = format!("cannot withdraw intents of campaign {campaign}");
-        let failed = || fail(location, &doing);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(failed())?;
-        let mut changed = false;
-        for recipient in recipients {
-            let intent: Option<i64> = tx
-                .query_row(
-                    "SELECT d.seq FROM deliveries d JOIN history h ON h.seq = d.seq
-                     WHERE d.campaign = ?1 AND d.recipient = ?2
-                       AND h.outcome = 'in_flight' AND h.apply_id = ?3",
-                    params![campaign, recipient, apply_id],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(failed())?;
-            let Some(seq) = intent else { continue };
-            // Point the delivery back at its previous attempt (or drop it), then drop the intent.
-            let restored = tx
-                .execute(
-                    "UPDATE deliveries SET (fingerprint, outcome, at, seq) =
-                         (SELECT fingerprint, outcome, at, seq FROM history
-                          WHERE campaign = ?1 AND recipient = ?2 AND seq < ?3
-                          ORDER BY seq DESC LIMIT 1)
-                     WHERE campaign = ?1 AND recipient = ?2 AND EXISTS
-                         (SELECT 1 FROM history
-                          WHERE campaign = ?1 AND recipient = ?2 AND seq < ?3)",
-                    params![campaign, recipient, seq],
-                )
-                .map_err(failed())?;
-            if restored == 0 {
-                tx.execute(
-                    "DELETE FROM deliveries WHERE campaign = ?1 AND recipient = ?2",
-                    params![campaign, recipient],
-                )
-                .map_err(failed())?;
-            }
-            tx.execute("DELETE FROM history WHERE seq = ?1", [seq])
-                .map_err(failed())?;
-            changed = true;
-        }
-        if changed {
-            tx.execute("UPDATE meta SET value = value + 1 WHERE key = 'serial'", [])
-                .map_err(failed())?;
-        }
-        tx.commit().map_err(failed())
+        self.withdraw_intents(campaign, recipients, apply_id)
     }
 
     fn history(
@@ -474,88 +388,11 @@ impl Store for SqliteStore {
     }
 
     fn lock(&mut self, holder: &str) -> Result<Lock, StateError> {
-        let location = self.location.as_str();
-        let failed = || fail(location, "cannot take the lock");
-        if self.held.is_some() {
-            return Err(StateError::Backend {
-                location: location.to_owned(),
-                message: "this process already holds the lock".to_owned(),
-            });
-        }
-        let Some(file) = self.try_file_lock()? else {
-            // The holder writes its record right after taking the file lock: give it a moment,
-            // so the message names it.
-            let started = Instant::now();
-            let mut current = read_lock(&self.conn, location)?;
-            while current.is_none() && started.elapsed() < super::HOLDER_RECORD_WAIT {
-                std::thread::sleep(Duration::from_millis(10));
-                current = read_lock(&self.conn, location)?;
-            }
-            let current = current.unwrap_or_else(|| Lock {
-                id: "?".to_owned(),
-                holder: "another process (taking the lock right now)".to_owned(),
-                since: Timestamp::now(),
-            });
-            return Err(StateError::Locked(current));
-        };
-        // IMMEDIATE takes SQLite's write lock before the read. A row found here was left by
-        // a dead holder (its file lock was free): it is replaced.
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(failed())?;
-        if self.lock_path.is_none()
-            && let Some(existing) = read_lock(&tx, location)?
-        {
-            // In memory there is no file lock: the row is the lock.
-            return Err(StateError::Locked(existing));
-        }
-        let lock = Lock {
-            id: format!("{:08x}", fastrand::u32(..)),
-            holder: holder.to_owned(),
-            since: Timestamp::now(),
-        };
-        tx.execute("DELETE FROM lock", []).map_err(failed())?;
-        tx.execute(
-            "INSERT INTO lock (singleton, id, holder, since) VALUES (1, ?1, ?2, ?3)",
-            params![lock.id, lock.holder, timestamp_text(lock.since)],
-        )
-        .map_err(failed())?;
-        tx.commit().map_err(failed())?;
-        self.held = file;
-        Ok(lock)
+        self.take_lock(holder)
     }
 
     fn unlock(&mut self, id: &str) -> Result<(), StateError> {
-        let location = self.location.as_str();
-        let doing = format!("cannot release lock {id}");
-        let failed = || fail(location, &doing);
-        let current = match read_lock(&self.conn, location)? {
-            Some(current) if current.id == id => current,
-            current => {
-                return Err(StateError::NotLocked {
-                    id: id.to_owned(),
-                    current,
-                });
-            }
-        };
-        // Another process's live lock cannot be broken from here: its apply is running.
-        let ours = self.held.is_some() || self.lock_path.is_none();
-        let probe = if ours { None } else { self.try_file_lock()? };
-        if !ours && probe.is_none() {
-            return Err(StateError::HolderAlive(current));
-        }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(failed())?;
-        tx.execute("DELETE FROM lock WHERE id = ?1", [id])
-            .map_err(failed())?;
-        tx.commit().map_err(failed())?;
-        // The OS lock goes with the file handles (ours, or the probe's).
-        self.held = None;
-        drop(probe);
-        Ok(())
+        self.release_lock(id)
     }
 
     fn current_lock(&self) -> Result<Option<Lock>, StateError> {
@@ -619,14 +456,6 @@ fn use_wal(conn: &Connection, location: &str) -> Result<(), StateError> {
             result => return result.map_err(fail(location, "cannot switch the state to WAL")),
         }
     }
-}
-
-/// The lock row, if any.
-fn read_lock(conn: &Connection, location: &str) -> Result<Option<Lock>, StateError> {
-    let doing = "cannot read the lock";
-    let read = |row: &Row<'_>| sql::lock(row).map_err(fail(location, doing));
-    let sql = "SELECT id, holder, since FROM lock";
-    Ok(query_rows(conn, location, doing, sql, [], read)?.pop())
 }
 
 /// Runs a query and reads each row with `read`; a failing query is reported as `doing`.
