@@ -87,9 +87,10 @@ impl Refusal {
                 "another apply ran in between: plan again so that nobody is messaged twice"
                     .to_owned()
             }
-            Refusal::Tampered { .. } => "the plan file was changed after herald wrote it, or \
-                 it was made from other files: apply only a plan file `herald plan --out` \
-                 wrote, unchanged; plan again and review it"
+            Refusal::Tampered { .. } => "either the plan file was edited after `herald plan \
+                 --out` wrote it, or what Engati answered for it changed since (a Users API \
+                 audience, a conversation history read to reconcile): plan again and review \
+                 the new plan"
                 .to_owned(),
             Refusal::State(e) => e.help(),
             Refusal::Io(_) => "check that the temporary directory ($TMPDIR) is writable and \
