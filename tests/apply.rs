@@ -4,7 +4,7 @@
 mod apply_support;
 mod state_support;
 
-use apply_support::{AFTER_DUE, BEFORE_DUE, Sent, Setup, state_outcomes, wait_for};
+use apply_support::{BEFORE_DUE, Sent, Setup, state_outcomes, wait_for};
 use herald::emulator::{BUILTIN_API_KEY, Faults};
 use herald::state::sqlite::SqliteStore;
 use herald::state::{Outcome, Store};
@@ -12,7 +12,7 @@ use herald::state::{Outcome, Store};
 #[test]
 fn the_quickstart_applies_to_the_emulator_and_records_it_in_the_staging_state() {
     let setup = Setup::staging();
-    let staging = ["--env", "staging", "--now", AFTER_DUE];
+    let staging = ["--env", "staging"];
     let output = setup.herald(&[&["plan", "--out", "plan.json"], &staging[..]].concat());
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let output = setup.herald(&["apply", "--env", "staging", "plan.json"]);
@@ -397,6 +397,12 @@ fn ctrl_c_stops_launching_finishes_what_is_in_flight_and_records_it() {
 #[test]
 fn a_damaged_plan_file_is_refused_before_anything_is_sent() {
     let setup = Setup::new();
+    // The invoice reminders wait (for a case that makes a waiting action send).
+    setup.project.edit(
+        "campaigns/invoice-reminders.yaml",
+        "at: 2026-01-01T09:00:00+05:30",
+        "at: 2099-01-01T09:00:00+05:30",
+    );
     let output = setup.herald(&["plan", "--now", BEFORE_DUE, "--out", "plan.json"]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let path = setup.project.path().join("plan.json");
@@ -450,14 +456,14 @@ fn apply_records_in_a_postgres_state() {
         ("HERALD_STATE_URL", url.as_str()),
     ];
     let herald = |args: &[&str]| setup.project.herald_with_env(args, &env);
-    let output = herald(&["plan", "--now", AFTER_DUE, "--out", "plan.json"]);
+    let output = herald(&["plan", "--out", "plan.json"]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let output = herald(&["apply", "plan.json"]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let sent = setup.sends().len();
     assert!(sent > 5, "the example's sends reached the emulator");
 
-    let output = herald(&["plan", "--now", AFTER_DUE, "--detailed-exitcode"]);
+    let output = herald(&["plan", "--detailed-exitcode"]);
     assert_eq!(
         output.status.code(),
         Some(0),

@@ -222,12 +222,18 @@ fn stopping_apply_at_random_moments_never_sends_anything_twice_and_reaches_every
     // Then only scheduled applies, as cron would run them: no unlock, no mark-sent.
     let mut applies = 0;
     loop {
-        let status = herald(dir.path())
+        let output = herald(dir.path())
             .args(["apply", "--auto-approve"])
-            .status()
+            .stderr(Stdio::piped())
+            .output()
             .unwrap();
         applies += 1;
-        assert!(matches!(status.code(), Some(0 | 1)), "{status:?}");
+        assert!(
+            matches!(output.status.code(), Some(0 | 1)),
+            "{:?}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
         check(&format!("after re-apply {applies}"), &emulator, dir.path());
         let state = state(dir.path());
         let done = state.len() as u64 == RECIPIENTS && state.values().all(|o| *o == Outcome::Sent);

@@ -6,7 +6,7 @@ mod apply_support;
 
 use std::time::{Duration, Instant};
 
-use apply_support::{AFTER_DUE, Setup, state_outcomes};
+use apply_support::{Setup, state_outcomes};
 use herald::emulator::Faults;
 use herald::state::sqlite::SqliteStore;
 use herald::state::{Outcome, Store};
@@ -20,7 +20,7 @@ fn signal(child: &std::process::Child, name: &str) {
 }
 
 fn plan(setup: &Setup) {
-    let output = setup.herald(&["plan", "--now", AFTER_DUE, "--out", "plan.json"]);
+    let output = setup.herald(&["plan", "--out", "plan.json"]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
 }
 

@@ -7,7 +7,7 @@ mod apply_support;
 
 use std::time::{Duration, Instant};
 
-use apply_support::{AFTER_DUE, Setup, wait_for};
+use apply_support::{Setup, wait_for};
 use herald::emulator::{BUILTIN_API_KEY, Faults};
 use herald::fingerprint::Fingerprint;
 use herald::state::Store;
@@ -15,7 +15,7 @@ use herald::state::sqlite::SqliteStore;
 
 /// Plans to plan.json; returns the file's text.
 fn planned(setup: &Setup) -> String {
-    let output = setup.herald(&["plan", "--now", AFTER_DUE, "--out", "plan.json"]);
+    let output = setup.herald(&["plan", "--out", "plan.json"]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     std::fs::read_to_string(setup.project.path().join("plan.json")).unwrap()
 }
@@ -285,4 +285,89 @@ fn a_key_rejected_before_anything_is_sent_exits_2_and_records_nothing() {
     assert!(setup.sends().is_empty());
     let state = SqliteStore::open_read_only(&setup.project.path().join(".herald/state.db"));
     assert_eq!(state.unwrap().serial().unwrap(), 0, "nothing recorded");
+}
+
+#[test]
+fn a_plan_made_as_of_a_later_time_than_now_is_refused() {
+    let setup = Setup::new();
+    let output = setup.herald(&[
+        "plan",
+        "--now",
+        "2099-01-01T00:00:00Z",
+        "--out",
+        "plan.json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let output = setup.herald(&["apply", "plan.json"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the plan was made as of 2099-01-01T00:00:00Z, later than now"),
+        "{stderr}"
+    );
+    assert!(setup.sends().is_empty());
+}
+
+/// A server on loopback that is not Engati: `mode` says what it does with each connection.
+fn impostor(mode: &'static str) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            match mode {
+                "close" => drop(stream),
+                "garbage" => {
+                    use std::io::Write;
+                    let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.6\r\n");
+                }
+                "html" => {
+                    use std::io::Write;
+                    let page = "<html>welcome</html>";
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\n\r\n{page}",
+                        page.len()
+                    );
+                }
+                _ => held.push(stream),
+            }
+        }
+    });
+    url
+}
+
+#[test]
+fn a_server_that_is_not_engatis_api_stops_apply_before_anything_is_recorded() {
+    for mode in ["close", "garbage", "html", "hang"] {
+        let project = apply_support::Project::example();
+        let url = impostor(mode);
+        project.edit(
+            "herald.yaml",
+            "base_url: https://api.engati.ai",
+            &format!("base_url: {url}"),
+        );
+        let env = [("ENGATI_API_KEY", BUILTIN_API_KEY)];
+        // The testers' campaign reads nothing from the API to be planned.
+        let plan = ["plan", "--campaign", "feedback-flow", "--out", "plan.json"];
+        let output = project.herald_with_env(&plan, &env);
+        assert_eq!(output.status.code(), Some(0), "{mode}: {output:?}");
+        let started = Instant::now();
+        let output = project.herald_with_env(&["apply", "plan.json"], &env);
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(10), "{mode}: took {took:?}");
+        assert_eq!(output.status.code(), Some(2), "{mode}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("the Engati API at {url}/ cannot be used")),
+            "{mode}: {stderr}"
+        );
+        let state = project.path().join(".herald/state.db");
+        let serial = SqliteStore::open_read_only(&state)
+            .unwrap()
+            .serial()
+            .unwrap();
+        assert_eq!(serial, 0, "{mode}: nothing recorded");
+    }
 }

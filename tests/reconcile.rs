@@ -4,7 +4,7 @@
 
 mod apply_support;
 
-use apply_support::{AFTER_DUE, Setup, state_outcomes};
+use apply_support::{Setup, state_outcomes};
 use herald::emulator::Faults;
 use herald::state::Outcome;
 
@@ -12,11 +12,6 @@ use herald::state::Outcome;
 /// invoice reminders are due whatever the date the tests run on; the broadcasts are published
 /// in 2099, so their messages are never due to show.
 fn all_unknown(setup: &Setup, faults: Faults) {
-    setup.project.edit(
-        "campaigns/invoice-reminders.yaml",
-        "at: 2026-12-01T09:00:00+05:30",
-        "at: 2026-01-01T09:00:00+05:30",
-    );
     for at in ["at: 2026-12-05T04:30:00Z", "at: 2026-12-31T18:30:00Z"] {
         setup
             .project
@@ -27,7 +22,7 @@ fn all_unknown(setup: &Setup, faults: Faults) {
         "  concurrency: 16\n",
         "  concurrency: 16\n  timeout_seconds: 1\napply:\n  reconcile_after: 6s\n",
     );
-    let plan = setup.herald(&["plan", "--now", AFTER_DUE, "--out", "plan.json"]);
+    let plan = setup.herald(&["plan", "--out", "plan.json"]);
     assert_eq!(plan.status.code(), Some(0), "{plan:?}");
     setup.emulator.set_faults(Faults {
         hang: 1.0,
@@ -175,4 +170,51 @@ fn plan_shows_each_decision_and_apply_records_the_delivered_ones() {
             .all(|(_, o)| *o == Outcome::Sent),
         "{outcomes:?}"
     );
+}
+
+#[test]
+fn a_message_that_shows_up_after_the_plan_said_never_arrived_refuses_the_plan() {
+    let setup = Setup::new();
+    // Histories show a message 4 s after it was accepted; after 1 s it counts as never arrived.
+    setup.project.edit(
+        "herald.yaml",
+        "  concurrency: 16\n",
+        "  concurrency: 16\n  timeout_seconds: 1\napply:\n  reconcile_after: 1s\n",
+    );
+    let campaign = ["--campaign", "invoice-reminder-dec"];
+    let plan = setup.herald(&[&["plan", "--out", "plan.json"], &campaign[..]].concat());
+    assert_eq!(plan.status.code(), Some(0), "{plan:?}");
+    setup.emulator.set_faults(Faults {
+        hang: 1.0,
+        trace_delay_ms: 4_000,
+        spare_reads: true,
+        ..Faults::default()
+    });
+    let output = setup.herald(&["apply", "plan.json"]);
+    setup.emulator.set_faults(Faults {
+        trace_delay_ms: 4_000,
+        spare_reads: true,
+        ..Faults::default()
+    });
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let sends = setup.sends().len();
+
+    // The plan says: no trace after 1 s, send again.
+    let plan = setup.herald(&[&["plan", "--out", "plan.json"], &campaign[..]].concat());
+    assert_eq!(plan.status.code(), Some(0), "{plan:?}");
+    assert!(
+        stdout(&plan).contains("was unknown; no trace"),
+        "{}",
+        stdout(&plan)
+    );
+    // Then the messages show up: the plan's verdict no longer holds.
+    std::thread::sleep(std::time::Duration::from_millis(4_200));
+    let output = setup.herald(&["apply", "plan.json"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("what reconciling found for +") && stderr.contains("changed since"),
+        "{stderr}"
+    );
+    assert_eq!(setup.sends().len(), sends, "nobody messaged twice");
 }

@@ -27,6 +27,11 @@ const BACKOFF_CAP: Duration = Duration::from_secs(8);
 /// stops: it is gone (refused, DNS, TLS), and trying every recipient six times would take
 /// minutes and tell nothing more.
 const UNREACHABLE_ATTEMPTS: u32 = 8;
+/// Requests in a row whose outcome is unknown (no answer, a broken one) before the apply
+/// stops: the server is not answering, and each further request only adds an unknown.
+const UNKNOWN_IN_A_ROW: u32 = 16;
+/// How often a backoff checks whether the apply was stopped.
+const SLICE: Duration = Duration::from_millis(100);
 /// A server asking for a longer pause than this is not waited for: the delivery fails and a
 /// later apply retries it.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -105,8 +110,9 @@ pub struct Executor {
     permits: Arc<Semaphore>,
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
     stop: Arc<StopSignal>,
-    /// Attempts in a row that did not reach the server.
-    unreached: Arc<AtomicU32>,
+    /// Attempts in a row that did not reach the server, and requests in a row whose outcome
+    /// is unknown.
+    unreached: Arc<(AtomicU32, AtomicU32)>,
 }
 
 impl Executor {
@@ -130,7 +136,7 @@ impl Executor {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             limiter,
             stop,
-            unreached: Arc::new(AtomicU32::new(0)),
+            unreached: Arc::new((AtomicU32::new(0), AtomicU32::new(0))),
         }
     }
 
@@ -156,7 +162,7 @@ async fn send(
     permits: &Semaphore,
     limiter: Option<&DefaultDirectRateLimiter>,
     stop: &StopSignal,
-    unreached: &AtomicU32,
+    (unreached, unknown): &(AtomicU32, AtomicU32),
 ) -> Finished {
     let finished = |result, attempts| Finished {
         index: job.index,
@@ -178,6 +184,7 @@ async fn send(
         let error = match client.execute(&job.request).await {
             Ok(accepted) => {
                 unreached.store(0, Ordering::SeqCst);
+                unknown.store(0, Ordering::SeqCst);
                 return finished(Sent::Accepted(accepted.code), attempt);
             }
             Err(error) => error,
@@ -195,12 +202,20 @@ async fn send(
             return finished(Sent::Failed(error), attempt);
         }
         if error.outcome_unknown() {
+            if unknown.fetch_add(1, Ordering::SeqCst) + 1 >= UNKNOWN_IN_A_ROW {
+                stop.stop_for(error.clone());
+            }
             return finished(Sent::Unknown(error), attempt);
         }
+        unknown.store(0, Ordering::SeqCst);
         let wait = backoff(attempt, error.retry_after());
         match wait {
             Some(wait) if error.is_retryable() && attempt < MAX_ATTEMPTS => {
-                tokio::time::sleep(wait).await;
+                // In slices, so a signal does not wait out a long Retry-After.
+                let until = tokio::time::Instant::now() + wait;
+                while tokio::time::Instant::now() < until && !stop.is_stopped() {
+                    tokio::time::sleep_until(until.min(tokio::time::Instant::now() + SLICE)).await;
+                }
             }
             _ => return finished(Sent::Failed(error), attempt),
         }

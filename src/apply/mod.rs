@@ -93,12 +93,21 @@ pub struct Report {
     pub stopped_by: Option<ApiError>,
     /// Whether the apply was interrupted (Ctrl-C).
     pub interrupted: bool,
+    /// The state failure that stopped the apply: what was launched after the last recorded
+    /// batch stays `in_flight`, unknown to the next apply.
+    pub state_failure: Option<StateError>,
 }
 
 impl Report {
-    /// Whether every planned delivery was sent.
+    /// Whether every planned delivery was sent and recorded.
     pub fn all_sent(&self) -> bool {
-        self.campaigns.iter().all(|c| c.sent == c.planned)
+        self.state_failure.is_none() && self.campaigns.iter().all(|c| c.sent == c.planned)
+    }
+
+    /// Whether any request left (or may have).
+    pub fn sent_anything(&self) -> bool {
+        let t = self.totals();
+        t.sent + t.failed + t.unknown > 0
     }
 
     /// The totals over all campaigns.
@@ -149,16 +158,6 @@ pub fn planned(counts: &Counts, resend_unknown: bool) -> u64 {
     counts.requests + if resend_unknown { counts.unknown } else { 0 }
 }
 
-/// Why an apply stopped before its end.
-#[derive(Debug)]
-pub enum Error {
-    /// State could not be written: what was launched stays `in_flight` (unknown to the next
-    /// apply).
-    State(StateError),
-    /// The plan could not be read to its end (it was read whole and checked once already).
-    Plan(ReadError),
-}
-
 /// Applies a plan's sends, recording every attempt in `store`. `plan` is the plan file, read
 /// as it is sent (never whole in memory); `outline` is what [`json::outline`] read of it
 /// beforehand. Returns when every launched request has an outcome in state; stops launching
@@ -171,7 +170,7 @@ pub fn run(
     stop: &StopSignal,
     options: &Options,
     progress: &mut dyn Progress,
-) -> Result<Report, Error> {
+) -> Result<Report, ReadError> {
     let mut applier = Applier {
         store,
         executor,
@@ -193,18 +192,15 @@ pub fn run(
     if let Some(journal) = applier.journal.take() {
         applier.end(journal);
     }
-    if let Some(e) = applier.failure {
-        return Err(Error::State(e));
-    }
-    match streamed {
-        Ok(()) => {}
-        Err(StreamError::Plan(e)) => return Err(Error::Plan(e)),
-        Err(StreamError::Sink(e)) => unreachable!("the applier fails only on state: {e}"),
-    }
     let mut report = applier.report;
     report.stopped_by = stop.reason();
     report.interrupted = stop.is_stopped() && report.stopped_by.is_none();
-    Ok(report)
+    report.state_failure = applier.failure;
+    match streamed {
+        // The plan was read whole and checked before; a state failure stops the stream too.
+        Err(StreamError::Plan(e)) if report.state_failure.is_none() => Err(e),
+        _ => Ok(report),
+    }
 }
 
 /// Applies each campaign as the plan streams in.
@@ -376,7 +372,11 @@ impl Applier<'_> {
         }
         // Deliveries never launched (the apply stopped first) were never recorded: the next
         // plan lists them again.
-        journal.counts.not_sent += journal.counts.planned - journal.launched as u64;
+        let never_launched = journal
+            .counts
+            .planned
+            .saturating_sub(journal.launched as u64);
+        journal.counts.not_sent += never_launched;
         self.progress.campaign_done(&journal.counts);
         self.report.campaigns.push(journal.counts);
     }

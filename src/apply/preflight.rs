@@ -29,6 +29,9 @@ use crate::reconcile::{self, History};
 use crate::state::{ApplyRecord, Locked, StateError, Store};
 use crate::validate::Catalog;
 
+/// How far a plan's time may be ahead of this machine's clock (two machines' clocks differ).
+const CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
 /// The project a plan is applied from, as the settings resolve it now.
 pub struct Project<'a> {
     /// The loaded files.
@@ -61,11 +64,28 @@ pub fn open_plan(path: &Path, project: &Project<'_>) -> Result<PlanFile, Refusal
             help: e.help,
         }
     })?;
+    // Read twice (checked whole, then compared): a pipe or a device cannot be.
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(Refusal::Unreadable {
+            message: format!("{} is not a regular file", path.display()),
+            help: "save the plan to a file (`herald plan --out plan.json`) and apply that"
+                .to_owned(),
+        });
+    }
     let outline = json::outline(&mut file).map_err(|e| Refusal::Unreadable {
         message: format!("{}: {}", path.display(), e.message),
         help: e.help,
     })?;
     let header = &outline.header;
+    // A plan's time decides what is due and how old an unknown delivery is: one from the
+    // future would send scheduled campaigns early and resend what may still show up.
+    let now = Timestamp::now();
+    if header.created_at > now + CLOCK_SKEW {
+        return Err(Refusal::FromTheFuture {
+            created_at: header.created_at,
+            now,
+        });
+    }
     let now_hash = inputs::hash(
         project.loaded,
         project.catalog,
@@ -116,21 +136,35 @@ pub fn prepare(
     reads: &mut dyn ApiReads,
     holder: &str,
 ) -> Result<Ready, Refusal> {
-    let PlanFile { file, outline } = plan;
+    let PlanFile {
+        file,
+        outline: first,
+    } = plan;
     let mut state = Locked::take(store, holder)?;
-    let header = &outline.header;
+    let header = &first.header;
     check_state(&*state, header)?;
-    // Made again as the plan was: reconciled (reading the histories again, now) if it was.
-    let reconciling = header.reconciled.then_some(&mut *reads as &mut dyn History);
-    let settings = project.catalog.settings.as_ref();
-    let decisions = reconcile::for_plan(
-        &*state,
-        reconciling,
-        &settings.map(|s| s.apply.clone()).unwrap_or_default(),
-        project.catalog,
-        header.created_at,
-        &header.campaigns,
-    )?;
+    // Made again as the plan was: with the plan's verdicts on unknown deliveries, once the
+    // histories, read again, still bear out every verdict that acts (records or sends).
+    let decisions = match header.reconciled {
+        false => None,
+        true => {
+            let mut file = &file;
+            file.seek(SeekFrom::Start(0)).map_err(Refusal::io)?;
+            let planned = verify::decisions_in(file)?;
+            let settings = project.catalog.settings.as_ref();
+            let now = reconcile::for_plan(
+                &*state,
+                Some(&mut *reads as &mut dyn History),
+                &settings.map(|s| s.apply.clone()).unwrap_or_default(),
+                project.catalog,
+                header.created_at,
+                &header.campaigns,
+            )?
+            .unwrap_or_default();
+            verify::decisions_hold(&planned, &now)?;
+            Some(planned)
+        }
+    };
     let input = Input {
         loaded: project.loaded,
         catalog: project.catalog,
@@ -144,6 +178,10 @@ pub fn prepare(
     let lineage = header.state_lineage.as_deref();
     let mut plan = verify::made_again(&input, reads, &*state, lineage)?;
     verify::same(file, &mut plan, &header.herald_version)?;
+    // The outline again, of herald's copy: the file could have been rewritten in place
+    // between its first reading and the comparison.
+    plan.seek(SeekFrom::Start(0)).map_err(Refusal::io)?;
+    let outline = json::outline(&mut plan).map_err(|e| Refusal::Io(e.message))?;
     plan.seek(SeekFrom::Start(0)).map_err(Refusal::io)?;
     let id = state.id().to_owned();
     let settled = super::settle_in_flight(&mut *state, &id)?;
@@ -176,7 +214,7 @@ pub fn finish(
     let totals = report.totals();
     record.finished_at = Some(Timestamp::now());
     record.sent = totals.sent;
-    record.failed = totals.failed + totals.not_sent;
+    record.failed = totals.failed;
     record.unknown = totals.unknown;
     state.log_apply(&record)?;
     state.release()

@@ -278,24 +278,45 @@ fn apply_file(
         &options,
         &mut super::progress::Reporter::detect(),
     );
-    let report = report.map_err(|e| match e {
-        apply::Error::State(e) => refuse(&e, e.help()),
-        apply::Error::Plan(e) => refuse(e.message, e.help),
-    })?;
-    preflight::finish(ready.state, ready.record, &report).map_err(|e| refuse(&e, e.help()))?;
+    let report = report.map_err(|e| refuse(e.message, e.help))?;
+    let finished = preflight::finish(ready.state, ready.record, &report);
     write_out(out, &summary(&report))?;
-    if let Some(error) = &report.stopped_by {
+    if let Some(e) = &report.state_failure {
+        eprintln!("error: {e}\nhelp: {}", e.help());
+    } else if let Some(error) = &report.stopped_by {
         eprintln!("error: {error}\nhelp: {}", error.help());
     } else if let Some(signal) = signals.received() {
-        eprintln!(
-            "apply stopped by {signal}: requests in flight were finished and recorded, the lock is released; `herald plan` lists what was not sent"
-        );
+        eprintln!("apply stopped by {signal}: {}", stopped_how(&report));
     } else if report.interrupted {
+        eprintln!("apply interrupted: {}", stopped_how(&report));
+    }
+    let left: u64 = ready
+        .outline
+        .campaigns
+        .iter()
+        .map(|(_, c)| c.unknown.saturating_sub(c.reconciled))
+        .sum();
+    if left > 0 && !args.resend_unknown {
         eprintln!(
-            "apply interrupted: requests in flight were finished and recorded; `herald plan` lists what was not sent"
+            "note: {left} deliveries stay unknown (`herald plan` says why: a trigger leaves no trace to check, or a message not due to show yet); `herald state mark-sent|forget` settles them by hand"
         );
     }
+    // After sends, a failure to close the apply's record is reported, not turned into
+    // "nothing could start".
+    if let Err(e) = finished {
+        eprintln!("error: {e}\nhelp: {}", e.help());
+        return Ok(1);
+    }
     Ok(if report.all_sent() { 0 } else { 1 })
+}
+
+/// What a stopped apply did with its requests.
+fn stopped_how(report: &Report) -> &'static str {
+    if report.sent_anything() {
+        "requests in flight were finished and recorded, the lock is released; `herald plan` lists what was not sent"
+    } else {
+        "nothing was sent; the lock is released"
+    }
 }
 
 /// A plan file that cannot be opened.

@@ -28,6 +28,9 @@ pub struct ReconcileArgs {
     /// Allow an http:// api.base_url that is not loopback.
     #[arg(long)]
     pub insecure_http: bool,
+    /// Mask phone numbers in the output, for public logs.
+    #[arg(long)]
+    pub redact: bool,
 }
 
 /// Runs `herald state reconcile`.
@@ -89,37 +92,51 @@ pub fn reconcile_command(args: &ReconcileArgs, out: &mut dyn Write) -> Result<u8
             .map_err(fail)?;
     }
     state.release().map_err(fail)?;
+    let rows = rows(&decisions, args.redact);
     let text = match args.format {
-        super::Format::Json => json(&decisions),
-        super::Format::Human => human(&decisions),
+        super::Format::Json => json(&rows),
+        super::Format::Human => human(&rows),
     };
     write_out(out, &text)?;
     Ok(0)
 }
 
-/// One line per decision, then the totals and what happens next.
-fn human(decisions: &Decisions) -> String {
-    let rows: Vec<(&str, &str, Verdict, &str)> = decisions
+/// One decision as shown: campaign, recipient, decision.
+type Row<'a> = (&'a str, String, &'a reconcile::Decision);
+
+/// The decisions in campaign and recipient order, phones masked under `--redact` (reasons
+/// name no recipient).
+fn rows(decisions: &Decisions, redact: bool) -> Vec<Row<'_>> {
+    let shown = |r: &String| {
+        if redact && r != crate::state::WHOLE_CAMPAIGN {
+            crate::output::plan::mask_phone(r)
+        } else {
+            r.clone()
+        }
+    };
+    decisions
         .iter()
-        .flat_map(|(c, by)| {
-            by.iter()
-                .map(move |(r, d)| (c.as_str(), r.as_str(), d.verdict, d.why.as_str()))
-        })
-        .collect();
+        .flat_map(|(c, by)| by.iter().map(move |(r, d)| (c.as_str(), shown(r), d)))
+        .collect()
+}
+
+/// One line per decision, then the totals and what happens next.
+fn human(rows: &[Row<'_>]) -> String {
     if rows.is_empty() {
         return "no unknown deliveries: nothing to reconcile\n".to_owned();
     }
     let wc = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
     let wr = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
     let mut text = String::new();
-    for (campaign, recipient, verdict, why) in &rows {
+    for (campaign, recipient, d) in rows {
         let _ = writeln!(
             text,
-            "{campaign:wc$}  {recipient:wr$}  {:13}  {why}",
-            verdict.as_str()
+            "{campaign:wc$}  {recipient:wr$}  {:13}  {}",
+            d.verdict.as_str(),
+            d.why
         );
     }
-    let count = |v: Verdict| rows.iter().filter(|r| r.2 == v).count();
+    let count = |v: Verdict| rows.iter().filter(|r| r.2.verdict == v).count();
     let _ = writeln!(
         text,
         "\n{} delivered (recorded as sent), {} not delivered (recorded as failed: the next plan \
@@ -134,15 +151,11 @@ fn human(decisions: &Decisions) -> String {
 }
 
 /// An array of `{campaign, recipient, verdict, why}`, in campaign and recipient order.
-fn json(decisions: &Decisions) -> String {
-    let rows: Vec<serde_json::Value> = decisions
+fn json(rows: &[Row<'_>]) -> String {
+    let rows: Vec<serde_json::Value> = rows
         .iter()
-        .flat_map(|(c, by)| {
-            by.iter().map(move |(r, d)| {
-                serde_json::json!({
-                    "campaign": c, "recipient": r, "verdict": d.verdict, "why": d.why,
-                })
-            })
+        .map(|(c, r, d)| {
+            serde_json::json!({"campaign": c, "recipient": r, "verdict": d.verdict, "why": d.why})
         })
         .collect();
     let mut text = serde_json::to_string_pretty(&rows).unwrap_or_default();

@@ -21,7 +21,7 @@ use super::api::{
 };
 use super::classify::{BodyError, CallContext, describe};
 use super::config::{ClientConfig, ConfigError, Secret};
-use super::error::ApiError;
+use super::error::{ApiError, Unusable};
 use super::request::{Method, Request};
 
 /// Answers longer than this are refused rather than read into memory (a page of 500
@@ -33,9 +33,11 @@ const MAX_PAGES: u32 = 10_000;
 const POOL_IDLE: Duration = Duration::from_secs(90);
 /// TCP keep-alive probes, so a silently dropped connection is noticed.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
-/// Tries of [`Client::reach`] before a server that cannot be reached is reported (about
-/// 1.4 s of pauses in all).
+/// Tries of [`Client::reach`] before a server that does not answer is reported (about 1.4 s
+/// of pauses in all).
 const REACH_ATTEMPTS: u32 = 4;
+/// The longest [`Client::reach`] takes: a server that hangs is reported after this long.
+pub const REACH_DEADLINE: Duration = Duration::from_secs(8);
 
 /// A send Engati accepted (envelope code 1000). Accepted is not delivered: WhatsApp may still
 /// fail to deliver it later.
@@ -192,11 +194,12 @@ impl Client {
             .await
     }
 
-    /// Whether the API can be reached at all, asked before an apply records anything: one
-    /// read (a page of one user with an attribute nobody has) answered in any way means yes.
-    /// Fails only when nothing reached the server (a refused connection, DNS, TLS), with that
-    /// error (after a few quick tries), or when the key is rejected.
-    pub async fn reach(&self) -> Result<(), ApiError> {
+    /// Whether the API can be used at all, asked before an apply records anything: one read
+    /// (a page of one user with an attribute nobody has), tried a few times for at most
+    /// [`REACH_DEADLINE`]. An answer from Engati (a page, or an error about the request) means
+    /// yes; no answer (refused, DNS, TLS, a timeout, a closed connection), an answer that is
+    /// not Engati's, a rejected key, or an unknown customer or bot means no.
+    pub async fn reach(&self) -> Result<(), Unusable> {
         let c = &self.config;
         let request = Request::users(
             c.customer_id(),
@@ -206,21 +209,48 @@ impl Client {
             0,
             1,
         );
-        let mut wait = Duration::from_millis(200);
-        for attempt in 1..=REACH_ATTEMPTS {
-            match self.call(&request, false).await {
-                Err(e @ ApiError::NotSent { .. }) if attempt < REACH_ATTEMPTS => {
-                    tracing::debug!(error = %e, "the API cannot be reached yet");
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
+        let unusable = |cause| Unusable {
+            base_url: c.base_url().to_string(),
+            cause,
+        };
+        let tries = async {
+            let mut wait = Duration::from_millis(200);
+            let mut attempt = 1;
+            loop {
+                let error = match self.call(&request, false).await {
+                    Ok(_) => return Ok(()),
+                    Err(e) => e,
+                };
+                let fatal = matches!(
+                    error,
+                    ApiError::KeyRejected { .. }
+                        | ApiError::NotFound { .. }
+                        | ApiError::Protocol { .. }
+                ) || matches!(&error, ApiError::Rejected { code: 2003, .. });
+                let unanswered = matches!(
+                    error,
+                    ApiError::NotSent { .. } | ApiError::OutcomeUnknown { .. }
+                );
+                if fatal || (unanswered && attempt == REACH_ATTEMPTS) {
+                    return Err(unusable(error));
                 }
-                Err(e @ (ApiError::NotSent { .. } | ApiError::KeyRejected { .. })) => {
-                    return Err(e);
+                if !unanswered {
+                    // Engati answered, about the request: the API is there.
+                    return Ok(());
                 }
-                _ => return Ok(()),
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                attempt += 1;
             }
+        };
+        match tokio::time::timeout(REACH_DEADLINE, tries).await {
+            Ok(result) => result,
+            Err(_) => Err(unusable(ApiError::NotSent {
+                endpoint: request.describe(),
+                host: c.base_url().host_str().unwrap_or("?").to_owned(),
+                reason: format!("no answer within {} s", REACH_DEADLINE.as_secs()),
+            })),
         }
-        Ok(())
     }
 
     /// One page of a user's conversation history (pages count from 0).

@@ -337,6 +337,45 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// Why the API cannot be used at all, found by one read before an apply records anything
+/// ([`super::Client::reach`]): nothing answered, something that is not Engati's API answered,
+/// the key was rejected, or the customer and bot are not found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unusable {
+    /// `api.base_url`.
+    pub base_url: String,
+    /// The read's error.
+    pub cause: ApiError,
+}
+
+impl Unusable {
+    /// How to fix it.
+    pub fn help(&self) -> String {
+        match &self.cause {
+            ApiError::KeyRejected { .. }
+            | ApiError::NotFound { .. }
+            | ApiError::Rejected { .. } => {
+                format!("{}; nothing was sent or recorded", self.cause.help())
+            }
+            _ => "check api.base_url (and --env): it must be Engati's API, reachable from here; \
+                  nothing was sent or recorded"
+                .to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for Unusable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the Engati API at {} cannot be used: {}",
+            self.base_url, self.cause
+        )
+    }
+}
+
+impl std::error::Error for Unusable {}
+
 impl miette::Diagnostic for ApiError {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         Some(Box::new(ApiError::code(self)))

@@ -407,8 +407,14 @@ impl Tracker<'_> {
             None => None,
             Some(r) => Some(self.previous(recipient, r, kind)?),
         };
+        // Verdicts are about unknown deliveries only (a plan file's are taken as written).
+        let unknown = self
+            .recorded
+            .get(recipient)
+            .is_some_and(|r| matches!(r.outcome, Outcome::Unknown | Outcome::InFlight));
         let reconciled = self
             .decisions
+            .filter(|_| unknown)
             .and_then(|d| reconcile::lookup(d, self.campaign, recipient))
             .cloned();
         let action = Action {

@@ -40,6 +40,13 @@ pub enum Refusal {
         /// The state's.
         now: u64,
     },
+    /// The plan's time is ahead of this machine's clock.
+    FromTheFuture {
+        /// The plan's time.
+        created_at: jiff::Timestamp,
+        /// This machine's.
+        now: jiff::Timestamp,
+    },
     /// The plan was made by another herald, which may render differently.
     OtherVersion {
         /// The version that made it.
@@ -53,6 +60,14 @@ pub enum Refusal {
         recipient: Option<String>,
         /// The plan file's line.
         line: u64,
+    },
+    /// What reconciling found changed since the plan was made: a history now shows a message
+    /// it did not (or the other way round).
+    HistoriesMoved {
+        /// The campaign.
+        campaign: Option<String>,
+        /// The recipient.
+        recipient: String,
     },
     /// The plan could not be made again (a Users API audience unreachable, say).
     NotMadeAgain(String),
@@ -73,9 +88,17 @@ impl Refusal {
                           reviewed";
         match self {
             Refusal::Unreadable { help, .. } => help.clone(),
+            Refusal::HistoriesMoved { .. } => "a conversation history changed since the plan \
+                 was made (a message that was pending showed up, or time ran out for one): plan \
+                 again; nothing is lost, and nobody is messaged twice"
+                .to_owned(),
             Refusal::ProjectChanged | Refusal::OtherVersion { .. } | Refusal::NotMadeAgain(_) => {
                 plan_again.to_owned()
             }
+            Refusal::FromTheFuture { .. } => "a plan is applied as of its own time, which must \
+                 not be ahead of this machine's clock (by more than 5 minutes): check both \
+                 machines' clocks, then plan again"
+                .to_owned(),
             Refusal::OtherTarget { .. } => {
                 "apply with the --env the plan was made with, or plan again".to_owned()
             }
@@ -126,6 +149,10 @@ impl fmt::Display for Refusal {
                     None => "an empty state (it did not exist)".to_owned(),
                 }
             ),
+            Refusal::FromTheFuture { created_at, now } => write!(
+                f,
+                "the plan was made as of {created_at}, later than now ({now})"
+            ),
             Refusal::StateMoved { planned, now } => write!(
                 f,
                 "the state changed since this plan was made (serial {planned} then, {now} now)"
@@ -151,6 +178,18 @@ impl fmt::Display for Refusal {
                 }?;
                 f.write_str("; nothing was sent")
             }
+            Refusal::HistoriesMoved {
+                campaign,
+                recipient,
+            } => write!(
+                f,
+                "what reconciling found for {recipient}{} changed since the plan was made; \
+                 nothing was sent",
+                campaign
+                    .as_deref()
+                    .map(|c| format!(" in campaign {c}"))
+                    .unwrap_or_default()
+            ),
             Refusal::NotMadeAgain(why) => {
                 write!(
                     f,

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use super::Refusal;
 use crate::plan::engine::{self, Input};
 use crate::plan::{Action, Campaign, Counts, Header, Sink, json};
+use crate::reconcile::{self, Decisions, Verdict};
 use crate::render::UsersSource;
 use crate::state::Store;
 
@@ -100,9 +101,22 @@ pub(super) fn same(mut plan: File, made: &mut File, version: &str) -> Result<(),
                 });
             }
             let in_campaign = line > 3;
+            let campaign = campaign.filter(|_| in_campaign);
+            // A verdict that changed since the plan (a message showed up in a history) is
+            // no edit: say so.
+            if let (Some(a), Some(b)) = (action_of(&ours), action_of(&theirs))
+                && a.recipient == b.recipient
+                && a.request == b.request
+                && a.reconciled != b.reconciled
+            {
+                return Err(Refusal::HistoriesMoved {
+                    campaign,
+                    recipient: a.recipient,
+                });
+            }
             return Err(Refusal::Tampered {
-                campaign: campaign.filter(|_| in_campaign),
-                recipient: recipient_of(&ours),
+                campaign,
+                recipient: action_of(&ours).map(|a| a.recipient),
                 line,
             });
         }
@@ -120,11 +134,73 @@ fn campaign_of(line: &[u8]) -> Option<String> {
     Campaign::deserialize(&mut de).ok().map(|c| c.name)
 }
 
-/// The recipient of a plan line that is an action.
-fn recipient_of(line: &[u8]) -> Option<String> {
+/// The action a plan line holds, if it is one.
+fn action_of(line: &[u8]) -> Option<Action> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b",").unwrap_or(line);
-    serde_json::from_slice::<Action>(line)
-        .ok()
-        .map(|a| a.recipient)
+    serde_json::from_slice::<Action>(line).ok()
+}
+
+/// The reconcile verdicts a plan file holds, by campaign and recipient.
+pub(super) fn decisions_in(file: impl Read) -> Result<Decisions, Refusal> {
+    let mut found = Collect::default();
+    json::stream(file, &mut found).map_err(|e| match e {
+        json::StreamError::Plan(e) => Refusal::Unreadable {
+            message: e.message,
+            help: e.help,
+        },
+        json::StreamError::Sink(e) => Refusal::io(e),
+    })?;
+    Ok(found.decisions)
+}
+
+/// Checks that every verdict of the plan that acts (`delivered`: recorded as sent;
+/// `not_delivered`: sent again) is what the histories show now. Verdicts that act on
+/// nothing (pending, unknowable, unchecked) are taken as the plan has them.
+pub(super) fn decisions_hold(planned: &Decisions, now: &Decisions) -> Result<(), Refusal> {
+    for (campaign, by) in planned {
+        for (recipient, decision) in by {
+            let acts = matches!(decision.verdict, Verdict::Delivered | Verdict::NotDelivered);
+            let seen = reconcile::lookup(now, campaign, recipient).map(|d| d.verdict);
+            if acts && seen != Some(decision.verdict) {
+                return Err(Refusal::HistoriesMoved {
+                    campaign: Some(campaign.clone()),
+                    recipient: recipient.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Collects the verdicts of a plan's actions.
+#[derive(Default)]
+struct Collect {
+    campaign: String,
+    decisions: Decisions,
+}
+
+impl Sink for Collect {
+    fn begin(&mut self, _: &Header) -> io::Result<()> {
+        Ok(())
+    }
+    fn campaign(&mut self, campaign: &Campaign) -> io::Result<()> {
+        self.campaign = campaign.name.clone();
+        Ok(())
+    }
+    fn action(&mut self, action: &Action) -> io::Result<()> {
+        if let Some(decision) = &action.reconciled {
+            self.decisions
+                .entry(self.campaign.clone())
+                .or_default()
+                .insert(action.recipient.clone(), decision.clone());
+        }
+        Ok(())
+    }
+    fn end_campaign(&mut self, _: &Counts) -> io::Result<()> {
+        Ok(())
+    }
+    fn end(&mut self, _: &Counts) -> io::Result<()> {
+        Ok(())
+    }
 }

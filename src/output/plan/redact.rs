@@ -96,8 +96,51 @@ fn redact_with(user_paths: &[String], action: &Action) -> Action {
     redact_request(user_paths, &mut out.request);
     if let Some(request) = out.previous.as_mut().and_then(|p| p.request.as_mut()) {
         redact_request(user_paths, request);
+        // The request sent before may hold recipients' values where the campaign now has
+        // none (a field replaced by fixed text): `user_paths` are today's. Any value that
+        // differs from today's (redacted) request is hidden too.
+        hide_changed(request, &out.request);
     }
     out
+}
+
+/// Hides every string of `before`'s body and query that is not the same in `now`.
+fn hide_changed(before: &mut Request, now: &Request) {
+    for (name, value) in &mut before.query {
+        let same = now.query.iter().any(|(n, v)| n == name && v == value);
+        if !same && value != HIDDEN {
+            *value = HIDDEN.to_owned();
+        }
+    }
+    let parse =
+        |body: Option<&Body>| body.and_then(|b| serde_json::from_str::<Value>(b.get()).ok());
+    let Some(mut old) = parse(before.body.as_ref()) else {
+        return;
+    };
+    let new = parse(now.body.as_ref()).unwrap_or(Value::Null);
+    hide_where_different(&mut old, Some(&new));
+    before.body = Some(Body::of(&old));
+}
+
+fn hide_where_different(old: &mut Value, new: Option<&Value>) {
+    match old {
+        Value::String(s)
+            if new.and_then(Value::as_str) != Some(s.as_str()) && !s.starts_with(HIDDEN) =>
+        {
+            *s = HIDDEN.to_owned();
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                hide_where_different(item, new.and_then(|n| n.get(i)));
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                hide_where_different(item, new.and_then(|n| n.get(key)));
+            }
+        }
+        _ => {}
+    }
 }
 
 pub(super) fn redact_request(user_paths: &[String], request: &mut Request) {
@@ -242,6 +285,38 @@ mod tests {
         );
         assert!(!text.contains(&action.fingerprint.to_string()));
         assert!(text.contains("Acme"), "fixed text stays: {text}");
+    }
+
+    #[test]
+    fn a_value_that_no_longer_comes_from_recipients_is_hidden_in_the_request_before() {
+        let campaign = fixtures::invoice_campaign();
+        let mut action = fixtures::changed_action();
+        // Today the campaign's user_paths say nothing of the document's filename; the request
+        // sent before held a recipient's value there.
+        let body = |name: &str| {
+            let mut json =
+                serde_json::from_str::<Value>(action.request.body.as_ref().unwrap().get()).unwrap();
+            *json
+                .pointer_mut("/payload/components/0/parameters/0/document/filename")
+                .unwrap() = Value::String(name.to_owned());
+            Body::of(&json)
+        };
+        let now = body("invoice.pdf");
+        let before = body("priya-secret-invoice.pdf");
+        action.request.body = Some(now);
+        let previous = action.previous.as_mut().unwrap();
+        previous.request.as_mut().unwrap().body = Some(before);
+        let mut campaign = campaign;
+        campaign
+            .user_paths
+            .retain(|p| !p.ends_with("/document/filename"));
+        let redacted = redact_action(&campaign, &action);
+        let text = serde_json::to_string(&redacted).unwrap();
+        assert!(!text.contains("priya-secret"), "{text}");
+        assert!(
+            text.contains("invoice.pdf"),
+            "today's fixed text stays: {text}"
+        );
     }
 
     #[test]

@@ -145,3 +145,44 @@ pub(super) fn read_lock(conn: &Connection, location: &str) -> Result<Option<Lock
     let sql = "SELECT id, holder, since FROM lock";
     Ok(query_rows(conn, location, doing, sql, [], read)?.pop())
 }
+
+/// A file's identity: its device and inode.
+pub(super) fn identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path)?;
+    Ok((meta.dev(), meta.ino()))
+}
+
+impl SqliteStore {
+    /// Checks, before a write, that the state file and the lock file this store holds are
+    /// still the files their paths name. A state file replaced under an apply would take its
+    /// records to a file nobody reads; a lock file removed under it would let a second apply
+    /// take the lock. Either stops the write, and with it the apply.
+    pub(super) fn in_place(&self) -> Result<(), StateError> {
+        use std::os::unix::fs::MetadataExt;
+        if let Some((path, opened)) = &self.file
+            && identity(path).ok().as_ref() != Some(opened)
+        {
+            return Err(StateError::Backend {
+                location: self.location.clone(),
+                message: "the state file was replaced or removed while herald had it open: \
+                          what this apply records now would be lost, so it stops"
+                    .to_owned(),
+            });
+        }
+        if let (Some(held), Some(path)) = (&self.held, &self.lock_path) {
+            let locked = held.metadata().map(|m| (m.dev(), m.ino())).ok();
+            if identity(path).ok() != locked {
+                return Err(StateError::Backend {
+                    location: self.location.clone(),
+                    message: format!(
+                        "the lock file {} was removed or replaced while this apply held it: \
+                         another apply could take the lock, so this one stops",
+                        path.display()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}

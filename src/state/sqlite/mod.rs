@@ -39,6 +39,9 @@ pub struct SqliteStore {
     held: Option<File>,
     /// Whether the state exists: a missing state read as empty has no lineage.
     exists: bool,
+    /// The database file and its identity (device, inode) when it was opened for writing:
+    /// writes stop if the path comes to name another file (see [`SqliteStore::in_place`]).
+    file: Option<(PathBuf, (u64, u64))>,
 }
 
 impl SqliteStore {
@@ -74,12 +77,14 @@ impl SqliteStore {
             .map_err(fail(&location, "cannot set the cache size"))?;
         migrate(&mut conn, &location)?;
         check_objects(&conn, &location)?;
+        let identity = lock::identity(path).map_err(fail(&location, "cannot read the state"))?;
         Ok(SqliteStore {
             conn,
             location,
             lock_path: Some(lock_path(path)),
             held: None,
             exists: true,
+            file: Some((path.to_path_buf(), identity)),
         })
     }
 
@@ -108,6 +113,7 @@ impl SqliteStore {
                 lock_path: Some(lock_path(path)),
                 held: None,
                 exists: true,
+                file: None,
             });
         }
         if found > SCHEMA_VERSION {
@@ -159,6 +165,7 @@ impl SqliteStore {
             lock_path: None,
             held: None,
             exists: false,
+            file: None,
         })
     }
 }
@@ -252,6 +259,7 @@ impl Store for SqliteStore {
         if batch.is_empty() {
             return Ok(());
         }
+        self.in_place()?;
         let location = self.location.as_str();
         let doing = match batch.len() {
             1 => "cannot record 1 delivery".to_owned(),
@@ -333,6 +341,7 @@ impl Store for SqliteStore {
         recipients: &[String],
         apply_id: &str,
     ) -> Result<(), StateError> {
+        self.in_place()?;
         self.withdraw_intents(campaign, recipients, apply_id)
     }
 
