@@ -324,3 +324,44 @@ fn a_state_from_before_lineages_gets_one_when_written_and_keeps_its_serial() {
         Some(lineage)
     );
 }
+
+#[test]
+fn a_lock_file_removed_under_its_holder_stops_the_holders_writes() {
+    let dir = TempDir::new().unwrap();
+    let path = state_path(&dir);
+    let mut holder = SqliteStore::open(&path).unwrap();
+    holder.lock("ana@laptop").unwrap();
+    std::fs::remove_file(format!("{}.lock", path.display())).unwrap();
+    // Another process can now take a lock on a new file: the holder must not go on writing.
+    let mut other = SqliteStore::open(&path).unwrap();
+    other.lock("ci@runner").unwrap();
+    let err = holder
+        .record(&[attempt(
+            "welcome",
+            "+4915100000001",
+            "{}",
+            Outcome::InFlight,
+        )])
+        .unwrap_err();
+    assert!(
+        backend_message(err).contains("was removed or replaced while this apply held it"),
+        "the holder stops"
+    );
+}
+
+#[test]
+fn a_state_file_replaced_under_a_writer_stops_its_writes() {
+    let dir = TempDir::new().unwrap();
+    let path = state_path(&dir);
+    let mut writer = SqliteStore::open(&path).unwrap();
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&path, &copy).unwrap();
+    std::fs::rename(&copy, &path).unwrap();
+    let err = writer
+        .record(&[attempt("welcome", "+4915100000001", "{}", Outcome::Sent)])
+        .unwrap_err();
+    assert!(
+        backend_message(err).contains("the state file was replaced or removed"),
+        "its records would go to a file nobody reads"
+    );
+}

@@ -283,8 +283,8 @@ pub fn judge(
         Decision {
             verdict: Verdict::NotDelivered,
             why: format!(
-                "no trace in the conversation history {} after the attempt at {sent_at}: it \
-                 never arrived",
+                "no trace in the conversation history {} after the attempt at {sent_at}: taken \
+                 as never arrived",
                 friendly(after)
             ),
         }

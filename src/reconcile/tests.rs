@@ -72,8 +72,8 @@ fn the_same_text_long_before_the_attempt_or_from_the_user_does_not_count() {
     assert_eq!(d.verdict, Verdict::NotDelivered);
     assert_eq!(
         d.why,
-        "no trace in the conversation history 2m after the attempt at 2026-12-01T10:00:00Z: it \
-         never arrived"
+        "no trace in the conversation history 2m after the attempt at 2026-12-01T10:00:00Z: taken \
+         as never arrived"
     );
 }
 
