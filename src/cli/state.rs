@@ -437,17 +437,27 @@ fn named_location(
 fn migrate(args: &StateMigrateArgs, out: &mut dyn Write) -> Result<u8, String> {
     let (root, settings) = settings(&args.project)?;
     let env = args.project.env.as_deref();
-    let from = open_location(
-        named_location(&args.from, &root, &settings, env)?,
-        Access::Read,
-    )?;
-    let mut to = open_location(
+    let source = || named_location(&args.from, &root, &settings, env);
+    // Nothing to copy is said as such (opening the source to lock it would create it).
+    let probe = open_location(source()?, Access::Read)?;
+    if probe.lineage().map_err(fail)?.is_none() {
+        return Err(format!(
+            "{} holds no state to copy\nhelp: check --from (and the state's settings)",
+            probe.location()
+        ));
+    }
+    drop(probe);
+    // Both under their locks: an apply writing to the source would make the copy a mix of two
+    // moments, and one writing to the target would mix two histories.
+    let holder = format!("herald state migrate ({})", super::apply::holder());
+    let from = open_location(source()?, Access::Write)?;
+    let mut from = Locked::take(from, &holder).map_err(fail)?;
+    let to = open_location(
         named_location(&args.to, &root, &settings, env)?,
         Access::Write,
     )?;
-    let holder = format!("herald state migrate ({})", super::apply::holder());
-    let copied = copy::copy(from.as_ref(), to.as_mut(), &holder).map_err(|e| match e {
-        CopyError::SourceLocked(lock) => fail(crate::state::StateError::Locked(lock)),
+    let mut to = Locked::take(to, &holder).map_err(fail)?;
+    let copied = copy::copy(&mut from, &mut to).map_err(|e| match e {
         CopyError::TargetNotEmpty { location } => format!(
             "{location} already holds state; migrate copies into an empty state only\nhelp: \
              choose an empty target (another schema or file), or remove this one if it is a \

@@ -2,7 +2,7 @@
 //! recording order, so each delivery's latest attempt comes out the same, every apply, and the
 //! serial and lineage, so that a plan made against the original applies to the copy.
 
-use super::{StateError, Store};
+use super::{Locked, StateError, Store};
 
 /// Attempts written per transaction.
 const BATCH: usize = 10_000;
@@ -21,8 +21,6 @@ pub struct Copied {
 /// Why a state cannot be copied.
 #[derive(Debug)]
 pub enum CopyError {
-    /// The source is locked: an apply is writing to it.
-    SourceLocked(super::Lock),
     /// The target already holds state; copying would mix two histories.
     TargetNotEmpty {
         /// Where the target is.
@@ -38,11 +36,9 @@ impl From<StateError> for CopyError {
     }
 }
 
-/// Copies `from` into `to`, which must be empty. `to` is locked while it fills.
-pub fn copy(from: &dyn Store, to: &mut dyn Store, holder: &str) -> Result<Copied, CopyError> {
-    if let Some(lock) = from.current_lock()? {
-        return Err(CopyError::SourceLocked(lock));
-    }
+/// Copies `from` into `to`, which must be empty; both are held under their locks while it
+/// runs (an apply writing to the source would make the copy a mix of two moments).
+pub fn copy(from: &mut Locked, to: &mut Locked) -> Result<Copied, CopyError> {
     let empty = to.serial()? == 0 && to.campaigns()?.is_empty() && to.applies()?.is_empty();
     if !empty {
         return Err(CopyError::TargetNotEmpty {
@@ -50,12 +46,7 @@ pub fn copy(from: &dyn Store, to: &mut dyn Store, holder: &str) -> Result<Copied
         });
     }
     let serial = from.serial()?;
-    let lock = to.lock(holder)?;
-    let copied = fill(from, to, serial);
-    let unlocked = to.unlock(&lock.id);
-    let copied = copied?;
-    unlocked?;
-    Ok(copied)
+    fill(&**from, &mut **to, serial)
 }
 
 fn fill(from: &dyn Store, to: &mut dyn Store, serial: u64) -> Result<Copied, CopyError> {
