@@ -306,7 +306,12 @@ fn a_plan_file_is_applied_whole() {
 #[test]
 fn an_operator_settles_unknown_deliveries_with_mark_sent_and_forget() {
     let setup = Setup::new();
-    setup.apply_with_hangs(1.0);
+    let output = setup.apply_with_hangs(1.0);
+    // Every request hung: the summary counts them unknown, grouped by why.
+    insta::assert_snapshot!(
+        "summary_all_unknown",
+        String::from_utf8_lossy(&output.stdout)
+    );
     let unknown: Vec<(String, String)> = state_outcomes(&setup)
         .into_iter()
         .filter(|(_, o)| *o == Outcome::Unknown)

@@ -83,8 +83,8 @@ impl Setup {
     }
 
     /// Plans, then applies with a 1 s timeout while this fraction of requests hang (accepted,
-    /// never answered); asserts the apply exits 1.
-    pub fn apply_with_hangs(&self, hang: f64) {
+    /// never answered); asserts the apply exits 1 and returns its output.
+    pub fn apply_with_hangs(&self, hang: f64) -> std::process::Output {
         self.project.edit(
             "herald.yaml",
             "  concurrency: 16\n",
@@ -100,6 +100,7 @@ impl Setup {
         let output = self.herald(&["apply", "plan.json"]);
         self.emulator.set_faults(Faults::default());
         assert_eq!(output.status.code(), Some(1), "{output:?}");
+        output
     }
 
     /// Starts `herald apply plan.json` one request at a time against a slow emulator, and
