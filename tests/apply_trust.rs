@@ -322,12 +322,16 @@ fn impostor(mode: &'static str) -> String {
                     use std::io::Write;
                     let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.6\r\n");
                 }
-                "html" => {
+                "html" | "proxy" | "empty-json" => {
                     use std::io::Write;
-                    let page = "<html>welcome</html>";
+                    let (status, kind, page) = match mode {
+                        "html" => ("200 OK", "text/html", "<html>welcome</html>"),
+                        "proxy" => ("502 Bad Gateway", "text/html", "<html>502</html>"),
+                        _ => ("200 OK", "application/json", "{}"),
+                    };
                     let _ = write!(
                         stream,
-                        "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\n\r\n{page}",
+                        "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\n\r\n{page}",
                         page.len()
                     );
                 }
@@ -340,7 +344,7 @@ fn impostor(mode: &'static str) -> String {
 
 #[test]
 fn a_server_that_is_not_engatis_api_stops_apply_before_anything_is_recorded() {
-    for mode in ["close", "garbage", "html", "hang"] {
+    for mode in ["close", "garbage", "html", "proxy", "empty-json", "hang"] {
         let project = apply_support::Project::example();
         let url = impostor(mode);
         project.edit(

@@ -102,11 +102,11 @@ pub fn reconcile_command(args: &ReconcileArgs, out: &mut dyn Write) -> Result<u8
 }
 
 /// One decision as shown: campaign, recipient, decision.
-type Row<'a> = (&'a str, String, &'a reconcile::Decision);
+type Row = (String, String, reconcile::Decision);
 
-/// The decisions in campaign and recipient order, phones masked under `--redact` (reasons
-/// name no recipient).
-fn rows(decisions: &Decisions, redact: bool) -> Vec<Row<'_>> {
+/// The decisions in campaign and recipient order, phones masked under `--redact` (in the
+/// reasons too: an error reading a history names its path).
+fn rows(decisions: &Decisions, redact: bool) -> Vec<Row> {
     let shown = |r: &String| {
         if redact && r != crate::state::WHOLE_CAMPAIGN {
             crate::output::plan::mask_phone(r)
@@ -116,12 +116,20 @@ fn rows(decisions: &Decisions, redact: bool) -> Vec<Row<'_>> {
     };
     decisions
         .iter()
-        .flat_map(|(c, by)| by.iter().map(move |(r, d)| (c.as_str(), shown(r), d)))
+        .flat_map(|(c, by)| {
+            by.iter().map(move |(r, d)| {
+                let mut d = d.clone();
+                if redact {
+                    d.why = crate::output::plan::redact_text(&d.why);
+                }
+                (c.clone(), shown(r), d)
+            })
+        })
         .collect()
 }
 
 /// One line per decision, then the totals and what happens next.
-fn human(rows: &[Row<'_>]) -> String {
+fn human(rows: &[Row]) -> String {
     if rows.is_empty() {
         return "no unknown deliveries: nothing to reconcile\n".to_owned();
     }
@@ -151,7 +159,7 @@ fn human(rows: &[Row<'_>]) -> String {
 }
 
 /// An array of `{campaign, recipient, verdict, why}`, in campaign and recipient order.
-fn json(rows: &[Row<'_>]) -> String {
+fn json(rows: &[Row]) -> String {
     let rows: Vec<serde_json::Value> = rows
         .iter()
         .map(|(c, r, d)| {

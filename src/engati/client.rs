@@ -217,8 +217,12 @@ impl Client {
             let mut wait = Duration::from_millis(200);
             let mut attempt = 1;
             loop {
+                // Only a page of users (read as every Users API read is) is Engati answering.
                 let error = match self.call(&request, false).await {
-                    Ok(_) => return Ok(()),
+                    Ok((status, body)) => match read_page::<BotUser>(&body, "users", 0, 1) {
+                        Ok(_) => return Ok(()),
+                        Err(detail) => self.context(&request).protocol(status, detail),
+                    },
                     Err(e) => e,
                 };
                 let fatal = matches!(
@@ -227,9 +231,12 @@ impl Client {
                         | ApiError::NotFound { .. }
                         | ApiError::Protocol { .. }
                 ) || matches!(&error, ApiError::Rejected { code: 2003, .. });
+                // A 5xx says nothing about the API being there: a proxy answers them too.
                 let unanswered = matches!(
                     error,
-                    ApiError::NotSent { .. } | ApiError::OutcomeUnknown { .. }
+                    ApiError::NotSent { .. }
+                        | ApiError::OutcomeUnknown { .. }
+                        | ApiError::Server { .. }
                 );
                 if fatal || (unanswered && attempt == REACH_ATTEMPTS) {
                     return Err(unusable(error));

@@ -143,7 +143,9 @@ pub fn for_plan(
     let body_of =
         |name: &str, language: &str| bodies.get(&(name.to_owned(), language.to_owned())).cloned();
     let options = Options {
-        now,
+        // Never judged later than this machine's clock: a plan dated a little ahead (another
+        // machine's clock) must not make a pending message look overdue.
+        now: now.min(Timestamp::now()),
         after: settings
             .reconcile_after()
             .unwrap_or(SignedDuration::from_mins(2)),
@@ -184,7 +186,11 @@ pub fn decide(
             else {
                 continue;
             };
-            let decision = decide_one(attempt, history, options);
+            // The window runs from the attempt's last news (its unknown outcome, or the
+            // settling of what a dead apply left in flight): the request left no later, even
+            // after waiting for a worker or a Retry-After.
+            let since = attempts.last().map_or(attempt.at, |d| d.at.max(attempt.at));
+            let decision = decide_one(attempt, since, history, options);
             decisions
                 .entry(campaign.clone())
                 .or_default()
@@ -197,6 +203,7 @@ pub fn decide(
 /// Reads the histories one attempt's traces are in and judges it.
 fn decide_one(
     attempt: &crate::state::Delivery,
+    since: Timestamp,
     history: &mut dyn History,
     options: &Options<'_>,
 ) -> Decision {
@@ -233,7 +240,7 @@ fn decide_one(
             }
         }
     }
-    judge(&expected, &found, attempt.at, options.now, options.after)
+    judge(&expected, &found, since, options.now, options.after)
 }
 
 /// The rule of the module's table: `expected` are the traces the attempt at `sent_at` would
