@@ -27,6 +27,13 @@ fn backend_message(err: StateError) -> String {
     }
 }
 
+fn replaced_message(err: StateError) -> String {
+    match err {
+        StateError::Replaced { message, .. } => message,
+        other => panic!("expected the state's files to be found replaced, got {other:?}"),
+    }
+}
+
 #[test]
 fn open_creates_the_state_and_its_directory() {
     let dir = TempDir::new().unwrap();
@@ -344,7 +351,7 @@ fn a_lock_file_removed_under_its_holder_stops_the_holders_writes() {
         )])
         .unwrap_err();
     assert!(
-        backend_message(err).contains("was removed or replaced while this apply held it"),
+        replaced_message(err).contains("was removed or replaced while this apply held it"),
         "the holder stops"
     );
 }
@@ -361,7 +368,7 @@ fn a_state_file_replaced_under_a_writer_stops_its_writes() {
         .record(&[attempt("welcome", "+4915100000001", "{}", Outcome::Sent)])
         .unwrap_err();
     assert!(
-        backend_message(err).contains("the state file was replaced or removed"),
+        replaced_message(err).contains("the state file was replaced or removed"),
         "its records would go to a file nobody reads"
     );
 }

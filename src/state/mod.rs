@@ -181,6 +181,13 @@ pub enum StateError {
         /// The newest this herald knows.
         known: i64,
     },
+    /// The state's file or lock file was replaced or removed under a writer: it stops.
+    Replaced {
+        /// Where the state is.
+        location: String,
+        /// What was replaced.
+        message: String,
+    },
     /// The backend failed (I/O, corruption, a full disk).
     Backend {
         /// Where the state is.
@@ -212,6 +219,10 @@ impl StateError {
             StateError::NewerSchema { .. } => {
                 "upgrade herald to the version that wrote this state".to_owned()
             }
+            StateError::Replaced { .. } => "another process replaced or removed the state's \
+                 files while this apply held them: find out what did (a restore, a cleanup job), \
+                 then apply again; it takes the lock over and settles what was in flight"
+                .to_owned(),
             StateError::Backend { location, .. }
                 if location.to_ascii_lowercase().starts_with("postgres") =>
             {
@@ -248,7 +259,8 @@ impl fmt::Display for StateError {
                 f,
                 "{location} has state schema version {found}; this herald knows versions up to {known}"
             ),
-            StateError::Backend { location, message } => write!(f, "{location}: {message}"),
+            StateError::Backend { location, message }
+            | StateError::Replaced { location, message } => write!(f, "{location}: {message}"),
         }
     }
 }

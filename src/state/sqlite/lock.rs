@@ -163,7 +163,7 @@ impl SqliteStore {
         if let Some((path, opened)) = &self.file
             && identity(path).ok().as_ref() != Some(opened)
         {
-            return Err(StateError::Backend {
+            return Err(StateError::Replaced {
                 location: self.location.clone(),
                 message: "the state file was replaced or removed while herald had it open: \
                           what this apply records now would be lost, so it stops"
@@ -173,7 +173,7 @@ impl SqliteStore {
         if let (Some(held), Some(path)) = (&self.held, &self.lock_path) {
             let locked = held.metadata().map(|m| (m.dev(), m.ino())).ok();
             if identity(path).ok() != locked {
-                return Err(StateError::Backend {
+                return Err(StateError::Replaced {
                     location: self.location.clone(),
                     message: format!(
                         "the lock file {} was removed or replaced while this apply held it: \
