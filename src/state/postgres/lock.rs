@@ -7,12 +7,15 @@ use jiff::Timestamp;
 
 use super::super::sql::{self, fail, timestamp_text};
 use super::super::{HOLDER_RECORD_WAIT, Lock, StateError};
+
+/// How long a refused advisory lock is tried again before its holder is taken to be alive.
+const HOLDER_EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 use super::PostgresStore;
 
 impl PostgresStore {
     pub(super) fn take_lock(&mut self, holder: &str) -> Result<Lock, StateError> {
         let doing = "cannot take the lock";
-        if !self.try_advisory_lock(doing)? {
+        if !self.advisory_lock_within(doing)? {
             // The holder writes its record right after taking the advisory lock: give it a
             // moment, so the message names it.
             let started = std::time::Instant::now();
@@ -66,7 +69,7 @@ impl PostgresStore {
             }
         };
         // Another session's live lock cannot be broken from here: its apply is running.
-        if !self.holding && !self.try_advisory_lock(&doing)? {
+        if !self.holding && !self.advisory_lock_within(&doing)? {
             return Err(StateError::HolderAlive(current));
         }
         self.query(&doing, "DELETE FROM {s}.lock WHERE id = $1", &[&id])?;
@@ -84,6 +87,22 @@ impl PostgresStore {
         rows.first()
             .map(|row| sql::lock(row).map_err(fail(&self.location, doing)))
             .transpose()
+    }
+
+    /// Whether this session can take the advisory lock (taking it when it can), waiting
+    /// [`HOLDER_EXIT_WAIT`] for a holder whose connection has just closed: the server ends
+    /// that session a moment after the client is gone, and until then its lock looks live.
+    fn advisory_lock_within(&self, doing: &str) -> Result<bool, StateError> {
+        let started = std::time::Instant::now();
+        loop {
+            if self.try_advisory_lock(doing)? {
+                return Ok(true);
+            }
+            if started.elapsed() >= HOLDER_EXIT_WAIT {
+                return Ok(false);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     /// Whether this session can take the advisory lock now (taking it when it can).
