@@ -372,3 +372,20 @@ fn a_state_file_replaced_under_a_writer_stops_its_writes() {
         "its records would go to a file nobody reads"
     );
 }
+
+#[test]
+fn a_commit_by_another_connection_under_the_lock_stops_the_holders_writes() {
+    let dir = TempDir::new().unwrap();
+    let path = state_path(&dir);
+    let mut holder = SqliteStore::open(&path).unwrap();
+    holder.lock("ana@laptop").unwrap();
+    holder
+        .record(&[attempt("welcome", "+4915100000001", "{}", Outcome::Sent)])
+        .unwrap();
+    // The sqlite3 shell, say, editing the state while an apply runs.
+    tamper(&path, "DELETE FROM deliveries");
+    let err = holder
+        .record(&[attempt("welcome", "+4915100000002", "{}", Outcome::Sent)])
+        .unwrap_err();
+    assert!(replaced_message(err).contains("written by something else"));
+}

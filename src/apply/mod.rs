@@ -370,6 +370,17 @@ impl Applier<'_> {
         if let Err(e) = result {
             self.failure.get_or_insert(e);
         }
+        // Requests still out when the state failed stay `in_flight` in state: unknown to the
+        // next apply, so unknown here too.
+        let unfinished = journal.launched.saturating_sub(journal.finished) as u64;
+        if unfinished > 0 {
+            journal.counts.unknown += unfinished;
+            *journal
+                .counts
+                .reasons
+                .entry("in flight when state could not be written".to_owned())
+                .or_default() += unfinished;
+        }
         // Deliveries never launched (the apply stopped first) were never recorded: the next
         // plan lists them again.
         let never_launched = journal

@@ -211,6 +211,11 @@ pub fn finish(
     mut record: ApplyRecord,
     report: &super::Report,
 ) -> Result<(), StateError> {
+    // A state that failed under the apply (already reported) is not written again: the
+    // guard lets go of what lock is left, and the next apply takes over the record.
+    if report.state_failure.is_some() {
+        return Ok(());
+    }
     let totals = report.totals();
     record.finished_at = Some(Timestamp::now());
     record.sent = totals.sent;

@@ -285,9 +285,11 @@ fn apply_file(
         eprintln!("error: {e}\nhelp: {}", e.help());
     } else if let Some(error) = &report.stopped_by {
         eprintln!("error: {error}\nhelp: {}", error.help());
-    } else if let Some(signal) = signals.received() {
+    }
+    // A signal is said even when requests that hung past it also stopped apply.
+    if let Some(signal) = signals.received() {
         eprintln!("apply stopped by {signal}: {}", stopped_how(&report));
-    } else if report.interrupted {
+    } else if report.interrupted && report.state_failure.is_none() && report.stopped_by.is_none() {
         eprintln!("apply interrupted: {}", stopped_how(&report));
     }
     let left: u64 = ready

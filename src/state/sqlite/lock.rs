@@ -66,6 +66,7 @@ impl SqliteStore {
         .map_err(failed())?;
         tx.commit().map_err(failed())?;
         self.held = file;
+        self.data_version = Some(data_version(&self.conn, location)?);
         Ok(lock)
     }
 
@@ -97,6 +98,7 @@ impl SqliteStore {
         tx.commit().map_err(failed())?;
         // The OS lock goes with the file handles (ours, or the probe's).
         self.held = None;
+        self.data_version = None;
         drop(probe);
         Ok(())
     }
@@ -146,6 +148,12 @@ pub(super) fn read_lock(conn: &Connection, location: &str) -> Result<Option<Lock
     Ok(query_rows(conn, location, doing, sql, [], read)?.pop())
 }
 
+/// SQLite's count of commits by other connections, as this connection sees it.
+fn data_version(conn: &Connection, location: &str) -> Result<i64, StateError> {
+    conn.query_row("PRAGMA data_version", [], |row| row.get(0))
+        .map_err(fail(location, "cannot read the state's data version"))
+}
+
 /// A file's identity: its device and inode.
 pub(super) fn identity(path: &Path) -> std::io::Result<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
@@ -157,7 +165,9 @@ impl SqliteStore {
     /// Checks, before a write, that the state file and the lock file this store holds are
     /// still the files their paths name. A state file replaced under an apply would take its
     /// records to a file nobody reads; a lock file removed under it would let a second apply
-    /// take the lock. Either stops the write, and with it the apply.
+    /// take the lock; a commit by another connection under the lock means someone edits the
+    /// state beside the apply. Any of these stops the write, and with it the apply. (A file
+    /// copied over the state in place is not seen: SQLite itself cannot survive that.)
     pub(super) fn in_place(&self) -> Result<(), StateError> {
         use std::os::unix::fs::MetadataExt;
         if let Some((path, opened)) = &self.file
@@ -182,6 +192,17 @@ impl SqliteStore {
                     ),
                 });
             }
+        }
+        if let Some(taken) = self.data_version
+            && data_version(&self.conn, &self.location)? != taken
+        {
+            return Err(StateError::Replaced {
+                location: self.location.clone(),
+                message: "the state was written by something else while this apply held its \
+                          lock (the sqlite3 shell, say): what this apply records now \
+                          could be lost, so it stops"
+                    .to_owned(),
+            });
         }
         Ok(())
     }

@@ -42,6 +42,10 @@ pub struct SqliteStore {
     /// The database file and its identity (device, inode) when it was opened for writing:
     /// writes stop if the path comes to name another file (see [`SqliteStore::in_place`]).
     file: Option<(PathBuf, (u64, u64))>,
+    /// SQLite's `data_version` when this store took the lock: it changes only when another
+    /// connection commits, which nothing may do under the lock (a file copied over the state
+    /// in place, say), so writes stop if it moves.
+    data_version: Option<i64>,
 }
 
 impl SqliteStore {
@@ -85,6 +89,7 @@ impl SqliteStore {
             held: None,
             exists: true,
             file: Some((path.to_path_buf(), identity)),
+            data_version: None,
         })
     }
 
@@ -114,6 +119,7 @@ impl SqliteStore {
                 held: None,
                 exists: true,
                 file: None,
+                data_version: None,
             });
         }
         if found > SCHEMA_VERSION {
@@ -166,6 +172,7 @@ impl SqliteStore {
             held: None,
             exists: false,
             file: None,
+            data_version: None,
         })
     }
 }
