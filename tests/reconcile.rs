@@ -222,3 +222,46 @@ fn a_message_that_shows_up_after_the_plan_said_never_arrived_refuses_the_plan() 
     );
     assert_eq!(setup.sends().len(), sends, "nobody messaged twice");
 }
+
+#[test]
+fn verdicts_that_cannot_be_checked_again_at_apply_leave_their_deliveries_unknown() {
+    let setup = Setup::new();
+    all_unknown(&setup, Faults::default());
+    let plan = setup.herald(&["plan", "--out", "plan.json"]);
+    assert_eq!(plan.status.code(), Some(0), "{plan:?}");
+    assert!(stdout(&plan).contains("reconciled: found in the recipient's conversation history"));
+    let before = state_outcomes(&setup);
+    let unknown = before.values().filter(|o| **o == Outcome::Unknown).count();
+    let sends = setup.sends().len();
+
+    // The histories go down between plan and apply: no verdict can be borne out, none acts.
+    setup.emulator.set_faults(Faults {
+        history_down: true,
+        ..Faults::default()
+    });
+    let output = setup.herald(&["apply", "plan.json"]);
+    setup.emulator.set_faults(Faults::default());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("reconcile verdicts could not be checked again")
+            && stderr.contains("stay unknown, neither recorded nor sent")
+            && stderr.contains(&format!("note: {unknown} deliveries stay unknown")),
+        "{stderr}"
+    );
+    assert_eq!(
+        setup.sends().len(),
+        sends,
+        "nothing sent on an unchecked verdict"
+    );
+    assert_eq!(state_outcomes(&setup), before, "nothing recorded either");
+
+    // Once the histories are back, the next apply settles them.
+    let again = setup.herald(&["apply", "--auto-approve"]);
+    assert!(matches!(again.status.code(), Some(0 | 1)), "{again:?}");
+    assert!(
+        stdout(&again).contains("Reconciled: "),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(setup.sends().len(), sends, "nobody messaged twice");
+}

@@ -27,7 +27,7 @@ use crate::engati::ApiError;
 use crate::fingerprint::Fingerprint;
 use crate::plan::json::{self, Outline, ReadError, StreamError};
 use crate::plan::{Action, ActionKind, Campaign, Counts, Header, Sink};
-use crate::reconcile::Verdict;
+use crate::reconcile::{self, Decisions, Verdict};
 use crate::state::{Delivery, Outcome, StateError, Store};
 use execute::{Executor, Finished, Job, Sent, StopSignal};
 
@@ -50,6 +50,9 @@ pub struct Options {
     pub batch: usize,
     /// This apply's id, recorded with every attempt.
     pub apply_id: String,
+    /// Reconcile verdicts of the plan not acted on: their deliveries stay unknown, neither
+    /// recorded as sent nor sent again ([`preflight::Ready::withheld`]).
+    pub withheld: Decisions,
 }
 
 impl Options {
@@ -59,6 +62,7 @@ impl Options {
             resend_unknown,
             batch: concurrency.clamp(8, MAX_INTENT_BATCH),
             apply_id: apply_id.to_owned(),
+            withheld: Decisions::new(),
         }
     }
 }
@@ -302,6 +306,24 @@ impl Applier<'_> {
         Ok(())
     }
 
+    /// Whether `action`'s reconcile verdict is withheld: a send it would make is counted
+    /// not sent, with why.
+    fn withheld(&mut self, action: &Action) -> bool {
+        let Some(journal) = self.journal.as_mut() else {
+            return false;
+        };
+        let withheld = &self.options.withheld;
+        if reconcile::lookup(withheld, &journal.campaign, &action.recipient).is_none() {
+            return false;
+        }
+        if sends(action, self.options.resend_unknown) {
+            journal.counts.not_sent += 1;
+            let why = "not sent: reconciling could not check its history again (it stays unknown)";
+            *journal.counts.reasons.entry(why.to_owned()).or_default() += 1;
+        }
+        true
+    }
+
     /// Records an unknown delivery reconciling found in the history as `sent`: its attempt as
     /// state holds it (the request that was delivered), with the evidence.
     fn record_delivered(&mut self, action: &Action) -> Result<(), StateError> {
@@ -427,6 +449,9 @@ impl Sink for Applier<'_> {
     }
 
     fn take_action(&mut self, action: Action) -> io::Result<()> {
+        if self.withheld(&action) {
+            return Ok(());
+        }
         if !sends(&action, self.options.resend_unknown) {
             let result = self.record_delivered(&action);
             return self.check(result);

@@ -124,6 +124,9 @@ pub struct Ready {
     pub settled: u64,
     /// The apply's log record, finished by [`finish`].
     pub record: ApplyRecord,
+    /// The plan's reconcile verdicts that could not be checked again (a history read failed
+    /// just now): apply leaves their deliveries unknown ([`super::Options::withheld`]).
+    pub withheld: reconcile::Decisions,
 }
 
 /// Locks the state and checks the plan against it and against the project made again; see
@@ -145,6 +148,7 @@ pub fn prepare(
     check_state(&*state, header)?;
     // Made again as the plan was: with the plan's verdicts on unknown deliveries, once the
     // histories, read again, still bear out every verdict that acts (records or sends).
+    let mut withheld = reconcile::Decisions::new();
     let decisions = match header.reconciled {
         false => None,
         true => {
@@ -161,7 +165,7 @@ pub fn prepare(
                 &header.campaigns,
             )?
             .unwrap_or_default();
-            verify::decisions_hold(&planned, &now)?;
+            withheld = verify::decisions_hold(&planned, &now)?;
             Some(planned)
         }
     };
@@ -202,6 +206,7 @@ pub fn prepare(
         outline,
         settled,
         record,
+        withheld,
     })
 }
 

@@ -268,7 +268,14 @@ fn apply_file(
         rate,
         stop.clone(),
     );
-    let options = Options::for_concurrency(concurrency, args.resend_unknown, ready.state.id());
+    let withheld: usize = ready.withheld.values().map(|by| by.len()).sum();
+    if withheld > 0 {
+        eprintln!(
+            "warning: {withheld} of the plan's reconcile verdicts could not be checked again (a conversation history read failed); their deliveries stay unknown, neither recorded nor sent: the next apply checks them again"
+        );
+    }
+    let mut options = Options::for_concurrency(concurrency, args.resend_unknown, ready.state.id());
+    options.withheld = std::mem::take(&mut ready.withheld);
     let report = apply::run(
         &mut ready.plan,
         &ready.outline,
@@ -297,7 +304,8 @@ fn apply_file(
         .campaigns
         .iter()
         .map(|(_, c)| c.unknown.saturating_sub(c.reconciled))
-        .sum();
+        .sum::<u64>()
+        + withheld as u64;
     if left > 0 && !args.resend_unknown {
         eprintln!(
             "note: {left} deliveries stay unknown (`herald plan` says why: a trigger leaves no trace to check, or a message not due to show yet); `herald state mark-sent|forget` settles them by hand"

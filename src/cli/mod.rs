@@ -180,6 +180,9 @@ pub struct EmulatorArgs {
     /// Answer reads (Users, Conversations) as a healthy server: faults hit only sends.
     #[arg(long)]
     pub faults_spare_reads: bool,
+    /// Answer every conversation history read HTTP 500 (a history outage).
+    #[arg(long)]
+    pub fault_history_down: bool,
 }
 
 fn parse_fraction(text: &str) -> Result<f64, String> {
@@ -480,6 +483,7 @@ fn emulator_command(args: EmulatorArgs) -> Result<(), String> {
             retry_after_secs: args.retry_after,
             seed: args.fault_seed,
             spare_reads: args.faults_spare_reads,
+            history_down: args.fault_history_down,
         },
     };
     // Logs go to stderr, one line per request at info; RUST_LOG overrides the level.

@@ -43,6 +43,9 @@ pub struct Faults {
     /// wait no latency: faults hit only sends (`--faults-spare-reads`). Apply reads the
     /// Users API to check its plan; a test of what sends meet leaves reads alone.
     pub spare_reads: bool,
+    /// Conversation history reads answer HTTP 500, whatever else is set, while sends and
+    /// Users reads go on (`--fault-history-down`): reconciling meets a history outage.
+    pub history_down: bool,
 }
 
 impl Faults {

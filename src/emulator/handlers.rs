@@ -481,6 +481,14 @@ pub async fn conversations(
 ) -> Response {
     let outcome: Outcome = async {
         let call = begin(&shared, &method, &uri, &headers, &customer, &bot).await?;
+        if shared.faults.get().history_down {
+            let response = envelope(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                FAILURE,
+                "internal server error (emulator fault: history down)",
+            );
+            return Ok(call.finish(false, None, Vec::new(), |_| response).await);
+        }
         validate::channel_user_id("the path's channel user id", &user).map_err(bad_request)?;
         let allowed = ["start_date", "end_date", "page_number", "page_size"];
         let query = validate::Query::new(&call.query, &allowed).map_err(bad_request)?;

@@ -156,21 +156,34 @@ pub(super) fn decisions_in(file: impl Read) -> Result<Decisions, Refusal> {
 
 /// Checks that every verdict of the plan that acts (`delivered`: recorded as sent;
 /// `not_delivered`: sent again) is what the histories show now. Verdicts that act on
-/// nothing (pending, unknowable, unchecked) are taken as the plan has them.
-pub(super) fn decisions_hold(planned: &Decisions, now: &Decisions) -> Result<(), Refusal> {
+/// nothing (pending, unknowable, unchecked) are taken as the plan has them. A verdict the
+/// histories now contradict refuses the plan; one they cannot bear out because a read failed
+/// just now is returned, withheld: its delivery stays unknown, neither recorded nor sent.
+pub(super) fn decisions_hold(planned: &Decisions, now: &Decisions) -> Result<Decisions, Refusal> {
+    let mut withheld = Decisions::new();
     for (campaign, by) in planned {
         for (recipient, decision) in by {
-            let acts = matches!(decision.verdict, Verdict::Delivered | Verdict::NotDelivered);
-            let seen = reconcile::lookup(now, campaign, recipient).map(|d| d.verdict);
-            if acts && seen != Some(decision.verdict) {
-                return Err(Refusal::HistoriesMoved {
-                    campaign: Some(campaign.clone()),
-                    recipient: recipient.clone(),
-                });
+            if !matches!(decision.verdict, Verdict::Delivered | Verdict::NotDelivered) {
+                continue;
+            }
+            match reconcile::lookup(now, campaign, recipient) {
+                Some(seen) if seen.verdict == decision.verdict => {}
+                Some(seen) if seen.verdict == Verdict::Unchecked => {
+                    withheld
+                        .entry(campaign.clone())
+                        .or_default()
+                        .insert(recipient.clone(), seen.clone());
+                }
+                _ => {
+                    return Err(Refusal::HistoriesMoved {
+                        campaign: Some(campaign.clone()),
+                        recipient: recipient.clone(),
+                    });
+                }
             }
         }
     }
-    Ok(())
+    Ok(withheld)
 }
 
 /// Collects the verdicts of a plan's actions.
@@ -204,3 +217,6 @@ impl Sink for Collect {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
