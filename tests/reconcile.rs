@@ -201,8 +201,9 @@ fn a_message_that_shows_up_after_the_plan_said_never_arrived_refuses_the_plan() 
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let sends = setup.sends().len();
 
-    // The plan says: no trace 1 s after the attempt's outcome, send again.
-    std::thread::sleep(std::time::Duration::from_millis(1_200));
+    // The plan says: no trace 1 s after the attempt's outcome, send again. (A plan's time is
+    // the nearest whole second, up to half a second before the clock: wait 2 s.)
+    std::thread::sleep(std::time::Duration::from_millis(2_000));
     let plan = setup.herald(&[&["plan", "--out", "plan.json"], &campaign[..]].concat());
     assert_eq!(plan.status.code(), Some(0), "{plan:?}");
     assert!(
