@@ -40,9 +40,7 @@ use std::time::{Duration, Instant};
 use bench::{default_herald, gnu_time, machine, median, ms, rss_mib, thousands, warn_if_stale};
 use clap::Parser;
 use herald::plan::json;
-use herald::state::postgres::PostgresStore;
-use herald::state::sqlite::SqliteStore;
-use herald::state::{Delivery, Outcome, Store};
+use herald::state::{Access, Delivery, Location, Outcome};
 use large_project::{Backend, PostgresState};
 
 /// The plan's time (`--now`): the campaign has no schedule, so it is due.
@@ -422,12 +420,17 @@ fn record_all(
     document: &json::Document,
     postgres: Option<&PostgresState>,
 ) -> Result<usize, String> {
-    let path = dir.join(".herald").join("state.db");
-    let opened = match postgres {
-        Some(pg) => PostgresStore::open(&pg.url, &pg.schema).map(|s| Box::new(s) as Box<dyn Store>),
-        None => SqliteStore::open(&path).map(|s| Box::new(s) as Box<dyn Store>),
+    let path = dir.join(herald::state::open::DEFAULT_STATE_PATH);
+    let location = match postgres {
+        Some(pg) => Location::Postgres {
+            url: pg.url.clone(),
+            schema: pg.schema.clone(),
+        },
+        None => Location::Sqlite(path.clone()),
     };
-    let mut store = opened.map_err(|e| format!("{e}\nhelp: {}", e.help()))?;
+    let mut store = location
+        .open(Access::Write)
+        .map_err(|e| format!("{e}\nhelp: {}", e.help()))?;
     let at = jiff::Timestamp::now();
     let mut recorded = 0;
     for campaign in &document.campaigns {

@@ -72,11 +72,23 @@ impl fmt::Debug for Fingerprint {
     }
 }
 
-impl FromStr for Fingerprint {
-    type Err = String;
+/// Text that is not a fingerprint (64 hex digits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAFingerprint(String);
 
-    fn from_str(text: &str) -> Result<Fingerprint, String> {
-        let bad = || format!("`{text}` is not a fingerprint (64 hex digits)");
+impl fmt::Display for NotAFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` is not a fingerprint (64 hex digits)", self.0)
+    }
+}
+
+impl std::error::Error for NotAFingerprint {}
+
+impl FromStr for Fingerprint {
+    type Err = NotAFingerprint;
+
+    fn from_str(text: &str) -> Result<Fingerprint, NotAFingerprint> {
+        let bad = || NotAFingerprint(text.to_owned());
         if text.len() != 64 || !text.is_ascii() {
             return Err(bad());
         }

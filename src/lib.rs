@@ -4,11 +4,31 @@
 //! project, [`render`] turns campaigns into the exact requests, [`plan`] compares them with
 //! [`state`], and the CLI ([`cli`]) drives it all and prints through [`output`].
 
+/// Declares an error that is one message, said as it stands: `Display` prints it, and it is a
+/// `std::error::Error`. For failures with nothing to add but what went wrong (a malformed
+/// value, a file that could not be written); errors that carry help or data are enums.
+macro_rules! message_error {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident;) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        $vis struct $name(pub String);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::error::Error for $name {}
+    };
+}
+
 pub mod apply;
 pub mod cli;
 pub mod diagnostic;
 pub mod emulator;
 pub mod engati;
+pub mod exit;
 pub mod fingerprint;
 pub mod init;
 pub mod jinja;
@@ -16,6 +36,7 @@ pub mod load;
 pub mod model;
 pub mod output;
 pub mod plan;
+pub mod reads;
 pub mod reconcile;
 pub mod render;
 pub mod review;

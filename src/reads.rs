@@ -3,28 +3,10 @@
 //! use, so a project that reads nothing needs none), or the built-in emulator on loopback.
 
 use crate::emulator;
-use crate::engati::{ApiError, Client, ClientConfig, ConfigError};
+use crate::engati::{ApiError, Client, ClientConfig, ReadError};
 use crate::model::Api;
 use crate::reconcile::History;
 use crate::render::UsersSource;
-
-/// Why a read failed: the client could not be set up, or the API answered with an error.
-#[derive(Debug)]
-enum ReadError {
-    Setup(ConfigError),
-    Runtime(String),
-    Api(ApiError),
-}
-
-impl std::fmt::Display for ReadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ReadError::Setup(e) => write!(f, "{e}"),
-            ReadError::Runtime(e) => f.write_str(e),
-            ReadError::Api(e) => write!(f, "{e}"),
-        }
-    }
-}
 
 /// Attempts per Users API read.
 const READ_ATTEMPTS: u32 = 4;
@@ -45,7 +27,7 @@ fn rereadable(e: &ApiError) -> bool {
 
 /// Reads Users API audiences through the Engati client, created on first use (a project
 /// without such audiences needs no key).
-pub(crate) struct ApiReads {
+pub struct EngatiReads {
     api: Api,
     insecure_http: bool,
     key_override: Option<String>,
@@ -54,10 +36,10 @@ pub(crate) struct ApiReads {
     emulator: Option<emulator::Running>,
 }
 
-impl ApiReads {
+impl EngatiReads {
     /// Users from `api`; the key is read from its variable on first use.
-    pub(crate) fn new(api: &Api, insecure_http: bool) -> ApiReads {
-        ApiReads {
+    pub fn new(api: &Api, insecure_http: bool) -> EngatiReads {
+        EngatiReads {
             api: api.clone(),
             insecure_http,
             key_override: None,
@@ -69,13 +51,15 @@ impl ApiReads {
 
     /// Starts the built-in emulator on loopback and reads users from it (no key needed);
     /// returns its base URL.
-    pub(crate) fn use_builtin_emulator(&mut self) -> Result<String, String> {
+    pub fn use_builtin_emulator(&mut self) -> Result<String, ReadError> {
         let runtime = self.runtime()?;
         let running = runtime
             .block_on(emulator::start(emulator::Config::local(
                 emulator::Seed::builtin(),
             )))
-            .map_err(|e| format!("cannot start the built-in emulator: {e}"))?;
+            .map_err(|e| {
+                ReadError::Unavailable(format!("cannot start the built-in emulator: {e}"))
+            })?;
         let base_url = running.base_url();
         self.api.base_url = base_url.clone();
         self.key_override = Some(emulator::BUILTIN_API_KEY.to_owned());
@@ -84,31 +68,31 @@ impl ApiReads {
     }
 
     /// Stops the built-in emulator, if one was started.
-    pub(crate) fn shut_down(&mut self) {
+    pub fn shut_down(&mut self) {
         if let (Some(running), Some(runtime)) = (self.emulator.take(), self.runtime.as_ref()) {
             runtime.block_on(running.shutdown());
         }
     }
 
-    fn runtime(&mut self) -> Result<&tokio::runtime::Runtime, String> {
-        if self.runtime.is_none() {
-            let rt = tokio::runtime::Builder::new_multi_thread()
+    fn runtime(&mut self) -> Result<&tokio::runtime::Runtime, ReadError> {
+        let runtime = match self.runtime.take() {
+            Some(runtime) => runtime,
+            None => tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()
-                .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-            self.runtime = Some(rt);
-        }
-        self.runtime
-            .as_ref()
-            .ok_or_else(|| "no async runtime".to_owned())
+                .map_err(|e| {
+                    ReadError::Unavailable(format!("cannot start the async runtime: {e}"))
+                })?,
+        };
+        Ok(self.runtime.insert(runtime))
     }
 }
 
-impl ApiReads {
+impl EngatiReads {
     /// Whether reads can be made at all: the key's variable is set (or the built-in emulator
     /// answers). A plan without a key does not reconcile.
-    pub(crate) fn has_key(&self) -> bool {
+    pub fn has_key(&self) -> bool {
         self.key_override.is_some()
             || ClientConfig::from_settings(&self.api, |v| std::env::var(v).ok(), self.insecure_http)
                 .is_ok()
@@ -129,12 +113,12 @@ impl ApiReads {
                 self.insecure_http,
             )
             .map_err(ReadError::Setup)?;
-            let _guard = self.runtime().map_err(ReadError::Runtime)?.enter();
+            let _guard = self.runtime()?.enter();
             self.client = Some(Client::new(config).map_err(ReadError::Setup)?);
         }
-        self.runtime().map_err(ReadError::Runtime)?;
+        self.runtime()?;
         let (Some(runtime), Some(client)) = (&self.runtime, &self.client) else {
-            return Err(ReadError::Runtime(
+            return Err(ReadError::Unavailable(
                 "the Engati client could not be set up".to_owned(),
             ));
         };
@@ -154,29 +138,27 @@ impl ApiReads {
     }
 }
 
-impl UsersSource for ApiReads {
+impl UsersSource for EngatiReads {
     fn users(
         &mut self,
         attribute: &str,
         value: &str,
-    ) -> Result<Vec<crate::engati::api::BotUser>, String> {
+    ) -> Result<Vec<crate::engati::api::BotUser>, ReadError> {
         self.read(async |client| client.users(attribute, value).await)
-            .map_err(|e| e.to_string())
     }
 }
 
-impl History for ApiReads {
+impl History for EngatiReads {
     fn conversations(
         &mut self,
         channel_user_id: &str,
         start_ms: i64,
         end_ms: i64,
-    ) -> Result<Vec<crate::engati::api::ConversationItem>, String> {
+    ) -> Result<Vec<crate::engati::api::ConversationItem>, ReadError> {
         self.read(async |client| {
             client
                 .conversations(channel_user_id, Some(start_ms), Some(end_ms))
                 .await
         })
-        .map_err(|e| e.to_string())
     }
 }

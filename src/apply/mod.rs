@@ -14,7 +14,10 @@ pub mod execute;
 pub mod preflight;
 mod settle;
 
-pub use settle::{SettleError, Settlement, settle, settle_in_flight, settle_reconciled};
+pub use settle::{
+    SettleError, Settlement, reconcile_now, settle, settle_by_hand, settle_in_flight,
+    settle_reconciled,
+};
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};

@@ -20,31 +20,16 @@ use std::path::Path;
 
 use jiff::Timestamp;
 
-use crate::load::LoadedProject;
-use crate::model::Api;
 use crate::plan::engine::Input;
 use crate::plan::json::{self, Outline};
 use crate::plan::{ApiReads, Target, inputs};
 use crate::reconcile::{self, History};
 use crate::state::{ApplyRecord, Locked, StateError, Store};
-use crate::validate::Catalog;
 
 /// How far a plan's time may be ahead of this machine's clock (two machines' clocks differ).
 const CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
 
-/// The project a plan is applied from, as the settings resolve it now.
-pub struct Project<'a> {
-    /// The loaded files.
-    pub loaded: &'a LoadedProject,
-    /// The validated project (without errors).
-    pub catalog: &'a Catalog,
-    /// `api` after the environment overlay.
-    pub api: &'a Api,
-    /// `--env`.
-    pub environment: Option<&'a str>,
-    /// `HERALD_VAR_*` then `--var`.
-    pub vars: &'a [(String, String)],
-}
+pub use crate::plan::Project;
 
 /// A plan file read whole once and found to match the project.
 pub struct PlanFile {

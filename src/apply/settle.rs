@@ -92,6 +92,8 @@ pub fn settle_reconciled(
 pub enum SettleError {
     /// The delivery is known: only unknown ones are settled.
     Known {
+        /// The campaign.
+        campaign: String,
         /// The recipient.
         recipient: String,
         /// Its outcome.
@@ -99,6 +101,8 @@ pub enum SettleError {
     },
     /// State holds no delivery of the campaign to that recipient.
     NoDelivery {
+        /// The campaign.
+        campaign: String,
         /// The recipient.
         recipient: String,
     },
@@ -106,10 +110,82 @@ pub enum SettleError {
     State(StateError),
 }
 
+impl SettleError {
+    /// How to fix it.
+    pub fn help(&self) -> String {
+        match self {
+            SettleError::Known {
+                campaign,
+                recipient,
+                ..
+            } => format!("`herald state show {campaign} {recipient}` shows its attempts"),
+            SettleError::NoDelivery { campaign, .. } => {
+                format!("`herald state show {campaign}` lists the campaign's deliveries")
+            }
+            SettleError::State(e) => e.help(),
+        }
+    }
+}
+
+impl std::fmt::Display for SettleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SettleError::Known {
+                campaign,
+                recipient,
+                outcome,
+            } => write!(
+                f,
+                "the delivery of {campaign} to {recipient} is `{}`; only unknown deliveries are \
+                 settled",
+                outcome.as_str()
+            ),
+            SettleError::NoDelivery {
+                campaign,
+                recipient,
+            } => write!(f, "state holds no delivery of {campaign} to {recipient}"),
+            SettleError::State(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SettleError {}
+
 impl From<StateError> for SettleError {
     fn from(e: StateError) -> SettleError {
         SettleError::State(e)
     }
+}
+
+/// `herald state mark-sent|forget`: takes `store`'s lock for `holder`, settles the campaign's
+/// unknown deliveries (or one recipient's) as `how` says, logs the settlement beside the
+/// applies, and releases the lock. Returns the recipients settled.
+pub fn settle_by_hand(
+    store: Box<dyn Store>,
+    holder: &str,
+    campaign: &str,
+    recipient: Option<&str>,
+    how: Settlement,
+) -> Result<Vec<String>, SettleError> {
+    let mut store = crate::state::Locked::take(store, holder)?;
+    let id = store.id().to_owned();
+    let started_at = Timestamp::now();
+    let recipients = settle(&mut *store, campaign, recipient, how, &id)?;
+    if !recipients.is_empty() {
+        let n = recipients.len() as u64;
+        store.log_apply(&crate::state::ApplyRecord {
+            id,
+            who: holder.to_owned(),
+            started_at,
+            finished_at: Some(Timestamp::now()),
+            plan_hash: format!("herald state {}", how.name()),
+            sent: if how == Settlement::MarkSent { n } else { 0 },
+            failed: if how == Settlement::Forget { n } else { 0 },
+            unknown: 0,
+        })?;
+    }
+    store.release()?;
+    Ok(recipients)
 }
 
 /// Settles a campaign's unknown deliveries (or one recipient's), recording each as a new
@@ -127,11 +203,13 @@ pub fn settle(
         Some(r) => match store.delivery(campaign, r)? {
             None => {
                 return Err(SettleError::NoDelivery {
+                    campaign: campaign.to_owned(),
                     recipient: r.to_owned(),
                 });
             }
             Some(d) if !unknown(d.outcome) => {
                 return Err(SettleError::Known {
+                    campaign: campaign.to_owned(),
                     recipient: r.to_owned(),
                     outcome: d.outcome,
                 });
@@ -152,6 +230,40 @@ pub fn settle(
         d.apply_id = apply_id.to_owned();
     })?;
     Ok(recipients)
+}
+
+/// `herald state reconcile`: takes `store`'s lock for `holder`, decides the unknown
+/// deliveries of `campaigns` (empty: all) by what the histories show now, records the
+/// delivered and not delivered ones ([`settle_reconciled`]), logs that beside the applies and
+/// releases the lock. Returns every decision.
+pub fn reconcile_now(
+    store: Box<dyn Store>,
+    history: &mut dyn crate::reconcile::History,
+    project: &crate::validate::Catalog,
+    settings: &crate::model::ApplySettings,
+    campaigns: &[String],
+    holder: &str,
+) -> Result<Decisions, StateError> {
+    let mut state = crate::state::Locked::take(store, holder)?;
+    let started_at = Timestamp::now();
+    let decisions =
+        crate::reconcile::decide_for(&*state, history, settings, project, started_at, campaigns)?;
+    let id = state.id().to_owned();
+    let (sent, failed) = settle_reconciled(&mut *state, &decisions, &id)?;
+    if sent + failed > 0 {
+        state.log_apply(&crate::state::ApplyRecord {
+            id,
+            who: holder.to_owned(),
+            started_at,
+            finished_at: Some(Timestamp::now()),
+            plan_hash: "herald state reconcile".to_owned(),
+            sent,
+            failed,
+            unknown: 0,
+        })?;
+    }
+    state.release()?;
+    Ok(decisions)
 }
 
 /// The recipients of a campaign whose latest outcome passes `keep`, sorted.

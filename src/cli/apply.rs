@@ -6,9 +6,10 @@
 //! the project makes against this very state; then the plan's sends go out
 //! ([`crate::apply`]). SIGTERM, SIGHUP and SIGINT stop it cleanly ([`super::signals`]).
 //!
-//! Exit codes: 0 when everything planned was sent, 1 when some deliveries failed, are unknown
-//! or were not sent (a rejected key, a dead server and a signal included), 2 when nothing could
-//! start (a refused plan, the lock, a missing key, settings).
+//! Exits [`ExitStatus::Success`] when everything planned was sent, [`ExitStatus::Incomplete`]
+//! when some deliveries failed, are unknown or were not sent (a rejected key, a dead server
+//! and a signal included), [`ExitStatus::Failed`] when nothing could start (a refused plan,
+//! the lock, a missing key, settings).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -16,12 +17,13 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::reads::ApiReads;
-use super::{Checked, ProjectArgs, write_out};
+use super::{Checked, Error, ExitStatus, Outcome, ProjectArgs, write_out};
 use crate::apply::execute::{Executor, StopSignal};
 use crate::apply::{self, Options, Report, preflight};
 use crate::engati::{Client, ClientConfig};
 use crate::plan::json;
+use crate::reads::EngatiReads;
+use crate::state::Access;
 
 /// `herald apply`.
 #[derive(Debug, Args)]
@@ -42,7 +44,7 @@ pub struct ApplyArgs {
     /// Also send deliveries whose outcome is unknown (they may have been delivered already).
     #[arg(long)]
     pub resend_unknown: bool,
-    /// Requests in flight at once (default: api.concurrency, else 8).
+    /// Requests in flight at once (default: api.concurrency, else 16).
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
     /// Requests per second across all workers, evenly spaced (default: api.rate_limit).
@@ -53,19 +55,14 @@ pub struct ApplyArgs {
     pub insecure_http: bool,
 }
 
-fn parse_rate(text: &str) -> Result<f64, String> {
+fn parse_rate(text: &str) -> Result<f64, super::BadValue> {
     let number = text.strip_suffix("/s").unwrap_or(text);
     match number.parse::<f64>() {
         Ok(rate) if rate > 0.0 && rate.is_finite() => Ok(rate),
-        _ => Err(format!(
+        _ => Err(super::BadValue(format!(
             "`{text}` is not a rate: give requests per second, e.g. 80 or 80/s"
-        )),
+        ))),
     }
-}
-
-/// Why apply could not start, with how to fix it (exit code 2).
-fn refuse(message: impl std::fmt::Display, help: impl std::fmt::Display) -> String {
-    format!("{message}\nhelp: {help}")
 }
 
 /// What an apply runs on: the async runtime, and the stop its signals set.
@@ -76,18 +73,14 @@ struct Session {
 }
 
 /// Runs `herald apply`; returns the exit code.
-pub fn apply_command(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8, String> {
+pub fn apply_command(args: &ApplyArgs, out: &mut dyn Write) -> Outcome {
     if let (Some(path), false) = (&args.plan, args.campaigns.is_empty()) {
-        return Err(refuse(
-            format!("--campaign cannot narrow the plan file {}", path.display()),
+        return Err(Error::with_help(
+            format_args!("--campaign cannot narrow the plan file {}", path.display()),
             "a reviewed plan is applied whole: make a plan with --campaign and apply that",
         ));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = super::runtime(Some(2))?;
     let stop = Arc::new(StopSignal::default());
     // From the start, so a signal while planning also ends cleanly (no temporary plan left).
     let signals = super::signals::watch(&runtime, stop.clone());
@@ -106,47 +99,47 @@ pub fn apply_command(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8, String
     code
 }
 
-/// Says that a signal stopped apply before anything was sent; exit 1.
-fn stopped_before_sending(session: &Session) -> Option<u8> {
+/// Says that a signal stopped apply before anything was sent.
+fn stopped_before_sending(session: &Session) -> Option<ExitStatus> {
     let signal = session.signals.received()?;
     eprintln!("apply stopped by {signal} before anything was sent");
-    Some(1)
+    Some(ExitStatus::Incomplete)
 }
 
 /// Plans (showing the plan), asks, then applies that very plan.
-fn plan_then_apply(args: &ApplyArgs, session: &Session, out: &mut dyn Write) -> Result<u8, String> {
+fn plan_then_apply(args: &ApplyArgs, session: &Session, out: &mut dyn Write) -> Outcome {
     let approval = !args.auto_approve && std::io::stdin().is_terminal();
     if !args.auto_approve && !approval {
-        return Err(refuse(
+        return Err(Error::with_help(
             "apply without a plan file asks for approval, and there is no terminal to ask on",
             "apply a reviewed plan file (`herald plan --out plan.json`, then `herald apply plan.json`), or pass --auto-approve",
         ));
     }
-    let dir =
-        tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let dir = tempfile::tempdir()
+        .map_err(|e| Error::new(format_args!("cannot create a temporary directory: {e}")))?;
     let path = dir.path().join("plan.json");
-    let plan_args = super::plan::PlanArgs {
-        project: args.project.clone(),
-        out: Some(path.clone()),
+    let planning = super::plan::Planning {
+        project: &args.project,
+        campaigns: &args.campaigns,
+        out: Some(&path),
         format: super::plan::PlanFormat::Human,
-        detailed_exitcode: true,
-        campaigns: args.campaigns.clone(),
         redact: false,
         github_summary: false,
         emulator: false,
         insecure_http: args.insecure_http,
         now: None,
-        for_apply: true,
+        announce_out: false,
     };
     // A plan that cannot be made means nothing could start.
-    let planned = super::plan::plan_command(&plan_args, out)?;
-    if let Some(code) = stopped_before_sending(session) {
-        return Ok(code);
+    let (planned, _) = super::plan::plan(&planning, out)?;
+    if let Some(status) = stopped_before_sending(session) {
+        return Ok(status);
     }
-    if !matches!(planned, 0 | 2) {
-        return Ok(2);
+    if planned != ExitStatus::Success {
+        // The problems are printed: nothing could start.
+        return Ok(ExitStatus::Failed);
     }
-    let file = std::fs::File::open(&path).map_err(|e| unreadable(&path, &e))?;
+    let file = std::fs::File::open(&path).map_err(|e| json::stream::cannot_read(&path, &e))?;
     let outline = json::outline(file).map_err(|e| plan_error(&path, e))?;
     let to_send: u64 = outline
         .campaigns
@@ -156,7 +149,7 @@ fn plan_then_apply(args: &ApplyArgs, session: &Session, out: &mut dyn Write) -> 
     let to_record: u64 = outline.campaigns.iter().map(|(_, c)| c.reconciled).sum();
     if to_send == 0 && to_record == 0 {
         write_out(out, "\nNothing to apply.\n")?;
-        return Ok(0);
+        return Ok(ExitStatus::Success);
     }
     if approval && to_send > 0 {
         write_out(
@@ -164,14 +157,15 @@ fn plan_then_apply(args: &ApplyArgs, session: &Session, out: &mut dyn Write) -> 
             &format!("\nSend these {to_send} messages? Only `yes` is accepted.\n  Enter a value: "),
         )?;
         out.flush()
-            .map_err(|e| format!("cannot write output: {e}"))?;
-        let answer = ask(session).map_err(|e| format!("cannot read the answer: {e}"))?;
-        if let Some(code) = stopped_before_sending(session) {
-            return Ok(code);
+            .map_err(|e| Error::new(format_args!("cannot write output: {e}")))?;
+        let answer =
+            ask(session).map_err(|e| Error::new(format_args!("cannot read the answer: {e}")))?;
+        if let Some(status) = stopped_before_sending(session) {
+            return Ok(status);
         }
         if answer.trim() != "yes" {
             write_out(out, "\nApply cancelled: nothing was sent.\n")?;
-            return Ok(1);
+            return Ok(ExitStatus::Incomplete);
         }
     }
     apply_file(args, &path, session, out)
@@ -195,12 +189,7 @@ fn ask(session: &Session) -> std::io::Result<String> {
 }
 
 /// Applies a plan file: the library's preflight ([`preflight`]), the sends, the summary.
-fn apply_file(
-    args: &ApplyArgs,
-    path: &Path,
-    session: &Session,
-    out: &mut dyn Write,
-) -> Result<u8, String> {
+fn apply_file(args: &ApplyArgs, path: &Path, session: &Session, out: &mut dyn Write) -> Outcome {
     let Session {
         runtime,
         stop,
@@ -209,14 +198,14 @@ fn apply_file(
     let checked = Checked::new(&args.project)?;
     let (loaded, validated) = (&checked.loaded, &checked.validated);
     if validated.has_errors() {
-        return Err(refuse(
+        return Err(Error::with_help(
             "the project has errors",
             "run `herald validate` and fix them, then plan again",
         ));
     }
     let catalog = &validated.catalog;
     let Some(settings) = &catalog.settings else {
-        return Err("herald.yaml could not be read".to_owned());
+        return Err(Error::new("herald.yaml could not be read"));
     };
     let env = args.project.env.as_deref();
     let api = settings.api_for(env);
@@ -227,28 +216,24 @@ fn apply_file(
         environment: env,
         vars: &checked.vars,
     };
-    let refused = |e: preflight::Refusal| refuse(&e, e.help());
-    let plan = preflight::open_plan(path, &project).map_err(refused)?;
-    let config = ClientConfig::from_settings(&api, |v| std::env::var(v).ok(), args.insecure_http)
-        .map_err(|e| refuse(&e, e.help()))?;
+    let plan = preflight::open_plan(path, &project)?;
+    let config = ClientConfig::from_settings(&api, |v| std::env::var(v).ok(), args.insecure_http)?;
     let concurrency = args
         .concurrency
         .unwrap_or(config.concurrency() as usize)
         .max(1);
     let rate = args.rate.or(config.rate_limit());
-    let client = Client::new(config).map_err(|e| refuse(&e, e.help()))?;
+    let client = Client::new(config)?;
     // A server that cannot be reached (or a rejected key) is found with one read, before
     // anything is recorded: not after every recipient was tried six times.
-    runtime
-        .block_on(client.reach())
-        .map_err(|e| refuse(&e, e.help()))?;
+    runtime.block_on(client.reach())?;
 
-    let store = super::state::open_for_writing(&loaded.root, settings, env)?;
+    let store = super::state::open(&loaded.root, settings, env, Access::Write)?;
     let holder = holder();
-    let mut users = ApiReads::new(&api, args.insecure_http);
+    let mut users = EngatiReads::new(&api, args.insecure_http);
     let ready = preflight::prepare(plan, &project, store, &mut users, &holder);
     users.shut_down();
-    let mut ready = ready.map_err(refused)?;
+    let mut ready = ready?;
     if let Some(dead) = ready.state.took_over() {
         eprintln!(
             "note: took over the lock of {} (since {}), which is no longer running",
@@ -285,13 +270,18 @@ fn apply_file(
         &options,
         &mut super::progress::Reporter::detect(),
     );
-    let report = report.map_err(|e| refuse(e.message, e.help))?;
+    // The plan was read whole and proven before: failing to read it again now is an I/O
+    // failure after sends may have gone out, not "nothing could start".
+    let report = report.map_err(|e| Error {
+        status: ExitStatus::Incomplete,
+        ..Error::from(e)
+    })?;
     let finished = preflight::finish(ready.state, ready.record, &report);
     write_out(out, &summary(&report))?;
     if let Some(e) = &report.state_failure {
-        eprintln!("error: {e}\nhelp: {}", e.help());
+        eprint!("{}", Error::from(e.clone()).render());
     } else if let Some(error) = &report.stopped_by {
-        eprintln!("error: {error}\nhelp: {}", error.help());
+        eprint!("{}", Error::from(error.clone()).render());
     }
     // A signal is said even when requests that hung past it also stopped apply.
     if let Some(signal) = signals.received() {
@@ -314,10 +304,13 @@ fn apply_file(
     // After sends, a failure to close the apply's record is reported, not turned into
     // "nothing could start".
     if let Err(e) = finished {
-        eprintln!("error: {e}\nhelp: {}", e.help());
-        return Ok(1);
+        eprint!("{}", Error::from(e).render());
+        return Ok(ExitStatus::Incomplete);
     }
-    Ok(if report.all_sent() { 0 } else { 1 })
+    Ok(match report.all_sent() {
+        true => ExitStatus::Success,
+        false => ExitStatus::Incomplete,
+    })
 }
 
 /// What a stopped apply did with its requests.
@@ -329,15 +322,9 @@ fn stopped_how(report: &Report) -> &'static str {
     }
 }
 
-/// A plan file that cannot be opened.
-fn unreadable(path: &Path, e: &std::io::Error) -> String {
-    let e = json::stream::cannot_read(path, e);
-    refuse(e.message, e.help)
-}
-
 /// A plan file that cannot be used.
-fn plan_error(path: &Path, e: json::ReadError) -> String {
-    refuse(format!("{}: {}", path.display(), e.message), e.help)
+fn plan_error(path: &Path, e: json::ReadError) -> Error {
+    Error::with_help(format_args!("{}: {}", path.display(), e.message), e.help)
 }
 
 /// Who is applying: the CI job when there is one, else user@host, with the process id.

@@ -10,12 +10,12 @@ use clap::{Args, ValueEnum};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::reads::ApiReads;
-use super::{Checked, ProblemsAs, ProjectArgs, write_out};
+use super::{Checked, Error, ExitStatus, Outcome, ProblemsAs, ProjectArgs, write_out};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::load::git;
 use crate::output::diagnostics::Style;
 use crate::output::plan::{Labels, redact_review, review_human, review_markdown};
+use crate::reads::EngatiReads;
 use crate::render::UsersSource;
 use crate::review::{self, Review, Side, Version, WithoutUsersApi};
 
@@ -79,16 +79,32 @@ struct BaseRevision<'a> {
     project_existed: bool,
 }
 
-/// Runs `herald diff`; returns the exit code.
-pub fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, String> {
+/// Runs `herald diff`.
+pub fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Outcome {
+    let compared = diff(args, out);
+    if !args.detailed_exitcode {
+        return compared.map(|(status, _)| status);
+    }
+    match compared {
+        Ok((ExitStatus::Success, true)) => Ok(ExitStatus::Changes),
+        Ok((status, _)) => Ok(status.beside_changes()),
+        Err(e) => Err(e.beside_changes()),
+    }
+}
+
+/// Compares and prints; returns how it went and whether anything changed.
+fn diff(args: &DiffArgs, out: &mut dyn Write) -> Result<(ExitStatus, bool), Error> {
     let head = Checked::new(&args.project)?;
     if head.validated.has_errors() {
         write_out(out, &problems_text(args, None, &head.validated.diagnostics))?;
-        let usage = head.usage_error() && !args.detailed_exitcode;
-        return Ok(if usage { 2 } else { 1 });
+        let status = match head.usage_error() {
+            true => ExitStatus::Usage,
+            false => ExitStatus::Problems,
+        };
+        return Ok((status, false));
     }
-    let snapshot = git::snapshot(&head.loaded.root, &args.base)
-        .map_err(|e| format!("{e}\nhelp: {}", e.help()))?;
+    let snapshot =
+        git::snapshot(&head.loaded.root, &args.base).map_err(|e| Error::with_help(&e, e.help()))?;
     let short = snapshot.commit.get(..7).unwrap_or(&snapshot.commit);
     let labels = Labels {
         before: if snapshot.commit.starts_with(&args.base) {
@@ -99,8 +115,10 @@ pub fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, String> 
         after: "working tree".to_owned(),
     };
     let base = if snapshot.exists {
-        let base = Checked::at(&snapshot.project, &args.project)
-            .map_err(|e| format!("at {}: {e}", labels.before))?;
+        let base = Checked::at(&snapshot.project, &args.project).map_err(|e| Error {
+            message: format!("at {}: {}", labels.before, e.message),
+            ..e
+        })?;
         // An environment without its own state is an error to fix before applying, not one
         // that changes what is rendered: the pull request fixing it can still be compared.
         let blocking: Vec<Diagnostic> = base
@@ -112,7 +130,7 @@ pub fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, String> 
             .collect();
         if !blocking.is_empty() {
             write_out(out, &problems_text(args, Some(&labels), &blocking))?;
-            return Ok(1);
+            return Ok((ExitStatus::Problems, false));
         }
         Some(base)
     } else {
@@ -125,7 +143,7 @@ pub fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, String> 
         .catalog
         .settings
         .as_ref()
-        .ok_or("herald.yaml could not be read")?
+        .ok_or_else(|| Error::new("herald.yaml could not be read"))?
         .api_for(env);
     let base_api = base
         .as_ref()
@@ -149,8 +167,8 @@ pub fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, String> 
     let mut offline = WithoutUsersApi::default();
     let mut emulated = None;
     let users: &mut dyn UsersSource = if args.emulator {
-        let mut users = ApiReads::new(&head_api, false);
-        users.use_builtin_emulator()?;
+        let mut users = EngatiReads::new(&head_api, false);
+        users.use_builtin_emulator().map_err(Error::new)?;
         emulated.insert(users)
     } else {
         &mut offline
@@ -164,7 +182,7 @@ pub fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, String> 
         Err(failure) => {
             let base = (failure.version == Version::Base).then_some(&labels);
             write_out(out, &problems_text(args, base, &failure.problems))?;
-            return Ok(1);
+            return Ok((ExitStatus::Problems, false));
         }
     };
     reviewed.users_api_skipped = offline.asked.into_iter().collect();
@@ -186,7 +204,7 @@ pub fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, String> 
                 review: &reviewed,
             };
             let mut text = serde_json::to_string_pretty(&document)
-                .map_err(|e| format!("cannot write the comparison: {e}"))?;
+                .map_err(|e| Error::new(format_args!("cannot write the comparison: {e}")))?;
             text.push('\n');
             text
         }
@@ -197,11 +215,7 @@ pub fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, String> 
     {
         super::plan::append_summary(Path::new(&path), &review_markdown(&reviewed, &labels))?;
     }
-    Ok(if args.detailed_exitcode && reviewed.has_changes() {
-        2
-    } else {
-        0
-    })
+    Ok((ExitStatus::Success, reviewed.has_changes()))
 }
 
 /// Problems as `--format` says, phones masked with `--redact`. Those of the base revision

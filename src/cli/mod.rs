@@ -1,17 +1,16 @@
-//! The command line: argument parsing and the commands, printing through `output`.
-//!
-//! Exit codes: 0 success, 1 the project has errors, 2 usage or I/O problems (clap uses 2 for
-//! usage errors too; so does an `--env` that herald.yaml does not define). `plan
-//! --detailed-exitcode` uses 2 for "apply would send something", as Terraform does.
+//! The command line: argument parsing and the commands, printing through `output`. Each
+//! command returns an [`ExitStatus`] or an [`Error`]; [`run`] renders either, in one place.
 
 mod apply;
 mod diff;
+mod exit;
 mod plan;
 mod progress;
-mod reads;
 mod reconcile;
 mod signals;
-pub mod state;
+mod state;
+
+pub use exit::{Error, ExitStatus, Outcome};
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -50,7 +49,8 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Send exactly what a saved plan says and record every outcome in state.
     Apply(apply::ApplyArgs),
-    /// Inspect what was sent, or break a dead apply's lock.
+    /// Inspect what was sent; settle unknown deliveries (mark-sent, forget, reconcile); copy
+    /// state to another backend (migrate); remove a dead apply's lock.
     State(state::StateArgs),
     /// Run a local Engati emulator (see docs/emulator.md).
     Emulator(EmulatorArgs),
@@ -185,20 +185,27 @@ pub struct EmulatorArgs {
     pub fault_history_down: bool,
 }
 
-fn parse_fraction(text: &str) -> Result<f64, String> {
+message_error! {
+    /// A flag value that cannot be used, with why: clap prints it as the usage error.
+    struct BadValue;
+}
+
+fn parse_fraction(text: &str) -> Result<f64, BadValue> {
     match text.parse::<f64>() {
         Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
-        _ => Err(format!("expected a fraction from 0 to 1, got `{text}`")),
+        _ => Err(BadValue(format!(
+            "expected a fraction from 0 to 1, got `{text}`"
+        ))),
     }
 }
 
-fn parse_var(text: &str) -> Result<(String, String), String> {
+fn parse_var(text: &str) -> Result<(String, String), BadValue> {
     match text.split_once('=') {
         Some((name, value)) if is_identifier(name) => Ok((name.to_owned(), value.to_owned())),
-        Some((name, _)) => Err(format!(
+        Some((name, _)) => Err(BadValue(format!(
             "`{name}` is not a variable name (letters, digits and _, not starting with a digit)"
-        )),
-        None => Err(format!("expected NAME=VALUE, got `{text}`")),
+        ))),
+        None => Err(BadValue(format!("expected NAME=VALUE, got `{text}`"))),
     }
 }
 
@@ -233,14 +240,13 @@ where
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            // --help and --version are "errors" that print to stdout.
+            let status = match e.use_stderr() {
+                true => ExitStatus::Usage,
+                false => ExitStatus::Success,
+            };
+            return status.into();
         }
-    };
-    // With --detailed-exitcode, 2 means "changes": an error must not look like one.
-    let error_code = match &cli.command {
-        Command::Plan(args) if args.detailed_exitcode => 1,
-        Command::Diff(args) if args.detailed_exitcode => 1,
-        _ => 2,
     };
     let mut stdout = std::io::stdout().lock();
     let result = match cli.command {
@@ -255,27 +261,29 @@ where
         Command::Emulator(args) => {
             // The emulator prints its URL itself and must not hold stdout's lock while serving.
             drop(stdout);
-            return match emulator_command(args) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(message) => {
-                    eprintln!("error: {message}");
-                    ExitCode::from(2)
-                }
-            };
+            return end(emulator_command(args));
         }
     };
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(message) => {
-            let _ = stdout.flush();
-            eprintln!("error: {message}");
-            ExitCode::from(error_code)
+    drop(stdout);
+    end(result)
+}
+
+/// Renders a command's outcome: the one place errors are printed and exit codes chosen.
+fn end(outcome: Outcome) -> ExitCode {
+    match outcome {
+        Ok(status) => status.into(),
+        Err(error) => {
+            // What the command printed comes before the error that ended it.
+            let _ = std::io::stdout().flush();
+            eprint!("{}", error.render());
+            error.status.into()
         }
     }
 }
 
-fn cwd() -> Result<PathBuf, String> {
-    std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))
+fn cwd() -> Result<PathBuf, Error> {
+    std::env::current_dir()
+        .map_err(|e| Error::new(format_args!("cannot read the current directory: {e}")))
 }
 
 /// A project found, loaded and validated as `--project`, `--env` and `--var` say.
@@ -287,15 +295,14 @@ struct Checked {
 }
 
 impl Checked {
-    fn new(project: &ProjectArgs) -> Result<Checked, String> {
-        let root =
-            load::find_root(project.project.as_deref(), &cwd()?).map_err(|e| e.to_string())?;
+    fn new(project: &ProjectArgs) -> Result<Checked, Error> {
+        let root = load::find_root(project.project.as_deref(), &cwd()?).map_err(Error::new)?;
         Checked::at(&root, project)
     }
 
     /// The project in `root`, with `--env` and `--var` as `project` says.
-    fn at(root: &std::path::Path, project: &ProjectArgs) -> Result<Checked, String> {
-        let loaded = load::load(root).map_err(|e| e.to_string())?;
+    fn at(root: &std::path::Path, project: &ProjectArgs) -> Result<Checked, Error> {
+        let loaded = load::load(root).map_err(Error::new)?;
         let mut vars = env_vars();
         vars.extend(project.vars.iter().cloned());
         let options = validate::Options {
@@ -368,7 +375,7 @@ pub(crate) fn human_problems(problems: &[crate::diagnostic::Diagnostic]) -> Stri
     text
 }
 
-fn validate_command(args: &ValidateArgs, out: &mut dyn Write) -> Result<u8, String> {
+fn validate_command(args: &ValidateArgs, out: &mut dyn Write) -> Outcome {
     let checked = Checked::new(&args.project)?;
     let (loaded, validated) = (&checked.loaded, &checked.validated);
     let redacted;
@@ -400,9 +407,11 @@ fn validate_command(args: &ValidateArgs, out: &mut dyn Write) -> Result<u8, Stri
     };
     write_out(out, &text)?;
     Ok(if checked.usage_error() {
-        2
+        ExitStatus::Usage
+    } else if validated.has_errors() {
+        ExitStatus::Problems
     } else {
-        u8::from(validated.has_errors())
+        ExitStatus::Success
     })
 }
 
@@ -410,19 +419,19 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn schema_command(args: &SchemaArgs, out: &mut dyn Write) -> Result<u8, String> {
+fn schema_command(args: &SchemaArgs, out: &mut dyn Write) -> Outcome {
     let [(resource_name, resource), (settings_name, settings)] = schema::files();
     if args.write {
         let written = schema::write(&args.dir).map_err(|e| {
-            format!(
+            Error::new(format_args!(
                 "cannot write {}: {e}",
                 args.dir.join(schema::SCHEMA_DIR).display()
-            )
+            ))
         })?;
         for path in written {
             write_out(out, &format!("wrote {}\n", path.display()))?;
         }
-        return Ok(0);
+        return Ok(ExitStatus::Success);
     }
     if args.check {
         let mut stale = Vec::new();
@@ -434,7 +443,7 @@ fn schema_command(args: &SchemaArgs, out: &mut dyn Write) -> Result<u8, String> 
         }
         if stale.is_empty() {
             write_out(out, "schemas are up to date\n")?;
-            return Ok(0);
+            return Ok(ExitStatus::Success);
         }
         write_out(
             out,
@@ -443,14 +452,14 @@ fn schema_command(args: &SchemaArgs, out: &mut dyn Write) -> Result<u8, String> 
                 stale.join(", ")
             ),
         )?;
-        return Ok(1);
+        return Ok(ExitStatus::Problems);
     }
     write_out(out, if args.settings { &settings } else { &resource })?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
-fn init_command(args: &InitArgs, out: &mut dyn Write) -> Result<u8, String> {
-    let created = init::create(Path::new(&args.dir)).map_err(|e| e.to_string())?;
+fn init_command(args: &InitArgs, out: &mut dyn Write) -> Outcome {
+    let created = init::create(Path::new(&args.dir)).map_err(Error::new)?;
     for path in &created {
         write_out(out, &format!("created {}\n", path.display()))?;
     }
@@ -458,13 +467,13 @@ fn init_command(args: &InitArgs, out: &mut dyn Write) -> Result<u8, String> {
         out,
         &format!("\nnext: cd {} && herald validate\n", args.dir.display()),
     )?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
-fn emulator_command(args: EmulatorArgs) -> Result<(), String> {
+fn emulator_command(args: EmulatorArgs) -> Outcome {
     use crate::emulator;
     let seed = match &args.seed {
-        Some(path) => emulator::Seed::from_file(path).map_err(|e| e.to_string())?,
+        Some(path) => emulator::Seed::from_file(path).map_err(Error::new)?,
         None => emulator::Seed::builtin(),
     };
     let config = emulator::Config {
@@ -498,20 +507,30 @@ fn emulator_command(args: EmulatorArgs) -> Result<(), String> {
         .with_ansi(color)
         .try_init();
     // Only this command needs a runtime; the others stay synchronous.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = runtime(None)?;
     let result = runtime.block_on(emulator::run_until_signal(config));
     log.flush();
-    result.map_err(|e| e.to_string())
+    result.map_err(Error::new)?;
+    Ok(ExitStatus::Success)
 }
 
-fn write_out(out: &mut dyn Write, text: &str) -> Result<(), String> {
+/// The async runtime of a command that needs one: `workers` threads (default one per core).
+fn runtime(workers: Option<usize>) -> Result<tokio::runtime::Runtime, Error> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = workers {
+        builder.worker_threads(workers);
+    }
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| Error::new(format_args!("cannot start the async runtime: {e}")))
+}
+
+fn write_out(out: &mut dyn Write, text: &str) -> Result<(), Error> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         // A closed pipe (`herald schema | head`) is not an error worth reporting.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(format!("cannot write output: {e}")),
+        Err(e) => Err(Error::new(format_args!("cannot write output: {e}"))),
     }
 }

@@ -10,14 +10,14 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use jiff::Timestamp;
 
-use super::reads::ApiReads;
-use super::{Checked, ProblemsAs, ProjectArgs, write_out};
+use super::{Checked, Error, ExitStatus, Outcome, ProblemsAs, ProjectArgs, write_out};
 use crate::diagnostic::Diagnostic;
 use crate::output::diagnostics::{self, Style};
 use crate::output::plan::{Redacting, human, markdown};
-use crate::plan::engine::{self, Failure, Input};
-use crate::plan::{Sink, Summary, Tee, inputs, json};
-use crate::reconcile::{self, History};
+use crate::plan::engine::Failure;
+use crate::plan::{Sink, Summary, Tee, json};
+use crate::reads::EngatiReads;
+use crate::state::Access;
 
 /// Output formats of `plan` and `show`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -84,123 +84,100 @@ pub struct ShowArgs {
     pub redact: bool,
 }
 
-/// Runs `herald plan`; returns the exit code.
-pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> {
-    let checked = Checked::new(&args.project)?;
-    let (loaded, validated, vars) = (&checked.loaded, &checked.validated, &checked.vars);
-    let root = &loaded.root;
+/// One `herald plan`: what `plan` asks for, and what apply asks for when it plans first.
+pub(super) struct Planning<'a> {
+    pub project: &'a ProjectArgs,
+    pub campaigns: &'a [String],
+    pub out: Option<&'a Path>,
+    pub format: PlanFormat,
+    pub redact: bool,
+    pub github_summary: bool,
+    pub emulator: bool,
+    pub insecure_http: bool,
+    pub now: Option<Timestamp>,
+    /// Say where the plan was saved and how to apply it (not when apply saved it itself).
+    pub announce_out: bool,
+}
+
+/// Runs `herald plan`.
+pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Outcome {
+    let planning = Planning {
+        project: &args.project,
+        campaigns: &args.campaigns,
+        out: args.out.as_deref(),
+        format: args.format,
+        redact: args.redact,
+        github_summary: args.github_summary,
+        emulator: args.emulator,
+        insecure_http: args.insecure_http,
+        now: args.now,
+        announce_out: true,
+    };
+    let planned = plan(&planning, out);
+    if !args.detailed_exitcode {
+        return planned.map(|(status, _)| status);
+    }
+    match planned {
+        Ok((ExitStatus::Success, changes)) if changes > 0 => Ok(ExitStatus::Changes),
+        Ok((status, _)) => Ok(status.beside_changes()),
+        Err(e) => Err(e.beside_changes()),
+    }
+}
+
+/// Makes and prints a plan; returns how it went and how many requests it would send.
+pub(super) fn plan(how: &Planning<'_>, out: &mut dyn Write) -> Result<(ExitStatus, u64), Error> {
+    let checked = Checked::new(how.project)?;
+    let (loaded, validated) = (&checked.loaded, &checked.validated);
     if validated.has_errors() {
-        print_problems(out, &validated.diagnostics, args.format, args.redact)?;
-        let usage = checked.usage_error() && !args.detailed_exitcode;
-        return Ok(if usage { 2 } else { 1 });
+        print_problems(out, &validated.diagnostics, how.format, how.redact)?;
+        let status = match checked.usage_error() {
+            true => ExitStatus::Usage,
+            false => ExitStatus::Problems,
+        };
+        return Ok((status, 0));
     }
     let catalog = &validated.catalog;
     let Some(settings) = &catalog.settings else {
-        return Err("herald.yaml could not be read".to_owned());
+        return Err(Error::new("herald.yaml could not be read"));
     };
-    let mut api = settings.api_for(args.project.env.as_deref());
-    let mut users = ApiReads::new(&api, args.insecure_http);
-    if args.emulator {
-        api.base_url = users.use_builtin_emulator()?;
+    let env = how.project.env.as_deref();
+    let mut api = settings.api_for(env);
+    let mut reads = EngatiReads::new(&api, how.insecure_http);
+    if how.emulator {
+        api.base_url = reads.use_builtin_emulator().map_err(Error::new)?;
     }
-
-    let store = super::state::open_for_reading(root, settings, args.project.env.as_deref())?;
-    let now = super::command_time(args.now);
-    let inputs_hash = inputs::hash(
-        loaded,
-        catalog,
-        &inputs::Options {
-            environment: args.project.env.as_deref(),
-            vars,
-            campaigns: &args.campaigns,
-        },
-    );
-    // Unknown deliveries are reconciled with the histories when this run can read them.
-    let reading = users.has_key().then_some(&mut users as &mut dyn History);
-    let decisions = reconcile::for_plan(
-        store.as_ref(),
-        reading,
-        &settings.apply,
-        catalog,
-        now,
-        &args.campaigns,
-    )
-    .map_err(|e| format!("{e}\nhelp: {}", e.help()))?;
-    let input = Input {
+    let store = super::state::open(&loaded.root, settings, env, Access::Read)?;
+    let project = crate::plan::Project {
         loaded,
         catalog,
         api: &api,
-        now,
-        environment: args.project.env.as_deref(),
-        selection: &args.campaigns,
-        inputs_hash,
-        reconciled: decisions.as_ref(),
+        environment: env,
+        vars: &checked.vars,
     };
-
-    let mut summary = Summary::default();
-    let mut json_temp = None;
-    let mut plan_temp = None;
-    let made = {
-        let mut json_writer = match args.format {
-            PlanFormat::Json => {
-                let temp = tempfile::NamedTempFile::new()
-                    .map_err(|e| format!("cannot create a temporary file: {e}"))?;
-                crate::jinja::remove_on_stop(temp.path().to_path_buf());
-                let writer = json::Writer::new(BufWriter::new(
-                    temp.reopen()
-                        .map_err(|e| format!("cannot write a temporary file: {e}"))?,
-                ));
-                json_temp = Some(temp);
-                Some(writer)
-            }
-            _ => None,
-        };
-        let mut file_writer = match &args.out {
-            Some(path) => {
-                let temp = temp_beside(path)?;
-                // A plan half written beside --out holds phones and messages: never leave it.
-                crate::jinja::remove_on_stop(temp.path().to_path_buf());
-                let writer = json::Writer::new(BufWriter::new(
-                    temp.reopen()
-                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
-                ));
-                plan_temp = Some(temp);
-                Some(writer)
-            }
-            None => None,
-        };
-        let mut shown: Vec<&mut dyn Sink> = vec![&mut summary];
-        if let Some(w) = json_writer.as_mut() {
-            shown.push(w);
-        }
-        let mut shown_tee = Tee(shown);
-        let mut redacting;
-        let shown_sink: &mut dyn Sink = if args.redact {
-            redacting = Redacting::new(&mut shown_tee);
-            &mut redacting
-        } else {
-            &mut shown_tee
-        };
-        let mut all: Vec<&mut dyn Sink> = vec![shown_sink];
-        if let Some(w) = file_writer.as_mut() {
-            all.push(w);
-        }
-        engine::run(&input, &mut users, store.as_ref(), &mut Tee(all))
+    let options = crate::plan::Options {
+        now: super::command_time(how.now),
+        campaigns: how.campaigns,
+        // Unknown deliveries are reconciled with the histories when this run can read them.
+        reconcile: reads.has_key(),
     };
-    users.shut_down();
+    let mut outputs = Outputs::new(how)?;
+    let made = outputs.fill(how.redact, |sink| {
+        crate::plan::make(&project, &options, &mut reads, store.as_ref(), sink)
+    });
+    reads.shut_down();
     let made = match made {
         Ok(made) => made,
         Err(Failure::Problems(problems)) => {
-            print_problems(out, &problems, args.format, args.redact)?;
-            return Ok(1);
+            print_problems(out, &problems, how.format, how.redact)?;
+            return Ok((ExitStatus::Problems, 0));
         }
-        Err(Failure::State(e)) => {
-            return Err(format!("{e}\nhelp: {}", e.help()));
+        Err(Failure::State(e)) => return Err(e.into()),
+        Err(Failure::Output(e)) => {
+            return Err(Error::new(format_args!("cannot write the plan: {e}")));
         }
-        Err(Failure::Output(e)) => return Err(format!("cannot write the plan: {e}")),
     };
     if !made.warnings.is_empty() {
-        let warnings = if args.redact {
+        let warnings = if how.redact {
             diagnostics::redact(&made.warnings)
         } else {
             made.warnings.clone()
@@ -208,33 +185,10 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
         let text = diagnostics::human(&warnings, Style::detect_stderr());
         eprint!("{text}");
     }
-    if let (Some(temp), Some(path)) = (plan_temp, &args.out) {
-        crate::jinja::keep(temp.path());
-        temp.persist(path)
-            .map_err(|e| format!("cannot write {}: {}", path.display(), e.error))?;
-    }
-    match args.format {
-        PlanFormat::Human => write_out(out, &human(&summary, Style::detect()))?,
-        PlanFormat::Markdown => write_out(out, &markdown(&summary))?,
-        PlanFormat::Json => {
-            if let Some(temp) = json_temp {
-                let mut file = temp
-                    .reopen()
-                    .map_err(|e| format!("cannot read the temporary plan: {e}"))?;
-                std::io::copy(&mut file, out).map_err(|e| format!("cannot write output: {e}"))?;
-                out.flush()
-                    .map_err(|e| format!("cannot write output: {e}"))?;
-            }
-        }
-    }
-    if args.github_summary
-        && let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY")
-    {
-        append_summary(Path::new(&path), &markdown(&summary))?;
-    }
-    if let Some(path) = &args.out
-        && args.format != PlanFormat::Json
-        && !args.for_apply
+    outputs.finish(how, out)?;
+    if let Some(path) = how.out
+        && how.format != PlanFormat::Json
+        && how.announce_out
     {
         write_out(
             out,
@@ -245,19 +199,117 @@ pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, String> 
             ),
         )?;
     }
-    Ok(if args.detailed_exitcode && made.totals.requests > 0 {
-        2
-    } else {
-        0
-    })
+    Ok((ExitStatus::Success, made.totals.requests))
+}
+
+/// Where a plan goes as it is made: the summary the views print, the JSON document (to a
+/// temporary file, printed once whole) and the plan file (beside `--out`, renamed once
+/// whole). A plan that fails half-way leaves neither behind.
+struct Outputs {
+    summary: Summary,
+    json: Option<(
+        tempfile::NamedTempFile,
+        json::Writer<BufWriter<std::fs::File>>,
+    )>,
+    file: Option<(
+        tempfile::NamedTempFile,
+        json::Writer<BufWriter<std::fs::File>>,
+    )>,
+}
+
+impl Outputs {
+    fn new(how: &Planning<'_>) -> Result<Outputs, Error> {
+        let json = match how.format {
+            PlanFormat::Json => {
+                let temp = tempfile::NamedTempFile::new()
+                    .map_err(|e| Error::new(format_args!("cannot create a temporary file: {e}")))?;
+                crate::jinja::remove_on_stop(temp.path().to_path_buf());
+                let file = temp
+                    .reopen()
+                    .map_err(|e| Error::new(format_args!("cannot write a temporary file: {e}")))?;
+                Some((temp, json::Writer::new(BufWriter::new(file))))
+            }
+            _ => None,
+        };
+        let file = match how.out {
+            Some(path) => {
+                let temp = temp_beside(path)?;
+                // A plan half written beside --out holds phones and messages: never leave it.
+                crate::jinja::remove_on_stop(temp.path().to_path_buf());
+                let file = temp.reopen().map_err(|e| {
+                    Error::new(format_args!("cannot write {}: {e}", path.display()))
+                })?;
+                Some((temp, json::Writer::new(BufWriter::new(file))))
+            }
+            None => None,
+        };
+        Ok(Outputs {
+            summary: Summary::default(),
+            json,
+            file,
+        })
+    }
+
+    /// Runs `make` with every output as one sink: what is shown is redacted under
+    /// `--redact`, the plan file never is.
+    fn fill<T>(&mut self, redact: bool, make: impl FnOnce(&mut dyn Sink) -> T) -> T {
+        let mut shown: Vec<&mut dyn Sink> = vec![&mut self.summary];
+        if let Some((_, w)) = self.json.as_mut() {
+            shown.push(w);
+        }
+        let mut shown = Tee(shown);
+        let mut redacting;
+        let shown: &mut dyn Sink = if redact {
+            redacting = Redacting::new(&mut shown);
+            &mut redacting
+        } else {
+            &mut shown
+        };
+        let mut all: Vec<&mut dyn Sink> = vec![shown];
+        if let Some((_, w)) = self.file.as_mut() {
+            all.push(w);
+        }
+        make(&mut Tee(all))
+    }
+
+    /// Keeps the plan file and prints the plan.
+    fn finish(self, how: &Planning<'_>, out: &mut dyn Write) -> Result<(), Error> {
+        if let (Some((temp, writer)), Some(path)) = (self.file, how.out) {
+            drop(writer);
+            crate::jinja::keep(temp.path());
+            temp.persist(path).map_err(|e| {
+                Error::new(format_args!("cannot write {}: {}", path.display(), e.error))
+            })?;
+        }
+        match how.format {
+            PlanFormat::Human => write_out(out, &human(&self.summary, Style::detect()))?,
+            PlanFormat::Markdown => write_out(out, &markdown(&self.summary))?,
+            PlanFormat::Json => {
+                if let Some((temp, writer)) = self.json {
+                    drop(writer);
+                    let cannot =
+                        |e: std::io::Error| Error::new(format_args!("cannot write output: {e}"));
+                    let mut file = temp.reopen().map_err(|e| {
+                        Error::new(format_args!("cannot read the temporary plan: {e}"))
+                    })?;
+                    std::io::copy(&mut file, out).map_err(cannot)?;
+                    out.flush().map_err(cannot)?;
+                }
+            }
+        }
+        if how.github_summary
+            && let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY")
+        {
+            append_summary(Path::new(&path), &markdown(&self.summary))?;
+        }
+        Ok(())
+    }
 }
 
 /// Runs `herald show`.
-pub fn show_command(args: &ShowArgs, out: &mut dyn Write) -> Result<u8, String> {
-    let file = std::fs::File::open(&args.file).map_err(|e| {
-        let e = json::stream::cannot_read(&args.file, &e);
-        format!("{}\nhelp: {}", e.message, e.help)
-    })?;
+pub fn show_command(args: &ShowArgs, out: &mut dyn Write) -> Outcome {
+    let file =
+        std::fs::File::open(&args.file).map_err(|e| json::stream::cannot_read(&args.file, &e))?;
     let mut summary = Summary::default();
     let mut buffer = Vec::new();
     {
@@ -273,10 +325,11 @@ pub fn show_command(args: &ShowArgs, out: &mut dyn Write) -> Result<u8, String> 
             json::stream(file, &mut tee)
         };
         result.map_err(|e| match e {
-            json::StreamError::Plan(e) => {
-                format!("{}: {}\nhelp: {}", args.file.display(), e.message, e.help)
-            }
-            json::StreamError::Sink(e) => format!("cannot show the plan: {e}"),
+            json::StreamError::Plan(e) => Error::with_help(
+                format_args!("{}: {}", args.file.display(), e.message),
+                e.help,
+            ),
+            json::StreamError::Sink(e) => Error::new(format_args!("cannot show the plan: {e}")),
         })?;
     }
     match args.format {
@@ -284,20 +337,23 @@ pub fn show_command(args: &ShowArgs, out: &mut dyn Write) -> Result<u8, String> 
         PlanFormat::Markdown => write_out(out, &markdown(&summary))?,
         PlanFormat::Json => write_out(out, &String::from_utf8_lossy(&buffer))?,
     }
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// A temporary file in the same directory as `path`, so the final rename is atomic.
-fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, String> {
+fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, Error> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     if !dir.is_dir() {
-        return Err(format!(
-            "cannot write {}: the directory {} does not exist\nhelp: create it first, or give --out a path in an existing directory",
-            path.display(),
-            dir.display()
+        return Err(Error::with_help(
+            format_args!(
+                "cannot write {}: the directory {} does not exist",
+                path.display(),
+                dir.display()
+            ),
+            "create it first, or give --out a path in an existing directory",
         ));
     }
     // The temporary file's own name means nothing to the user: report the plan file's path
@@ -305,12 +361,19 @@ fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, String> {
     tempfile::Builder::new()
         .prefix(".herald-plan-")
         .tempfile_in(&dir)
-        .map_err(|e| format!("cannot write {}: {}", path.display(), e.kind()))
+        .map_err(|e| {
+            Error::new(format_args!(
+                "cannot write {}: {}",
+                path.display(),
+                e.kind()
+            ))
+        })
 }
 
 /// Appends `text` to the job summary file (GitHub Actions adds what every step appended).
-pub(super) fn append_summary(path: &Path, text: &str) -> Result<(), String> {
-    let cannot = |e: std::io::Error| format!("cannot append to {}: {e}", path.display());
+pub(super) fn append_summary(path: &Path, text: &str) -> Result<(), Error> {
+    let cannot =
+        |e: std::io::Error| Error::new(format_args!("cannot append to {}: {e}", path.display()));
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
@@ -324,7 +387,7 @@ fn print_problems(
     problems: &[Diagnostic],
     format: PlanFormat,
     redact: bool,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let how = match format {
         PlanFormat::Json => ProblemsAs::Json,
         _ => ProblemsAs::Human,

@@ -6,12 +6,11 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use clap::Args;
-use jiff::{SignedDuration, Timestamp};
 
-use super::reads::ApiReads;
-use super::{Checked, ProjectArgs, write_out};
-use crate::reconcile::{self, Decisions, Options, Verdict};
-use crate::state::{ApplyRecord, Locked};
+use super::{Checked, Error, ExitStatus, Outcome, ProjectArgs, write_out};
+use crate::reads::EngatiReads;
+use crate::reconcile::{self, Decisions, Verdict};
+use crate::state::Access;
 
 /// `herald state reconcile`.
 #[derive(Debug, Args)]
@@ -34,7 +33,7 @@ pub struct ReconcileArgs {
 }
 
 /// Runs `herald state reconcile`.
-pub fn reconcile_command(args: &ReconcileArgs, out: &mut dyn Write) -> Result<u8, String> {
+pub fn reconcile_command(args: &ReconcileArgs, out: &mut dyn Write) -> Outcome {
     let checked = Checked::new(&args.project)?;
     let catalog = &checked.validated.catalog;
     let Some(settings) = catalog
@@ -42,63 +41,43 @@ pub fn reconcile_command(args: &ReconcileArgs, out: &mut dyn Write) -> Result<u8
         .as_ref()
         .filter(|_| !checked.validated.has_errors())
     else {
-        return Err("the project has errors\nhelp: run `herald validate` and fix them".to_owned());
+        return Err(Error::with_help(
+            "the project has errors",
+            "run `herald validate` and fix them",
+        ));
     };
     let env = args.project.env.as_deref();
     let api = settings.api_for(env);
-    let mut reads = ApiReads::new(&api, args.insecure_http);
+    let mut reads = EngatiReads::new(&api, args.insecure_http);
     if !reads.has_key() {
-        return Err(format!(
-            "{} is not set: reconciling reads the recipients' conversation histories with the \
-             API key\nhelp: set {} to the Engati API key",
-            api.api_key_env, api.api_key_env
+        return Err(Error::with_help(
+            format_args!(
+                "{} is not set: reconciling reads the recipients' conversation histories with \
+                 the API key",
+                api.api_key_env
+            ),
+            format_args!("set {} to the Engati API key", api.api_key_env),
         ));
     }
-    let store = super::state::open_for_writing(&checked.loaded.root, settings, env)?;
-    let fail = |e: crate::state::StateError| format!("{e}\nhelp: {}", e.help());
-    let holder = super::apply::holder();
-    let mut state = Locked::take(store, &holder).map_err(fail)?;
-    let started_at = Timestamp::now();
-    let bodies = reconcile::bodies(catalog);
-    let body_of =
-        |name: &str, language: &str| bodies.get(&(name.to_owned(), language.to_owned())).cloned();
+    let store = super::state::open(&checked.loaded.root, settings, env, Access::Write)?;
     let campaigns: Vec<String> = args.campaign.iter().cloned().collect();
-    let options = Options {
-        now: started_at,
-        after: settings
-            .apply
-            .reconcile_after()
-            .unwrap_or(SignedDuration::from_mins(2)),
-        campaigns: &campaigns,
-        body_of: &body_of,
-    };
-    let decisions = reconcile::decide(&*state, &mut reads, &options).map_err(fail)?;
+    let holder = super::apply::holder();
+    let decisions = crate::apply::reconcile_now(
+        store,
+        &mut reads,
+        catalog,
+        &settings.apply,
+        &campaigns,
+        &holder,
+    );
     reads.shut_down();
-    let id = state.id().to_owned();
-    let (sent, failed) =
-        crate::apply::settle_reconciled(&mut *state, &decisions, &id).map_err(fail)?;
-    if sent + failed > 0 {
-        state
-            .log_apply(&ApplyRecord {
-                id,
-                who: holder,
-                started_at,
-                finished_at: Some(Timestamp::now()),
-                plan_hash: "herald state reconcile".to_owned(),
-                sent,
-                failed,
-                unknown: 0,
-            })
-            .map_err(fail)?;
-    }
-    state.release().map_err(fail)?;
-    let rows = rows(&decisions, args.redact);
+    let rows = rows(&decisions?, args.redact);
     let text = match args.format {
         super::Format::Json => json(&rows),
         super::Format::Human => human(&rows),
     };
     write_out(out, &text)?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// One decision as shown: campaign, recipient, decision.

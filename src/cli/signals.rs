@@ -44,7 +44,7 @@ pub(super) fn watch(runtime: &tokio::runtime::Runtime, stop: Arc<StopSignal>) ->
                     eprintln!(
                         "\n{name} again: exiting now; the next apply settles what was in flight"
                     );
-                    std::process::exit(1);
+                    std::process::exit(super::ExitStatus::Incomplete.code().into());
                 }
                 eprintln!("\n{name}: stopping: no new requests; waiting for those in flight");
                 stop.stop();

@@ -8,18 +8,10 @@ use std::path::Path;
 
 use clap::{Args, Subcommand};
 
-use super::{ProjectArgs, write_out};
-use crate::apply::{SettleError, Settlement};
-use crate::model::{Backend, Project};
-use crate::state::copy::{self, CopyError};
-use crate::state::postgres::PostgresStore;
-use crate::state::sqlite::SqliteStore;
-use crate::state::{ApplyRecord, Delivery, Locked, Store, WHOLE_CAMPAIGN};
-
-/// The default SQLite state file, relative to the project root.
-pub const DEFAULT_STATE_PATH: &str = ".herald/state.db";
-/// The variable holding the PostgreSQL state's URL when `state.url_env` is not set.
-pub const DEFAULT_STATE_URL_ENV: &str = "HERALD_STATE_URL";
+use super::{Error, ExitStatus, Outcome, ProjectArgs, write_out};
+use crate::apply::Settlement;
+use crate::model::Project;
+use crate::state::{Access, Delivery, Location, Store, WHOLE_CAMPAIGN, copy};
 
 /// `herald state`.
 #[derive(Debug, Args)]
@@ -111,97 +103,26 @@ pub struct StateUnlockArgs {
 }
 
 /// The project's settings, for commands that need only herald.yaml.
-fn settings(project: &ProjectArgs) -> Result<(std::path::PathBuf, Project), String> {
+fn settings(project: &ProjectArgs) -> Result<(std::path::PathBuf, Project), Error> {
     let checked = super::Checked::new(project)?;
     match checked.validated.catalog.settings {
         Some(s) => Ok((checked.loaded.root, s)),
-        None => Err("herald.yaml has errors; run `herald validate`".to_owned()),
+        None => Err(Error::new("herald.yaml has errors; run `herald validate`")),
     }
 }
 
-/// Where a project's state is, for `--env env`.
-enum Location {
-    Sqlite(std::path::PathBuf),
-    Postgres { url: String, schema: String },
-}
-
-fn locate(root: &Path, settings: &Project, env: Option<&str>) -> Result<Location, String> {
-    let state = settings.state_for(env);
-    match state.backend {
-        Backend::Sqlite => Ok(Location::Sqlite(
-            root.join(state.path.as_deref().unwrap_or(DEFAULT_STATE_PATH)),
-        )),
-        Backend::Postgres => postgres_location(settings, env, None),
-    }
-}
-
-/// The PostgreSQL state of the settings (`schema` replaces theirs when given).
-fn postgres_location(
-    settings: &Project,
-    env: Option<&str>,
-    schema: Option<&str>,
-) -> Result<Location, String> {
-    let state = settings.state_for(env);
-    let var = state.url_env.as_deref().unwrap_or(DEFAULT_STATE_URL_ENV);
-    // The URL holds the database password: it is read here and never printed.
-    let url = std::env::var(var).map_err(|_| {
-        format!(
-            "{var} is not set: it holds the URL of the PostgreSQL state\nhelp: set {var} to the \
-             state database's postgres:// URL (state.url_env names the variable)"
-        )
-    })?;
-    let schema = schema
-        .or(state.schema.as_deref())
-        .unwrap_or("herald")
-        .to_owned();
-    Ok(Location::Postgres { url, schema })
-}
-
-/// Opening a state for reading (never creates one: a project never applied has an empty
-/// state) or for writing (creates and migrates it).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Access {
-    Read,
-    Write,
-}
-
-/// The project's state for reading.
-pub fn open_for_reading(
+/// The project's state (as `--env` says), opened for `access`.
+pub(super) fn open(
     root: &Path,
     settings: &Project,
     env: Option<&str>,
-) -> Result<Box<dyn Store>, String> {
-    open_location(locate(root, settings, env)?, Access::Read)
-}
-
-/// The project's state for writing.
-pub fn open_for_writing(
-    root: &Path,
-    settings: &Project,
-    env: Option<&str>,
-) -> Result<Box<dyn Store>, String> {
-    open_location(locate(root, settings, env)?, Access::Write)
-}
-
-fn open_location(location: Location, access: Access) -> Result<Box<dyn Store>, String> {
-    Ok(match (location, access) {
-        (Location::Sqlite(path), Access::Read) => {
-            Box::new(SqliteStore::open_read_only(&path).map_err(fail)?)
-        }
-        (Location::Sqlite(path), Access::Write) => {
-            Box::new(SqliteStore::open(&path).map_err(fail)?)
-        }
-        (Location::Postgres { url, schema }, Access::Read) => {
-            Box::new(PostgresStore::open_read_only(&url, &schema).map_err(fail)?)
-        }
-        (Location::Postgres { url, schema }, Access::Write) => {
-            Box::new(PostgresStore::open(&url, &schema).map_err(fail)?)
-        }
-    })
+    access: Access,
+) -> Result<Box<dyn Store>, Error> {
+    Ok(crate::state::open(root, settings.state_for(env), access)?)
 }
 
 /// Runs `herald state ...`.
-pub fn state_command(args: &StateArgs, out: &mut dyn Write) -> Result<u8, String> {
+pub fn state_command(args: &StateArgs, out: &mut dyn Write) -> Outcome {
     match &args.command {
         StateCommand::List(a) => list(a, out),
         StateCommand::Show(a) => show(a, out),
@@ -213,24 +134,21 @@ pub fn state_command(args: &StateArgs, out: &mut dyn Write) -> Result<u8, String
     }
 }
 
-fn fail(e: crate::state::StateError) -> String {
-    format!("{e}\nhelp: {}", e.help())
-}
-
-fn list(args: &StateListArgs, out: &mut dyn Write) -> Result<u8, String> {
+fn list(args: &StateListArgs, out: &mut dyn Write) -> Outcome {
     let (root, settings) = settings(&args.project)?;
-    let store = open_for_reading(&root, &settings, args.project.env.as_deref())?;
-    let campaigns = store.campaigns().map_err(fail)?;
+    let store = open(&root, &settings, args.project.env.as_deref(), Access::Read)?;
+    let campaigns = store.campaigns()?;
     if args.format == super::Format::Json {
         let text = serde_json::to_string_pretty(&campaigns).unwrap_or_default();
-        return write_out(out, &format!("{text}\n")).map(|()| 0);
+        write_out(out, &format!("{text}\n"))?;
+        return Ok(ExitStatus::Success);
     }
     if campaigns.is_empty() {
         write_out(
             out,
             &format!("{}: nothing has been sent yet\n", store.location()),
         )?;
-        return Ok(0);
+        return Ok(ExitStatus::Success);
     }
     let width = campaigns
         .iter()
@@ -250,19 +168,18 @@ fn list(args: &StateListArgs, out: &mut dyn Write) -> Result<u8, String> {
         );
     }
     write_out(out, &text)?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
-fn show(show: &StateShowArgs, out: &mut dyn Write) -> Result<u8, String> {
+fn show(show: &StateShowArgs, out: &mut dyn Write) -> Outcome {
     let args = &show.deliveries;
     let (root, settings) = settings(&args.project)?;
-    let store = open_for_reading(&root, &settings, args.project.env.as_deref())?;
-    let history = store
-        .history(&args.campaign, args.recipient.as_deref())
-        .map_err(fail)?;
+    let store = open(&root, &settings, args.project.env.as_deref(), Access::Read)?;
+    let history = store.history(&args.campaign, args.recipient.as_deref())?;
     if show.format == super::Format::Json {
         let text = serde_json::to_string_pretty(&history).unwrap_or_default();
-        return write_out(out, &format!("{text}\n")).map(|()| 0);
+        write_out(out, &format!("{text}\n"))?;
+        return Ok(ExitStatus::Success);
     }
     if history.is_empty() {
         let whom = match &args.recipient {
@@ -277,7 +194,7 @@ fn show(show: &StateShowArgs, out: &mut dyn Write) -> Result<u8, String> {
                 store.location()
             ),
         )?;
-        return Ok(1);
+        return Ok(ExitStatus::Problems);
     }
     let mut text = String::new();
     for d in &history {
@@ -292,7 +209,7 @@ fn show(show: &StateShowArgs, out: &mut dyn Write) -> Result<u8, String> {
         let _ = writeln!(text, "\nlatest request:\n{pretty}");
     }
     write_out(out, &text)?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// One attempt as a line: time, recipient, outcome, API code, fingerprint, apply, detail.
@@ -318,11 +235,11 @@ fn attempt_line(d: &Delivery) -> String {
     line
 }
 
-fn unlock(args: &StateUnlockArgs, out: &mut dyn Write) -> Result<u8, String> {
+fn unlock(args: &StateUnlockArgs, out: &mut dyn Write) -> Outcome {
     let (root, settings) = settings(&args.project)?;
-    let mut store = open_for_writing(&root, &settings, args.project.env.as_deref())?;
-    let lock = store.current_lock().map_err(fail)?;
-    store.unlock(&args.id).map_err(fail)?;
+    let mut store = open(&root, &settings, args.project.env.as_deref(), Access::Write)?;
+    let lock = store.current_lock()?;
+    store.unlock(&args.id)?;
     if let Some(lock) = lock {
         write_out(
             out,
@@ -332,58 +249,22 @@ fn unlock(args: &StateUnlockArgs, out: &mut dyn Write) -> Result<u8, String> {
             ),
         )?;
     }
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// Recipients named in full in a settlement's report; the rest are counted.
 const NAMED: usize = 10;
 
-fn settle(args: &DeliveriesArgs, how: Settlement, out: &mut dyn Write) -> Result<u8, String> {
+fn settle(args: &DeliveriesArgs, how: Settlement, out: &mut dyn Write) -> Outcome {
     let (root, settings) = settings(&args.project)?;
-    let store = open_for_writing(&root, &settings, args.project.env.as_deref())?;
-    let holder = super::apply::holder();
-    let mut store = Locked::take(store, &holder).map_err(fail)?;
-    let id = store.id().to_owned();
-    let started_at = jiff::Timestamp::now();
-    let settled = crate::apply::settle(
-        &mut *store,
+    let store = open(&root, &settings, args.project.env.as_deref(), Access::Write)?;
+    let recipients = crate::apply::settle_by_hand(
+        store,
+        &super::apply::holder(),
         &args.campaign,
         args.recipient.as_deref(),
         how,
-        &id,
-    );
-    let logged = match &settled {
-        Ok(recipients) if !recipients.is_empty() => {
-            let n = recipients.len() as u64;
-            store.log_apply(&ApplyRecord {
-                id: id.clone(),
-                who: holder,
-                started_at,
-                finished_at: Some(jiff::Timestamp::now()),
-                plan_hash: format!("herald state {}", how.name()),
-                sent: if how == Settlement::MarkSent { n } else { 0 },
-                failed: if how == Settlement::Forget { n } else { 0 },
-                unknown: 0,
-            })
-        }
-        _ => Ok(()),
-    };
-    let unlocked = store.release();
-    let recipients = settled.map_err(|e| match e {
-        SettleError::Known { recipient, outcome } => format!(
-            "the delivery of {} to {recipient} is `{}`; only unknown deliveries are settled\nhelp: `herald state show {} {recipient}` shows its attempts",
-            args.campaign,
-            outcome.as_str(),
-            args.campaign
-        ),
-        SettleError::NoDelivery { recipient } => format!(
-            "state holds no delivery of {} to {recipient}\nhelp: `herald state show {}` lists the campaign's deliveries",
-            args.campaign, args.campaign
-        ),
-        SettleError::State(e) => fail(e),
-    })?;
-    logged.map_err(fail)?;
-    unlocked.map_err(fail)?;
+    )?;
     let mut text = String::new();
     if recipients.is_empty() {
         let _ = writeln!(
@@ -412,69 +293,24 @@ fn settle(args: &DeliveriesArgs, how: Settlement, out: &mut dyn Write) -> Result
         }
     }
     write_out(out, &text)?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
-/// A state named on the command line: `sqlite:PATH` or `postgres[:SCHEMA]`.
-fn named_location(
-    spec: &str,
-    root: &Path,
-    settings: &Project,
-    env: Option<&str>,
-) -> Result<Location, String> {
-    match spec.split_once(':').unwrap_or((spec, "")) {
-        ("sqlite", path) if !path.is_empty() => Ok(Location::Sqlite(root.join(path))),
-        ("postgres", "") => postgres_location(settings, env, None),
-        ("postgres", schema) => postgres_location(settings, env, Some(schema)),
-        _ => Err(format!(
-            "`{spec}` does not name a state\nhelp: write `sqlite:PATH` (e.g. \
-             sqlite:.herald/state.db) or `postgres` (or `postgres:SCHEMA`); the PostgreSQL URL \
-             comes from the variable state.url_env names (default {DEFAULT_STATE_URL_ENV})"
-        )),
-    }
-}
-
-fn migrate(args: &StateMigrateArgs, out: &mut dyn Write) -> Result<u8, String> {
+fn migrate(args: &StateMigrateArgs, out: &mut dyn Write) -> Outcome {
     let (root, settings) = settings(&args.project)?;
-    let env = args.project.env.as_deref();
-    let source = || named_location(&args.from, &root, &settings, env);
-    // Nothing to copy is said as such (opening the source to lock it would create it).
-    let probe = open_location(source()?, Access::Read)?;
-    if probe.lineage().map_err(fail)?.is_none() {
-        return Err(format!(
-            "{} holds no state to copy\nhelp: check --from (and the state's settings)",
-            probe.location()
-        ));
-    }
-    drop(probe);
-    // Both under their locks: an apply writing to the source would make the copy a mix of two
-    // moments, and one writing to the target would mix two histories.
+    let config = settings.state_for(args.project.env.as_deref());
+    let env = |var: &str| std::env::var(var).ok();
+    let from = Location::named(&args.from, &root, config, env)?;
+    let to = Location::named(&args.to, &root, config, env)?;
     let holder = format!("herald state migrate ({})", super::apply::holder());
-    let from = open_location(source()?, Access::Write)?;
-    let mut from = Locked::take(from, &holder).map_err(fail)?;
-    let to = open_location(
-        named_location(&args.to, &root, &settings, env)?,
-        Access::Write,
-    )?;
-    let mut to = Locked::take(to, &holder).map_err(fail)?;
-    let copied = copy::copy(&mut from, &mut to).map_err(|e| match e {
-        CopyError::TargetNotEmpty { location } => format!(
-            "{location} already holds state; migrate copies into an empty state only\nhelp: \
-             choose an empty target (another schema or file), or remove this one if it is a \
-             failed copy"
-        ),
-        CopyError::State(e) => fail(e),
-    })?;
+    let migrated = copy::migrate(&from, &to, &holder)?;
+    let copied = migrated.copied;
     write_out(
         out,
         &format!(
             "copied {} attempts and {} applies from {} to {} (serial {})\n",
-            copied.attempts,
-            copied.applies,
-            from.location(),
-            to.location(),
-            copied.serial
+            copied.attempts, copied.applies, migrated.from, migrated.to, copied.serial
         ),
     )?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }

@@ -13,27 +13,46 @@ use crate::model::HeaderKind;
 /// WhatsApp's limits, as validate and render check them too.
 use crate::engati::rules::{self as limits, Param};
 
+message_error! {
+    /// What makes a request one Engati would refuse: the message of its HTTP 400, naming the
+    /// field and what was expected.
+    pub struct Invalid;
+}
+
+impl From<Invalid> for String {
+    fn from(invalid: Invalid) -> String {
+        invalid.0
+    }
+}
+
+/// A check's outcome: the checked value, or why the request is refused.
+pub type Check<T> = Result<T, Invalid>;
+
+fn invalid<T>(message: impl Into<String>) -> Check<T> {
+    Err(Invalid(message.into()))
+}
+
 /// The largest page the list endpoints serve.
 pub const MAX_PAGE_SIZE: u32 = 1000;
 /// The page size when none is asked for (Engati's documented default).
 pub const DEFAULT_PAGE_SIZE: u32 = 500;
 
 /// An E.164 phone number: `+`, then 8 to 15 digits, not starting with 0.
-pub fn phone(field: &str, value: &str) -> Result<(), String> {
+pub fn phone(field: &str, value: &str) -> Check<()> {
     crate::validate::phone::check(value).map_err(|e| {
-        format!(
+        Invalid(format!(
             "{field} `{value}` is not an E.164 phone number (+ and 8 to 15 digits): {}",
             e.help
-        )
+        ))
     })
 }
 
 /// A WhatsApp channel user id: the phone number's 8 to 15 digits, no `+`.
-pub fn channel_user_id(field: &str, value: &str) -> Result<(), String> {
+pub fn channel_user_id(field: &str, value: &str) -> Check<()> {
     if super::seed::is_channel_user_id(value) {
         Ok(())
     } else {
-        Err(format!(
+        invalid(format!(
             "{field} `{value}` must be a channel user id: the phone number's 8 to 15 digits, \
              without + (e.g. 919019486731)"
         ))
@@ -41,7 +60,7 @@ pub fn channel_user_id(field: &str, value: &str) -> Result<(), String> {
 }
 
 /// A template message against the bot's approved templates.
-pub fn template(bot: &Bot, payload: &TemplatePayload) -> Result<(), String> {
+pub fn template(bot: &Bot, payload: &TemplatePayload) -> Check<()> {
     let name = &payload.name;
     let Some(versions) = bot.templates.get(name) else {
         let known: Vec<String> = bot
@@ -50,7 +69,7 @@ pub fn template(bot: &Bot, payload: &TemplatePayload) -> Result<(), String> {
             .flatten()
             .map(|t| format!("{} ({})", t.name, t.language))
             .collect();
-        return Err(format!(
+        return invalid(format!(
             "unknown template `{name}`: the bot has {}",
             if known.is_empty() {
                 "no approved templates".to_owned()
@@ -62,13 +81,13 @@ pub fn template(bot: &Bot, payload: &TemplatePayload) -> Result<(), String> {
     let code = &payload.language.code;
     let Some(approved) = versions.iter().find(|t| &t.language == code) else {
         let languages: Vec<&str> = versions.iter().map(|t| t.language.as_str()).collect();
-        return Err(format!(
+        return invalid(format!(
             "template `{name}` is not approved in language `{code}`; approved: {}",
             languages.join(", ")
         ));
     };
     if payload.language.policy != "deterministic" {
-        return Err(format!(
+        return invalid(format!(
             "language.policy is `{}`; WhatsApp only accepts `deterministic`",
             payload.language.policy
         ));
@@ -76,7 +95,7 @@ pub fn template(bot: &Bot, payload: &TemplatePayload) -> Result<(), String> {
     if let (Some(want), Some(got)) = (&approved.namespace, &payload.namespace)
         && want != got
     {
-        return Err(format!(
+        return invalid(format!(
             "namespace `{got}` is not the namespace of template `{name}` (`{want}`)"
         ));
     }
@@ -88,7 +107,7 @@ pub fn template(bot: &Bot, payload: &TemplatePayload) -> Result<(), String> {
             Component::Header { parameters } if header.is_none() => header = Some(parameters),
             Component::Body { parameters } if body.is_none() => body = Some(parameters),
             Component::Header { .. } | Component::Body { .. } => {
-                return Err(
+                return invalid(
                     "components has two header or two body components; give each once".to_owned(),
                 );
             }
@@ -104,25 +123,25 @@ pub fn template(bot: &Bot, payload: &TemplatePayload) -> Result<(), String> {
     check_buttons(bot, approved, &buttons)
 }
 
-fn check_header(t: &ApprovedTemplate, params: Option<&[Parameter]>) -> Result<(), String> {
+fn check_header(t: &ApprovedTemplate, params: Option<&[Parameter]>) -> Check<()> {
     let name = &t.name;
     let kind = header_name(t.header);
     let params = match (t.header, params) {
         (HeaderKind::None, None) => return Ok(()),
         (HeaderKind::None, Some(_)) => {
-            return Err(format!(
+            return invalid(format!(
                 "template `{name}` has no header, but the message has a header component"
             ));
         }
         (_, None) => {
-            return Err(format!(
+            return invalid(format!(
                 "template `{name}` has a {kind} header; the message has no header component"
             ));
         }
         (_, Some(params)) => params,
     };
     let [param] = params else {
-        return Err(format!(
+        return invalid(format!(
             "the header of template `{name}` takes exactly 1 parameter, got {}",
             params.len()
         ));
@@ -138,7 +157,7 @@ fn check_header(t: &ApprovedTemplate, params: Option<&[Parameter]>) -> Result<()
         Parameter::DateTime { .. } => ("date_time", Err(&String::new())),
     };
     if given != kind {
-        return Err(format!(
+        return invalid(format!(
             "template `{name}` has a {kind} header, but the header parameter is {given}"
         ));
     }
@@ -147,7 +166,7 @@ fn check_header(t: &ApprovedTemplate, params: Option<&[Parameter]>) -> Result<()
         Ok(media) => {
             link(&format!("the {kind} header's link"), &media.link)?;
             if media.filename.is_some() && t.header != HeaderKind::Document {
-                return Err(format!(
+                return invalid(format!(
                     "filename is only for document headers; template `{name}` has a {kind} header"
                 ));
             }
@@ -167,20 +186,20 @@ fn header_name(kind: HeaderKind) -> &'static str {
 }
 
 /// An absolute https URL of at most 2000 characters, without spaces.
-fn link(field: &str, value: &str) -> Result<(), String> {
+fn link(field: &str, value: &str) -> Check<()> {
     follows(&format!("{field} `{value}`"), Param::MediaLink, value)
 }
 
 /// A value against the WhatsApp rule herald's plans follow too, as a message naming `field`.
-fn follows(field: &str, param: Param, value: &str) -> Result<(), String> {
+fn follows(field: &str, param: Param, value: &str) -> Check<()> {
     param
         .check(value)
-        .map_err(|breach| format!("{field} {}", breach.problem))
+        .map_err(|breach| Invalid(format!("{field} {}", breach.problem)))
 }
 
-fn check_body(t: &ApprovedTemplate, params: &[Parameter]) -> Result<(), String> {
+fn check_body(t: &ApprovedTemplate, params: &[Parameter]) -> Check<()> {
     if params.len() != t.body_params {
-        return Err(format!(
+        return invalid(format!(
             "template `{}` has {} body parameter{}, got {}",
             t.name,
             t.body_params,
@@ -191,7 +210,7 @@ fn check_body(t: &ApprovedTemplate, params: &[Parameter]) -> Result<(), String> 
     for (i, param) in params.iter().enumerate() {
         let slot = i + 1;
         let Parameter::Text { text } = param else {
-            return Err(format!(
+            return invalid(format!(
                 "body parameter {{{{{slot}}}}} must be of type text"
             ));
         };
@@ -209,10 +228,10 @@ fn check_buttons(
     bot: &Bot,
     t: &ApprovedTemplate,
     buttons: &[(&str, u32, &[Parameter])],
-) -> Result<(), String> {
+) -> Check<()> {
     let name = &t.name;
     if buttons.len() > limits::BUTTONS || buttons.len() != t.buttons.len() {
-        return Err(format!(
+        return invalid(format!(
             "template `{name}` has {} button{}, got {} button component{}",
             t.buttons.len(),
             if t.buttons.len() == 1 { "" } else { "s" },
@@ -223,27 +242,27 @@ fn check_buttons(
     let mut seen = HashSet::new();
     for &(sub_type, index, params) in buttons {
         if !matches!(sub_type, "quick_reply" | "url" | "copy_code" | "flow") {
-            return Err(format!(
+            return invalid(format!(
                 "button sub_type `{sub_type}` is not one of quick_reply, url, copy_code, flow"
             ));
         }
         let Some(&approved) = t.buttons.get(index as usize) else {
-            return Err(format!(
+            return invalid(format!(
                 "button index {index} is out of range: template `{name}` has buttons 0 to {}",
                 t.buttons.len().saturating_sub(1)
             ));
         };
         if !seen.insert(index) {
-            return Err(format!("button index {index} is given twice"));
+            return invalid(format!("button index {index} is given twice"));
         }
         if sub_type != approved {
-            return Err(format!(
+            return invalid(format!(
                 "button {index} of template `{name}` is {approved}, but the component's \
                  sub_type is {sub_type}"
             ));
         }
         let [param] = params else {
-            return Err(format!(
+            return invalid(format!(
                 "button {index} takes exactly 1 parameter, got {}",
                 params.len()
             ));
@@ -267,7 +286,7 @@ fn check_buttons(
                     "url" => "text",
                     _ => "coupon_code",
                 };
-                return Err(format!(
+                return invalid(format!(
                     "button {index} ({kind}) takes a parameter of type {wanted}"
                 ));
             }
@@ -277,14 +296,14 @@ fn check_buttons(
 }
 
 /// A quick reply's payload; `flow_<key>||...` must name a flow of the bot.
-fn quick_reply(bot: &Bot, index: u32, payload: &str) -> Result<(), String> {
+fn quick_reply(bot: &Bot, index: u32, payload: &str) -> Check<()> {
     if payload.is_empty() {
-        return Err(format!("button {index} (quick_reply) payload is empty"));
+        return invalid(format!("button {index} (quick_reply) payload is empty"));
     }
     if let Some(rest) = payload.strip_prefix("flow_") {
         let flow = rest.split("||").next().unwrap_or_default();
         if !bot.flows.contains(flow) {
-            return Err(format!(
+            return invalid(format!(
                 "button {index} (quick_reply) payload starts unknown flow `{flow}`"
             ));
         }
@@ -298,26 +317,26 @@ fn broadcast_common(
     status: Option<&String>,
     title: &str,
     published_on: &str,
-) -> Result<(), String> {
+) -> Check<()> {
     if id.is_some() || status.is_some() {
-        return Err(
+        return invalid(
             "broadcastId and status must be null: the emulator only creates broadcasts".to_owned(),
         );
     }
     if title.trim().is_empty() {
-        return Err("broadcastTitle is empty".to_owned());
+        return invalid("broadcastTitle is empty".to_owned());
     }
     published_on.parse::<jiff::Timestamp>().map_err(|e| {
-        format!(
+        Invalid(format!(
             "publishedOn `{published_on}` is not an RFC 3339 UTC time like \
              2019-06-03T06:48:27.170Z: {e}"
-        )
+        ))
     })?;
     Ok(())
 }
 
 /// A v1 text broadcast; returns the phones it messages (WhatsApp channel user ids, with `+`).
-pub fn broadcast_v1(b: &BroadcastV1) -> Result<Vec<String>, String> {
+pub fn broadcast_v1(b: &BroadcastV1) -> Check<Vec<String>> {
     broadcast_common(
         b.broadcast_id.as_ref(),
         b.status.as_ref(),
@@ -326,31 +345,33 @@ pub fn broadcast_v1(b: &BroadcastV1) -> Result<Vec<String>, String> {
     )?;
     let rule = &b.audience.rule;
     if rule.channels.is_empty() || rule.channels.iter().any(|c| c.trim().is_empty()) {
-        return Err("audience.rule.channels must list channels, e.g. [\"whatsapp\"]".to_owned());
+        return invalid(
+            "audience.rule.channels must list channels, e.g. [\"whatsapp\"]".to_owned(),
+        );
     }
     if rule.channel_user_ids.is_empty() {
-        return Err("audience.rule.channelUserIds is empty".to_owned());
+        return invalid("audience.rule.channelUserIds is empty".to_owned());
     }
     let whatsapp = rule.channels.iter().any(|c| c == "whatsapp");
     for (i, id) in rule.channel_user_ids.iter().enumerate() {
         if whatsapp {
             channel_user_id(&format!("audience.rule.channelUserIds[{i}]"), id)?;
         } else if id.trim().is_empty() {
-            return Err(format!("audience.rule.channelUserIds[{i}] is empty"));
+            return invalid(format!("audience.rule.channelUserIds[{i}] is empty"));
         }
     }
     if b.payload.kind != "DIRECT" {
-        return Err(format!(
+        return invalid(format!(
             "payload.type is `{}`; expected DIRECT",
             b.payload.kind
         ));
     }
     if b.payload.content.is_empty() {
-        return Err("payload.content is empty".to_owned());
+        return invalid("payload.content is empty".to_owned());
     }
     for (i, content) in b.payload.content.iter().enumerate() {
         if content.kind != "TEXT" {
-            return Err(format!(
+            return invalid(format!(
                 "payload.content[{i}].type is `{}`; expected TEXT",
                 content.kind
             ));
@@ -366,7 +387,7 @@ pub fn broadcast_v1(b: &BroadcastV1) -> Result<Vec<String>, String> {
 }
 
 /// A v2 template broadcast (the template itself is checked by [`template`]); returns its phones.
-pub fn broadcast_v2(b: &BroadcastV2) -> Result<Vec<String>, String> {
+pub fn broadcast_v2(b: &BroadcastV2) -> Check<Vec<String>> {
     broadcast_common(
         b.broadcast_id.as_ref(),
         b.status.as_ref(),
@@ -374,16 +395,16 @@ pub fn broadcast_v2(b: &BroadcastV2) -> Result<Vec<String>, String> {
         &b.published_on,
     )?;
     if b.platform != "whatsapp" {
-        return Err(format!("platform is `{}`; expected whatsapp", b.platform));
+        return invalid(format!("platform is `{}`; expected whatsapp", b.platform));
     }
     if b.users.is_empty() {
-        return Err("users is empty".to_owned());
+        return invalid("users is empty".to_owned());
     }
     for (i, user) in b.users.iter().enumerate() {
         phone(&format!("users[{i}].phoneNumber"), &user.phone_number)?;
     }
     if b.payload.kind != "WHATSAPP_TEMPLATE" {
-        return Err(format!(
+        return invalid(format!(
             "payload.type is `{}`; expected WHATSAPP_TEMPLATE",
             b.payload.kind
         ));
@@ -391,13 +412,13 @@ pub fn broadcast_v2(b: &BroadcastV2) -> Result<Vec<String>, String> {
     match b.payload.content.as_slice() {
         [one] if one.kind == "TEMPLATE" => {}
         [one] => {
-            return Err(format!(
+            return invalid(format!(
                 "payload.content[0].type is `{}`; expected TEMPLATE",
                 one.kind
             ));
         }
         many => {
-            return Err(format!(
+            return invalid(format!(
                 "payload.content must hold exactly one TEMPLATE entry, got {}",
                 many.len()
             ));
@@ -407,14 +428,14 @@ pub fn broadcast_v2(b: &BroadcastV2) -> Result<Vec<String>, String> {
 }
 
 /// A trigger's attributes (v1 query or v2 body); returns the phone of the user it names.
-pub fn trigger(attributes: &[(String, String)]) -> Result<Vec<String>, String> {
+pub fn trigger(attributes: &[(String, String)]) -> Check<Vec<String>> {
     let mut names = HashSet::new();
     for (name, _) in attributes {
         if name.is_empty() {
-            return Err("an attribute has an empty name".to_owned());
+            return invalid("an attribute has an empty name".to_owned());
         }
         if !names.insert(name.as_str()) {
-            return Err(format!("attribute `{name}` is given twice"));
+            return invalid(format!("attribute `{name}` is given twice"));
         }
     }
     let get = |wanted: &str| {
@@ -435,7 +456,7 @@ pub fn trigger(attributes: &[(String, String)]) -> Result<Vec<String>, String> {
             channel_user_id("user.channel_user_id", id)?;
             Ok(vec![format!("+{id}")])
         }
-        (None, None) => Err(
+        (None, None) => invalid(
             "the trigger names no user: give user.phone_no (E.164) or user.channel_user_id"
                 .to_owned(),
         ),
@@ -443,14 +464,14 @@ pub fn trigger(attributes: &[(String, String)]) -> Result<Vec<String>, String> {
 }
 
 /// The v2 trigger body: a JSON object whose values are strings, in order.
-pub fn trigger_body(body: &serde_json::Value) -> Result<Vec<(String, String)>, String> {
+pub fn trigger_body(body: &serde_json::Value) -> Check<Vec<(String, String)>> {
     let serde_json::Value::Object(map) = body else {
-        return Err("the body must be a JSON object of string attributes".to_owned());
+        return invalid("the body must be a JSON object of string attributes".to_owned());
     };
     map.iter()
         .map(|(name, value)| match value {
             serde_json::Value::String(s) => Ok((name.clone(), s.clone())),
-            other => Err(format!(
+            other => invalid(format!(
                 "attribute `{name}` must be a string, got {}",
                 json_kind(other)
             )),
@@ -481,17 +502,17 @@ pub struct Query<'a> {
 
 impl<'a> Query<'a> {
     /// Refuses parameters the endpoint does not take, and repeated ones.
-    pub fn new(params: &'a [(String, String)], allowed: &[&str]) -> Result<Query<'a>, String> {
+    pub fn new(params: &'a [(String, String)], allowed: &[&str]) -> Check<Query<'a>> {
         let mut seen = HashSet::new();
         for (name, _) in params {
             if !allowed.contains(&name.as_str()) {
-                return Err(format!(
+                return invalid(format!(
                     "unknown query parameter `{name}`; this endpoint takes {}",
                     allowed.join(", ")
                 ));
             }
             if !seen.insert(name.as_str()) {
-                return Err(format!("query parameter `{name}` is given twice"));
+                return invalid(format!("query parameter `{name}` is given twice"));
             }
         }
         Ok(Query { params })
@@ -506,26 +527,23 @@ impl<'a> Query<'a> {
     }
 
     /// A number parameter, or `default` when absent; `expected` says what it should be.
-    pub fn number<T: std::str::FromStr>(
-        &self,
-        name: &str,
-        default: T,
-        expected: &str,
-    ) -> Result<T, String> {
+    pub fn number<T: std::str::FromStr>(&self, name: &str, default: T, expected: &str) -> Check<T> {
         match self.get(name) {
             None => Ok(default),
-            Some(text) => text
-                .parse()
-                .map_err(|_| format!("query parameter {name}=`{text}` must be {expected}")),
+            Some(text) => text.parse().map_err(|_| {
+                Invalid(format!(
+                    "query parameter {name}=`{text}` must be {expected}"
+                ))
+            }),
         }
     }
 
     /// `page_number` (default 0) and `page_size` (default 500, at most 1000).
-    pub fn paging(&self) -> Result<(u32, u32), String> {
+    pub fn paging(&self) -> Check<(u32, u32)> {
         let number = self.number("page_number", 0u32, "a page number: 0, 1, 2, ...")?;
         let size = self.number("page_size", DEFAULT_PAGE_SIZE, "a number from 1 to 1000")?;
         if size == 0 || size > MAX_PAGE_SIZE {
-            return Err(format!(
+            return invalid(format!(
                 "page_size must be from 1 to {MAX_PAGE_SIZE}, got {size}"
             ));
         }

@@ -51,7 +51,7 @@ pub struct Faults {
 impl Faults {
     /// Why these faults cannot be used: a fraction outside 0..=1 (or NaN), or slices that add up
     /// to more than the whole.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), BadFaults> {
         let fractions = [
             ("rate_limit", self.rate_limit),
             ("server_error", self.server_error),
@@ -62,20 +62,22 @@ impl Faults {
         ];
         for (name, value) in fractions {
             if !(0.0..=1.0).contains(&value) {
-                return Err(format!(
+                return Err(BadFaults(format!(
                     "{name} must be a fraction from 0 to 1, got {value}"
-                ));
+                )));
             }
         }
         if self.rate_limit + self.server_error + self.outside_window > 1.0 {
-            return Err(
+            return Err(BadFaults(
                 "rate_limit + server_error + outside_window must not exceed 1: they are slices \
                  of one draw"
                     .to_owned(),
-            );
+            ));
         }
         if self.hang + self.drop_after_processing > 1.0 {
-            return Err("hang + drop_after_processing must not exceed 1".to_owned());
+            return Err(BadFaults(
+                "hang + drop_after_processing must not exceed 1".to_owned(),
+            ));
         }
         Ok(())
     }
@@ -99,6 +101,11 @@ impl Faults {
         }
         self
     }
+}
+
+message_error! {
+    /// Why faults cannot be used: a fraction out of range, or slices over the whole.
+    pub struct BadFaults;
 }
 
 /// A failure answered instead of processing the request; none of them is recorded.

@@ -21,11 +21,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use super::checks;
 use super::faults::{Aftermath, FaultState, Plan, Refusal};
 use super::history;
 use super::respond::{FAILURE, FaultNote, bad_request, broken_connection, envelope, success};
 use super::store::{Pending, Store};
-use super::validate;
 use super::world::{Bot, KeyProblem, World, attribute_matches};
 use crate::engati::api::{BroadcastV1, BroadcastV2, TemplateMessage};
 
@@ -301,8 +301,8 @@ pub async fn template(
         if !call.bot.whatsapp {
             return Err(no_whatsapp(&bot));
         }
-        validate::phone("phoneNumber", &message.phone_number).map_err(bad_request)?;
-        validate::template(call.bot, &message.payload).map_err(bad_request)?;
+        checks::phone("phoneNumber", &message.phone_number).map_err(bad_request)?;
+        checks::template(call.bot, &message.payload).map_err(bad_request)?;
         let phone = message.phone_number;
         let phones = vec![phone.clone()];
         let answer = |seq: u64| {
@@ -330,7 +330,7 @@ pub async fn broadcast_v1(
         let call = begin(&shared, &method, &uri, &headers, &customer, &bot).await?;
         let bytes = json_body(&headers, body)?;
         let broadcast: BroadcastV1 = typed(&bytes, "broadcast")?;
-        let phones = validate::broadcast_v1(&broadcast).map_err(bad_request)?;
+        let phones = checks::broadcast_v1(&broadcast).map_err(bad_request)?;
         Ok(call
             .finish(true, Some(bytes), phones, |_| success(None))
             .await)
@@ -355,10 +355,10 @@ pub async fn broadcast_v2(
         if !call.bot.whatsapp {
             return Err(no_whatsapp(&bot));
         }
-        let phones = validate::broadcast_v2(&broadcast).map_err(bad_request)?;
+        let phones = checks::broadcast_v2(&broadcast).map_err(bad_request)?;
         // `broadcast_v2` checked there is exactly one content entry.
         if let Some(content) = broadcast.payload.content.first() {
-            validate::template(call.bot, &content.template).map_err(bad_request)?;
+            checks::template(call.bot, &content.template).map_err(bad_request)?;
         }
         Ok(call
             .finish(true, Some(bytes), phones, |_| success(None))
@@ -389,7 +389,7 @@ pub async fn trigger_v1(
         if !call.bot.flows.contains(&flow) {
             return Err(unknown_flow(&flow, &bot));
         }
-        let phones = validate::trigger(&call.query).map_err(bad_request)?;
+        let phones = checks::trigger(&call.query).map_err(bad_request)?;
         Ok(call.finish(true, None, phones, |_| success(None)).await)
     }
     .await;
@@ -412,8 +412,8 @@ pub async fn trigger_v2(
         }
         let bytes = json_body(&headers, body)?;
         let value: Value = typed(&bytes, "trigger body")?;
-        let attributes = validate::trigger_body(&value).map_err(bad_request)?;
-        let phones = validate::trigger(&attributes).map_err(bad_request)?;
+        let attributes = checks::trigger_body(&value).map_err(bad_request)?;
+        let phones = checks::trigger(&attributes).map_err(bad_request)?;
         Ok(call
             .finish(true, Some(bytes), phones, |_| success(None))
             .await)
@@ -438,7 +438,7 @@ pub async fn users(
             "page_number",
             "page_size",
         ];
-        let query = validate::Query::new(&call.query, &allowed).map_err(bad_request)?;
+        let query = checks::Query::new(&call.query, &allowed).map_err(bad_request)?;
         let required = |name: &str| {
             query
                 .get(name)
@@ -459,7 +459,7 @@ pub async fn users(
             })
             .map(|u| &u.profile)
             .collect();
-        let (items, total) = validate::page(&matching, number, size);
+        let (items, total) = checks::page(&matching, number, size);
         let data = json!({
             "users": items, "pageNumber": number, "pageSize": size, "totalPages": total,
         });
@@ -489,9 +489,9 @@ pub async fn conversations(
             );
             return Ok(call.finish(false, None, Vec::new(), |_| response).await);
         }
-        validate::channel_user_id("the path's channel user id", &user).map_err(bad_request)?;
+        checks::channel_user_id("the path's channel user id", &user).map_err(bad_request)?;
         let allowed = ["start_date", "end_date", "page_number", "page_size"];
-        let query = validate::Query::new(&call.query, &allowed).map_err(bad_request)?;
+        let query = checks::Query::new(&call.query, &allowed).map_err(bad_request)?;
         let epoch_ms = "UTC epoch milliseconds, e.g. 1763631060000";
         let start = query
             .number("start_date", i64::MIN, epoch_ms)
@@ -507,7 +507,7 @@ pub async fn conversations(
         }
         let (number, size) = query.paging().map_err(bad_request)?;
         let history = history::history(call.bot, &user, start..=end, now);
-        let (items, total) = validate::page(&history, number, size);
+        let (items, total) = checks::page(&history, number, size);
         let data = json!({
             "conversations": items, "pageNumber": number, "pageSize": size, "totalPages": total,
         });

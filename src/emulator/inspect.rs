@@ -22,7 +22,7 @@ pub async fn requests(State(shared): State<AppState>) -> Response {
             text,
         )
             .into_response(),
-        Err(e) => envelope(StatusCode::INTERNAL_SERVER_ERROR, FAILURE, e),
+        Err(e) => envelope(StatusCode::INTERNAL_SERVER_ERROR, FAILURE, e.to_string()),
     }
 }
 
@@ -36,7 +36,7 @@ pub async fn reset(State(shared): State<AppState>) -> Response {
             }
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(e) => envelope(StatusCode::INTERNAL_SERVER_ERROR, FAILURE, e),
+        Err(e) => envelope(StatusCode::INTERNAL_SERVER_ERROR, FAILURE, e.to_string()),
     }
 }
 

@@ -9,6 +9,7 @@
 //! (the `/_emulator/` endpoints) and [`log`] (buffered stderr for the request log).
 //! docs/emulator.md is the user's guide.
 
+mod checks;
 pub mod faults;
 mod handlers;
 mod history;
@@ -17,7 +18,6 @@ pub mod log;
 mod respond;
 pub mod seed;
 mod store;
-mod validate;
 mod world;
 
 use std::collections::BTreeMap;
@@ -79,9 +79,9 @@ pub enum EmulatorError {
     /// The seed is inconsistent.
     Seed(SeedError),
     /// A fault fraction is out of range.
-    Faults(String),
+    Faults(faults::BadFaults),
     /// The data directory or its log cannot be used.
-    Data(String),
+    Data(store::LogError),
     /// The address cannot be listened on.
     Bind {
         /// The address.

@@ -148,6 +148,11 @@ pub enum SeedError {
     },
 }
 
+message_error! {
+    /// What is wrong with one entry of a seed (a template, a message), before it is placed.
+    pub struct Malformed;
+}
+
 impl fmt::Display for SeedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -294,7 +299,8 @@ fn check_bot(at: &str, bot: &SeedBot) -> Result<(), SeedError> {
                 ),
             );
         }
-        if let Err(message) = super::world::ApprovedTemplate::from_model(name, template) {
+        if let Err(Malformed(message)) = super::world::ApprovedTemplate::from_model(name, template)
+        {
             return invalid(at, message);
         }
     }
@@ -334,7 +340,7 @@ fn check_bot(at: &str, bot: &SeedBot) -> Result<(), SeedError> {
         }
         for (m, message) in user.conversations.iter().enumerate() {
             let at = format!("{at}.conversations[{m}]");
-            if let Err(e) = message.timestamp_ms() {
+            if let Err(Malformed(e)) = message.timestamp_ms() {
                 return invalid(format!("{at}.at"), e);
             }
             if !matches!(message.from.as_str(), "user" | "bot") {
@@ -362,11 +368,11 @@ impl SeedUser {
 
 impl SeedMessage {
     /// `at` as UTC epoch milliseconds.
-    pub fn timestamp_ms(&self) -> Result<i64, String> {
+    pub fn timestamp_ms(&self) -> Result<i64, Malformed> {
         self.at
             .parse::<jiff::Timestamp>()
             .map(|t| t.as_millisecond())
-            .map_err(|e| format!("`{}` is not an RFC 3339 time: {e}", self.at))
+            .map_err(|e| Malformed(format!("`{}` is not an RFC 3339 time: {e}", self.at)))
     }
 }
 

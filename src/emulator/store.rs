@@ -26,6 +26,17 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 
+message_error! {
+    /// Why the request log could not be read or written (its file, or a record in it).
+    pub struct LogError;
+}
+
+impl From<String> for LogError {
+    fn from(message: String) -> LogError {
+        LogError(message)
+    }
+}
+
 /// The log's file name inside the data directory.
 pub const LOG_FILE: &str = "requests.jsonl";
 /// Records waiting for the writer before handlers wait for room: bounds memory when the disk
@@ -97,7 +108,7 @@ impl Pending {
     /// The record's JSON without `seq` (`{"method":...}`), fields in [`RecordedRequest`]'s
     /// order. Written by hand so the body goes in as the bytes received rather than through a
     /// `serde_json::Value`: exact, and it spares the allocations that dominated the profile.
-    fn to_json(&self) -> Result<Vec<u8>, String> {
+    fn to_json(&self) -> Result<Vec<u8>, LogError> {
         let body = self.body.as_deref().unwrap_or(b"null");
         let mut out = Vec::with_capacity(256 + body.len());
         let field = |out: &mut Vec<u8>, name: &str, value: &dyn erased::Json| {
@@ -127,11 +138,12 @@ impl Pending {
 /// Serializing differently typed fields through one closure.
 mod erased {
     pub trait Json {
-        fn write(&self, out: &mut Vec<u8>) -> Result<(), String>;
+        fn write(&self, out: &mut Vec<u8>) -> Result<(), super::LogError>;
     }
     impl<T: serde::Serialize> Json for T {
-        fn write(&self, out: &mut Vec<u8>) -> Result<(), String> {
-            serde_json::to_writer(out, self).map_err(|e| format!("cannot serialize: {e}"))
+        fn write(&self, out: &mut Vec<u8>) -> Result<(), super::LogError> {
+            serde_json::to_writer(out, self)
+                .map_err(|e| super::LogError(format!("cannot serialize: {e}")))
         }
     }
 }
@@ -146,7 +158,7 @@ struct Serialized {
 }
 
 enum Msg {
-    Record(Serialized, oneshot::Sender<Result<u64, String>>),
+    Record(Serialized, oneshot::Sender<Result<u64, LogError>>),
     Stop(oneshot::Sender<()>),
 }
 
@@ -183,7 +195,7 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens the log (reading back `DIR/requests.jsonl` when there is a directory, telling
     /// `replay` each record) and starts the writer task on the current runtime.
-    pub fn open(data_dir: Option<&Path>, replay: &mut Replay<'_>) -> Result<Store, String> {
+    pub fn open(data_dir: Option<&Path>, replay: &mut Replay<'_>) -> Result<Store, LogError> {
         let log = match data_dir {
             None => Log {
                 sink: Sink::Memory(Vec::new()),
@@ -199,7 +211,7 @@ impl Store {
     }
 
     /// Records a request; returns its sequence number once it is in the log.
-    pub async fn record(&self, pending: Pending) -> Result<u64, String> {
+    pub async fn record(&self, pending: Pending) -> Result<u64, LogError> {
         let serialized = Serialized {
             json: pending.to_json()?,
             phones: pending.phones,
@@ -214,14 +226,14 @@ impl Store {
     }
 
     /// The log as JSON lines text, in acceptance order.
-    pub fn text(&self) -> Result<String, String> {
+    pub fn text(&self) -> Result<String, LogError> {
         let log = lock(&self.log);
         match &log.sink {
             // The writer only appends serde_json output and newlines: valid UTF-8.
             Sink::Memory(text) => Ok(String::from_utf8_lossy(text).into_owned()),
             // Read under the lock so no half-written batch is seen.
             Sink::File { path, .. } => std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+                .map_err(|e| LogError(format!("cannot read {}: {e}", path.display()))),
         }
     }
 
@@ -246,7 +258,7 @@ impl Store {
     }
 
     /// Forgets every record and truncates the file.
-    pub fn reset(&self) -> Result<(), String> {
+    pub fn reset(&self) -> Result<(), LogError> {
         let mut log = lock(&self.log);
         match &mut log.sink {
             Sink::Memory(text) => text.clear(),
@@ -285,7 +297,7 @@ fn lock(log: &Mutex<Log>) -> MutexGuard<'_, Log> {
 
 /// Opens `DIR/requests.jsonl` for appending and rebuilds counts and sequence numbers from it,
 /// telling `replay` each record.
-fn reload(dir: &Path, replay: &mut Replay<'_>) -> Result<Log, String> {
+fn reload(dir: &Path, replay: &mut Replay<'_>) -> Result<Log, LogError> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let path = dir.join(LOG_FILE);
     let file = OpenOptions::new()
@@ -405,14 +417,14 @@ async fn write_loop(log: Arc<Mutex<Log>>, mut rx: mpsc::Receiver<Msg>) {
     }
 }
 
-type Ack = oneshot::Sender<Result<u64, String>>;
+type Ack = oneshot::Sender<Result<u64, LogError>>;
 
 /// Numbers and writes one batch; every record gets its own result.
 fn commit(
     log: &Mutex<Log>,
     batch: Vec<(Serialized, Ack)>,
     buffer: &mut Vec<u8>,
-) -> Vec<(Ack, Result<u64, String>)> {
+) -> Vec<(Ack, Result<u64, LogError>)> {
     let mut log = lock(log);
     let first = log.next_seq;
     buffer.clear();
@@ -438,7 +450,7 @@ fn commit(
                 // Cut off whatever part of the batch reached the file, so a record that was
                 // answered with an error is not in the log either.
                 let _ = file.set_len(*len);
-                Err(format!("cannot write {}: {e}", path.display()))
+                Err(LogError(format!("cannot write {}: {e}", path.display())))
             }
         },
     };

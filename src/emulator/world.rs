@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde_json::Value;
 
 use super::history::Sent;
-use super::seed::{Seed, SeedError};
+use super::seed::{Malformed, Seed, SeedError};
 use crate::engati::api::{BotUser, ConversationItem};
 use crate::model::{HeaderKind, Template};
 
@@ -82,12 +82,12 @@ pub struct ApprovedTemplate {
 
 impl ApprovedTemplate {
     /// Reduces a template in herald's file format; an error says what is malformed.
-    pub fn from_model(name: &str, template: &Template) -> Result<ApprovedTemplate, String> {
+    pub fn from_model(name: &str, template: &Template) -> Result<ApprovedTemplate, Malformed> {
         let numbers = template.slot_numbers();
         if numbers.iter().enumerate().any(|(i, n)| *n != i + 1) {
-            return Err(
+            return Err(Malformed(
                 "the body's {{N}} slots must be numbered 1, 2, ... without gaps".to_owned(),
-            );
+            ));
         }
         let mut buttons = Vec::new();
         for (i, button) in template.buttons.iter().enumerate() {
@@ -96,9 +96,9 @@ impl ApprovedTemplate {
                 (None, Some(_), None) => buttons.push("url"),
                 (None, None, Some(_)) => buttons.push("copy_code"),
                 _ => {
-                    return Err(format!(
+                    return Err(Malformed(format!(
                         "button {i} must be exactly one of quick_reply, url or copy_code"
-                    ));
+                    )));
                 }
             }
         }
@@ -204,9 +204,11 @@ fn index_bot(bot: &super::seed::SeedBot) -> Result<Bot, SeedError> {
     for (key, template) in &bot.templates {
         let name = template.name.as_deref().unwrap_or(key);
         let approved =
-            ApprovedTemplate::from_model(name, template).map_err(|message| SeedError::Invalid {
-                at: format!("bot {} template {key}", bot.key),
-                message,
+            ApprovedTemplate::from_model(name, template).map_err(|Malformed(message)| {
+                SeedError::Invalid {
+                    at: format!("bot {} template {key}", bot.key),
+                    message,
+                }
             })?;
         templates.entry(name.to_owned()).or_default().push(approved);
     }
@@ -215,12 +217,13 @@ fn index_bot(bot: &super::seed::SeedBot) -> Result<Bot, SeedError> {
     for user in &bot.users {
         let mut conversations = Vec::new();
         for message in &user.conversations {
-            let timestamp = message
-                .timestamp_ms()
-                .map_err(|message| SeedError::Invalid {
-                    at: format!("bot {} user {}", bot.key, user.phone),
-                    message,
-                })?;
+            let timestamp =
+                message
+                    .timestamp_ms()
+                    .map_err(|Malformed(message)| SeedError::Invalid {
+                        at: format!("bot {} user {}", bot.key, user.phone),
+                        message,
+                    })?;
             conversations.push(ConversationItem {
                 timestamp,
                 message_type: message.kind.clone(),

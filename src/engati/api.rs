@@ -1,6 +1,6 @@
 //! The Engati API's wire format: request bodies, paths and response envelopes, exactly as
-//! ../shared/engati-api.md describes them. The client sends these and the emulator accepts them,
-//! so both halves of the contract are one set of types.
+//! the Engati API contract (engati-api.md) describes them. The client sends these and the
+//! emulator accepts them, so both halves of the contract are one set of types.
 
 use std::collections::BTreeMap;
 

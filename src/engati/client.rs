@@ -381,9 +381,9 @@ impl Client {
         let ctx = self.context(request);
         let url = self
             .url(request)
-            .map_err(|detail| ApiError::InvalidRequest {
+            .map_err(|unsendable| ApiError::InvalidRequest {
                 endpoint: ctx.endpoint.clone(),
-                detail,
+                detail: unsendable.to_string(),
             })?;
         let method = match request.method {
             Method::Get => reqwest::Method::GET,
@@ -430,7 +430,7 @@ impl Client {
     }
 
     /// The base URL with the request's path appended and its query encoded.
-    fn url(&self, request: &Request) -> Result<url::Url, String> {
+    fn url(&self, request: &Request) -> Result<url::Url, super::request::Unsendable> {
         request.check()?;
         let mut url = self.config.base_url().clone();
         let path = format!("{}{}", url.path().trim_end_matches('/'), request.path);

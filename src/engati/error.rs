@@ -14,6 +14,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::ConfigError;
+
 /// Why a call to Engati did not succeed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiError {
@@ -376,11 +378,38 @@ impl fmt::Display for Unusable {
 
 impl std::error::Error for Unusable {}
 
-impl miette::Diagnostic for ApiError {
-    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(ApiError::code(self)))
-    }
-    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(ApiError::help(self)))
+/// Why a read of what Engati knows (a Users API audience, a conversation history) failed.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The client could not be set up: no key, a bad base URL.
+    Setup(ConfigError),
+    /// The API answered with an error, or did not answer.
+    Api(ApiError),
+    /// Nothing in this run can answer the read (no Users API, no async runtime).
+    Unavailable(String),
+}
+
+impl ReadError {
+    /// How to fix it.
+    pub fn help(&self) -> String {
+        match self {
+            ReadError::Setup(e) => e.help(),
+            ReadError::Api(e) => e.help(),
+            ReadError::Unavailable(_) => "run where the Engati API can be read, with its key \
+                 set, or try the project against the built-in emulator (`--emulator`)"
+                .to_owned(),
+        }
     }
 }
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::Setup(e) => e.fmt(f),
+            ReadError::Api(e) => e.fmt(f),
+            ReadError::Unavailable(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}

@@ -24,5 +24,5 @@ pub mod trace;
 pub use body::Body;
 pub use client::{Accepted, Client};
 pub use config::{ClientConfig, ConfigError, Secret};
-pub use error::{ApiError, Unusable};
+pub use error::{ApiError, ReadError, Unusable};
 pub use request::{Method, Request};

@@ -241,29 +241,35 @@ impl Request {
     }
 
     /// Why this request cannot be sent as it stands (a hand-edited plan file, say), if it can't.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), Unsendable> {
+        let unsendable = |why: String| Err(Unsendable(why));
         if !self.path.starts_with('/') {
-            return Err(format!("the path `{}` does not start with `/`", self.path));
+            return unsendable(format!("the path `{}` does not start with `/`", self.path));
         }
         if let Some(c) = self
             .path
             .chars()
             .find(|c| matches!(c, '?' | '#') || !c.is_ascii_graphic())
         {
-            return Err(format!(
+            return unsendable(format!(
                 "the path `{}` holds {c:?}; it must be plain ASCII (dynamic segments \
                  percent-encoded), with query parameters in `query`",
                 self.path.escape_debug()
             ));
         }
         if self.path.split('/').any(|s| s == ".." || s == ".") {
-            return Err(format!("the path `{}` holds a dot segment", self.path));
+            return unsendable(format!("the path `{}` holds a dot segment", self.path));
         }
         if self.method == Method::Get && self.body.is_some() {
-            return Err("a GET request carries a body".to_owned());
+            return unsendable("a GET request carries a body".to_owned());
         }
         Ok(())
     }
+}
+
+message_error! {
+    /// Why a request cannot be sent as it stands: its path or method is malformed.
+    pub struct Unsendable;
 }
 
 /// Percent-encodes one path segment (everything but RFC 3986 unreserved characters), so a

@@ -220,7 +220,7 @@ fn stop(slot: &Slot, what_happened: &str) -> ! {
          lists, say); campaign strings fill in a few values: simplify it"
     );
     let _ = stderr.flush();
-    std::process::exit(1)
+    std::process::exit(crate::exit::ExitStatus::Problems.code().into())
 }
 
 /// This thread's id, where Linux tells it (`/proc/thread-self` is `PID/task/TID`).

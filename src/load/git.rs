@@ -111,7 +111,7 @@ impl GitError {
 /// the whole tree, since a project may read files outside its own directory
 /// (`csv: ../data/customers.csv`).
 pub fn snapshot(project_dir: &Path, rev: &str) -> Result<Snapshot, GitError> {
-    let top = run(project_dir, &["rev-parse", "--show-toplevel"])?.map_err(|detail| {
+    let top = run(project_dir, &["rev-parse", "--show-toplevel"])?.or(|detail| {
         GitError::NotARepository {
             dir: project_dir.to_path_buf(),
             detail,
@@ -131,7 +131,7 @@ pub fn snapshot(project_dir: &Path, rev: &str) -> Result<Snapshot, GitError> {
             &format!("{rev}^{{commit}}"),
         ],
     )?
-    .map_err(|detail| GitError::UnknownRevision {
+    .or(|detail| GitError::UnknownRevision {
         rev: rev.to_owned(),
         detail: if detail.is_empty() {
             "no such branch, tag or commit".to_owned()
@@ -401,8 +401,26 @@ fn failed(command: &'static str, detail: &str) -> GitError {
     }
 }
 
-/// Runs `git -C dir ARGS`: its standard output, or (`Err` inside) its first error line.
-fn run(dir: &Path, args: &[&str]) -> Result<Result<String, String>, GitError> {
+/// What a git command that ran said.
+enum Said {
+    /// It succeeded: its standard output.
+    Out(String),
+    /// It failed: its first error line.
+    Refused(String),
+}
+
+impl Said {
+    /// The output, or the error line made an error by `refused`.
+    fn or(self, refused: impl FnOnce(String) -> GitError) -> Result<String, GitError> {
+        match self {
+            Said::Out(out) => Ok(out),
+            Said::Refused(line) => Err(refused(line)),
+        }
+    }
+}
+
+/// Runs `git -C dir ARGS`.
+fn run(dir: &Path, args: &[&str]) -> Result<Said, GitError> {
     let output = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -411,13 +429,17 @@ fn run(dir: &Path, args: &[&str]) -> Result<Result<String, String>, GitError> {
         .output()
         .map_err(GitError::NoGit)?;
     if output.status.success() {
-        return Ok(Ok(String::from_utf8_lossy(&output.stdout).into_owned()));
+        return Ok(Said::Out(
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        ));
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
-    Ok(Err(stderr.lines().next().unwrap_or("").trim().to_owned()))
+    Ok(Said::Refused(
+        stderr.lines().next().unwrap_or("").trim().to_owned(),
+    ))
 }
 
 /// [`run`], with a failure as [`GitError::Failed`].
 fn git(dir: &Path, command: &'static str, args: &[&str]) -> Result<String, GitError> {
-    run(dir, args)?.map_err(|detail| GitError::Failed { command, detail })
+    run(dir, args)?.or(|detail| GitError::Failed { command, detail })
 }

@@ -10,6 +10,7 @@
 pub mod engine;
 pub mod inputs;
 pub mod json;
+mod make;
 pub(crate) mod problems;
 pub mod recorded;
 mod summary;
@@ -24,6 +25,7 @@ use crate::fingerprint::Fingerprint;
 use crate::model::OnChange;
 use crate::state::Outcome;
 
+pub use make::{Options, Project, make};
 pub use summary::{CampaignSummary, Summary};
 
 /// The version of the plan JSON format (and plan files). Bumped on any incompatible change.

@@ -94,7 +94,7 @@ pub trait History {
         channel_user_id: &str,
         start_ms: i64,
         end_ms: i64,
-    ) -> Result<Vec<ConversationItem>, String>;
+    ) -> Result<Vec<ConversationItem>, crate::engati::ReadError>;
 }
 
 /// How to reconcile.
@@ -139,6 +139,20 @@ pub fn for_plan(
     if settings.reconcile == crate::model::Reconcile::Off {
         return Ok(None);
     }
+    decide_for(store, history, settings, catalog, now, campaigns).map(Some)
+}
+
+/// [`decide`] with the project's templates and `apply` settings, as of `now` (never later
+/// than this machine's clock), whether `apply.reconcile` is on or not: `herald state
+/// reconcile` asks for it.
+pub fn decide_for(
+    store: &dyn Store,
+    history: &mut dyn History,
+    settings: &crate::model::ApplySettings,
+    catalog: &crate::validate::Catalog,
+    now: Timestamp,
+    campaigns: &[String],
+) -> Result<Decisions, StateError> {
     let bodies = bodies(catalog);
     let body_of =
         |name: &str, language: &str| bodies.get(&(name.to_owned(), language.to_owned())).cloned();
@@ -152,7 +166,7 @@ pub fn for_plan(
         campaigns,
         body_of: &body_of,
     };
-    decide(store, history, &options).map(Some)
+    decide(store, history, &options)
 }
 
 /// Decides every unknown delivery of the chosen campaigns (in campaign, then recipient order).

@@ -131,10 +131,12 @@ impl History for Table {
         id: &str,
         start: i64,
         end: i64,
-    ) -> Result<Vec<ConversationItem>, String> {
+    ) -> Result<Vec<ConversationItem>, crate::engati::ReadError> {
         self.reads += 1;
         if self.broken {
-            return Err("connection refused".to_owned());
+            return Err(crate::engati::ReadError::Unavailable(
+                "connection refused".to_owned(),
+            ));
         }
         let all = self.items.get(id).cloned().unwrap_or_default();
         let within = |i: &ConversationItem| (start..=end).contains(&i.timestamp);

@@ -12,6 +12,7 @@ use minijinja::value::{Enumerator, Object, Serde, Value as JValue};
 use serde_json::Value;
 
 use crate::diagnostic::{Code, Diagnostic, Severity};
+use crate::engati::ReadError;
 use crate::engati::api::BotUser;
 use crate::load::SourceFile;
 use crate::load::audience_file;
@@ -24,8 +25,8 @@ const MAX_DUPLICATE_WARNINGS: usize = 5;
 /// Where the Users API audiences come from: the Engati client, or a test's fixed answer.
 /// `Send`: audiences are resolved on a thread of their own while state is read.
 pub trait UsersSource: Send {
-    /// Every user whose `attribute` equals `value`; `Err` carries a message for the user.
-    fn users(&mut self, attribute: &str, value: &str) -> Result<Vec<BotUser>, String>;
+    /// Every user whose `attribute` equals `value`.
+    fn users(&mut self, attribute: &str, value: &str) -> Result<Vec<BotUser>, ReadError>;
 }
 
 /// A source for projects without Users API audiences; asking it is an error.
@@ -33,10 +34,10 @@ pub trait UsersSource: Send {
 pub struct NoUsersApi;
 
 impl UsersSource for NoUsersApi {
-    fn users(&mut self, attribute: &str, value: &str) -> Result<Vec<BotUser>, String> {
-        Err(format!(
+    fn users(&mut self, attribute: &str, value: &str) -> Result<Vec<BotUser>, ReadError> {
+        Err(ReadError::Unavailable(format!(
             "the Users API ({attribute} = {value}) is not available in this run"
-        ))
+        )))
     }
 }
 

@@ -180,7 +180,11 @@ pub struct WithoutUsersApi {
 }
 
 impl UsersSource for WithoutUsersApi {
-    fn users(&mut self, attribute: &str, value: &str) -> Result<Vec<BotUser>, String> {
+    fn users(
+        &mut self,
+        attribute: &str,
+        value: &str,
+    ) -> Result<Vec<BotUser>, crate::engati::ReadError> {
         self.asked.insert(UsersQuery {
             attribute: attribute.to_owned(),
             value: value.to_owned(),

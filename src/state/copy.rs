@@ -2,7 +2,7 @@
 //! recording order, so each delivery's latest attempt comes out the same, every apply, and the
 //! serial and lineage, so that a plan made against the original applies to the copy.
 
-use super::{Locked, StateError, Store};
+use super::{Access, Location, Locked, StateError, Store};
 
 /// Attempts written per transaction.
 const BATCH: usize = 10_000;
@@ -18,9 +18,25 @@ pub struct Copied {
     pub serial: u64,
 }
 
+/// What was copied, from where to where (`herald state migrate`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migrated {
+    /// The counts.
+    pub copied: Copied,
+    /// Where the source is, for messages.
+    pub from: String,
+    /// Where the copy is.
+    pub to: String,
+}
+
 /// Why a state cannot be copied.
 #[derive(Debug)]
 pub enum CopyError {
+    /// The source holds no state (it was never written).
+    NothingToCopy {
+        /// Where the source is.
+        location: String,
+    },
     /// The target already holds state; copying would mix two histories.
     TargetNotEmpty {
         /// Where the target is.
@@ -28,6 +44,57 @@ pub enum CopyError {
     },
     /// Reading or writing failed.
     State(StateError),
+}
+
+impl CopyError {
+    /// How to fix it.
+    pub fn help(&self) -> String {
+        match self {
+            CopyError::NothingToCopy { .. } => "check --from (and the state's settings)".to_owned(),
+            CopyError::TargetNotEmpty { .. } => "choose an empty target (another schema or \
+                 file), or remove this one if it is a failed copy"
+                .to_owned(),
+            CopyError::State(e) => e.help(),
+        }
+    }
+}
+
+impl std::fmt::Display for CopyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CopyError::NothingToCopy { location } => write!(f, "{location} holds no state to copy"),
+            CopyError::TargetNotEmpty { location } => write!(
+                f,
+                "{location} already holds state; migrate copies into an empty state only"
+            ),
+            CopyError::State(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for CopyError {}
+
+/// `herald state migrate`: copies the state at `from` into the empty one at `to`, both held
+/// under their locks for `holder`.
+pub fn migrate(from: &Location, to: &Location, holder: &str) -> Result<Migrated, CopyError> {
+    // Nothing to copy is said as such (opening the source to lock it would create it).
+    let probe = from.open(Access::Read)?;
+    if probe.lineage()?.is_none() {
+        return Err(CopyError::NothingToCopy {
+            location: probe.location(),
+        });
+    }
+    drop(probe);
+    // Both under their locks: an apply writing to the source would make the copy a mix of two
+    // moments, and one writing to the target would mix two histories.
+    let mut from = Locked::take(from.open(Access::Write)?, holder)?;
+    let mut to = Locked::take(to.open(Access::Write)?, holder)?;
+    let copied = copy(&mut from, &mut to)?;
+    Ok(Migrated {
+        copied,
+        from: from.location(),
+        to: to.location(),
+    })
 }
 
 impl From<StateError> for CopyError {

@@ -11,6 +11,7 @@
 
 pub mod copy;
 mod guard;
+pub mod open;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::fingerprint::Fingerprint;
 
 pub use guard::Locked;
+pub use open::{Access, Location, open};
 
 /// How long a refused lock waits for the holder's record (written right after the lock is
 /// taken), to name the holder.
@@ -188,6 +190,17 @@ pub enum StateError {
         /// What was replaced.
         message: String,
     },
+    /// The PostgreSQL state's URL variable is not set.
+    UrlUnset {
+        /// The variable (`state.url_env`, default `HERALD_STATE_URL`).
+        var: String,
+    },
+    /// A state named on the command line (`state migrate --from/--to`) is neither
+    /// `sqlite:PATH` nor `postgres[:SCHEMA]`.
+    NotAState {
+        /// What was given.
+        spec: String,
+    },
     /// The backend failed (I/O, corruption, a full disk).
     Backend {
         /// Where the state is.
@@ -223,6 +236,16 @@ impl StateError {
                  files while this apply held them: find out what did (a restore, a cleanup job), \
                  then apply again; it takes the lock over and settles what was in flight"
                 .to_owned(),
+            StateError::UrlUnset { var } => format!(
+                "set {var} to the state database's postgres:// URL (state.url_env names the \
+                 variable)"
+            ),
+            StateError::NotAState { .. } => format!(
+                "write `sqlite:PATH` (e.g. sqlite:.herald/state.db) or `postgres` (or \
+                 `postgres:SCHEMA`); the PostgreSQL URL comes from the variable state.url_env \
+                 names (default {})",
+                open::DEFAULT_STATE_URL_ENV
+            ),
             StateError::Backend { location, .. }
                 if location.to_ascii_lowercase().starts_with("postgres") =>
             {
@@ -259,6 +282,11 @@ impl fmt::Display for StateError {
                 f,
                 "{location} has state schema version {found}; this herald knows versions up to {known}"
             ),
+            StateError::UrlUnset { var } => write!(
+                f,
+                "{var} is not set: it holds the URL of the PostgreSQL state"
+            ),
+            StateError::NotAState { spec } => write!(f, "`{spec}` does not name a state"),
             StateError::Backend { location, message }
             | StateError::Replaced { location, message } => write!(f, "{location}: {message}"),
         }

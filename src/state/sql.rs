@@ -14,10 +14,18 @@ pub fn timestamp_text(at: Timestamp) -> String {
     format!("{at:.9}")
 }
 
+message_error! {
+    /// What is wrong with a stored value: the state is corrupt there.
+    pub struct BadColumn;
+}
+
+/// A value read from a column, or what is wrong with it.
+pub type Column<T> = Result<T, BadColumn>;
+
 /// A stored timestamp.
-pub fn parse_timestamp(text: &str) -> Result<Timestamp, String> {
+pub fn parse_timestamp(text: &str) -> Column<Timestamp> {
     text.parse()
-        .map_err(|e| format!("`{text}` is not a timestamp: {e}"))
+        .map_err(|e| BadColumn(format!("`{text}` is not a timestamp: {e}")))
 }
 
 /// Maps an error to [`StateError::Backend`], saying what was being done.
@@ -32,7 +40,7 @@ pub fn fail<E: fmt::Display>(
 }
 
 /// A stored delivery that cannot be read, named.
-pub fn corrupt(location: &str, campaign: &str, recipient: &str, why: String) -> StateError {
+pub fn corrupt(location: &str, campaign: &str, recipient: &str, why: BadColumn) -> StateError {
     StateError::Backend {
         location: location.to_owned(),
         message: format!(
@@ -45,41 +53,44 @@ pub fn corrupt(location: &str, campaign: &str, recipient: &str, why: String) -> 
 /// value, for [`corrupt`] and [`fail`].
 pub trait Columns {
     /// A text column.
-    fn text(&self, i: usize) -> Result<String, String>;
+    fn text(&self, i: usize) -> Column<String>;
     /// A nullable text column.
-    fn optional_text(&self, i: usize) -> Result<Option<String>, String>;
+    fn optional_text(&self, i: usize) -> Column<Option<String>>;
     /// An integer column.
-    fn int(&self, i: usize) -> Result<i64, String>;
+    fn int(&self, i: usize) -> Column<i64>;
     /// A nullable integer column.
-    fn optional_int(&self, i: usize) -> Result<Option<i64>, String>;
+    fn optional_int(&self, i: usize) -> Column<Option<i64>>;
     /// A fingerprint column, which must hold 32 bytes.
-    fn fingerprint(&self, i: usize) -> Result<Fingerprint, String>;
+    fn fingerprint(&self, i: usize) -> Column<Fingerprint>;
 
     /// A count, which must not be negative.
-    fn count(&self, i: usize) -> Result<u64, String> {
+    fn count(&self, i: usize) -> Column<u64> {
         let n = self.int(i)?;
-        u64::try_from(n).map_err(|_| format!("a count is negative ({n})"))
+        u64::try_from(n).map_err(|_| BadColumn(format!("a count is negative ({n})")))
     }
 
     /// An outcome, which must be one of [`Outcome::as_str`]'s names.
-    fn outcome(&self, i: usize) -> Result<Outcome, String> {
+    fn outcome(&self, i: usize) -> Column<Outcome> {
         let text = self
             .text(i)
-            .map_err(|e| format!("its outcome is not text: {e}"))?;
-        Outcome::parse(&text).ok_or_else(|| format!("its outcome `{text}` is unknown"))
+            .map_err(|e| BadColumn(format!("its outcome is not text: {e}")))?;
+        Outcome::parse(&text).ok_or_else(|| BadColumn(format!("its outcome `{text}` is unknown")))
     }
 
     /// A timestamp stored by [`timestamp_text`].
-    fn timestamp(&self, i: usize) -> Result<Timestamp, String> {
+    fn timestamp(&self, i: usize) -> Column<Timestamp> {
         parse_timestamp(&self.text(i)?)
     }
 }
 
 /// The bytes of a stored fingerprint as a [`Fingerprint`].
-pub fn fingerprint_of(bytes: &[u8]) -> Result<Fingerprint, String> {
-    <[u8; 32]>::try_from(bytes)
-        .map(Fingerprint)
-        .map_err(|_| format!("its fingerprint is {} bytes long, not 32", bytes.len()))
+pub fn fingerprint_of(bytes: &[u8]) -> Column<Fingerprint> {
+    <[u8; 32]>::try_from(bytes).map(Fingerprint).map_err(|_| {
+        BadColumn(format!(
+            "its fingerprint is {} bytes long, not 32",
+            bytes.len()
+        ))
+    })
 }
 
 /// The columns of a [`Delivery`] in `history`, in the order [`delivery`] reads them.
@@ -88,7 +99,7 @@ pub const DELIVERY_COLUMNS: &str =
 
 /// A row of [`DELIVERY_COLUMNS`]; a corrupt one is an error naming the delivery.
 pub fn delivery(row: &impl Columns, location: &str) -> Result<Delivery, StateError> {
-    let read = || -> Result<Delivery, String> {
+    let read = || -> Column<Delivery> {
         Ok(Delivery {
             campaign: row.text(0)?,
             recipient: row.text(1)?,
@@ -112,7 +123,7 @@ pub const APPLY_COLUMNS: &str =
     "id, who, started_at, finished_at, plan_hash, sent, failed, unknown";
 
 /// A row of [`APPLY_COLUMNS`].
-pub fn apply_record(row: &impl Columns) -> Result<ApplyRecord, String> {
+pub fn apply_record(row: &impl Columns) -> Column<ApplyRecord> {
     Ok(ApplyRecord {
         id: row.text(0)?,
         who: row.text(1)?,
@@ -130,7 +141,7 @@ pub fn apply_record(row: &impl Columns) -> Result<ApplyRecord, String> {
 }
 
 /// A row of `id, holder, since` from `lock`.
-pub fn lock(row: &impl Columns) -> Result<Lock, String> {
+pub fn lock(row: &impl Columns) -> Column<Lock> {
     Ok(Lock {
         id: row.text(0)?,
         holder: row.text(1)?,
@@ -148,7 +159,7 @@ pub const CAMPAIGN_SUMMARY_SQL: &str = "SELECT campaign,
     FROM {s}deliveries GROUP BY campaign ORDER BY campaign";
 
 /// A row of [`CAMPAIGN_SUMMARY_SQL`].
-pub fn campaign_summary(row: &impl Columns) -> Result<CampaignSummary, String> {
+pub fn campaign_summary(row: &impl Columns) -> Column<CampaignSummary> {
     Ok(CampaignSummary {
         campaign: row.text(0)?,
         sent: row.count(1)?,

@@ -88,7 +88,7 @@ impl PostgresStore {
     fn connect(url: &str, schema: &str) -> Result<PostgresStore, StateError> {
         let target = tls::parse(url).map_err(|e| StateError::Backend {
             location: "PostgreSQL".to_owned(),
-            message: e,
+            message: e.to_string(),
         })?;
         let location = describe(&target.config, schema);
         if !is_identifier(schema) {
@@ -528,24 +528,24 @@ fn lock_key(schema: &str) -> i64 {
 }
 
 impl Columns for Row {
-    fn text(&self, i: usize) -> Result<String, String> {
-        self.try_get(i).map_err(|e| e.to_string())
+    fn text(&self, i: usize) -> sql::Column<String> {
+        self.try_get(i).map_err(|e| sql::BadColumn(e.to_string()))
     }
 
-    fn optional_text(&self, i: usize) -> Result<Option<String>, String> {
-        self.try_get(i).map_err(|e| e.to_string())
+    fn optional_text(&self, i: usize) -> sql::Column<Option<String>> {
+        self.try_get(i).map_err(|e| sql::BadColumn(e.to_string()))
     }
 
-    fn int(&self, i: usize) -> Result<i64, String> {
-        self.try_get(i).map_err(|e| e.to_string())
+    fn int(&self, i: usize) -> sql::Column<i64> {
+        self.try_get(i).map_err(|e| sql::BadColumn(e.to_string()))
     }
 
-    fn optional_int(&self, i: usize) -> Result<Option<i64>, String> {
-        self.try_get(i).map_err(|e| e.to_string())
+    fn optional_int(&self, i: usize) -> sql::Column<Option<i64>> {
+        self.try_get(i).map_err(|e| sql::BadColumn(e.to_string()))
     }
 
-    fn fingerprint(&self, i: usize) -> Result<Fingerprint, String> {
-        fingerprint_of(self.try_get(i).map_err(|e| e.to_string())?)
+    fn fingerprint(&self, i: usize) -> sql::Column<Fingerprint> {
+        fingerprint_of(self.try_get(i).map_err(|e| sql::BadColumn(e.to_string()))?)
     }
 }
 

@@ -41,8 +41,20 @@ pub(super) struct Target {
     roots: Option<String>,
 }
 
+message_error! {
+    /// Why the state's server cannot be connected to as its URL says: the URL, its TLS settings,
+    /// the root certificates, or the connection itself.
+    pub(super) struct TlsSetupError;
+}
+
+impl From<String> for TlsSetupError {
+    fn from(message: String) -> TlsSetupError {
+        TlsSetupError(message)
+    }
+}
+
 /// Reads a state URL (or key=value connection string); the error says what is wrong with it.
-pub(super) fn parse(url: &str) -> Result<Target, String> {
+pub(super) fn parse(url: &str) -> Result<Target, TlsSetupError> {
     let mut check = None;
     let mut roots = None;
     let mut handed_on = url.to_owned();
@@ -66,10 +78,10 @@ pub(super) fn parse(url: &str) -> Result<Target, String> {
                     kept.push("sslmode=require".to_owned());
                 }
                 Some(("sslmode", mode)) if !["disable", "prefer", "require"].contains(&mode) => {
-                    return Err(format!(
+                    return Err(TlsSetupError(format!(
                         "sslmode={mode} is not one herald knows: use disable, prefer, require, \
                          verify-ca or verify-full"
-                    ));
+                    )));
                 }
                 _ => kept.push(pair.to_owned()),
             }
@@ -85,7 +97,7 @@ pub(super) fn parse(url: &str) -> Result<Target, String> {
         if url.contains("verify-") {
             message.push_str(" (sslmode verify-ca and verify-full need the postgres:// URL form)");
         }
-        message
+        TlsSetupError(message)
     })?;
     let check = match (check, roots.as_deref()) {
         // libpq: `system` roots are only safe with the host name checked too; otherwise any
@@ -95,7 +107,8 @@ pub(super) fn parse(url: &str) -> Result<Target, String> {
             return Err(
                 "sslrootcert=system needs sslmode=verify-full: the system's roots trust \
                  certificates issued to anyone, so the host name must be checked too"
-                    .to_owned(),
+                    .to_owned()
+                    .into(),
             );
         }
         (Some(Check::Chain), None) => {
@@ -103,7 +116,8 @@ pub(super) fn parse(url: &str) -> Result<Target, String> {
                 "sslmode=verify-ca needs sslrootcert=PATH, the CA that signed the server's \
                  certificate (or use verify-full, which checks the host name against the \
                  system's roots)"
-                    .to_owned(),
+                    .to_owned()
+                    .into(),
             );
         }
         // libpq: a root certificate turns `require` into `verify-ca`.
@@ -118,7 +132,7 @@ pub(super) fn parse(url: &str) -> Result<Target, String> {
 }
 
 /// Connects as the target says: plain for `sslmode=disable`, else over rustls.
-pub(super) fn connect(target: &Target) -> Result<Client, String> {
+pub(super) fn connect(target: &Target) -> Result<Client, TlsSetupError> {
     if target.config.get_ssl_mode() == SslMode::Disable {
         return target.config.connect(NoTls).map_err(|e| with_causes(&e));
     }
@@ -127,7 +141,7 @@ pub(super) fn connect(target: &Target) -> Result<Client, String> {
 }
 
 /// An error and its causes, as `error: cause: cause` (a TLS failure's reason is a cause).
-fn with_causes(error: &postgres::Error) -> String {
+fn with_causes(error: &postgres::Error) -> TlsSetupError {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
@@ -138,10 +152,10 @@ fn with_causes(error: &postgres::Error) -> String {
         }
         source = cause.source();
     }
-    text
+    TlsSetupError(text)
 }
 
-fn client_config(check: Check, roots: Option<&str>) -> Result<rustls::ClientConfig, String> {
+fn client_config(check: Check, roots: Option<&str>) -> Result<rustls::ClientConfig, TlsSetupError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let chain = match check {
         Check::Nothing => None,
@@ -151,7 +165,7 @@ fn client_config(check: Check, roots: Option<&str>) -> Result<rustls::ClientConf
                 provider.clone(),
             )
             .build()
-            .map_err(|e| format!("cannot check the server's certificate: {e}"))?,
+            .map_err(|e| TlsSetupError(format!("cannot check the server's certificate: {e}")))?,
         ),
     };
     let verifier = Arc::new(Verifier {
@@ -161,14 +175,14 @@ fn client_config(check: Check, roots: Option<&str>) -> Result<rustls::ClientConf
     });
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .map_err(|e| TlsSetupError(format!("cannot set up TLS: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth())
 }
 
 /// The roots `sslrootcert` names: a PEM file, or the system's (`system`, or no file given).
-fn root_store(roots: Option<&str>) -> Result<RootCertStore, String> {
+fn root_store(roots: Option<&str>) -> Result<RootCertStore, TlsSetupError> {
     let mut store = RootCertStore::empty();
     match roots {
         Some(path) if path != "system" => {
@@ -178,10 +192,10 @@ fn root_store(roots: Option<&str>) -> Result<RootCertStore, String> {
                 .map_err(|e| format!("cannot read sslrootcert {}: {e}", path.display()))?;
             let (added, _) = store.add_parsable_certificates(certs);
             if added == 0 {
-                return Err(format!(
+                return Err(TlsSetupError(format!(
                     "sslrootcert {} holds no usable certificate",
                     path.display()
-                ));
+                )));
             }
         }
         _ => {
@@ -191,7 +205,8 @@ fn root_store(roots: Option<&str>) -> Result<RootCertStore, String> {
                 return Err(
                     "no system root certificates found to check the server's certificate; \
                      name the roots with sslrootcert=PATH in the state URL"
-                        .to_owned(),
+                        .to_owned()
+                        .into(),
                 );
             }
         }
@@ -322,7 +337,11 @@ mod tests {
         let Err(e) = parse("postgres://u@db/app?sslmode=bogus") else {
             panic!("an unknown sslmode is refused");
         };
-        assert!(e.contains("sslmode=bogus is not one herald knows"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("sslmode=bogus is not one herald knows"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -332,6 +351,9 @@ mod tests {
         let Err(e) = parse("host=db sslmode=verify-full") else {
             panic!("verify-full needs the URL form");
         };
-        assert!(e.contains("need the postgres:// URL form"), "{e}");
+        assert!(
+            e.to_string().contains("need the postgres:// URL form"),
+            "{e}"
+        );
     }
 }

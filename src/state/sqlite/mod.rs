@@ -235,7 +235,7 @@ impl Store for SqliteStore {
         let mut rows = stmt.query([campaign]).map_err(failed())?;
         while let Some(row) = rows.next().map_err(failed())? {
             let recipient = row.get_ref(0).map_err(failed())?.as_str().map_err(|e| {
-                let why = format!("its recipient is not text: {e}");
+                let why = sql::BadColumn(format!("its recipient is not text: {e}"));
                 corrupt(&self.location, campaign, "?", why)
             })?;
             let read = row.fingerprint(1).and_then(|fingerprint| {
@@ -494,29 +494,29 @@ fn query_rows<T>(
 }
 
 impl Columns for Row<'_> {
-    fn text(&self, i: usize) -> Result<String, String> {
-        self.get(i).map_err(|e| e.to_string())
+    fn text(&self, i: usize) -> sql::Column<String> {
+        self.get(i).map_err(|e| sql::BadColumn(e.to_string()))
     }
 
-    fn optional_text(&self, i: usize) -> Result<Option<String>, String> {
-        self.get(i).map_err(|e| e.to_string())
+    fn optional_text(&self, i: usize) -> sql::Column<Option<String>> {
+        self.get(i).map_err(|e| sql::BadColumn(e.to_string()))
     }
 
-    fn int(&self, i: usize) -> Result<i64, String> {
-        self.get(i).map_err(|e| e.to_string())
+    fn int(&self, i: usize) -> sql::Column<i64> {
+        self.get(i).map_err(|e| sql::BadColumn(e.to_string()))
     }
 
-    fn optional_int(&self, i: usize) -> Result<Option<i64>, String> {
-        self.get(i).map_err(|e| e.to_string())
+    fn optional_int(&self, i: usize) -> sql::Column<Option<i64>> {
+        self.get(i).map_err(|e| sql::BadColumn(e.to_string()))
     }
 
-    fn fingerprint(&self, i: usize) -> Result<Fingerprint, String> {
-        match self.get_ref(i).map_err(|e| e.to_string())? {
+    fn fingerprint(&self, i: usize) -> sql::Column<Fingerprint> {
+        match self.get_ref(i).map_err(|e| sql::BadColumn(e.to_string()))? {
             ValueRef::Blob(bytes) => fingerprint_of(bytes),
-            other => Err(format!(
+            other => Err(sql::BadColumn(format!(
                 "its fingerprint is {}, not a blob",
                 other.data_type()
-            )),
+            ))),
         }
     }
 }
