@@ -158,9 +158,9 @@ fn run(args: &Args) -> Result<(), String> {
             .herald(&herald, &["plan", "--out", "plan.json"])
             .ok()?;
         let report = setup.dir.path().join("time.txt");
-        let args: Vec<&std::ffi::OsStr> = apply.iter().map(|a| a.as_ref()).collect();
+        let args: Vec<&std::ffi::OsStr> = apply.iter().map(std::convert::AsRef::as_ref).collect();
         peak_rss_with(time, &report, &herald, &args, |command| {
-            setup.configure(command)
+            setup.configure(command);
         })
     });
 

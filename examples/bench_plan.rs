@@ -399,7 +399,7 @@ fn time_validate(herald: &Path, dir: &Path, runs: usize) -> Option<Duration> {
         let started = Instant::now();
         let status = validate().status();
         let elapsed = started.elapsed();
-        if !status.as_ref().is_ok_and(|s| s.success()) {
+        if !status.as_ref().is_ok_and(std::process::ExitStatus::success) {
             eprintln!(
                 "note: herald validate did not succeed on {} ({status:?}); not timed",
                 dir.display()

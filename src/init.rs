@@ -18,7 +18,7 @@ const FILES: [(&str, &str); 4] = [
 
 /// Why a project could not be created.
 #[derive(Debug)]
-pub enum InitError {
+pub(crate) enum InitError {
     /// The directory already holds a project.
     Exists(PathBuf),
     /// A file could not be written.
@@ -43,7 +43,7 @@ impl std::error::Error for InitError {}
 
 /// Creates the starter project in `dir`, returning the files written. Fails before writing
 /// anything when one of them exists (a `.gitignore` is extended instead).
-pub fn create(dir: &Path) -> Result<Vec<PathBuf>, InitError> {
+pub(crate) fn create(dir: &Path) -> Result<Vec<PathBuf>, InitError> {
     for (name, _) in &FILES[..3] {
         let path = dir.join(name);
         if path.exists() {

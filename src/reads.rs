@@ -27,7 +27,7 @@ fn rereadable(e: &ApiError) -> bool {
 
 /// Reads Users API audiences through the Engati client, created on first use (a project
 /// without such audiences needs no key).
-pub struct EngatiReads {
+pub(crate) struct EngatiReads {
     api: Api,
     insecure_http: bool,
     key_override: Option<String>,
@@ -38,7 +38,7 @@ pub struct EngatiReads {
 
 impl EngatiReads {
     /// Users from `api`; the key is read from its variable on first use.
-    pub fn new(api: &Api, insecure_http: bool) -> EngatiReads {
+    pub(crate) fn new(api: &Api, insecure_http: bool) -> EngatiReads {
         EngatiReads {
             api: api.clone(),
             insecure_http,
@@ -51,7 +51,7 @@ impl EngatiReads {
 
     /// Starts the built-in emulator on loopback and reads users from it (no key needed);
     /// returns its base URL.
-    pub fn use_builtin_emulator(&mut self) -> Result<String, ReadError> {
+    pub(crate) fn use_builtin_emulator(&mut self) -> Result<String, ReadError> {
         let runtime = self.runtime()?;
         let running = runtime
             .block_on(emulator::start(emulator::Config::local(
@@ -68,7 +68,7 @@ impl EngatiReads {
     }
 
     /// Stops the built-in emulator, if one was started.
-    pub fn shut_down(&mut self) {
+    pub(crate) fn shut_down(&mut self) {
         if let (Some(running), Some(runtime)) = (self.emulator.take(), self.runtime.as_ref()) {
             runtime.block_on(running.shutdown());
         }
@@ -92,7 +92,7 @@ impl EngatiReads {
 impl EngatiReads {
     /// Whether reads can be made at all: the key's variable is set (or the built-in emulator
     /// answers). A plan without a key does not reconcile.
-    pub fn has_key(&self) -> bool {
+    pub(crate) fn has_key(&self) -> bool {
         self.key_override.is_some()
             || ClientConfig::from_settings(&self.api, |v| std::env::var(v).ok(), self.insecure_http)
                 .is_ok()

@@ -349,7 +349,7 @@ fn the_pull_request_giving_an_environment_its_own_state_can_be_compared() {
     project.edit(
         "herald.yaml",
         "    vars: {brand: Renuka Sugars (staging)}",
-        &format!("{}    vars: {{brand: Renuka Sugars (staging)}}", own_state),
+        &format!("{own_state}    vars: {{brand: Renuka Sugars (staging)}}"),
     );
     let text = diff(&project, &["--base", "main"], 0);
     assert!(text.contains("No changes"), "{text}");

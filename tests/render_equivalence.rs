@@ -57,7 +57,7 @@ proptest! {
         prop_assert!(matches!(text, Text::Splice { .. }), "not spliced: {source:?}");
         let renderer = compiler.finish();
 
-        let columns: Arc<[String]> = ["phone", "f0", "f1", "f2"].iter().map(|c| c.to_string()).collect();
+        let columns: Arc<[String]> = ["phone", "f0", "f1", "f2"].iter().map(std::string::ToString::to_string).collect();
         let recipient = Recipient {
             phone: "+919019486731".into(),
             fields: Arc::new(row(columns, "+919019486731", &values)),
@@ -180,7 +180,7 @@ proptest! {
 fn recipient(phone: &u64, values: &[String]) -> Recipient {
     let columns: Arc<[String]> = ["phone", "f0", "f1", "f2"]
         .iter()
-        .map(|c| c.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     let phone = format!("+{phone}");
     Recipient {

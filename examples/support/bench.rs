@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 /// target/release/herald, found next to the running example's own executable
 /// (target/release/examples/EXAMPLE), so a custom CARGO_TARGET_DIR works too. `example` is the
 /// example's name, for the note printed when it is not a release build.
-pub fn default_herald(example: &str) -> Result<PathBuf, String> {
+pub(crate) fn default_herald(example: &str) -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
     let profile_dir = exe
         .parent()
@@ -35,17 +35,17 @@ pub fn default_herald(example: &str) -> Result<PathBuf, String> {
 }
 
 /// `name` with the platform's executable suffix.
-pub fn exe_name(name: &str) -> String {
+pub(crate) fn exe_name(name: &str) -> String {
     format!("{name}{}", std::env::consts::EXE_SUFFIX)
 }
 
 /// Warns when a file under src/ is newer than the binary: the numbers would be for old code.
-pub fn warn_if_stale(herald: &Path) {
+pub(crate) fn warn_if_stale(herald: &Path) {
     warn_if_older_than_src(herald, "cargo build --release");
 }
 
 /// Warns when a file under src/ is newer than `exe`, suggesting `rebuild` (a command).
-pub fn warn_if_older_than_src(exe: &Path, rebuild: &str) {
+pub(crate) fn warn_if_older_than_src(exe: &Path, rebuild: &str) {
     let Ok(built) = exe.metadata().and_then(|m| m.modified()) else {
         return;
     };
@@ -60,7 +60,7 @@ pub fn warn_if_older_than_src(exe: &Path, rebuild: &str) {
 }
 
 /// The newest modification time of any file under `dir`.
-pub fn newest(dir: &Path) -> Option<SystemTime> {
+pub(crate) fn newest(dir: &Path) -> Option<SystemTime> {
     let mut best = None;
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let path = entry.path();
@@ -75,19 +75,19 @@ pub fn newest(dir: &Path) -> Option<SystemTime> {
 }
 
 /// GNU time, when installed (`/usr/bin/time`).
-pub fn gnu_time() -> Option<&'static Path> {
+pub(crate) fn gnu_time() -> Option<&'static Path> {
     let time = Path::new("/usr/bin/time");
     time.is_file().then_some(time)
 }
 
 /// Peak RSS in KiB of one run of `program args...` (stdout and stderr discarded), from GNU
 /// time's `%M` written to `report`; `None` when that does not work here or the run fails.
-pub fn peak_rss(time: &Path, report: &Path, program: &Path, args: &[&OsStr]) -> Option<u64> {
+pub(crate) fn peak_rss(time: &Path, report: &Path, program: &Path, args: &[&OsStr]) -> Option<u64> {
     peak_rss_with(time, report, program, args, |_| {})
 }
 
 /// [`peak_rss`], with the command's directory or environment set by `configure`.
-pub fn peak_rss_with(
+pub(crate) fn peak_rss_with(
     time: &Path,
     report: &Path,
     program: &Path,
@@ -114,8 +114,8 @@ pub fn peak_rss_with(
 
 /// The machine, for a table's header: CPU model and available cores, e.g.
 /// `AMD EPYC, 2 cores`.
-pub fn machine() -> String {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+pub(crate) fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -129,22 +129,22 @@ pub fn machine() -> String {
 }
 
 /// Milliseconds.
-pub fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
 /// The median of sorted times (the upper one of an even count).
-pub fn median(sorted: &[Duration]) -> Duration {
+pub(crate) fn median(sorted: &[Duration]) -> Duration {
     sorted[sorted.len() / 2]
 }
 
 /// KiB as MiB with one decimal, or `n/a`.
-pub fn rss_mib(kib: Option<u64>) -> String {
+pub(crate) fn rss_mib(kib: Option<u64>) -> String {
     kib.map_or_else(|| "n/a".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0))
 }
 
 /// `1234567` as `1,234,567`.
-pub fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {

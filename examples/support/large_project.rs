@@ -7,7 +7,7 @@ use std::io::{self, BufWriter, Write as _};
 use std::path::Path;
 
 /// Engati's own API, for projects that are only planned.
-pub const ENGATI: &str = "https://api.engati.ai";
+pub(crate) const ENGATI: &str = "https://api.engati.ai";
 
 const CAMPAIGN_YAML: &str = include_str!("../../tests/fixtures/large/invoice-campaign.yaml");
 
@@ -23,7 +23,7 @@ const FIRST_NAMES: [&str; 24] = [
 /// Phones are `+919` and 9 digits, a bijection of the row index (7919 is prime to 10^9), so
 /// they are distinct but not in order; names cycle through a list with a stride; invoice
 /// numbers are distinct.
-pub fn generate(dir: &Path, n: usize, base_url: &str) -> io::Result<u64> {
+pub(crate) fn generate(dir: &Path, n: usize, base_url: &str) -> io::Result<u64> {
     assert!(n <= 1_000_000_000, "phones are distinct up to 10^9 rows");
     for sub in ["campaigns", "audiences"] {
         std::fs::create_dir_all(dir.join(sub))?;
@@ -45,13 +45,15 @@ pub fn generate(dir: &Path, n: usize, base_url: &str) -> io::Result<u64> {
         let _ = writeln!(line, "+919{phone:09},{name},{}", 10_000_000 + i);
         csv.write_all(line.as_bytes())?;
     }
-    csv.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    csv.into_inner()
+        .map_err(std::io::IntoInnerError::into_error)?
+        .sync_all()?;
     Ok(path.metadata()?.len())
 }
 
 /// Where a benchmark keeps the project's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Backend {
+pub(crate) enum Backend {
     /// `.herald/state.db` in the project.
     Sqlite,
     /// A schema of its own on the server `HERALD_BENCH_POSTGRES_URL` (or
@@ -60,7 +62,7 @@ pub enum Backend {
 }
 
 /// A PostgreSQL schema for one benchmark project; dropped with it.
-pub struct PostgresState {
+pub(crate) struct PostgresState {
     /// The server's URL.
     pub url: String,
     /// The schema.
@@ -69,7 +71,7 @@ pub struct PostgresState {
 
 impl PostgresState {
     /// Points the project in `dir` at a fresh schema on the benchmark server.
-    pub fn configure(dir: &Path) -> Result<PostgresState, String> {
+    pub(crate) fn configure(dir: &Path) -> Result<PostgresState, String> {
         let url = std::env::var("HERALD_BENCH_POSTGRES_URL")
             .or_else(|_| std::env::var("HERALD_TEST_POSTGRES_URL"))
             .map_err(|_| {

@@ -14,7 +14,7 @@ use std::path::Path;
 
 /// What to generate.
 #[derive(Debug, Clone, Copy)]
-pub struct Spec {
+pub(crate) struct Spec {
     /// Number of resource files under `campaigns/`.
     pub files: usize,
     /// Inline recipients across the whole project, spread evenly over the files.
@@ -23,7 +23,7 @@ pub struct Spec {
 
 /// What was written.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// Resource files written (herald.yaml not counted).
     pub files: usize,
     /// Inline recipients written.
@@ -64,7 +64,7 @@ environments:
 
 /// Writes the project into `out` (created if missing). Refuses to write into a directory that
 /// already has files, so a typo cannot mix two projects.
-pub fn generate(spec: Spec, out: &Path) -> io::Result<Summary> {
+pub(crate) fn generate(spec: Spec, out: &Path) -> io::Result<Summary> {
     if spec.files == 0 {
         return Err(io::Error::other("--files must be at least 1"));
     }

@@ -73,7 +73,7 @@ struct Session {
 }
 
 /// Runs `herald apply`; returns the exit code.
-pub fn apply_command(args: &ApplyArgs, out: &mut dyn Write) -> Outcome {
+pub(super) fn apply_command(args: &ApplyArgs, out: &mut dyn Write) -> Outcome {
     if let (Some(path), false) = (&args.plan, args.campaigns.is_empty()) {
         return Err(Error::with_help(
             format_args!("--campaign cannot narrow the plan file {}", path.display()),
@@ -190,11 +190,6 @@ fn ask(session: &Session) -> std::io::Result<String> {
 
 /// Applies a plan file: the library's preflight ([`preflight`]), the sends, the summary.
 fn apply_file(args: &ApplyArgs, path: &Path, session: &Session, out: &mut dyn Write) -> Outcome {
-    let Session {
-        runtime,
-        stop,
-        signals,
-    } = session;
     let checked = Checked::new(&args.project)?;
     let (loaded, validated) = (&checked.loaded, &checked.validated);
     if validated.has_errors() {
@@ -226,14 +221,60 @@ fn apply_file(args: &ApplyArgs, path: &Path, session: &Session, out: &mut dyn Wr
     let client = Client::new(config)?;
     // A server that cannot be reached (or a rejected key) is found with one read, before
     // anything is recorded: not after every recipient was tried six times.
-    runtime.block_on(client.reach())?;
+    session.runtime.block_on(client.reach())?;
 
     let store = super::state::open(&loaded.root, settings, env, Access::Write)?;
-    let holder = holder();
     let mut users = EngatiReads::new(&api, args.insecure_http);
-    let ready = preflight::prepare(plan, &project, store, &mut users, &holder);
+    let ready = preflight::prepare(plan, &project, store, &mut users, &holder());
     users.shut_down();
     let mut ready = ready?;
+    let withheld = say_what_was_left(&ready);
+    let executor = Executor::new(
+        session.runtime.handle().clone(),
+        client,
+        concurrency,
+        rate,
+        session.stop.clone(),
+    );
+    let mut options = Options::for_concurrency(concurrency, args.resend_unknown, ready.state.id());
+    options.withheld = std::mem::take(&mut ready.withheld);
+    let report = apply::run(
+        &mut ready.plan,
+        &ready.outline,
+        &mut *ready.state,
+        &executor,
+        &session.stop,
+        &options,
+        &mut super::progress::Reporter::detect(),
+    );
+    // The plan was read whole and proven before: failing to read it again now is an I/O
+    // failure after sends may have gone out, not "nothing could start".
+    let report = report.map_err(|e| Error {
+        status: ExitStatus::Incomplete,
+        ..Error::from(e)
+    })?;
+    let finished = preflight::finish(ready.state, ready.record, &report);
+    write_out(out, &summary(&report))?;
+    say_how_it_ended(&report, session);
+    if !args.resend_unknown {
+        say_unknowns_left(&ready.outline, withheld);
+    }
+    // After sends, a failure to close the apply's record is reported, not turned into
+    // "nothing could start".
+    if let Err(e) = finished {
+        eprint!("{}", Error::from(e).render());
+        return Ok(ExitStatus::Incomplete);
+    }
+    Ok(match report.all_sent() {
+        true => ExitStatus::Success,
+        false => ExitStatus::Incomplete,
+    })
+}
+
+/// Says what earlier applies left that this one found before sending: a dead holder's lock,
+/// its in-flight deliveries, verdicts that cannot be checked again. Returns how many verdicts
+/// are withheld.
+fn say_what_was_left(ready: &preflight::Ready) -> u64 {
     if let Some(dead) = ready.state.took_over() {
         eprintln!(
             "note: took over the lock of {} (since {}), which is no longer running",
@@ -246,71 +287,48 @@ fn apply_file(args: &ApplyArgs, path: &Path, session: &Session, out: &mut dyn Wr
             ready.settled
         );
     }
-    let executor = Executor::new(
-        runtime.handle().clone(),
-        client,
-        concurrency,
-        rate,
-        stop.clone(),
-    );
-    let withheld: usize = ready.withheld.values().map(|by| by.len()).sum();
+    let withheld: usize = ready
+        .withheld
+        .values()
+        .map(std::collections::BTreeMap::len)
+        .sum();
     if withheld > 0 {
         eprintln!(
             "warning: {withheld} of the plan's reconcile verdicts could not be checked again (a conversation history read failed); their deliveries stay unknown, neither recorded nor sent: the next apply checks them again"
         );
     }
-    let mut options = Options::for_concurrency(concurrency, args.resend_unknown, ready.state.id());
-    options.withheld = std::mem::take(&mut ready.withheld);
-    let report = apply::run(
-        &mut ready.plan,
-        &ready.outline,
-        &mut *ready.state,
-        &executor,
-        stop,
-        &options,
-        &mut super::progress::Reporter::detect(),
-    );
-    // The plan was read whole and proven before: failing to read it again now is an I/O
-    // failure after sends may have gone out, not "nothing could start".
-    let report = report.map_err(|e| Error {
-        status: ExitStatus::Incomplete,
-        ..Error::from(e)
-    })?;
-    let finished = preflight::finish(ready.state, ready.record, &report);
-    write_out(out, &summary(&report))?;
+    withheld as u64
+}
+
+/// Says how many deliveries stay unknown after this apply: those the plan left unknown, and
+/// those whose verdicts were withheld.
+fn say_unknowns_left(outline: &json::Outline, withheld: u64) {
+    let left: u64 = outline
+        .campaigns
+        .iter()
+        .map(|(_, c)| c.unknown.saturating_sub(c.reconciled))
+        .sum::<u64>()
+        + withheld;
+    if left > 0 {
+        eprintln!(
+            "note: {left} deliveries stay unknown (`herald plan` says why: a trigger leaves no trace to check, or a message not due to show yet); `herald state mark-sent|forget` settles them by hand"
+        );
+    }
+}
+
+/// Says what stopped the apply, if something did: the state, the API, a signal.
+fn say_how_it_ended(report: &Report, session: &Session) {
     if let Some(e) = &report.state_failure {
         eprint!("{}", Error::from(e.clone()).render());
     } else if let Some(error) = &report.stopped_by {
         eprint!("{}", Error::from(error.clone()).render());
     }
     // A signal is said even when requests that hung past it also stopped apply.
-    if let Some(signal) = signals.received() {
-        eprintln!("apply stopped by {signal}: {}", stopped_how(&report));
+    if let Some(signal) = session.signals.received() {
+        eprintln!("apply stopped by {signal}: {}", stopped_how(report));
     } else if report.interrupted && report.state_failure.is_none() && report.stopped_by.is_none() {
-        eprintln!("apply interrupted: {}", stopped_how(&report));
+        eprintln!("apply interrupted: {}", stopped_how(report));
     }
-    let left: u64 = ready
-        .outline
-        .campaigns
-        .iter()
-        .map(|(_, c)| c.unknown.saturating_sub(c.reconciled))
-        .sum::<u64>()
-        + withheld as u64;
-    if left > 0 && !args.resend_unknown {
-        eprintln!(
-            "note: {left} deliveries stay unknown (`herald plan` says why: a trigger leaves no trace to check, or a message not due to show yet); `herald state mark-sent|forget` settles them by hand"
-        );
-    }
-    // After sends, a failure to close the apply's record is reported, not turned into
-    // "nothing could start".
-    if let Err(e) = finished {
-        eprint!("{}", Error::from(e).render());
-        return Ok(ExitStatus::Incomplete);
-    }
-    Ok(match report.all_sent() {
-        true => ExitStatus::Success,
-        false => ExitStatus::Incomplete,
-    })
 }
 
 /// What a stopped apply did with its requests.

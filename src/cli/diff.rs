@@ -80,7 +80,7 @@ struct BaseRevision<'a> {
 }
 
 /// Runs `herald diff`.
-pub fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Outcome {
+pub(super) fn diff_command(args: &DiffArgs, out: &mut dyn Write) -> Outcome {
     let compared = diff(args, out);
     if !args.detailed_exitcode {
         return compared.map(|(status, _)| status);
@@ -105,36 +105,13 @@ fn diff(args: &DiffArgs, out: &mut dyn Write) -> Result<(ExitStatus, bool), Erro
     }
     let snapshot =
         git::snapshot(&head.loaded.root, &args.base).map_err(|e| Error::with_help(&e, e.help()))?;
-    let short = snapshot.commit.get(..7).unwrap_or(&snapshot.commit);
-    let labels = Labels {
-        before: if snapshot.commit.starts_with(&args.base) {
-            short.to_owned()
-        } else {
-            format!("{} ({short})", args.base)
+    let labels = labels(&snapshot.commit, &args.base);
+    let base = match snapshot.exists {
+        true => match base_project(args, &snapshot.project, &labels, out)? {
+            Some(base) => Some(base),
+            None => return Ok((ExitStatus::Problems, false)),
         },
-        after: "working tree".to_owned(),
-    };
-    let base = if snapshot.exists {
-        let base = Checked::at(&snapshot.project, &args.project).map_err(|e| Error {
-            message: format!("at {}: {}", labels.before, e.message),
-            ..e
-        })?;
-        // An environment without its own state is an error to fix before applying, not one
-        // that changes what is rendered: the pull request fixing it can still be compared.
-        let blocking: Vec<Diagnostic> = base
-            .validated
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error() && d.code != Code::SharedState)
-            .cloned()
-            .collect();
-        if !blocking.is_empty() {
-            write_out(out, &problems_text(args, Some(&labels), &blocking))?;
-            return Ok((ExitStatus::Problems, false));
-        }
-        Some(base)
-    } else {
-        None
+        false => None,
     };
 
     let env = args.project.env.as_deref();
@@ -190,9 +167,21 @@ fn diff(args: &DiffArgs, out: &mut dyn Write) -> Result<(ExitStatus, bool), Erro
         redact_review(&mut reviewed);
     }
 
+    show(args, &snapshot, &reviewed, &labels, out)?;
+    Ok((ExitStatus::Success, reviewed.has_changes()))
+}
+
+/// Prints the comparison as `--format` says (and to the job summary when asked).
+fn show(
+    args: &DiffArgs,
+    snapshot: &git::Snapshot,
+    reviewed: &Review,
+    labels: &Labels,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
     let text = match args.format {
-        DiffFormat::Human => review_human(&reviewed, &labels, Style::detect()),
-        DiffFormat::Markdown => review_markdown(&reviewed, &labels),
+        DiffFormat::Human => review_human(reviewed, labels, Style::detect()),
+        DiffFormat::Markdown => review_markdown(reviewed, labels),
         DiffFormat::Json => {
             let document = Document {
                 format_version: 1,
@@ -201,7 +190,7 @@ fn diff(args: &DiffArgs, out: &mut dyn Write) -> Result<(ExitStatus, bool), Erro
                     commit: &snapshot.commit,
                     project_existed: snapshot.exists,
                 },
-                review: &reviewed,
+                review: reviewed,
             };
             let mut text = serde_json::to_string_pretty(&document)
                 .map_err(|e| Error::new(format_args!("cannot write the comparison: {e}")))?;
@@ -213,9 +202,51 @@ fn diff(args: &DiffArgs, out: &mut dyn Write) -> Result<(ExitStatus, bool), Erro
     if args.github_summary
         && let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY")
     {
-        super::plan::append_summary(Path::new(&path), &review_markdown(&reviewed, &labels))?;
+        super::plan::append_summary(Path::new(&path), &review_markdown(reviewed, labels))?;
     }
-    Ok((ExitStatus::Success, reviewed.has_changes()))
+    Ok(())
+}
+
+/// What the two sides are called: the base revision (its short commit, after the name given
+/// when that is not the commit itself) and the working tree.
+fn labels(commit: &str, base: &str) -> Labels {
+    let short = commit.get(..7).unwrap_or(commit);
+    Labels {
+        before: if commit.starts_with(base) {
+            short.to_owned()
+        } else {
+            format!("{base} ({short})")
+        },
+        after: "working tree".to_owned(),
+    }
+}
+
+/// The project at the base revision, checked; `None` after printing the problems that keep
+/// it from being compared.
+fn base_project(
+    args: &DiffArgs,
+    dir: &Path,
+    labels: &Labels,
+    out: &mut dyn Write,
+) -> Result<Option<Checked>, Error> {
+    let base = Checked::at(dir, &args.project).map_err(|e| Error {
+        message: format!("at {}: {}", labels.before, e.message),
+        ..e
+    })?;
+    // An environment without its own state is an error to fix before applying, not one that
+    // changes what is rendered: the pull request fixing it can still be compared.
+    let blocking: Vec<Diagnostic> = base
+        .validated
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error() && d.code != Code::SharedState)
+        .cloned()
+        .collect();
+    if blocking.is_empty() {
+        return Ok(Some(base));
+    }
+    write_out(out, &problems_text(args, Some(labels), &blocking))?;
+    Ok(None)
 }
 
 /// Problems as `--format` says, phones masked with `--redact`. Those of the base revision

@@ -100,7 +100,7 @@ pub(super) struct Planning<'a> {
 }
 
 /// Runs `herald plan`.
-pub fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Outcome {
+pub(super) fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Outcome {
     let planning = Planning {
         project: &args.project,
         campaigns: &args.campaigns,
@@ -307,7 +307,7 @@ impl Outputs {
 }
 
 /// Runs `herald show`.
-pub fn show_command(args: &ShowArgs, out: &mut dyn Write) -> Outcome {
+pub(super) fn show_command(args: &ShowArgs, out: &mut dyn Write) -> Outcome {
     let file =
         std::fs::File::open(&args.file).map_err(|e| json::stream::cannot_read(&args.file, &e))?;
     let mut summary = Summary::default();

@@ -13,7 +13,7 @@ use crate::apply::{CampaignOutcome, Progress};
 const LOG_EVERY: Duration = Duration::from_secs(5);
 
 /// Apply's progress display.
-pub struct Reporter {
+pub(super) struct Reporter {
     terminal: bool,
     bar: Option<ProgressBar>,
     name: String,
@@ -23,7 +23,7 @@ pub struct Reporter {
 
 impl Reporter {
     /// A bar when stderr is a terminal, log lines otherwise.
-    pub fn detect() -> Reporter {
+    pub(super) fn detect() -> Reporter {
         Reporter {
             terminal: std::io::stderr().is_terminal(),
             bar: None,

@@ -33,7 +33,7 @@ pub struct ReconcileArgs {
 }
 
 /// Runs `herald state reconcile`.
-pub fn reconcile_command(args: &ReconcileArgs, out: &mut dyn Write) -> Outcome {
+pub(super) fn reconcile_command(args: &ReconcileArgs, out: &mut dyn Write) -> Outcome {
     let checked = Checked::new(&args.project)?;
     let catalog = &checked.validated.catalog;
     let Some(settings) = catalog

@@ -122,7 +122,7 @@ pub(super) fn open(
 }
 
 /// Runs `herald state ...`.
-pub fn state_command(args: &StateArgs, out: &mut dyn Write) -> Outcome {
+pub(super) fn state_command(args: &StateArgs, out: &mut dyn Write) -> Outcome {
     match &args.command {
         StateCommand::List(a) => list(a, out),
         StateCommand::Show(a) => show(a, out),

@@ -26,19 +26,19 @@ impl From<Invalid> for String {
 }
 
 /// A check's outcome: the checked value, or why the request is refused.
-pub type Check<T> = Result<T, Invalid>;
+pub(super) type Check<T> = Result<T, Invalid>;
 
 fn invalid<T>(message: impl Into<String>) -> Check<T> {
     Err(Invalid(message.into()))
 }
 
 /// The largest page the list endpoints serve.
-pub const MAX_PAGE_SIZE: u32 = 1000;
+pub(super) const MAX_PAGE_SIZE: u32 = 1000;
 /// The page size when none is asked for (Engati's documented default).
-pub const DEFAULT_PAGE_SIZE: u32 = 500;
+pub(super) const DEFAULT_PAGE_SIZE: u32 = 500;
 
 /// An E.164 phone number: `+`, then 8 to 15 digits, not starting with 0.
-pub fn phone(field: &str, value: &str) -> Check<()> {
+pub(super) fn phone(field: &str, value: &str) -> Check<()> {
     crate::validate::phone::check(value).map_err(|e| {
         Invalid(format!(
             "{field} `{value}` is not an E.164 phone number (+ and 8 to 15 digits): {}",
@@ -48,7 +48,7 @@ pub fn phone(field: &str, value: &str) -> Check<()> {
 }
 
 /// A WhatsApp channel user id: the phone number's 8 to 15 digits, no `+`.
-pub fn channel_user_id(field: &str, value: &str) -> Check<()> {
+pub(super) fn channel_user_id(field: &str, value: &str) -> Check<()> {
     if super::seed::is_channel_user_id(value) {
         Ok(())
     } else {
@@ -60,7 +60,7 @@ pub fn channel_user_id(field: &str, value: &str) -> Check<()> {
 }
 
 /// A template message against the bot's approved templates.
-pub fn template(bot: &Bot, payload: &TemplatePayload) -> Check<()> {
+pub(super) fn template(bot: &Bot, payload: &TemplatePayload) -> Check<()> {
     let name = &payload.name;
     let Some(versions) = bot.templates.get(name) else {
         let known: Vec<String> = bot
@@ -336,7 +336,7 @@ fn broadcast_common(
 }
 
 /// A v1 text broadcast; returns the phones it messages (WhatsApp channel user ids, with `+`).
-pub fn broadcast_v1(b: &BroadcastV1) -> Check<Vec<String>> {
+pub(super) fn broadcast_v1(b: &BroadcastV1) -> Check<Vec<String>> {
     broadcast_common(
         b.broadcast_id.as_ref(),
         b.status.as_ref(),
@@ -387,7 +387,7 @@ pub fn broadcast_v1(b: &BroadcastV1) -> Check<Vec<String>> {
 }
 
 /// A v2 template broadcast (the template itself is checked by [`template`]); returns its phones.
-pub fn broadcast_v2(b: &BroadcastV2) -> Check<Vec<String>> {
+pub(super) fn broadcast_v2(b: &BroadcastV2) -> Check<Vec<String>> {
     broadcast_common(
         b.broadcast_id.as_ref(),
         b.status.as_ref(),
@@ -428,7 +428,7 @@ pub fn broadcast_v2(b: &BroadcastV2) -> Check<Vec<String>> {
 }
 
 /// A trigger's attributes (v1 query or v2 body); returns the phone of the user it names.
-pub fn trigger(attributes: &[(String, String)]) -> Check<Vec<String>> {
+pub(super) fn trigger(attributes: &[(String, String)]) -> Check<Vec<String>> {
     let mut names = HashSet::new();
     for (name, _) in attributes {
         if name.is_empty() {
@@ -464,7 +464,7 @@ pub fn trigger(attributes: &[(String, String)]) -> Check<Vec<String>> {
 }
 
 /// The v2 trigger body: a JSON object whose values are strings, in order.
-pub fn trigger_body(body: &serde_json::Value) -> Check<Vec<(String, String)>> {
+pub(super) fn trigger_body(body: &serde_json::Value) -> Check<Vec<(String, String)>> {
     let serde_json::Value::Object(map) = body else {
         return invalid("the body must be a JSON object of string attributes".to_owned());
     };
@@ -496,13 +496,13 @@ fn distinct(phones: impl Iterator<Item = String>) -> Vec<String> {
 }
 
 /// Query parameters of a list endpoint, checked against the names it takes.
-pub struct Query<'a> {
+pub(super) struct Query<'a> {
     params: &'a [(String, String)],
 }
 
 impl<'a> Query<'a> {
     /// Refuses parameters the endpoint does not take, and repeated ones.
-    pub fn new(params: &'a [(String, String)], allowed: &[&str]) -> Check<Query<'a>> {
+    pub(super) fn new(params: &'a [(String, String)], allowed: &[&str]) -> Check<Query<'a>> {
         let mut seen = HashSet::new();
         for (name, _) in params {
             if !allowed.contains(&name.as_str()) {
@@ -519,7 +519,7 @@ impl<'a> Query<'a> {
     }
 
     /// A parameter's value; blank counts as absent.
-    pub fn get(&self, name: &str) -> Option<&'a str> {
+    pub(super) fn get(&self, name: &str) -> Option<&'a str> {
         self.params
             .iter()
             .find(|(n, v)| n == name && !v.is_empty())
@@ -527,7 +527,12 @@ impl<'a> Query<'a> {
     }
 
     /// A number parameter, or `default` when absent; `expected` says what it should be.
-    pub fn number<T: std::str::FromStr>(&self, name: &str, default: T, expected: &str) -> Check<T> {
+    pub(super) fn number<T: std::str::FromStr>(
+        &self,
+        name: &str,
+        default: T,
+        expected: &str,
+    ) -> Check<T> {
         match self.get(name) {
             None => Ok(default),
             Some(text) => text.parse().map_err(|_| {
@@ -539,7 +544,7 @@ impl<'a> Query<'a> {
     }
 
     /// `page_number` (default 0) and `page_size` (default 500, at most 1000).
-    pub fn paging(&self) -> Check<(u32, u32)> {
+    pub(super) fn paging(&self) -> Check<(u32, u32)> {
         let number = self.number("page_number", 0u32, "a page number: 0, 1, 2, ...")?;
         let size = self.number("page_size", DEFAULT_PAGE_SIZE, "a number from 1 to 1000")?;
         if size == 0 || size > MAX_PAGE_SIZE {
@@ -552,7 +557,7 @@ impl<'a> Query<'a> {
 }
 
 /// One page of `items`: the slice, and how many pages there are.
-pub fn page<T>(items: &[T], number: u32, size: u32) -> (&[T], u32) {
+pub(super) fn page<T>(items: &[T], number: u32, size: u32) -> (&[T], u32) {
     let size_usize = size as usize;
     let total = items.len().div_ceil(size_usize);
     let start = (number as usize)

@@ -38,7 +38,7 @@ const OUTSIDE_WINDOW: i64 = 1002;
 
 /// What every handler shares.
 #[derive(Debug)]
-pub struct Shared {
+pub(super) struct Shared {
     /// The seed, indexed.
     pub world: World,
     /// The faults in force.
@@ -50,7 +50,7 @@ pub struct Shared {
 }
 
 /// The router's state.
-pub type AppState = Arc<Shared>;
+pub(super) type AppState = Arc<Shared>;
 
 type Outcome = Result<Response, Response>;
 
@@ -286,7 +286,7 @@ fn no_whatsapp(bot: &str) -> Response {
 }
 
 /// POST .../whatsapp-api/v1.0/customer/{cid}/bot/{bot}/template
-pub async fn template(
+pub(super) async fn template(
     State(shared): State<AppState>,
     Path((customer, bot)): Path<(String, String)>,
     method: Method,
@@ -318,7 +318,7 @@ pub async fn template(
 }
 
 /// POST .../bot-api/v1.0/customer/{cid}/bot/{bot}/broadcast
-pub async fn broadcast_v1(
+pub(super) async fn broadcast_v1(
     State(shared): State<AppState>,
     Path((customer, bot)): Path<(String, String)>,
     method: Method,
@@ -340,7 +340,7 @@ pub async fn broadcast_v1(
 }
 
 /// POST .../bot-api/v2.0/customer/{cid}/bot/{bot}/broadcast
-pub async fn broadcast_v2(
+pub(super) async fn broadcast_v2(
     State(shared): State<AppState>,
     Path((customer, bot)): Path<(String, String)>,
     method: Method,
@@ -377,7 +377,7 @@ fn unknown_flow(flow: &str, bot: &str) -> Response {
 }
 
 /// POST .../bot-api/v1.0/customer/{cid}/bot/{bot}/flow/{flow}?attr=value...
-pub async fn trigger_v1(
+pub(super) async fn trigger_v1(
     State(shared): State<AppState>,
     Path((customer, bot, flow)): Path<(String, String, String)>,
     method: Method,
@@ -397,7 +397,7 @@ pub async fn trigger_v1(
 }
 
 /// POST .../bot-api/v2.0/customer/{cid}/bot/{bot}/flow/{flow} with a JSON object body.
-pub async fn trigger_v2(
+pub(super) async fn trigger_v2(
     State(shared): State<AppState>,
     Path((customer, bot, flow)): Path<(String, String, String)>,
     method: Method,
@@ -423,7 +423,7 @@ pub async fn trigger_v2(
 }
 
 /// GET .../bot-api/v1.0/customer/{cid}/bot/{bot}/users?attribute_name=&attribute_value=
-pub async fn users(
+pub(super) async fn users(
     State(shared): State<AppState>,
     Path((customer, bot)): Path<(String, String)>,
     method: Method,
@@ -472,7 +472,7 @@ pub async fn users(
 }
 
 /// GET .../bot-api/v1.0/customer/{cid}/bot/{bot}/channel-user/{id}/conversations
-pub async fn conversations(
+pub(super) async fn conversations(
     State(shared): State<AppState>,
     Path((customer, bot, user)): Path<(String, String, String)>,
     method: Method,

@@ -18,7 +18,7 @@ use crate::engati::trace::{self, Trace};
 
 /// A bot's recorded messages, by channel user id.
 #[derive(Debug, Default)]
-pub struct Sent {
+pub(super) struct Sent {
     by_user: Mutex<HashMap<Box<str>, Vec<Entry>>>,
 }
 
@@ -35,7 +35,7 @@ struct Entry {
 
 impl Sent {
     /// Records what a send left; each message shows in history `delay` after its timestamp.
-    pub fn record(&self, traces: Vec<Trace>, delay: Duration) {
+    pub(super) fn record(&self, traces: Vec<Trace>, delay: Duration) {
         if traces.is_empty() {
             return;
         }
@@ -60,7 +60,7 @@ impl Sent {
     }
 
     /// Forgets every recorded message.
-    pub fn clear(&self) {
+    pub(super) fn clear(&self) {
         *self.lock() = HashMap::new();
     }
 
@@ -96,7 +96,7 @@ impl Sent {
 /// A user's history as the Conversations API serves it at `now`: the seed's items and the
 /// recorded messages whose timestamp is in `range`, oldest first. The sort is stable, so items
 /// of the same millisecond keep their order, the seed's first.
-pub fn history(
+pub(super) fn history(
     bot: &Bot,
     user: &str,
     range: RangeInclusive<i64>,
@@ -116,14 +116,14 @@ pub fn history(
 }
 
 /// What a send accepted by `bot` at `accepted_at` (UTC epoch ms) leaves in history.
-pub fn traces(bot: &Bot, path: &str, body: &[u8], accepted_at: i64) -> Vec<Trace> {
+pub(super) fn traces(bot: &Bot, path: &str, body: &[u8], accepted_at: i64) -> Vec<Trace> {
     let body_of = |name: &str, language: &str| bot.template(name, language).map(|t| t.body.clone());
     trace::traces(path, body, accepted_at, &body_of)
 }
 
 /// Records again what one request of the log left, when the emulator restarts. The faults it
 /// met are not in the log: its messages show at once, lost ones included.
-pub fn replay(world: &World, path: &str, body: &[u8], received_at: &str) {
+pub(super) fn replay(world: &World, path: &str, body: &[u8], received_at: &str) {
     let Ok(accepted) = received_at.parse::<jiff::Timestamp>() else {
         return;
     };

@@ -12,7 +12,7 @@ use super::handlers::AppState;
 use super::respond::{FAILURE, bad_request, envelope, json};
 
 /// GET /_emulator/requests: JSON lines, one record per line, in acceptance order.
-pub async fn requests(State(shared): State<AppState>) -> Response {
+pub(super) async fn requests(State(shared): State<AppState>) -> Response {
     match shared.store.text() {
         Ok(text) => (
             [(
@@ -28,7 +28,7 @@ pub async fn requests(State(shared): State<AppState>) -> Response {
 
 /// DELETE /_emulator/requests: forget every record (and truncate the file), and so what the
 /// sends left in conversation history.
-pub async fn reset(State(shared): State<AppState>) -> Response {
+pub(super) async fn reset(State(shared): State<AppState>) -> Response {
     match shared.store.reset() {
         Ok(()) => {
             for bot in shared.world.bots() {
@@ -41,17 +41,17 @@ pub async fn reset(State(shared): State<AppState>) -> Response {
 }
 
 /// GET /_emulator/counts: phone number to accepted messages, sorted by phone.
-pub async fn counts(State(shared): State<AppState>) -> Response {
+pub(super) async fn counts(State(shared): State<AppState>) -> Response {
     json(StatusCode::OK, &shared.store.counts())
 }
 
 /// GET /_emulator/faults: the faults in force.
-pub async fn get_faults(State(shared): State<AppState>) -> Response {
+pub(super) async fn get_faults(State(shared): State<AppState>) -> Response {
     json(StatusCode::OK, &shared.faults.get())
 }
 
 /// PUT /_emulator/faults: replace the faults (absent fields are 0); answers the new faults.
-pub async fn put_faults(State(shared): State<AppState>, body: Bytes) -> Response {
+pub(super) async fn put_faults(State(shared): State<AppState>, body: Bytes) -> Response {
     let faults: Faults = match serde_json::from_slice(&body) {
         Ok(faults) => faults,
         Err(e) => return bad_request(format!("invalid faults: {e}")),
@@ -64,7 +64,7 @@ pub async fn put_faults(State(shared): State<AppState>, body: Bytes) -> Response
 }
 
 /// POST /_emulator/keys/{key}/revoke: later calls with the key get 403.
-pub async fn revoke(State(shared): State<AppState>, Path(key): Path<String>) -> Response {
+pub(super) async fn revoke(State(shared): State<AppState>, Path(key): Path<String>) -> Response {
     if shared.world.revoke(&key) {
         StatusCode::NO_CONTENT.into_response()
     } else {
@@ -73,7 +73,7 @@ pub async fn revoke(State(shared): State<AppState>, Path(key): Path<String>) -> 
 }
 
 /// Any path the emulator does not serve.
-pub async fn not_found() -> Response {
+pub(super) async fn not_found() -> Response {
     envelope(
         StatusCode::NOT_FOUND,
         FAILURE,
@@ -82,7 +82,7 @@ pub async fn not_found() -> Response {
 }
 
 /// A served path with the wrong method.
-pub async fn method_not_allowed() -> Response {
+pub(super) async fn method_not_allowed() -> Response {
     envelope(
         StatusCode::METHOD_NOT_ALLOWED,
         FAILURE,

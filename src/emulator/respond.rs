@@ -14,20 +14,20 @@ use serde_json::Value;
 use crate::engati::api::Envelope;
 
 /// Envelope code of a failure (Engati's FAILURE).
-pub const FAILURE: i64 = 2000;
+pub(super) const FAILURE: i64 = 2000;
 
 /// `{"status": {"code": code, "message": message}}` with an HTTP status.
-pub fn envelope(status: StatusCode, code: i64, message: impl Into<String>) -> Response {
+pub(super) fn envelope(status: StatusCode, code: i64, message: impl Into<String>) -> Response {
     json(status, &Envelope::new(code, message))
 }
 
 /// A 400 for a request the platform would refuse, naming the problem.
-pub fn bad_request(message: impl Into<String>) -> Response {
+pub(super) fn bad_request(message: impl Into<String>) -> Response {
     envelope(StatusCode::BAD_REQUEST, FAILURE, message)
 }
 
 /// The success envelope with `data` when given.
-pub fn success(data: Option<Value>) -> Response {
+pub(super) fn success(data: Option<Value>) -> Response {
     let mut body = Envelope::new(crate::engati::api::SUCCESS, "SUCCESS");
     if let Some(data) = data {
         body.rest.insert("data".to_owned(), data);
@@ -36,7 +36,7 @@ pub fn success(data: Option<Value>) -> Response {
 }
 
 /// Any serializable value as a JSON answer.
-pub fn json(status: StatusCode, body: &impl serde::Serialize) -> Response {
+pub(super) fn json(status: StatusCode, body: &impl serde::Serialize) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => (
             status,
@@ -57,12 +57,12 @@ pub fn json(status: StatusCode, body: &impl serde::Serialize) -> Response {
 
 /// Marks a response that a fault changed, for the access log.
 #[derive(Debug, Clone, Copy)]
-pub struct FaultNote(pub &'static str);
+pub(super) struct FaultNote(pub &'static str);
 
 /// A 200 whose body fails before its first byte: hyper then closes the connection without
 /// sending the response, so the client sees a broken connection after the request was
 /// processed — the "did it send?" case.
-pub fn broken_connection() -> Response {
+pub(super) fn broken_connection() -> Response {
     Response::new(Body::new(BrokenBody))
 }
 
@@ -86,7 +86,7 @@ impl HttpBody for BrokenBody {
 /// Logs one line per request at info: method, path, status and latency. Never headers (the
 /// `Authorization` key) and never the query (trigger attributes are personal data); the path of
 /// the key-revocation endpoint is logged as its route, since it holds a key.
-pub async fn access_log(request: Request, next: Next) -> Response {
+pub(super) async fn access_log(request: Request, next: Next) -> Response {
     let path = if request.uri().path().starts_with("/_emulator/keys/") {
         request
             .extensions()

@@ -371,7 +371,7 @@ impl SeedMessage {
     pub fn timestamp_ms(&self) -> Result<i64, Malformed> {
         self.at
             .parse::<jiff::Timestamp>()
-            .map(|t| t.as_millisecond())
+            .map(jiff::Timestamp::as_millisecond)
             .map_err(|e| Malformed(format!("`{}` is not an RFC 3339 time: {e}", self.at)))
     }
 }

@@ -85,11 +85,11 @@ struct Line<'a> {
 
 /// Told each record read back at startup, in order: its path, JSON body and `received_at`.
 /// Records without a body (reads, v1 triggers) are not told.
-pub type Replay<'r> = dyn FnMut(&str, &[u8], &str) + 'r;
+pub(super) type Replay<'r> = dyn FnMut(&str, &[u8], &str) + 'r;
 
 /// A record before the writer numbers it.
 #[derive(Debug)]
-pub struct Pending {
+pub(super) struct Pending {
     /// See [`RecordedRequest`].
     pub method: String,
     /// See [`RecordedRequest`].
@@ -137,7 +137,7 @@ impl Pending {
 
 /// Serializing differently typed fields through one closure.
 mod erased {
-    pub trait Json {
+    pub(super) trait Json {
         fn write(&self, out: &mut Vec<u8>) -> Result<(), super::LogError>;
     }
     impl<T: serde::Serialize> Json for T {
@@ -181,7 +181,7 @@ struct Log {
 
 /// The record, shared by handlers, inspection endpoints and [`super::Running`].
 #[derive(Clone)]
-pub struct Store {
+pub(super) struct Store {
     log: Arc<Mutex<Log>>,
     tx: mpsc::Sender<Msg>,
 }
@@ -195,7 +195,10 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens the log (reading back `DIR/requests.jsonl` when there is a directory, telling
     /// `replay` each record) and starts the writer task on the current runtime.
-    pub fn open(data_dir: Option<&Path>, replay: &mut Replay<'_>) -> Result<Store, LogError> {
+    pub(super) fn open(
+        data_dir: Option<&Path>,
+        replay: &mut Replay<'_>,
+    ) -> Result<Store, LogError> {
         let log = match data_dir {
             None => Log {
                 sink: Sink::Memory(Vec::new()),
@@ -211,7 +214,7 @@ impl Store {
     }
 
     /// Records a request; returns its sequence number once it is in the log.
-    pub async fn record(&self, pending: Pending) -> Result<u64, LogError> {
+    pub(super) async fn record(&self, pending: Pending) -> Result<u64, LogError> {
         let serialized = Serialized {
             json: pending.to_json()?,
             phones: pending.phones,
@@ -226,7 +229,7 @@ impl Store {
     }
 
     /// The log as JSON lines text, in acceptance order.
-    pub fn text(&self) -> Result<String, LogError> {
+    pub(super) fn text(&self) -> Result<String, LogError> {
         let log = lock(&self.log);
         match &log.sink {
             // The writer only appends serde_json output and newlines: valid UTF-8.
@@ -239,7 +242,7 @@ impl Store {
 
     /// Every record, in acceptance order (lines that do not parse are skipped; the writer only
     /// writes records, so there are none).
-    pub fn requests(&self) -> Vec<RecordedRequest> {
+    pub(super) fn requests(&self) -> Vec<RecordedRequest> {
         self.text()
             .unwrap_or_default()
             .lines()
@@ -248,17 +251,17 @@ impl Store {
     }
 
     /// How many records the log holds (sequence numbers have no gaps).
-    pub fn len(&self) -> u64 {
+    pub(super) fn len(&self) -> u64 {
         lock(&self.log).next_seq - 1
     }
 
     /// Phone number to the number of accepted requests that message it.
-    pub fn counts(&self) -> BTreeMap<String, u64> {
+    pub(super) fn counts(&self) -> BTreeMap<String, u64> {
         lock(&self.log).counts.clone()
     }
 
     /// Forgets every record and truncates the file.
-    pub fn reset(&self) -> Result<(), LogError> {
+    pub(super) fn reset(&self) -> Result<(), LogError> {
         let mut log = lock(&self.log);
         match &mut log.sink {
             Sink::Memory(text) => text.clear(),
@@ -275,7 +278,7 @@ impl Store {
     }
 
     /// Writes what is queued, syncs the file and stops the writer. Records sent later fail.
-    pub async fn stop(&self) {
+    pub(super) async fn stop(&self) {
         let (ack, done) = oneshot::channel();
         if self.tx.send(Msg::Stop(ack)).await.is_ok() {
             let _ = done.await;
@@ -283,7 +286,7 @@ impl Store {
     }
 
     /// Stops the writer without waiting (for `Drop`).
-    pub fn stop_soon(&self) {
+    pub(super) fn stop_soon(&self) {
         let (ack, _) = oneshot::channel();
         let _ = self.tx.try_send(Msg::Stop(ack));
     }

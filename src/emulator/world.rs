@@ -14,7 +14,7 @@ use crate::model::{HeaderKind, Template};
 
 /// Everything requests are checked against.
 #[derive(Debug)]
-pub struct World {
+pub(super) struct World {
     keys: HashMap<String, Key>,
     customers: HashMap<u64, HashMap<String, Bot>>,
 }
@@ -27,7 +27,7 @@ struct Key {
 
 /// Why a key was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyProblem {
+pub(super) enum KeyProblem {
     /// No `Authorization: Basic <key>` header (401).
     Missing,
     /// A key the emulator does not know (401).
@@ -38,7 +38,7 @@ pub enum KeyProblem {
 
 /// A bot and what it serves.
 #[derive(Debug)]
-pub struct Bot {
+pub(super) struct Bot {
     /// Whether a WhatsApp provider is configured.
     pub whatsapp: bool,
     /// Approved templates by name; one entry per language.
@@ -54,7 +54,7 @@ pub struct Bot {
 
 /// A user and their history, oldest message first.
 #[derive(Debug)]
-pub struct User {
+pub(super) struct User {
     /// As the Users API returns it.
     pub profile: BotUser,
     /// Sorted by timestamp.
@@ -63,7 +63,7 @@ pub struct User {
 
 /// A template as WhatsApp approved it, reduced to what a message must match.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ApprovedTemplate {
+pub(super) struct ApprovedTemplate {
     /// The name.
     pub name: String,
     /// The language code.
@@ -82,7 +82,10 @@ pub struct ApprovedTemplate {
 
 impl ApprovedTemplate {
     /// Reduces a template in herald's file format; an error says what is malformed.
-    pub fn from_model(name: &str, template: &Template) -> Result<ApprovedTemplate, Malformed> {
+    pub(super) fn from_model(
+        name: &str,
+        template: &Template,
+    ) -> Result<ApprovedTemplate, Malformed> {
         let numbers = template.slot_numbers();
         if numbers.iter().enumerate().any(|(i, n)| *n != i + 1) {
             return Err(Malformed(
@@ -116,7 +119,7 @@ impl ApprovedTemplate {
 
 impl World {
     /// Indexes a seed, checking it first (a seed built in code has not been checked yet).
-    pub fn build(seed: &Seed) -> Result<World, SeedError> {
+    pub(super) fn build(seed: &Seed) -> Result<World, SeedError> {
         seed.check()?;
         let keys = seed
             .keys
@@ -141,7 +144,7 @@ impl World {
     }
 
     /// Checks the `Authorization` header's value (`Basic <key>`, the key as-is).
-    pub fn authenticate(&self, header: Option<&[u8]>) -> Result<Option<u64>, KeyProblem> {
+    pub(super) fn authenticate(&self, header: Option<&[u8]>) -> Result<Option<u64>, KeyProblem> {
         let header = header.ok_or(KeyProblem::Missing)?;
         // The scheme is case-insensitive (RFC 9110); the key is taken byte for byte.
         let key = header
@@ -159,7 +162,7 @@ impl World {
     }
 
     /// Revokes a key; false when the emulator does not know it.
-    pub fn revoke(&self, key: &str) -> bool {
+    pub(super) fn revoke(&self, key: &str) -> bool {
         self.keys.get(key).is_some_and(|entry| {
             entry.revoked.store(true, Ordering::Relaxed);
             true
@@ -167,31 +170,31 @@ impl World {
     }
 
     /// Whether the customer exists.
-    pub fn has_customer(&self, customer: u64) -> bool {
+    pub(super) fn has_customer(&self, customer: u64) -> bool {
         self.customers.contains_key(&customer)
     }
 
     /// The customer's bot with this key.
-    pub fn bot(&self, customer: u64, bot: &str) -> Option<&Bot> {
+    pub(super) fn bot(&self, customer: u64, bot: &str) -> Option<&Bot> {
         self.customers.get(&customer)?.get(bot)
     }
 
     /// Every bot, in no particular order.
-    pub fn bots(&self) -> impl Iterator<Item = &Bot> {
+    pub(super) fn bots(&self) -> impl Iterator<Item = &Bot> {
         self.customers.values().flat_map(HashMap::values)
     }
 }
 
 impl Bot {
     /// The user with this channel user id.
-    pub fn user(&self, channel_user_id: &str) -> Option<&User> {
+    pub(super) fn user(&self, channel_user_id: &str) -> Option<&User> {
         self.by_channel_user_id
             .get(channel_user_id)
             .and_then(|&i| self.users.get(i))
     }
 
     /// The approved template with this name in this language.
-    pub fn template(&self, name: &str, language: &str) -> Option<&ApprovedTemplate> {
+    pub(super) fn template(&self, name: &str, language: &str) -> Option<&ApprovedTemplate> {
         self.templates
             .get(name)?
             .iter()
@@ -256,7 +259,7 @@ fn index_bot(bot: &super::seed::SeedBot) -> Result<Bot, SeedError> {
 
 /// Whether a user attribute equals the value asked for: strings compare as they are, other
 /// values by their JSON text (`opt1: true` matches `attribute_value=true`).
-pub fn attribute_matches(value: &Value, wanted: &str) -> bool {
+pub(super) fn attribute_matches(value: &Value, wanted: &str) -> bool {
     match value {
         Value::String(s) => s == wanted,
         Value::Null => false,

@@ -63,6 +63,8 @@ impl CallContext<'_> {
     /// Sorts an HTTP answer. `body` is `Err` when the body could not be read in full (timeout,
     /// reset, too large). Returns the parsed JSON of a 2xx answer whose envelope, if any, says
     /// 1000; `need_envelope` makes a missing envelope a protocol error (sends must confirm).
+    // Long because it is the classification table itself, one arm per kind of answer, in the
+    // order they are tried; split up, the precedence between the arms would be hidden.
     pub(crate) fn response(
         &self,
         status: u16,

@@ -243,6 +243,8 @@ impl ApiError {
     }
 }
 
+// `fmt` is long because it is one arm per error class, each worded for the operator; the
+// wording is easiest to keep consistent side by side.
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

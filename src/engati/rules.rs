@@ -91,6 +91,8 @@ impl Param {
     }
 
     /// Checks a value sent as this parameter.
+    // Long because it is one arm per WhatsApp rule, each with its limit and help: the rules
+    // read as one table here, as docs/emulator.md lists them.
     pub fn check(self, value: &str) -> Result<(), Breach> {
         match self {
             Param::HeaderText => {

@@ -22,10 +22,10 @@ use std::sync::{Arc, Mutex, MutexGuard, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How much processor time one rendering may use.
-pub const RENDER_TIME: Duration = Duration::from_secs(2);
+pub(super) const RENDER_TIME: Duration = Duration::from_secs(2);
 /// How much one rendering may grow the process's memory (resident set), measured from when the
 /// watchdog first sees it running (a rendering makes at most 64 KiB of text).
-pub const RENDER_MEMORY: u64 = 128 * 1024 * 1024;
+pub(super) const RENDER_MEMORY: u64 = 128 * 1024 * 1024;
 /// Processor time a rendering uses before its memory is looked at: real ones never use this
 /// much, and a thread that is not running cannot be blamed for what others allocate.
 const NOTICE: Duration = Duration::from_millis(50);

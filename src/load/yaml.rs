@@ -85,6 +85,9 @@ impl Builder<'_> {
         Diagnostic::error(code, self.file, message).at(at, Some(self.source.clone()))
     }
 
+    // Long because it is the one loop over the parser's events, with a short arm per event
+    // kind; the state it threads (the open nodes, anchors, the previous key) would have to be
+    // passed around whole if the arms were functions.
     fn run(&mut self) -> Result<(), Box<Diagnostic>> {
         let text = self.source.text.clone();
         for event in Parser::new_from_str(&text) {

@@ -6,7 +6,7 @@ use std::io;
 use super::{Action, ActionKind, Campaign, Counts, Header, Sink};
 
 /// Actions of each kind kept per campaign for previews and diffs.
-pub const SHOWN_PER_KIND: usize = 3;
+pub(super) const SHOWN_PER_KIND: usize = 3;
 
 /// A plan's header, campaigns, counts and a few actions of each kind.
 #[derive(Debug, Clone, Default)]

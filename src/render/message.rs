@@ -449,9 +449,9 @@ impl Message {
                 fields.push(field.clone());
                 Ok(field_marker(fields.len() - 1))
             }
-            (_, Source::Recipient(Some(r))) => {
-                field.render(&self.renderer, r).map(|c| c.into_owned())
-            }
+            (_, Source::Recipient(Some(r))) => field
+                .render(&self.renderer, r)
+                .map(std::borrow::Cow::into_owned),
             (_, Source::Recipient(None)) => Err(MessageError::new(
                 &field.pointer,
                 "`user` is not available here",

@@ -287,7 +287,7 @@ impl CampaignRender {
         };
         let batch = batch.max(1);
         let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
+            .map_or(1, std::num::NonZero::get)
             .min(8);
         if workers == 1 || recipients.len() <= batch {
             crate::jinja::rendering(self.label.clone());

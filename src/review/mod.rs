@@ -33,7 +33,7 @@ mod render;
 const BATCH: usize = 8192;
 
 /// One version of the project.
-pub struct Side<'a> {
+pub(crate) struct Side<'a> {
     /// The loaded files.
     pub loaded: &'a LoadedProject,
     /// The validated project (without errors).
@@ -44,7 +44,7 @@ pub struct Side<'a> {
 
 /// Which version a problem was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Version {
+pub(crate) enum Version {
     /// The base revision.
     Base,
     /// The version under review.
@@ -53,7 +53,7 @@ pub enum Version {
 
 /// Why no review could be made: problems with file:line:column, in one version.
 #[derive(Debug)]
-pub struct Failure {
+pub(crate) struct Failure {
     /// Where.
     pub version: Version,
     /// What.
@@ -174,7 +174,7 @@ pub struct Sample {
 /// Answers every Users API query with no users, noting the query: a review works without a key
 /// (pull requests from forks have none) and says what it could not see.
 #[derive(Debug, Default)]
-pub struct WithoutUsersApi {
+pub(crate) struct WithoutUsersApi {
     /// The queries asked.
     pub asked: BTreeSet<UsersQuery>,
 }
@@ -195,7 +195,7 @@ impl UsersSource for WithoutUsersApi {
 
 /// Compares every campaign of `base` (`None`: the project did not exist there) and `head`, both
 /// rendered at `now`, keeping up to `samples` recipients of each change per campaign.
-pub fn review(
+pub(crate) fn review(
     base: Option<&Side<'_>>,
     head: &Side<'_>,
     now: Timestamp,

@@ -10,26 +10,26 @@ use crate::fingerprint::Fingerprint;
 
 /// A timestamp as stored: RFC 3339 in UTC with all nine fractional digits, so that text order
 /// is time order (`max(at)`, `ORDER BY started_at`).
-pub fn timestamp_text(at: Timestamp) -> String {
+pub(super) fn timestamp_text(at: Timestamp) -> String {
     format!("{at:.9}")
 }
 
 message_error! {
     /// What is wrong with a stored value: the state is corrupt there.
-    pub struct BadColumn;
+    pub(super) struct BadColumn;
 }
 
 /// A value read from a column, or what is wrong with it.
-pub type Column<T> = Result<T, BadColumn>;
+pub(super) type Column<T> = Result<T, BadColumn>;
 
 /// A stored timestamp.
-pub fn parse_timestamp(text: &str) -> Column<Timestamp> {
+pub(super) fn parse_timestamp(text: &str) -> Column<Timestamp> {
     text.parse()
         .map_err(|e| BadColumn(format!("`{text}` is not a timestamp: {e}")))
 }
 
 /// Maps an error to [`StateError::Backend`], saying what was being done.
-pub fn fail<E: fmt::Display>(
+pub(super) fn fail<E: fmt::Display>(
     location: &str,
     doing: impl fmt::Display,
 ) -> impl FnOnce(E) -> StateError {
@@ -40,7 +40,12 @@ pub fn fail<E: fmt::Display>(
 }
 
 /// A stored delivery that cannot be read, named.
-pub fn corrupt(location: &str, campaign: &str, recipient: &str, why: BadColumn) -> StateError {
+pub(super) fn corrupt(
+    location: &str,
+    campaign: &str,
+    recipient: &str,
+    why: BadColumn,
+) -> StateError {
     StateError::Backend {
         location: location.to_owned(),
         message: format!(
@@ -51,7 +56,7 @@ pub fn corrupt(location: &str, campaign: &str, recipient: &str, why: BadColumn) 
 
 /// A result row of either backend, read by column index; errors say what is wrong with the
 /// value, for [`corrupt`] and [`fail`].
-pub trait Columns {
+pub(super) trait Columns {
     /// A text column.
     fn text(&self, i: usize) -> Column<String>;
     /// A nullable text column.
@@ -84,7 +89,7 @@ pub trait Columns {
 }
 
 /// The bytes of a stored fingerprint as a [`Fingerprint`].
-pub fn fingerprint_of(bytes: &[u8]) -> Column<Fingerprint> {
+pub(super) fn fingerprint_of(bytes: &[u8]) -> Column<Fingerprint> {
     <[u8; 32]>::try_from(bytes).map(Fingerprint).map_err(|_| {
         BadColumn(format!(
             "its fingerprint is {} bytes long, not 32",
@@ -94,11 +99,11 @@ pub fn fingerprint_of(bytes: &[u8]) -> Column<Fingerprint> {
 }
 
 /// The columns of a [`Delivery`] in `history`, in the order [`delivery`] reads them.
-pub const DELIVERY_COLUMNS: &str =
+pub(super) const DELIVERY_COLUMNS: &str =
     "campaign, recipient, fingerprint, outcome, api_code, detail, at, apply_id, request";
 
 /// A row of [`DELIVERY_COLUMNS`]; a corrupt one is an error naming the delivery.
-pub fn delivery(row: &impl Columns, location: &str) -> Result<Delivery, StateError> {
+pub(super) fn delivery(row: &impl Columns, location: &str) -> Result<Delivery, StateError> {
     let read = || -> Column<Delivery> {
         Ok(Delivery {
             campaign: row.text(0)?,
@@ -119,11 +124,11 @@ pub fn delivery(row: &impl Columns, location: &str) -> Result<Delivery, StateErr
 }
 
 /// The columns of an [`ApplyRecord`] in `applies`, in the order [`apply_record`] reads them.
-pub const APPLY_COLUMNS: &str =
+pub(super) const APPLY_COLUMNS: &str =
     "id, who, started_at, finished_at, plan_hash, sent, failed, unknown";
 
 /// A row of [`APPLY_COLUMNS`].
-pub fn apply_record(row: &impl Columns) -> Column<ApplyRecord> {
+pub(super) fn apply_record(row: &impl Columns) -> Column<ApplyRecord> {
     Ok(ApplyRecord {
         id: row.text(0)?,
         who: row.text(1)?,
@@ -141,7 +146,7 @@ pub fn apply_record(row: &impl Columns) -> Column<ApplyRecord> {
 }
 
 /// A row of `id, holder, since` from `lock`.
-pub fn lock(row: &impl Columns) -> Column<Lock> {
+pub(super) fn lock(row: &impl Columns) -> Column<Lock> {
     Ok(Lock {
         id: row.text(0)?,
         holder: row.text(1)?,
@@ -151,7 +156,7 @@ pub fn lock(row: &impl Columns) -> Column<Lock> {
 
 /// Counting each campaign's deliveries by outcome: its columns in the order
 /// [`campaign_summary`] reads them (`{s}` is where the backend's tables are).
-pub const CAMPAIGN_SUMMARY_SQL: &str = "SELECT campaign,
+pub(super) const CAMPAIGN_SUMMARY_SQL: &str = "SELECT campaign,
         count(*) FILTER (WHERE outcome = 'sent'),
         count(*) FILTER (WHERE outcome = 'failed'),
         count(*) FILTER (WHERE outcome IN ('unknown', 'in_flight')),
@@ -159,7 +164,7 @@ pub const CAMPAIGN_SUMMARY_SQL: &str = "SELECT campaign,
     FROM {s}deliveries GROUP BY campaign ORDER BY campaign";
 
 /// A row of [`CAMPAIGN_SUMMARY_SQL`].
-pub fn campaign_summary(row: &impl Columns) -> Column<CampaignSummary> {
+pub(super) fn campaign_summary(row: &impl Columns) -> Column<CampaignSummary> {
     Ok(CampaignSummary {
         campaign: row.text(0)?,
         sent: row.count(1)?,
@@ -170,11 +175,11 @@ pub fn campaign_summary(row: &impl Columns) -> Column<CampaignSummary> {
 }
 
 /// A lineage as shown and recorded in plans: the stored number as 16 hex digits.
-pub fn lineage_text(value: i64) -> String {
+pub(super) fn lineage_text(value: i64) -> String {
     format!("{:016x}", value as u64)
 }
 
 /// The stored number of a lineage shown by [`lineage_text`]; `None` when it is not one.
-pub fn lineage_value(text: &str) -> Option<i64> {
+pub(super) fn lineage_value(text: &str) -> Option<i64> {
     u64::from_str_radix(text, 16).ok().map(|v| v as i64)
 }

@@ -20,7 +20,7 @@ const MAX_CSV_ROW_ERRORS: usize = 10;
 
 /// What templates may read from `user` for an audience's recipients.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Fields {
+pub(super) enum Fields {
     /// Unknown until plan time (Users API audiences): any field is accepted at validate time.
     Any,
     /// Fields known from inline users or a CSV header.

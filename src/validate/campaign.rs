@@ -59,37 +59,7 @@ fn check_one(
         check_schedule(checker, loc, &schedule.at);
     }
 
-    let send = &campaign.send;
-    let mut kinds = Vec::new();
-    if send.template.is_some() {
-        kinds.push("template");
-    }
-    if send.broadcast.is_some() {
-        kinds.push("broadcast");
-    }
-    if send.template_broadcast.is_some() {
-        kinds.push("template_broadcast");
-    }
-    if send.trigger.is_some() {
-        kinds.push("trigger");
-    }
-    if kinds.len() != 1 {
-        let (message, help) = if kinds.is_empty() {
-            (
-                "`send` says nothing to send".to_owned(),
-                "give one of `template`, `broadcast`, `template_broadcast` or `trigger`",
-            )
-        } else {
-            (
-                format!("`send` has {} kinds: {}", kinds.len(), kinds.join(", ")),
-                "a campaign sends exactly one of `template`, `broadcast`, `template_broadcast` or `trigger`; split it into several campaigns",
-            )
-        };
-        let d = checker
-            .error(Code::SendKind, loc, "/send", message)
-            .help(help);
-        checker.report(d);
-    }
+    check_send_kind(checker, loc, &campaign.send);
 
     let vars = catalog.settings.as_ref().map(|_| &catalog.vars);
     let per_recipient = Scope {
@@ -104,8 +74,8 @@ fn check_one(
         campaign: &item.name,
         no_user_reason: "this message is rendered once for the whole audience, so it can use `vars`, `campaign` and `now` but not `user`",
     };
+    let send = &campaign.send;
     let mut strings: Strings<'_> = Vec::new();
-
     if let Some(t) = &send.template_broadcast {
         strings.push((
             "/send/template_broadcast/title".to_owned(),
@@ -137,13 +107,57 @@ fn check_one(
         }
         collect_params(&mut strings, at, params, scope);
     }
+    collect_plain_strings(&mut strings, send, &per_recipient, &once);
+    for (sub, text, scope, param) in strings {
+        jinja::check(checker, env, loc, &sub, text, scope, param);
+    }
+}
+
+/// A campaign sends exactly one kind of message.
+fn check_send_kind(checker: &mut Checker<'_>, loc: &Loc, send: &crate::model::Send) {
+    let kinds: Vec<&str> = [
+        ("template", send.template.is_some()),
+        ("broadcast", send.broadcast.is_some()),
+        ("template_broadcast", send.template_broadcast.is_some()),
+        ("trigger", send.trigger.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(kind, given)| given.then_some(kind))
+    .collect();
+    if kinds.len() == 1 {
+        return;
+    }
+    let (message, help) = if kinds.is_empty() {
+        (
+            "`send` says nothing to send".to_owned(),
+            "give one of `template`, `broadcast`, `template_broadcast` or `trigger`",
+        )
+    } else {
+        (
+            format!("`send` has {} kinds: {}", kinds.len(), kinds.join(", ")),
+            "a campaign sends exactly one of `template`, `broadcast`, `template_broadcast` or `trigger`; split it into several campaigns",
+        )
+    };
+    let d = checker
+        .error(Code::SendKind, loc, "/send", message)
+        .help(help);
+    checker.report(d);
+}
+
+/// The strings of a broadcast (rendered once) and a trigger's attributes (per recipient).
+fn collect_plain_strings<'a>(
+    strings: &mut Strings<'a>,
+    send: &'a crate::model::Send,
+    per_recipient: &'a Scope<'a>,
+    once: &'a Scope<'a>,
+) {
     if let Some(b) = &send.broadcast {
-        strings.push(("/send/broadcast/title".to_owned(), &b.title, &once, None));
+        strings.push(("/send/broadcast/title".to_owned(), &b.title, once, None));
         for (i, message) in b.messages.iter().enumerate() {
             strings.push((
                 format!("/send/broadcast/messages/{i}"),
                 message,
-                &once,
+                once,
                 Some(Param::BroadcastText),
             ));
         }
@@ -154,13 +168,10 @@ fn check_one(
             strings.push((
                 format!("/send/trigger/attributes/{key}"),
                 value,
-                &per_recipient,
+                per_recipient,
                 None,
             ));
         }
-    }
-    for (sub, text, scope, param) in strings {
-        jinja::check(checker, env, loc, &sub, text, scope, param);
     }
 }
 

@@ -109,20 +109,58 @@ pub(super) fn check(
         }
         return;
     }
-    // Where a byte range of `text` was written: exact in a one-line scalar, else the node.
-    let position = |checker: &Checker<'_>, range: Option<Range<usize>>| -> Span {
-        let span = checker.span(loc, sub);
-        match (checker.node(loc, sub), range) {
-            (Some(node), Some(range)) => {
-                let chars = |byte: usize| text.get(..byte).map_or(0, |t| t.chars().count());
-                Span {
-                    start: node.pos_in_text(chars(range.start)),
-                    end: node.pos_in_text(chars(range.end)),
-                }
-            }
-            _ => span,
-        }
+    let Some(template) = compile(checker, env, loc, sub, text) else {
+        return;
     };
+    if !names_defined(checker, &template, loc, sub, text, scope) || !budget_left(checker, loc, sub)
+    {
+        return;
+    }
+    let at = checker.span(loc, sub).start;
+    crate::jinja::rendering(format!(
+        "{}:{}:{}",
+        checker.file_name(loc),
+        at.line,
+        at.col + 1
+    ));
+    let rendered = crate::jinja::render(&template, trial_context(scope));
+    // Checked before the next string.
+    let _ = checker.budget.charge(crate::jinja::take_spent());
+    match rendered {
+        Ok(value) => check_rendered(checker, loc, sub, &value, scope, param),
+        Err(e) => report_render_error(checker, loc, sub, text, scope, &e),
+    }
+}
+
+/// Where a byte range of `text` was written: exact in a one-line scalar, else the node.
+fn position(
+    checker: &Checker<'_>,
+    loc: &Loc,
+    sub: &str,
+    text: &str,
+    range: Option<Range<usize>>,
+) -> Span {
+    let span = checker.span(loc, sub);
+    match (checker.node(loc, sub), range) {
+        (Some(node), Some(range)) => {
+            let chars = |byte: usize| text.get(..byte).map_or(0, |t| t.chars().count());
+            Span {
+                start: node.pos_in_text(chars(range.start)),
+                end: node.pos_in_text(chars(range.end)),
+            }
+        }
+        _ => span,
+    }
+}
+
+/// The template of `text`, or `None` after reporting its syntax error.
+fn compile<'e>(
+    checker: &mut Checker<'_>,
+    env: &'e Environment<'static>,
+    loc: &Loc,
+    sub: &str,
+    text: &'e str,
+) -> Option<minijinja::Template<'e, 'e>> {
     if let Err(e) = crate::jinja::check_source(text) {
         let message = explain(&e);
         let d = checker
@@ -134,12 +172,12 @@ pub(super) fn check(
             )
             .help("write the expression without the repeated signs");
         checker.report(d);
-        return;
+        return None;
     }
-    let template = match env.template_from_str(text) {
-        Ok(t) => t,
+    match env.template_from_str(text) {
+        Ok(t) => Some(t),
         Err(e) => {
-            let span = position(checker, e.range());
+            let span = position(checker, loc, sub, text, e.range());
             let detail = e.detail().unwrap_or("invalid template syntax");
             let d = checker
                 .error_at(
@@ -150,138 +188,164 @@ pub(super) fn check(
                 )
                 .help("expressions are written {{ user.first_name }}; see the minijinja syntax reference");
             checker.report(d);
-            return;
+            None
         }
-    };
+    }
+}
+
+/// Whether every name the template reads is defined in `scope`; reports each that is not.
+fn names_defined(
+    checker: &mut Checker<'_>,
+    template: &minijinja::Template<'_, '_>,
+    loc: &Loc,
+    sub: &str,
+    text: &str,
+    scope: &Scope<'_>,
+) -> bool {
     let mut names: Vec<String> = template.undeclared_variables(true).into_iter().collect();
     names.sort();
-    let mut undefined = false;
+    let mut defined = true;
     for name in &names {
         if let Some((message, help)) = undefined_name(name, scope) {
-            undefined = true;
+            defined = false;
             let range = text.find(name.as_str()).map(|i| i..i + name.len());
-            let span = position(checker, range);
+            let span = position(checker, loc, sub, text, range);
             let d = checker
                 .error_at(Code::RenderUndefined, loc, span, message)
                 .help(help);
             checker.report(d);
         }
     }
-    if undefined {
-        return;
+    defined
+}
+
+/// Whether the project's templates may still be tried; the strings before this one may have
+/// used up the budget: said once, then no more are tried.
+fn budget_left(checker: &mut Checker<'_>, loc: &Loc, sub: &str) -> bool {
+    let Err(exhausted) = checker.budget.check() else {
+        return true;
+    };
+    if !checker.budget_spent_reported {
+        checker.budget_spent_reported = true;
+        let d = checker
+            .error(
+                Code::RenderError,
+                loc,
+                sub,
+                format!(
+                    "herald stopped trying templates here: the project's templates {} in all",
+                    exhausted.describe()
+                ),
+            )
+            .help("simplify the loops and filters of the templates above");
+        checker.report(d);
     }
-    if let Err(exhausted) = checker.budget.check() {
-        // The strings before this one used up the budget: say so once, and stop trying.
-        if !checker.budget_spent_reported {
-            checker.budget_spent_reported = true;
-            let d = checker
-                .error(
-                    Code::RenderError,
-                    loc,
-                    sub,
-                    format!(
-                        "herald stopped trying templates here: the project's templates {} in all",
-                        exhausted.describe()
-                    ),
-                )
-                .help("simplify the loops and filters of the templates above");
-            checker.report(d);
-        }
-        return;
-    }
+    false
+}
+
+/// What a trial render sees: the first recipient when known (else placeholders), the vars, a
+/// fixed campaign time and `now`.
+fn trial_context(scope: &Scope<'_>) -> JValue {
     let user = match scope.user {
         Some(Fields::Known { sample, .. }) => JValue::from(Serde(sample)),
         Some(Fields::Any) => JValue::from_object(Placeholders),
         None => JValue::UNDEFINED,
     };
-    let context = minijinja::context! {
+    minijinja::context! {
         user => user,
         vars => scope.vars.map_or_else(|| JValue::from_object(Placeholders), |v| JValue::from(Serde(v))),
         campaign => minijinja::context! { name => scope.campaign, scheduled_at => "2026-01-01T00:00:00Z" },
         now => "2026-01-01T00:00:00Z",
+    }
+}
+
+/// The WhatsApp rule `param` on what the string rendered to, when that is what a real
+/// recipient gets (a known first recipient and known vars).
+fn check_rendered(
+    checker: &mut Checker<'_>,
+    loc: &Loc,
+    sub: &str,
+    value: &str,
+    scope: &Scope<'_>,
+    param: Option<Param>,
+) {
+    let exact = match scope.user {
+        Some(Fields::Known { exact, .. }) => *exact,
+        Some(Fields::Any) => false,
+        None => true,
+    } && scope.vars.is_some();
+    let Some(param) = param.filter(|_| exact) else {
+        return;
     };
-    let at = checker.span(loc, sub).start;
-    crate::jinja::rendering(format!(
-        "{}:{}:{}",
-        checker.file_name(loc),
-        at.line,
-        at.col + 1
-    ));
-    let rendered = crate::jinja::render(&template, context);
-    // Checked before the next string.
-    let _ = checker.budget.charge(crate::jinja::take_spent());
-    let e = match rendered {
-        Ok(value) => {
-            let exact = match scope.user {
-                Some(Fields::Known { exact, .. }) => *exact,
-                Some(Fields::Any) => false,
-                None => true,
-            } && scope.vars.is_some();
-            if let Some(param) = param.filter(|_| exact)
-                && let Err(breach) = param.check(&value)
-            {
-                let whom = match scope.user {
-                    Some(Fields::Known { origin, .. }) => {
-                        format!("rendered for the first recipient ({origin}), ")
-                    }
-                    _ => String::new(),
-                };
-                let d = checker
-                    .error(
-                        Code::Limit,
-                        loc,
-                        sub,
-                        format!("{whom}{} {}", param.name(), breach.problem),
-                    )
-                    .help(breach.help);
-                checker.report(d);
+    if let Err(breach) = param.check(value) {
+        let whom = match scope.user {
+            Some(Fields::Known { origin, .. }) => {
+                format!("rendered for the first recipient ({origin}), ")
             }
-            return;
-        }
-        Err(e) => e,
-    };
-    {
-        let span = position(checker, e.range());
-        let detail = explain(&e);
-        let help = match e.kind() {
-            ErrorKind::UnknownFilter => {
-                let given = e.range().and_then(|r| text.get(r)).unwrap_or_default();
-                match did_you_mean(given, FILTERS) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => "see the filters minijinja provides (title, upper, lower, trim, \
-                             default, ...)"
-                        .to_owned(),
-                }
-            }
-            ErrorKind::UnknownFunction | ErrorKind::UnknownMethod => {
-                "only minijinja's built-in functions and methods are available".to_owned()
-            }
-            ErrorKind::OutOfFuel => {
-                "campaign strings fill in a few values; move long computations out of the template"
-                    .to_owned()
-            }
-            _ => "this expression fails for the sample recipient; check the types it works on"
-                .to_owned(),
+            _ => String::new(),
         };
-        let mut d = checker
-            .error_at(
-                Code::RenderError,
+        let d = checker
+            .error(
+                Code::Limit,
                 loc,
-                span,
-                format!("template fails to render: {detail}"),
+                sub,
+                format!("{whom}{} {}", param.name(), breach.problem),
             )
-            .help(help);
-        // Tried on a real recipient, minijinja's reason could quote their data.
-        if matches!(scope.user, Some(Fields::Known { exact: true, .. }))
-            && e.kind() != ErrorKind::OutOfFuel
-        {
-            d = d.private(
-                "template fails to render for the first recipient (the reason may quote their \
-                 data; validate without --redact in a private log to see it)",
-            );
-        }
+            .help(breach.help);
         checker.report(d);
     }
+}
+
+/// A trial render that failed, with a fix for the kind of failure.
+fn report_render_error(
+    checker: &mut Checker<'_>,
+    loc: &Loc,
+    sub: &str,
+    text: &str,
+    scope: &Scope<'_>,
+    e: &minijinja::Error,
+) {
+    let span = position(checker, loc, sub, text, e.range());
+    let detail = explain(e);
+    let help = match e.kind() {
+        ErrorKind::UnknownFilter => {
+            let given = e.range().and_then(|r| text.get(r)).unwrap_or_default();
+            match did_you_mean(given, FILTERS) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "see the filters minijinja provides (title, upper, lower, trim, \
+                         default, ...)"
+                    .to_owned(),
+            }
+        }
+        ErrorKind::UnknownFunction | ErrorKind::UnknownMethod => {
+            "only minijinja's built-in functions and methods are available".to_owned()
+        }
+        ErrorKind::OutOfFuel => {
+            "campaign strings fill in a few values; move long computations out of the template"
+                .to_owned()
+        }
+        _ => {
+            "this expression fails for the sample recipient; check the types it works on".to_owned()
+        }
+    };
+    let mut d = checker
+        .error_at(
+            Code::RenderError,
+            loc,
+            span,
+            format!("template fails to render: {detail}"),
+        )
+        .help(help);
+    // Tried on a real recipient, minijinja's reason could quote their data.
+    if matches!(scope.user, Some(Fields::Known { exact: true, .. }))
+        && e.kind() != ErrorKind::OutOfFuel
+    {
+        d = d.private(
+            "template fails to render for the first recipient (the reason may quote their \
+             data; validate without --redact in a private log to see it)",
+        );
+    }
+    checker.report(d);
 }
 
 /// Why a name used by a template will be undefined, with a fix; `None` when it is fine.

@@ -77,13 +77,13 @@ impl Checker<'_> {
     }
 
     /// The span of `sub` (a JSON pointer below the item) in the item's document.
-    pub fn span(&self, loc: &Loc, sub: &str) -> Span {
+    pub(crate) fn span(&self, loc: &Loc, sub: &str) -> Span {
         let file = self.file(loc);
         file.documents[loc.doc].span_at(&format!("{}{sub}", loc.pointer))
     }
 
     /// The node at `sub` below the item, when it exists.
-    pub fn node(&self, loc: &Loc, sub: &str) -> Option<&crate::load::node::Node> {
+    pub(crate) fn node(&self, loc: &Loc, sub: &str) -> Option<&crate::load::node::Node> {
         self.file(loc).documents[loc.doc].pointer(&format!("{}{sub}", loc.pointer))
     }
 
@@ -92,12 +92,12 @@ impl Checker<'_> {
     }
 
     /// The display name of the item's file.
-    pub fn file_name(&self, loc: &Loc) -> &str {
+    pub(crate) fn file_name(&self, loc: &Loc) -> &str {
         &self.file(loc).name
     }
 
     /// A new error at `sub` below the item; push it with [`Checker::report`].
-    pub fn error(
+    pub(crate) fn error(
         &self,
         code: Code,
         loc: &Loc,
@@ -109,7 +109,7 @@ impl Checker<'_> {
     }
 
     /// A new error at an exact span of the item's file.
-    pub fn error_at(
+    pub(crate) fn error_at(
         &self,
         code: Code,
         loc: &Loc,
@@ -120,7 +120,7 @@ impl Checker<'_> {
     }
 
     /// A pointer to another place, for "defined here" notes.
-    pub fn related(&self, loc: &Loc, sub: &str, message: impl Into<String>) -> Related {
+    pub(crate) fn related(&self, loc: &Loc, sub: &str, message: impl Into<String>) -> Related {
         Related {
             file: self.file_name(loc).to_owned(),
             span: self.span(loc, sub),
@@ -130,7 +130,7 @@ impl Checker<'_> {
     }
 
     /// Records a problem.
-    pub fn report(&mut self, diagnostic: Diagnostic) {
+    pub(crate) fn report(&mut self, diagnostic: Diagnostic) {
         self.diagnostics.push(diagnostic);
     }
 }
@@ -361,7 +361,7 @@ fn effective_vars(
     if let Some(env) = &options.env {
         match project.environments.get(env) {
             Some(overlay) => {
-                vars.extend(overlay.vars.iter().map(|(k, v)| (k.clone(), var_json(v))))
+                vars.extend(overlay.vars.iter().map(|(k, v)| (k.clone(), var_json(v))));
             }
             None => {
                 let names: Vec<&str> = project.environments.keys().map(String::as_str).collect();

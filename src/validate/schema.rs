@@ -12,7 +12,7 @@ use crate::schema;
 
 /// Which of the two schemas a document is checked against.
 #[derive(Debug, Clone, Copy)]
-pub enum Kind {
+pub(super) enum Kind {
     /// herald.yaml.
     Project,
     /// A resource file.
@@ -33,6 +33,15 @@ fn validator(kind: Kind) -> &'static Validator {
     })
 }
 
+/// The schema path of the object holding the failing keyword (where its properties are).
+fn object_path<'e>(error: &'e ValidationError<'_>) -> &'e str {
+    error
+        .schema_path()
+        .as_str()
+        .rsplit_once('/')
+        .map_or("", |(p, _)| p)
+}
+
 fn root(kind: Kind) -> &'static Value {
     match kind {
         Kind::Project => schema::project_schema(),
@@ -42,7 +51,7 @@ fn root(kind: Kind) -> &'static Value {
 
 /// An instance path that failed the schema.
 #[derive(Debug, Clone)]
-pub struct Failure {
+pub(super) struct Failure {
     /// JSON pointer of the failing value.
     pub pointer: String,
     /// An unknown field: dropping it leaves a value the types accept, so the entry can still be
@@ -52,7 +61,7 @@ pub struct Failure {
 
 /// Checks one document; returns its diagnostics and the instance paths that failed, so semantic
 /// checks can skip the entries that did not deserialize.
-pub fn check(
+pub(super) fn check(
     kind: Kind,
     file: &str,
     source: &Arc<SourceText>,
@@ -86,6 +95,7 @@ impl Mapper<'_> {
             .at(self.doc.span_at(pointer), Some(self.source.clone()))
     }
 
+    /// Maps one schema error to diagnostics, recording the paths that failed.
     fn map(
         &self,
         error: &ValidationError<'_>,
@@ -93,108 +103,127 @@ impl Mapper<'_> {
         failed: &mut Vec<Failure>,
     ) {
         let at = error.instance_path().as_str().to_owned();
-        let schema_path = error.schema_path().as_str();
-        let object = schema_path.rsplit_once('/').map_or("", |(p, _)| p);
-        let what = describe_path(&at);
         match error.kind() {
             ValidationErrorKind::AnyOf { context }
             | ValidationErrorKind::OneOfNotValid { context } => {
-                // A Rust enum with documented variants: one `const` per branch.
-                let constants: Vec<&str> = context
-                    .iter()
-                    .filter_map(|branch| {
-                        branch.iter().find_map(|e| match e.kind() {
-                            ValidationErrorKind::Constant { expected_value } => {
-                                expected_value.as_str()
-                            }
-                            _ => None,
-                        })
-                    })
-                    .collect();
-                if !constants.is_empty() && constants.len() == context.len() {
-                    failed.push(Failure {
-                        pointer: at.clone(),
-                        unknown_field: false,
-                    });
-                    out.push(self.enum_diagnostic(&at, &what, &constants, error.instance()));
-                    return;
-                }
-                // An `Option<T>` or "name or inline" field: report the branch that matches the
-                // value's shape, not the unhelpful "not valid under any of the schemas".
-                let relevant: Vec<&Vec<ValidationError<'static>>> = context
-                    .iter()
-                    .filter(|branch| {
-                        !branch.iter().all(|e| {
-                            e.instance_path().as_str() == at
-                                && matches!(e.kind(), ValidationErrorKind::Type { .. })
-                        })
-                    })
-                    .collect();
-                if let [branch] = relevant.as_slice() {
-                    for e in branch.iter() {
-                        self.map(e, out, failed);
-                    }
-                } else {
-                    let expected = one_of(
-                        context
-                            .iter()
-                            .flatten()
-                            .filter_map(|e| match e.kind() {
-                                ValidationErrorKind::Type { kind } => Some(type_name(kind)),
-                                _ => None,
-                            })
-                            .collect(),
-                    );
-                    failed.push(Failure {
-                        pointer: at.clone(),
-                        unknown_field: false,
-                    });
-                    out.push(
-                        self.diagnostic(
-                            Code::SchemaType,
-                            &at,
-                            format!("{what} must be {expected}"),
-                        )
-                        .help(self.field_help(&at)),
-                    );
-                }
+                self.map_branches(error, &at, context, out, failed);
             }
             ValidationErrorKind::AdditionalProperties { unexpected } => {
-                let allowed = schema::property_names(root(self.kind), object);
                 for name in unexpected {
                     let pointer = format!("{at}/{}", escape_token(name));
                     failed.push(Failure {
-                        pointer: pointer.clone(),
+                        pointer,
                         unknown_field: true,
                     });
-                    let span = self
-                        .doc
-                        .pointer(&at)
-                        .and_then(|n| n.entry(name))
-                        .map_or_else(|| self.doc.span_at(&at), |e| e.key_span);
-                    let help = match did_you_mean(name, allowed.iter().map(String::as_str)) {
-                        Some(suggestion) => format!("did you mean `{suggestion}`?"),
-                        None => format!("allowed fields here: {}", allowed.join(", ")),
-                    };
-                    out.push(
-                        Diagnostic::error(
-                            Code::SchemaUnknownField,
-                            self.file,
-                            format!("unknown field `{name}` in {what}"),
-                        )
-                        .at(span, Some(self.source.clone()))
-                        .label("not a field herald knows")
-                        .help(help),
-                    );
+                    out.push(self.unknown_field(error, &at, name));
                 }
             }
-            ValidationErrorKind::Required { property } => {
-                let name = property.as_str().unwrap_or_default();
+            _ => {
                 failed.push(Failure {
                     pointer: at.clone(),
                     unknown_field: false,
                 });
-                let help = schema::property_description(root(self.kind), object, name).map_or_else(
+                out.push(self.bad_value(error, &at));
+            }
+        }
+    }
+
+    /// An `anyOf`/`oneOf` that failed: a documented enum (one `const` per branch), or the
+    /// one branch that matches the value's shape, or a type mismatch with every branch.
+    fn map_branches(
+        &self,
+        error: &ValidationError<'_>,
+        at: &str,
+        context: &[Vec<ValidationError<'static>>],
+        out: &mut Vec<Diagnostic>,
+        failed: &mut Vec<Failure>,
+    ) {
+        let what = describe_path(at);
+        let constants: Vec<&str> = context
+            .iter()
+            .filter_map(|branch| {
+                branch.iter().find_map(|e| match e.kind() {
+                    ValidationErrorKind::Constant { expected_value } => expected_value.as_str(),
+                    _ => None,
+                })
+            })
+            .collect();
+        let failure = Failure {
+            pointer: at.to_owned(),
+            unknown_field: false,
+        };
+        if !constants.is_empty() && constants.len() == context.len() {
+            failed.push(failure);
+            out.push(self.enum_diagnostic(at, &what, &constants, error.instance()));
+            return;
+        }
+        // An `Option<T>` or "name or inline" field: report the branch that matches the value's
+        // shape, not the unhelpful "not valid under any of the schemas".
+        let relevant: Vec<&Vec<ValidationError<'static>>> = context
+            .iter()
+            .filter(|branch| {
+                !branch.iter().all(|e| {
+                    e.instance_path().as_str() == at
+                        && matches!(e.kind(), ValidationErrorKind::Type { .. })
+                })
+            })
+            .collect();
+        if let [branch] = relevant.as_slice() {
+            for e in *branch {
+                self.map(e, out, failed);
+            }
+            return;
+        }
+        let expected = one_of(
+            context
+                .iter()
+                .flatten()
+                .filter_map(|e| match e.kind() {
+                    ValidationErrorKind::Type { kind } => Some(type_name(kind)),
+                    _ => None,
+                })
+                .collect(),
+        );
+        failed.push(failure);
+        out.push(
+            self.diagnostic(Code::SchemaType, at, format!("{what} must be {expected}"))
+                .help(self.field_help(at)),
+        );
+    }
+
+    /// A field the schema does not allow at `at`, with a did-you-mean.
+    fn unknown_field(&self, error: &ValidationError<'_>, at: &str, name: &str) -> Diagnostic {
+        let object = object_path(error);
+        let allowed = schema::property_names(root(self.kind), object);
+        let span = self
+            .doc
+            .pointer(at)
+            .and_then(|n| n.entry(name))
+            .map_or_else(|| self.doc.span_at(at), |e| e.key_span);
+        let help = match did_you_mean(name, allowed.iter().map(String::as_str)) {
+            Some(suggestion) => format!("did you mean `{suggestion}`?"),
+            None => format!("allowed fields here: {}", allowed.join(", ")),
+        };
+        Diagnostic::error(
+            Code::SchemaUnknownField,
+            self.file,
+            format!("unknown field `{name}` in {}", describe_path(at)),
+        )
+        .at(span, Some(self.source.clone()))
+        .label("not a field herald knows")
+        .help(help)
+    }
+
+    /// A value at `at` the schema refuses: a missing field, a wrong type, a value outside an
+    /// enum or a pattern, too few items, or anything else (said as the validator says it).
+    fn bad_value(&self, error: &ValidationError<'_>, at: &str) -> Diagnostic {
+        let what = describe_path(at);
+        match error.kind() {
+            ValidationErrorKind::Required { property } => {
+                let name = property.as_str().unwrap_or_default();
+                let described =
+                    schema::property_description(root(self.kind), object_path(error), name);
+                let help = described.map_or_else(
                     || format!("add `{name}:`"),
                     |d| {
                         format!(
@@ -203,25 +232,19 @@ impl Mapper<'_> {
                         )
                     },
                 );
-                out.push(
-                    self.diagnostic(
-                        Code::SchemaRequired,
-                        &at,
-                        format!("{what} is missing the required field `{name}`"),
-                    )
-                    .label(format!("`{name}` is missing here"))
-                    .help(help),
-                );
+                self.diagnostic(
+                    Code::SchemaRequired,
+                    at,
+                    format!("{what} is missing the required field `{name}`"),
+                )
+                .label(format!("`{name}` is missing here"))
+                .help(help)
             }
             ValidationErrorKind::Type { kind } => {
-                failed.push(Failure {
-                    pointer: at.clone(),
-                    unknown_field: false,
-                });
-                let node = self.doc.pointer(&at);
+                let node = self.doc.pointer(at);
                 let found = node.map_or("nothing", |n| node_type(&n.kind));
                 let expected = type_name(kind);
-                let mut help = self.field_help(&at);
+                let mut help = self.field_help(at);
                 if expected == "a string"
                     && let Some(Node {
                         kind: NodeKind::Number(_) | NodeKind::Bool(_),
@@ -232,65 +255,39 @@ impl Mapper<'_> {
                         "YAML reads this unquoted value as {found}; put it in quotes to make it text"
                     );
                 }
-                out.push(
-                    self.diagnostic(
-                        Code::SchemaType,
-                        &at,
-                        format!("{what} must be {expected}, found {found}"),
-                    )
-                    .help(help),
-                );
+                self.diagnostic(
+                    Code::SchemaType,
+                    at,
+                    format!("{what} must be {expected}, found {found}"),
+                )
+                .help(help)
             }
             ValidationErrorKind::Enum { options } => {
-                failed.push(Failure {
-                    pointer: at.clone(),
-                    unknown_field: false,
-                });
                 let options: Vec<&str> = options
                     .as_array()
                     .map(|a| a.iter().filter_map(Value::as_str).collect())
                     .unwrap_or_default();
-                out.push(self.enum_diagnostic(&at, &what, &options, error.instance()));
+                self.enum_diagnostic(at, &what, &options, error.instance())
             }
-            ValidationErrorKind::Pattern { .. } => {
-                failed.push(Failure {
-                    pointer: at.clone(),
-                    unknown_field: false,
-                });
-                out.push(
-                    self.diagnostic(
-                        Code::SchemaValue,
-                        &at,
-                        format!("{what} has an invalid value {}", short(error.instance())),
-                    )
-                    .help(self.field_help(&at)),
-                );
-            }
+            ValidationErrorKind::Pattern { .. } => self
+                .diagnostic(
+                    Code::SchemaValue,
+                    at,
+                    format!("{what} has an invalid value {}", short(error.instance())),
+                )
+                .help(self.field_help(at)),
             ValidationErrorKind::MinItems { limit } => {
-                failed.push(Failure {
-                    pointer: at.clone(),
-                    unknown_field: false,
-                });
                 let items = if *limit == 1 { "item" } else { "items" };
-                out.push(
-                    self.diagnostic(
-                        Code::SchemaValue,
-                        &at,
-                        format!("{what} needs at least {limit} {items}"),
-                    )
-                    .help(self.field_help(&at)),
-                );
+                self.diagnostic(
+                    Code::SchemaValue,
+                    at,
+                    format!("{what} needs at least {limit} {items}"),
+                )
+                .help(self.field_help(at))
             }
-            _ => {
-                failed.push(Failure {
-                    pointer: at.clone(),
-                    unknown_field: false,
-                });
-                out.push(
-                    self.diagnostic(Code::SchemaValue, &at, format!("{what}: {error}"))
-                        .help(self.field_help(&at)),
-                );
-            }
+            _ => self
+                .diagnostic(Code::SchemaValue, at, format!("{what}: {error}"))
+                .help(self.field_help(at)),
         }
     }
 
@@ -364,7 +361,7 @@ fn step<'a>(root: &'a Value, schema: &'a Value, token: &str) -> Option<&'a Value
 }
 
 /// "campaign `x`, field `send.template.body[2]`" style names for instance paths.
-pub fn describe_path(pointer: &str) -> String {
+pub(super) fn describe_path(pointer: &str) -> String {
     let tokens: Vec<String> = pointer
         .split('/')
         .skip(1)

@@ -11,13 +11,13 @@ use herald::plan::json;
 use herald::state::sqlite::SqliteStore;
 use herald::state::{Outcome, Store};
 #[allow(unused_imports)]
-pub use plan_support::{AFTER_DUE, BEFORE_DUE, Project};
+pub(crate) use plan_support::{AFTER_DUE, BEFORE_DUE, Project};
 
 /// A sent request as the emulator saw it: path, query, JSON body.
-pub type Sent = (String, Vec<(String, String)>, Option<serde_json::Value>);
+pub(crate) type Sent = (String, Vec<(String, String)>, Option<serde_json::Value>);
 
 /// The emulator on a runtime of its own, and the example project pointed at it.
-pub struct Setup {
+pub(crate) struct Setup {
     pub project: Project,
     /// Runs the emulator; dropped (stopping it) with the setup.
     _runtime: tokio::runtime::Runtime,
@@ -26,13 +26,13 @@ pub struct Setup {
 
 impl Setup {
     /// The example project's default API target is the emulator.
-    pub fn new() -> Setup {
+    pub(crate) fn new() -> Setup {
         Setup::pointing("base_url: https://api.engati.ai", "base_url: {url}")
     }
 
     /// The example as the quickstart runs it: only `--env staging` points at the emulator
     /// (here on a free port rather than 8787).
-    pub fn staging() -> Setup {
+    pub(crate) fn staging() -> Setup {
         Setup::pointing(
             r#"api: {base_url: "http://127.0.0.1:8787"}"#,
             r#"api: {base_url: "{url}"}"#,
@@ -40,7 +40,7 @@ impl Setup {
     }
 
     /// Starts the emulator and replaces `from` in herald.yaml by `to` with its URL for `{url}`.
-    pub fn pointing(from: &str, to: &str) -> Setup {
+    pub(crate) fn pointing(from: &str, to: &str) -> Setup {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let emulator = runtime
             .block_on(emulator::start(emulator::Config::local(Seed::builtin())))
@@ -66,17 +66,17 @@ impl Setup {
     }
 
     /// The project, the runtime and the emulator, to stop the emulator and keep the project.
-    pub fn into_parts(self) -> (Project, tokio::runtime::Runtime, Running) {
+    pub(crate) fn into_parts(self) -> (Project, tokio::runtime::Runtime, Running) {
         (self.project, self._runtime, self.emulator)
     }
 
-    pub fn herald(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn herald(&self, args: &[&str]) -> std::process::Output {
         self.project
             .herald_with_env(args, &[("ENGATI_API_KEY", BUILTIN_API_KEY)])
     }
 
     /// `herald plan --out plan.json` at the example's due time; the saved plan.
-    pub fn plan(&self) -> json::Document {
+    pub(crate) fn plan(&self) -> json::Document {
         let output = self.herald(&["plan", "--out", "plan.json"]);
         assert_eq!(output.status.code(), Some(0), "{output:?}");
         json::read(&self.project.path().join("plan.json")).expect("a plan file")
@@ -84,7 +84,7 @@ impl Setup {
 
     /// Plans, then applies with a 1 s timeout while this fraction of requests hang (accepted,
     /// never answered); asserts the apply exits 1 and returns its output.
-    pub fn apply_with_hangs(&self, hang: f64) -> std::process::Output {
+    pub(crate) fn apply_with_hangs(&self, hang: f64) -> std::process::Output {
         self.project.edit(
             "herald.yaml",
             "  concurrency: 16\n",
@@ -105,7 +105,7 @@ impl Setup {
 
     /// Starts `herald apply plan.json` one request at a time against a slow emulator, and
     /// returns once the first request was accepted.
-    pub fn slow_apply_sending(&self) -> std::process::Child {
+    pub(crate) fn slow_apply_sending(&self) -> std::process::Child {
         self.emulator.set_faults(Faults {
             latency_ms: 150,
             ..Faults::default()
@@ -125,7 +125,7 @@ impl Setup {
     }
 
     /// The requests the emulator accepted that send something (not Users API reads).
-    pub fn sends(&self) -> Vec<Sent> {
+    pub(crate) fn sends(&self) -> Vec<Sent> {
         self.emulator
             .requests()
             .into_iter()
@@ -136,7 +136,7 @@ impl Setup {
 }
 
 /// Polls until `done` (every 20 ms, for at most 20 s).
-pub fn wait_for(what: &str, done: impl Fn() -> bool) {
+pub(crate) fn wait_for(what: &str, done: impl Fn() -> bool) {
     let start = std::time::Instant::now();
     while !done() {
         assert!(start.elapsed().as_secs() < 20, "waited 20 s for {what}");
@@ -145,7 +145,9 @@ pub fn wait_for(what: &str, done: impl Fn() -> bool) {
 }
 
 /// What state holds for every campaign: (campaign, recipient) -> outcome.
-pub fn state_outcomes(setup: &Setup) -> std::collections::BTreeMap<(String, String), Outcome> {
+pub(crate) fn state_outcomes(
+    setup: &Setup,
+) -> std::collections::BTreeMap<(String, String), Outcome> {
     let store = SqliteStore::open_read_only(&setup.project.path().join(".herald/state.db"))
         .expect("the state opens");
     let mut all = std::collections::BTreeMap::new();

@@ -14,15 +14,15 @@ use herald::engati::{Client, ClientConfig};
 use herald::model::{Api, TriggerApi};
 
 /// A key that is easy to search for in any output.
-pub const KEY: &str = "hk_LEAK_CANARY_5f0c2e9b7a31d4e8";
+pub(crate) const KEY: &str = "hk_LEAK_CANARY_5f0c2e9b7a31d4e8";
 /// The variable it comes from.
-pub const VAR: &str = "ENGATI_API_KEY";
+pub(crate) const VAR: &str = "ENGATI_API_KEY";
 /// The builtin seed's customer and bot.
-pub const CUSTOMER: u64 = 61179;
-pub const BOT: &str = "bb67e0773bed4c7e";
+pub(crate) const CUSTOMER: u64 = 61179;
+pub(crate) const BOT: &str = "bb67e0773bed4c7e";
 
 /// `api:` settings pointing at `base_url`.
-pub fn api(base_url: &str) -> Api {
+pub(crate) fn api(base_url: &str) -> Api {
     Api {
         base_url: base_url.to_owned(),
         customer_id: CUSTOMER,
@@ -37,7 +37,7 @@ pub fn api(base_url: &str) -> Api {
 
 /// A client for `base_url` with `key` in [`VAR`] and a timeout short enough for tests but long
 /// enough not to flake on a loaded CI machine.
-pub fn client_with(
+pub(crate) fn client_with(
     base_url: &str,
     key: &str,
     trigger_api: TriggerApi,
@@ -56,7 +56,7 @@ pub fn client_with(
 }
 
 /// [`client_with`] with [`KEY`], trigger v2 and a 5 s timeout.
-pub fn client(base_url: &str) -> Client {
+pub(crate) fn client(base_url: &str) -> Client {
     client_with(base_url, KEY, TriggerApi::V2, Duration::from_secs(5))
 }
 
@@ -75,7 +75,7 @@ fn quick_reply(index: u32, payload: &str) -> Component {
 }
 
 /// The invoice_reminder template's parameters (document header, 3 body slots, 2 quick replies).
-pub fn invoice_payload() -> TemplatePayload {
+pub(crate) fn invoice_payload() -> TemplatePayload {
     TemplatePayload {
         name: "invoice_reminder".to_owned(),
         namespace: Some("980c3243-2d2a-4d2d-a572-b2a50552cb04".to_owned()),
@@ -105,7 +105,7 @@ pub fn invoice_payload() -> TemplatePayload {
 }
 
 /// engati-api.md's template example: invoice_reminder to one phone number.
-pub fn invoice_message() -> TemplateMessage {
+pub(crate) fn invoice_message() -> TemplateMessage {
     TemplateMessage {
         phone_number: "+919019486731".to_owned(),
         payload: invoice_payload(),
@@ -113,7 +113,7 @@ pub fn invoice_message() -> TemplateMessage {
 }
 
 /// engati-api.md's v1 broadcast example.
-pub fn broadcast_v1() -> BroadcastV1 {
+pub(crate) fn broadcast_v1() -> BroadcastV1 {
     let message = |m: &str| BroadcastContent {
         kind: "TEXT".to_owned(),
         data: TextData {
@@ -143,7 +143,7 @@ pub fn broadcast_v1() -> BroadcastV1 {
 
 /// engati-api.md's v2 broadcast example, with the new_year_offer template (image header, two
 /// body parameters, a URL button and a copy-code button).
-pub fn broadcast_v2() -> BroadcastV2 {
+pub(crate) fn broadcast_v2() -> BroadcastV2 {
     BroadcastV2 {
         broadcast_id: None,
         broadcast_title: "new year offer".to_owned(),
@@ -199,7 +199,7 @@ pub fn broadcast_v2() -> BroadcastV2 {
 }
 
 /// engati-api.md's trigger example attributes.
-pub fn trigger_attributes() -> BTreeMap<String, String> {
+pub(crate) fn trigger_attributes() -> BTreeMap<String, String> {
     BTreeMap::from([
         ("user.channel".to_owned(), "whatsapp".to_owned()),
         ("user.phone_no".to_owned(), "+919019486731".to_owned()),

@@ -15,13 +15,13 @@ use herald::engati::api::{
 };
 use serde_json::Value;
 
-pub const CUSTOMER: u64 = 61179;
-pub const BOT: &str = "bb67e0773bed4c7e";
-pub const NO_WHATSAPP_BOT: &str = "a1b2c3d4e5f60718";
-pub const FLOW: &str = "default_fallback_msg_74963";
-pub const JOHN: &str = "+919019486731";
+pub(crate) const CUSTOMER: u64 = 61179;
+pub(crate) const BOT: &str = "bb67e0773bed4c7e";
+pub(crate) const NO_WHATSAPP_BOT: &str = "a1b2c3d4e5f60718";
+pub(crate) const FLOW: &str = "default_fallback_msg_74963";
+pub(crate) const JOHN: &str = "+919019486731";
 
-pub async fn emulator() -> Running {
+pub(crate) async fn emulator() -> Running {
     emulator::start(Config::local(Seed::builtin()))
         .await
         .expect("the emulator starts")
@@ -36,11 +36,11 @@ thread_local! {
         .unwrap();
 }
 
-pub fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     CLIENT.with(Clone::clone)
 }
 
-pub fn invoice(phone: &str) -> TemplateMessage {
+pub(crate) fn invoice(phone: &str) -> TemplateMessage {
     TemplateMessage {
         phone_number: phone.to_owned(),
         payload: TemplatePayload {
@@ -74,7 +74,7 @@ pub fn invoice(phone: &str) -> TemplateMessage {
     }
 }
 
-pub fn quick_reply(index: u32, payload: &str) -> Component {
+pub(crate) fn quick_reply(index: u32, payload: &str) -> Component {
     Component::Button {
         sub_type: "quick_reply".to_owned(),
         index,
@@ -84,7 +84,7 @@ pub fn quick_reply(index: u32, payload: &str) -> Component {
     }
 }
 
-pub fn offer_template() -> TemplatePayload {
+pub(crate) fn offer_template() -> TemplatePayload {
     TemplatePayload {
         name: "new_year_offer".to_owned(),
         namespace: None,
@@ -121,7 +121,7 @@ pub fn offer_template() -> TemplatePayload {
     }
 }
 
-pub fn broadcast_v1() -> BroadcastV1 {
+pub(crate) fn broadcast_v1() -> BroadcastV1 {
     BroadcastV1 {
         broadcast_id: None,
         broadcast_title: "Weekend offer".to_owned(),
@@ -145,7 +145,7 @@ pub fn broadcast_v1() -> BroadcastV1 {
     }
 }
 
-pub fn broadcast_v2(phones: &[&str]) -> BroadcastV2 {
+pub(crate) fn broadcast_v2(phones: &[&str]) -> BroadcastV2 {
     BroadcastV2 {
         broadcast_id: None,
         broadcast_title: "New year offer".to_owned(),
@@ -174,12 +174,12 @@ pub fn broadcast_v2(phones: &[&str]) -> BroadcastV2 {
     }
 }
 
-pub fn url(emu: &Running, path: &str) -> String {
+pub(crate) fn url(emu: &Running, path: &str) -> String {
     format!("{}{path}", emu.base_url())
 }
 
 /// POSTs JSON with the built-in key; answers the status and the JSON body.
-pub async fn post(emu: &Running, path: &str, body: &impl serde::Serialize) -> (u16, Value) {
+pub(crate) async fn post(emu: &Running, path: &str, body: &impl serde::Serialize) -> (u16, Value) {
     let response = client()
         .post(url(emu, path))
         .header("Authorization", format!("Basic {BUILTIN_API_KEY}"))
@@ -190,7 +190,7 @@ pub async fn post(emu: &Running, path: &str, body: &impl serde::Serialize) -> (u
     read(response).await
 }
 
-pub async fn get(emu: &Running, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn get(emu: &Running, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
     let response = client()
         .get(url(emu, path))
         .header("Authorization", format!("Basic {BUILTIN_API_KEY}"))
@@ -201,27 +201,29 @@ pub async fn get(emu: &Running, path: &str, query: &[(&str, &str)]) -> (u16, Val
     read(response).await
 }
 
-pub async fn read(response: reqwest::Response) -> (u16, Value) {
+pub(crate) async fn read(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, body)
 }
 
-pub fn code(body: &Value) -> i64 {
+pub(crate) fn code(body: &Value) -> i64 {
     body["status"]["code"].as_i64().unwrap_or(-1)
 }
 
-pub fn template_path() -> String {
+pub(crate) fn template_path() -> String {
     paths::template(CUSTOMER, BOT)
 }
 
-pub fn log_file(dir: &Path) -> String {
+pub(crate) fn log_file(dir: &Path) -> String {
     std::fs::read_to_string(dir.join(emulator::LOG_FILE)).unwrap_or_default()
 }
 
 /// Reads a child's pipe to the end on a thread, so it never blocks on a full pipe.
-pub fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+pub(crate) fn drain(
+    mut pipe: impl std::io::Read + Send + 'static,
+) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut text = String::new();
         let _ = pipe.read_to_string(&mut text);

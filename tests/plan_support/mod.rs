@@ -10,18 +10,18 @@ use herald::state::sqlite::SqliteStore;
 use herald::state::{Delivery, Outcome, Store};
 
 /// When the example's plans are made: after the invoice reminders' 1 December schedule.
-pub const AFTER_DUE: &str = "2026-12-02T00:00:00Z";
+pub(crate) const AFTER_DUE: &str = "2026-12-02T00:00:00Z";
 /// Before it: the invoice reminders are waiting.
-pub const BEFORE_DUE: &str = "2026-11-25T00:00:00Z";
+pub(crate) const BEFORE_DUE: &str = "2026-11-25T00:00:00Z";
 
 /// A copy of the repository's example project in a temporary directory.
-pub struct Project {
+pub(crate) struct Project {
     dir: tempfile::TempDir,
 }
 
 impl Project {
     /// Copies herald.yaml, campaigns/ and audiences/.
-    pub fn example() -> Project {
+    pub(crate) fn example() -> Project {
         let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let dir = tempfile::tempdir().expect("a temporary directory");
         std::fs::copy(repo.join("herald.yaml"), dir.path().join("herald.yaml")).unwrap();
@@ -36,12 +36,12 @@ impl Project {
     }
 
     /// The project directory.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// Runs herald in the project with `NO_COLOR` and no API key.
-    pub fn herald(&self, args: &[&str]) -> Output {
+    pub(crate) fn herald(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_herald"))
             .args(args)
             .current_dir(self.path())
@@ -53,7 +53,7 @@ impl Project {
     }
 
     /// Runs herald in the project with `NO_COLOR` and the given environment variables.
-    pub fn herald_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+    pub(crate) fn herald_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
         command
             .args(args)
@@ -69,7 +69,7 @@ impl Project {
     }
 
     /// `herald plan --emulator --now NOW` with extra arguments; asserts the exit code.
-    pub fn plan(&self, now: &str, extra: &[&str], code: i32) -> String {
+    pub(crate) fn plan(&self, now: &str, extra: &[&str], code: i32) -> String {
         let mut args = vec!["plan", "--emulator", "--now", now];
         args.extend_from_slice(extra);
         let output = self.herald(&args);
@@ -84,7 +84,7 @@ impl Project {
     }
 
     /// Replaces `from` with `to` in a project file (which must contain it).
-    pub fn edit(&self, file: &str, from: &str, to: &str) {
+    pub(crate) fn edit(&self, file: &str, from: &str, to: &str) {
         let path = self.path().join(file);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains(from), "{file} does not contain {from:?}");
@@ -92,7 +92,7 @@ impl Project {
     }
 
     /// Appends text to a project file.
-    pub fn append(&self, file: &str, text: &str) {
+    pub(crate) fn append(&self, file: &str, text: &str) {
         let path = self.path().join(file);
         let mut content = std::fs::read_to_string(&path).unwrap();
         content.push_str(text);
@@ -101,7 +101,7 @@ impl Project {
 
     /// Plans at `now`, then records every action that sends as the outcome `decide` gives it
     /// (skipping `None`), as if an apply had run; returns how many were recorded.
-    pub fn simulate_apply(
+    pub(crate) fn simulate_apply(
         &self,
         now: &str,
         decide: impl Fn(&str, &Action) -> Option<(Outcome, Option<i64>)>,
@@ -136,7 +136,7 @@ impl Project {
 }
 
 /// Output with the emulator's port and the state's lineage (random per run) replaced.
-pub fn stable(text: &str) -> String {
+pub(super) fn stable(text: &str) -> String {
     let text = replace_after(text, "http://127.0.0.1:", "[port]", |c| c.is_ascii_digit());
     replace_after(&text, "\"state_lineage\":\"", "[lineage]", |c| {
         c.is_ascii_hexdigit()
@@ -158,7 +158,7 @@ fn replace_after(text: &str, marker: &str, with: &str, part: impl Fn(char) -> bo
 
 /// `git ARGS` in `dir` with a fixed identity and time (so commits are the same every run) and
 /// no user or system configuration; asserts success and returns standard output.
-pub fn git(dir: &Path, args: &[&str]) -> String {
+pub(super) fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
         .args(args)
         .current_dir(dir)

@@ -12,10 +12,10 @@ use jiff::Timestamp;
 use tempfile::TempDir;
 
 /// The variable naming the PostgreSQL server tests use.
-pub const POSTGRES_URL_ENV: &str = "HERALD_TEST_POSTGRES_URL";
+pub(crate) const POSTGRES_URL_ENV: &str = "HERALD_TEST_POSTGRES_URL";
 
 /// The test server's URL. Never skipped: without a server the PostgreSQL tests fail.
-pub fn postgres_url() -> String {
+pub(crate) fn postgres_url() -> String {
     std::env::var(POSTGRES_URL_ENV).unwrap_or_else(|_| {
         panic!(
             "{POSTGRES_URL_ENV} is not set: the PostgreSQL state tests need a server. Start a \
@@ -26,18 +26,18 @@ pub fn postgres_url() -> String {
 }
 
 /// One empty state on one backend, and ways to open it.
-pub enum Fixture {
+pub(crate) enum Fixture {
     Sqlite(TempDir),
     Postgres { url: String, schema: String },
 }
 
 impl Fixture {
-    pub fn sqlite() -> Fixture {
+    pub(crate) fn sqlite() -> Fixture {
         Fixture::Sqlite(TempDir::new().unwrap())
     }
 
     /// A schema no other test uses.
-    pub fn postgres() -> Fixture {
+    pub(crate) fn postgres() -> Fixture {
         Fixture::Postgres {
             url: postgres_url(),
             schema: format!("test_{:016x}", fastrand::u64(..)),
@@ -45,7 +45,7 @@ impl Fixture {
     }
 
     /// Opens the state for writing (another handle each call, like another process).
-    pub fn open(&self) -> Box<dyn Store> {
+    pub(crate) fn open(&self) -> Box<dyn Store> {
         match self {
             Fixture::Sqlite(dir) => Box::new(SqliteStore::open(&sqlite_path(dir)).unwrap()),
             Fixture::Postgres { url, schema } => {
@@ -55,7 +55,7 @@ impl Fixture {
     }
 
     /// Opens the state as plan does.
-    pub fn open_read_only(&self) -> Box<dyn Store> {
+    pub(crate) fn open_read_only(&self) -> Box<dyn Store> {
         match self {
             Fixture::Sqlite(dir) => {
                 Box::new(SqliteStore::open_read_only(&sqlite_path(dir)).unwrap())
@@ -77,15 +77,20 @@ impl Drop for Fixture {
     }
 }
 
-pub fn sqlite_path(dir: &TempDir) -> std::path::PathBuf {
+pub(crate) fn sqlite_path(dir: &TempDir) -> std::path::PathBuf {
     dir.path().join(".herald").join("state.db")
 }
 
-pub fn at(text: &str) -> Timestamp {
+pub(crate) fn at(text: &str) -> Timestamp {
     text.parse().unwrap()
 }
 
-pub fn attempt(campaign: &str, recipient: &str, request: &str, outcome: Outcome) -> Delivery {
+pub(crate) fn attempt(
+    campaign: &str,
+    recipient: &str,
+    request: &str,
+    outcome: Outcome,
+) -> Delivery {
     Delivery {
         campaign: campaign.to_owned(),
         recipient: recipient.to_owned(),
@@ -99,7 +104,7 @@ pub fn attempt(campaign: &str, recipient: &str, request: &str, outcome: Outcome)
     }
 }
 
-pub fn apply(id: &str, started_at: &str) -> ApplyRecord {
+pub(crate) fn apply(id: &str, started_at: &str) -> ApplyRecord {
     ApplyRecord {
         id: id.to_owned(),
         who: "ana@laptop".to_owned(),

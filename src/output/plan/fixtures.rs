@@ -309,6 +309,7 @@ pub(super) fn changed_action() -> Action {
 
 /// A plan with every action kind: template sends, a retry, a changed action with its diff, an
 /// unknown; a waiting trigger campaign; a broadcast; a template broadcast with nothing to do.
+// Long because it is test data: one realistic plan with every action kind, written out.
 pub(super) fn summary() -> Summary {
     let invoices = {
         let send = |phone, name, invoice| {

@@ -12,9 +12,9 @@ use super::preview::preview;
 use crate::plan::{Action, CampaignSummary, Summary};
 
 /// The most the comment may hold, in bytes.
-pub const LIMIT: usize = 65_000;
+pub(super) const LIMIT: usize = 65_000;
 /// The most one campaign's section may hold, in bytes.
-pub const SECTION_LIMIT: usize = 12_000;
+pub(super) const SECTION_LIMIT: usize = 12_000;
 /// Room kept for the closing notes of the comment and of a section.
 const RESERVE: usize = 400;
 

@@ -188,7 +188,7 @@ fn root_store(roots: Option<&str>) -> Result<RootCertStore, TlsSetupError> {
         Some(path) if path != "system" => {
             let path = PathBuf::from(path);
             let certs = CertificateDer::pem_file_iter(&path)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .and_then(std::iter::Iterator::collect::<Result<Vec<_>, _>>)
                 .map_err(|e| format!("cannot read sslrootcert {}: {e}", path.display()))?;
             let (added, _) = store.add_parsable_certificates(certs);
             if added == 0 {
