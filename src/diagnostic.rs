@@ -8,7 +8,23 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::load::node::{Pos, Span};
+/// A position in a source file: 1-based line, 0-based column in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Pos {
+    /// 1-based line.
+    pub line: usize,
+    /// 0-based column, counted in characters.
+    pub col: usize,
+}
+
+/// The stretch of source a node was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    /// Where the node starts.
+    pub start: Pos,
+    /// Where it ends (exclusive).
+    pub end: Pos,
+}
 
 /// How bad a problem is: errors fail `herald validate`, warnings do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -77,13 +77,9 @@ impl EngatiReads {
     fn runtime(&mut self) -> Result<&tokio::runtime::Runtime, ReadError> {
         let runtime = match self.runtime.take() {
             Some(runtime) => runtime,
-            None => tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .map_err(|e| {
-                    ReadError::Unavailable(format!("cannot start the async runtime: {e}"))
-                })?,
+            None => crate::engati::runtime(Some(2)).map_err(|e| {
+                ReadError::Unavailable(format!("cannot start the async runtime: {e}"))
+            })?,
         };
         Ok(self.runtime.insert(runtime))
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use herald::state::postgres::PostgresStore;
 use herald::state::sqlite::SqliteStore;
-use herald::state::{ApplyRecord, CampaignSummary, Delivery, Outcome, Store, WHOLE_CAMPAIGN};
+use herald::state::{ApplyRecord, CampaignTotals, Delivery, Outcome, Store, WHOLE_CAMPAIGN};
 use plan_support::Project;
 use state_support::{apply, at, attempt, postgres_url};
 
@@ -18,7 +18,7 @@ use state_support::{apply, at, attempt, postgres_url};
 struct Everything {
     serial: u64,
     lineage: Option<String>,
-    campaigns: Vec<CampaignSummary>,
+    campaigns: Vec<CampaignTotals>,
     applies: Vec<ApplyRecord>,
     attempts: Vec<Delivery>,
     latest: BTreeMap<(String, String), Option<Delivery>>,

@@ -6,7 +6,7 @@
 
 mod state_support;
 
-use herald::state::{CampaignSummary, Delivery, Outcome, StateError};
+use herald::state::{CampaignTotals, Delivery, Outcome, StateError};
 use state_support::{Fixture, apply, at, attempt};
 
 macro_rules! suite {
@@ -343,14 +343,14 @@ fn campaigns_count_latest_outcomes_with_in_flight_as_unknown(f: &Fixture) {
     assert_eq!(
         store.campaigns().unwrap(),
         [
-            CampaignSummary {
+            CampaignTotals {
                 campaign: "a-welcome".to_owned(),
                 sent: 1,
                 failed: 0,
                 unknown: 1,
                 last_at: at("2026-12-01T03:30:00.123456789Z"),
             },
-            CampaignSummary {
+            CampaignTotals {
                 campaign: "b-promo".to_owned(),
                 sent: 1,
                 failed: 1,

@@ -28,7 +28,7 @@ use jiff::Timestamp;
 
 use crate::engati::ApiError;
 use crate::fingerprint::Fingerprint;
-use crate::plan::json::{self, Outline, ReadError, StreamError};
+use crate::plan::json::{self, Outline, PlanFileError, StreamError};
 use crate::plan::{Action, ActionKind, Campaign, Counts, Header, Sink};
 use crate::reconcile::{self, Decisions, Verdict};
 use crate::state::{Delivery, Outcome, StateError, Store};
@@ -177,7 +177,7 @@ pub fn run(
     stop: &StopSignal,
     options: &Options,
     progress: &mut dyn Progress,
-) -> Result<Report, ReadError> {
+) -> Result<Report, PlanFileError> {
     let mut applier = Applier {
         store,
         executor,

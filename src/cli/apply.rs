@@ -212,13 +212,7 @@ fn apply_file(args: &ApplyArgs, path: &Path, session: &Session, out: &mut dyn Wr
         vars: &checked.vars,
     };
     let plan = preflight::open_plan(path, &project)?;
-    let config = ClientConfig::from_settings(&api, |v| std::env::var(v).ok(), args.insecure_http)?;
-    let concurrency = args
-        .concurrency
-        .unwrap_or(config.concurrency() as usize)
-        .max(1);
-    let rate = args.rate.or(config.rate_limit());
-    let client = Client::new(config)?;
+    let (client, concurrency, rate) = client(&api, args)?;
     // A server that cannot be reached (or a rejected key) is found with one read, before
     // anything is recorded: not after every recipient was tried six times.
     session.runtime.block_on(client.reach())?;
@@ -254,7 +248,7 @@ fn apply_file(args: &ApplyArgs, path: &Path, session: &Session, out: &mut dyn Wr
         ..Error::from(e)
     })?;
     let finished = preflight::finish(ready.state, ready.record, &report);
-    write_out(out, &summary(&report))?;
+    write_out(out, &crate::output::apply::summary(&report))?;
     say_how_it_ended(&report, session);
     if !args.resend_unknown {
         say_unknowns_left(&ready.outline, withheld);
@@ -269,6 +263,21 @@ fn apply_file(args: &ApplyArgs, path: &Path, session: &Session, out: &mut dyn Wr
         true => ExitStatus::Success,
         false => ExitStatus::Incomplete,
     })
+}
+
+/// The Engati client of `api` (the key from its variable), with the concurrency and rate
+/// the flags or the settings ask for.
+fn client(
+    api: &crate::model::Api,
+    args: &ApplyArgs,
+) -> Result<(Client, usize, Option<f64>), Error> {
+    let config = ClientConfig::from_settings(api, |v| std::env::var(v).ok(), args.insecure_http)?;
+    let concurrency = args
+        .concurrency
+        .unwrap_or(config.concurrency() as usize)
+        .max(1);
+    let rate = args.rate.or(config.rate_limit());
+    Ok((Client::new(config)?, concurrency, rate))
 }
 
 /// Says what earlier applies left that this one found before sending: a dead holder's lock,
@@ -341,7 +350,7 @@ fn stopped_how(report: &Report) -> &'static str {
 }
 
 /// A plan file that cannot be used.
-fn plan_error(path: &Path, e: json::ReadError) -> Error {
+fn plan_error(path: &Path, e: json::PlanFileError) -> Error {
     Error::with_help(format_args!("{}: {}", path.display(), e.message), e.help)
 }
 
@@ -358,75 +367,4 @@ pub(super) fn holder() -> String {
         format!("{user}@{host}")
     });
     format!("{who} (pid {})", std::process::id())
-}
-
-/// The summary table printed at the end, columns aligned.
-fn summary(report: &Report) -> String {
-    let header = [
-        "campaign", "planned", "sent", "failed", "unknown", "not sent",
-    ];
-    let mut rows: Vec<[String; 6]> = Vec::new();
-    let totals = report.totals();
-    for c in report.campaigns.iter().chain(std::iter::once(&totals)) {
-        let name = if std::ptr::eq(c, &totals) {
-            "total"
-        } else {
-            c.name.as_str()
-        };
-        rows.push([
-            name.to_owned(),
-            c.planned.to_string(),
-            c.sent.to_string(),
-            c.failed.to_string(),
-            c.unknown.to_string(),
-            c.not_sent.to_string(),
-        ]);
-    }
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: [&str; 6]| {
-        let mut text = format!("{:<w$}", cells[0], w = widths[0]);
-        for (cell, w) in cells.iter().zip(widths).skip(1) {
-            text.push_str(&format!("  {cell:>w$}"));
-        }
-        text.trim_end().to_owned() + "\n"
-    };
-    let mut text = String::from("\n");
-    text.push_str(&line(header));
-    for row in &rows {
-        text.push_str(&line(row.each_ref().map(String::as_str)));
-    }
-    if !totals.reasons.is_empty() {
-        text.push_str("\nWhy deliveries failed or are unknown:\n");
-        let mut reasons: Vec<_> = totals.reasons.iter().collect();
-        // Most frequent first; ties in name order, so the output is stable.
-        reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let width = reasons
-            .iter()
-            .map(|(_, n)| n.to_string().len())
-            .max()
-            .unwrap_or(1);
-        for (reason, n) in reasons {
-            text.push_str(&format!("  {n:>width$}  {reason}\n"));
-        }
-    }
-    if totals.reconciled > 0 {
-        text.push_str(&format!(
-            "\nReconciled: {} unknown deliveries were found in conversation histories and are recorded as sent.\n",
-            totals.reconciled
-        ));
-    }
-    text.push_str(&if report.all_sent() {
-        format!("\nApplied: {} sent.\n", totals.sent)
-    } else {
-        format!(
-            "\nNot everything was sent: {} failed, {} unknown, {} not sent. `herald plan` lists what is left.\n",
-            totals.failed, totals.unknown, totals.not_sent
-        )
-    });
-    text
 }

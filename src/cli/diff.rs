@@ -12,12 +12,12 @@ use serde::Serialize;
 
 use super::{Checked, Error, ExitStatus, Outcome, ProblemsAs, ProjectArgs, write_out};
 use crate::diagnostic::{Code, Diagnostic};
+use crate::diff::{self, Review, Side, Version, WithoutUsersApi};
 use crate::load::git;
 use crate::output::diagnostics::Style;
-use crate::output::plan::{Labels, redact_review, review_human, review_markdown};
+use crate::output::diff::{Labels, redact_review, review_human, review_markdown};
 use crate::reads::EngatiReads;
 use crate::render::UsersSource;
-use crate::review::{self, Review, Side, Version, WithoutUsersApi};
 
 /// Output formats of `diff`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -150,7 +150,7 @@ fn diff(args: &DiffArgs, out: &mut dyn Write) -> Result<(ExitStatus, bool), Erro
     } else {
         &mut offline
     };
-    let reviewed = review::review(base_side.as_ref(), &head_side, now, args.samples, users);
+    let reviewed = diff::review(base_side.as_ref(), &head_side, now, args.samples, users);
     if let Some(users) = emulated.as_mut() {
         users.shut_down();
     }

@@ -74,8 +74,8 @@ with_help!(
     crate::state::copy::CopyError,
 );
 
-impl From<crate::plan::json::ReadError> for Error {
-    fn from(e: crate::plan::json::ReadError) -> Error {
+impl From<crate::plan::json::PlanFileError> for Error {
+    fn from(e: crate::plan::json::PlanFileError) -> Error {
         Error::with_help(e.message, e.help)
     }
 }

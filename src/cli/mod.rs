@@ -20,6 +20,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::output::diagnostics::{self, Style};
+use crate::words::count;
 use crate::{init, load, schema, validate};
 
 /// herald: campaigns as code for the Engati chatbot platform.
@@ -392,15 +393,11 @@ fn validate_command(args: &ValidateArgs, out: &mut dyn Write) -> Outcome {
         ValidateFormat::Human if problems.is_empty() => {
             let c = &validated.catalog;
             format!(
-                "valid: {} file{}, {} template{}, {} audience{}, {} campaign{}\n",
-                loaded.resources.len() + 1,
-                plural(loaded.resources.len() + 1),
-                c.templates.len(),
-                plural(c.templates.len()),
-                c.audiences.len(),
-                plural(c.audiences.len()),
-                c.campaigns.len(),
-                plural(c.campaigns.len()),
+                "valid: {}, {}, {}, {}\n",
+                count(loaded.resources.len() + 1, "file"),
+                count(c.templates.len(), "template"),
+                count(c.audiences.len(), "audience"),
+                count(c.campaigns.len(), "campaign"),
             )
         }
         ValidateFormat::Human => human_problems(problems),
@@ -413,10 +410,6 @@ fn validate_command(args: &ValidateArgs, out: &mut dyn Write) -> Outcome {
     } else {
         ExitStatus::Success
     })
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 fn schema_command(args: &SchemaArgs, out: &mut dyn Write) -> Outcome {
@@ -498,8 +491,7 @@ fn emulator_command(args: EmulatorArgs) -> Outcome {
     // Logs go to stderr, one line per request at info; RUST_LOG overrides the level.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let color = std::io::IsTerminal::is_terminal(&std::io::stderr())
-        && std::env::var_os("NO_COLOR").is_none();
+    let color = Style::detect_stderr() == Style::Color;
     let (writer, log) = emulator::log::buffered_stderr();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -516,13 +508,7 @@ fn emulator_command(args: EmulatorArgs) -> Outcome {
 
 /// The async runtime of a command that needs one: `workers` threads (default one per core).
 fn runtime(workers: Option<usize>) -> Result<tokio::runtime::Runtime, Error> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = workers {
-        builder.worker_threads(workers);
-    }
-    builder
-        .enable_all()
-        .build()
+    crate::engati::runtime(workers)
         .map_err(|e| Error::new(format_args!("cannot start the async runtime: {e}")))
 }
 

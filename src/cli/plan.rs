@@ -65,9 +65,6 @@ pub struct PlanArgs {
     /// Plan as of this RFC 3339 time instead of now (for reproducible output).
     #[arg(long, value_name = "TIME", hide = true)]
     pub now: Option<Timestamp>,
-    /// `--out` is apply's own file, applied next: not announced.
-    #[arg(skip)]
-    pub for_apply: bool,
 }
 
 /// `herald show`.

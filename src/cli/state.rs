@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use super::{Error, ExitStatus, Outcome, ProjectArgs, write_out};
 use crate::apply::Settlement;
 use crate::model::Project;
-use crate::state::{Access, Delivery, Location, Store, WHOLE_CAMPAIGN, copy};
+use crate::state::{Access, Location, Store, copy};
 
 /// `herald state`.
 #[derive(Debug, Args)]
@@ -150,24 +150,7 @@ fn list(args: &StateListArgs, out: &mut dyn Write) -> Outcome {
         )?;
         return Ok(ExitStatus::Success);
     }
-    let width = campaigns
-        .iter()
-        .map(|c| c.campaign.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max("campaign".len());
-    let mut text = format!(
-        "{:width$}  {:>9}  {:>9}  {:>9}  last attempt\n",
-        "campaign", "sent", "failed", "unknown"
-    );
-    for c in &campaigns {
-        let _ = writeln!(
-            text,
-            "{:width$}  {:>9}  {:>9}  {:>9}  {}",
-            c.campaign, c.sent, c.failed, c.unknown, c.last_at
-        );
-    }
-    write_out(out, &text)?;
+    write_out(out, &crate::output::state::campaigns(&campaigns))?;
     Ok(ExitStatus::Success)
 }
 
@@ -196,43 +179,9 @@ fn show(show: &StateShowArgs, out: &mut dyn Write) -> Outcome {
         )?;
         return Ok(ExitStatus::Problems);
     }
-    let mut text = String::new();
-    for d in &history {
-        let _ = writeln!(text, "{}", attempt_line(d));
-    }
-    if args.recipient.is_some()
-        && let Some(last) = history.last()
-    {
-        let pretty = serde_json::from_str::<serde_json::Value>(&last.request)
-            .and_then(|v| serde_json::to_string_pretty(&v))
-            .unwrap_or_else(|_| last.request.clone());
-        let _ = writeln!(text, "\nlatest request:\n{pretty}");
-    }
+    let text = crate::output::state::history(&history, args.recipient.is_some());
     write_out(out, &text)?;
     Ok(ExitStatus::Success)
-}
-
-/// One attempt as a line: time, recipient, outcome, API code, fingerprint, apply, detail.
-fn attempt_line(d: &Delivery) -> String {
-    let recipient = if d.recipient == WHOLE_CAMPAIGN {
-        "(whole audience)"
-    } else {
-        &d.recipient
-    };
-    let mut line = format!(
-        "{}  {recipient}  {}  fingerprint {}  apply {}",
-        d.at,
-        d.outcome,
-        d.fingerprint.short(),
-        d.apply_id
-    );
-    if let Some(code) = d.api_code {
-        let _ = write!(line, "  code {code}");
-    }
-    if let Some(detail) = &d.detail {
-        let _ = write!(line, "  ({detail})");
-    }
-    line
 }
 
 fn unlock(args: &StateUnlockArgs, out: &mut dyn Write) -> Outcome {

@@ -203,7 +203,7 @@ fn check_body(t: &ApprovedTemplate, params: &[Parameter]) -> Check<()> {
             "template `{}` has {} body parameter{}, got {}",
             t.name,
             t.body_params,
-            if t.body_params == 1 { "" } else { "s" },
+            crate::words::s(t.body_params),
             params.len()
         ));
     }
@@ -234,9 +234,9 @@ fn check_buttons(
         return invalid(format!(
             "template `{name}` has {} button{}, got {} button component{}",
             t.buttons.len(),
-            if t.buttons.len() == 1 { "" } else { "s" },
+            crate::words::s(t.buttons.len()),
             buttons.len(),
-            if buttons.len() == 1 { "" } else { "s" },
+            crate::words::s(buttons.len()),
         ));
     }
     let mut seen = HashSet::new();

@@ -26,3 +26,13 @@ pub use client::{Accepted, Client};
 pub use config::{ClientConfig, ConfigError, Secret};
 pub use error::{ApiError, ReadError, Unusable};
 pub use request::{Method, Request};
+
+/// The async runtime the client runs on: `workers` threads, or one per core. Built by
+/// whoever makes requests (apply, the reads of plan, the emulator command), never twice.
+pub fn runtime(workers: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = workers {
+        builder.worker_threads(workers);
+    }
+    builder.enable_all().build()
+}

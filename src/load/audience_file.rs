@@ -70,7 +70,7 @@ impl AudienceError {
             }
             AudienceError::NoPhone { columns, .. } => format!(
                 "{name} has no `phone` column (its header row has {columns} column{})",
-                if *columns == 1 { "" } else { "s" }
+                crate::words::s(*columns)
             ),
         }
     }

@@ -171,6 +171,30 @@ pub fn load(root: &Path) -> Result<LoadedProject, LoadError> {
     })
 }
 
+/// What a failure to walk below the resource directory means: a loop or an unreadable entry
+/// inside it is reported and skipped; the directory itself unreadable stops loading.
+fn unwalkable(root: &Path, dir: &Path, e: walkdir::Error) -> Result<Diagnostic, LoadError> {
+    if e.loop_ancestor().is_none() && e.depth() == 0 {
+        return Err(LoadError::Io {
+            path: e.path().unwrap_or(dir).to_path_buf(),
+            error: e.into(),
+        });
+    }
+    let name = display_name(root, e.path().unwrap_or(dir));
+    let reason = if e.loop_ancestor().is_some() {
+        "a directory link loops back to a directory above it".to_owned()
+    } else {
+        e.io_error()
+            .map_or_else(|| e.to_string(), std::io::Error::to_string)
+    };
+    Ok(Diagnostic::error(
+        Code::FileRead,
+        &name,
+        format!("cannot read {name}: {reason}"),
+    )
+    .help("check the directory's links and permissions"))
+}
+
 /// The resource files below `root`, sorted so every run reads them in the same order. A
 /// directory link leading out of the project is not followed, and a `.yaml` name that is not
 /// a regular file is not read: both are reported.
@@ -218,30 +242,9 @@ pub fn resource_paths(
     for entry in walk {
         let entry = match entry {
             Ok(entry) => entry,
-            Err(e) if e.loop_ancestor().is_some() || e.depth() > 0 => {
-                let path = e.path().unwrap_or(&dir);
-                let name = display_name(root, path);
-                let reason = if e.loop_ancestor().is_some() {
-                    "a directory link loops back to a directory above it".to_owned()
-                } else {
-                    e.io_error()
-                        .map_or_else(|| e.to_string(), std::io::Error::to_string)
-                };
-                diagnostics.push(
-                    Diagnostic::error(
-                        Code::FileRead,
-                        &name,
-                        format!("cannot read {name}: {reason}"),
-                    )
-                    .help("check the directory's links and permissions"),
-                );
-                continue;
-            }
             Err(e) => {
-                return Err(LoadError::Io {
-                    path: e.path().unwrap_or(&dir).to_path_buf(),
-                    error: e.into(),
-                });
+                diagnostics.push(unwalkable(root, &dir, e)?);
+                continue;
             }
         };
         let is_yaml = entry

@@ -6,23 +6,8 @@
 
 use serde_json::{Map, Number, Value};
 
-/// A position in a source file: 1-based line, 0-based column in characters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct Pos {
-    /// 1-based line.
-    pub line: usize,
-    /// 0-based column, counted in characters.
-    pub col: usize,
-}
-
-/// The stretch of source a node was written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Span {
-    /// Where the node starts.
-    pub start: Pos,
-    /// Where it ends (exclusive).
-    pub end: Pos,
-}
+// Positions are the diagnostics' vocabulary; nodes carry them.
+pub use crate::diagnostic::{Pos, Span};
 
 /// How a scalar was written; tells where its text starts inside the span.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,25 +3,21 @@
 //! state ([`classify`]) and stream the actions to a [`Sink`].
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use jiff::Timestamp;
 
 use super::recorded::RecordedIndex;
 use super::{Action, ActionKind, Campaign, Counts, Header, Previous, Sink, Target, TemplateText};
-use crate::diagnostic::{Code, Diagnostic, Severity, did_you_mean};
+use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::fingerprint::Fingerprint;
 use crate::jinja::Budget;
 use crate::load::LoadedProject;
 use crate::model::{Api, HeaderKind, OnChange};
 use crate::reconcile::{self, Decisions, Verdict};
-use crate::render::{CampaignRender, Failures, Judged, Resolved, Resolver, UsersSource};
+use crate::render::{Failures, Judged, Prepared, UsersSource, prepare};
 use crate::state::{Outcome, Recorded, StateError, Store, WHOLE_CAMPAIGN};
 use crate::validate::{Catalog, Item};
 
-/// Recipients rendered per batch: enough to keep every core busy, few enough that a batch's
-/// request bodies stay small in memory.
-const BATCH: usize = 8192;
 /// Actions of each kind per campaign whose state details (time, API code) are looked up.
 const DETAILED_PER_KIND: usize = 1000;
 /// Changed actions per campaign that carry the previous request, for diffs.
@@ -107,13 +103,6 @@ pub fn classify(
     } else {
         (kind, sends)
     }
-}
-
-/// A campaign ready to render: compiled, with its audience resolved.
-pub(crate) struct Prepared<'a> {
-    pub item: &'a Item<crate::model::Campaign>,
-    pub render: CampaignRender,
-    pub audience: Arc<Resolved>,
 }
 
 /// Makes a plan, streaming it to `sink`.
@@ -229,71 +218,6 @@ fn select<'a>(input: &Input<'a>) -> Result<Vec<&'a Item<crate::model::Campaign>>
     Ok(selected)
 }
 
-/// Compiles every campaign and resolves every audience, reporting all problems at once;
-/// on success, the warnings found on the way.
-pub(crate) fn prepare<'a>(
-    loaded: &LoadedProject,
-    catalog: &Catalog,
-    api: &Api,
-    now: Timestamp,
-    selected: &[&'a Item<crate::model::Campaign>],
-    users: &mut dyn UsersSource,
-    budget: &mut Budget,
-) -> Result<(Vec<Prepared<'a>>, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let files = &loaded.resources;
-    let mut resolver = Resolver::new(catalog, files, users);
-    let mut prepared = Vec::new();
-    let mut problems = Vec::new();
-    for item in selected {
-        let render = CampaignRender::compile(item, catalog, api, now, budget);
-        let audience = resolver.campaign_audience(&item.value.audience, &item.loc);
-        match (render, audience) {
-            (Ok(render), Some(audience)) => prepared.push(Prepared {
-                item,
-                render,
-                audience,
-            }),
-            (Err(e), _) => problems.push(item.loc.diagnostic(
-                files,
-                Severity::Error,
-                Code::RenderError,
-                &e.pointer,
-                format!("campaign `{}`: {}", item.name, e.message),
-            )),
-            (Ok(_), None) => {} // reported by the resolver
-        }
-        // The campaign that used up the budget is reported; the rest would only repeat it.
-        if let Err(exhausted) = budget.check() {
-            if problems.is_empty() {
-                problems.push(item.loc.diagnostic(
-                    files,
-                    Severity::Error,
-                    Code::RenderError,
-                    "/send",
-                    format!(
-                        "the plan's templates {} by campaign `{}`; the campaigns after it \
-                         were not planned",
-                        exhausted.describe(),
-                        item.name
-                    ),
-                ));
-            }
-            break;
-        }
-    }
-    let (errors, warnings): (Vec<_>, Vec<_>) = resolver
-        .diagnostics
-        .into_iter()
-        .partition(Diagnostic::is_error);
-    problems.extend(errors);
-    if problems.is_empty() {
-        Ok((prepared, warnings))
-    } else {
-        problems.extend(warnings);
-        Err(problems)
-    }
-}
-
 /// How a plan (or a review) describes a prepared campaign. Broadcasts are always due: they
 /// are sent at once with their publish time and Engati schedules them.
 pub(crate) fn describe(catalog: &Catalog, p: &Prepared<'_>, now: Timestamp) -> Campaign {
@@ -354,7 +278,7 @@ fn plan_campaign(
     if per_recipient {
         failures = p.render.render_each(
             recipients,
-            BATCH,
+            crate::render::BATCH,
             budget,
             |recipient, fingerprint| {
                 let verdict = judge(&recipient.phone, fingerprint);

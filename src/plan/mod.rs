@@ -25,6 +25,7 @@ use crate::fingerprint::Fingerprint;
 use crate::model::OnChange;
 use crate::state::Outcome;
 
+pub(crate) use engine::describe;
 pub use make::{Options, Project, make};
 pub use summary::{CampaignSummary, Summary};
 

@@ -2,9 +2,9 @@
 //! breaks a WhatsApp rule (grouped by what went wrong, the first few named), a campaign whose
 //! templates used up the run's budget, and a broadcast that fails to render.
 
-use super::engine::Prepared;
 use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::load::LoadedProject;
+use crate::render::Prepared;
 use crate::render::{FailureGroup, Failures};
 
 /// The problems of a campaign's recipients that failed to render: one per distinct problem,
@@ -54,7 +54,7 @@ pub(crate) fn failures(
             pointer,
             format!(
                 "{more} more recipient{} fail in other ways",
-                if more == 1 { "" } else { "s" }
+                crate::words::s(more)
             ),
             "fix the problems above and plan again to see the rest",
         ));

@@ -7,6 +7,7 @@
 
 mod compile;
 pub mod message;
+mod prepare;
 pub mod recipients;
 mod skeleton;
 pub mod text;
@@ -25,6 +26,11 @@ use crate::jinja::{Budget, Exhausted, Spent};
 use crate::model::{Api, Campaign};
 use crate::validate::{Catalog, Item};
 pub use message::{Message, MessageError, Target};
+pub(crate) use prepare::{Prepared, prepare};
+
+/// Recipients rendered per batch: enough to keep every core busy, few enough that a batch's
+/// request bodies stay small in memory.
+pub const BATCH: usize = 8192;
 pub use recipients::{NoUsersApi, Recipient, Resolved, Resolver, UserFields, UsersSource};
 use text::{Compiler, Globals};
 

@@ -482,7 +482,7 @@ impl<'a> Resolver<'a> {
                     &format!("{sub}/users_api"),
                     format!(
                         "the Users API returned {skipped} user{} of {label} without an E.164 phone number; they are left out",
-                        if skipped == 1 { "" } else { "s" }
+                        crate::words::s(skipped)
                     ),
                 )
                 .help("only WhatsApp users with a phone number can be messaged");

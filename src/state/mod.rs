@@ -146,7 +146,7 @@ pub struct Lock {
 
 /// A campaign's deliveries counted by outcome, for `herald state list`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CampaignSummary {
+pub struct CampaignTotals {
     /// The campaign's name.
     pub campaign: String,
     /// Deliveries whose latest attempt was sent.
@@ -371,7 +371,7 @@ pub trait Store: Send {
     fn set_serial(&mut self, serial: u64) -> Result<(), StateError>;
 
     /// Every campaign in state with its deliveries counted by outcome, by name.
-    fn campaigns(&self) -> Result<Vec<CampaignSummary>, StateError>;
+    fn campaigns(&self) -> Result<Vec<CampaignTotals>, StateError>;
 
     /// Takes the apply lock for `holder`; fails at once with [`StateError::Locked`] when a
     /// live process holds it. The lock dies with its holder (an OS file lock, a database

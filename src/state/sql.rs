@@ -5,7 +5,7 @@ use std::fmt;
 
 use jiff::Timestamp;
 
-use super::{ApplyRecord, CampaignSummary, Delivery, Lock, Outcome, StateError};
+use super::{ApplyRecord, CampaignTotals, Delivery, Lock, Outcome, StateError};
 use crate::fingerprint::Fingerprint;
 
 /// A timestamp as stored: RFC 3339 in UTC with all nine fractional digits, so that text order
@@ -155,17 +155,17 @@ pub(super) fn lock(row: &impl Columns) -> Column<Lock> {
 }
 
 /// Counting each campaign's deliveries by outcome: its columns in the order
-/// [`campaign_summary`] reads them (`{s}` is where the backend's tables are).
-pub(super) const CAMPAIGN_SUMMARY_SQL: &str = "SELECT campaign,
+/// [`campaign_totals`] reads them (`{s}` is where the backend's tables are).
+pub(super) const CAMPAIGN_TOTALS_SQL: &str = "SELECT campaign,
         count(*) FILTER (WHERE outcome = 'sent'),
         count(*) FILTER (WHERE outcome = 'failed'),
         count(*) FILTER (WHERE outcome IN ('unknown', 'in_flight')),
         max(at)
     FROM {s}deliveries GROUP BY campaign ORDER BY campaign";
 
-/// A row of [`CAMPAIGN_SUMMARY_SQL`].
-pub(super) fn campaign_summary(row: &impl Columns) -> Column<CampaignSummary> {
-    Ok(CampaignSummary {
+/// A row of [`CAMPAIGN_TOTALS_SQL`].
+pub(super) fn campaign_totals(row: &impl Columns) -> Column<CampaignTotals> {
+    Ok(CampaignTotals {
         campaign: row.text(0)?,
         sent: row.count(1)?,
         failed: row.count(2)?,

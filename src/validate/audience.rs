@@ -314,13 +314,51 @@ fn inline_fields(
     }
 }
 
-fn csv_fields(
+/// A CSV row whose phone is not E.164, pointing at the value in the row's own text (said
+/// without the value where phones are hidden).
+fn bad_phone(
+    name: &str,
+    record: &crate::load::csv::Record,
+    column: usize,
+    value: &str,
+    help: impl Into<String>,
+) -> Diagnostic {
+    let (line, col, text) = record.position(column);
+    let at = Pos {
+        line: line as usize,
+        col,
+    };
+    let row = record.row();
+    Diagnostic::error(
+        Code::Phone,
+        name.to_owned(),
+        format!("row {row}, column `phone`: `{value}` is not an E.164 phone number"),
+    )
+    .at(
+        Span {
+            start: at,
+            end: Pos {
+                line: at.line,
+                col: at.col + value.chars().count(),
+            },
+        },
+        Some(SourceText::new(Arc::from(text), at.line)),
+    )
+    .help(help)
+    .private(format!(
+        "row {row}, column `phone`: the value is not an E.164 phone number"
+    ))
+}
+
+/// Opens the CSV file `csv` names (relative to the file that names it), with the name it
+/// is reported under; `None` after reporting why it cannot be read.
+fn open_csv(
     checker: &mut Checker<'_>,
     files: &crate::load::Confinement,
     loc: &Loc,
     sub: &str,
     csv: &str,
-) -> Fields {
+) -> Option<(String, audience_file::AudienceFile)> {
     let base = checker.files[loc.file]
         .path
         .parent()
@@ -328,8 +366,8 @@ fn csv_fields(
         .to_path_buf();
     let path = base.join(csv);
     let name = normalize(&display_name(&checker.root, &path));
-    let mut file = match audience_file::open(files, &path) {
-        Ok(file) => file,
+    match audience_file::open(files, &path) {
+        Ok(file) => Some((name, file)),
         Err(e) => {
             let help = match &e {
                 audience_file::AudienceError::Refused(crate::load::Refusal::Missing(_)) => format!(
@@ -342,8 +380,20 @@ fn csv_fields(
                 .error(e.code(), loc, sub, e.message(&name))
                 .help(help);
             checker.report(d);
-            return Fields::Any;
+            None
         }
+    }
+}
+
+fn csv_fields(
+    checker: &mut Checker<'_>,
+    files: &crate::load::Confinement,
+    loc: &Loc,
+    sub: &str,
+    csv: &str,
+) -> Fields {
+    let Some((name, mut file)) = open_csv(checker, files, loc, sub, csv) else {
+        return Fields::Any;
     };
     let mut bad_rows = 0usize;
     let mut sample = BTreeMap::new();
@@ -368,32 +418,7 @@ fn csv_fields(
         if let Err(e) = phone::check(value) {
             bad_rows += 1;
             if bad_rows <= MAX_CSV_ROW_ERRORS {
-                let (line, col, text) = record.position(file.phone);
-                let at = Pos {
-                    line: line as usize,
-                    col,
-                };
-                let row = record.row();
-                let d = Diagnostic::error(
-                    Code::Phone,
-                    name.clone(),
-                    format!("row {row}, column `phone`: `{value}` is not an E.164 phone number"),
-                )
-                .at(
-                    Span {
-                        start: at,
-                        end: Pos {
-                            line: at.line,
-                            col: at.col + value.chars().count(),
-                        },
-                    },
-                    Some(SourceText::new(Arc::from(text), at.line)),
-                )
-                .help(e.help)
-                .private(format!(
-                    "row {row}, column `phone`: the value is not an E.164 phone number"
-                ));
-                checker.report(d);
+                checker.report(bad_phone(&name, &record, file.phone, value, e.help));
             }
         }
     }

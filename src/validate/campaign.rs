@@ -24,16 +24,16 @@ pub(super) fn check(
     }
 }
 
-fn check_one(
+/// The fields a campaign's recipients have, from its audience (named or inline), reporting
+/// a name that is not defined.
+fn audience_fields(
     checker: &mut Checker<'_>,
     catalog: &Catalog,
     fields: &BTreeMap<String, Fields>,
-    env: &minijinja::Environment<'static>,
-    item: &Item<Campaign>,
-) {
-    let loc = &item.loc;
-    let campaign = &item.value;
-    let user_fields = match &campaign.audience {
+    loc: &Loc,
+    audience: &crate::model::AudienceRef,
+) -> Fields {
+    match audience {
         crate::model::AudienceRef::Named(name) => {
             if !catalog.has("audiences", name) {
                 let d = audience::unknown_reference(
@@ -53,7 +53,19 @@ fn check_one(
                 fields.get(n).cloned().unwrap_or(Fields::Any)
             })
         }
-    };
+    }
+}
+
+fn check_one(
+    checker: &mut Checker<'_>,
+    catalog: &Catalog,
+    fields: &BTreeMap<String, Fields>,
+    env: &minijinja::Environment<'static>,
+    item: &Item<Campaign>,
+) {
+    let loc = &item.loc;
+    let campaign = &item.value;
+    let user_fields = audience_fields(checker, catalog, fields, loc, &campaign.audience);
 
     if let Some(schedule) = &campaign.schedule {
         check_schedule(checker, loc, &schedule.at);
@@ -239,40 +251,7 @@ fn collect_params<'a>(
         ..
     } = params;
     if let Some(h) = header {
-        if let Some(text) = &h.text {
-            strings.push((
-                format!("{at}/header/text"),
-                text,
-                scope,
-                Some(Param::HeaderText),
-            ));
-        }
-        for (kind, media) in [("image", &h.image), ("video", &h.video)] {
-            if let Some(m) = media {
-                strings.push((
-                    format!("{at}/header/{kind}/link"),
-                    &m.link,
-                    scope,
-                    Some(Param::MediaLink),
-                ));
-            }
-        }
-        if let Some(d) = &h.document {
-            strings.push((
-                format!("{at}/header/document/link"),
-                &d.link,
-                scope,
-                Some(Param::MediaLink),
-            ));
-            if let Some(f) = &d.filename {
-                strings.push((
-                    format!("{at}/header/document/filename"),
-                    f,
-                    scope,
-                    Some(Param::Filename),
-                ));
-            }
-        }
+        collect_header(strings, at, h, scope);
     }
     for (i, entry) in body.iter().enumerate() {
         strings.push((
@@ -310,6 +289,50 @@ fn collect_params<'a>(
     }
 }
 
+/// The strings of a template's header parameter: its text, or its media's link (and a
+/// document's file name).
+fn collect_header<'a>(
+    strings: &mut Strings<'a>,
+    at: &str,
+    h: &'a crate::model::HeaderParam,
+    scope: &'a Scope<'a>,
+) {
+    if let Some(text) = &h.text {
+        strings.push((
+            format!("{at}/header/text"),
+            text,
+            scope,
+            Some(Param::HeaderText),
+        ));
+    }
+    for (kind, media) in [("image", &h.image), ("video", &h.video)] {
+        if let Some(m) = media {
+            strings.push((
+                format!("{at}/header/{kind}/link"),
+                &m.link,
+                scope,
+                Some(Param::MediaLink),
+            ));
+        }
+    }
+    if let Some(d) = &h.document {
+        strings.push((
+            format!("{at}/header/document/link"),
+            &d.link,
+            scope,
+            Some(Param::MediaLink),
+        ));
+        if let Some(f) = &d.filename {
+            strings.push((
+                format!("{at}/header/document/filename"),
+                f,
+                scope,
+                Some(Param::Filename),
+            ));
+        }
+    }
+}
+
 /// Body, header and buttons against the approved template.
 fn check_params(
     checker: &mut Checker<'_>,
@@ -335,7 +358,7 @@ fn check_params(
                 &format!("{at}/body"),
                 format!(
                     "template `{name}` has {slot_count} slot{} but `body` has {} entr{}",
-                    plural(slot_count),
+                    crate::words::s(slot_count),
                     body.len(),
                     if body.len() == 1 { "y" } else { "ies" }
                 ),
@@ -432,7 +455,7 @@ fn check_buttons(
                 format!(
                     "template `{name}` has {} button{} but {} button parameter{} given",
                     approved.len(),
-                    plural(approved.len()),
+                    crate::words::s(approved.len()),
                     buttons.len(),
                     if buttons.len() == 1 { " is" } else { "s are" }
                 ),
@@ -442,83 +465,98 @@ fn check_buttons(
         checker.report(d);
     }
     for (i, (param, approved)) in buttons.iter().zip(approved).enumerate() {
-        let sub = format!("{at}/buttons/{i}");
-        let given: Vec<&str> = [
-            ("flow", param.flow.is_some()),
-            ("payload", param.payload.is_some()),
-            ("url", param.url.is_some()),
-            ("code", param.code.is_some()),
-        ]
-        .into_iter()
-        .filter(|(_, set)| *set)
-        .map(|(k, _)| k)
-        .collect();
-        let kind = approved.kinds();
-        let wanted: &[&str] = match kind.first().copied() {
-            Some("quick_reply") => &["flow", "payload"],
-            Some("url") => &["url"],
-            Some("copy_code") => &["code"],
-            _ => continue,
-        };
-        let problem = match given.as_slice() {
-            [one] if wanted.contains(one) => None,
-            [] => Some(format!("button {i} parameter is empty")),
-            [one] => Some(format!(
-                "button {i} of template `{name}` is {}, but the parameter gives `{one}`",
-                kind[0]
-            )),
-            many => Some(format!(
-                "button {i} parameter has several kinds: {}",
-                many.join(", ")
-            )),
-        };
-        if let Some(message) = problem {
-            let help = match wanted {
-                ["flow", "payload"] => {
-                    "a quick-reply button takes `{flow: FLOW_KEY, data: {...}}` or `{payload: TEXT}`"
-                }
-                ["url"] => {
-                    "a URL button takes `{url: SUFFIX}`, the text that fills the approved URL's {{1}}"
-                }
-                _ => "a copy-code button takes `{code: TEXT}`",
-            };
-            let d = checker
-                .error(Code::TemplateButtons, loc, &sub, message)
-                .help(help)
-                .related(checker.related(
-                    &template.loc,
-                    &format!("/buttons/{i}"),
-                    "the approved button",
-                ));
-            checker.report(d);
-        } else if param.data.is_some() && param.flow.is_none() {
-            let d = checker
-                .error(
-                    Code::TemplateButtons,
-                    loc,
-                    &format!("{sub}/data"),
-                    "`data` is only used with `flow`",
-                )
-                .help("add `flow: FLOW_KEY`, or remove `data`");
-            checker.report(d);
-        }
-        for key in param.data.iter().flatten().map(|(key, _)| key) {
-            if let Err(breach) = Param::FlowDataName.check(key) {
-                let pointer = format!("{sub}/data/{}", crate::load::node::escape_token(key));
-                let d = checker
-                    .error(
-                        Code::Limit,
-                        loc,
-                        &pointer,
-                        format!("the quick-reply data name `{key}` {}", breach.problem),
-                    )
-                    .help(breach.help);
-                checker.report(d);
-            }
-        }
+        check_button(checker, loc, at, template, i, param, approved);
     }
 }
 
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
+/// One button parameter against its approved button: the kind it gives, and its data names.
+fn check_button(
+    checker: &mut Checker<'_>,
+    loc: &Loc,
+    at: &str,
+    template: &Item<Template>,
+    i: usize,
+    param: &ButtonParam,
+    approved: &crate::model::ApprovedButton,
+) {
+    let name = &template.name;
+    let sub = format!("{at}/buttons/{i}");
+    let given: Vec<&str> = [
+        ("flow", param.flow.is_some()),
+        ("payload", param.payload.is_some()),
+        ("url", param.url.is_some()),
+        ("code", param.code.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, set)| *set)
+    .map(|(k, _)| k)
+    .collect();
+    let kind = approved.kinds();
+    let wanted: &[&str] = match kind.first().copied() {
+        Some("quick_reply") => &["flow", "payload"],
+        Some("url") => &["url"],
+        Some("copy_code") => &["code"],
+        _ => return,
+    };
+    let problem = match given.as_slice() {
+        [one] if wanted.contains(one) => None,
+        [] => Some(format!("button {i} parameter is empty")),
+        [one] => Some(format!(
+            "button {i} of template `{name}` is {}, but the parameter gives `{one}`",
+            kind[0]
+        )),
+        many => Some(format!(
+            "button {i} parameter has several kinds: {}",
+            many.join(", ")
+        )),
+    };
+    if let Some(message) = problem {
+        let help = match wanted {
+            ["flow", "payload"] => {
+                "a quick-reply button takes `{flow: FLOW_KEY, data: {...}}` or `{payload: TEXT}`"
+            }
+            ["url"] => {
+                "a URL button takes `{url: SUFFIX}`, the text that fills the approved URL's {{1}}"
+            }
+            _ => "a copy-code button takes `{code: TEXT}`",
+        };
+        let d = checker
+            .error(Code::TemplateButtons, loc, &sub, message)
+            .help(help)
+            .related(checker.related(
+                &template.loc,
+                &format!("/buttons/{i}"),
+                "the approved button",
+            ));
+        checker.report(d);
+    } else if param.data.is_some() && param.flow.is_none() {
+        let d = checker
+            .error(
+                Code::TemplateButtons,
+                loc,
+                &format!("{sub}/data"),
+                "`data` is only used with `flow`",
+            )
+            .help("add `flow: FLOW_KEY`, or remove `data`");
+        checker.report(d);
+    }
+    check_data_names(checker, loc, &sub, param);
+}
+
+/// The names of a quick-reply button's `data`, which WhatsApp restricts.
+fn check_data_names(checker: &mut Checker<'_>, loc: &Loc, sub: &str, param: &ButtonParam) {
+    for key in param.data.iter().flatten().map(|(key, _)| key) {
+        if let Err(breach) = Param::FlowDataName.check(key) {
+            let pointer = format!("{sub}/data/{}", crate::load::node::escape_token(key));
+            let d = checker
+                .error(
+                    Code::Limit,
+                    loc,
+                    &pointer,
+                    format!("the quick-reply data name `{key}` {}", breach.problem),
+                )
+                .help(breach.help);
+            checker.report(d);
+        }
+    }
 }

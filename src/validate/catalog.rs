@@ -89,6 +89,68 @@ impl Catalog {
     }
 }
 
+/// Reports an entry defined a second time, pointing at both definitions.
+fn report_duplicate(
+    checker: &mut Checker<'_>,
+    doc: &crate::load::node::Node,
+    first: &Loc,
+    loc: &Loc,
+    kind: &str,
+    name: &str,
+) {
+    let singular = kind.trim_end_matches('s');
+    let first_file = checker.file_name(first).to_owned();
+    let key_span = doc
+        .pointer(&format!("/{kind}"))
+        .and_then(|n| n.entry(name))
+        .map_or(doc.span, |e| e.key_span);
+    let first_key_span = checker.files[first.file].documents[first.doc]
+        .pointer(&format!("/{kind}"))
+        .and_then(|n| n.entry(name))
+        .map_or(doc.span, |e| e.key_span);
+    let mut related = checker.related(first, "", "first defined here");
+    related.span = first_key_span;
+    let diagnostic = checker
+        .error_at(
+            Code::DuplicateName,
+            loc,
+            key_span,
+            format!("{singular} `{name}` is defined twice"),
+        )
+        .label("defined again here")
+        .help(format!(
+            "{singular} names are unique across the project; rename one of them or delete the \
+             copy (the first is in {first_file})"
+        ))
+        .related(related);
+    checker.report(diagnostic);
+}
+
+/// The entry at `pointer` as it can be deserialized: without the unknown fields the schema
+/// found (dropping them leaves a value the types accept), or `None` when anything else in it
+/// failed. Cloned only when fields must be dropped.
+fn usable<'v>(
+    value: &'v Value,
+    failed: &[schema::FailedPath],
+    pointer: &str,
+    kind: &str,
+) -> Option<std::borrow::Cow<'v, Value>> {
+    let mut value = std::borrow::Cow::Borrowed(value);
+    for f in failed {
+        let inside = f.pointer.starts_with(&format!("{pointer}/"));
+        if f.unknown_field && inside {
+            remove(value.to_mut(), &f.pointer[pointer.len()..]);
+        } else if inside
+            || f.pointer.is_empty()
+            || f.pointer == format!("/{kind}")
+            || f.pointer == pointer
+        {
+            return None;
+        }
+    }
+    Some(value)
+}
+
 /// Schema-checks every resource document and collects the entries, reporting duplicates.
 pub(super) fn build(checker: &mut Checker<'_>) -> Catalog {
     let mut catalog = Catalog::default();
@@ -134,32 +196,7 @@ pub(super) fn build(checker: &mut Checker<'_>) -> Catalog {
                     };
                     let key = (kind.clone(), name.clone());
                     if let Some(first) = first_seen.get(&key) {
-                        let singular = kind.trim_end_matches('s');
-                        let first_file = checker.file_name(first).to_owned();
-                        let key_span = doc
-                            .pointer(&format!("/{kind}"))
-                            .and_then(|n| n.entry(name))
-                            .map_or(doc.span, |e| e.key_span);
-                        let first_key_span = checker.files[first.file].documents[first.doc]
-                            .pointer(&format!("/{kind}"))
-                            .and_then(|n| n.entry(name))
-                            .map_or(doc.span, |e| e.key_span);
-                        let mut related = checker.related(first, "", "first defined here");
-                        related.span = first_key_span;
-                        let diagnostic = checker
-                            .error_at(
-                                Code::DuplicateName,
-                                &loc,
-                                key_span,
-                                format!("{singular} `{name}` is defined twice"),
-                            )
-                            .label("defined again here")
-                            .help(format!(
-                                "{singular} names are unique across the project; rename one of \
-                                 them or delete the copy (the first is in {first_file})"
-                            ))
-                            .related(related);
-                        checker.report(diagnostic);
+                        report_duplicate(checker, doc, first, &loc, kind, name);
                         // References to a template or audience defined twice are ambiguous:
                         // check them against neither copy, or an error about the other copy
                         // would point at a definition the user is not looking at.
@@ -174,25 +211,10 @@ pub(super) fn build(checker: &mut Checker<'_>) -> Catalog {
                         continue;
                     }
                     first_seen.insert(key, loc.clone());
-                    // Cloned only when unknown fields must be dropped before deserializing.
-                    let mut value = std::borrow::Cow::Borrowed(value);
-                    let mut is_broken = false;
-                    for f in &failed {
-                        let inside = f.pointer.starts_with(&format!("{pointer}/"));
-                        if f.unknown_field && inside {
-                            remove(value.to_mut(), &f.pointer[pointer.len()..]);
-                        } else if inside
-                            || f.pointer.is_empty()
-                            || f.pointer == format!("/{kind}")
-                            || f.pointer == pointer
-                        {
-                            is_broken = true;
-                        }
-                    }
-                    if is_broken {
+                    let Some(value) = usable(value, &failed, &pointer, kind) else {
                         catalog.broken.push((kind.clone(), name.clone()));
                         continue;
-                    }
+                    };
                     match kind.as_str() {
                         "templates" => insert(&mut catalog.templates, entry(name, &value, &loc)),
                         "audiences" => insert(&mut catalog.audiences, entry(name, &value, &loc)),

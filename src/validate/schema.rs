@@ -51,7 +51,7 @@ fn root(kind: Kind) -> &'static Value {
 
 /// An instance path that failed the schema.
 #[derive(Debug, Clone)]
-pub(super) struct Failure {
+pub(super) struct FailedPath {
     /// JSON pointer of the failing value.
     pub pointer: String,
     /// An unknown field: dropping it leaves a value the types accept, so the entry can still be
@@ -67,7 +67,7 @@ pub(super) fn check(
     source: &Arc<SourceText>,
     doc: &Node,
     json: &Value,
-) -> (Vec<Diagnostic>, Vec<Failure>) {
+) -> (Vec<Diagnostic>, Vec<FailedPath>) {
     let mut diagnostics = Vec::new();
     let mut failed = Vec::new();
     let mapper = Mapper {
@@ -100,7 +100,7 @@ impl Mapper<'_> {
         &self,
         error: &ValidationError<'_>,
         out: &mut Vec<Diagnostic>,
-        failed: &mut Vec<Failure>,
+        failed: &mut Vec<FailedPath>,
     ) {
         let at = error.instance_path().as_str().to_owned();
         match error.kind() {
@@ -111,7 +111,7 @@ impl Mapper<'_> {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 for name in unexpected {
                     let pointer = format!("{at}/{}", escape_token(name));
-                    failed.push(Failure {
+                    failed.push(FailedPath {
                         pointer,
                         unknown_field: true,
                     });
@@ -119,7 +119,7 @@ impl Mapper<'_> {
                 }
             }
             _ => {
-                failed.push(Failure {
+                failed.push(FailedPath {
                     pointer: at.clone(),
                     unknown_field: false,
                 });
@@ -136,7 +136,7 @@ impl Mapper<'_> {
         at: &str,
         context: &[Vec<ValidationError<'static>>],
         out: &mut Vec<Diagnostic>,
-        failed: &mut Vec<Failure>,
+        failed: &mut Vec<FailedPath>,
     ) {
         let what = describe_path(at);
         let constants: Vec<&str> = context
@@ -148,7 +148,7 @@ impl Mapper<'_> {
                 })
             })
             .collect();
-        let failure = Failure {
+        let failure = FailedPath {
             pointer: at.to_owned(),
             unknown_field: false,
         };

@@ -77,53 +77,63 @@ fn check_one(checker: &mut Checker<'_>, loc: &super::Loc, template: &Template) {
         checker.report(d);
     }
     for (i, button) in template.buttons.iter().enumerate() {
-        let at = format!("/buttons/{i}");
-        let kinds = button.kinds();
-        if kinds.len() != 1 {
-            let message = if kinds.is_empty() {
-                format!("button {i} has no kind")
-            } else {
-                format!("button {i} has several kinds: {}", kinds.join(", "))
-            };
-            let d = checker
-                .error(Code::OneOf, loc, &at, message)
-                .help("write each button as one of `quick_reply: LABEL`, `url: {text, url}` or `copy_code: LABEL`");
-            checker.report(d);
-            continue;
-        }
-        let (label, label_at) = match (&button.quick_reply, &button.url, &button.copy_code) {
-            (Some(l), _, _) => (l.as_str(), format!("{at}/quick_reply")),
-            (_, Some(u), _) => (u.text.as_str(), format!("{at}/url/text")),
-            (_, _, Some(l)) => (l.as_str(), format!("{at}/copy_code")),
-            _ => continue,
+        check_button(checker, loc, i, button);
+    }
+}
+
+/// One button: exactly one kind, its label and URL within WhatsApp's limits.
+fn check_button(
+    checker: &mut Checker<'_>,
+    loc: &super::Loc,
+    i: usize,
+    button: &crate::model::ApprovedButton,
+) {
+    let at = format!("/buttons/{i}");
+    let kinds = button.kinds();
+    if kinds.len() != 1 {
+        let message = if kinds.is_empty() {
+            format!("button {i} has no kind")
+        } else {
+            format!("button {i} has several kinds: {}", kinds.join(", "))
         };
-        let len = label.chars().count();
-        if len > limits::BUTTON_LABEL {
-            let d = checker
-                .error(
-                    Code::Limit,
-                    loc,
-                    &label_at,
-                    format!(
-                        "button label is {len} characters; WhatsApp allows {}",
-                        limits::BUTTON_LABEL
-                    ),
-                )
-                .help("shorten the label");
-            checker.report(d);
-        }
-        if let Some(url) = &button.url
-            && url.url.chars().count() > limits::URL
-        {
-            let d = checker
-                .error(
-                    Code::Limit,
-                    loc,
-                    &format!("{at}/url/url"),
-                    format!("the URL is longer than {} characters", limits::URL),
-                )
-                .help("use a shorter URL");
-            checker.report(d);
-        }
+        let d = checker
+            .error(Code::OneOf, loc, &at, message)
+            .help("write each button as one of `quick_reply: LABEL`, `url: {text, url}` or `copy_code: LABEL`");
+        checker.report(d);
+        return;
+    }
+    let (label, label_at) = match (&button.quick_reply, &button.url, &button.copy_code) {
+        (Some(l), _, _) => (l.as_str(), format!("{at}/quick_reply")),
+        (_, Some(u), _) => (u.text.as_str(), format!("{at}/url/text")),
+        (_, _, Some(l)) => (l.as_str(), format!("{at}/copy_code")),
+        _ => return,
+    };
+    let len = label.chars().count();
+    if len > limits::BUTTON_LABEL {
+        let d = checker
+            .error(
+                Code::Limit,
+                loc,
+                &label_at,
+                format!(
+                    "button label is {len} characters; WhatsApp allows {}",
+                    limits::BUTTON_LABEL
+                ),
+            )
+            .help("shorten the label");
+        checker.report(d);
+    }
+    if let Some(url) = &button.url
+        && url.url.chars().count() > limits::URL
+    {
+        let d = checker
+            .error(
+                Code::Limit,
+                loc,
+                &format!("{at}/url/url"),
+                format!("the URL is longer than {} characters", limits::URL),
+            )
+            .help("use a shorter URL");
+        checker.report(d);
     }
 }

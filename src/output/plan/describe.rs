@@ -39,7 +39,7 @@ pub(super) fn header_line(header: &Header) -> String {
 
 /// What a campaign sends: `template invoice_reminder`, `trigger`, `broadcast`,
 /// `template broadcast invoice_reminder`.
-pub(super) fn kind(campaign: &Campaign) -> String {
+pub(crate) fn kind(campaign: &Campaign) -> String {
     let name = campaign.template.as_ref().map(|t| clean(&t.name));
     match (campaign.send.as_str(), name) {
         ("template", Some(name)) => format!("template {name}"),
@@ -55,7 +55,7 @@ pub(super) fn is_broadcast(campaign: &Campaign) -> bool {
 }
 
 /// `due`, `waiting until <time>`, `publishes at <time>` or `publishes at apply`.
-pub(super) fn schedule(campaign: &Campaign) -> String {
+pub(crate) fn schedule(campaign: &Campaign) -> String {
     match (is_broadcast(campaign), campaign.schedule) {
         (true, Some(at)) => format!("publishes at {at}"),
         (true, None) => "publishes at apply".to_owned(),
@@ -66,7 +66,7 @@ pub(super) fn schedule(campaign: &Campaign) -> String {
 }
 
 /// `keep` or `resend`.
-pub(super) fn on_change(on_change: OnChange) -> &'static str {
+pub(crate) fn on_change(on_change: OnChange) -> &'static str {
     match on_change {
         OnChange::Keep => "keep",
         OnChange::Resend => "resend",
@@ -158,10 +158,7 @@ pub(super) fn marker(kind: ActionKind) -> &'static str {
 pub(super) fn recipient(campaign: &Campaign, action: &Action) -> String {
     if action.recipient == WHOLE_CAMPAIGN {
         let n = campaign.recipients;
-        format!(
-            "whole audience ({n} recipient{})",
-            if n == 1 { "" } else { "s" }
-        )
+        format!("whole audience ({n} recipient{})", crate::words::s(n))
     } else {
         clean(&action.recipient)
     }
@@ -239,7 +236,7 @@ pub(super) fn diff(action: &Action) -> Option<Vec<String>> {
 
 /// A unified diff of two texts (2 lines of context), cleaned for printing; empty when they are
 /// the same.
-pub(super) fn unified(old: &str, new: &str, old_header: &str, new_header: &str) -> Vec<String> {
+pub(crate) fn unified(old: &str, new: &str, old_header: &str, new_header: &str) -> Vec<String> {
     let text = TextDiff::configure()
         .timeout(DIFF_TIMEOUT)
         .diff_lines(old, new)
@@ -252,7 +249,7 @@ pub(super) fn unified(old: &str, new: &str, old_header: &str, new_header: &str) 
 
 /// A request as diffable text: its pretty-printed body, led by the method, path and query
 /// when `target`.
-pub(super) fn request_text(request: &Request, target: bool) -> String {
+pub(crate) fn request_text(request: &Request, target: bool) -> String {
     let mut text = String::new();
     if target {
         text.push_str(&format!("{} {}\n", request.method, request.path));
@@ -273,7 +270,7 @@ pub(super) fn request_text(request: &Request, target: bool) -> String {
 
 /// User text made safe to print: control characters (escape codes, carriage returns) are shown
 /// escaped instead of acting on the terminal; tabs become spaces.
-pub(super) fn clean(text: &str) -> String {
+pub(crate) fn clean(text: &str) -> String {
     if !text.chars().any(char::is_control) {
         return text.to_owned();
     }

@@ -13,10 +13,10 @@ const ACTION_INDENT: &str = "  ";
 const DETAIL_INDENT: &str = "      ";
 
 /// SGR codes, applied only with [`Style::Color`].
-pub(super) struct Paint(pub(super) bool);
+pub(crate) struct Paint(pub(crate) bool);
 
 impl Paint {
-    pub(super) fn apply(&self, code: &str, text: &str) -> String {
+    pub(crate) fn apply(&self, code: &str, text: &str) -> String {
         if self.0 {
             format!("\x1b[{code}m{text}\x1b[0m")
         } else {
@@ -24,11 +24,11 @@ impl Paint {
         }
     }
 
-    pub(super) fn bold(&self, text: &str) -> String {
+    pub(crate) fn bold(&self, text: &str) -> String {
         self.apply("1", text)
     }
 
-    pub(super) fn dim(&self, text: &str) -> String {
+    pub(crate) fn dim(&self, text: &str) -> String {
         self.apply("2", text)
     }
 
@@ -43,7 +43,7 @@ impl Paint {
         self.apply(code, text)
     }
 
-    pub(super) fn diff_line(&self, line: &str) -> String {
+    pub(crate) fn diff_line(&self, line: &str) -> String {
         let code = if line.starts_with("+++") || line.starts_with("---") {
             "1"
         } else if line.starts_with('+') {

@@ -12,7 +12,7 @@ use super::preview::preview;
 use crate::plan::{Action, CampaignSummary, Summary};
 
 /// The most the comment may hold, in bytes.
-pub(super) const LIMIT: usize = 65_000;
+pub(crate) const LIMIT: usize = 65_000;
 /// The most one campaign's section may hold, in bytes.
 pub(super) const SECTION_LIMIT: usize = 12_000;
 /// Room kept for the closing notes of the comment and of a section.
@@ -38,7 +38,7 @@ pub fn markdown(summary: &Summary) -> String {
                 out.push_str(&format!(
                     "\n_{} not in the table: the comment would exceed GitHub's 65,536-character \
                      limit. Run herald plan locally or read the JSON plan._\n",
-                    plural(campaigns.len() - i)
+                    crate::words::count(campaigns.len() - i, "campaign")
                 ));
                 break;
             }
@@ -58,17 +58,13 @@ pub fn markdown(summary: &Summary) -> String {
             out.push_str(&format!(
                 "_{} not shown: the comment would exceed GitHub's 65,536-character limit. \
                  Run herald plan locally or read the JSON plan._\n",
-                plural(detailed.len() - i)
+                crate::words::count(detailed.len() - i, "campaign")
             ));
             break;
         }
         out.push_str(&section);
     }
     out
-}
-
-fn plural(n: usize) -> String {
-    format!("{n} campaign{}", if n == 1 { "" } else { "s" })
 }
 
 fn row(c: &CampaignSummary) -> String {
@@ -144,19 +140,19 @@ fn write_action(s: &mut Section, c: &CampaignSummary, action: &Action) {
 }
 
 /// A section being built; once something does not fit, it is `cut` and takes nothing more.
-pub(super) struct Section {
+pub(crate) struct Section {
     text: String,
     cut: bool,
 }
 
 impl Section {
     /// An empty section, starting with `text`.
-    pub(super) fn new(text: String) -> Section {
+    pub(crate) fn new(text: String) -> Section {
         Section { text, cut: false }
     }
 
     /// The section's text, closed.
-    pub(super) fn finish(mut self) -> String {
+    pub(crate) fn finish(mut self) -> String {
         if self.cut {
             self.text.push_str(
                 "_The rest of this campaign is not shown: it would make the comment too long._\n\n",
@@ -170,7 +166,7 @@ impl Section {
         SECTION_LIMIT.saturating_sub(self.text.len() + RESERVE)
     }
 
-    pub(super) fn push(&mut self, text: &str) {
+    pub(crate) fn push(&mut self, text: &str) {
         if self.cut {
             return;
         }
@@ -183,7 +179,7 @@ impl Section {
 
     /// A fenced code block; when it does not fit whole, as many lines as fit and a count of
     /// the rest.
-    pub(super) fn block(&mut self, lang: &str, lines: &[String]) {
+    pub(crate) fn block(&mut self, lang: &str, lines: &[String]) {
         if self.cut {
             return;
         }
@@ -246,7 +242,7 @@ fn longest_run(text: &str, c: char) -> usize {
 }
 
 /// Inline code that backticks inside cannot close.
-pub(super) fn inline_code(text: &str) -> String {
+pub(crate) fn inline_code(text: &str) -> String {
     let ticks = "`".repeat(longest_run(text, '`') + 1);
     let pad = if text.starts_with('`') || text.ends_with('`') {
         " "
@@ -258,7 +254,7 @@ pub(super) fn inline_code(text: &str) -> String {
 
 /// Text safe in HTML and Markdown paragraphs: `&`, `<` and `>` escaped, backticks and tildes
 /// as entities (so no line can open a code fence), control characters shown escaped.
-pub(super) fn html(text: &str) -> String {
+pub(crate) fn html(text: &str) -> String {
     clean(text)
         .replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -268,7 +264,7 @@ pub(super) fn html(text: &str) -> String {
 }
 
 /// Text safe in a table cell: one line, HTML escaped, `|` escaped.
-pub(super) fn cell(text: &str) -> String {
+pub(crate) fn cell(text: &str) -> String {
     html(&text.replace(['\n', '\r'], " ")).replace('|', "\\|")
 }
 

@@ -56,7 +56,7 @@ fn template_broadcast(text: Option<&TemplateText>, body: &Value) -> Option<Vec<S
     let payload = body.pointer("/payload/content/0/template")?;
     let mut lines = template(text, payload)?;
     if let Some(users) = body.get("users").and_then(Value::as_array) {
-        lines.push(format!("to {}", plural(users.len(), "user")));
+        lines.push(format!("to {}", crate::words::count(users.len(), "user")));
     }
     Some(lines)
 }
@@ -202,7 +202,10 @@ fn broadcast(body: &Value) -> Option<Vec<String>> {
         .pointer("/audience/rule/channelUserIds")
         .and_then(Value::as_array)
     {
-        lines.push(format!("to {}", plural(ids.len(), "channel user")));
+        lines.push(format!(
+            "to {}",
+            crate::words::count(ids.len(), "channel user")
+        ));
     }
     Some(lines)
 }
@@ -253,10 +256,6 @@ fn fallback(request: &Request) -> Vec<String> {
 
 fn compact(value: &Value) -> String {
     value.to_string()
-}
-
-fn plural(n: usize, word: &str) -> String {
-    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Decodes `%XX` escapes of a path segment for display (invalid UTF-8 shown lossily).

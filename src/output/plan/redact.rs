@@ -143,7 +143,7 @@ fn hide_where_different(old: &mut Value, new: Option<&Value>) {
     }
 }
 
-pub(super) fn redact_request(user_paths: &[String], request: &mut Request) {
+pub(crate) fn redact_request(user_paths: &[String], request: &mut Request) {
     let hidden_query: Vec<&str> = user_paths
         .iter()
         .filter_map(|p| p.strip_prefix('?'))

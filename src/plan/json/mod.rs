@@ -127,10 +127,10 @@ pub struct CampaignActions {
     pub counts: Counts,
 }
 
-pub use stream::{ReadError, StreamError, read, stream};
+pub use stream::{PlanFileError, StreamError, read, stream};
 
 /// Parses a plan document held in memory.
-pub fn parse(text: &str) -> Result<Document, ReadError> {
+pub fn parse(text: &str) -> Result<Document, PlanFileError> {
     let mut builder = Builder::default();
     stream(text.as_bytes(), &mut builder).map_err(|e| match e {
         StreamError::Plan(e) => e,
@@ -154,7 +154,7 @@ pub struct Outline {
 }
 
 /// Reads a whole plan from `input`, checking it as [`stream`] does, and keeps its outline.
-pub fn outline(input: impl io::Read) -> Result<Outline, ReadError> {
+pub fn outline(input: impl io::Read) -> Result<Outline, PlanFileError> {
     let mut hashing = stream::Hashing::new(input);
     let mut sink = OutlineSink::default();
     stream(&mut hashing, &mut sink).map_err(|e| match e {
@@ -210,8 +210,8 @@ impl Sink for OutlineSink {
 
 /// A plan that streamed without its header or its end: [`stream`] never lets one through, so
 /// this is a refusal rather than a panic should that change.
-fn incomplete() -> ReadError {
-    ReadError {
+fn incomplete() -> PlanFileError {
+    PlanFileError {
         message: "not a herald plan: it has no header".to_owned(),
         help: "plan files are written by `herald plan --out FILE`; do not edit them".to_owned(),
     }

@@ -20,7 +20,7 @@ use crate::model::OnChange;
 
 /// Why a plan file cannot be used.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReadError {
+pub struct PlanFileError {
     /// What is wrong.
     pub message: String,
     /// How to fix it.
@@ -31,23 +31,23 @@ pub struct ReadError {
 #[derive(Debug)]
 pub enum StreamError {
     /// The plan is unreadable, damaged or from another herald.
-    Plan(ReadError),
+    Plan(PlanFileError),
     /// The sink failed (its error, as it returned it).
     Sink(io::Error),
 }
 
 /// Reads a whole plan file written by `herald plan --out` (for plans known to be small).
-pub fn read(path: &Path) -> Result<Document, ReadError> {
+pub fn read(path: &Path) -> Result<Document, PlanFileError> {
     let text = std::fs::read_to_string(path).map_err(|e| cannot_read(path, &e))?;
-    super::parse(&text).map_err(|e| ReadError {
+    super::parse(&text).map_err(|e| PlanFileError {
         message: format!("{}: {}", path.display(), e.message),
         help: e.help,
     })
 }
 
 /// The error for a plan file that cannot be opened or read.
-pub fn cannot_read(path: &Path, error: &io::Error) -> ReadError {
-    ReadError {
+pub fn cannot_read(path: &Path, error: &io::Error) -> PlanFileError {
+    PlanFileError {
         message: format!("cannot read the plan file {}: {error}", path.display()),
         help: "give the path `herald plan --out` wrote".to_owned(),
     }
@@ -68,7 +68,7 @@ pub fn stream(input: impl Read, sink: &mut dyn Sink) -> Result<(), StreamError> 
     match (parsed, reader.failure) {
         (_, Some(failure)) => Err(failure),
         (Ok(()), None) => Ok(()),
-        (Err(e), None) if e.is_io() => Err(StreamError::Plan(ReadError {
+        (Err(e), None) if e.is_io() => Err(StreamError::Plan(PlanFileError {
             message: format!("cannot read the plan: {e}"),
             help: "give the path `herald plan --out` wrote".to_owned(),
         })),
@@ -79,15 +79,15 @@ pub fn stream(input: impl Read, sink: &mut dyn Sink) -> Result<(), StreamError> 
     }
 }
 
-fn not_a_plan(detail: impl fmt::Display) -> ReadError {
-    ReadError {
+fn not_a_plan(detail: impl fmt::Display) -> PlanFileError {
+    PlanFileError {
         message: format!("not a herald plan: {detail}"),
         help: "plan files are written by `herald plan --out FILE`; do not edit them".to_owned(),
     }
 }
 
-fn damaged(detail: impl fmt::Display) -> ReadError {
-    ReadError {
+fn damaged(detail: impl fmt::Display) -> PlanFileError {
+    PlanFileError {
         message: format!("the plan file is damaged: {detail}"),
         help: "make the plan again with `herald plan --out FILE`; plan files must not be edited"
             .to_owned(),
@@ -139,7 +139,7 @@ impl<'de> Visitor<'de> for DocumentVisitor<'_, '_> {
         }
         let version: u32 = map.next_value()?;
         if version != FORMAT_VERSION {
-            return Err(reader.fail(plan(ReadError {
+            return Err(reader.fail(plan(PlanFileError {
                 message: format!(
                     "plan format version {version}; this herald reads version {FORMAT_VERSION}"
                 ),
@@ -191,7 +191,7 @@ impl<'de> Visitor<'de> for DocumentVisitor<'_, '_> {
     }
 }
 
-fn plan(error: ReadError) -> StreamError {
+fn plan(error: PlanFileError) -> StreamError {
     StreamError::Plan(error)
 }
 

@@ -16,7 +16,7 @@ use std::fmt;
 use postgres::{Client, Row};
 
 use super::sql::{self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, timestamp_text};
-use super::{ApplyRecord, CampaignSummary, Delivery, Lock, Outcome, Recorded, StateError, Store};
+use super::{ApplyRecord, CampaignTotals, Delivery, Lock, Outcome, Recorded, StateError, Store};
 use crate::fingerprint::Fingerprint;
 use migrations::{MIGRATIONS, SCHEMA_VERSION, schema_version};
 
@@ -417,18 +417,14 @@ impl Store for PostgresStore {
         self.query(doing, sql, &[&serial]).map(drop)
     }
 
-    fn campaigns(&self) -> Result<Vec<CampaignSummary>, StateError> {
+    fn campaigns(&self) -> Result<Vec<CampaignTotals>, StateError> {
         if !self.exists {
             return Ok(Vec::new());
         }
         let doing = "cannot list the campaigns in state";
-        let rows = self.query(
-            doing,
-            &sql::CAMPAIGN_SUMMARY_SQL.replace("{s}", "{s}."),
-            &[],
-        )?;
+        let rows = self.query(doing, &sql::CAMPAIGN_TOTALS_SQL.replace("{s}", "{s}."), &[])?;
         rows.iter()
-            .map(|row| sql::campaign_summary(row).map_err(fail(&self.location, doing)))
+            .map(|row| sql::campaign_totals(row).map_err(fail(&self.location, doing)))
             .collect()
     }
 

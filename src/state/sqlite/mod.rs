@@ -15,7 +15,7 @@ mod schema;
 mod withdraw;
 
 use super::sql::{self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, timestamp_text};
-use super::{ApplyRecord, CampaignSummary, Delivery, Lock, Outcome, Recorded, StateError, Store};
+use super::{ApplyRecord, CampaignTotals, Delivery, Lock, Outcome, Recorded, StateError, Store};
 use crate::fingerprint::Fingerprint;
 use lock::{lock_path, read_lock};
 use schema::{SCHEMA_VERSION, check_objects, migrate, schema_version};
@@ -396,10 +396,10 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn campaigns(&self) -> Result<Vec<CampaignSummary>, StateError> {
+    fn campaigns(&self) -> Result<Vec<CampaignTotals>, StateError> {
         let doing = "cannot list the campaigns in state";
-        let sql = sql::CAMPAIGN_SUMMARY_SQL.replace("{s}", "");
-        let read = |row: &Row<'_>| sql::campaign_summary(row).map_err(fail(&self.location, doing));
+        let sql = sql::CAMPAIGN_TOTALS_SQL.replace("{s}", "");
+        let read = |row: &Row<'_>| sql::campaign_totals(row).map_err(fail(&self.location, doing));
         query_rows(&self.conn, &self.location, doing, &sql, [], read)
     }
 

@@ -3,15 +3,15 @@
 //! difference does not show in the message), for terminals and for pull-request comments.
 //! Built from the plan views' pieces: previews, diffs, fences, `--redact`.
 
-use super::describe::{self, clean, request_text, unified};
-use super::human::Paint;
-use super::markdown::{LIMIT, Section, cell, html, inline_code};
-use super::preview::preview;
-use super::redact::{mask_phone, redact_request};
+use super::plan::describe::{self, clean, request_text, unified};
+use super::plan::human::Paint;
+use super::plan::markdown::{LIMIT, Section, cell, html, inline_code};
+use super::plan::preview::preview;
+use super::plan::redact::{mask_phone, redact_request};
+use crate::diff::{CampaignReview, Change, Review, Sample, Status};
 use crate::engati::Request;
 use crate::output::diagnostics::Style;
 use crate::plan::Campaign;
-use crate::review::{CampaignReview, Change, Review, Sample, Status};
 use crate::state::WHOLE_CAMPAIGN;
 
 /// What the two versions are called in the output (`main (1a2b3c4)`, `working tree`).
@@ -306,7 +306,7 @@ fn more(c: &CampaignReview) -> Vec<String> {
     .filter(|(total, change, _, _)| *total > shown(*change))
     .map(|(total, change, what, how)| {
         let n = total - shown(change);
-        format!("… {n} more {what}{} {how}", if n == 1 { "" } else { "s" })
+        format!("… {n} more {what}{} {how}", crate::words::s(n))
     })
     .collect()
 }

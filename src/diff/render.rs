@@ -6,12 +6,12 @@ use std::cell::RefCell;
 
 use jiff::Timestamp;
 
-use super::{BATCH, Failure, Side, Version};
+use super::{Blocked, Side, Version};
 use crate::engati::Request;
 use crate::fingerprint::Fingerprint;
 use crate::jinja::Budget;
-use crate::plan::engine::Prepared;
 use crate::plan::problems;
+use crate::render::{BATCH, Prepared};
 use crate::render::{Failures, Judged, Recipient};
 
 /// Every recipient's fingerprint, in audience order.
@@ -20,7 +20,7 @@ pub(super) fn fingerprints(
     p: &Prepared<'_>,
     version: Version,
     budget: &RefCell<Budget>,
-) -> Result<Vec<Fingerprint>, Failure> {
+) -> Result<Vec<Fingerprint>, Blocked> {
     let recipients = &p.audience.recipients;
     render(side, p, recipients, version, budget, false, |judged| {
         Some(judged.fingerprint)
@@ -34,7 +34,7 @@ pub(super) fn requests(
     recipients: &[Recipient],
     version: Version,
     budget: &RefCell<Budget>,
-) -> Result<Vec<Request>, Failure> {
+) -> Result<Vec<Request>, Blocked> {
     render(side, p, recipients, version, budget, true, |judged| {
         judged.request
     })
@@ -50,7 +50,7 @@ fn render<T>(
     budget: &RefCell<Budget>,
     with_requests: bool,
     keep: impl Fn(Judged<()>) -> Option<T>,
-) -> Result<Vec<T>, Failure> {
+) -> Result<Vec<T>, Blocked> {
     let mut out = Vec::with_capacity(recipients.len());
     let failures = p.render.render_each(
         recipients,
@@ -78,7 +78,7 @@ pub(super) fn representative(
     version: Version,
     now: Timestamp,
     budget: &RefCell<Budget>,
-) -> Result<Option<Request>, Failure> {
+) -> Result<Option<Request>, Blocked> {
     let Some((first, _)) = recipients.split_first() else {
         return Ok(None);
     };
@@ -91,7 +91,7 @@ pub(super) fn representative(
     p.render
         .render_whole(recipients, now)
         .map(|rendered| Some(rendered.request))
-        .map_err(|e| Failure {
+        .map_err(|e| Blocked {
             version,
             problems: vec![problems::render_problem(side.loaded, p, e)],
         })
@@ -105,7 +105,7 @@ fn render_failure(
     rendered: &[Recipient],
     version: Version,
     failures: Failures,
-) -> Failure {
+) -> Blocked {
     let in_audience = |i: usize| {
         let phone = rendered.get(i).map(|r| &r.phone);
         p.audience
@@ -120,7 +120,7 @@ fn render_failure(
     whole.exhausted = whole
         .exhausted
         .map(|(i, exhausted)| (in_audience(i).unwrap_or(i), exhausted));
-    Failure {
+    Blocked {
         version,
         problems: problems::failures(side.loaded, p, &whole),
     }

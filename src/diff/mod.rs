@@ -20,17 +20,14 @@ use crate::fingerprint::Fingerprint;
 use crate::jinja::Budget;
 use crate::load::LoadedProject;
 use crate::model::Api;
-use crate::plan::engine::{self, Prepared};
 use crate::plan::{Campaign, TemplateText};
+use crate::render::Prepared;
 use crate::render::{Recipient, UsersSource};
 use crate::state::WHOLE_CAMPAIGN;
 use crate::validate::Catalog;
 use render::{fingerprints, representative, requests};
 
 mod render;
-
-/// Recipients rendered per batch (as in a plan).
-const BATCH: usize = 8192;
 
 /// One version of the project.
 pub(crate) struct Side<'a> {
@@ -53,7 +50,7 @@ pub(crate) enum Version {
 
 /// Why no review could be made: problems with file:line:column, in one version.
 #[derive(Debug)]
-pub(crate) struct Failure {
+pub(crate) struct Blocked {
     /// Where.
     pub version: Version,
     /// What.
@@ -116,7 +113,7 @@ pub struct CampaignReview {
     /// on_change.
     pub settings: Vec<Setting>,
     /// Recipients by change.
-    pub counts: Counts,
+    pub counts: ChangeCounts,
     /// The first recipients of each change, with their requests.
     pub samples: Vec<Sample>,
 }
@@ -135,7 +132,7 @@ pub struct Setting {
 
 /// Recipients of a campaign by how their message changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
+pub struct ChangeCounts {
     /// New recipients.
     pub added: u64,
     /// Recipients no longer in the audience.
@@ -201,7 +198,7 @@ pub(crate) fn review(
     now: Timestamp,
     samples: usize,
     users: &mut dyn UsersSource,
-) -> Result<Review, Failure> {
+) -> Result<Review, Blocked> {
     // Both versions' renderings share one budget, as a plan's campaigns do.
     let budget = RefCell::new(Budget::plan());
     let before = match base {
@@ -244,10 +241,10 @@ fn prepare<'a>(
     now: Timestamp,
     users: &mut dyn UsersSource,
     budget: &RefCell<Budget>,
-) -> Result<Vec<Prepared<'a>>, Failure> {
+) -> Result<Vec<Prepared<'a>>, Blocked> {
     let all: Vec<_> = side.catalog.campaigns.values().collect();
     let mut budget = budget.borrow_mut();
-    engine::prepare(
+    crate::render::prepare(
         side.loaded,
         side.catalog,
         side.api,
@@ -257,7 +254,7 @@ fn prepare<'a>(
         &mut budget,
     )
     .map(|(prepared, _warnings)| prepared)
-    .map_err(|problems| Failure { version, problems })
+    .map_err(|problems| Blocked { version, problems })
 }
 
 /// One campaign in both versions.
@@ -272,16 +269,16 @@ struct Pair<'a, 'p> {
 }
 
 impl Pair<'_, '_> {
-    fn compare(&self) -> Result<CampaignReview, Failure> {
+    fn compare(&self) -> Result<CampaignReview, Blocked> {
         let describe =
-            |side: &Side<'_>, p: &Prepared<'_>| engine::describe(side.catalog, p, self.now);
+            |side: &Side<'_>, p: &Prepared<'_>| crate::plan::describe(side.catalog, p, self.now);
         let mut review = CampaignReview {
             name: String::new(),
             status: Status::Unchanged,
             before: self.before.map(|p| describe(self.base, p)),
             after: self.after.map(|p| describe(self.head, p)),
             settings: Vec::new(),
-            counts: Counts::default(),
+            counts: ChangeCounts::default(),
             samples: Vec::new(),
         };
         match (self.before, self.after) {
@@ -321,7 +318,7 @@ impl Pair<'_, '_> {
         before: &Prepared<'_>,
         after: &Prepared<'_>,
         review: &mut CampaignReview,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), Blocked> {
         let old = fingerprints(self.base, before, Version::Base, self.budget)?;
         let new = fingerprints(self.head, after, Version::Head, self.budget)?;
         let old_recipients = &before.audience.recipients;
@@ -398,7 +395,7 @@ impl Pair<'_, '_> {
         before: &Prepared<'_>,
         after: &Prepared<'_>,
         review: &mut CampaignReview,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), Blocked> {
         let old_recipients = &before.audience.recipients;
         let new_recipients = &after.audience.recipients;
         let old_phones: BTreeSet<&str> = old_recipients.iter().map(|r| &*r.phone).collect();
@@ -457,7 +454,7 @@ impl Pair<'_, '_> {
     }
 
     /// The first recipients of a campaign that exists in one version only.
-    fn one_side(&self, p: &Prepared<'_>, version: Version) -> Result<Vec<Sample>, Failure> {
+    fn one_side(&self, p: &Prepared<'_>, version: Version) -> Result<Vec<Sample>, Blocked> {
         let side = match version {
             Version::Base => self.base,
             Version::Head => self.head,
