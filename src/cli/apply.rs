@@ -140,7 +140,7 @@ fn plan_then_apply(args: &ApplyArgs, session: &Session, out: &mut dyn Write) -> 
         return Ok(ExitStatus::Failed);
     }
     let file = std::fs::File::open(&path).map_err(|e| json::stream::cannot_read(&path, &e))?;
-    let outline = json::outline(file).map_err(|e| plan_error(&path, e))?;
+    let outline = json::outline(file).map_err(|e| e.in_file(&path))?;
     let to_send: u64 = outline
         .campaigns
         .iter()
@@ -347,11 +347,6 @@ fn stopped_how(report: &Report) -> &'static str {
     } else {
         "nothing was sent; the lock is released"
     }
-}
-
-/// A plan file that cannot be used.
-fn plan_error(path: &Path, e: json::PlanFileError) -> Error {
-    Error::with_help(format_args!("{}: {}", path.display(), e.message), e.help)
 }
 
 /// Who is applying: the CI job when there is one, else user@host, with the process id.

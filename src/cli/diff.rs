@@ -103,8 +103,7 @@ fn diff(args: &DiffArgs, out: &mut dyn Write) -> Result<(ExitStatus, bool), Erro
         };
         return Ok((status, false));
     }
-    let snapshot =
-        git::snapshot(&head.loaded.root, &args.base).map_err(|e| Error::with_help(&e, e.help()))?;
+    let snapshot = git::snapshot(&head.loaded.root, &args.base)?;
     let labels = labels(&snapshot.commit, &args.base);
     let base = match snapshot.exists {
         true => match base_project(args, &snapshot.project, &labels, out)? {

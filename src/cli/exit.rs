@@ -72,6 +72,7 @@ with_help!(
     crate::engati::Unusable,
     crate::apply::SettleError,
     crate::state::copy::CopyError,
+    crate::load::git::GitError,
 );
 
 impl From<crate::plan::json::PlanFileError> for Error {

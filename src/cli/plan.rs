@@ -322,10 +322,7 @@ pub(super) fn show_command(args: &ShowArgs, out: &mut dyn Write) -> Outcome {
             json::stream(file, &mut tee)
         };
         result.map_err(|e| match e {
-            json::StreamError::Plan(e) => Error::with_help(
-                format_args!("{}: {}", args.file.display(), e.message),
-                e.help,
-            ),
+            json::StreamError::Plan(e) => e.in_file(&args.file).into(),
             json::StreamError::Sink(e) => Error::new(format_args!("cannot show the plan: {e}")),
         })?;
     }

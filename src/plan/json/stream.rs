@@ -27,6 +27,16 @@ pub struct PlanFileError {
     pub help: String,
 }
 
+impl PlanFileError {
+    /// The same error, naming the file it is about.
+    pub fn in_file(self, path: &Path) -> PlanFileError {
+        PlanFileError {
+            message: format!("{}: {}", path.display(), self.message),
+            ..self
+        }
+    }
+}
+
 /// Why streaming a plan stopped.
 #[derive(Debug)]
 pub enum StreamError {
