@@ -89,11 +89,40 @@ fn state(dir: &Path) -> BTreeMap<String, Outcome> {
     recorded.into_iter().map(|(k, r)| (k, r.outcome)).collect()
 }
 
+/// What the emulator accepted for `phone` (when, in which order) and every attempt state
+/// recorded for it: what a duplicate's cause is read from.
+fn evidence(emulator: &Running, dir: &Path, phone: &str) -> String {
+    let mut text = format!("accepted for {phone}:\n");
+    for request in emulator.requests() {
+        if request.phones.iter().any(|p| p == phone) {
+            let _ = writeln!(text, "  seq {} at {}", request.seq, request.received_at);
+        }
+    }
+    let _ = writeln!(text, "state's attempts:");
+    if let Ok(store) = SqliteStore::open_read_only(&dir.join(".herald/state.db")) {
+        for d in store.history(CAMPAIGN, Some(phone)).unwrap_or_default() {
+            let _ = writeln!(
+                text,
+                "  {} {} apply {} {:?}",
+                d.at, d.outcome, d.apply_id, d.detail
+            );
+        }
+    }
+    text
+}
+
 fn check(round: &str, emulator: &Running, dir: &Path) {
     let accepted = accepted(emulator);
     let state = state(dir);
     let twice: Vec<_> = accepted.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "{round}: messaged twice: {twice:?}");
+    assert!(
+        twice.is_empty(),
+        "{round}: messaged twice: {twice:?}\n{}",
+        twice
+            .iter()
+            .map(|(phone, _)| evidence(emulator, dir, phone))
+            .collect::<String>()
+    );
     for phone in accepted.keys() {
         let outcome = state.get(phone);
         assert!(
