@@ -25,7 +25,7 @@ use super::checks;
 use super::faults::{Aftermath, FaultState, Plan, Refusal};
 use super::history;
 use super::respond::{FAILURE, FaultNote, bad_request, broken_connection, envelope, success};
-use super::store::{Pending, Store};
+use super::store::{LogError, Pending, Store};
 use super::world::{Bot, KeyProblem, World, attribute_matches};
 use crate::engati::api::{BroadcastV1, BroadcastV2, TemplateMessage};
 
@@ -203,17 +203,26 @@ impl Call<'_> {
             phones,
             received_at: self.received_at.to_string(),
         };
-        let seq = match self.shared.store.record(pending).await {
-            Ok(seq) => seq,
-            Err(e) => {
-                return envelope(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    FAILURE,
-                    format!("the emulator could not record the request: {e}"),
-                );
-            }
+        let not_recorded = |e: LogError| {
+            envelope(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                FAILURE,
+                format!("the emulator could not record the request: {e}"),
+            )
         };
+        let queued = match self.shared.store.queue(pending).await {
+            Ok(queued) => queued,
+            Err(e) => return not_recorded(e),
+        };
+        // Accepted from here on, even if the client goes away and this handler is dropped at
+        // the next await: its messages go to the history now, with no await in between, as
+        // Engati's do for every message it accepts. (Recorded after the log's write, a send
+        // whose client was killed left no trace, and was sent again after reconcile_after.)
         self.bot.sent.record(traces, self.plan.trace_delay);
+        let seq = match queued.written().await {
+            Ok(seq) => seq,
+            Err(e) => return not_recorded(e),
+        };
         match self.plan.aftermath {
             Aftermath::Respond => answer(seq),
             Aftermath::Hang => {

@@ -192,6 +192,18 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// A request handed to the log writer ([`Store::queue`]).
+pub(super) struct Queued(oneshot::Receiver<Result<u64, LogError>>);
+
+impl Queued {
+    /// The request's sequence number once it is in the log.
+    pub(super) async fn written(self) -> Result<u64, LogError> {
+        self.0
+            .await
+            .map_err(|_| LogError("the emulator is shutting down".to_owned()))?
+    }
+}
+
 impl Store {
     /// Opens the log (reading back `DIR/requests.jsonl` when there is a directory, telling
     /// `replay` each record) and starts the writer task on the current runtime.
@@ -213,19 +225,22 @@ impl Store {
         Ok(Store { log, tx })
     }
 
-    /// Records a request; returns its sequence number once it is in the log.
-    pub(super) async fn record(&self, pending: Pending) -> Result<u64, LogError> {
+    /// Hands a request to the log writer. Once this returns, the request is accepted: the
+    /// writer records it even if the caller is dropped (a client that disconnects drops its
+    /// handler), so whatever else acceptance means must be done before the caller's next
+    /// await. [`Queued::written`] waits for its sequence number.
+    pub(super) async fn queue(&self, pending: Pending) -> Result<Queued, LogError> {
         let serialized = Serialized {
             json: pending.to_json()?,
             phones: pending.phones,
         };
         let (ack, done) = oneshot::channel();
+        // Cancel-safe: dropped while waiting for room, nothing is queued.
         self.tx
             .send(Msg::Record(serialized, ack))
             .await
             .map_err(|_| "the emulator is shutting down".to_owned())?;
-        done.await
-            .map_err(|_| "the emulator is shutting down".to_owned())?
+        Ok(Queued(done))
     }
 
     /// The log as JSON lines text, in acceptance order.
