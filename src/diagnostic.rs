@@ -111,6 +111,12 @@ pub enum Code {
     SharedState,
     /// `files:` or a state path in herald.yaml reaches where a project may not.
     ProjectFiles,
+    /// A one-off campaign's time passed long ago and nothing of it was sent.
+    Late,
+    /// `previously:` names a campaign that exists, or one another campaign claims too.
+    Previously,
+    /// A marketing campaign that honours no opt-outs (no `suppress`, no `exclude`).
+    Unsuppressed,
 }
 
 impl Code {
@@ -153,6 +159,9 @@ impl Code {
             Code::Settings => "project::settings",
             Code::SharedState => "project::shared-state",
             Code::ProjectFiles => "project::files",
+            Code::Late => "campaign::late",
+            Code::Previously => "campaign::previously",
+            Code::Unsuppressed => "campaign::unsuppressed",
         }
     }
 }

@@ -6,13 +6,17 @@ use std::path::{Path, PathBuf};
 use crate::schema;
 
 /// The starter files, relative to the new project's root.
-const FILES: [(&str, &str); 4] = [
+const FILES: [(&str, &str); 5] = [
     ("herald.yaml", include_str!("starter/herald.yaml")),
     (
         "campaigns/welcome.yaml",
         include_str!("starter/welcome.yaml"),
     ),
     ("audiences/testers.csv", include_str!("starter/testers.csv")),
+    (
+        "audiences/unsubscribed.csv",
+        include_str!("starter/unsubscribed.csv"),
+    ),
     (".gitignore", ".herald/\n"),
 ];
 
@@ -44,7 +48,7 @@ impl std::error::Error for InitError {}
 /// Creates the starter project in `dir`, returning the files written. Fails before writing
 /// anything when one of them exists (a `.gitignore` is extended instead).
 pub(crate) fn create(dir: &Path) -> Result<Vec<PathBuf>, InitError> {
-    for (name, _) in &FILES[..3] {
+    for (name, _) in &FILES[..4] {
         let path = dir.join(name);
         if path.exists() {
             return Err(InitError::Exists(path));

@@ -15,8 +15,31 @@ pub(crate) fn count<N: Copy + PartialEq + From<u8> + std::fmt::Display>(
     format!("{n} {noun}{}", s(n))
 }
 
+/// A duration as a person says it, to the unit that matters: `45 seconds`, `20 minutes`,
+/// `5 hours`, `358 days` (rounded down; a negative duration reads as its size).
+pub(crate) fn duration(d: jiff::SignedDuration) -> String {
+    let secs = d.as_secs().unsigned_abs();
+    match secs {
+        0..120 => count(secs, "second"),
+        120..7_200 => count(secs / 60, "minute"),
+        7_200..172_800 => count(secs / 3_600, "hour"),
+        _ => count(secs / 86_400, "day"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn durations_read_in_the_unit_that_matters() {
+        let d = jiff::SignedDuration::from_secs;
+        assert_eq!(super::duration(d(1)), "1 second");
+        assert_eq!(super::duration(d(119)), "119 seconds");
+        assert_eq!(super::duration(d(3_600)), "60 minutes");
+        assert_eq!(super::duration(d(7_200)), "2 hours");
+        assert_eq!(super::duration(d(31_536_000)), "365 days");
+        assert_eq!(super::duration(d(-90)), "90 seconds");
+    }
+
     #[test]
     fn one_is_singular_and_every_other_number_plural() {
         assert_eq!(super::count(0, "campaign"), "0 campaigns");

@@ -9,10 +9,21 @@ use plan_support::{AFTER_DUE, BEFORE_DUE, Project, stable};
 
 /// Snapshots the plan at `now` in human, JSON and Markdown form.
 fn snapshot_all_formats(project: &Project, scenario: &str, now: &str, extra: &[&str]) {
+    snapshot_all_formats_exiting(project, scenario, now, extra, 0);
+}
+
+/// Snapshots the plan at `now` in every form, each exiting `code` (1: an unsafe plan).
+fn snapshot_all_formats_exiting(
+    project: &Project,
+    scenario: &str,
+    now: &str,
+    extra: &[&str],
+    code: i32,
+) {
     for format in ["human", "json", "markdown"] {
         let mut args = vec!["--format", format];
         args.extend_from_slice(extra);
-        let text = stable(&project.plan(now, &args, 0));
+        let text = stable(&project.plan(now, &args, code));
         if format == "json" {
             serde_json::from_str::<serde_json::Value>(&text).expect("the JSON plan parses");
         }
@@ -65,11 +76,14 @@ fn a_body_edit_is_changed_after_send_and_resent_only_on_request() {
         "on_change: keep",
         "on_change: resend",
     );
-    snapshot_all_formats(
+    // Every recipient would get the changed message again: more than the example's
+    // safety.max_changed_share of 0.5, so the plan is shown but unsafe.
+    snapshot_all_formats_exiting(
         &project,
         "body_edit_resend",
         AFTER_DUE,
         &["--campaign", "invoice-reminder-dec"],
+        1,
     );
 }
 

@@ -39,9 +39,20 @@ pub struct PlanFile {
     pub outline: Outline,
 }
 
-/// Opens a plan file and checks it was made from these files for this target: what can be
-/// told before the state is locked.
-pub fn open_plan(path: &Path, project: &Project<'_>) -> Result<PlanFile, Refusal> {
+/// What an apply allows beyond a safe plan.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Allow {
+    /// `--force`: a plan that breaks a safety cap.
+    pub unsafe_plan: bool,
+    /// `--resend-unknown`: unknown deliveries are sent too (and count against the caps).
+    pub resend_unknown: bool,
+}
+
+/// Opens a plan file and checks it was made from these files for this target and within
+/// the safety caps (unless `allow` says otherwise): what can be told before the state is
+/// locked. The caps are read from the file; the verification under the lock proves the file
+/// is the plan, caps and counts included.
+pub fn open_plan(path: &Path, project: &Project<'_>, allow: Allow) -> Result<PlanFile, Refusal> {
     let mut file = File::open(path).map_err(|e| {
         let e = json::stream::cannot_read(path, &e);
         Refusal::Unreadable {
@@ -93,6 +104,10 @@ pub fn open_plan(path: &Path, project: &Project<'_>) -> Result<PlanFile, Refusal
             plan: header.target.clone(),
             settings,
         });
+    }
+    let breaches = outline.breaches(|c| super::planned(c, allow.resend_unknown));
+    if !breaches.is_empty() && !allow.unsafe_plan {
+        return Err(Refusal::Unsafe(breaches));
     }
     Ok(PlanFile { file, outline })
 }

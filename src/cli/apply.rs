@@ -44,6 +44,10 @@ pub struct ApplyArgs {
     /// Also send deliveries whose outcome is unknown (they may have been delivered already).
     #[arg(long)]
     pub resend_unknown: bool,
+    /// Apply a plan that breaks a safety cap (safety.max_sends, a campaign's max_sends,
+    /// safety.max_changed_share).
+    #[arg(long)]
+    pub force: bool,
     /// Requests in flight at once (default: api.concurrency, else 16).
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
@@ -131,11 +135,17 @@ fn plan_then_apply(args: &ApplyArgs, session: &Session, out: &mut dyn Write) -> 
         announce_out: false,
     };
     // A plan that cannot be made means nothing could start.
-    let (planned, _) = super::plan::plan(&planning, out)?;
+    let planned = super::plan::plan(&planning, out)?;
     if let Some(status) = stopped_before_sending(session) {
         return Ok(status);
     }
-    if planned != ExitStatus::Success {
+    if planned.breaches > 0 && !args.force {
+        return Err(Error::with_help(
+            "the plan breaks a safety cap (see above), so nothing was sent",
+            "check the audiences and the changes; if the plan is right, apply with --force, or raise the cap",
+        ));
+    }
+    if planned.status != ExitStatus::Success && planned.breaches == 0 {
         // The problems are printed: nothing could start.
         return Ok(ExitStatus::Failed);
     }
@@ -211,7 +221,17 @@ fn apply_file(args: &ApplyArgs, path: &Path, session: &Session, out: &mut dyn Wr
         environment: env,
         vars: &checked.vars,
     };
-    let plan = preflight::open_plan(path, &project)?;
+    let allow = preflight::Allow {
+        unsafe_plan: args.force,
+        resend_unknown: args.resend_unknown,
+    };
+    let plan = preflight::open_plan(path, &project, allow)?;
+    let breaches = plan
+        .outline
+        .breaches(|c| apply::planned(c, args.resend_unknown));
+    for breach in &breaches {
+        eprintln!("warning: applying with --force: {breach}");
+    }
     let (client, concurrency, rate) = client(&api, args)?;
     // A server that cannot be reached (or a rejected key) is found with one read, before
     // anything is recorded: not after every recipient was tried six times.

@@ -85,6 +85,9 @@ pub struct ValidateArgs {
     /// Hide recipients' data (phones, CSV rows, values) in the problems, for public logs.
     #[arg(long)]
     pub redact: bool,
+    /// Check schedules as of this RFC 3339 time instead of now (for reproducible output).
+    #[arg(long, value_name = "TIME", hide = true)]
+    pub now: Option<jiff::Timestamp>,
 }
 
 /// Output formats of `validate`.
@@ -379,12 +382,20 @@ pub(crate) fn human_problems(problems: &[crate::diagnostic::Diagnostic]) -> Stri
 fn validate_command(args: &ValidateArgs, out: &mut dyn Write) -> Outcome {
     let checked = Checked::new(&args.project)?;
     let (loaded, validated) = (&checked.loaded, &checked.validated);
+    let mut all = validated.diagnostics.clone();
+    all.extend(late_campaigns(
+        &checked,
+        args.project.env.as_deref(),
+        args.now,
+    ));
+    all.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    let has_errors = all.iter().any(crate::diagnostic::Diagnostic::is_error);
     let redacted;
     let problems = if args.redact {
-        redacted = diagnostics::redact(&validated.diagnostics);
+        redacted = diagnostics::redact(&all);
         &redacted
     } else {
-        &validated.diagnostics
+        &all
     };
     let text = match args.format {
         ValidateFormat::Json => diagnostics::json(problems),
@@ -405,11 +416,50 @@ fn validate_command(args: &ValidateArgs, out: &mut dyn Write) -> Outcome {
     write_out(out, &text)?;
     Ok(if checked.usage_error() {
         ExitStatus::Usage
-    } else if validated.has_errors() {
+    } else if has_errors {
         ExitStatus::Problems
     } else {
         ExitStatus::Success
     })
+}
+
+/// Late one-off campaigns ([`crate::validate::late`]), judged with the state when it can be
+/// read (a project never applied has an empty one), else reported as warnings.
+fn late_campaigns(
+    checked: &Checked,
+    env: Option<&str>,
+    now: Option<jiff::Timestamp>,
+) -> Vec<crate::diagnostic::Diagnostic> {
+    use crate::validate::late::{Sent, check};
+    let catalog = &checked.validated.catalog;
+    let Some(settings) = &catalog.settings else {
+        return Vec::new();
+    };
+    let files = &checked.loaded.resources;
+    let now = command_time(now);
+    let totals = state::open(
+        &checked.loaded.root,
+        settings,
+        env,
+        crate::state::Access::Read,
+    )
+    .and_then(|store| Ok(store.campaigns()?));
+    match totals {
+        Ok(totals) => {
+            let sent: std::collections::BTreeSet<&str> = totals
+                .iter()
+                .filter(|t| t.sent + t.unknown > 0)
+                .map(|t| t.campaign.as_str())
+                .collect();
+            let any = |item: &crate::validate::Item<crate::model::Campaign>| {
+                std::iter::once(&item.name)
+                    .chain(&item.value.previously)
+                    .any(|name| sent.contains(name.as_str()))
+            };
+            check(files, catalog, now, &Sent::Known(&any))
+        }
+        Err(e) => check(files, catalog, now, &Sent::Unknown(&e.message)),
+    }
 }
 
 fn schema_command(args: &SchemaArgs, out: &mut dyn Write) -> Outcome {

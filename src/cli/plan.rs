@@ -112,17 +112,41 @@ pub(super) fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Outcome {
     };
     let planned = plan(&planning, out);
     if !args.detailed_exitcode {
-        return planned.map(|(status, _)| status);
+        return planned.map(|p| p.status);
     }
     match planned {
-        Ok((ExitStatus::Success, changes)) if changes > 0 => Ok(ExitStatus::Changes),
-        Ok((status, _)) => Ok(status.beside_changes()),
+        Ok(Planned {
+            status: ExitStatus::Success,
+            requests,
+            ..
+        }) if requests > 0 => Ok(ExitStatus::Changes),
+        Ok(p) => Ok(p.status.beside_changes()),
         Err(e) => Err(e.beside_changes()),
     }
 }
 
-/// Makes and prints a plan; returns how it went and how many requests it would send.
-pub(super) fn plan(how: &Planning<'_>, out: &mut dyn Write) -> Result<(ExitStatus, u64), Error> {
+/// How a `herald plan` went.
+pub(super) struct Planned {
+    /// Success; Problems when the project has errors or the plan breaks a safety cap.
+    pub status: ExitStatus,
+    /// Requests apply would send.
+    pub requests: u64,
+    /// Safety caps the plan breaks (it is shown and saved all the same).
+    pub breaches: usize,
+}
+
+impl Planned {
+    fn not_made(status: ExitStatus) -> Planned {
+        Planned {
+            status,
+            requests: 0,
+            breaches: 0,
+        }
+    }
+}
+
+/// Makes and prints a plan.
+pub(super) fn plan(how: &Planning<'_>, out: &mut dyn Write) -> Result<Planned, Error> {
     let checked = Checked::new(how.project)?;
     let (loaded, validated) = (&checked.loaded, &checked.validated);
     if validated.has_errors() {
@@ -131,7 +155,7 @@ pub(super) fn plan(how: &Planning<'_>, out: &mut dyn Write) -> Result<(ExitStatu
             true => ExitStatus::Usage,
             false => ExitStatus::Problems,
         };
-        return Ok((status, 0));
+        return Ok(Planned::not_made(status));
     }
     let catalog = &validated.catalog;
     let Some(settings) = &catalog.settings else {
@@ -166,7 +190,7 @@ pub(super) fn plan(how: &Planning<'_>, out: &mut dyn Write) -> Result<(ExitStatu
         Ok(made) => made,
         Err(Failure::Problems(problems)) => {
             print_problems(out, &problems, how.format, how.redact)?;
-            return Ok((ExitStatus::Problems, 0));
+            return Ok(Planned::not_made(ExitStatus::Problems));
         }
         Err(Failure::State(e)) => return Err(e.into()),
         Err(Failure::Output(e)) => {
@@ -182,21 +206,30 @@ pub(super) fn plan(how: &Planning<'_>, out: &mut dyn Write) -> Result<(ExitStatu
         let text = diagnostics::human(&warnings, Style::detect_stderr());
         eprint!("{text}");
     }
+    let breaches = outputs.summary.breaches().len();
     outputs.finish(how, out)?;
     if let Some(path) = how.out
         && how.format != PlanFormat::Json
         && how.announce_out
     {
+        let force = if breaches > 0 { "--force " } else { "" };
         write_out(
             out,
             &format!(
-                "\nSaved the plan to {}. Apply exactly this plan with `herald apply {}`.\n",
+                "\nSaved the plan to {}. Apply exactly this plan with `herald apply {force}{}`.\n",
                 path.display(),
                 path.display()
             ),
         )?;
     }
-    Ok((ExitStatus::Success, made.totals.requests))
+    Ok(Planned {
+        status: match breaches {
+            0 => ExitStatus::Success,
+            _ => ExitStatus::Problems,
+        },
+        requests: made.totals.requests,
+        breaches,
+    })
 }
 
 /// Where a plan goes as it is made: the summary the views print, the JSON document (to a

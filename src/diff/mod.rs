@@ -270,8 +270,9 @@ struct Pair<'a, 'p> {
 
 impl Pair<'_, '_> {
     fn compare(&self) -> Result<CampaignReview, Blocked> {
-        let describe =
-            |side: &Side<'_>, p: &Prepared<'_>| crate::plan::describe(side.catalog, p, self.now);
+        let describe = |side: &Side<'_>, p: &Prepared<'_>| {
+            crate::plan::describe(side.loaded, side.catalog, p, self.now)
+        };
         let mut review = CampaignReview {
             name: String::new(),
             status: Status::Unchanged,

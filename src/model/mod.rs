@@ -5,10 +5,11 @@ pub mod resources;
 
 pub use project::{
     Api, ApiOverlay, ApplySettings, Backend, ByteSize, Environment, Files, Project, Reconcile,
-    StateConfig, TriggerApi, VarValue,
+    Safety, StateConfig, TriggerApi, VarValue,
 };
 pub use resources::{
-    ApprovedButton, Audience, AudienceRef, BroadcastSend, ButtonParam, Campaign, Document,
-    HeaderKind, HeaderParam, InlineUser, Media, OnChange, ResourceFile, Schedule, Send, Template,
-    TemplateBroadcastSend, TemplateParams, TemplateSend, TriggerSend, UrlButton, UsersApi,
+    ApprovedButton, Audience, AudienceRef, BroadcastSend, ButtonParam, Campaign, Category,
+    Document, HeaderKind, HeaderParam, InlineUser, Late, Media, OnChange, ResourceFile, Schedule,
+    Send, Template, TemplateBroadcastSend, TemplateParams, TemplateSend, TriggerSend, UrlButton,
+    UsersApi,
 };

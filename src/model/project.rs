@@ -30,6 +30,63 @@ pub struct Project {
     /// How apply settles deliveries whose outcome is unknown.
     #[serde(default, skip_serializing_if = "ApplySettings::is_default")]
     pub apply: ApplySettings,
+    /// Caps that stop a mistake from messaging thousands: a plan that breaks one is unsafe,
+    /// and apply refuses it unless given `--force`.
+    #[serde(default, skip_serializing_if = "Safety::is_default")]
+    pub safety: Safety,
+    /// Audiences whose recipients no campaign messages (opt-outs, complaints), unless the
+    /// campaign says `suppress: false`. The plan shows how many each campaign left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppress: Vec<String>,
+}
+
+/// `safety:` in herald.yaml.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Safety {
+    /// The most messages one apply may send, over all campaigns (a broadcast to 5,000
+    /// people is 5,000). Default: no cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_sends: Option<u64>,
+    /// The largest share of a campaign's audience (0 to 1) that `on_change: resend` may
+    /// message again in one apply. Default: no cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub max_changed_share: Option<f64>,
+    /// How long after its `schedule.at` a one-off campaign with nothing sent yet is late:
+    /// an error, unless the campaign says `late: send` or `late: skip`. Seconds, minutes,
+    /// hours or days (`90s`, `30m`, `1h`, `2d`). Default: `1h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]{1,6}(s|m|h|d)$"))]
+    pub late_after: Option<String>,
+}
+
+impl Safety {
+    fn is_default(&self) -> bool {
+        *self == Safety::default()
+    }
+
+    /// `late_after`, or its default of one hour; `None` when it is not a duration.
+    pub fn late_after(&self) -> Option<jiff::SignedDuration> {
+        match &self.late_after {
+            None => Some(jiff::SignedDuration::from_hours(1)),
+            Some(text) => duration(text),
+        }
+    }
+}
+
+/// A duration written as a number and a unit: `90s`, `2m`, `1h`, `2d`.
+pub fn duration(text: &str) -> Option<jiff::SignedDuration> {
+    let (number, unit) = text.split_at(text.len().checked_sub(1)?);
+    let n: i64 = number.parse().ok()?;
+    match unit {
+        "s" => Some(jiff::SignedDuration::from_secs(n)),
+        "m" => Some(jiff::SignedDuration::from_mins(n)),
+        "h" => Some(jiff::SignedDuration::from_hours(n)),
+        "d" => Some(jiff::SignedDuration::from_hours(n.checked_mul(24)?)),
+        _ => None,
+    }
 }
 
 /// `apply:` in herald.yaml.
@@ -55,16 +112,11 @@ impl ApplySettings {
 
     /// `reconcile_after`, or its default of two minutes; `None` when it is not a duration.
     pub fn reconcile_after(&self) -> Option<jiff::SignedDuration> {
-        let Some(text) = &self.reconcile_after else {
-            return Some(jiff::SignedDuration::from_mins(2));
-        };
-        let (number, unit) = text.split_at(text.len().checked_sub(1)?);
-        let n: i64 = number.parse().ok()?;
-        match unit {
-            "s" => Some(jiff::SignedDuration::from_secs(n)),
-            "m" => Some(jiff::SignedDuration::from_mins(n)),
-            "h" => Some(jiff::SignedDuration::from_hours(n)),
-            _ => None,
+        match &self.reconcile_after {
+            None => Some(jiff::SignedDuration::from_mins(2)),
+            // The schema allows s, m and h only.
+            Some(text) if text.ends_with('d') => None,
+            Some(text) => duration(text),
         }
     }
 }

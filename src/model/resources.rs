@@ -48,9 +48,31 @@ pub struct Template {
     /// The approved buttons, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buttons: Vec<ApprovedButton>,
+    /// The category Meta approved the template in: `marketing`, `utility` or
+    /// `authentication`. Default: `marketing`, the category that needs opt-outs honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<Category>,
+}
+
+/// A WhatsApp template category, as Meta approves it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// Offers, announcements, invitations (default): people who opted out must not get them.
+    #[default]
+    Marketing,
+    /// Updates about something the person asked for: an order, an invoice, an appointment.
+    Utility,
+    /// One-time passwords.
+    Authentication,
 }
 
 impl Template {
+    /// The template's category (`marketing` when it says none).
+    pub fn category(&self) -> Category {
+        self.category.unwrap_or_default()
+    }
+
     /// The distinct `{{N}}` slot numbers of the approved body, sorted. Valid templates number
     /// them 1..=n, so the length is the number of body parameters a message must give.
     pub fn slot_numbers(&self) -> Vec<usize> {
@@ -219,6 +241,35 @@ pub struct Campaign {
     /// `keep` (default) or `resend`: whether a changed message goes again to those who got the old one.
     #[serde(default)]
     pub on_change: OnChange,
+    /// The most messages one apply may send for this campaign (a broadcast to 5,000 people
+    /// is 5,000); a plan over it is unsafe and applied only with `--force`. Tighter than
+    /// `safety.max_sends` of herald.yaml, which caps the whole apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_sends: Option<u64>,
+    /// What a one-off campaign whose `schedule.at` passed more than `safety.late_after` ago,
+    /// with nothing sent yet, does: `send` it now, or `skip` it (nothing is sent or
+    /// recorded). Default: neither; validate and plan report it as an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late: Option<Late>,
+    /// `false`: this campaign ignores the project's `suppress` list (one-time passwords,
+    /// service messages); the plan says so. Default: `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppress: Option<bool>,
+    /// Names this campaign had before: deliveries recorded under them count as this
+    /// campaign's, so a rename sends nothing again (like Terraform's `moved`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previously: Vec<String>,
+}
+
+/// What a late one-off campaign does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Late {
+    /// Send it now, as if it were on time.
+    Send,
+    /// Send nothing and record nothing: the moment has passed.
+    Skip,
 }
 
 /// What a campaign sends: exactly one of the four kinds.
@@ -238,6 +289,20 @@ pub struct Send {
     /// An API trigger: starts a bot flow for each recipient, one request per recipient.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<TriggerSend>,
+}
+
+impl Send {
+    /// The template parameters of a `template` or `template_broadcast` send.
+    pub fn template_params(&self) -> Option<TemplateParams<'_>> {
+        self.template
+            .as_ref()
+            .map(TemplateSend::params)
+            .or_else(|| {
+                self.template_broadcast
+                    .as_ref()
+                    .map(TemplateBroadcastSend::params)
+            })
+    }
 }
 
 /// The parameters of a template message, rendered per recipient.
@@ -417,6 +482,7 @@ mod tests {
             header: HeaderKind::None,
             body: "Hi {{2}}, invoice {{1}} for {{ 3 }} {{name}} {{1}}".to_owned(),
             buttons: Vec::new(),
+            category: None,
         };
         assert_eq!(template.slot_numbers(), vec![1, 2, 3]);
     }

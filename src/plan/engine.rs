@@ -7,15 +7,20 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 
 use super::recorded::RecordedIndex;
-use super::{Action, ActionKind, Campaign, Counts, Header, Previous, Sink, Target, TemplateText};
+use super::safety::{Cap, Caps};
+use super::{
+    Action, ActionKind, Campaign, Counts, Header, Lateness, Previous, Sink, Suppression, Target,
+    TemplateText,
+};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::fingerprint::Fingerprint;
 use crate::jinja::Budget;
 use crate::load::LoadedProject;
 use crate::model::{Api, HeaderKind, OnChange};
 use crate::reconcile::{self, Decisions, Verdict};
-use crate::render::{Failures, Judged, Prepared, UsersSource, prepare};
+use crate::render::{Failures, Judged, Prepared, Suppressed, UsersSource, prepare};
 use crate::state::{Outcome, Recorded, StateError, Store, WHOLE_CAMPAIGN};
+use crate::validate::late::{self, Lateness as Late};
 use crate::validate::{Catalog, Item};
 
 /// Actions of each kind per campaign whose state details (time, API code) are looked up.
@@ -157,6 +162,7 @@ pub fn run(
             names.dedup();
             names
         },
+        safety: caps(input),
     };
     sink.begin(&header)?;
     let mut totals = Counts::default();
@@ -165,10 +171,22 @@ pub fn run(
     let mut problems = Vec::new();
     for p in &prepared {
         let recorded = match preloaded.take().transpose()? {
-            Some((name, map)) if name == p.item.name => map,
-            _ => RecordedIndex::load(store, &p.item.name)?,
+            Some((name, map)) if name == p.item.name && p.item.value.previously.is_empty() => map,
+            _ => RecordedIndex::load_all(store, &names(p.item))?,
         };
-        let (counts, failures) = plan_campaign(input, p, &recorded, store, sink, &mut budget)?;
+        let lateness = lateness(input, p, &recorded);
+        if let Late::Late(by) = lateness {
+            let late_after = late_after(input.catalog);
+            problems.push(late::problem(
+                &input.loaded.resources,
+                p.item,
+                by,
+                late_after,
+            ));
+            continue;
+        }
+        let (counts, failures) =
+            plan_campaign(input, p, &recorded, lateness, store, sink, &mut budget)?;
         problems.extend(super::problems::failures(input.loaded, p, &failures));
         totals.merge(&counts);
     }
@@ -178,6 +196,64 @@ pub fn run(
     }
     sink.end(&totals)?;
     Ok(Made { totals, warnings })
+}
+
+/// A campaign's name, then the names it had before: where its deliveries are recorded.
+fn names(item: &Item<crate::model::Campaign>) -> Vec<&str> {
+    std::iter::once(item.name.as_str())
+        .chain(item.value.previously.iter().map(String::as_str))
+        .collect()
+}
+
+/// `safety.late_after` (validated), or its default.
+fn late_after(catalog: &Catalog) -> jiff::SignedDuration {
+    catalog
+        .settings
+        .as_ref()
+        .and_then(|s| s.safety.late_after())
+        .unwrap_or(jiff::SignedDuration::from_hours(1))
+}
+
+/// Whether a prepared campaign is late ([`late::judge`]); what was sent is looked at only
+/// for campaigns whose time passed long enough ago.
+fn lateness(input: &Input<'_>, p: &Prepared<'_>, recorded: &RecordedIndex) -> Late {
+    let at = p.render.when.at();
+    let late_after = late_after(input.catalog);
+    if at.is_none_or(|at| input.now.duration_since(at) <= late_after) {
+        return Late::OnTime;
+    }
+    late::judge(
+        at,
+        input.now,
+        late_after,
+        recorded.any_sent(),
+        p.item.value.late,
+    )
+}
+
+/// The project's caps, with where herald.yaml sets them.
+fn caps(input: &Input<'_>) -> Caps {
+    let Some(settings) = &input.catalog.settings else {
+        return Caps::default();
+    };
+    let file = &input.loaded.settings;
+    let at = |pointer: &str| match file.documents.first() {
+        Some(doc) => {
+            let start = doc.span_at(pointer).start;
+            format!("{}:{}:{}", file.name, start.line, start.col + 1)
+        }
+        None => file.name.clone(),
+    };
+    Caps {
+        max_sends: settings.safety.max_sends.map(|limit| Cap {
+            limit,
+            set_at: at("/safety/max_sends"),
+        }),
+        max_changed_share: settings.safety.max_changed_share.map(|limit| Cap {
+            limit,
+            set_at: at("/safety/max_changed_share"),
+        }),
+    }
 }
 
 /// The campaigns to plan, by name; unknown `--campaign` names are errors.
@@ -220,7 +296,12 @@ fn select<'a>(input: &Input<'a>) -> Result<Vec<&'a Item<crate::model::Campaign>>
 
 /// How a plan (or a review) describes a prepared campaign. Broadcasts are always due: they
 /// are sent at once with their publish time and Engati schedules them.
-pub(crate) fn describe(catalog: &Catalog, p: &Prepared<'_>, now: Timestamp) -> Campaign {
+pub(crate) fn describe(
+    loaded: &LoadedProject,
+    catalog: &Catalog,
+    p: &Prepared<'_>,
+    now: Timestamp,
+) -> Campaign {
     let campaign = &p.item.value;
     Campaign {
         name: p.item.name.clone(),
@@ -232,6 +313,23 @@ pub(crate) fn describe(catalog: &Catalog, p: &Prepared<'_>, now: Timestamp) -> C
         recipients: p.audience.recipients.len() as u64,
         template: template_text(catalog, campaign),
         user_paths: p.render.message.user_paths(),
+        suppression: match p.suppressed {
+            Suppressed::NoList => None,
+            Suppressed::Applied(suppressed) => Some(Suppression {
+                suppressed,
+                opted_out: false,
+            }),
+            Suppressed::OptedOut => Some(Suppression {
+                suppressed: 0,
+                opted_out: true,
+            }),
+        },
+        max_sends: campaign.max_sends.map(|limit| Cap {
+            limit,
+            set_at: p.item.loc.position(&loaded.resources, "/max_sends"),
+        }),
+        previously: campaign.previously.clone(),
+        late: None,
     }
 }
 
@@ -241,6 +339,7 @@ fn plan_campaign(
     input: &Input<'_>,
     p: &Prepared<'_>,
     recorded: &RecordedIndex,
+    lateness: Late,
     store: &dyn Store,
     sink: &mut dyn Sink,
     budget: &mut Budget,
@@ -249,12 +348,30 @@ fn plan_campaign(
     let name = &p.item.name;
     let per_recipient = p.render.message.per_recipient();
     let recipients = &p.audience.recipients;
-    let described = describe(input.catalog, p, input.now);
+    let mut described = describe(input.loaded, input.catalog, p, input.now);
+    let seconds = |by: jiff::SignedDuration| by.as_secs().unsigned_abs();
+    described.late = match lateness {
+        Late::SendLate(by) => Some(Lateness {
+            then: crate::model::Late::Send,
+            seconds: seconds(by),
+        }),
+        Late::Skip(by) => Some(Lateness {
+            then: crate::model::Late::Skip,
+            seconds: seconds(by),
+        }),
+        Late::OnTime | Late::Late(_) => None,
+    };
     let due = described.due;
     sink.campaign(&described)?;
+    if matches!(lateness, Late::Skip(_)) {
+        // Skipped: nothing is rendered, sent or recorded.
+        sink.end_campaign(&Counts::default())?;
+        return Ok((Counts::default(), Failures::default()));
+    }
+    let names = names(p.item);
     let mut tracker = Tracker {
         store,
-        campaign: name,
+        names: &names,
         recorded,
         decisions: input.reconciled,
         counts: Counts::default(),
@@ -306,7 +423,8 @@ fn plan_campaign(
 /// Counts a campaign's judged deliveries and feeds their actions to the sink.
 struct Tracker<'a> {
     store: &'a dyn Store,
-    campaign: &'a str,
+    /// The campaign's name, then its `previously` names.
+    names: &'a [&'a str],
     recorded: &'a RecordedIndex,
     decisions: Option<&'a Decisions>,
     counts: Counts,
@@ -339,7 +457,7 @@ impl Tracker<'_> {
         let reconciled = self
             .decisions
             .filter(|_| unknown)
-            .and_then(|d| reconcile::lookup(d, self.campaign, recipient))
+            .and_then(|d| reconcile::lookup(d, self.names[0], recipient))
             .cloned();
         let action = Action {
             recipient: recipient.to_owned(),
@@ -375,7 +493,8 @@ impl Tracker<'_> {
         if *seen > DETAILED_PER_KIND {
             return Ok(previous);
         }
-        if let Some(delivery) = self.store.delivery(self.campaign, recipient)? {
+        let recorded_as = self.names[self.recorded.name_of(recipient)];
+        if let Some(delivery) = self.store.delivery(recorded_as, recipient)? {
             previous.at = Some(delivery.at);
             previous.api_code = delivery.api_code;
             if matches!(kind, ActionKind::Retry | ActionKind::Unknown) {

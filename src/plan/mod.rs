@@ -13,6 +13,7 @@ pub mod json;
 mod make;
 pub(crate) mod problems;
 pub mod recorded;
+pub mod safety;
 mod summary;
 
 use std::io;
@@ -199,6 +200,9 @@ pub struct Header {
     /// apply can recompute the inputs hash.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub campaigns: Vec<String>,
+    /// The project's caps (`safety:` of herald.yaml), left out when none is set.
+    #[serde(default, skip_serializing_if = "safety::Caps::is_empty")]
+    pub safety: safety::Caps,
 }
 
 /// The approved template of a template campaign, for previews.
@@ -236,6 +240,46 @@ pub struct Campaign {
     /// JSON pointers of request-body values rendered from recipients' fields (`?NAME`: a query
     /// parameter): what `--redact` hides.
     pub user_paths: Vec<String>,
+    /// How the project's `suppress` list met its audience; left out when herald.yaml lists
+    /// none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<Suppression>,
+    /// The campaign's own `max_sends`, and where it is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sends: Option<safety::Cap<u64>>,
+    /// Names it had before (`previously`), whose deliveries count as its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previously: Vec<String>,
+    /// A late one-off campaign that `late:` sends or skips.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late: Option<Lateness>,
+}
+
+impl Campaign {
+    /// Whether one request reaches the whole audience (broadcasts), rather than one person.
+    pub fn whole_audience(&self) -> bool {
+        matches!(self.send.as_str(), "broadcast" | "template_broadcast")
+    }
+}
+
+/// How the project's `suppress` list met a campaign's audience.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    /// Recipients left out because a `suppress` audience lists them.
+    pub suppressed: u64,
+    /// The campaign says `suppress: false`: nobody was left out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub opted_out: bool,
+}
+
+/// A one-off campaign more than `safety.late_after` past its time with nothing sent, and
+/// what its `late:` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lateness {
+    /// `send` (it goes now) or `skip` (nothing is sent or recorded).
+    pub then: crate::model::Late,
+    /// How long ago it was due, in seconds.
+    pub seconds: u64,
 }
 
 /// What state held for a delivery.

@@ -13,6 +13,8 @@ pub struct RecordedIndex {
     keys: Vec<u64>,
     /// What was recorded for `keys[i]`.
     values: Vec<Recorded>,
+    /// Which of the loaded names `keys[i]` was recorded under; empty when one name was loaded.
+    names: Vec<u16>,
 }
 
 impl RecordedIndex {
@@ -25,6 +27,47 @@ impl RecordedIndex {
         })?;
         index.sort();
         Ok(index)
+    }
+
+    /// Reads the deliveries recorded under any of `names` (a campaign's name, then its
+    /// `previously` names): for a recipient recorded under several, the earliest name in
+    /// `names` wins, so what the campaign itself recorded outranks its past.
+    pub fn load_all(store: &dyn Store, names: &[&str]) -> Result<RecordedIndex, StateError> {
+        if let [name] = names {
+            return RecordedIndex::load(store, name);
+        }
+        let mut all: Vec<(u64, u16, Recorded)> = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let i = u16::try_from(i).unwrap_or(u16::MAX);
+            store.recorded(name, &mut |recipient, recorded| {
+                all.push((phone_key(recipient), i, recorded));
+            })?;
+        }
+        all.sort_unstable_by_key(|(key, i, _)| (*key, *i));
+        all.dedup_by_key(|(key, _, _)| *key);
+        let mut index = RecordedIndex::default();
+        for (key, i, recorded) in all {
+            index.keys.push(key);
+            index.values.push(recorded);
+            index.names.push(i);
+        }
+        Ok(index)
+    }
+
+    /// Which of the names given to [`RecordedIndex::load_all`] a recipient's delivery was
+    /// recorded under (0: the campaign's own).
+    pub fn name_of(&self, recipient: &str) -> usize {
+        let Ok(i) = self.keys.binary_search(&phone_key(recipient)) else {
+            return 0;
+        };
+        self.names.get(i).map_or(0, |&n| usize::from(n))
+    }
+
+    /// Whether anything was sent, or may have been: any delivery not recorded as failed.
+    pub fn any_sent(&self) -> bool {
+        self.values
+            .iter()
+            .any(|r| r.outcome != crate::state::Outcome::Failed)
     }
 
     /// Sorts by key, unless the store listed the deliveries in order (SQLite does).

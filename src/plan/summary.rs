@@ -30,6 +30,21 @@ pub struct CampaignSummary {
     pub shown: Vec<Action>,
 }
 
+impl Summary {
+    /// The caps the plan breaks ([`super::safety`]).
+    pub fn breaches(&self) -> Vec<super::safety::Breach> {
+        let Some(header) = &self.header else {
+            return Vec::new();
+        };
+        let tally: super::safety::Tally = self
+            .campaigns
+            .iter()
+            .map(|c| (&c.campaign, &c.counts))
+            .collect();
+        tally.breaches(&header.safety, |c| c.requests)
+    }
+}
+
 impl CampaignSummary {
     /// The kept actions of one kind.
     pub fn shown(&self, kind: ActionKind) -> impl Iterator<Item = &Action> {

@@ -1,6 +1,8 @@
 //! Preparing campaigns to render, for a plan and for `herald diff` alike: each campaign's
-//! message compiled once and its audience resolved, every problem reported at once.
+//! message compiled once and its audience resolved, minus the project's `suppress` list,
+//! every problem reported at once.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -18,8 +20,59 @@ pub(crate) struct Prepared<'a> {
     pub item: &'a Item<crate::model::Campaign>,
     /// Its message, compiled.
     pub render: CampaignRender,
-    /// Its recipients.
+    /// Its recipients, suppressed ones left out.
     pub audience: Arc<Resolved>,
+    /// How the project's `suppress` list met its audience.
+    pub suppressed: Suppressed,
+}
+
+/// How the project's `suppress` list met a campaign's audience.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Suppressed {
+    /// herald.yaml lists no audience to suppress.
+    NoList,
+    /// This many recipients were left out.
+    Applied(u64),
+    /// The campaign says `suppress: false`.
+    OptedOut,
+}
+
+/// The project's suppressed phones, and each audience already filtered (campaigns share
+/// audiences; a million-recipient one is filtered once).
+struct Suppression {
+    phones: HashSet<u64>,
+    /// By the address of the audience as resolved, which is kept alive beside its result so
+    /// the address is never reused for another audience during the run.
+    filtered: HashMap<*const Resolved, (Arc<Resolved>, Arc<Resolved>, u64)>,
+}
+
+impl Suppression {
+    /// `audience` minus the suppressed phones, and how many that left out.
+    fn apply(&mut self, audience: Arc<Resolved>) -> (Arc<Resolved>, u64) {
+        let key = Arc::as_ptr(&audience);
+        if let Some((_, result, removed)) = self.filtered.get(&key) {
+            return (result.clone(), *removed);
+        }
+        let kept: Vec<_> = audience
+            .recipients
+            .iter()
+            .filter(|r| {
+                !self
+                    .phones
+                    .contains(&super::recipients::phone_key(&r.phone))
+            })
+            .cloned()
+            .collect();
+        let removed = (audience.recipients.len() - kept.len()) as u64;
+        let result = if removed == 0 {
+            audience.clone()
+        } else {
+            Arc::new(Resolved { recipients: kept })
+        };
+        self.filtered
+            .insert(key, (audience, result.clone(), removed));
+        (result, removed)
+    }
 }
 
 /// Compiles every campaign and resolves every audience, reporting all problems at once;
@@ -35,17 +88,29 @@ pub(crate) fn prepare<'a>(
 ) -> Result<(Vec<Prepared<'a>>, Vec<Diagnostic>), Vec<Diagnostic>> {
     let files = &loaded.resources;
     let mut resolver = Resolver::new(catalog, files, users);
+    let mut suppression = suppression(catalog, selected, &mut resolver);
     let mut prepared = Vec::new();
     let mut problems = Vec::new();
     for item in selected {
         let render = CampaignRender::compile(item, catalog, api, now, budget);
         let audience = resolver.campaign_audience(&item.value.audience, &item.loc);
         match (render, audience) {
-            (Ok(render), Some(audience)) => prepared.push(Prepared {
-                item,
-                render,
-                audience,
-            }),
+            (Ok(render), Some(audience)) => {
+                let (audience, suppressed) = match (&mut suppression, item.value.suppress) {
+                    (None, _) => (audience, Suppressed::NoList),
+                    (Some(_), Some(false)) => (audience, Suppressed::OptedOut),
+                    (Some(s), _) => {
+                        let (audience, removed) = s.apply(audience);
+                        (audience, Suppressed::Applied(removed))
+                    }
+                };
+                prepared.push(Prepared {
+                    item,
+                    render,
+                    audience,
+                    suppressed,
+                });
+            }
             (Err(e), _) => problems.push(item.loc.diagnostic(
                 files,
                 Severity::Error,
@@ -85,4 +150,35 @@ pub(crate) fn prepare<'a>(
         problems.extend(warnings);
         Err(problems)
     }
+}
+
+/// The phones of herald.yaml's `suppress` audiences, when it lists any and a selected
+/// campaign honours them (an unreadable one is an error in the resolver's diagnostics: a
+/// plan that cannot leave out opt-outs is not made).
+fn suppression(
+    catalog: &Catalog,
+    selected: &[&Item<crate::model::Campaign>],
+    resolver: &mut Resolver<'_>,
+) -> Option<Suppression> {
+    let names = &catalog.settings.as_ref()?.suppress;
+    if names.is_empty() {
+        return None;
+    }
+    let mut phones = HashSet::new();
+    if selected.iter().any(|c| c.value.suppress != Some(false)) {
+        for name in names {
+            if let Some(resolved) = resolver.named_audience(name) {
+                phones.extend(
+                    resolved
+                        .recipients
+                        .iter()
+                        .map(|r| super::recipients::phone_key(&r.phone)),
+                );
+            }
+        }
+    }
+    Some(Suppression {
+        phones,
+        filtered: HashMap::new(),
+    })
 }

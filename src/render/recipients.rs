@@ -248,6 +248,12 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// The recipients of the audience called `name` (`None` when it is not defined or a
+    /// source could not be read; the error is in `diagnostics`).
+    pub fn named_audience(&mut self, name: &str) -> Option<Arc<Resolved>> {
+        self.named(name)
+    }
+
     fn named(&mut self, name: &str) -> Option<Arc<Resolved>> {
         if let Some(done) = self.named.get(name) {
             return Some(done.clone());

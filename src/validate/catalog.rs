@@ -47,6 +47,22 @@ impl Loc {
     }
 }
 
+impl Loc {
+    /// Where `sub` (a JSON pointer below the item) is written: `file:line:column`.
+    pub fn position(&self, files: &[crate::load::SourceFile], sub: &str) -> String {
+        let Some(file) = files.get(self.file) else {
+            return "?".to_owned();
+        };
+        match file.documents.get(self.doc) {
+            Some(doc) => {
+                let start = doc.span_at(&format!("{}{sub}", self.pointer)).start;
+                format!("{}:{}:{}", file.name, start.line, start.col + 1)
+            }
+            None => file.name.clone(),
+        }
+    }
+}
+
 /// A named resource and where it came from.
 #[derive(Debug, Clone)]
 pub struct Item<T> {

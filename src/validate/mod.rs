@@ -8,7 +8,9 @@ mod audience;
 mod campaign;
 mod catalog;
 mod jinja;
+pub mod late;
 pub mod phone;
+mod safety;
 mod schema;
 mod template;
 
@@ -166,6 +168,7 @@ pub fn validate(loaded: &LoadedProject, options: &Options) -> Validated {
     template::check(&mut checker, &catalog);
     let fields = audience::check(&mut checker, &catalog);
     campaign::check(&mut checker, &catalog, &fields);
+    safety::check(&mut checker, &catalog, &loaded.settings);
 
     let mut diagnostics = checker.diagnostics;
     diagnostics.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));

@@ -69,6 +69,8 @@ pub enum Refusal {
         /// The recipient.
         recipient: String,
     },
+    /// The plan breaks a safety cap and `--force` was not given.
+    Unsafe(Vec<crate::plan::safety::Breach>),
     /// The plan could not be made again (a Users API audience unreachable, say).
     NotMadeAgain(String),
     /// The state failed.
@@ -88,6 +90,10 @@ impl Refusal {
                           reviewed";
         match self {
             Refusal::Unreadable { help, .. } => help.clone(),
+            Refusal::Unsafe(_) => "check the plan's audiences and changes (`herald show \
+                 PLANFILE`); if it is right, apply it with --force, or raise the cap in the file \
+                 named and plan again"
+                .to_owned(),
             Refusal::HistoriesMoved { .. } => "a conversation history changed since the plan \
                  was made (a message that was pending showed up, or time ran out for one): plan \
                  again; nothing is lost, and nobody is messaged twice"
@@ -127,6 +133,15 @@ impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Refusal::Unreadable { message, .. } => f.write_str(message),
+            Refusal::Unsafe(breaches) => {
+                write!(
+                    f,
+                    "the plan breaks {}, so nothing was sent: ",
+                    crate::words::count(breaches.len(), "safety cap")
+                )?;
+                let sentences: Vec<String> = breaches.iter().map(ToString::to_string).collect();
+                f.write_str(&sentences.join("; and "))
+            }
             Refusal::ProjectChanged => f.write_str(
                 "the project changed since this plan was made (its files, a CSV, --env or --var)",
             ),

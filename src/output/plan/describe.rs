@@ -51,11 +51,20 @@ pub(crate) fn kind(campaign: &Campaign) -> String {
 
 /// Whether a campaign is sent as one broadcast (Engati schedules it) rather than per recipient.
 pub(super) fn is_broadcast(campaign: &Campaign) -> bool {
-    matches!(campaign.send.as_str(), "broadcast" | "template_broadcast")
+    campaign.whole_audience()
 }
 
 /// `due`, `waiting until <time>`, `publishes at <time>` or `publishes at apply`.
 pub(crate) fn schedule(campaign: &Campaign) -> String {
+    if let Some(late) = &campaign.late {
+        let by = crate::words::duration(jiff::SignedDuration::from_secs(
+            i64::try_from(late.seconds).unwrap_or(i64::MAX),
+        ));
+        return match late.then {
+            crate::model::Late::Send => format!("late by {by}, late: send"),
+            crate::model::Late::Skip => format!("late by {by}, late: skip"),
+        };
+    }
     match (is_broadcast(campaign), campaign.schedule) {
         (true, Some(at)) => format!("publishes at {at}"),
         (true, None) => "publishes at apply".to_owned(),

@@ -41,6 +41,7 @@ pub(super) fn header() -> Header {
         reconciled: false,
         inputs_hash: "0".repeat(64),
         campaigns: Vec::new(),
+        safety: crate::plan::safety::Caps::default(),
     }
 }
 
@@ -55,6 +56,10 @@ fn campaign(name: &str, send: &str) -> Campaign {
         recipients: 0,
         template: None,
         user_paths: Vec::new(),
+        suppression: None,
+        max_sends: None,
+        previously: Vec::new(),
+        late: None,
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::describe::{self, LISTED, clean};
 use super::preview::preview;
+use super::rails;
 use crate::output::diagnostics::Style;
 use crate::plan::{Action, ActionKind, CampaignSummary, Summary};
 
@@ -74,6 +75,15 @@ pub fn human(summary: &Summary, style: Style) -> String {
     out.push('\n');
     out.push_str(&paint.bold(&describe::totals(&summary.totals)));
     out.push('\n');
+    if let Some((heading, breaches)) = rails::heading(summary) {
+        out.push('\n');
+        out.push_str(&paint.apply("1;31", &heading));
+        out.push('\n');
+        for breach in breaches {
+            out.push_str(&format!("{ACTION_INDENT}- {breach}\n"));
+        }
+        out.push_str(&format!("{}\n", rails::UNSAFE_HELP));
+    }
     out
 }
 
@@ -92,6 +102,9 @@ fn write_campaign(out: &mut String, c: &CampaignSummary, paint: &Paint) {
         for line in description.lines() {
             out.push_str(&format!("{ACTION_INDENT}{}\n", clean(line)));
         }
+    }
+    for note in rails::notes(campaign) {
+        out.push_str(&format!("{ACTION_INDENT}{}\n", paint.dim(&note)));
     }
     let parts = describe::count_parts(&c.counts);
     let counts = if parts.is_empty() {

@@ -9,6 +9,7 @@
 
 use super::describe::{self, LISTED, clean};
 use super::preview::preview;
+use super::rails;
 use crate::plan::{Action, CampaignSummary, Summary};
 
 /// The most the comment may hold, in bytes.
@@ -25,6 +26,13 @@ pub fn markdown(summary: &Summary) -> String {
     if let Some(header) = &summary.header {
         out.push_str(&html(&describe::header_line(header)));
         out.push_str("\n\n");
+    }
+    if let Some((heading, breaches)) = rails::heading(summary) {
+        out.push_str(&format!("> [!CAUTION]\n> **{}**\n>\n", html(&heading)));
+        for breach in breaches {
+            out.push_str(&format!("> - {}\n", html(&breach)));
+        }
+        out.push_str(&format!(">\n> {}\n\n", html(rails::UNSAFE_HELP)));
     }
     let campaigns = &summary.campaigns;
     if !campaigns.is_empty() {
@@ -108,6 +116,9 @@ fn section(c: &CampaignSummary) -> String {
         html(&describe::schedule(campaign)),
         describe::on_change(campaign.on_change)
     ));
+    for note in rails::notes(campaign) {
+        s.push(&format!("_{}_\n\n", html(&note)));
+    }
     for kind in LISTED {
         let mut shown = 0u64;
         for action in c.shown(kind) {

@@ -8,6 +8,7 @@ mod fixtures;
 pub(super) mod human;
 pub(super) mod markdown;
 pub(super) mod preview;
+mod rails;
 pub(super) mod redact;
 
 pub use human::human;

@@ -11,7 +11,8 @@
 //! {...one action per line...}
 //! ],"counts":{...}}
 //! ],
-//! "counts":{...}}
+//! "counts":{...},
+//! "unsafe":[...the caps it breaks; left out when none...]}
 //! ```
 //! Request bodies are raw JSON kept byte for byte, so a plan read back sends what was reviewed.
 
@@ -29,6 +30,8 @@ pub struct Writer<W: Write> {
     out: W,
     campaigns: usize,
     actions: usize,
+    caps: super::safety::Caps,
+    tally: super::safety::Tally,
 }
 
 impl<W: Write> Writer<W> {
@@ -38,6 +41,8 @@ impl<W: Write> Writer<W> {
             out,
             campaigns: 0,
             actions: 0,
+            caps: super::safety::Caps::default(),
+            tally: super::safety::Tally::default(),
         }
     }
 
@@ -57,6 +62,7 @@ impl<W: Write> Sink for Writer<W> {
             self.out,
             "{{\"format_version\":{FORMAT_VERSION},\n\"header\":"
         )?;
+        self.caps = header.safety.clone();
         self.json(header)?;
         self.out.write_all(b",\n\"campaigns\":[")
     }
@@ -67,6 +73,7 @@ impl<W: Write> Sink for Writer<W> {
         }
         self.campaigns += 1;
         self.actions = 0;
+        self.tally.campaign(campaign);
         self.out.write_all(b"\n{\"campaign\":")?;
         self.json(campaign)?;
         self.out.write_all(b",\"actions\":[")
@@ -85,6 +92,7 @@ impl<W: Write> Sink for Writer<W> {
         if self.actions > 0 {
             self.out.write_all(b"\n")?;
         }
+        self.tally.end_campaign(counts);
         self.out.write_all(b"],\"counts\":")?;
         self.json(counts)?;
         self.out.write_all(b"}")
@@ -96,6 +104,11 @@ impl<W: Write> Sink for Writer<W> {
         }
         self.out.write_all(b"],\n\"counts\":")?;
         self.json(totals)?;
+        let breaches = self.tally.breaches(&self.caps, |c| c.requests);
+        if !breaches.is_empty() {
+            self.out.write_all(b",\n\"unsafe\":")?;
+            self.json(&breaches)?;
+        }
         self.out.write_all(b"}\n")?;
         self.out.flush()
     }
@@ -113,6 +126,9 @@ pub struct Document {
     pub campaigns: Vec<CampaignActions>,
     /// All campaigns' counts.
     pub counts: Counts,
+    /// The caps it breaks ([`super::safety`]).
+    #[serde(default, rename = "unsafe", skip_serializing_if = "Vec::is_empty")]
+    pub breaches: Vec<super::safety::Breach>,
 }
 
 /// A campaign of a [`Document`].
@@ -151,6 +167,14 @@ pub struct Outline {
     pub counts: Counts,
     /// The SHA-256 of the plan file's bytes (recorded with the apply).
     pub file_hash: Fingerprint,
+}
+
+impl Outline {
+    /// The caps the plan breaks, counting a campaign's requests with `requests`.
+    pub fn breaches(&self, requests: impl Fn(&Counts) -> u64) -> Vec<super::safety::Breach> {
+        let tally: super::safety::Tally = self.campaigns.iter().map(|(c, n)| (c, n)).collect();
+        tally.breaches(&self.header.safety, requests)
+    }
 }
 
 /// Reads a whole plan from `input`, checking it as [`stream`] does, and keeps its outline.
@@ -262,8 +286,14 @@ impl Sink for Builder {
         let Some(header) = self.header.take() else {
             return Ok(());
         };
+        let tally: super::safety::Tally = self
+            .campaigns
+            .iter()
+            .map(|c| (&c.campaign, &c.counts))
+            .collect();
         self.document = Some(Document {
             format_version: FORMAT_VERSION,
+            breaches: tally.breaches(&header.safety, |c| c.requests),
             header,
             campaigns: std::mem::take(&mut self.campaigns),
             counts: *totals,

@@ -177,14 +177,18 @@ impl<'de> Visitor<'de> for DocumentVisitor<'_, '_> {
                 "counts" if listed.is_some() && declared.is_none() => {
                     declared = Some(map.next_value::<Counts>()?);
                 }
-                "header" | "campaigns" | "counts" => {
+                // Derived from the header and the campaigns: readers work it out again.
+                "unsafe" if declared.is_some() => {
+                    map.next_value::<Vec<super::super::safety::Breach>>()?;
+                }
+                "header" | "campaigns" | "counts" | "unsafe" => {
                     let detail = format!("`{key}` is out of place or repeated");
                     return Err(reader.fail(plan(not_a_plan(detail))));
                 }
                 other => {
                     return Err(de::Error::unknown_field(
                         other,
-                        &["format_version", "header", "campaigns", "counts"],
+                        &["format_version", "header", "campaigns", "counts", "unsafe"],
                     ));
                 }
             }
