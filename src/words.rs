@@ -15,16 +15,17 @@ pub(crate) fn count<N: Copy + PartialEq + From<u8> + std::fmt::Display>(
     format!("{n} {noun}{}", s(n))
 }
 
-/// A duration as a person says it, to the unit that matters: `45 seconds`, `20 minutes`,
-/// `5 hours`, `358 days` (rounded down; a negative duration reads as its size).
+/// A duration as a person says it, in the largest unit that is exact or counts at least two:
+/// `45 seconds`, `1 hour`, `20 minutes`, `5 hours`, `358 days` (rounded down; a negative
+/// duration reads as its size).
 pub(crate) fn duration(d: jiff::SignedDuration) -> String {
     let secs = d.as_secs().unsigned_abs();
-    match secs {
-        0..120 => count(secs, "second"),
-        120..7_200 => count(secs / 60, "minute"),
-        7_200..172_800 => count(secs / 3_600, "hour"),
-        _ => count(secs / 86_400, "day"),
+    for (unit, name) in [(86_400, "day"), (3_600, "hour"), (60, "minute")] {
+        if secs >= 2 * unit || (secs >= unit && secs.is_multiple_of(unit)) {
+            return count(secs / unit, name);
+        }
     }
+    count(secs, "second")
 }
 
 #[cfg(test)]
@@ -34,7 +35,9 @@ mod tests {
         let d = jiff::SignedDuration::from_secs;
         assert_eq!(super::duration(d(1)), "1 second");
         assert_eq!(super::duration(d(119)), "119 seconds");
-        assert_eq!(super::duration(d(3_600)), "60 minutes");
+        assert_eq!(super::duration(d(120)), "2 minutes");
+        assert_eq!(super::duration(d(3_600)), "1 hour");
+        assert_eq!(super::duration(d(5_400)), "90 minutes");
         assert_eq!(super::duration(d(7_200)), "2 hours");
         assert_eq!(super::duration(d(31_536_000)), "365 days");
         assert_eq!(super::duration(d(-90)), "90 seconds");

@@ -477,7 +477,7 @@ fn apply_records_in_a_postgres_state() {
     let output = herald(&["state", "list", "--format", "json"]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let total: u64 = listed
+    let total: u64 = listed["campaigns"]
         .as_array()
         .unwrap()
         .iter()

@@ -63,6 +63,7 @@ fn init_creates_a_project_that_validates_at_once() {
     created starter/herald.yaml
     created starter/campaigns/welcome.yaml
     created starter/audiences/testers.csv
+    created starter/audiences/unsubscribed.csv
     created starter/.gitignore
     created starter/schemas/herald.schema.json
     created starter/schemas/herald-project.schema.json

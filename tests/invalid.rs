@@ -22,12 +22,14 @@ fn extra_args(case: &str) -> &'static [&'static str] {
     match case {
         // The project is valid; only the environment named on the command line is wrong.
         "unknown-env" => &["--env", "prodution"],
+        // A year after the campaign's (mistyped) time.
+        "late-schedule" => &["--now", "2026-12-07T10:00:00Z"],
         _ => &[],
     }
 }
 
 /// Cases that must not fail validation: they only warn.
-const WARNING_ONLY: &[&str] = &["empty-resource-file"];
+const WARNING_ONLY: &[&str] = &["empty-resource-file", "marketing-without-suppression"];
 
 /// Cases that are usage errors (a bad flag value), which exit 2 like any other usage error.
 const USAGE_ERROR: &[&str] = &["unknown-env"];

@@ -2,7 +2,8 @@
 //! real SQLite state:
 //! - a delivery that state holds as sent with the same fingerprint is never listed;
 //! - every other prior state gets the action campaign-format.md prescribes;
-//! - recording a plan's sends as sent, then planning again, gives no sends.
+//! - recording a plan's sends as sent, then planning again, gives no sends;
+//! - `suppress` and `previously` never add a message to what a plan sends.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -207,6 +208,123 @@ proptest! {
         let again = plan(dir.path(), &store);
         prop_assert_eq!(again.totals.requests, 0);
         prop_assert!(again.actions.iter().all(|(_, a)| !a.sends));
+    }
+}
+
+/// A project with one template campaign `greet` to `users`; `suppressed` of them are on a
+/// `suppress` audience (listed in herald.yaml when `suppress`), and `greet` keeps the
+/// deliveries of `greet-old` when `previously`.
+fn rails_project(
+    users: &[u64],
+    suppressed: &[u64],
+    suppress: bool,
+    previously: bool,
+) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let list = if suppress {
+        "suppress: [optouts]\n"
+    } else {
+        ""
+    };
+    std::fs::write(
+        dir.path().join("herald.yaml"),
+        format!("api: {{base_url: \"https://api.engati.ai\", customer_id: 61179, bot_key: bb67e0773bed4c7e, api_key_env: ENGATI_API_KEY}}\nvars: {{brand: Acme}}\n{list}"),
+    )
+    .unwrap();
+    let people = |numbers: &[u64]| -> String {
+        let mut yaml = String::from("    users:\n");
+        for n in numbers {
+            yaml.push_str(&format!("      - {{phone: \"+9198{n:08}\", name: n{n}}}\n"));
+        }
+        yaml
+    };
+    let previously = if previously {
+        "    previously: [greet-old]\n"
+    } else {
+        ""
+    };
+    let yaml = format!(
+        "templates:\n  hello:\n    language: en\n    body: \"Hi {{{{1}}}}\"\n\
+         audiences:\n  people:\n{}  optouts:\n{}\
+         campaigns:\n  greet:\n    audience: people\n{previously}    send:\n      template:\n        use: hello\n        body: [\"{{{{ user.name }}}}\"]\n",
+        people(users),
+        if suppressed.is_empty() {
+            "    users: []\n".to_owned()
+        } else {
+            people(suppressed)
+        },
+    );
+    std::fs::create_dir_all(dir.path().join("campaigns")).unwrap();
+    std::fs::write(dir.path().join("campaigns/c.yaml"), yaml).unwrap();
+    dir
+}
+
+/// The recipients a plan sends to.
+fn sent_to(plan: &Collect) -> std::collections::BTreeSet<String> {
+    plan.actions
+        .iter()
+        .filter(|(_, a)| a.sends)
+        .map(|(_, a)| a.recipient.clone())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn suppress_and_previously_never_add_a_message(
+        users in proptest::collection::btree_set(0u64..40, 1..20),
+        optouts in proptest::collection::btree_set(0u64..40, 0..10),
+        priors in proptest::collection::vec(prior(), 40),
+        under_old in proptest::collection::vec(any::<bool>(), 40),
+    ) {
+        let users: Vec<u64> = users.into_iter().collect();
+        let optouts: Vec<u64> = optouts.into_iter().collect();
+        let mut store = SqliteStore::in_memory();
+        // A random prior state, recorded under the campaign's old name or its own.
+        let base = rails_project(&users, &optouts, false, false);
+        let fresh = plan(base.path(), &store);
+        let mut batch = Vec::new();
+        let mut sent_before_rename = Vec::new();
+        for (i, (_, action)) in fresh.actions.iter().enumerate() {
+            let campaign = if under_old[i % under_old.len()] { "greet-old" } else { "greet" };
+            if campaign == "greet-old" && priors[i % priors.len()] == Prior::SentSame {
+                sent_before_rename.push(action.recipient.clone());
+            }
+            let mut other = action.clone();
+            other.fingerprint = herald::fingerprint::Fingerprint::of(b"an older message");
+            match priors[i % priors.len()] {
+                Prior::Nothing => {}
+                Prior::SentSame => batch.push(delivery(campaign, action, Outcome::Sent)),
+                Prior::SentOther => batch.push(delivery(campaign, &other, Outcome::Sent)),
+                Prior::Failed => batch.push(delivery(campaign, action, Outcome::Failed)),
+                Prior::Unknown => batch.push(delivery(campaign, action, Outcome::Unknown)),
+                Prior::InFlight => batch.push(delivery(campaign, action, Outcome::InFlight)),
+            }
+        }
+        store.record(&batch).unwrap();
+
+        let mut sends = BTreeMap::new();
+        for suppress in [false, true] {
+            for previously in [false, true] {
+                let dir = rails_project(&users, &optouts, suppress, previously);
+                sends.insert((suppress, previously), sent_to(&plan(dir.path(), &store)));
+            }
+        }
+        for x in [false, true] {
+            prop_assert!(sends[&(true, x)].is_subset(&sends[&(false, x)]), "suppress added a message");
+            prop_assert!(sends[&(x, true)].is_subset(&sends[&(x, false)]), "previously added a message");
+        }
+        // What the old name sent as it is goes again without `previously`, never with it.
+        for phone in &sent_before_rename {
+            prop_assert!(sends[&(false, false)].contains(phone));
+            prop_assert!(!sends[&(false, true)].contains(phone));
+        }
+        for n in &optouts {
+            let phone = format!("+9198{n:08}");
+            prop_assert!(!sends[&(true, false)].contains(&phone));
+            prop_assert!(!sends[&(true, true)].contains(&phone));
+        }
     }
 }
 

@@ -45,7 +45,12 @@ fn state_list_and_show_after_an_apply() {
 
     let json = project.herald(&["state", "list", "--format", "json"]);
     let parsed: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(parsed.as_array().map(Vec::len), Some(4));
+    assert_eq!(parsed["campaigns"].as_array().map(Vec::len), Some(4));
+    assert_eq!(
+        parsed["test_sends"],
+        serde_json::json!([]),
+        "test messages are listed apart"
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! `herald state migrate`: a state copied from SQLite to PostgreSQL and back is the same state,
-//! row for row: every attempt in order, each delivery's latest attempt, the applies and the
-//! serial (so a plan made before the move still applies after it).
+//! row for row: every attempt in order, each delivery's latest attempt, the applies, the test
+//! messages and the serial (so a plan made before the move still applies after it).
 
 mod plan_support;
 mod state_support;
@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 
 use herald::state::postgres::PostgresStore;
 use herald::state::sqlite::SqliteStore;
-use herald::state::{ApplyRecord, CampaignTotals, Delivery, Outcome, Store, WHOLE_CAMPAIGN};
+use herald::state::{
+    ApplyRecord, CampaignTotals, Delivery, Outcome, Store, TestSend, WHOLE_CAMPAIGN,
+};
 use plan_support::Project;
 use state_support::{apply, at, attempt, postgres_url};
 
@@ -20,6 +22,7 @@ struct Everything {
     lineage: Option<String>,
     campaigns: Vec<CampaignTotals>,
     applies: Vec<ApplyRecord>,
+    test_sends: Vec<TestSend>,
     attempts: Vec<Delivery>,
     latest: BTreeMap<(String, String), Option<Delivery>>,
 }
@@ -45,6 +48,7 @@ fn everything(store: &dyn Store) -> Everything {
         lineage: store.lineage().unwrap(),
         campaigns: store.campaigns().unwrap(),
         applies: store.applies().unwrap(),
+        test_sends: store.test_sends().unwrap(),
         attempts,
         latest,
     }
@@ -102,6 +106,19 @@ fn fill(store: &mut dyn Store) {
     store
         .log_apply(&apply("20261201T040000Z-0001", "2026-12-01T04:00:00Z"))
         .unwrap();
+    store
+        .log_test_send(&TestSend {
+            id: "0000beef".to_owned(),
+            who: "ana@laptop (pid 4242)".to_owned(),
+            at: at("2026-12-01T02:00:00.123456789Z"),
+            campaign: "invoice-reminder".to_owned(),
+            rendered_for: "+919019486731".to_owned(),
+            phone: "+919900112233".to_owned(),
+            outcome: Outcome::Failed,
+            api_code: Some(1002),
+            detail: Some("api::rejected: outside the window".to_owned()),
+        })
+        .unwrap();
 }
 
 #[test]
@@ -127,7 +144,7 @@ fn a_state_migrated_to_postgres_and_back_is_the_same_row_for_row() {
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
         format!(
-            "copied 5 attempts and 2 applies from {} to postgres 127.0.0.1:{}/herald_test \
+            "copied 5 attempts, 2 applies and 1 test message from {} to postgres 127.0.0.1:{}/herald_test \
              (schema {schema}) (serial 3)\n",
             original.display(),
             url.rsplit(':').next().unwrap().split('/').next().unwrap()

@@ -110,7 +110,7 @@ fn a_state_from_a_newer_herald_is_refused_by_every_open() {
             StateError::NewerSchema {
                 location: path.display().to_string(),
                 found: 99,
-                known: 2,
+                known: 3,
             }
         );
     }
@@ -313,11 +313,11 @@ fn a_state_from_before_lineages_gets_one_when_written_and_keeps_its_serial() {
     let dir = TempDir::new().unwrap();
     let path = state_path(&dir);
     drop(SqliteStore::open(&path).unwrap());
-    // What a state of schema version 1 was: no lineage, serial 7.
+    // What a state of schema version 1 was: no lineage (nor test sends), serial 7.
     tamper(
         &path,
         "DELETE FROM meta WHERE key = 'lineage'; UPDATE meta SET value = 7 WHERE key = 'serial'; \
-         PRAGMA user_version = 1;",
+         DROP TABLE test_sends; PRAGMA user_version = 1;",
     );
     assert!(
         SqliteStore::open_read_only(&path).is_err(),

@@ -6,7 +6,7 @@
 
 mod state_support;
 
-use herald::state::{CampaignTotals, Delivery, Outcome, StateError};
+use herald::state::{CampaignTotals, Delivery, Outcome, StateError, TestSend};
 use state_support::{Fixture, apply, at, attempt};
 
 macro_rules! suite {
@@ -35,6 +35,8 @@ suite!(
     of_many_stores_racing_for_the_lock_exactly_one_wins,
     campaigns_count_latest_outcomes_with_in_flight_as_unknown,
     logging_an_apply_again_updates_it_by_id,
+    test_sends_are_logged_apart_and_change_no_delivery_nor_the_serial,
+    a_state_of_the_previous_schema_version_is_migrated_when_opened_for_writing,
 );
 
 fn a_recorded_attempt_reads_back_exactly(f: &Fixture) {
@@ -133,6 +135,7 @@ fn a_state_never_written_reads_as_empty(f: &Fixture) {
     assert!(store.history("welcome", None).unwrap().is_empty());
     assert!(store.campaigns().unwrap().is_empty());
     assert!(store.applies().unwrap().is_empty());
+    assert!(store.test_sends().unwrap().is_empty());
     assert_eq!(store.current_lock().unwrap(), None);
     assert!(
         store.record(&[]).is_ok(),
@@ -384,4 +387,124 @@ fn logging_an_apply_again_updates_it_by_id(f: &Fixture) {
         [same_second, earlier, running],
         "oldest first"
     );
+}
+
+fn test_send(id: &str, at_: &str, outcome: Outcome) -> TestSend {
+    TestSend {
+        id: id.to_owned(),
+        who: "ana@laptop (pid 4242)".to_owned(),
+        at: at(at_),
+        campaign: "invoice-reminder".to_owned(),
+        rendered_for: "+919019486731".to_owned(),
+        phone: "+919900112233".to_owned(),
+        outcome,
+        api_code: None,
+        detail: None,
+    }
+}
+
+fn test_sends_are_logged_apart_and_change_no_delivery_nor_the_serial(f: &Fixture) {
+    let mut store = f.open();
+    store
+        .record(&[attempt("welcome", "+15550001", "v1", Outcome::Sent)])
+        .unwrap();
+    let serial = store.serial().unwrap();
+    let campaigns = store.campaigns().unwrap();
+
+    let mut sending = test_send("0000beef", "2026-12-01T03:30:00.25Z", Outcome::InFlight);
+    let earlier = test_send("0000cafe", "2026-11-30T09:00:00Z", Outcome::Sent);
+    store.lock("ana@laptop (pid 4242)").unwrap();
+    store.log_test_send(&sending).unwrap();
+    store.log_test_send(&earlier).unwrap();
+    sending.outcome = Outcome::Failed;
+    sending.api_code = Some(1002);
+    sending.detail = Some("api::rejected: outside the window".to_owned());
+    store.log_test_send(&sending).unwrap();
+
+    let reopened = f.open_read_only();
+    assert_eq!(
+        reopened.test_sends().unwrap(),
+        [earlier, sending],
+        "oldest first, updated by id"
+    );
+    assert_eq!(
+        reopened.serial().unwrap(),
+        serial,
+        "a plan made before still applies"
+    );
+    assert_eq!(reopened.campaigns().unwrap(), campaigns);
+    assert!(
+        reopened
+            .recorded_map("invoice-reminder")
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        reopened
+            .history("invoice-reminder", None)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(reopened.applies().unwrap().is_empty());
+}
+
+/// Takes the state back to schema version 2, before test sends, as a herald of then left it.
+fn downgrade_to_version_2(f: &Fixture) {
+    match f {
+        Fixture::Sqlite(dir) => {
+            let conn = rusqlite::Connection::open(state_support::sqlite_path(dir)).unwrap();
+            conn.execute_batch("DROP TABLE test_sends; PRAGMA user_version = 2;")
+                .unwrap();
+        }
+        Fixture::Postgres { url, schema } => {
+            let mut client = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+            client
+                .batch_execute(&format!(
+                    "DROP TABLE {schema}.test_sends;
+                     UPDATE {schema}.meta SET value = 2 WHERE key = 'schema_version';"
+                ))
+                .unwrap();
+        }
+    }
+}
+
+fn a_state_of_the_previous_schema_version_is_migrated_when_opened_for_writing(f: &Fixture) {
+    let mut store = f.open();
+    store
+        .record(&[attempt("welcome", "+15550001", "v1", Outcome::Sent)])
+        .unwrap();
+    store
+        .log_apply(&apply("20261201T033000Z-4f2a", "2026-12-01T03:30:00Z"))
+        .unwrap();
+    let (serial, lineage) = (store.serial().unwrap(), store.lineage().unwrap());
+    let applies = store.applies().unwrap();
+    drop(store);
+    downgrade_to_version_2(f);
+
+    let refused = match f {
+        Fixture::Sqlite(dir) => {
+            herald::state::sqlite::SqliteStore::open_read_only(&state_support::sqlite_path(dir))
+                .map(drop)
+        }
+        Fixture::Postgres { url, schema } => {
+            herald::state::postgres::PostgresStore::open_read_only(url, schema).map(drop)
+        }
+    };
+    match refused {
+        Err(StateError::Backend { message, .. }) => assert!(
+            message.contains("schema version 2, older than this herald's 3"),
+            "{message}"
+        ),
+        other => panic!("reading never migrates: {other:?}"),
+    }
+
+    let mut migrated = f.open();
+    assert_eq!(migrated.serial().unwrap(), serial);
+    assert_eq!(migrated.lineage().unwrap(), lineage);
+    assert_eq!(migrated.applies().unwrap(), applies);
+    assert_eq!(migrated.recorded_map("welcome").unwrap().len(), 1);
+    assert!(migrated.test_sends().unwrap().is_empty());
+    let sent = test_send("0000beef", "2026-12-01T04:00:00Z", Outcome::Sent);
+    migrated.log_test_send(&sent).unwrap();
+    assert_eq!(f.open_read_only().test_sends().unwrap(), [sent]);
 }

@@ -13,6 +13,7 @@
 pub mod execute;
 pub mod preflight;
 mod settle;
+pub mod test_send;
 
 pub use settle::{
     SettleError, Settlement, reconcile_now, settle, settle_by_hand, settle_in_flight,

@@ -7,6 +7,7 @@ mod exit;
 mod plan;
 mod progress;
 mod reconcile;
+mod send;
 mod signals;
 mod state;
 
@@ -50,6 +51,9 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Send exactly what a saved plan says and record every outcome in state.
     Apply(apply::ApplyArgs),
+    /// Send one test message: a campaign rendered for one of its recipients, to another phone
+    /// (never recorded as a delivery of the campaign; logged with the applies).
+    Send(send::SendArgs),
     /// Inspect what was sent; settle unknown deliveries (mark-sent, forget, reconcile); copy
     /// state to another backend (migrate); remove a dead apply's lock.
     State(state::StateArgs),
@@ -261,6 +265,7 @@ where
         Command::Show(args) => plan::show_command(&args, &mut stdout),
         Command::Diff(args) => diff::diff_command(&args, &mut stdout),
         Command::Apply(args) => apply::apply_command(&args, &mut stdout),
+        Command::Send(args) => send::send_command(&args, &mut stdout),
         Command::State(args) => state::state_command(&args, &mut stdout),
         Command::Emulator(args) => {
             // The emulator prints its URL itself and must not hold stdout's lock while serving.

@@ -24,7 +24,8 @@ pub struct StateArgs {
 /// `herald state` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
-    /// Every campaign in state with its deliveries counted by outcome.
+    /// Every campaign in state with its deliveries counted by outcome, and the test messages
+    /// (`herald send`) apart.
     List(StateListArgs),
     /// Every attempt of a campaign's deliveries (or one recipient's), with times and outcomes.
     Show(StateShowArgs),
@@ -138,19 +139,23 @@ fn list(args: &StateListArgs, out: &mut dyn Write) -> Outcome {
     let (root, settings) = settings(&args.project)?;
     let store = open(&root, &settings, args.project.env.as_deref(), Access::Read)?;
     let campaigns = store.campaigns()?;
+    let test_sends = store.test_sends()?;
     if args.format == super::Format::Json {
-        let text = serde_json::to_string_pretty(&campaigns).unwrap_or_default();
+        let listed = serde_json::json!({ "campaigns": campaigns, "test_sends": test_sends });
+        let text = serde_json::to_string_pretty(&listed).unwrap_or_default();
         write_out(out, &format!("{text}\n"))?;
         return Ok(ExitStatus::Success);
     }
-    if campaigns.is_empty() {
-        write_out(
-            out,
-            &format!("{}: nothing has been sent yet\n", store.location()),
-        )?;
-        return Ok(ExitStatus::Success);
+    let mut text = match (campaigns.is_empty(), test_sends.is_empty()) {
+        (true, true) => format!("{}: nothing has been sent yet\n", store.location()),
+        (true, false) => format!("{}: no campaign has been delivered yet\n", store.location()),
+        (false, _) => crate::output::state::campaigns(&campaigns),
+    };
+    if !test_sends.is_empty() {
+        text.push('\n');
+        text.push_str(&crate::output::state::test_sends(&test_sends));
     }
-    write_out(out, &crate::output::state::campaigns(&campaigns))?;
+    write_out(out, &text)?;
     Ok(ExitStatus::Success)
 }
 
@@ -254,11 +259,23 @@ fn migrate(args: &StateMigrateArgs, out: &mut dyn Write) -> Outcome {
     let holder = format!("herald state migrate ({})", super::apply::holder());
     let migrated = copy::migrate(&from, &to, &holder)?;
     let copied = migrated.copied;
+    let what = match copied.test_sends {
+        0 => format!(
+            "{} attempts and {} applies",
+            copied.attempts, copied.applies
+        ),
+        n => format!(
+            "{} attempts, {} applies and {}",
+            copied.attempts,
+            copied.applies,
+            crate::words::count(n, "test message")
+        ),
+    };
     write_out(
         out,
         &format!(
-            "copied {} attempts and {} applies from {} to {} (serial {})\n",
-            copied.attempts, copied.applies, migrated.from, migrated.to, copied.serial
+            "copied {what} from {} to {} (serial {})\n",
+            migrated.from, migrated.to, copied.serial
         ),
     )?;
     Ok(ExitStatus::Success)

@@ -1,9 +1,10 @@
 //! The views of `herald state list` and `herald state show`: campaigns with their deliveries
-//! counted by outcome, and one line per attempt (with the latest request for one recipient).
+//! counted by outcome, the test messages apart from them, and one line per attempt (with the
+//! latest request for one recipient).
 
 use std::fmt::Write as _;
 
-use crate::state::{CampaignTotals, Delivery, WHOLE_CAMPAIGN};
+use crate::state::{CampaignTotals, Delivery, Outcome, TestSend, WHOLE_CAMPAIGN};
 
 /// A table of campaigns: sent, failed and unknown deliveries, and the latest attempt's time.
 pub fn campaigns(campaigns: &[CampaignTotals]) -> String {
@@ -25,6 +26,54 @@ pub fn campaigns(campaigns: &[CampaignTotals]) -> String {
         );
     }
     text
+}
+
+/// The test messages (`herald send`), apart from the deliveries: a titled table, one line each
+/// (what went wrong after it, for those that failed or are unknown).
+pub fn test_sends(sends: &[TestSend]) -> String {
+    let outcome = |t: &TestSend| match t.outcome {
+        // Left in flight by a run that was killed: it may or may not have been delivered.
+        Outcome::InFlight => Outcome::Unknown.as_str(),
+        other => other.as_str(),
+    };
+    let width = |title: &str, value: &dyn Fn(&TestSend) -> usize| {
+        sends.iter().map(value).max().unwrap_or(0).max(title.len())
+    };
+    let at = width("sent at", &|t| seconds(t).len());
+    let campaign = width("campaign", &|t| t.campaign.chars().count());
+    let rendered_for = width("rendered for", &|t| t.rendered_for.len());
+    let to = width("to", &|t| t.phone.len());
+    let outcomes = width("outcome", &|t| outcome(t).len());
+    let mut text = format!(
+        "test messages (herald send; never deliveries of their campaigns):\n\
+         {:at$}  {:campaign$}  {:rendered_for$}  {:to$}  {:outcomes$}  by\n",
+        "sent at", "campaign", "rendered for", "to", "outcome"
+    );
+    for t in sends {
+        let _ = write!(
+            text,
+            "{:at$}  {:campaign$}  {:rendered_for$}  {:to$}  {:outcomes$}  {}",
+            seconds(t),
+            t.campaign,
+            t.rendered_for,
+            t.phone,
+            outcome(t),
+            t.who
+        );
+        if let Some(code) = t.api_code.filter(|_| t.outcome != Outcome::Sent) {
+            let _ = write!(text, "  code {code}");
+        }
+        if let Some(detail) = &t.detail {
+            let _ = write!(text, "  ({detail})");
+        }
+        text.push('\n');
+    }
+    text
+}
+
+/// When a test message was sent, to the second.
+fn seconds(t: &TestSend) -> String {
+    format!("{:.0}", t.at)
 }
 
 /// Every attempt, a line each; for one recipient (`with_request`), the latest request too.

@@ -111,6 +111,25 @@ impl UserFields {
             UserFields::Map(map) => map.get(field)?.as_str(),
         }
     }
+
+    /// Every field as a map, in column order (a CSV row's values are strings).
+    pub fn to_map(&self) -> serde_json::Map<String, Value> {
+        match self {
+            UserFields::Row {
+                columns,
+                text,
+                ends,
+            } => columns
+                .iter()
+                .enumerate()
+                .filter_map(|(i, column)| {
+                    let value = UserFields::value(text, ends, i)?;
+                    Some((column.clone(), Value::String(value.to_owned())))
+                })
+                .collect(),
+            UserFields::Map(map) => map.clone(),
+        }
+    }
 }
 
 impl Object for UserFields {

@@ -1,6 +1,7 @@
 //! Copying a whole state into an empty one (`herald state migrate`): every attempt in its
-//! recording order, so each delivery's latest attempt comes out the same, every apply, and the
-//! serial and lineage, so that a plan made against the original applies to the copy.
+//! recording order, so each delivery's latest attempt comes out the same, every apply and test
+//! message, and the serial and lineage, so that a plan made against the original applies to the
+//! copy.
 
 use super::{Access, Location, Locked, StateError, Store};
 
@@ -14,6 +15,8 @@ pub struct Copied {
     pub attempts: u64,
     /// Logged applies.
     pub applies: u64,
+    /// Logged test messages (`herald send`).
+    pub test_sends: u64,
     /// The serial both states now have.
     pub serial: u64,
 }
@@ -106,7 +109,10 @@ impl From<StateError> for CopyError {
 /// Copies `from` into `to`, which must be empty; both are held under their locks while it
 /// runs (an apply writing to the source would make the copy a mix of two moments).
 pub fn copy(from: &mut Locked, to: &mut Locked) -> Result<Copied, CopyError> {
-    let empty = to.serial()? == 0 && to.campaigns()?.is_empty() && to.applies()?.is_empty();
+    let empty = to.serial()? == 0
+        && to.campaigns()?.is_empty()
+        && to.applies()?.is_empty()
+        && to.test_sends()?.is_empty();
     if !empty {
         return Err(CopyError::TargetNotEmpty {
             location: to.location(),
@@ -133,6 +139,10 @@ fn fill(from: &dyn Store, to: &mut dyn Store, serial: u64) -> Result<Copied, Cop
     for apply in &applies {
         to.log_apply(apply)?;
     }
+    let test_sends = from.test_sends()?;
+    for send in &test_sends {
+        to.log_test_send(send)?;
+    }
     to.set_serial(serial)?;
     if let Some(lineage) = from.lineage()? {
         to.set_lineage(&lineage)?;
@@ -140,6 +150,7 @@ fn fill(from: &dyn Store, to: &mut dyn Store, serial: u64) -> Result<Copied, Cop
     Ok(Copied {
         attempts,
         applies: applies.len() as u64,
+        test_sends: test_sends.len() as u64,
         serial,
     })
 }

@@ -4,7 +4,9 @@
 //! broadcast under [`WHOLE_CAMPAIGN`]), its latest attempt: the fingerprint and exact request,
 //! the [`Outcome`], the API's code, the time and the apply that made it. Every attempt is also
 //! appended to a history that is never rewritten, so a campaign or recipient gone from the files
-//! keeps its record. Applies are logged, and a lock keeps two applies off one state.
+//! keeps its record. Applies are logged, and a lock keeps two applies off one state. Test
+//! messages (`herald send`) are logged beside the applies ([`TestSend`]): never deliveries, they
+//! leave the serial and every campaign's deliveries as they were.
 //!
 //! Backends: [`sqlite`] (the default, `.herald/state.db`). Plan only reads; it never creates a
 //! state file.
@@ -131,6 +133,30 @@ pub struct ApplyRecord {
     pub failed: u64,
     /// Deliveries whose outcome is unknown.
     pub unknown: u64,
+}
+
+/// One test message (`herald send`), as logged: a campaign rendered for one of its recipients
+/// and sent to another phone. Never a delivery of the campaign: plan does not see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestSend {
+    /// A unique id (the id of the lock it was sent under).
+    pub id: String,
+    /// Who sent it: user and host, or the CI job.
+    pub who: String,
+    /// When it was sent.
+    pub at: Timestamp,
+    /// The campaign's name.
+    pub campaign: String,
+    /// The recipient whose fields it was rendered with (E.164).
+    pub rendered_for: String,
+    /// The phone it was sent to (E.164).
+    pub phone: String,
+    /// What came of it: `in_flight` while it is being sent (and after a crash: unknown).
+    pub outcome: Outcome,
+    /// The API's envelope code or HTTP status, when it answered with one.
+    pub api_code: Option<i64>,
+    /// What went wrong, for `failed` and `unknown`.
+    pub detail: Option<String>,
 }
 
 /// The holder of a state's apply lock.
@@ -390,4 +416,11 @@ pub trait Store: Send {
 
     /// Every logged apply, oldest first.
     fn applies(&self) -> Result<Vec<ApplyRecord>, StateError>;
+
+    /// Logs a test message (insert, or update by id once its outcome is known). Never a
+    /// delivery: the serial stays, so a plan made before it still applies.
+    fn log_test_send(&mut self, send: &TestSend) -> Result<(), StateError>;
+
+    /// Every logged test message, oldest first.
+    fn test_sends(&self) -> Result<Vec<TestSend>, StateError>;
 }

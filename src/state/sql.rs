@@ -5,7 +5,7 @@ use std::fmt;
 
 use jiff::Timestamp;
 
-use super::{ApplyRecord, CampaignTotals, Delivery, Lock, Outcome, StateError};
+use super::{ApplyRecord, CampaignTotals, Delivery, Lock, Outcome, StateError, TestSend};
 use crate::fingerprint::Fingerprint;
 
 /// A timestamp as stored: RFC 3339 in UTC with all nine fractional digits, so that text order
@@ -142,6 +142,25 @@ pub(super) fn apply_record(row: &impl Columns) -> Column<ApplyRecord> {
         sent: row.count(5)?,
         failed: row.count(6)?,
         unknown: row.count(7)?,
+    })
+}
+
+/// The columns of a [`TestSend`] in `test_sends`, in the order [`test_send`] reads them.
+pub(super) const TEST_SEND_COLUMNS: &str =
+    "id, who, at, campaign, rendered_for, phone, outcome, api_code, detail";
+
+/// A row of [`TEST_SEND_COLUMNS`].
+pub(super) fn test_send(row: &impl Columns) -> Column<TestSend> {
+    Ok(TestSend {
+        id: row.text(0)?,
+        who: row.text(1)?,
+        at: row.timestamp(2)?,
+        campaign: row.text(3)?,
+        rendered_for: row.text(4)?,
+        phone: row.text(5)?,
+        outcome: row.outcome(6)?,
+        api_code: row.optional_int(7)?,
+        detail: row.optional_text(8)?,
     })
 }
 

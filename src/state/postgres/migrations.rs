@@ -59,6 +59,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
     INSERT INTO {s}.meta (key, value) VALUES ('lineage',
         ('x' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 16))::bit(64)::bigint);
 ",
+    // 3: test messages (`herald send`), logged beside the applies and never deliveries: no
+    // campaign's deliveries, nor the serial, change when one is sent.
+    "
+    CREATE TABLE {s}.test_sends (
+        id           text COLLATE \"C\" PRIMARY KEY,
+        who          text NOT NULL,
+        at           text NOT NULL,
+        campaign     text NOT NULL,
+        rendered_for text NOT NULL,
+        phone        text NOT NULL,
+        outcome      text NOT NULL CHECK (outcome IN ('in_flight', 'sent', 'failed', 'unknown')),
+        api_code     bigint,
+        detail       text
+    );
+",
 ];
 
 /// The schema version this herald writes: the number of migrations.

@@ -16,12 +16,15 @@ use std::fmt;
 use postgres::{Client, Row};
 
 use super::sql::{self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, timestamp_text};
-use super::{ApplyRecord, CampaignTotals, Delivery, Lock, Outcome, Recorded, StateError, Store};
+use super::{
+    ApplyRecord, CampaignTotals, Delivery, Lock, Outcome, Recorded, StateError, Store, TestSend,
+};
 use crate::fingerprint::Fingerprint;
 use migrations::{MIGRATIONS, SCHEMA_VERSION, schema_version};
 
 mod lock;
 mod migrations;
+mod test_sends;
 mod tls;
 mod withdraw;
 
@@ -487,6 +490,14 @@ impl Store for PostgresStore {
         rows.iter()
             .map(|row| sql::apply_record(row).map_err(fail(&self.location, doing)))
             .collect()
+    }
+
+    fn log_test_send(&mut self, send: &TestSend) -> Result<(), StateError> {
+        self.insert_test_send(send)
+    }
+
+    fn test_sends(&self) -> Result<Vec<TestSend>, StateError> {
+        self.read_test_sends()
     }
 }
 

@@ -15,7 +15,9 @@ mod schema;
 mod withdraw;
 
 use super::sql::{self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, timestamp_text};
-use super::{ApplyRecord, CampaignTotals, Delivery, Lock, Outcome, Recorded, StateError, Store};
+use super::{
+    ApplyRecord, CampaignTotals, Delivery, Lock, Outcome, Recorded, StateError, Store, TestSend,
+};
 use crate::fingerprint::Fingerprint;
 use lock::{lock_path, read_lock};
 use schema::{SCHEMA_VERSION, check_objects, migrate, schema_version};
@@ -453,6 +455,43 @@ impl Store for SqliteStore {
             sql::APPLY_COLUMNS
         );
         let read = |row: &Row<'_>| sql::apply_record(row).map_err(fail(&self.location, doing));
+        query_rows(&self.conn, &self.location, doing, &sql, [], read)
+    }
+
+    fn log_test_send(&mut self, send: &TestSend) -> Result<(), StateError> {
+        // Under the lock like every write: a commit by another connection would stop an apply.
+        self.in_place()?;
+        let doing = format!("cannot log test message {}", send.id);
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT OR REPLACE INTO test_sends ({})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                sql::TEST_SEND_COLUMNS
+            ))
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    send.id,
+                    send.who,
+                    timestamp_text(send.at),
+                    send.campaign,
+                    send.rendered_for,
+                    send.phone,
+                    send.outcome.as_str(),
+                    send.api_code,
+                    send.detail,
+                ])
+            })
+            .map_err(fail(&self.location, &doing))?;
+        Ok(())
+    }
+
+    fn test_sends(&self) -> Result<Vec<TestSend>, StateError> {
+        let doing = "cannot read the test messages";
+        let sql = format!(
+            "SELECT {} FROM test_sends ORDER BY at, id",
+            sql::TEST_SEND_COLUMNS
+        );
+        let read = |row: &Row<'_>| sql::test_send(row).map_err(fail(&self.location, doing));
         query_rows(&self.conn, &self.location, doing, &sql, [], read)
     }
 }

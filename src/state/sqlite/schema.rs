@@ -69,6 +69,22 @@ const MIGRATIONS: &[&str] = &[
     // 2: the lineage, a random number that tells this state from any other with the same
     // serial (a fresh copy, a restored backup), recorded in every plan.
     "INSERT INTO meta (key, value) VALUES ('lineage', random());",
+    // 3: test messages (`herald send`), logged beside the applies and never deliveries: no
+    // campaign's deliveries, nor the serial, change when one is sent.
+    "
+    CREATE TABLE test_sends (
+        id           TEXT PRIMARY KEY,
+        who          TEXT NOT NULL,
+        at           TEXT NOT NULL,
+        campaign     TEXT NOT NULL,
+        rendered_for TEXT NOT NULL,
+        phone        TEXT NOT NULL,
+        outcome      TEXT NOT NULL CHECK (outcome = 'in_flight' OR outcome = 'sent'
+                                          OR outcome = 'failed' OR outcome = 'unknown'),
+        api_code     INTEGER,
+        detail       TEXT
+    );
+    ",
 ];
 
 /// The schema version this herald writes: the number of migrations.
@@ -108,7 +124,14 @@ pub(super) fn migrate(conn: &mut Connection, location: &str) -> Result<(), State
 }
 
 /// herald's tables, which must be plain tables of plain columns.
-const TABLES: [&str; 5] = ["meta", "history", "deliveries", "applies", "lock"];
+const TABLES: [&str; 6] = [
+    "meta",
+    "history",
+    "deliveries",
+    "applies",
+    "lock",
+    "test_sends",
+];
 
 /// Checks that the state holds only what herald makes: plain tables, no views, triggers or
 /// virtual tables, no generated columns. A state file can come with a pull request

@@ -1,0 +1,227 @@
+//! The safety rails end to end: each cap's unsafe plan in every format, apply refusing it and
+//! applying it with `--force` against the emulator; late campaigns, suppression and renames.
+
+mod apply_support;
+
+use apply_support::{AFTER_DUE, Project, Setup, state_outcomes};
+use herald::state::Outcome;
+
+/// The VIP who is also on the example's `unsubscribed` list.
+const OPTED_OUT: &str = "+919845012345";
+
+/// Snapshots an unsafe plan (exit 1) at the fixed time in every format.
+fn snapshot_unsafe_plan(project: &Project, scenario: &str) {
+    for format in ["human", "json", "markdown"] {
+        let text = project.plan(AFTER_DUE, &["--format", format], 1);
+        insta::assert_snapshot!(format!("{scenario}.{format}"), text);
+    }
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Plans to plan.json expecting `code`, then checks apply refuses the plan (nothing sent)
+/// and sends it all with --force; returns the refusal's stderr.
+fn refused_then_forced(setup: &Setup, requests: usize) -> String {
+    let plan = setup.herald(&["plan", "--out", "plan.json"]);
+    assert_eq!(plan.status.code(), Some(1), "{plan:?}");
+    let out = String::from_utf8_lossy(&plan.stdout);
+    assert!(out.contains("Unsafe plan"), "{out}");
+    assert!(out.contains("herald apply --force plan.json"), "{out}");
+    let before = setup.sends().len();
+    let refused = setup.herald(&["apply", "plan.json"]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert_eq!(setup.sends().len(), before, "nothing was sent");
+    let forced = setup.herald(&["apply", "--force", "plan.json"]);
+    assert_eq!(forced.status.code(), Some(0), "{forced:?}");
+    assert!(
+        stderr(&forced).contains("warning: applying with --force:"),
+        "{forced:?}"
+    );
+    assert_eq!(setup.sends().len(), before + requests);
+    stderr(&refused)
+}
+
+#[test]
+fn a_plan_over_safety_max_sends_is_shown_unsafe_and_needs_force() {
+    let project = Project::example();
+    project.edit("herald.yaml", "max_sends: 1000", "max_sends: 9");
+    // 2 triggers, 4 reminders, a broadcast to 6 and one to 3: 15 messages.
+    snapshot_unsafe_plan(&project, "max_sends");
+
+    let setup = Setup::new();
+    setup
+        .project
+        .edit("herald.yaml", "max_sends: 1000", "max_sends: 9");
+    insta::assert_snapshot!("max_sends_refused", refused_then_forced(&setup, 8));
+}
+
+#[test]
+fn a_campaign_over_its_own_max_sends_is_unsafe() {
+    let project = Project::example();
+    project.edit(
+        "campaigns/invoice-reminders.yaml",
+        "max_sends: 100",
+        "max_sends: 3",
+    );
+    snapshot_unsafe_plan(&project, "campaign_max_sends");
+
+    let setup = Setup::new();
+    setup.project.edit(
+        "campaigns/invoice-reminders.yaml",
+        "max_sends: 100",
+        "max_sends: 3",
+    );
+    insta::assert_snapshot!("campaign_max_sends_refused", refused_then_forced(&setup, 8));
+}
+
+#[test]
+fn resending_a_changed_message_to_most_of_an_audience_needs_force() {
+    let setup = Setup::new();
+    setup.plan();
+    let applied = setup.herald(&["apply", "plan.json"]);
+    assert_eq!(applied.status.code(), Some(0), "{applied:?}");
+    setup.project.edit(
+        "campaigns/invoice-reminders.yaml",
+        r#""{{ vars.brand }}"]"#,
+        r#""{{ vars.brand }} Ltd"]"#,
+    );
+    // Kept: nothing is sent again, so the plan is safe.
+    let keep = setup.herald(&["plan"]);
+    assert_eq!(keep.status.code(), Some(0), "{keep:?}");
+    setup.project.edit(
+        "campaigns/invoice-reminders.yaml",
+        "on_change: keep",
+        "on_change: resend",
+    );
+    let refusal = refused_then_forced(&setup, 4);
+    assert!(refusal.contains("max_changed_share is 0.5"), "{refusal}");
+}
+
+#[test]
+fn a_late_campaign_is_an_error_until_it_says_send_or_skip() {
+    let setup = Setup::new();
+    setup.project.edit(
+        "campaigns/invoice-reminders.yaml",
+        "    late: send                             # a reminder still matters if a run comes late\n",
+        "",
+    );
+    let plan = setup.herald(&["plan"]);
+    assert_eq!(plan.status.code(), Some(1), "{plan:?}");
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(text.contains("campaign::late"), "{text}");
+    assert!(
+        text.contains("campaigns/invoice-reminders.yaml:10:11"),
+        "{text}"
+    );
+    let validate = setup.herald(&["validate"]);
+    assert_eq!(validate.status.code(), Some(1), "{validate:?}");
+    assert!(String::from_utf8_lossy(&validate.stdout).contains("campaign::late"));
+
+    // Skipped: shown, nothing sent or recorded, and the same on every later plan.
+    setup.project.edit(
+        "campaigns/invoice-reminders.yaml",
+        "    suppress: false",
+        "    late: skip\n    suppress: false",
+    );
+    let plan = setup.herald(&["plan", "--out", "plan.json"]);
+    assert_eq!(plan.status.code(), Some(0), "{plan:?}");
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        text.contains("late: skip, on_change: keep\n  December invoice reminders\n  suppress: false — the project's suppress list is not applied\n  its time has passed: nothing is sent or recorded\n  no recipients"),
+        "{text}"
+    );
+    let applied = setup.herald(&["apply", "plan.json"]);
+    assert_eq!(applied.status.code(), Some(0), "{applied:?}");
+    let outcomes = state_outcomes(&setup);
+    assert!(
+        !outcomes.keys().any(|(c, _)| c == "invoice-reminder-dec"),
+        "{outcomes:?}"
+    );
+    assert!(
+        !setup
+            .sends()
+            .iter()
+            .any(|(path, _, _)| path.ends_with("/template")),
+        "no template message was sent"
+    );
+
+    // Once something of it was sent, it is no longer late: new recipients join it.
+    setup.project.edit(
+        "campaigns/invoice-reminders.yaml",
+        "    late: skip\n",
+        "    late: send\n",
+    );
+    let plan = setup.herald(&["plan", "--out", "plan.json"]);
+    assert_eq!(plan.status.code(), Some(0), "{plan:?}");
+    let applied = setup.herald(&["apply", "plan.json"]);
+    assert_eq!(applied.status.code(), Some(0), "{applied:?}");
+    setup
+        .project
+        .edit("campaigns/invoice-reminders.yaml", "    late: send\n", "");
+    setup
+        .project
+        .append("audiences/vip.csv", "+919800000001,meera,20001\n");
+    let plan = setup.herald(&["plan"]);
+    assert_eq!(plan.status.code(), Some(0), "{plan:?}");
+    assert!(String::from_utf8_lossy(&plan.stdout).contains("1 send, 4 unchanged"));
+}
+
+#[test]
+fn suppressed_recipients_get_nothing_unless_the_campaign_opts_out() {
+    let setup = Setup::new();
+    setup.plan();
+    let applied = setup.herald(&["apply", "plan.json"]);
+    assert_eq!(applied.status.code(), Some(0), "{applied:?}");
+    let mut reached = Vec::new();
+    for (path, query, body) in setup.sends() {
+        let text = format!("{path} {query:?} {body:?}");
+        if text.contains(OPTED_OUT) {
+            reached.push(path);
+        }
+    }
+    // Only the invoice reminder (a service message, `suppress: false`) reaches the VIP who
+    // opted out; the weekend broadcast to the VIPs leaves them out of its users.
+    assert_eq!(reached.len(), 1, "{reached:?}");
+    assert!(reached[0].ends_with("/template"), "{reached:?}");
+    let outcomes = state_outcomes(&setup);
+    assert_eq!(
+        outcomes.get(&("invoice-reminder-dec".to_owned(), OPTED_OUT.to_owned())),
+        Some(&Outcome::Sent)
+    );
+}
+
+#[test]
+fn a_renamed_campaign_with_previously_sends_nothing_again() {
+    let setup = Setup::new();
+    setup.plan();
+    let applied = setup.herald(&["apply", "plan.json"]);
+    assert_eq!(applied.status.code(), Some(0), "{applied:?}");
+    let sent = setup.sends().len();
+
+    setup.project.edit(
+        "campaigns/invoice-reminders.yaml",
+        "  invoice-reminder-dec:\n",
+        "  invoice-reminder-december:\n",
+    );
+    // Without `previously` the rename is a new campaign: everyone would get it again.
+    let plan = setup.herald(&["plan", "--campaign", "invoice-reminder-december"]);
+    assert!(String::from_utf8_lossy(&plan.stdout).contains("4 send"));
+
+    setup.project.edit(
+        "campaigns/invoice-reminders.yaml",
+        "  invoice-reminder-december:\n",
+        "  invoice-reminder-december:\n    previously: [invoice-reminder-dec]\n",
+    );
+    let plan = setup.herald(&["plan", "--out", "plan.json"]);
+    assert_eq!(plan.status.code(), Some(0), "{plan:?}");
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        text.contains("renamed from invoice-reminder-dec: what was sent under that name counts as sent\n  suppress: false — the project's suppress list is not applied\n  4 unchanged"),
+        "{text}"
+    );
+    let applied = setup.herald(&["apply", "plan.json"]);
+    assert_eq!(applied.status.code(), Some(0), "{applied:?}");
+    assert_eq!(setup.sends().len(), sent, "nobody was messaged again");
+}
