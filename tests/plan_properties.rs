@@ -138,6 +138,20 @@ fn delivery(campaign: &str, action: &Action, outcome: Outcome) -> Delivery {
     }
 }
 
+/// What state holds for `action` before the plan, when `prior` is anything.
+fn prior_delivery(campaign: &str, action: &Action, prior: Prior) -> Option<Delivery> {
+    let mut other = action.clone();
+    other.fingerprint = herald::fingerprint::Fingerprint::of(b"an older message");
+    Some(match prior {
+        Prior::Nothing => return None,
+        Prior::SentSame => delivery(campaign, action, Outcome::Sent),
+        Prior::SentOther => delivery(campaign, &other, Outcome::Sent),
+        Prior::Failed => delivery(campaign, action, Outcome::Failed),
+        Prior::Unknown => delivery(campaign, action, Outcome::Unknown),
+        Prior::InFlight => delivery(campaign, action, Outcome::InFlight),
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
@@ -162,16 +176,7 @@ proptest! {
         for (i, (campaign, action)) in fresh.actions.iter().enumerate() {
             let p = priors[i % priors.len()];
             expected.insert((campaign.clone(), action.recipient.clone()), p);
-            let mut other = action.clone();
-            other.fingerprint = herald::fingerprint::Fingerprint::of(b"an older message");
-            match p {
-                Prior::Nothing => {}
-                Prior::SentSame => batch.push(delivery(campaign, action, Outcome::Sent)),
-                Prior::SentOther => batch.push(delivery(campaign, &other, Outcome::Sent)),
-                Prior::Failed => batch.push(delivery(campaign, action, Outcome::Failed)),
-                Prior::Unknown => batch.push(delivery(campaign, action, Outcome::Unknown)),
-                Prior::InFlight => batch.push(delivery(campaign, action, Outcome::InFlight)),
-            }
+            batch.extend(prior_delivery(campaign, action, p));
         }
         store.record(&batch).unwrap();
 
@@ -291,16 +296,7 @@ proptest! {
             if campaign == "greet-old" && priors[i % priors.len()] == Prior::SentSame {
                 sent_before_rename.push(action.recipient.clone());
             }
-            let mut other = action.clone();
-            other.fingerprint = herald::fingerprint::Fingerprint::of(b"an older message");
-            match priors[i % priors.len()] {
-                Prior::Nothing => {}
-                Prior::SentSame => batch.push(delivery(campaign, action, Outcome::Sent)),
-                Prior::SentOther => batch.push(delivery(campaign, &other, Outcome::Sent)),
-                Prior::Failed => batch.push(delivery(campaign, action, Outcome::Failed)),
-                Prior::Unknown => batch.push(delivery(campaign, action, Outcome::Unknown)),
-                Prior::InFlight => batch.push(delivery(campaign, action, Outcome::InFlight)),
-            }
+            batch.extend(prior_delivery(campaign, action, priors[i % priors.len()]));
         }
         store.record(&batch).unwrap();
 
