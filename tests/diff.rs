@@ -385,3 +385,46 @@ fn links_inside_the_repository_are_kept_and_links_leaving_it_refused() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_renamed_campaign_is_shown_as_a_rename() {
+    let project = repository();
+    // `previously:` keeps what was sent under the old name: the review says so rather than
+    // showing one campaign removed and another added with its whole audience.
+    project.edit(
+        "campaigns/broadcasts.yaml",
+        "  weekend-offer:\n",
+        "  weekend-deal:\n    previously: [weekend-offer]\n",
+    );
+    project.edit(
+        "campaigns/triggers.yaml",
+        "  feedback-flow:\n",
+        "  feedback-survey:\n    previously: [feedback-flow]\n",
+    );
+    project.edit("audiences/vip.csv", "+919178921978,jahnavi,12346\n", "");
+    let text = diff(
+        &project,
+        &["--base", "main", "--emulator", "--detailed-exitcode"],
+        2,
+    );
+    snapshot!("renamed", text);
+    let markdown = diff(
+        &project,
+        &["--base", "main", "--emulator", "--format", "markdown"],
+        0,
+    );
+    snapshot!("renamed_markdown", markdown);
+    let doc = diff_json(&project, &["--base", "main", "--emulator"]);
+    let summary: Vec<String> = doc["campaigns"]
+        .as_array()
+        .expect("campaigns")
+        .iter()
+        .map(|c| format!("{} {} {}", c["name"], c["status"], c["renamed_from"]))
+        .collect();
+    insta::assert_snapshot!(summary.join("\n"), @r#"
+    "feedback-survey" "renamed" "feedback-flow"
+    "invoice-reminder-dec" "changed" null
+    "new-year-offer" "unchanged" null
+    "weekend-deal" "changed" "weekend-offer"
+    "#);
+}

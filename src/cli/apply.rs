@@ -201,26 +201,10 @@ fn ask(session: &Session) -> std::io::Result<String> {
 /// Applies a plan file: the library's preflight ([`preflight`]), the sends, the summary.
 fn apply_file(args: &ApplyArgs, path: &Path, session: &Session, out: &mut dyn Write) -> Outcome {
     let checked = Checked::new(&args.project)?;
-    let (loaded, validated) = (&checked.loaded, &checked.validated);
-    if validated.has_errors() {
-        return Err(Error::with_help(
-            "the project has errors",
-            "run `herald validate` and fix them, then plan again",
-        ));
-    }
-    let catalog = &validated.catalog;
-    let Some(settings) = &catalog.settings else {
-        return Err(Error::new("herald.yaml could not be read"));
-    };
+    let settings = checked.ready("plan again")?;
     let env = args.project.env.as_deref();
     let api = settings.api_for(env);
-    let project = preflight::Project {
-        loaded,
-        catalog,
-        api: &api,
-        environment: env,
-        vars: &checked.vars,
-    };
+    let project = checked.project(&api, env);
     let allow = preflight::Allow {
         unsafe_plan: args.force,
         resend_unknown: args.resend_unknown,
@@ -237,7 +221,7 @@ fn apply_file(args: &ApplyArgs, path: &Path, session: &Session, out: &mut dyn Wr
     // anything is recorded: not after every recipient was tried six times.
     session.runtime.block_on(client.reach())?;
 
-    let store = super::state::open(&loaded.root, settings, env, Access::Write)?;
+    let store = super::state::open(&checked.loaded.root, settings, env, Access::Write)?;
     let mut users = EngatiReads::new(&api, args.insecure_http);
     let ready = preflight::prepare(plan, &project, store, &mut users, &holder());
     users.shut_down();

@@ -326,6 +326,33 @@ impl Checked {
         })
     }
 
+    /// herald.yaml's settings when the project has no errors; otherwise the error that sends
+    /// the user to `herald validate` first, then `next` (`plan again`, say).
+    fn ready(&self, next: &str) -> Result<&crate::model::Project, Error> {
+        match &self.validated.catalog.settings {
+            Some(settings) if !self.validated.has_errors() => Ok(settings),
+            _ => Err(Error::with_help(
+                "the project has errors",
+                format_args!("run `herald validate` and fix them, then {next}"),
+            )),
+        }
+    }
+
+    /// What plans and sends are made from: the project with its `api` for `--env`.
+    fn project<'a>(
+        &'a self,
+        api: &'a crate::model::Api,
+        env: Option<&'a str>,
+    ) -> crate::plan::Project<'a> {
+        crate::plan::Project {
+            loaded: &self.loaded,
+            catalog: &self.validated.catalog,
+            api,
+            environment: env,
+            vars: &self.vars,
+        }
+    }
+
     /// An `--env` that herald.yaml does not define is a bad flag value: a usage error.
     fn usage_error(&self) -> bool {
         self.validated.diagnostics.iter().any(|d| {

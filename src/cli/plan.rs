@@ -168,13 +168,7 @@ pub(super) fn plan(how: &Planning<'_>, out: &mut dyn Write) -> Result<Planned, E
         api.base_url = reads.use_builtin_emulator().map_err(Error::new)?;
     }
     let store = super::state::open(&loaded.root, settings, env, Access::Read)?;
-    let project = crate::plan::Project {
-        loaded,
-        catalog,
-        api: &api,
-        environment: env,
-        vars: &checked.vars,
-    };
+    let project = checked.project(&api, env);
     let options = crate::plan::Options {
         now: super::command_time(how.now),
         campaigns: how.campaigns,

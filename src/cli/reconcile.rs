@@ -35,16 +35,7 @@ pub struct ReconcileArgs {
 pub(super) fn reconcile_command(args: &ReconcileArgs, out: &mut dyn Write) -> Outcome {
     let checked = Checked::new(&args.project)?;
     let catalog = &checked.validated.catalog;
-    let Some(settings) = catalog
-        .settings
-        .as_ref()
-        .filter(|_| !checked.validated.has_errors())
-    else {
-        return Err(Error::with_help(
-            "the project has errors",
-            "run `herald validate` and fix them",
-        ));
-    };
+    let settings = checked.ready("reconcile again")?;
     let env = args.project.env.as_deref();
     let api = settings.api_for(env);
     let mut reads = EngatiReads::new(&api, args.insecure_http);

@@ -48,29 +48,13 @@ impl From<TestSendError> for Error {
 /// Runs `herald send`.
 pub(super) fn send_command(args: &SendArgs, out: &mut dyn Write) -> Outcome {
     let checked = Checked::new(&args.project)?;
-    let (loaded, validated) = (&checked.loaded, &checked.validated);
-    if validated.has_errors() {
-        return Err(Error::with_help(
-            "the project has errors",
-            "run `herald validate` and fix them, then send again",
-        ));
-    }
-    let catalog = &validated.catalog;
-    let Some(settings) = &catalog.settings else {
-        return Err(Error::new("herald.yaml could not be read"));
-    };
+    let settings = checked.ready("send again")?;
     let env = args.project.env.as_deref();
     let api = settings.api_for(env);
     // The key first: without it nothing is read or sent.
     let config =
         ClientConfig::from_settings(&api, |var| std::env::var(var).ok(), args.insecure_http)?;
-    let project = crate::plan::Project {
-        loaded,
-        catalog,
-        api: &api,
-        environment: env,
-        vars: &checked.vars,
-    };
+    let project = checked.project(&api, env);
     let test = Test {
         campaign: &args.campaign,
         to: &args.to,
@@ -97,7 +81,7 @@ pub(super) fn send_command(args: &SendArgs, out: &mut dyn Write) -> Outcome {
     let _signals = super::signals::watch(&runtime, stop.clone());
     // A server that cannot be reached (or a rejected key) is found before anything is logged.
     runtime.block_on(client.reach())?;
-    let store = super::state::open(&loaded.root, settings, env, Access::Write)?;
+    let store = super::state::open(&checked.loaded.root, settings, env, Access::Write)?;
     let executor = Executor::new(runtime.handle().clone(), client, 1, rate, stop);
     let report = test_send::send(store, &super::apply::holder(), &message, &executor);
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

@@ -96,6 +96,9 @@ pub enum Status {
     Changed,
     /// In both, the same.
     Unchanged,
+    /// Renamed (`previously:` names the base's name), with the same messages, recipients and
+    /// settings: what was sent under the old name counts as sent.
+    Renamed,
 }
 
 /// One campaign compared.
@@ -105,6 +108,10 @@ pub struct CampaignReview {
     pub name: String,
     /// How it changed.
     pub status: Status,
+    /// Its name in the base, when it was renamed (`previously:`); it is `renamed` when
+    /// nothing else changed, `changed` otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renamed_from: Option<String>,
     /// As in the base.
     pub before: Option<Campaign>,
     /// As under review.
@@ -210,28 +217,74 @@ pub(crate) fn review(
     let after = prepare(head, Version::Head, now, users, &budget)?;
     let mut before: HashMap<&str, &Prepared<'_>> =
         before.iter().map(|p| (p.item.name.as_str(), p)).collect();
+    let renames = renames(&before, &after);
     let mut names: BTreeSet<&str> = before.keys().copied().collect();
     names.extend(after.iter().map(|p| p.item.name.as_str()));
+    for old in renames.values() {
+        names.remove(old);
+    }
     let after: HashMap<&str, &Prepared<'_>> =
         after.iter().map(|p| (p.item.name.as_str(), p)).collect();
     let mut campaigns = Vec::with_capacity(names.len());
     for name in names {
+        let renamed_from = renames.get(name).copied();
         let pair = Pair {
             base,
             head,
-            before: before.remove(name),
+            before: before.remove(renamed_from.unwrap_or(name)),
             after: after.get(name).copied(),
             now,
             samples,
             budget: &budget,
         };
-        campaigns.push(pair.compare()?);
+        let mut review = pair.compare()?;
+        if let Some(old) = renamed_from {
+            review.renamed_from = Some(old.to_owned());
+            if review.status == Status::Unchanged {
+                review.status = Status::Renamed;
+            }
+        }
+        campaigns.push(review);
     }
     Ok(Review {
         campaigns,
         users_api_skipped: Vec::new(),
         redacted: false,
     })
+}
+
+/// The campaigns under review that were renamed (new name → old name): a campaign whose
+/// `previously:` names a campaign of the base that is gone from the version under review, when
+/// its own name is not in the base. Validation has already refused an old name claimed twice
+/// or still live, so each old name pairs with at most one new one.
+fn renames<'n>(
+    before: &HashMap<&'n str, &Prepared<'_>>,
+    after: &'n [Prepared<'_>],
+) -> HashMap<&'n str, &'n str> {
+    let live: BTreeSet<&str> = after.iter().map(|p| p.item.name.as_str()).collect();
+    let mut renames = HashMap::new();
+    for p in after {
+        let name = p.item.name.as_str();
+        if before.contains_key(name) {
+            continue;
+        }
+        let old = p
+            .item
+            .value
+            .previously
+            .iter()
+            .map(String::as_str)
+            .find(|old| {
+                before.contains_key(old)
+                    && !live.contains(old)
+                    && !renames.values().any(|taken| taken == old)
+            });
+        if let Some(old) = old {
+            let old: &str = before.get_key_value(old).map_or(old, |(k, _)| k);
+            renames.insert(name, old);
+        }
+    }
+    renames
 }
 
 /// Every campaign of one version, compiled, with its audience.
@@ -276,6 +329,7 @@ impl Pair<'_, '_> {
         let mut review = CampaignReview {
             name: String::new(),
             status: Status::Unchanged,
+            renamed_from: None,
             before: self.before.map(|p| describe(self.base, p)),
             after: self.after.map(|p| describe(self.head, p)),
             settings: Vec::new(),

@@ -41,7 +41,7 @@ pub fn review_human(review: &Review, labels: &Labels, style: Style) -> String {
         let heading = format!(
             "campaign {} — {}",
             paint.bold(&clean(&c.name)),
-            status_text(c.status)
+            status_line(c)
         );
         out.push_str(&heading);
         out.push('\n');
@@ -96,7 +96,7 @@ pub fn review_markdown(review: &Review, labels: &Labels) -> String {
             out.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} |\n",
                 cell(&c.name),
-                status_text(c.status),
+                cell(&status_line(c)),
                 c.counts.changed,
                 c.counts.added,
                 c.counts.removed,
@@ -151,7 +151,7 @@ fn section(c: &CampaignReview, labels: &Labels, redacted: bool) -> String {
     let mut s = Section::new(format!(
         "<details><summary>{} — {}</summary>\n\n",
         html(&c.name),
-        status_text(c.status)
+        html(&status_line(c))
     ));
     for line in details(c) {
         s.push(&format!("{}<br>\n", html(&line)));
@@ -176,12 +176,22 @@ fn section(c: &CampaignReview, labels: &Labels, redacted: bool) -> String {
     s.finish()
 }
 
-fn status_text(status: Status) -> &'static str {
-    match status {
+/// How a campaign changed, naming its old name when it was renamed.
+fn status_line(c: &CampaignReview) -> String {
+    let status = match c.status {
         Status::Added => "added",
         Status::Removed => "removed (nothing more is sent; what was sent stays in state)",
         Status::Changed => "changed",
         Status::Unchanged => "unchanged",
+        Status::Renamed => "renamed",
+    };
+    match (&c.renamed_from, c.status) {
+        (Some(old), Status::Renamed) => format!(
+            "renamed from {} (what was sent under the old name counts as sent)",
+            clean(old)
+        ),
+        (Some(old), _) => format!("{status}, renamed from {}", clean(old)),
+        (None, _) => status.to_owned(),
     }
 }
 
@@ -332,6 +342,7 @@ fn totals(review: &Review, labels: &Labels) -> String {
         (Status::Added, "added"),
         (Status::Changed, "changed"),
         (Status::Removed, "removed"),
+        (Status::Renamed, "renamed"),
         (Status::Unchanged, "unchanged"),
     ] {
         let n = count(status);

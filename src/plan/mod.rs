@@ -256,6 +256,26 @@ pub struct Campaign {
 }
 
 impl Campaign {
+    /// A due campaign of `send`'s kind with nothing else set: what unit tests start from.
+    #[cfg(test)]
+    pub(crate) fn bare(name: &str, send: &str) -> Campaign {
+        Campaign {
+            name: name.to_owned(),
+            description: None,
+            send: send.to_owned(),
+            schedule: None,
+            due: true,
+            on_change: crate::model::OnChange::Keep,
+            recipients: 0,
+            template: None,
+            user_paths: Vec::new(),
+            suppression: None,
+            max_sends: None,
+            previously: Vec::new(),
+            late: None,
+        }
+    }
+
     /// Whether one request reaches the whole audience (broadcasts), rather than one person.
     pub fn whole_audience(&self) -> bool {
         matches!(self.send.as_str(), "broadcast" | "template_broadcast")

@@ -227,19 +227,9 @@ mod tests {
 
     fn campaign(name: &str, send: &str, recipients: u64, on_change: OnChange) -> Campaign {
         Campaign {
-            name: name.to_owned(),
-            description: None,
-            send: send.to_owned(),
-            schedule: None,
-            due: true,
-            on_change,
             recipients,
-            template: None,
-            user_paths: Vec::new(),
-            suppression: None,
-            max_sends: None,
-            previously: Vec::new(),
-            late: None,
+            on_change,
+            ..Campaign::bare(name, send)
         }
     }
 

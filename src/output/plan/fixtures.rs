@@ -46,21 +46,7 @@ pub(super) fn header() -> Header {
 }
 
 fn campaign(name: &str, send: &str) -> Campaign {
-    Campaign {
-        name: name.to_owned(),
-        description: None,
-        send: send.to_owned(),
-        schedule: None,
-        due: true,
-        on_change: OnChange::Keep,
-        recipients: 0,
-        template: None,
-        user_paths: Vec::new(),
-        suppression: None,
-        max_sends: None,
-        previously: Vec::new(),
-        late: None,
-    }
+    Campaign::bare(name, send)
 }
 
 pub(super) fn invoice_campaign() -> Campaign {
