@@ -239,3 +239,55 @@ fn a_renamed_campaign_with_previously_sends_nothing_again() {
     assert_eq!(applied.status.code(), Some(0), "{applied:?}");
     assert_eq!(setup.sends().len(), sent, "nobody was messaged again");
 }
+
+/// The fixed time of the snapshots below: a week after the invoice reminders' schedule.
+const WEEK_LATER: &str = "2026-12-07T10:00:00Z";
+
+/// Snapshots a plan at `now` in every format, expecting `code`; the state's lineage (random)
+/// and the emulator's port are masked.
+fn snapshot_formats(run: impl Fn(&[&str]) -> std::process::Output, scenario: &str, code: i32) {
+    for format in ["human", "json", "markdown"] {
+        let output = run(&["plan", "--now", WEEK_LATER, "--format", format]);
+        assert_eq!(output.status.code(), Some(code), "{output:?}");
+        let text = without_port(&String::from_utf8_lossy(&output.stdout));
+        insta::with_settings!({filters => vec![
+            (r#""state_lineage":"[0-9a-f]{16}""#, r#""state_lineage":"[lineage]""#),
+            // herald.yaml holds the emulator's URL, so the inputs' hash changes with its port.
+            (r#""inputs_hash":"[0-9a-f]{64}""#, r#""inputs_hash":"[hash]""#),
+        ]}, {
+            insta::assert_snapshot!(format!("{scenario}.{format}"), text);
+        });
+    }
+}
+
+#[test]
+fn a_late_campaign_in_every_format() {
+    let project = Project::example();
+    let late_send = "    late: send                             # a reminder still matters if a run comes late\n";
+    project.edit("campaigns/invoice-reminders.yaml", late_send, "");
+    let run = |args: &[&str]| project.herald(&[args, &["--emulator"]].concat());
+    // Without `late:` the plan is refused at the schedule's line.
+    let refused = run(&["plan", "--now", WEEK_LATER]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    insta::assert_snapshot!("late_error", String::from_utf8_lossy(&refused.stdout));
+    project.edit(
+        "campaigns/invoice-reminders.yaml",
+        "    suppress: false",
+        "    late: skip\n    suppress: false",
+    );
+    snapshot_formats(run, "late_skip", 0);
+}
+
+#[test]
+fn a_renamed_campaign_in_every_format() {
+    let setup = Setup::new();
+    setup.plan();
+    let applied = setup.herald(&["apply", "plan.json"]);
+    assert_eq!(applied.status.code(), Some(0), "{applied:?}");
+    setup.project.edit(
+        "campaigns/invoice-reminders.yaml",
+        "  invoice-reminder-dec:\n",
+        "  invoice-reminder-december:\n    previously: [invoice-reminder-dec]\n",
+    );
+    snapshot_formats(|args| setup.herald(args), "renamed", 0);
+}

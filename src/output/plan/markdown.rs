@@ -58,8 +58,10 @@ pub fn markdown(summary: &Summary) -> String {
         "**{}**\n\n",
         html(&describe::totals(&summary.totals))
     ));
-    let detailed: Vec<&CampaignSummary> =
-        campaigns.iter().filter(|c| !c.shown.is_empty()).collect();
+    let detailed: Vec<&CampaignSummary> = campaigns
+        .iter()
+        .filter(|c| !c.shown.is_empty() || rails::noteworthy(&c.campaign))
+        .collect();
     for (i, c) in detailed.iter().enumerate() {
         let section = section(c);
         if out.len() + section.len() + RESERVE > LIMIT {

@@ -38,6 +38,16 @@ pub(super) fn notes(campaign: &Campaign) -> Vec<String> {
     notes
 }
 
+/// Whether a campaign's rails deserve its own section even when nothing of it is listed: a
+/// rename or a skipped late campaign is what a reviewer must see, where a suppression count
+/// (in nearly every campaign) is not.
+pub(super) fn noteworthy(campaign: &Campaign) -> bool {
+    !campaign.previously.is_empty()
+        || campaign
+            .late
+            .is_some_and(|l| l.then == crate::model::Late::Skip)
+}
+
 /// One broken cap, as a sentence.
 pub(super) fn breach(breach: &Breach) -> String {
     clean(&breach.to_string())
