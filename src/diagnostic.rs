@@ -117,6 +117,8 @@ pub enum Code {
     Previously,
     /// A marketing campaign that honours no opt-outs (no `suppress`, no `exclude`).
     Unsuppressed,
+    /// A template that does not say its category (counted as marketing).
+    TemplateCategory,
 }
 
 impl Code {
@@ -162,6 +164,7 @@ impl Code {
             Code::Late => "campaign::late",
             Code::Previously => "campaign::previously",
             Code::Unsuppressed => "campaign::unsuppressed",
+            Code::TemplateCategory => "template::category",
         }
     }
 }

@@ -25,6 +25,7 @@ macro_rules! message_error {
 
 pub mod apply;
 pub mod cli;
+pub mod clock;
 pub mod diagnostic;
 pub(crate) mod diff;
 pub mod emulator;

@@ -29,7 +29,11 @@ fn extra_args(case: &str) -> &'static [&'static str] {
 }
 
 /// Cases that must not fail validation: they only warn.
-const WARNING_ONLY: &[&str] = &["empty-resource-file", "marketing-without-suppression"];
+const WARNING_ONLY: &[&str] = &[
+    "empty-resource-file",
+    "marketing-without-suppression",
+    "template-without-category",
+];
 
 /// Cases that are usage errors (a bad flag value), which exit 2 like any other usage error.
 const USAGE_ERROR: &[&str] = &["unknown-env"];

@@ -25,8 +25,6 @@ use std::io::{self, Read};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant};
 
-use jiff::Timestamp;
-
 use crate::engati::ApiError;
 use crate::fingerprint::Fingerprint;
 use crate::plan::json::{self, Outline, PlanFileError, StreamError};
@@ -57,6 +55,8 @@ pub struct Options {
     /// Reconcile verdicts of the plan not acted on: their deliveries stay unknown, neither
     /// recorded as sent nor sent again ([`preflight::Ready::withheld`]).
     pub withheld: Decisions,
+    /// The times recorded with every attempt: the system's, or `--now`'s.
+    pub clock: crate::clock::Clock,
 }
 
 impl Options {
@@ -67,6 +67,7 @@ impl Options {
             batch: concurrency.clamp(8, MAX_INTENT_BATCH),
             apply_id: apply_id.to_owned(),
             withheld: Decisions::new(),
+            clock: crate::clock::Clock::system(),
         }
     }
 }
@@ -273,7 +274,7 @@ impl Applier<'_> {
             self.wait(journal)?;
         }
         let start = journal.launched;
-        let now = Timestamp::now();
+        let now = self.options.clock.now();
         let intents: Vec<Delivery> = journal
             .pending
             .iter()
@@ -350,7 +351,7 @@ impl Applier<'_> {
         attempt.outcome = Outcome::Sent;
         attempt.api_code = None;
         attempt.detail = Some(format!("reconciled: {}", decision.why));
-        attempt.at = Timestamp::now();
+        attempt.at = self.options.clock.now();
         attempt.apply_id = self.options.apply_id.clone();
         journal.outcomes.push(attempt);
         journal.counts.reconciled += 1;
@@ -360,13 +361,13 @@ impl Applier<'_> {
     /// Waits for the next outcome (recording what is due), then takes every outcome ready.
     fn wait(&mut self, journal: &mut Journal) -> Result<(), StateError> {
         match journal.done.recv_timeout(FLUSH_EVERY) {
-            Ok(finished) => journal.take(finished, &self.options.apply_id),
+            Ok(finished) => journal.take(finished, self.options),
             Err(RecvTimeoutError::Timeout) => {}
             // The journal holds a sender, so the channel never closes while it waits.
             Err(RecvTimeoutError::Disconnected) => journal.finished = journal.launched,
         }
         while let Ok(finished) = journal.done.try_recv() {
-            journal.take(finished, &self.options.apply_id);
+            journal.take(finished, self.options);
         }
         if journal.outcomes.len() >= self.options.batch
             || journal.last_flush.elapsed() >= FLUSH_EVERY
@@ -491,7 +492,7 @@ impl Sink for Applier<'_> {
 }
 
 impl Journal {
-    fn take(&mut self, finished: Finished, apply_id: &str) {
+    fn take(&mut self, finished: Finished, options: &Options) {
         self.finished += 1;
         let Some(delivery) = self.in_flight.remove(&finished.index) else {
             return;
@@ -535,8 +536,8 @@ impl Journal {
             outcome,
             api_code,
             detail,
-            at: Timestamp::now(),
-            apply_id: apply_id.to_owned(),
+            at: options.clock.now(),
+            apply_id: options.apply_id.clone(),
         });
     }
 

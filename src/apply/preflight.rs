@@ -18,8 +18,7 @@ use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::path::Path;
 
-use jiff::Timestamp;
-
+use crate::clock::Clock;
 use crate::plan::engine::Input;
 use crate::plan::json::{self, Outline};
 use crate::plan::{ApiReads, Target, inputs};
@@ -52,7 +51,12 @@ pub struct Allow {
 /// the safety caps (unless `allow` says otherwise): what can be told before the state is
 /// locked. The caps are read from the file; the verification under the lock proves the file
 /// is the plan, caps and counts included.
-pub fn open_plan(path: &Path, project: &Project<'_>, allow: Allow) -> Result<PlanFile, Refusal> {
+pub fn open_plan(
+    path: &Path,
+    project: &Project<'_>,
+    allow: Allow,
+    clock: Clock,
+) -> Result<PlanFile, Refusal> {
     let mut file = File::open(path).map_err(|e| {
         let e = json::stream::cannot_read(path, &e);
         Refusal::Unreadable {
@@ -75,11 +79,11 @@ pub fn open_plan(path: &Path, project: &Project<'_>, allow: Allow) -> Result<Pla
     let header = &outline.header;
     // A plan's time decides what is due and how old an unknown delivery is: one from the
     // future would send scheduled campaigns early and resend what may still show up.
-    let now = Timestamp::now();
+    let now = clock.now();
     if header.created_at > now + CLOCK_SKEW {
         return Err(Refusal::FromTheFuture {
             created_at: header.created_at,
-            now,
+            now: clock.now_in_seconds(),
         });
     }
     let now_hash = inputs::hash(
@@ -138,6 +142,7 @@ pub fn prepare(
     store: Box<dyn Store>,
     reads: &mut dyn ApiReads,
     holder: &str,
+    clock: Clock,
 ) -> Result<Ready, Refusal> {
     let PlanFile {
         file,
@@ -192,7 +197,7 @@ pub fn prepare(
     let record = ApplyRecord {
         id,
         who: holder.to_owned(),
-        started_at: Timestamp::now(),
+        started_at: clock.now(),
         finished_at: None,
         plan_hash: outline.file_hash.to_string(),
         sent: 0,
@@ -215,6 +220,7 @@ pub fn finish(
     mut state: Locked,
     mut record: ApplyRecord,
     report: &super::Report,
+    clock: Clock,
 ) -> Result<(), StateError> {
     // A state that failed under the apply (already reported) is not written again: the
     // guard lets go of what lock is left, and the next apply takes over the record.
@@ -222,7 +228,7 @@ pub fn finish(
         return Ok(());
     }
     let totals = report.totals();
-    record.finished_at = Some(Timestamp::now());
+    record.finished_at = Some(clock.now());
     record.sent = totals.sent;
     record.failed = totals.failed;
     record.unknown = totals.unknown;

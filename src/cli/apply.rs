@@ -20,6 +20,7 @@ use clap::Args;
 use super::{Checked, Error, ExitStatus, Outcome, ProjectArgs, write_out};
 use crate::apply::execute::{Executor, StopSignal};
 use crate::apply::{self, Options, Report, preflight};
+use crate::clock::Clock;
 use crate::engati::{Client, ClientConfig};
 use crate::plan::json;
 use crate::reads::EngatiReads;
@@ -57,6 +58,11 @@ pub struct ApplyArgs {
     /// Allow an http:// api.base_url that is not loopback.
     #[arg(long)]
     pub insecure_http: bool,
+    /// Act as if it were this RFC 3339 time: what is due, and the times recorded in state.
+    /// More than a minute from the real clock only when api.base_url is loopback (the
+    /// emulator), for rehearsing schedules.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<jiff::Timestamp>,
 }
 
 fn parse_rate(text: &str) -> Result<f64, super::BadValue> {
@@ -69,11 +75,12 @@ fn parse_rate(text: &str) -> Result<f64, super::BadValue> {
     }
 }
 
-/// What an apply runs on: the async runtime, and the stop its signals set.
+/// What an apply runs on: the async runtime, the stop its signals set, and its clock.
 struct Session {
     runtime: tokio::runtime::Runtime,
     stop: Arc<StopSignal>,
     signals: super::signals::Received,
+    clock: Clock,
 }
 
 /// Runs `herald apply`; returns the exit code.
@@ -84,6 +91,7 @@ pub(super) fn apply_command(args: &ApplyArgs, out: &mut dyn Write) -> Outcome {
             "a reviewed plan is applied whole: make a plan with --campaign and apply that",
         ));
     }
+    let clock = clock(args)?;
     let runtime = super::runtime(Some(2))?;
     let stop = Arc::new(StopSignal::default());
     // From the start, so a signal while planning also ends cleanly (no temporary plan left).
@@ -92,6 +100,7 @@ pub(super) fn apply_command(args: &ApplyArgs, out: &mut dyn Write) -> Outcome {
         runtime,
         stop,
         signals,
+        clock,
     };
     let code = match &args.plan {
         Some(path) => apply_file(args, path, &session, out),
@@ -101,6 +110,36 @@ pub(super) fn apply_command(args: &ApplyArgs, out: &mut dyn Write) -> Outcome {
         .runtime
         .shutdown_timeout(std::time::Duration::from_secs(1));
     code
+}
+
+/// `--now`'s clock. Moved further than a minute, it could make a real API send scheduled
+/// campaigns early: only the emulator (a loopback `api.base_url`) takes it.
+fn clock(args: &ApplyArgs) -> Result<Clock, Error> {
+    let clock = Clock::starting_at(args.now);
+    if clock.fits_a_real_api() {
+        return Ok(clock);
+    }
+    let checked = Checked::new(&args.project)?;
+    let Some(settings) = &checked.validated.catalog.settings else {
+        // The project's problems are reported by the apply itself.
+        return Ok(clock);
+    };
+    let api = settings.api_for(args.project.env.as_deref());
+    if crate::engati::config::is_loopback_url(&api.base_url) {
+        return Ok(clock);
+    }
+    Err(Error {
+        status: ExitStatus::Usage,
+        ..Error::with_help(
+            format_args!(
+                "--now is {} from this machine's clock, and api.base_url ({}) is not loopback",
+                crate::words::duration(clock.offset().abs()),
+                api.base_url
+            ),
+            "apply --now only rehearses against the emulator (a loopback api.base_url, e.g. \
+             --env staging); against Engati, apply at the real time",
+        )
+    })
 }
 
 /// Says that a signal stopped apply before anything was sent.
@@ -131,7 +170,7 @@ fn plan_then_apply(args: &ApplyArgs, session: &Session, out: &mut dyn Write) -> 
         github_summary: false,
         emulator: false,
         insecure_http: args.insecure_http,
-        now: None,
+        now: Some(session.clock.now_in_seconds()),
         announce_out: false,
     };
     // A plan that cannot be made means nothing could start.
@@ -209,7 +248,7 @@ fn apply_file(args: &ApplyArgs, path: &Path, session: &Session, out: &mut dyn Wr
         unsafe_plan: args.force,
         resend_unknown: args.resend_unknown,
     };
-    let plan = preflight::open_plan(path, &project, allow)?;
+    let plan = preflight::open_plan(path, &project, allow, session.clock)?;
     let breaches = plan
         .outline
         .breaches(|c| apply::planned(c, args.resend_unknown));
@@ -223,7 +262,7 @@ fn apply_file(args: &ApplyArgs, path: &Path, session: &Session, out: &mut dyn Wr
 
     let store = super::state::open(&checked.loaded.root, settings, env, Access::Write)?;
     let mut users = EngatiReads::new(&api, args.insecure_http);
-    let ready = preflight::prepare(plan, &project, store, &mut users, &holder());
+    let ready = preflight::prepare(plan, &project, store, &mut users, &holder(), session.clock);
     users.shut_down();
     let mut ready = ready?;
     let withheld = say_what_was_left(&ready);
@@ -236,6 +275,7 @@ fn apply_file(args: &ApplyArgs, path: &Path, session: &Session, out: &mut dyn Wr
     );
     let mut options = Options::for_concurrency(concurrency, args.resend_unknown, ready.state.id());
     options.withheld = std::mem::take(&mut ready.withheld);
+    options.clock = session.clock;
     let report = apply::run(
         &mut ready.plan,
         &ready.outline,
@@ -251,7 +291,7 @@ fn apply_file(args: &ApplyArgs, path: &Path, session: &Session, out: &mut dyn Wr
         status: ExitStatus::Incomplete,
         ..Error::from(e)
     })?;
-    let finished = preflight::finish(ready.state, ready.record, &report);
+    let finished = preflight::finish(ready.state, ready.record, &report, session.clock);
     write_out(out, &crate::output::apply::summary(&report))?;
     say_how_it_ended(&report, session);
     if !args.resend_unknown {

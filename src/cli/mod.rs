@@ -396,10 +396,7 @@ pub(crate) fn problems_text(
 /// A command's time: `--now`, or now in whole seconds (it is shown, saved and seen by
 /// templates as `now`).
 pub(crate) fn command_time(now: Option<jiff::Timestamp>) -> jiff::Timestamp {
-    now.unwrap_or_else(|| {
-        let now = jiff::Timestamp::now();
-        now.round(jiff::Unit::Second).unwrap_or(now)
-    })
+    now.unwrap_or_else(|| crate::clock::Clock::system().now_in_seconds())
 }
 
 /// Problems as human text; in GitHub Actions, followed by their annotations.

@@ -62,8 +62,9 @@ pub struct PlanArgs {
     /// Allow an http:// api.base_url that is not loopback.
     #[arg(long)]
     pub insecure_http: bool,
-    /// Plan as of this RFC 3339 time instead of now (for reproducible output).
-    #[arg(long, value_name = "TIME", hide = true)]
+    /// Plan as if it were this RFC 3339 time: what is due, and what templates see as `now`
+    /// (for previews of schedules and reproducible output).
+    #[arg(long, value_name = "TIME")]
     pub now: Option<Timestamp>,
 }
 

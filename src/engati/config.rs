@@ -231,6 +231,11 @@ fn check_base_url(text: &str, insecure_http: bool) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
+/// Whether `base_url` is a loopback address (the emulator); false for what is not a URL.
+pub fn is_loopback_url(base_url: &str) -> bool {
+    Url::parse(base_url).is_ok_and(|url| is_loopback(&url))
+}
+
 /// 127.0.0.0/8, ::1 (also as an IPv4-mapped address) and `localhost`.
 fn is_loopback(url: &Url) -> bool {
     match url.host() {

@@ -14,6 +14,23 @@ pub(super) fn check(checker: &mut Checker<'_>, catalog: &Catalog) {
 }
 
 fn check_one(checker: &mut Checker<'_>, loc: &super::Loc, template: &Template) {
+    if template.category.is_none() {
+        // Counted as marketing: opt-outs honoured, the marketing price and frequency cap. A
+        // utility template left unsaid would be suppressed and priced as marketing.
+        let mut d = checker
+            .error(
+                Code::TemplateCategory,
+                loc,
+                "",
+                "this template does not say its category, so herald counts it as marketing",
+            )
+            .help(
+                "add `category: marketing`, `utility` or `authentication`, as Meta approved the \
+                 template (it decides suppression, the frequency cap and the price)",
+            );
+        d.severity = crate::diagnostic::Severity::Warning;
+        checker.report(d);
+    }
     let numbers = template.slot_numbers();
     if numbers.iter().enumerate().any(|(i, n)| *n != i + 1) {
         let listed = numbers
