@@ -43,5 +43,6 @@ pub mod reconcile;
 pub mod render;
 pub mod schema;
 pub mod state;
+pub mod tz;
 pub mod validate;
 pub(crate) mod words;
