@@ -41,6 +41,7 @@ pub mod plan;
 pub(crate) mod reads;
 pub mod reconcile;
 pub mod render;
+pub mod schedule;
 pub mod schema;
 pub mod state;
 pub mod tz;
