@@ -439,6 +439,7 @@ fn record_all(
                 .iter()
                 .map(|action| Delivery {
                     campaign: campaign.campaign.name.clone(),
+                    occurrence: campaign.campaign.occurrence,
                     recipient: action.recipient.clone(),
                     fingerprint: action.fingerprint,
                     request: action.request.to_json(),

@@ -14,6 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use herald::emulator::{self, BUILTIN_API_KEY, Faults, Running, Seed};
+use herald::state::Round;
 use herald::state::sqlite::SqliteStore;
 use herald::state::{Outcome, Store};
 
@@ -85,7 +86,7 @@ fn state(dir: &Path) -> BTreeMap<String, Outcome> {
     let Ok(store) = SqliteStore::open_read_only(&dir.join(".herald/state.db")) else {
         return BTreeMap::new();
     };
-    let recorded = store.recorded_map(CAMPAIGN).unwrap();
+    let recorded = store.recorded_map(Round::one_off(CAMPAIGN)).unwrap();
     recorded.into_iter().map(|(k, r)| (k, r.outcome)).collect()
 }
 
@@ -100,7 +101,10 @@ fn evidence(emulator: &Running, dir: &Path, phone: &str) -> String {
     }
     let _ = writeln!(text, "state's attempts:");
     if let Ok(store) = SqliteStore::open_read_only(&dir.join(".herald/state.db")) {
-        for d in store.history(CAMPAIGN, Some(phone)).unwrap_or_default() {
+        for d in store
+            .history(Round::one_off(CAMPAIGN), Some(phone))
+            .unwrap_or_default()
+        {
             let _ = writeln!(
                 text,
                 "  {} {} apply {} {:?}",

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use apply_support::{Setup, wait_for};
 use herald::emulator::{BUILTIN_API_KEY, Faults};
 use herald::fingerprint::Fingerprint;
+use herald::state::Round;
 use herald::state::Store;
 use herald::state::sqlite::SqliteStore;
 
@@ -251,9 +252,13 @@ fn a_server_dying_mid_apply_stops_it_and_records_nothing_failed_that_never_left(
     // flight as the server went down may get one), never a refused connection.
     let campaigns = state.campaigns().unwrap();
     for campaign in &campaigns {
-        for recipient in state.recorded_map(&campaign.campaign).unwrap().keys() {
+        for recipient in state
+            .recorded_map(Round::one_off(&campaign.campaign))
+            .unwrap()
+            .keys()
+        {
             let latest = state
-                .delivery(&campaign.campaign, recipient)
+                .delivery(Round::one_off(&campaign.campaign), recipient)
                 .unwrap()
                 .unwrap();
             if latest.outcome == herald::state::Outcome::Failed {

@@ -127,6 +127,7 @@ fn plan(dir: &std::path::Path, store: &dyn Store) -> Collect {
 fn delivery(campaign: &str, action: &Action, outcome: Outcome) -> Delivery {
     Delivery {
         campaign: campaign.to_owned(),
+        occurrence: None,
         recipient: action.recipient.clone(),
         fingerprint: action.fingerprint,
         request: action.request.to_json(),

@@ -365,6 +365,7 @@ fn a_test_to_a_phone_whose_delivery_is_unknown_is_refused() {
     store
         .record(&[Delivery {
             campaign: "invoice-reminder-dec".to_owned(),
+            occurrence: None,
             recipient: "+919178921978".to_owned(),
             fingerprint: herald::fingerprint::Fingerprint::of(b"{}"),
             request: "{}".to_owned(),

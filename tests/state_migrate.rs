@@ -7,6 +7,7 @@ mod state_support;
 
 use std::collections::BTreeMap;
 
+use herald::state::Round;
 use herald::state::postgres::PostgresStore;
 use herald::state::sqlite::SqliteStore;
 use herald::state::{
@@ -39,7 +40,7 @@ fn everything(store: &dyn Store) -> Everything {
         .iter()
         .map(|d| (d.campaign.clone(), d.recipient.clone()))
         .map(|key| {
-            let latest = store.delivery(&key.0, &key.1).unwrap();
+            let latest = store.delivery(Round::one_off(&key.0), &key.1).unwrap();
             (key, latest)
         })
         .collect();

@@ -8,6 +8,7 @@ mod state_support;
 
 use std::time::{Duration, Instant};
 
+use herald::state::Round;
 use herald::state::postgres::PostgresStore;
 use herald::state::{Outcome, StateError};
 use plan_support::{AFTER_DUE, Project};
@@ -90,7 +91,7 @@ fn plans_read_while_an_apply_holds_the_lock() {
             std::thread::spawn(move || {
                 (
                     store.serial().unwrap(),
-                    store.recorded_map("welcome").unwrap().len(),
+                    store.recorded_map(Round::one_off("welcome")).unwrap().len(),
                 )
             })
         })
@@ -114,7 +115,12 @@ fn projects_sharing_a_database_keep_to_their_schemas() {
         .unwrap();
     assert_eq!(store_a.serial().unwrap(), 1);
     assert_eq!(store_b.serial().unwrap(), 0);
-    assert!(store_b.recorded_map("welcome").unwrap().is_empty());
+    assert!(
+        store_b
+            .recorded_map(Round::one_off("welcome"))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use herald::fingerprint::Fingerprint;
+use herald::state::Round;
 use herald::state::sqlite::SqliteStore;
 use herald::state::{Delivery, Outcome, StateError, Store};
 use state_support::{attempt, sqlite_path as state_path};
@@ -74,14 +75,25 @@ fn a_read_only_store_sees_what_a_writer_recorded_and_refuses_to_write() {
 
     let mut reader = SqliteStore::open_read_only(&path).unwrap();
     assert_eq!(reader.serial().unwrap(), 1);
-    assert_eq!(reader.delivery("welcome", "+15550001").unwrap(), Some(sent));
+    assert_eq!(
+        reader
+            .delivery(Round::one_off("welcome"), "+15550001")
+            .unwrap(),
+        Some(sent)
+    );
 
     // Plan reads while apply writes: WAL lets the reader see each commit.
     writer
         .record(&[attempt("welcome", "+15550002", "v1", Outcome::Sent)])
         .unwrap();
     assert_eq!(reader.serial().unwrap(), 2);
-    assert_eq!(reader.recorded_map("welcome").unwrap().len(), 2);
+    assert_eq!(
+        reader
+            .recorded_map(Round::one_off("welcome"))
+            .unwrap()
+            .len(),
+        2
+    );
 
     drop(writer);
     let refused = reader.record(&[attempt("welcome", "+15550003", "v1", Outcome::Sent)]);
@@ -110,7 +122,7 @@ fn a_state_from_a_newer_herald_is_refused_by_every_open() {
             StateError::NewerSchema {
                 location: path.display().to_string(),
                 found: 99,
-                known: 3,
+                known: 4,
             }
         );
     }
@@ -197,15 +209,19 @@ fn a_corrupt_fingerprint_is_a_backend_error_naming_the_delivery() {
     let expected = "the state's delivery of campaign welcome to +15550001 is corrupt: \
                     its fingerprint is 2 bytes long, not 32";
     assert_eq!(
-        backend_message(store.recorded_map("welcome").unwrap_err()),
+        backend_message(store.recorded_map(Round::one_off("welcome")).unwrap_err()),
         expected
     );
     assert_eq!(
-        backend_message(store.delivery("welcome", "+15550001").unwrap_err()),
+        backend_message(
+            store
+                .delivery(Round::one_off("welcome"), "+15550001")
+                .unwrap_err()
+        ),
         expected
     );
     assert_eq!(
-        backend_message(store.history("welcome", None).unwrap_err()),
+        backend_message(store.history(Round::one_off("welcome"), None).unwrap_err()),
         expected
     );
 }
@@ -220,7 +236,7 @@ fn an_unknown_outcome_is_a_backend_error_naming_the_delivery() {
         .unwrap();
     tamper(&path, "UPDATE deliveries SET outcome = 'delivered';");
 
-    let err = store.recorded_map("welcome").unwrap_err();
+    let err = store.recorded_map(Round::one_off("welcome")).unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -288,12 +304,12 @@ fn measure_a_million_deliveries(number: fn(u64) -> u64) {
     let started = Instant::now();
     let mut visited = 0;
     store
-        .recorded("black-friday", &mut |_, _| visited += 1)
+        .recorded(Round::one_off("black-friday"), &mut |_, _| visited += 1)
         .unwrap();
     let visited_in = started.elapsed();
     assert_eq!(visited, total);
     let started = Instant::now();
-    let map = store.recorded_map("black-friday").unwrap();
+    let map = store.recorded_map(Round::one_off("black-friday")).unwrap();
     let mapped_in = started.elapsed();
     assert_eq!(map.len(), total as usize);
     let started = Instant::now();
@@ -313,11 +329,15 @@ fn a_state_from_before_lineages_gets_one_when_written_and_keeps_its_serial() {
     let dir = TempDir::new().unwrap();
     let path = state_path(&dir);
     drop(SqliteStore::open(&path).unwrap());
-    // What a state of schema version 1 was: no lineage (nor test sends), serial 7.
+    // What a state of schema version 1 was: no lineage (nor test sends, nor rounds), serial 7.
     tamper(
         &path,
-        "DELETE FROM meta WHERE key = 'lineage'; UPDATE meta SET value = 7 WHERE key = 'serial'; \
-         DROP TABLE test_sends; PRAGMA user_version = 1;",
+        &format!(
+            "{} DELETE FROM meta WHERE key = 'lineage'; \
+             UPDATE meta SET value = 7 WHERE key = 'serial'; \
+             DROP TABLE test_sends; PRAGMA user_version = 1;",
+            state_support::SQLITE_BEFORE_ROUNDS
+        ),
     );
     assert!(
         SqliteStore::open_read_only(&path).is_err(),

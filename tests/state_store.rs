@@ -6,6 +6,7 @@
 
 mod state_support;
 
+use herald::state::Round;
 use herald::state::{CampaignTotals, Delivery, Outcome, StateError, TestSend};
 use state_support::{Fixture, apply, at, attempt};
 
@@ -37,6 +38,7 @@ suite!(
     logging_an_apply_again_updates_it_by_id,
     test_sends_are_logged_apart_and_change_no_delivery_nor_the_serial,
     a_state_of_the_previous_schema_version_is_migrated_when_opened_for_writing,
+    each_occurrence_of_a_campaign_is_a_round_of_its_own,
 );
 
 fn a_recorded_attempt_reads_back_exactly(f: &Fixture) {
@@ -47,22 +49,44 @@ fn a_recorded_attempt_reads_back_exactly(f: &Fixture) {
     let sent = attempt("welcome", "+4915187654321", r#"{"a":2}"#, Outcome::Sent);
     store.record(&[failed.clone(), sent.clone()]).unwrap();
 
-    let recorded = store.recorded_map("welcome").unwrap();
+    let recorded = store.recorded_map(Round::one_off("welcome")).unwrap();
     assert_eq!(recorded.len(), 2);
     assert_eq!(recorded["+4915112345678"].fingerprint, failed.fingerprint);
     assert_eq!(recorded["+4915112345678"].outcome, Outcome::Failed);
     assert_eq!(recorded["+4915187654321"].outcome, Outcome::Sent);
 
-    let read = store.delivery("welcome", "+4915112345678").unwrap();
+    let read = store
+        .delivery(Round::one_off("welcome"), "+4915112345678")
+        .unwrap();
     assert_eq!(read, Some(failed.clone()));
-    assert_eq!(store.delivery("welcome", "+10000000000").unwrap(), None);
-    assert_eq!(store.delivery("other", "+4915112345678").unwrap(), None);
     assert_eq!(
-        store.history("welcome", Some("+4915112345678")).unwrap(),
+        store
+            .delivery(Round::one_off("welcome"), "+10000000000")
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .delivery(Round::one_off("other"), "+4915112345678")
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .history(Round::one_off("welcome"), Some("+4915112345678"))
+            .unwrap(),
         [failed.clone()]
     );
-    assert_eq!(store.history("welcome", None).unwrap(), [failed, sent]);
-    assert!(store.recorded_map("other").unwrap().is_empty());
+    assert_eq!(
+        store.history(Round::one_off("welcome"), None).unwrap(),
+        [failed, sent]
+    );
+    assert!(
+        store
+            .recorded_map(Round::one_off("other"))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 fn a_new_attempt_replaces_the_latest_while_history_keeps_every_attempt(f: &Fixture) {
@@ -75,16 +99,23 @@ fn a_new_attempt_replaces_the_latest_while_history_keeps_every_attempt(f: &Fixtu
     store.record(std::slice::from_ref(&second)).unwrap();
 
     assert_eq!(
-        store.delivery("promo", "+15550001").unwrap(),
+        store
+            .delivery(Round::one_off("promo"), "+15550001")
+            .unwrap(),
         Some(second.clone())
     );
-    assert_eq!(store.recorded_map("promo").unwrap().len(), 2);
     assert_eq!(
-        store.history("promo", Some("+15550001")).unwrap(),
+        store.recorded_map(Round::one_off("promo")).unwrap().len(),
+        2
+    );
+    assert_eq!(
+        store
+            .history(Round::one_off("promo"), Some("+15550001"))
+            .unwrap(),
         [first.clone(), second.clone()]
     );
     assert_eq!(
-        store.history("promo", None).unwrap(),
+        store.history(Round::one_off("promo"), None).unwrap(),
         [first, other, second],
         "the whole campaign's history is in recording order"
     );
@@ -96,8 +127,16 @@ fn two_attempts_of_one_delivery_in_one_batch_keep_the_later(f: &Fixture) {
     let second = attempt("promo", "+15550001", "v1", Outcome::Sent);
     store.record(&[first, second.clone()]).unwrap();
 
-    assert_eq!(store.delivery("promo", "+15550001").unwrap(), Some(second));
-    assert_eq!(store.history("promo", None).unwrap().len(), 2);
+    assert_eq!(
+        store
+            .delivery(Round::one_off("promo"), "+15550001")
+            .unwrap(),
+        Some(second)
+    );
+    assert_eq!(
+        store.history(Round::one_off("promo"), None).unwrap().len(),
+        2
+    );
 }
 
 fn the_serial_grows_by_one_per_record_call_and_not_for_an_empty_batch(f: &Fixture) {
@@ -130,9 +169,24 @@ fn a_state_never_written_reads_as_empty(f: &Fixture) {
     let mut store = f.open_read_only();
 
     assert_eq!(store.serial().unwrap(), 0);
-    assert!(store.recorded_map("welcome").unwrap().is_empty());
-    assert_eq!(store.delivery("welcome", "+15550001").unwrap(), None);
-    assert!(store.history("welcome", None).unwrap().is_empty());
+    assert!(
+        store
+            .recorded_map(Round::one_off("welcome"))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .delivery(Round::one_off("welcome"), "+15550001")
+            .unwrap(),
+        None
+    );
+    assert!(
+        store
+            .history(Round::one_off("welcome"), None)
+            .unwrap()
+            .is_empty()
+    );
     assert!(store.campaigns().unwrap().is_empty());
     assert!(store.applies().unwrap().is_empty());
     assert!(store.test_sends().unwrap().is_empty());
@@ -270,36 +324,53 @@ fn withdrawn_intents_leave_each_delivery_as_it_was_before(f: &Fixture) {
         .unwrap();
     let serial = store.serial().unwrap();
     let everyone: Vec<String> = (1..=4).map(|i| format!("+491510000000{i}")).collect();
-    store.withdraw("welcome", &everyone, "this-apply").unwrap();
+    store
+        .withdraw(Round::one_off("welcome"), &everyone, "this-apply")
+        .unwrap();
 
     // A new delivery is gone, as if never attempted; a retried one is failed again, its
     // intent gone from the history; another apply's intent and a sent delivery stay.
-    assert_eq!(store.delivery("welcome", "+4915100000001").unwrap(), None);
+    assert_eq!(
+        store
+            .delivery(Round::one_off("welcome"), "+4915100000001")
+            .unwrap(),
+        None
+    );
     assert!(
         store
-            .history("welcome", Some("+4915100000001"))
+            .history(Round::one_off("welcome"), Some("+4915100000001"))
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        store.delivery("welcome", "+4915100000002").unwrap(),
+        store
+            .delivery(Round::one_off("welcome"), "+4915100000002")
+            .unwrap(),
         Some(failed.clone())
     );
     assert_eq!(
-        store.history("welcome", Some("+4915100000002")).unwrap(),
+        store
+            .history(Round::one_off("welcome"), Some("+4915100000002"))
+            .unwrap(),
         [failed]
     );
     assert_eq!(
-        store.delivery("welcome", "+4915100000003").unwrap(),
+        store
+            .delivery(Round::one_off("welcome"), "+4915100000003")
+            .unwrap(),
         Some(others)
     );
     assert_eq!(
-        store.delivery("welcome", "+4915100000004").unwrap(),
+        store
+            .delivery(Round::one_off("welcome"), "+4915100000004")
+            .unwrap(),
         Some(sent)
     );
     assert_eq!(store.serial().unwrap(), serial + 1);
     // Nothing left to withdraw: no write, the serial stays.
-    store.withdraw("welcome", &everyone, "this-apply").unwrap();
+    store
+        .withdraw(Round::one_off("welcome"), &everyone, "this-apply")
+        .unwrap();
     assert_eq!(store.serial().unwrap(), serial + 1);
 }
 
@@ -348,6 +419,7 @@ fn campaigns_count_latest_outcomes_with_in_flight_as_unknown(f: &Fixture) {
         [
             CampaignTotals {
                 campaign: "a-welcome".to_owned(),
+                occurrence: None,
                 sent: 1,
                 failed: 0,
                 unknown: 1,
@@ -355,6 +427,7 @@ fn campaigns_count_latest_outcomes_with_in_flight_as_unknown(f: &Fixture) {
             },
             CampaignTotals {
                 campaign: "b-promo".to_owned(),
+                occurrence: None,
                 sent: 1,
                 failed: 1,
                 unknown: 1,
@@ -435,13 +508,13 @@ fn test_sends_are_logged_apart_and_change_no_delivery_nor_the_serial(f: &Fixture
     assert_eq!(reopened.campaigns().unwrap(), campaigns);
     assert!(
         reopened
-            .recorded_map("invoice-reminder")
+            .recorded_map(Round::one_off("invoice-reminder"))
             .unwrap()
             .is_empty()
     );
     assert!(
         reopened
-            .history("invoice-reminder", None)
+            .history(Round::one_off("invoice-reminder"), None)
             .unwrap()
             .is_empty()
     );
@@ -449,18 +522,29 @@ fn test_sends_are_logged_apart_and_change_no_delivery_nor_the_serial(f: &Fixture
 }
 
 /// Takes the state back to schema version 2, before test sends, as a herald of then left it.
+/// Turns a state back into what schema version 2 made, undoing migrations 4 (rounds) and 3
+/// (test messages), so that opening it runs both.
 fn downgrade_to_version_2(f: &Fixture) {
     match f {
         Fixture::Sqlite(dir) => {
             let conn = rusqlite::Connection::open(state_support::sqlite_path(dir)).unwrap();
-            conn.execute_batch("DROP TABLE test_sends; PRAGMA user_version = 2;")
-                .unwrap();
+            conn.execute_batch(&format!(
+                "{} DROP TABLE test_sends; PRAGMA user_version = 2;",
+                state_support::SQLITE_BEFORE_ROUNDS
+            ))
+            .unwrap();
         }
         Fixture::Postgres { url, schema } => {
             let mut client = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
             client
                 .batch_execute(&format!(
-                    "DROP TABLE {schema}.test_sends;
+                    "ALTER TABLE {schema}.deliveries DROP CONSTRAINT deliveries_pkey;
+                     ALTER TABLE {schema}.deliveries DROP COLUMN occurrence;
+                     ALTER TABLE {schema}.deliveries ADD PRIMARY KEY (campaign, recipient);
+                     DROP INDEX {schema}.history_delivery;
+                     ALTER TABLE {schema}.history DROP COLUMN occurrence;
+                     CREATE INDEX history_delivery ON {schema}.history (campaign, recipient);
+                     DROP TABLE {schema}.test_sends;
                      UPDATE {schema}.meta SET value = 2 WHERE key = 'schema_version';"
                 ))
                 .unwrap();
@@ -492,7 +576,7 @@ fn a_state_of_the_previous_schema_version_is_migrated_when_opened_for_writing(f:
     };
     match refused {
         Err(StateError::Backend { message, .. }) => assert!(
-            message.contains("schema version 2, older than this herald's 3"),
+            message.contains("schema version 2, older than this herald's 4"),
             "{message}"
         ),
         other => panic!("reading never migrates: {other:?}"),
@@ -502,9 +586,89 @@ fn a_state_of_the_previous_schema_version_is_migrated_when_opened_for_writing(f:
     assert_eq!(migrated.serial().unwrap(), serial);
     assert_eq!(migrated.lineage().unwrap(), lineage);
     assert_eq!(migrated.applies().unwrap(), applies);
-    assert_eq!(migrated.recorded_map("welcome").unwrap().len(), 1);
+    assert_eq!(
+        migrated
+            .recorded_map(Round::one_off("welcome"))
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(migrated.test_sends().unwrap().is_empty());
     let sent = test_send("0000beef", "2026-12-01T04:00:00Z", Outcome::Sent);
     migrated.log_test_send(&sent).unwrap();
     assert_eq!(f.open_read_only().test_sends().unwrap(), [sent]);
+}
+
+/// A recurring campaign's occurrences are separate rounds: one recipient's delivery in each,
+/// read, counted, withdrawn and shown apart, beside the campaign's one-off round.
+fn each_occurrence_of_a_campaign_is_a_round_of_its_own(f: &Fixture) {
+    let mut store = f.open();
+    let monday = at("2026-12-07T03:30:00Z");
+    let next_monday = at("2026-12-14T03:30:00Z");
+    let in_round = |occurrence, request: &str, outcome| Delivery {
+        occurrence,
+        ..attempt("weekly", "+15550001", request, outcome)
+    };
+    store
+        .record(&[
+            in_round(None, "one-off", Outcome::Sent),
+            in_round(Some(monday), "week 1", Outcome::Sent),
+            in_round(Some(next_monday), "week 2", Outcome::Failed),
+        ])
+        .unwrap();
+    let outcome = |occurrence| {
+        store
+            .delivery(Round::of("weekly", occurrence), "+15550001")
+            .unwrap()
+            .map(|d| (d.request, d.outcome, d.occurrence))
+    };
+    assert_eq!(
+        outcome(Some(monday)),
+        Some(("week 1".to_owned(), Outcome::Sent, Some(monday)))
+    );
+    assert_eq!(
+        outcome(Some(next_monday)),
+        Some(("week 2".to_owned(), Outcome::Failed, Some(next_monday)))
+    );
+    assert_eq!(outcome(None).map(|o| o.0), Some("one-off".to_owned()));
+    assert_eq!(outcome(Some(at("2026-12-21T03:30:00Z"))), None);
+    let rounds: Vec<_> = store
+        .campaigns()
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.occurrence, c.sent, c.failed))
+        .collect();
+    assert_eq!(
+        rounds,
+        [
+            (None, 1, 0),
+            (Some(monday), 1, 0),
+            (Some(next_monday), 0, 1)
+        ]
+    );
+    let history = store
+        .history(Round::of("weekly", Some(monday)), None)
+        .unwrap();
+    assert_eq!(history.len(), 1);
+
+    // An intent of the second week withdrawn leaves the first week's delivery alone.
+    let mut intent = in_round(Some(next_monday), "week 2 again", Outcome::InFlight);
+    intent.apply_id = "20261214T033000Z-aaaa".to_owned();
+    store.record(&[intent]).unwrap();
+    store
+        .withdraw(
+            Round::of("weekly", Some(next_monday)),
+            &["+15550001".to_owned()],
+            "20261214T033000Z-aaaa",
+        )
+        .unwrap();
+    let week = |occurrence| {
+        store
+            .recorded_map(Round::of("weekly", occurrence))
+            .unwrap()
+            .get("+15550001")
+            .map(|r| r.outcome)
+    };
+    assert_eq!(week(Some(next_monday)), Some(Outcome::Failed));
+    assert_eq!(week(Some(monday)), Some(Outcome::Sent));
 }

@@ -4,6 +4,7 @@
 mod apply_support;
 
 use apply_support::{Project, Setup};
+use herald::state::Round;
 use herald::state::Store;
 use herald::state::sqlite::SqliteStore;
 
@@ -36,7 +37,7 @@ fn apply_now_records_every_time_as_of_that_time() {
         "{applies:?}"
     );
     let delivery = store
-        .delivery("feedback-flow", "+919019486731")
+        .delivery(Round::one_off("feedback-flow"), "+919019486731")
         .unwrap()
         .expect("recorded");
     assert!(soon_after(delivery.at), "{delivery:?}");

@@ -30,7 +30,7 @@ use crate::fingerprint::Fingerprint;
 use crate::plan::json::{self, Outline, PlanFileError, StreamError};
 use crate::plan::{Action, ActionKind, Campaign, Counts, Header, Sink};
 use crate::reconcile::{self, Decisions, Verdict};
-use crate::state::{Delivery, Outcome, StateError, Store};
+use crate::state::{Delivery, Outcome, Round, StateError, Store};
 use execute::{Executor, Finished, Job, Sent, StopSignal};
 
 /// Deliveries recorded `in_flight` per transaction, and launched together, at most. A crash
@@ -231,6 +231,8 @@ struct Applier<'a> {
 /// outcomes waiting to be recorded.
 struct Journal {
     campaign: String,
+    /// The occurrence of a recurring campaign the plan sends ([`Round`]).
+    occurrence: Option<jiff::Timestamp>,
     /// Actions read from the plan that send, not yet launched (at most a batch).
     pending: Vec<Action>,
     /// Launched and not finished, by index: what their outcome rows need.
@@ -280,6 +282,7 @@ impl Applier<'_> {
             .iter()
             .map(|action| Delivery {
                 campaign: journal.campaign.clone(),
+                occurrence: journal.occurrence,
                 recipient: action.recipient.clone(),
                 fingerprint: action.fingerprint,
                 request: action.request.to_json(),
@@ -318,7 +321,8 @@ impl Applier<'_> {
             return false;
         };
         let withheld = &self.options.withheld;
-        if reconcile::lookup(withheld, &journal.campaign, &action.recipient).is_none() {
+        let round = Round::of(&journal.campaign, journal.occurrence);
+        if reconcile::lookup(withheld, round, &action.recipient).is_none() {
             return false;
         }
         if sends(action, self.options.resend_unknown) {
@@ -342,7 +346,8 @@ impl Applier<'_> {
         let Some(journal) = self.journal.as_mut() else {
             return Ok(());
         };
-        let Some(mut attempt) = self.store.delivery(&journal.campaign, &action.recipient)? else {
+        let round = Round::of(&journal.campaign, journal.occurrence);
+        let Some(mut attempt) = self.store.delivery(round, &action.recipient)? else {
             return Ok(());
         };
         if !matches!(attempt.outcome, Outcome::Unknown | Outcome::InFlight) {
@@ -431,6 +436,7 @@ impl Sink for Applier<'_> {
         let (sender, done) = channel();
         self.journal = Some(Journal {
             campaign: campaign.name.clone(),
+            occurrence: campaign.occurrence,
             pending: Vec::with_capacity(self.options.batch),
             in_flight: HashMap::new(),
             done,
@@ -530,6 +536,7 @@ impl Journal {
         };
         self.outcomes.push(Delivery {
             campaign: self.campaign.clone(),
+            occurrence: self.occurrence,
             recipient: delivery.recipient,
             fingerprint: delivery.fingerprint,
             request: delivery.request,
@@ -544,7 +551,11 @@ impl Journal {
     fn flush(&mut self, store: &mut dyn Store, apply_id: &str) -> Result<(), StateError> {
         store.record(&self.outcomes)?;
         self.outcomes.clear();
-        store.withdraw(&self.campaign, &self.withdrawn, apply_id)?;
+        store.withdraw(
+            Round::of(&self.campaign, self.occurrence),
+            &self.withdrawn,
+            apply_id,
+        )?;
         self.withdrawn.clear();
         self.last_flush = Instant::now();
         Ok(())

@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 
 use crate::reconcile::{Decisions, Verdict};
-use crate::state::{Delivery, Outcome, StateError, Store};
+use crate::state::{Delivery, Outcome, Round, StateError, Store};
 
 /// Rows re-recorded per transaction.
 const BATCH: usize = 512;
@@ -34,9 +34,10 @@ impl Settlement {
 /// then no apply is running and every `in_flight` row is a crash's.
 pub fn settle_in_flight(store: &mut dyn Store, apply_id: &str) -> Result<u64, StateError> {
     let mut settled = 0;
-    for campaign in store.campaigns()? {
-        let left = recipients_where(store, &campaign.campaign, |o| o == Outcome::InFlight)?;
-        settled += rerecord(store, &campaign.campaign, &left, |d| {
+    for totals in store.campaigns()? {
+        let round = Round::of(&totals.campaign, totals.occurrence);
+        let left = recipients_where(store, round, |o| o == Outcome::InFlight)?;
+        settled += rerecord(store, round, &left, |d| {
             d.outcome = Outcome::Unknown;
             d.detail = Some(format!(
                 "in flight when apply {} stopped; it may have been delivered",
@@ -59,7 +60,7 @@ pub fn settle_reconciled(
     apply_id: &str,
 ) -> Result<(u64, u64), StateError> {
     let mut counts = (0, 0);
-    for (campaign, by_recipient) in decisions {
+    for (round, by_recipient) in decisions {
         for (verdict, outcome) in [
             (Verdict::Delivered, Outcome::Sent),
             (Verdict::NotDelivered, Outcome::Failed),
@@ -69,7 +70,7 @@ pub fn settle_reconciled(
                 .filter(|(_, d)| d.verdict == verdict)
                 .map(|(r, _)| r.clone())
                 .collect();
-            let n = rerecord(store, campaign, &recipients, |d| {
+            let n = rerecord(store, round.round(), &recipients, |d| {
                 let why = by_recipient
                     .get(&d.recipient)
                     .map_or("", |d| d.why.as_str());
@@ -163,14 +164,14 @@ impl From<StateError> for SettleError {
 pub fn settle_by_hand(
     store: Box<dyn Store>,
     holder: &str,
-    campaign: &str,
+    round: Round<'_>,
     recipient: Option<&str>,
     how: Settlement,
 ) -> Result<Vec<String>, SettleError> {
     let mut store = crate::state::Locked::take(store, holder)?;
     let id = store.id().to_owned();
     let started_at = Timestamp::now();
-    let recipients = settle(&mut *store, campaign, recipient, how, &id)?;
+    let recipients = settle(&mut *store, round, recipient, how, &id)?;
     if !recipients.is_empty() {
         let n = recipients.len() as u64;
         store.log_apply(&crate::state::ApplyRecord {
@@ -192,24 +193,24 @@ pub fn settle_by_hand(
 /// attempt of apply `apply_id`. Returns the recipients settled. Call with the lock held.
 pub fn settle(
     store: &mut dyn Store,
-    campaign: &str,
+    round: Round<'_>,
     recipient: Option<&str>,
     how: Settlement,
     apply_id: &str,
 ) -> Result<Vec<String>, SettleError> {
     let unknown = |o: Outcome| matches!(o, Outcome::Unknown | Outcome::InFlight);
     let recipients = match recipient {
-        None => recipients_where(store, campaign, unknown)?,
-        Some(r) => match store.delivery(campaign, r)? {
+        None => recipients_where(store, round, unknown)?,
+        Some(r) => match store.delivery(round, r)? {
             None => {
                 return Err(SettleError::NoDelivery {
-                    campaign: campaign.to_owned(),
+                    campaign: round.to_string(),
                     recipient: r.to_owned(),
                 });
             }
             Some(d) if !unknown(d.outcome) => {
                 return Err(SettleError::Known {
-                    campaign: campaign.to_owned(),
+                    campaign: round.to_string(),
                     recipient: r.to_owned(),
                     outcome: d.outcome,
                 });
@@ -217,7 +218,7 @@ pub fn settle(
             Some(_) => vec![r.to_owned()],
         },
     };
-    rerecord(store, campaign, &recipients, |d| {
+    rerecord(store, round, &recipients, |d| {
         d.outcome = match how {
             Settlement::MarkSent => Outcome::Sent,
             Settlement::Forget => Outcome::Failed,
@@ -269,11 +270,11 @@ pub fn reconcile_now(
 /// The recipients of a campaign whose latest outcome passes `keep`, sorted.
 fn recipients_where(
     store: &dyn Store,
-    campaign: &str,
+    round: Round<'_>,
     keep: impl Fn(Outcome) -> bool,
 ) -> Result<Vec<String>, StateError> {
     let mut found = Vec::new();
-    store.recorded(campaign, &mut |recipient, r| {
+    store.recorded(round, &mut |recipient, r| {
         if keep(r.outcome) {
             found.push(recipient.to_owned());
         }
@@ -286,7 +287,7 @@ fn recipients_where(
 /// the current time. Returns how many.
 fn rerecord(
     store: &mut dyn Store,
-    campaign: &str,
+    round: Round<'_>,
     recipients: &[String],
     change: impl Fn(&mut Delivery),
 ) -> Result<u64, StateError> {
@@ -294,7 +295,7 @@ fn rerecord(
     for chunk in recipients.chunks(BATCH) {
         let mut batch = Vec::with_capacity(chunk.len());
         for recipient in chunk {
-            if let Some(mut d) = store.delivery(campaign, recipient)? {
+            if let Some(mut d) = store.delivery(round, recipient)? {
                 change(&mut d);
                 d.at = Timestamp::now();
                 batch.push(d);

@@ -21,7 +21,7 @@ use crate::jinja::Budget;
 use crate::model::Campaign;
 use crate::plan::Project;
 use crate::render::{Prepared, Recipient, UserFields, UsersSource, prepare, published_on};
-use crate::state::{Locked, Outcome, StateError, Store, TestSend, WHOLE_CAMPAIGN};
+use crate::state::{Locked, Outcome, Round, StateError, Store, TestSend, WHOLE_CAMPAIGN};
 use crate::validate::{Item, phone};
 
 /// What to send a test of, and to whom.
@@ -279,7 +279,7 @@ pub fn send(
     for name in &message.recorded_as {
         for recipient in [message.to.as_str(), WHOLE_CAMPAIGN] {
             let unknown = state
-                .delivery(name, recipient)?
+                .delivery(Round::one_off(name), recipient)?
                 .is_some_and(|d| matches!(d.outcome, Outcome::Unknown | Outcome::InFlight));
             if unknown {
                 return Err(TestSendError::UnknownDelivery {

@@ -68,6 +68,17 @@ pub struct DeliveriesArgs {
     /// One recipient (E.164 phone, or `*` for a broadcast); default: all of the campaign's.
     #[arg(value_name = "RECIPIENT")]
     pub recipient: Option<String>,
+    /// The occurrence of a recurring campaign (RFC 3339, as `state list` shows it); without
+    /// it, a one-off campaign's deliveries.
+    #[arg(long, value_name = "TIME")]
+    pub occurrence: Option<jiff::Timestamp>,
+}
+
+impl DeliveriesArgs {
+    /// The round named.
+    fn round(&self) -> crate::state::Round<'_> {
+        crate::state::Round::of(&self.campaign, self.occurrence)
+    }
 }
 
 /// `herald state list`.
@@ -163,7 +174,7 @@ fn show(show: &StateShowArgs, out: &mut dyn Write) -> Outcome {
     let args = &show.deliveries;
     let (root, settings) = settings(&args.project)?;
     let store = open(&root, &settings, args.project.env.as_deref(), Access::Read)?;
-    let history = store.history(&args.campaign, args.recipient.as_deref())?;
+    let history = store.history(args.round(), args.recipient.as_deref())?;
     if show.format == super::Format::Json {
         let text = serde_json::to_string_pretty(&history).unwrap_or_default();
         write_out(out, &format!("{text}\n"))?;
@@ -215,7 +226,7 @@ fn settle(args: &DeliveriesArgs, how: Settlement, out: &mut dyn Write) -> Outcom
     let recipients = crate::apply::settle_by_hand(
         store,
         &super::apply::holder(),
-        &args.campaign,
+        args.round(),
         args.recipient.as_deref(),
         how,
     )?;

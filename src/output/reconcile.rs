@@ -26,7 +26,7 @@ pub fn rows(decisions: &Decisions, redact: bool) -> Vec<Row> {
                 if redact {
                     d.why = crate::output::plan::redact_text(&d.why);
                 }
-                (c.clone(), shown(r), d)
+                (c.to_string(), shown(r), d)
             })
         })
         .collect()

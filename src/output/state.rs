@@ -8,9 +8,14 @@ use crate::state::{CampaignTotals, Delivery, Outcome, TestSend, WHOLE_CAMPAIGN};
 
 /// A table of campaigns: sent, failed and unknown deliveries, and the latest attempt's time.
 pub fn campaigns(campaigns: &[CampaignTotals]) -> String {
+    // A recurring campaign has a line per occurrence: `weekly-digest @ 2026-12-07T03:30:00Z`.
+    let name = |c: &CampaignTotals| match c.occurrence {
+        None => c.campaign.clone(),
+        Some(at) => format!("{} @ {at}", c.campaign),
+    };
     let width = campaigns
         .iter()
-        .map(|c| c.campaign.chars().count())
+        .map(|c| name(c).chars().count())
         .max()
         .unwrap_or(0)
         .max("campaign".len());
@@ -22,7 +27,11 @@ pub fn campaigns(campaigns: &[CampaignTotals]) -> String {
         let _ = writeln!(
             text,
             "{:width$}  {:>9}  {:>9}  {:>9}  {}",
-            c.campaign, c.sent, c.failed, c.unknown, c.last_at
+            name(c),
+            c.sent,
+            c.failed,
+            c.unknown,
+            c.last_at
         );
     }
     text

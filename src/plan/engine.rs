@@ -19,7 +19,7 @@ use crate::load::LoadedProject;
 use crate::model::{Api, HeaderKind, OnChange};
 use crate::reconcile::{self, Decisions, Verdict};
 use crate::render::{Failures, Judged, Prepared, Suppressed, UsersSource, prepare};
-use crate::state::{Outcome, Recorded, StateError, Store, WHOLE_CAMPAIGN};
+use crate::state::{Outcome, Recorded, Round, StateError, Store, WHOLE_CAMPAIGN};
 use crate::validate::late::{self, Lateness as Late};
 use crate::validate::{Catalog, Item};
 
@@ -135,8 +135,9 @@ pub fn run(
             )
             .map_err(Failure::Problems)
         });
-        let preloaded =
-            first.map(|name| Ok::<_, Failure>((name, RecordedIndex::load(store, name)?)));
+        let preloaded = first.map(|name| {
+            Ok::<_, Failure>((name, RecordedIndex::load(store, Round::one_off(name))?))
+        });
         let prepared = preparing
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -172,7 +173,7 @@ pub fn run(
     for p in &prepared {
         let recorded = match preloaded.take().transpose()? {
             Some((name, map)) if name == p.item.name && p.item.value.previously.is_empty() => map,
-            _ => RecordedIndex::load_all(store, &names(p.item))?,
+            _ => RecordedIndex::load_all(store, &names(p.item), None)?,
         };
         let lateness = lateness(input, p, &recorded);
         if let Late::Late(by) = lateness {
@@ -330,6 +331,7 @@ pub(crate) fn describe(
         }),
         previously: campaign.previously.clone(),
         late: None,
+        occurrence: None,
     }
 }
 
@@ -362,6 +364,7 @@ fn plan_campaign(
         Late::OnTime | Late::Late(_) => None,
     };
     let due = described.due;
+    let occurrence = described.occurrence;
     sink.campaign(&described)?;
     if matches!(lateness, Late::Skip(_)) {
         // Skipped: nothing is rendered, sent or recorded.
@@ -372,6 +375,7 @@ fn plan_campaign(
     let mut tracker = Tracker {
         store,
         names: &names,
+        occurrence: described.occurrence,
         recorded,
         decisions: input.reconciled,
         counts: Counts::default(),
@@ -384,7 +388,7 @@ fn plan_campaign(
             && matches!(r.outcome, Outcome::Unknown | Outcome::InFlight)
             && input
                 .reconciled
-                .and_then(|d| reconcile::lookup(d, name, recipient))
+                .and_then(|d| reconcile::lookup(d, Round::of(name, occurrence), recipient))
                 .is_some_and(|d| d.verdict == Verdict::NotDelivered)
         {
             r.outcome = Outcome::Failed;
@@ -425,6 +429,8 @@ struct Tracker<'a> {
     store: &'a dyn Store,
     /// The campaign's name, then its `previously` names.
     names: &'a [&'a str],
+    /// The occurrence planned, for a recurring campaign.
+    occurrence: Option<Timestamp>,
     recorded: &'a RecordedIndex,
     decisions: Option<&'a Decisions>,
     counts: Counts,
@@ -432,6 +438,12 @@ struct Tracker<'a> {
 }
 
 impl Tracker<'_> {
+    /// The round of the `i`th name ([`RecordedIndex::name_of`]): the occurrence planned,
+    /// recorded under the campaign's name or one it had before.
+    fn round(&self, i: usize) -> Round<'_> {
+        Round::of(self.names.get(i).unwrap_or(&self.names[0]), self.occurrence)
+    }
+
     fn emit(
         &mut self,
         recipient: &str,
@@ -457,7 +469,7 @@ impl Tracker<'_> {
         let reconciled = self
             .decisions
             .filter(|_| unknown)
-            .and_then(|d| reconcile::lookup(d, self.names[0], recipient))
+            .and_then(|d| reconcile::lookup(d, self.round(0), recipient))
             .cloned();
         let action = Action {
             recipient: recipient.to_owned(),
@@ -490,17 +502,18 @@ impl Tracker<'_> {
         };
         let seen = self.detailed.entry(kind).or_default();
         *seen += 1;
-        if *seen > DETAILED_PER_KIND {
+        let seen = *seen;
+        if seen > DETAILED_PER_KIND {
             return Ok(previous);
         }
-        let recorded_as = self.names[self.recorded.name_of(recipient)];
+        let recorded_as = self.round(self.recorded.name_of(recipient));
         if let Some(delivery) = self.store.delivery(recorded_as, recipient)? {
             previous.at = Some(delivery.at);
             previous.api_code = delivery.api_code;
             if matches!(kind, ActionKind::Retry | ActionKind::Unknown) {
                 previous.detail = delivery.detail;
             }
-            if kind == ActionKind::Changed && *seen <= DIFFED_PER_CAMPAIGN {
+            if kind == ActionKind::Changed && seen <= DIFFED_PER_CAMPAIGN {
                 previous.request = serde_json::from_str(&delivery.request).ok();
             }
         }

@@ -253,6 +253,10 @@ pub struct Campaign {
     /// A late one-off campaign that `late:` sends or skips.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub late: Option<Lateness>,
+    /// For a recurring campaign, the occurrence this plan sends: its round of deliveries
+    /// ([`crate::state::Round`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurrence: Option<Timestamp>,
 }
 
 impl Campaign {
@@ -273,6 +277,7 @@ impl Campaign {
             max_sends: None,
             previously: Vec::new(),
             late: None,
+            occurrence: None,
         }
     }
 

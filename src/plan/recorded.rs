@@ -4,7 +4,7 @@
 //! deliveries in key order already, so building the index is one pass without hashing.
 
 use crate::render::recipients::phone_key;
-use crate::state::{Recorded, StateError, Store};
+use crate::state::{Recorded, Round, StateError, Store};
 
 /// A campaign's recorded deliveries by recipient.
 #[derive(Debug, Default)]
@@ -18,10 +18,10 @@ pub struct RecordedIndex {
 }
 
 impl RecordedIndex {
-    /// Reads a campaign's deliveries from state.
-    pub fn load(store: &dyn Store, campaign: &str) -> Result<RecordedIndex, StateError> {
+    /// Reads a round's deliveries from state.
+    pub fn load(store: &dyn Store, round: Round<'_>) -> Result<RecordedIndex, StateError> {
         let mut index = RecordedIndex::default();
-        store.recorded(campaign, &mut |recipient, recorded| {
+        store.recorded(round, &mut |recipient, recorded| {
             index.keys.push(phone_key(recipient));
             index.values.push(recorded);
         })?;
@@ -29,17 +29,22 @@ impl RecordedIndex {
         Ok(index)
     }
 
-    /// Reads the deliveries recorded under any of `names` (a campaign's name, then its
-    /// `previously` names): for a recipient recorded under several, the earliest name in
-    /// `names` wins, so what the campaign itself recorded outranks its past.
-    pub fn load_all(store: &dyn Store, names: &[&str]) -> Result<RecordedIndex, StateError> {
+    /// Reads the deliveries of one occurrence (`None`: a one-off campaign's round) recorded
+    /// under any of `names` (a campaign's name, then its `previously` names): for a recipient
+    /// recorded under several, the earliest name in `names` wins, so what the campaign itself
+    /// recorded outranks its past.
+    pub fn load_all(
+        store: &dyn Store,
+        names: &[&str],
+        occurrence: Option<jiff::Timestamp>,
+    ) -> Result<RecordedIndex, StateError> {
         if let [name] = names {
-            return RecordedIndex::load(store, name);
+            return RecordedIndex::load(store, Round::of(name, occurrence));
         }
         let mut all: Vec<(u64, u16, Recorded)> = Vec::new();
         for (i, name) in names.iter().enumerate() {
             let i = u16::try_from(i).unwrap_or(u16::MAX);
-            store.recorded(name, &mut |recipient, recorded| {
+            store.recorded(Round::of(name, occurrence), &mut |recipient, recorded| {
                 all.push((phone_key(recipient), i, recorded));
             })?;
         }

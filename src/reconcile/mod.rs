@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engati::api::ConversationItem;
 use crate::engati::trace::{self, Trace};
-use crate::state::{Outcome, StateError, Store};
+use crate::state::{Outcome, Round, RoundKey, StateError, Store};
 
 #[cfg(test)]
 mod tests;
@@ -74,16 +74,16 @@ pub struct Decision {
     pub why: String,
 }
 
-/// Every decision, by campaign, then recipient.
-pub type Decisions = BTreeMap<String, BTreeMap<String, Decision>>;
+/// Every decision, by round (a campaign, or an occurrence of a recurring one), then recipient.
+pub type Decisions = BTreeMap<RoundKey, BTreeMap<String, Decision>>;
 
 /// The decision about one delivery, if there is one.
 pub fn lookup<'a>(
     decisions: &'a Decisions,
-    campaign: &str,
+    round: Round<'_>,
     recipient: &str,
 ) -> Option<&'a Decision> {
-    decisions.get(campaign)?.get(recipient)
+    decisions.get(&RoundKey::from(round))?.get(recipient)
 }
 
 /// Where recipients' histories are read from (the Engati client, or a test's).
@@ -177,20 +177,24 @@ pub fn decide(
 ) -> Result<Decisions, StateError> {
     let mut decisions = Decisions::new();
     for summary in store.campaigns()? {
-        let campaign = summary.campaign;
-        let chosen = options.campaigns.is_empty() || options.campaigns.contains(&campaign);
+        let key = RoundKey {
+            campaign: summary.campaign,
+            occurrence: summary.occurrence,
+        };
+        let chosen = options.campaigns.is_empty() || options.campaigns.contains(&key.campaign);
         if summary.unknown == 0 || !chosen {
             continue;
         }
+        let round = key.round();
         let mut unknown = Vec::new();
-        store.recorded(&campaign, &mut |recipient, r| {
+        store.recorded(round, &mut |recipient, r| {
             if matches!(r.outcome, Outcome::Unknown | Outcome::InFlight) {
                 unknown.push(recipient.to_owned());
             }
         })?;
         unknown.sort();
         for recipient in unknown {
-            let attempts = store.history(&campaign, Some(&recipient))?;
+            let attempts = store.history(round, Some(&recipient))?;
             // The attempt whose outcome is unknown is the last one that was sent: its intent.
             let Some(attempt) = attempts
                 .iter()
@@ -206,7 +210,7 @@ pub fn decide(
             let since = attempts.last().map_or(attempt.at, |d| d.at.max(attempt.at));
             let decision = decide_one(attempt, since, history, options);
             decisions
-                .entry(campaign.clone())
+                .entry(key.clone())
                 .or_default()
                 .insert(recipient, decision);
         }

@@ -153,6 +153,7 @@ fn template_request(phone: &str, name: &str) -> String {
 fn attempt(recipient: &str, request: String, outcome: Outcome, when: &str) -> Delivery {
     Delivery {
         campaign: "hello".to_owned(),
+        occurrence: None,
         recipient: recipient.to_owned(),
         fingerprint: Fingerprint::of(request.as_bytes()),
         request,
@@ -214,7 +215,7 @@ fn decide_reads_each_unknown_recipients_history_from_its_attempt() {
         .iter()
         .flat_map(|(c, by)| {
             by.iter()
-                .map(move |(r, d)| (c.as_str(), r.as_str(), d.verdict))
+                .map(move |(r, d)| (c.campaign.as_str(), r.as_str(), d.verdict))
         })
         .collect();
     assert_eq!(

@@ -82,6 +82,75 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// One round of a campaign's deliveries: a one-off campaign has one; a recurring campaign has
+/// one per occurrence, so each occurrence reaches every recipient once. A delivery is keyed by
+/// its round and its recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Round<'a> {
+    /// The campaign's name.
+    pub campaign: &'a str,
+    /// The occurrence of a recurring campaign; `None` for a one-off campaign.
+    pub occurrence: Option<Timestamp>,
+}
+
+impl<'a> Round<'a> {
+    /// The one round of a one-off campaign.
+    pub fn one_off(campaign: &'a str) -> Round<'a> {
+        Round {
+            campaign,
+            occurrence: None,
+        }
+    }
+
+    /// A round of `campaign`: `occurrence` for a recurring one, `None` for a one-off one.
+    pub fn of(campaign: &'a str, occurrence: Option<Timestamp>) -> Round<'a> {
+        Round {
+            campaign,
+            occurrence,
+        }
+    }
+}
+
+/// A [`Round`] that owns its campaign's name: the key of maps by round.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoundKey {
+    /// The campaign's name.
+    pub campaign: String,
+    /// The occurrence of a recurring campaign; `None` for a one-off campaign.
+    pub occurrence: Option<Timestamp>,
+}
+
+impl RoundKey {
+    /// The round it names.
+    pub fn round(&self) -> Round<'_> {
+        Round::of(&self.campaign, self.occurrence)
+    }
+}
+
+impl From<Round<'_>> for RoundKey {
+    fn from(round: Round<'_>) -> RoundKey {
+        RoundKey {
+            campaign: round.campaign.to_owned(),
+            occurrence: round.occurrence,
+        }
+    }
+}
+
+impl fmt::Display for RoundKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.round().fmt(f)
+    }
+}
+
+impl fmt::Display for Round<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.occurrence {
+            None => f.write_str(self.campaign),
+            Some(at) => write!(f, "{} (occurrence {at})", self.campaign),
+        }
+    }
+}
+
 /// What plan needs to know of one delivery: the fingerprint and outcome of its latest attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recorded {
@@ -96,6 +165,10 @@ pub struct Recorded {
 pub struct Delivery {
     /// The campaign's name.
     pub campaign: String,
+    /// The occurrence of a recurring campaign it belongs to ([`Round`]); `None` for a one-off
+    /// campaign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurrence: Option<Timestamp>,
     /// The recipient's E.164 phone number, or [`WHOLE_CAMPAIGN`].
     pub recipient: String,
     /// The fingerprint of `request`.
@@ -175,6 +248,9 @@ pub struct Lock {
 pub struct CampaignTotals {
     /// The campaign's name.
     pub campaign: String,
+    /// The occurrence, for a round of a recurring campaign ([`Round`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurrence: Option<Timestamp>,
     /// Deliveries whose latest attempt was sent.
     pub sent: u64,
     /// ... failed.
@@ -340,28 +416,28 @@ pub trait Store: Send {
     /// apply to the copy.
     fn set_lineage(&mut self, lineage: &str) -> Result<(), StateError>;
 
-    /// Visits the latest attempt of every delivery of a campaign with its recipient. A visitor
+    /// Visits the latest attempt of every delivery of a round with its recipient. A visitor
     /// rather than a map: plan keys a million recipients by number, without a string each.
     fn recorded(
         &self,
-        campaign: &str,
+        round: Round<'_>,
         visit: &mut dyn FnMut(&str, Recorded),
     ) -> Result<(), StateError>;
 
     /// [`Store::recorded`] as a map by recipient, for tools and tests.
     fn recorded_map(
         &self,
-        campaign: &str,
+        round: Round<'_>,
     ) -> Result<std::collections::HashMap<String, Recorded>, StateError> {
         let mut map = std::collections::HashMap::new();
-        self.recorded(campaign, &mut |recipient, r| {
+        self.recorded(round, &mut |recipient, r| {
             map.insert(recipient.to_owned(), r);
         })?;
         Ok(map)
     }
 
     /// The latest attempt of one delivery, with its request.
-    fn delivery(&self, campaign: &str, recipient: &str) -> Result<Option<Delivery>, StateError>;
+    fn delivery(&self, round: Round<'_>, recipient: &str) -> Result<Option<Delivery>, StateError>;
 
     /// Records attempts, in one transaction: each becomes its delivery's latest attempt and is
     /// appended to the history. Bumps the serial. When it returns the batch survives herald
@@ -376,14 +452,17 @@ pub trait Store: Send {
     /// `in_flight` and of `apply_id` is withdrawn. Bumps the serial when anything changed.
     fn withdraw(
         &mut self,
-        campaign: &str,
+        round: Round<'_>,
         recipients: &[String],
         apply_id: &str,
     ) -> Result<(), StateError>;
 
-    /// Every recorded attempt of a campaign (of one recipient, if given), oldest first.
-    fn history(&self, campaign: &str, recipient: Option<&str>)
-    -> Result<Vec<Delivery>, StateError>;
+    /// Every recorded attempt of a round (of one recipient, if given), oldest first.
+    fn history(
+        &self,
+        round: Round<'_>,
+        recipient: Option<&str>,
+    ) -> Result<Vec<Delivery>, StateError>;
 
     /// Every recorded attempt of every campaign, in recording order, streamed to `visit`
     /// (copying a state: [`copy::copy`]).
@@ -396,7 +475,8 @@ pub trait Store: Send {
     /// apply to the copy.
     fn set_serial(&mut self, serial: u64) -> Result<(), StateError>;
 
-    /// Every campaign in state with its deliveries counted by outcome, by name.
+    /// Every round in state with its deliveries counted by outcome, by campaign name, then
+    /// occurrence (a one-off campaign's one round first).
     fn campaigns(&self) -> Result<Vec<CampaignTotals>, StateError>;
 
     /// Takes the apply lock for `holder`; fails at once with [`StateError::Locked`] when a

@@ -14,6 +14,12 @@ pub(super) fn timestamp_text(at: Timestamp) -> String {
     format!("{at:.9}")
 }
 
+/// A round's occurrence as stored: empty for a one-off campaign's one round, else as
+/// [`timestamp_text`] (the column is part of the key, and NULL is never equal to NULL).
+pub(super) fn occurrence_text(occurrence: Option<Timestamp>) -> String {
+    occurrence.map(timestamp_text).unwrap_or_default()
+}
+
 message_error! {
     /// What is wrong with a stored value: the state is corrupt there.
     pub(super) struct BadColumn;
@@ -86,6 +92,15 @@ pub(super) trait Columns {
     fn timestamp(&self, i: usize) -> Column<Timestamp> {
         parse_timestamp(&self.text(i)?)
     }
+
+    /// An occurrence stored by [`occurrence_text`].
+    fn occurrence(&self, i: usize) -> Column<Option<Timestamp>> {
+        let text = self.text(i)?;
+        match text.as_str() {
+            "" => Ok(None),
+            _ => parse_timestamp(&text).map(Some),
+        }
+    }
 }
 
 /// The bytes of a stored fingerprint as a [`Fingerprint`].
@@ -99,8 +114,8 @@ pub(super) fn fingerprint_of(bytes: &[u8]) -> Column<Fingerprint> {
 }
 
 /// The columns of a [`Delivery`] in `history`, in the order [`delivery`] reads them.
-pub(super) const DELIVERY_COLUMNS: &str =
-    "campaign, recipient, fingerprint, outcome, api_code, detail, at, apply_id, request";
+pub(super) const DELIVERY_COLUMNS: &str = "campaign, recipient, fingerprint, outcome, api_code, \
+     detail, at, apply_id, request, occurrence";
 
 /// A row of [`DELIVERY_COLUMNS`]; a corrupt one is an error naming the delivery.
 pub(super) fn delivery(row: &impl Columns, location: &str) -> Result<Delivery, StateError> {
@@ -115,6 +130,7 @@ pub(super) fn delivery(row: &impl Columns, location: &str) -> Result<Delivery, S
             at: row.timestamp(6)?,
             apply_id: row.text(7)?,
             request: row.text(8)?,
+            occurrence: row.occurrence(9)?,
         })
     };
     read().map_err(|why| {
@@ -173,14 +189,15 @@ pub(super) fn lock(row: &impl Columns) -> Column<Lock> {
     })
 }
 
-/// Counting each campaign's deliveries by outcome: its columns in the order
+/// Counting each round's deliveries by outcome: its columns in the order
 /// [`campaign_totals`] reads them (`{s}` is where the backend's tables are).
 pub(super) const CAMPAIGN_TOTALS_SQL: &str = "SELECT campaign,
         count(*) FILTER (WHERE outcome = 'sent'),
         count(*) FILTER (WHERE outcome = 'failed'),
         count(*) FILTER (WHERE outcome IN ('unknown', 'in_flight')),
-        max(at)
-    FROM {s}deliveries GROUP BY campaign ORDER BY campaign";
+        max(at),
+        occurrence
+    FROM {s}deliveries GROUP BY campaign, occurrence ORDER BY campaign, occurrence";
 
 /// A row of [`CAMPAIGN_TOTALS_SQL`].
 pub(super) fn campaign_totals(row: &impl Columns) -> Column<CampaignTotals> {
@@ -190,6 +207,7 @@ pub(super) fn campaign_totals(row: &impl Columns) -> Column<CampaignTotals> {
         failed: row.count(2)?,
         unknown: row.count(3)?,
         last_at: row.timestamp(4)?,
+        occurrence: row.occurrence(5)?,
     })
 }
 

@@ -8,6 +8,7 @@ mod plan_support;
 
 use herald::emulator::{self, BUILTIN_API_KEY, Faults, Running, Seed};
 use herald::plan::json;
+use herald::state::Round;
 use herald::state::sqlite::SqliteStore;
 use herald::state::{Outcome, Store};
 #[allow(unused_imports)]
@@ -152,7 +153,10 @@ pub(crate) fn state_outcomes(
         .expect("the state opens");
     let mut all = std::collections::BTreeMap::new();
     for campaign in store.campaigns().unwrap() {
-        for (recipient, r) in store.recorded_map(&campaign.campaign).unwrap() {
+        for (recipient, r) in store
+            .recorded_map(Round::of(&campaign.campaign, campaign.occurrence))
+            .unwrap()
+        {
             all.insert((campaign.campaign.clone(), recipient), r.outcome);
         }
     }

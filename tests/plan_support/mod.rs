@@ -117,6 +117,7 @@ impl Project {
                 if let Some((outcome, api_code)) = decide(&campaign.campaign.name, action) {
                     batch.push(Delivery {
                         campaign: campaign.campaign.name.clone(),
+                        occurrence: None,
                         recipient: action.recipient.clone(),
                         fingerprint: action.fingerprint,
                         request: action.request.to_json(),

@@ -93,6 +93,7 @@ pub(crate) fn attempt(
 ) -> Delivery {
     Delivery {
         campaign: campaign.to_owned(),
+        occurrence: None,
         recipient: recipient.to_owned(),
         fingerprint: Fingerprint::of(request.as_bytes()),
         request: request.to_owned(),
@@ -116,3 +117,24 @@ pub(crate) fn apply(id: &str, started_at: &str) -> ApplyRecord {
         unknown: 0,
     }
 }
+
+/// SQL that undoes the SQLite state's migration 4 (rounds): `deliveries` keyed by campaign
+/// and recipient again, and no `occurrence` columns, as states written before it are.
+pub(crate) const SQLITE_BEFORE_ROUNDS: &str = "
+    DROP INDEX history_delivery;
+    ALTER TABLE history DROP COLUMN occurrence;
+    CREATE INDEX history_delivery ON history (campaign, recipient);
+    CREATE TABLE deliveries_v3 (
+        campaign    TEXT NOT NULL,
+        recipient   TEXT NOT NULL,
+        fingerprint BLOB NOT NULL CHECK (length(fingerprint) = 32),
+        outcome     TEXT NOT NULL,
+        at          TEXT NOT NULL,
+        seq         INTEGER NOT NULL REFERENCES history (seq),
+        PRIMARY KEY (campaign, recipient)
+    ) WITHOUT ROWID;
+    INSERT INTO deliveries_v3 SELECT campaign, recipient, fingerprint, outcome, at, seq
+        FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_v3 RENAME TO deliveries;
+";

@@ -17,6 +17,7 @@ use crate::plan::engine::{self, Input};
 use crate::plan::{Action, Campaign, Counts, Header, Sink, json};
 use crate::reconcile::{self, Decisions, Verdict};
 use crate::render::UsersSource;
+use crate::state::RoundKey;
 use crate::state::Store;
 
 /// Makes the plan again into an anonymous temporary file (gone when closed; it holds phones
@@ -161,22 +162,22 @@ pub(super) fn decisions_in(file: impl Read) -> Result<Decisions, Refusal> {
 /// just now is returned, withheld: its delivery stays unknown, neither recorded nor sent.
 pub(super) fn decisions_hold(planned: &Decisions, now: &Decisions) -> Result<Decisions, Refusal> {
     let mut withheld = Decisions::new();
-    for (campaign, by) in planned {
+    for (round, by) in planned {
         for (recipient, decision) in by {
             if !matches!(decision.verdict, Verdict::Delivered | Verdict::NotDelivered) {
                 continue;
             }
-            match reconcile::lookup(now, campaign, recipient) {
+            match reconcile::lookup(now, round.round(), recipient) {
                 Some(seen) if seen.verdict == decision.verdict => {}
                 Some(seen) if seen.verdict == Verdict::Unchecked => {
                     withheld
-                        .entry(campaign.clone())
+                        .entry(round.clone())
                         .or_default()
                         .insert(recipient.clone(), seen.clone());
                 }
                 _ => {
                     return Err(Refusal::HistoriesMoved {
-                        campaign: Some(campaign.clone()),
+                        campaign: Some(round.to_string()),
                         recipient: recipient.clone(),
                     });
                 }
@@ -189,7 +190,7 @@ pub(super) fn decisions_hold(planned: &Decisions, now: &Decisions) -> Result<Dec
 /// Collects the verdicts of a plan's actions.
 #[derive(Default)]
 struct Collect {
-    campaign: String,
+    round: RoundKey,
     decisions: Decisions,
 }
 
@@ -198,13 +199,16 @@ impl Sink for Collect {
         Ok(())
     }
     fn campaign(&mut self, campaign: &Campaign) -> io::Result<()> {
-        self.campaign = campaign.name.clone();
+        self.round = RoundKey {
+            campaign: campaign.name.clone(),
+            occurrence: campaign.occurrence,
+        };
         Ok(())
     }
     fn action(&mut self, action: &Action) -> io::Result<()> {
         if let Some(decision) = &action.reconciled {
             self.decisions
-                .entry(self.campaign.clone())
+                .entry(self.round.clone())
                 .or_default()
                 .insert(action.recipient.clone(), decision.clone());
         }

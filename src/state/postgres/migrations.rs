@@ -74,6 +74,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
         detail       text
     );
 ",
+    // 4: rounds. A recurring campaign sends each occurrence to every recipient once, so a
+    // delivery is keyed by campaign, occurrence and recipient. One-off campaigns keep the
+    // empty occurrence: every delivery recorded before keeps its key, and a plan made before
+    // the migration still applies (the serial is unchanged).
+    "
+    ALTER TABLE {s}.history ADD COLUMN occurrence text NOT NULL DEFAULT '';
+    DROP INDEX {s}.history_delivery;
+    CREATE INDEX history_delivery ON {s}.history (campaign, occurrence, recipient);
+    ALTER TABLE {s}.deliveries ADD COLUMN occurrence text COLLATE \"C\" NOT NULL DEFAULT '';
+    ALTER TABLE {s}.deliveries DROP CONSTRAINT deliveries_pkey;
+    ALTER TABLE {s}.deliveries ADD PRIMARY KEY (campaign, occurrence, recipient);
+",
 ];
 
 /// The schema version this herald writes: the number of migrations.

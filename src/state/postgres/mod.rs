@@ -15,9 +15,12 @@ use std::fmt;
 
 use postgres::{Client, Row};
 
-use super::sql::{self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, timestamp_text};
+use super::sql::{
+    self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, occurrence_text, timestamp_text,
+};
 use super::{
-    ApplyRecord, CampaignTotals, Delivery, Lock, Outcome, Recorded, StateError, Store, TestSend,
+    ApplyRecord, CampaignTotals, Delivery, Lock, Outcome, Recorded, Round, StateError, Store,
+    TestSend,
 };
 use crate::fingerprint::Fingerprint;
 use migrations::{MIGRATIONS, SCHEMA_VERSION, schema_version};
@@ -241,22 +244,26 @@ impl Store for PostgresStore {
 
     fn recorded(
         &self,
-        campaign: &str,
+        round: Round<'_>,
         visit: &mut dyn FnMut(&str, Recorded),
     ) -> Result<(), StateError> {
         if !self.exists {
             return Ok(());
         }
-        let doing = format!("cannot read the deliveries of campaign {campaign}");
+        let campaign = round.campaign;
+        let occurrence = occurrence_text(round.occurrence);
+        let doing = format!("cannot read the deliveries of campaign {round}");
         let failed = || fail(&self.location, &doing);
         // In byte order (the column's collation is "C"), as plan's index expects.
         let sql = self.sql(
-            "SELECT recipient, fingerprint, outcome FROM {s}.deliveries WHERE campaign = $1
-             ORDER BY recipient",
+            "SELECT recipient, fingerprint, outcome FROM {s}.deliveries
+             WHERE campaign = $1 AND occurrence = $2 ORDER BY recipient",
         );
         let mut client = self.client.borrow_mut();
         // Streamed: a million rows are visited, never collected.
-        let mut rows = client.query_raw(&sql, [campaign]).map_err(failed())?;
+        let mut rows = client
+            .query_raw(&sql, [campaign, occurrence.as_str()])
+            .map_err(failed())?;
         while let Some(row) =
             postgres::fallible_iterator::FallibleIterator::next(&mut rows).map_err(failed())?
         {
@@ -273,16 +280,18 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    fn delivery(&self, campaign: &str, recipient: &str) -> Result<Option<Delivery>, StateError> {
+    fn delivery(&self, round: Round<'_>, recipient: &str) -> Result<Option<Delivery>, StateError> {
         if !self.exists {
             return Ok(None);
         }
-        let doing = format!("cannot read the delivery of campaign {campaign} to {recipient}");
+        let doing = format!("cannot read the delivery of campaign {round} to {recipient}");
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM {{s}}.history WHERE seq =
-                 (SELECT seq FROM {{s}}.deliveries WHERE campaign = $1 AND recipient = $2)"
+                 (SELECT seq FROM {{s}}.deliveries
+                  WHERE campaign = $1 AND occurrence = $2 AND recipient = $3)"
         );
-        let rows = self.query(&doing, &sql, &[&campaign, &recipient])?;
+        let occurrence = occurrence_text(round.occurrence);
+        let rows = self.query(&doing, &sql, &[&round.campaign, &occurrence, &recipient])?;
         rows.first()
             .map(|row| sql::delivery(row, &self.location))
             .transpose()
@@ -290,11 +299,11 @@ impl Store for PostgresStore {
 
     fn withdraw(
         &mut self,
-        campaign: &str,
+        round: Round<'_>,
         recipients: &[String],
         apply_id: &str,
     ) -> Result<(), StateError> {
-        self.withdraw_intents(campaign, recipients, apply_id)
+        self.withdraw_intents(round, recipients, apply_id)
     }
 
     fn record(&mut self, batch: &[Delivery]) -> Result<(), StateError> {
@@ -316,6 +325,10 @@ impl Store for PostgresStore {
         let ats: Vec<String> = batch.iter().map(|d| timestamp_text(d.at)).collect();
         let apply_ids: Vec<&str> = batch.iter().map(|d| d.apply_id.as_str()).collect();
         let requests: Vec<&str> = batch.iter().map(|d| d.request.as_str()).collect();
+        let occurrences: Vec<String> = batch
+            .iter()
+            .map(|d| occurrence_text(d.occurrence))
+            .collect();
         // One statement per batch: the attempts go to history in batch order, and each
         // delivery's latest attempt (the last of the batch, when one appears twice) to
         // deliveries.
@@ -323,22 +336,23 @@ impl Store for PostgresStore {
             "WITH batch AS (
                  SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[],
                                       $5::bigint[], $6::text[], $7::text[], $8::text[],
-                                      $9::text[])
+                                      $9::text[], $10::text[])
                      WITH ORDINALITY AS b(campaign, recipient, fingerprint, outcome, api_code,
-                                          detail, at, apply_id, request, n)
+                                          detail, at, apply_id, request, occurrence, n)
              ), appended AS (
                  INSERT INTO {s}.history (campaign, recipient, fingerprint, outcome, api_code,
-                                          detail, at, apply_id, request)
+                                          detail, at, apply_id, request, occurrence)
                  SELECT campaign, recipient, fingerprint, outcome, api_code, detail, at,
-                        apply_id, request
+                        apply_id, request, occurrence
                  FROM batch ORDER BY n
-                 RETURNING seq, campaign, recipient, fingerprint, outcome, at
+                 RETURNING seq, campaign, recipient, fingerprint, outcome, at, occurrence
              )
-             INSERT INTO {s}.deliveries (campaign, recipient, fingerprint, outcome, at, seq)
-             SELECT DISTINCT ON (campaign, recipient)
-                    campaign, recipient, fingerprint, outcome, at, seq
-             FROM appended ORDER BY campaign, recipient, seq DESC
-             ON CONFLICT (campaign, recipient) DO UPDATE SET
+             INSERT INTO {s}.deliveries (campaign, recipient, fingerprint, outcome, at, seq,
+                                         occurrence)
+             SELECT DISTINCT ON (campaign, occurrence, recipient)
+                    campaign, recipient, fingerprint, outcome, at, seq, occurrence
+             FROM appended ORDER BY campaign, occurrence, recipient, seq DESC
+             ON CONFLICT (campaign, occurrence, recipient) DO UPDATE SET
                  fingerprint = excluded.fingerprint, outcome = excluded.outcome,
                  at = excluded.at, seq = excluded.seq",
         );
@@ -364,6 +378,7 @@ impl Store for PostgresStore {
                 &ats,
                 &apply_ids,
                 &requests,
+                &occurrences,
             ],
         )
         .map_err(failed())?;
@@ -373,19 +388,21 @@ impl Store for PostgresStore {
 
     fn history(
         &self,
-        campaign: &str,
+        round: Round<'_>,
         recipient: Option<&str>,
     ) -> Result<Vec<Delivery>, StateError> {
         if !self.exists {
             return Ok(Vec::new());
         }
         let to = recipient.map(|r| format!(" to {r}")).unwrap_or_default();
-        let doing = format!("cannot read the history of campaign {campaign}{to}");
+        let doing = format!("cannot read the history of campaign {round}{to}");
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM {{s}}.history
-             WHERE campaign = $1 AND ($2::text IS NULL OR recipient = $2) ORDER BY seq"
+             WHERE campaign = $1 AND occurrence = $3 AND ($2::text IS NULL OR recipient = $2)
+             ORDER BY seq"
         );
-        let rows = self.query(&doing, &sql, &[&campaign, &recipient])?;
+        let occurrence = occurrence_text(round.occurrence);
+        let rows = self.query(&doing, &sql, &[&round.campaign, &recipient, &occurrence])?;
         rows.iter()
             .map(|row| sql::delivery(row, &self.location))
             .collect()

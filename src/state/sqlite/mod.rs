@@ -14,9 +14,12 @@ mod lock;
 mod schema;
 mod withdraw;
 
-use super::sql::{self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, timestamp_text};
+use super::sql::{
+    self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, occurrence_text, timestamp_text,
+};
 use super::{
-    ApplyRecord, CampaignTotals, Delivery, Lock, Outcome, Recorded, StateError, Store, TestSend,
+    ApplyRecord, CampaignTotals, Delivery, Lock, Outcome, Recorded, Round, StateError, Store,
+    TestSend,
 };
 use crate::fingerprint::Fingerprint;
 use lock::{lock_path, read_lock};
@@ -221,20 +224,22 @@ impl Store for SqliteStore {
 
     fn recorded(
         &self,
-        campaign: &str,
+        round: Round<'_>,
         visit: &mut dyn FnMut(&str, Recorded),
     ) -> Result<(), StateError> {
-        let doing = format!("cannot read the deliveries of campaign {campaign}");
+        let campaign = round.campaign;
+        let doing = format!("cannot read the deliveries of campaign {round}");
         let failed = || fail(&self.location, &doing);
         let mut stmt = self
             .conn
             .prepare_cached(
                 // In key order (the primary key's), which plan's index relies on to skip sorting.
-                "SELECT recipient, fingerprint, outcome FROM deliveries WHERE campaign = ?1
-                 ORDER BY recipient",
+                "SELECT recipient, fingerprint, outcome FROM deliveries
+                 WHERE campaign = ?1 AND occurrence = ?2 ORDER BY recipient",
             )
             .map_err(failed())?;
-        let mut rows = stmt.query([campaign]).map_err(failed())?;
+        let occurrence = occurrence_text(round.occurrence);
+        let mut rows = stmt.query([campaign, &occurrence]).map_err(failed())?;
         while let Some(row) = rows.next().map_err(failed())? {
             let recipient = row.get_ref(0).map_err(failed())?.as_str().map_err(|e| {
                 let why = sql::BadColumn(format!("its recipient is not text: {e}"));
@@ -252,15 +257,18 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn delivery(&self, campaign: &str, recipient: &str) -> Result<Option<Delivery>, StateError> {
-        let doing = format!("cannot read the delivery of campaign {campaign} to {recipient}");
+    fn delivery(&self, round: Round<'_>, recipient: &str) -> Result<Option<Delivery>, StateError> {
+        let doing = format!("cannot read the delivery of campaign {round} to {recipient}");
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM history WHERE seq =
-                 (SELECT seq FROM deliveries WHERE campaign = ?1 AND recipient = ?2)"
+                 (SELECT seq FROM deliveries
+                  WHERE campaign = ?1 AND occurrence = ?2 AND recipient = ?3)"
         );
         let (conn, location) = (&self.conn, self.location.as_str());
         let read = |row: &Row<'_>| sql::delivery(row, location);
-        Ok(query_rows(conn, location, &doing, &sql, [campaign, recipient], read)?.pop())
+        let occurrence = occurrence_text(round.occurrence);
+        let key = [round.campaign, &occurrence, recipient];
+        Ok(query_rows(conn, location, &doing, &sql, key, read)?.pop())
     }
 
     fn record(&mut self, batch: &[Delivery]) -> Result<(), StateError> {
@@ -291,9 +299,10 @@ impl Store for SqliteStore {
         {
             let mut upsert = tx
                 .prepare_cached(
-                    "INSERT INTO deliveries (campaign, recipient, fingerprint, outcome, at, seq)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (campaign, recipient) DO UPDATE SET
+                    "INSERT INTO deliveries
+                         (campaign, recipient, fingerprint, outcome, at, seq, occurrence)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (campaign, occurrence, recipient) DO UPDATE SET
                          fingerprint = excluded.fingerprint, outcome = excluded.outcome,
                          at = excluded.at, seq = excluded.seq",
                 )
@@ -301,11 +310,12 @@ impl Store for SqliteStore {
             let mut append = tx
                 .prepare_cached(&format!(
                     "INSERT INTO history ({DELIVERY_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
                 ))
                 .map_err(failed())?;
             for d in batch {
                 let at = timestamp_text(d.at);
+                let occurrence = occurrence_text(d.occurrence);
                 let fingerprint = &d.fingerprint.0[..];
                 let outcome = d.outcome.as_str();
                 append
@@ -319,6 +329,7 @@ impl Store for SqliteStore {
                         at,
                         d.apply_id,
                         d.request,
+                        occurrence,
                     ])
                     .and_then(|seq| {
                         upsert.execute(params![
@@ -327,14 +338,16 @@ impl Store for SqliteStore {
                             fingerprint,
                             outcome,
                             at,
-                            seq
+                            seq,
+                            occurrence
                         ])
                     })
                     .map_err(fail(
                         location,
                         format_args!(
                             "cannot record the delivery of campaign {} to {}",
-                            d.campaign, d.recipient
+                            Round::of(&d.campaign, d.occurrence),
+                            d.recipient
                         ),
                     ))?;
             }
@@ -346,29 +359,34 @@ impl Store for SqliteStore {
 
     fn withdraw(
         &mut self,
-        campaign: &str,
+        round: Round<'_>,
         recipients: &[String],
         apply_id: &str,
     ) -> Result<(), StateError> {
         self.in_place()?;
-        self.withdraw_intents(campaign, recipients, apply_id)
+        self.withdraw_intents(round, recipients, apply_id)
     }
 
     fn history(
         &self,
-        campaign: &str,
+        round: Round<'_>,
         recipient: Option<&str>,
     ) -> Result<Vec<Delivery>, StateError> {
         let (to, and_recipient) = match recipient {
-            Some(recipient) => (format!(" to {recipient}"), "AND recipient = ?2"),
+            Some(recipient) => (format!(" to {recipient}"), "AND recipient = ?3"),
             None => (String::new(), ""),
         };
-        let doing = format!("cannot read the history of campaign {campaign}{to}");
+        let doing = format!("cannot read the history of campaign {round}{to}");
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM history
-             WHERE campaign = ?1 {and_recipient} ORDER BY seq"
+             WHERE campaign = ?1 AND occurrence = ?2 {and_recipient} ORDER BY seq"
         );
-        let values = params_from_iter(std::iter::once(campaign).chain(recipient));
+        let occurrence = occurrence_text(round.occurrence);
+        let values = params_from_iter(
+            [round.campaign, occurrence.as_str()]
+                .into_iter()
+                .chain(recipient),
+        );
         let read = |row: &Row<'_>| sql::delivery(row, &self.location);
         query_rows(&self.conn, &self.location, &doing, &sql, values, read)
     }

@@ -85,6 +85,32 @@ const MIGRATIONS: &[&str] = &[
         detail       TEXT
     );
     ",
+    // 4: rounds. A recurring campaign sends each occurrence to every recipient once, so a
+    // delivery is keyed by campaign, occurrence and recipient. One-off campaigns keep the
+    // empty occurrence: every delivery recorded before keeps its key, and a plan made before
+    // the migration still applies (the serial is unchanged). SQLite cannot change a primary
+    // key in place: `deliveries` is copied into a new table.
+    "
+    ALTER TABLE history ADD COLUMN occurrence TEXT NOT NULL DEFAULT '';
+    DROP INDEX history_delivery;
+    CREATE INDEX history_delivery ON history (campaign, occurrence, recipient);
+
+    CREATE TABLE deliveries_by_round (
+        campaign    TEXT NOT NULL,
+        occurrence  TEXT NOT NULL DEFAULT '',
+        recipient   TEXT NOT NULL,
+        fingerprint BLOB NOT NULL CHECK (length(fingerprint) = 32),
+        outcome     TEXT NOT NULL CHECK (outcome = 'in_flight' OR outcome = 'sent'
+                                         OR outcome = 'failed' OR outcome = 'unknown'),
+        at          TEXT NOT NULL,
+        seq         INTEGER NOT NULL REFERENCES history (seq),
+        PRIMARY KEY (campaign, occurrence, recipient)
+    ) WITHOUT ROWID;
+    INSERT INTO deliveries_by_round (campaign, recipient, fingerprint, outcome, at, seq)
+        SELECT campaign, recipient, fingerprint, outcome, at, seq FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_by_round RENAME TO deliveries;
+    ",
 ];
 
 /// The schema version this herald writes: the number of migrations.

@@ -3,14 +3,15 @@
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
+use super::super::Round;
 use super::super::StateError;
-use super::super::sql::fail;
+use super::super::sql::{fail, occurrence_text};
 use super::SqliteStore;
 
 impl SqliteStore {
     pub(super) fn withdraw_intents(
         &mut self,
-        campaign: &str,
+        round: Round<'_>,
         recipients: &[String],
         apply_id: &str,
     ) -> Result<(), StateError> {
@@ -18,7 +19,8 @@ impl SqliteStore {
             return Ok(());
         }
         let location = self.location.as_str();
-        let doing = format!("cannot withdraw intents of campaign {campaign}");
+        let doing = format!("cannot withdraw intents of campaign {round}");
+        let (campaign, occurrence) = (round.campaign, occurrence_text(round.occurrence));
         let failed = || fail(location, &doing);
         let tx = self
             .conn
@@ -29,9 +31,9 @@ impl SqliteStore {
             let intent: Option<i64> = tx
                 .query_row(
                     "SELECT d.seq FROM deliveries d JOIN history h ON h.seq = d.seq
-                     WHERE d.campaign = ?1 AND d.recipient = ?2
+                     WHERE d.campaign = ?1 AND d.occurrence = ?4 AND d.recipient = ?2
                        AND h.outcome = 'in_flight' AND h.apply_id = ?3",
-                    params![campaign, recipient, apply_id],
+                    params![campaign, recipient, apply_id, occurrence],
                     |row| row.get(0),
                 )
                 .optional()
@@ -42,18 +44,21 @@ impl SqliteStore {
                 .execute(
                     "UPDATE deliveries SET (fingerprint, outcome, at, seq) =
                          (SELECT fingerprint, outcome, at, seq FROM history
-                          WHERE campaign = ?1 AND recipient = ?2 AND seq < ?3
+                          WHERE campaign = ?1 AND occurrence = ?4 AND recipient = ?2
+                            AND seq < ?3
                           ORDER BY seq DESC LIMIT 1)
-                     WHERE campaign = ?1 AND recipient = ?2 AND EXISTS
+                     WHERE campaign = ?1 AND occurrence = ?4 AND recipient = ?2 AND EXISTS
                          (SELECT 1 FROM history
-                          WHERE campaign = ?1 AND recipient = ?2 AND seq < ?3)",
-                    params![campaign, recipient, seq],
+                          WHERE campaign = ?1 AND occurrence = ?4 AND recipient = ?2
+                            AND seq < ?3)",
+                    params![campaign, recipient, seq, occurrence],
                 )
                 .map_err(failed())?;
             if restored == 0 {
                 tx.execute(
-                    "DELETE FROM deliveries WHERE campaign = ?1 AND recipient = ?2",
-                    params![campaign, recipient],
+                    "DELETE FROM deliveries
+                     WHERE campaign = ?1 AND occurrence = ?3 AND recipient = ?2",
+                    params![campaign, recipient, occurrence],
                 )
                 .map_err(failed())?;
             }

@@ -5,11 +5,16 @@
 use super::decisions_hold;
 use crate::apply::preflight::Refusal;
 use crate::reconcile::{Decision, Decisions, Verdict};
+use crate::state::{Round, RoundKey};
+
+fn welcome() -> RoundKey {
+    Round::one_off("welcome").into()
+}
 
 fn decisions(verdicts: &[(&str, Verdict)]) -> Decisions {
     let mut all = Decisions::new();
     for (recipient, verdict) in verdicts {
-        all.entry("welcome".to_owned()).or_default().insert(
+        all.entry(welcome()).or_default().insert(
             (*recipient).to_owned(),
             Decision {
                 verdict: *verdict,
@@ -42,10 +47,11 @@ fn acting_verdicts_that_cannot_be_read_now_are_withheld() {
     let planned = decisions(&[("+1", Delivered), ("+2", NotDelivered), ("+3", Delivered)]);
     let now = decisions(&[("+1", Unchecked), ("+2", Unchecked), ("+3", Delivered)]);
     let withheld = decisions_hold(&planned, &now).unwrap();
-    let names: Vec<_> = withheld["welcome"].keys().map(String::as_str).collect();
+    let names: Vec<_> = withheld[&welcome()].keys().map(String::as_str).collect();
     assert_eq!(names, ["+1", "+2"]);
     assert_eq!(
-        withheld["welcome"]["+1"].why, "unchecked +1",
+        withheld[&welcome()]["+1"].why,
+        "unchecked +1",
         "the reason of now"
     );
 }
