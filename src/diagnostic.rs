@@ -119,6 +119,14 @@ pub enum Code {
     Unsuppressed,
     /// A template that does not say its category (counted as marketing).
     TemplateCategory,
+    /// The rate card `pricing:` names does not exist, or is not a `.yaml` or `.yml` file.
+    PricingFile,
+    /// A rate card the schema accepts but that cannot price a plan: a key that is not a
+    /// calling code of 1 to 3 digits (or `default`), a rate finer than a millionth, a date
+    /// that does not exist, more or less than one YAML document.
+    PricingRates,
+    /// `budget:` without a rate card, or an amount that cannot be one.
+    Budget,
 }
 
 impl Code {
@@ -165,6 +173,9 @@ impl Code {
             Code::Previously => "campaign::previously",
             Code::Unsuppressed => "campaign::unsuppressed",
             Code::TemplateCategory => "template::category",
+            Code::PricingFile => "pricing::file",
+            Code::PricingRates => "pricing::rates",
+            Code::Budget => "pricing::budget",
         }
     }
 }

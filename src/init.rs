@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use crate::schema;
 
 /// The starter files, relative to the new project's root.
-const FILES: [(&str, &str); 5] = [
+const FILES: [(&str, &str); 6] = [
     ("herald.yaml", include_str!("starter/herald.yaml")),
+    ("pricing.yaml", include_str!("starter/pricing.yaml")),
     (
         "campaigns/welcome.yaml",
         include_str!("starter/welcome.yaml"),
@@ -48,7 +49,7 @@ impl std::error::Error for InitError {}
 /// Creates the starter project in `dir`, returning the files written. Fails before writing
 /// anything when one of them exists (a `.gitignore` is extended instead).
 pub(crate) fn create(dir: &Path) -> Result<Vec<PathBuf>, InitError> {
-    for (name, _) in &FILES[..4] {
+    for (name, _) in FILES.iter().filter(|(name, _)| *name != ".gitignore") {
         let path = dir.join(name);
         if path.exists() {
             return Err(InitError::Exists(path));

@@ -38,6 +38,7 @@ pub mod load;
 pub mod model;
 pub mod output;
 pub mod plan;
+pub mod pricing;
 pub(crate) mod reads;
 pub mod reconcile;
 pub mod render;

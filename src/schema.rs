@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde_json::Value;
 
-use crate::model::{Project, ResourceFile};
+use crate::model::{PricingFile, Project, ResourceFile};
 
 /// Where the schemas live, relative to the repository (and project) root.
 pub const SCHEMA_DIR: &str = "schemas";
@@ -18,6 +18,8 @@ pub const SCHEMA_DIR: &str = "schemas";
 pub const RESOURCE_SCHEMA_FILE: &str = "herald.schema.json";
 /// The herald.yaml schema's file name.
 pub const PROJECT_SCHEMA_FILE: &str = "herald-project.schema.json";
+/// The rate card's (`pricing.yaml`) schema's file name.
+pub const PRICING_SCHEMA_FILE: &str = "herald-pricing.schema.json";
 
 fn generate<T: JsonSchema>(id: &str) -> Value {
     let schema = SchemaSettings::draft2020_12()
@@ -45,11 +47,20 @@ pub fn project_schema() -> &'static Value {
     })
 }
 
-/// Both schemas with their file names, as written by `herald schema --write`.
-pub fn files() -> [(&'static str, String); 2] {
+/// The schema of a rate card (`pricing:` of herald.yaml).
+pub fn pricing_schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        generate::<PricingFile>("https://herald.dev/schemas/herald-pricing.schema.json")
+    })
+}
+
+/// Every schema with its file name, as written by `herald schema --write`.
+pub fn files() -> [(&'static str, String); 3] {
     [
         (RESOURCE_SCHEMA_FILE, pretty(resource_schema())),
         (PROJECT_SCHEMA_FILE, pretty(project_schema())),
+        (PRICING_SCHEMA_FILE, pretty(pricing_schema())),
     ]
 }
 
@@ -59,7 +70,7 @@ fn pretty(value: &Value) -> String {
     text
 }
 
-/// Writes both schemas into `dir/schemas/`, returning the paths written.
+/// Writes every schema into `dir/schemas/`, returning the paths written.
 pub fn write(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let out = dir.join(SCHEMA_DIR);
     std::fs::create_dir_all(&out)?;

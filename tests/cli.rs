@@ -61,12 +61,14 @@ fn init_creates_a_project_that_validates_at_once() {
     assert_eq!(output.status.code(), Some(0));
     insta::assert_snapshot!(stdout(&output), @r"
     created starter/herald.yaml
+    created starter/pricing.yaml
     created starter/campaigns/welcome.yaml
     created starter/audiences/testers.csv
     created starter/audiences/unsubscribed.csv
     created starter/.gitignore
     created starter/schemas/herald.schema.json
     created starter/schemas/herald-project.schema.json
+    created starter/schemas/herald-pricing.schema.json
 
     next: cd starter && herald validate
     ");

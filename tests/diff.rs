@@ -301,7 +301,7 @@ fn a_project_in_a_subdirectory_of_the_repository() {
     // The project moves to marketing/ in a repository that holds other things too.
     let sub = repo.join("marketing");
     std::fs::create_dir_all(&sub).expect("created");
-    for name in ["herald.yaml", "campaigns", "audiences"] {
+    for name in ["herald.yaml", "pricing.yaml", "campaigns", "audiences"] {
         std::fs::rename(repo.join(name), sub.join(name)).expect("moved");
     }
     std::fs::write(repo.join("README"), "not herald's\n").expect("written");

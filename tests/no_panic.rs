@@ -7,8 +7,9 @@ use std::path::Path;
 
 use proptest::prelude::*;
 
-const FILES: [&str; 6] = [
+const FILES: [&str; 7] = [
     "herald.yaml",
+    "pricing.yaml",
     "campaigns/templates.yaml",
     "campaigns/audiences.yaml",
     "campaigns/invoice-reminders.yaml",

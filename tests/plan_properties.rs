@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::io;
 
+use herald::plan::cost::Cost;
 use herald::plan::engine::{self, Input};
 use herald::plan::{Action, ActionKind, Campaign, Counts, Header, Sink};
 use herald::render::NoUsersApi;
@@ -35,10 +36,10 @@ impl Sink for Collect {
         self.actions.push((self.current.clone(), action.clone()));
         Ok(())
     }
-    fn end_campaign(&mut self, _: &Counts) -> io::Result<()> {
+    fn end_campaign(&mut self, _: &Counts, _: Option<&Cost>) -> io::Result<()> {
         Ok(())
     }
-    fn end(&mut self, totals: &Counts) -> io::Result<()> {
+    fn end(&mut self, totals: &Counts, _: Option<&Cost>) -> io::Result<()> {
         self.totals = *totals;
         Ok(())
     }

@@ -3,7 +3,7 @@
 
 mod apply_support;
 
-use apply_support::{AFTER_DUE, Project, Setup, state_outcomes};
+use apply_support::{AFTER_DUE, Project, Setup, refused_then_forced, state_outcomes, without_port};
 use herald::state::Outcome;
 
 /// The VIP who is also on the example's `unsubscribed` list.
@@ -15,46 +15,6 @@ fn snapshot_unsafe_plan(project: &Project, scenario: &str) {
         let text = project.plan(AFTER_DUE, &["--format", format], 1);
         insta::assert_snapshot!(format!("{scenario}.{format}"), without_port(&text));
     }
-}
-
-/// The text with the emulator's port (a free one, different every run) masked.
-fn without_port(text: &str) -> String {
-    let marker = "http://127.0.0.1:";
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(i) = rest.find(marker) {
-        out.push_str(&rest[..i + marker.len()]);
-        out.push_str("[port]");
-        rest = rest[i + marker.len()..].trim_start_matches(|c: char| c.is_ascii_digit());
-    }
-    out.push_str(rest);
-    out
-}
-
-fn stderr(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Plans to plan.json expecting `code`, then checks apply refuses the plan (nothing sent)
-/// and sends it all with --force; returns the refusal's stderr.
-fn refused_then_forced(setup: &Setup, requests: usize) -> String {
-    let plan = setup.herald(&["plan", "--out", "plan.json"]);
-    assert_eq!(plan.status.code(), Some(1), "{plan:?}");
-    let out = String::from_utf8_lossy(&plan.stdout);
-    assert!(out.contains("Unsafe plan"), "{out}");
-    assert!(out.contains("herald apply --force plan.json"), "{out}");
-    let before = setup.sends().len();
-    let refused = setup.herald(&["apply", "plan.json"]);
-    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
-    assert_eq!(setup.sends().len(), before, "nothing was sent");
-    let forced = setup.herald(&["apply", "--force", "plan.json"]);
-    assert_eq!(forced.status.code(), Some(0), "{forced:?}");
-    assert!(
-        stderr(&forced).contains("warning: applying with --force:"),
-        "{forced:?}"
-    );
-    assert_eq!(setup.sends().len(), before + requests);
-    stderr(&refused)
 }
 
 #[test]

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use crate::engati::ApiError;
 use crate::fingerprint::Fingerprint;
+use crate::plan::cost::Cost;
 use crate::plan::json::{self, Outline, PlanFileError, StreamError};
 use crate::plan::{Action, ActionKind, Campaign, Counts, Header, Sink};
 use crate::reconcile::{self, Decisions, Verdict};
@@ -164,7 +165,7 @@ pub fn sends(action: &Action, resend_unknown: bool) -> bool {
 
 /// How many deliveries of a campaign with these counts apply sends.
 pub fn planned(counts: &Counts, resend_unknown: bool) -> u64 {
-    counts.requests + if resend_unknown { counts.unknown } else { 0 }
+    counts.planned(resend_unknown)
 }
 
 /// Applies a plan's sends, recording every attempt in `store`. `plan` is the plan file, read
@@ -482,7 +483,7 @@ impl Sink for Applier<'_> {
         self.check(result)
     }
 
-    fn end_campaign(&mut self, _: &Counts) -> io::Result<()> {
+    fn end_campaign(&mut self, _: &Counts, _: Option<&Cost>) -> io::Result<()> {
         if let Some(journal) = self.journal.take() {
             self.end(journal);
         }
@@ -492,7 +493,7 @@ impl Sink for Applier<'_> {
         }
     }
 
-    fn end(&mut self, _: &Counts) -> io::Result<()> {
+    fn end(&mut self, _: &Counts, _: Option<&Cost>) -> io::Result<()> {
         Ok(())
     }
 }

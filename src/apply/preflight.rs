@@ -109,7 +109,7 @@ pub fn open_plan(
             settings,
         });
     }
-    let breaches = outline.breaches(|c| super::planned(c, allow.resend_unknown));
+    let breaches = outline.breaches(allow.resend_unknown);
     if !breaches.is_empty() && !allow.unsafe_plan {
         return Err(Refusal::Unsafe(breaches));
     }

@@ -249,9 +249,7 @@ fn apply_file(args: &ApplyArgs, path: &Path, session: &Session, out: &mut dyn Wr
         resend_unknown: args.resend_unknown,
     };
     let plan = preflight::open_plan(path, &project, allow, session.clock)?;
-    let breaches = plan
-        .outline
-        .breaches(|c| apply::planned(c, args.resend_unknown));
+    let breaches = plan.outline.breaches(args.resend_unknown);
     for breach in &breaches {
         eprintln!("warning: applying with --force: {breach}");
     }

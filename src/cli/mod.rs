@@ -7,6 +7,7 @@ mod exit;
 mod plan;
 mod progress;
 mod reconcile;
+mod schema;
 mod send;
 mod signals;
 mod state;
@@ -22,7 +23,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::output::diagnostics::{self, Style};
 use crate::words::count;
-use crate::{init, load, schema, validate};
+use crate::{init, load, validate};
 
 /// herald: campaigns as code for the Engati chatbot platform.
 #[derive(Debug, Parser)]
@@ -38,7 +39,7 @@ pub struct Cli {
 pub enum Command {
     /// Check every file of a project and report all problems with file:line:column.
     Validate(ValidateArgs),
-    /// Print the JSON schema of resource files, or write both schemas to schemas/.
+    /// Print the JSON schema of resource files, or write every schema to schemas/.
     Schema(SchemaArgs),
     /// Create a starter project that validates at once.
     Init(InitArgs),
@@ -120,9 +121,12 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
     /// Print the schema of herald.yaml instead of the resource-file schema.
-    #[arg(long, conflicts_with_all = ["write", "check"])]
+    #[arg(long, conflicts_with_all = ["write", "check", "pricing"])]
     pub settings: bool,
-    /// Write both schemas to DIR/schemas/ (DIR: --dir, default the current directory).
+    /// Print the schema of a rate card (`pricing:` of herald.yaml) instead.
+    #[arg(long, conflicts_with_all = ["write", "check"])]
+    pub pricing: bool,
+    /// Write every schema to DIR/schemas/ (DIR: --dir, default the current directory).
     #[arg(long)]
     pub write: bool,
     /// Exit 1 when the files in DIR/schemas/ differ from what herald generates.
@@ -259,7 +263,7 @@ where
     let mut stdout = std::io::stdout().lock();
     let result = match cli.command {
         Command::Validate(args) => validate_command(&args, &mut stdout),
-        Command::Schema(args) => schema_command(&args, &mut stdout),
+        Command::Schema(args) => schema::schema_command(&args, &mut stdout),
         Command::Init(args) => init_command(&args, &mut stdout),
         Command::Plan(args) => plan::plan_command(&args, &mut stdout),
         Command::Show(args) => plan::show_command(&args, &mut stdout),
@@ -489,45 +493,6 @@ fn late_campaigns(
         }
         Err(e) => check(files, catalog, now, &Sent::Unknown(&e.message)),
     }
-}
-
-fn schema_command(args: &SchemaArgs, out: &mut dyn Write) -> Outcome {
-    let [(resource_name, resource), (settings_name, settings)] = schema::files();
-    if args.write {
-        let written = schema::write(&args.dir).map_err(|e| {
-            Error::new(format_args!(
-                "cannot write {}: {e}",
-                args.dir.join(schema::SCHEMA_DIR).display()
-            ))
-        })?;
-        for path in written {
-            write_out(out, &format!("wrote {}\n", path.display()))?;
-        }
-        return Ok(ExitStatus::Success);
-    }
-    if args.check {
-        let mut stale = Vec::new();
-        for (name, expected) in [(resource_name, &resource), (settings_name, &settings)] {
-            let path = args.dir.join(schema::SCHEMA_DIR).join(name);
-            if std::fs::read_to_string(&path).ok().as_ref() != Some(expected) {
-                stale.push(path.display().to_string());
-            }
-        }
-        if stale.is_empty() {
-            write_out(out, "schemas are up to date\n")?;
-            return Ok(ExitStatus::Success);
-        }
-        write_out(
-            out,
-            &format!(
-                "out of date: {}\nhelp: run `herald schema --write` and commit the result\n",
-                stale.join(", ")
-            ),
-        )?;
-        return Ok(ExitStatus::Problems);
-    }
-    write_out(out, if args.settings { &settings } else { &resource })?;
-    Ok(ExitStatus::Success)
 }
 
 fn init_command(args: &InitArgs, out: &mut dyn Write) -> Outcome {

@@ -1,11 +1,13 @@
 //! The typed model of herald's files, from which the JSON schemas are generated.
 
+pub mod pricing;
 pub mod project;
 pub mod resources;
 
+pub use pricing::{CategoryRates, PricingFile};
 pub use project::{
-    Api, ApiOverlay, ApplySettings, Backend, ByteSize, Environment, Files, Project, Reconcile,
-    Safety, StateConfig, TriggerApi, VarValue,
+    Api, ApiOverlay, ApplySettings, Backend, Budget, ByteSize, Environment, Files, Project,
+    Reconcile, Safety, StateConfig, TriggerApi, VarValue,
 };
 pub use resources::{
     ApprovedButton, Audience, AudienceRef, BroadcastSend, ButtonParam, Campaign, Category,

@@ -38,6 +38,25 @@ pub struct Project {
     /// campaign says `suppress: false`. The plan shows how many each campaign left out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suppress: Vec<String>,
+    /// The rate card (a `.yaml` or `.yml` file of the project, relative to herald.yaml, e.g.
+    /// `pricing.yaml`): what each template message costs by category and calling code. Every
+    /// plan then shows its estimated cost, per campaign and in total.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<String>,
+    /// The most one apply may cost, in the rate card's currency (needs `pricing`): a plan
+    /// estimated to cost more is unsafe, and apply refuses it unless given `--force`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
+}
+
+/// `budget:` in herald.yaml.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    /// The most one apply may cost, in the currency of `pricing` (decimal, at most 6 places,
+    /// e.g. 500).
+    #[schemars(range(min = 0.0))]
+    pub max_per_apply: f64,
 }
 
 /// `safety:` in herald.yaml.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 
+use super::cost::{self, Cost, Pricer};
 use super::recorded::RecordedIndex;
 use super::safety::{Cap, Caps};
 use super::{
@@ -164,9 +165,17 @@ pub fn run(
             names
         },
         safety: caps(input),
+        pricing: input.catalog.pricing.as_ref().map(cost::Pricing::of),
+        budget: cost::Budget {
+            max_per_apply: input.catalog.budget.map(|limit| Cap {
+                limit,
+                set_at: settings_position(input, "/budget/max_per_apply"),
+            }),
+        },
     };
     sink.begin(&header)?;
     let mut totals = Counts::default();
+    let mut total_cost = header.pricing.as_ref().map(|p| Cost::zero(&p.currency));
     // Recipients whose message cannot be sent are errors, collected over every campaign so
     // one run reports them all; the plan is then not made.
     let mut problems = Vec::new();
@@ -186,16 +195,19 @@ pub fn run(
             ));
             continue;
         }
-        let (counts, failures) =
+        let (counts, cost, failures) =
             plan_campaign(input, p, &recorded, lateness, store, sink, &mut budget)?;
         problems.extend(super::problems::failures(input.loaded, p, &failures));
         totals.merge(&counts);
+        if let (Some(total), Some(cost)) = (total_cost.as_mut(), &cost) {
+            total.add(cost);
+        }
     }
     if !problems.is_empty() {
         problems.extend(warnings);
         return Err(Failure::Problems(problems));
     }
-    sink.end(&totals)?;
+    sink.end(&totals, total_cost.as_ref())?;
     Ok(Made { totals, warnings })
 }
 
@@ -232,19 +244,24 @@ fn lateness(input: &Input<'_>, p: &Prepared<'_>, recorded: &RecordedIndex) -> La
     )
 }
 
-/// The project's caps, with where herald.yaml sets them.
-fn caps(input: &Input<'_>) -> Caps {
-    let Some(settings) = &input.catalog.settings else {
-        return Caps::default();
-    };
+/// Where herald.yaml writes what `pointer` names: `file:line:column`.
+fn settings_position(input: &Input<'_>, pointer: &str) -> String {
     let file = &input.loaded.settings;
-    let at = |pointer: &str| match file.documents.first() {
+    match file.documents.first() {
         Some(doc) => {
             let start = doc.span_at(pointer).start;
             format!("{}:{}:{}", file.name, start.line, start.col + 1)
         }
         None => file.name.clone(),
+    }
+}
+
+/// The project's caps, with where herald.yaml sets them.
+fn caps(input: &Input<'_>) -> Caps {
+    let Some(settings) = &input.catalog.settings else {
+        return Caps::default();
     };
+    let at = |pointer: &str| settings_position(input, pointer);
     Caps {
         max_sends: settings.safety.max_sends.map(|limit| Cap {
             limit,
@@ -335,8 +352,8 @@ pub(crate) fn describe(
     }
 }
 
-/// Plans one campaign: its header, then every action, then its counts; and the recipients
-/// whose message could not be rendered.
+/// Plans one campaign: its header, then every action, then its counts and cost; and the
+/// recipients whose message could not be rendered.
 fn plan_campaign(
     input: &Input<'_>,
     p: &Prepared<'_>,
@@ -345,7 +362,7 @@ fn plan_campaign(
     store: &dyn Store,
     sink: &mut dyn Sink,
     budget: &mut Budget,
-) -> Result<(Counts, Failures), Failure> {
+) -> Result<(Counts, Option<Cost>, Failures), Failure> {
     let campaign = &p.item.value;
     let name = &p.item.name;
     let per_recipient = p.render.message.per_recipient();
@@ -366,10 +383,12 @@ fn plan_campaign(
     let due = described.due;
     let occurrence = described.occurrence;
     sink.campaign(&described)?;
+    let pricer = cost::pricer(input.catalog, p);
     if matches!(lateness, Late::Skip(_)) {
         // Skipped: nothing is rendered, sent or recorded.
-        sink.end_campaign(&Counts::default())?;
-        return Ok((Counts::default(), Failures::default()));
+        let cost = pricer.map(Pricer::finish);
+        sink.end_campaign(&Counts::default(), cost.as_ref())?;
+        return Ok((Counts::default(), cost, Failures::default()));
     }
     let names = names(p.item);
     let mut tracker = Tracker {
@@ -379,6 +398,7 @@ fn plan_campaign(
         recorded,
         decisions: input.reconciled,
         counts: Counts::default(),
+        pricer,
         detailed: HashMap::new(),
     };
     let judge = |recipient: &str, fingerprint: &Fingerprint| {
@@ -420,11 +440,12 @@ fn plan_campaign(
         };
         tracker.emit(WHOLE_CAMPAIGN, judged, sink)?;
     }
-    sink.end_campaign(&tracker.counts)?;
-    Ok((tracker.counts, failures))
+    let cost = tracker.pricer.map(Pricer::finish);
+    sink.end_campaign(&tracker.counts, cost.as_ref())?;
+    Ok((tracker.counts, cost, failures))
 }
 
-/// Counts a campaign's judged deliveries and feeds their actions to the sink.
+/// Counts (and prices) a campaign's judged deliveries and feeds their actions to the sink.
 struct Tracker<'a> {
     store: &'a dyn Store,
     /// The campaign's name, then its `previously` names.
@@ -434,6 +455,8 @@ struct Tracker<'a> {
     recorded: &'a RecordedIndex,
     decisions: Option<&'a Decisions>,
     counts: Counts,
+    /// `None` when the project has no rate card.
+    pricer: Option<Pricer<'a>>,
     detailed: HashMap<ActionKind, usize>,
 }
 
@@ -452,6 +475,9 @@ impl Tracker<'_> {
     ) -> Result<(), Failure> {
         let (kind, sends) = judged.verdict;
         self.counts.add(kind, sends);
+        if let Some(pricer) = &mut self.pricer {
+            pricer.add(recipient, kind, sends);
+        }
         // Only unchanged deliveries come without a request (see the judges in
         // `plan_campaign`): they are counted, not listed.
         let Some(request) = judged.request else {

@@ -1,6 +1,6 @@
 //! The inputs hash: the SHA-256 of everything a plan was made from (herald.yaml, every resource
-//! file, every CSV an audience reads, and the options), so apply can tell that a saved plan no
-//! longer matches the files.
+//! file, every CSV an audience reads, the rate card, and the options), so apply can tell that a
+//! saved plan no longer matches the files.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -42,6 +42,11 @@ pub fn hash(loaded: &LoadedProject, catalog: &Catalog, options: &Options<'_>) ->
             let path = file.path.parent().unwrap_or(Path::new(".")).join(csv);
             files.push((format!("{}#csv:{csv}", file.name), path));
         }
+    }
+    // The rate card prices the plan: a changed rate changes its costs and breaches.
+    if let Some(pricing) = catalog.settings.as_ref().and_then(|s| s.pricing.as_ref()) {
+        let name = format!("{}#pricing:{pricing}", loaded.settings.name);
+        files.push((name, loaded.root.join(pricing)));
     }
     files.sort();
     files.dedup();

@@ -7,6 +7,7 @@
 //! [`json::Writer`] (the JSON document, which is also the plan file), or several at once
 //! ([`Tee`]). A saved plan is streamed back with [`json::stream`] into the same sinks.
 
+pub mod cost;
 pub mod engine;
 pub mod inputs;
 pub mod json;
@@ -154,6 +155,12 @@ impl Counts {
         self.reconciled += other.reconciled;
     }
 
+    /// Requests an apply sends: the plan's, and the unknown deliveries too under
+    /// `--resend-unknown`.
+    pub fn planned(&self, resend_unknown: bool) -> u64 {
+        self.requests + if resend_unknown { self.unknown } else { 0 }
+    }
+
     /// Whether anything would be sent or needs attention (everything but unchanged).
     pub fn has_changes(&self) -> bool {
         ActionKind::ALL
@@ -203,6 +210,13 @@ pub struct Header {
     /// The project's caps (`safety:` of herald.yaml), left out when none is set.
     #[serde(default, skip_serializing_if = "safety::Caps::is_empty")]
     pub safety: safety::Caps,
+    /// The rate card that priced the plan (`pricing:` of herald.yaml); left out when the
+    /// project has none, and then no campaign has a cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<cost::Pricing>,
+    /// `budget:` of herald.yaml, left out when not set.
+    #[serde(default, skip_serializing_if = "cost::Budget::is_empty")]
+    pub budget: cost::Budget,
 }
 
 /// The approved template of a template campaign, for previews.
@@ -284,6 +298,16 @@ impl Campaign {
     /// Whether one request reaches the whole audience (broadcasts), rather than one person.
     pub fn whole_audience(&self) -> bool {
         matches!(self.send.as_str(), "broadcast" | "template_broadcast")
+    }
+
+    /// The messages `requests` of this campaign deliver, counted as people receive them: a
+    /// broadcast's one request reaches every recipient.
+    pub fn messages(&self, requests: u64) -> u64 {
+        if self.whole_audience() {
+            requests.saturating_mul(self.recipients)
+        } else {
+            requests
+        }
     }
 }
 
@@ -368,10 +392,10 @@ pub trait Sink {
     fn take_action(&mut self, action: Action) -> io::Result<()> {
         self.action(&action)
     }
-    /// The current campaign ends, with its counts.
-    fn end_campaign(&mut self, counts: &Counts) -> io::Result<()>;
-    /// The plan ends, with the totals.
-    fn end(&mut self, totals: &Counts) -> io::Result<()>;
+    /// The current campaign ends, with its counts and, when the plan is priced, its cost.
+    fn end_campaign(&mut self, counts: &Counts, cost: Option<&cost::Cost>) -> io::Result<()>;
+    /// The plan ends, with the totals and, when it is priced, the total cost.
+    fn end(&mut self, totals: &Counts, cost: Option<&cost::Cost>) -> io::Result<()>;
 }
 
 /// Several sinks fed the same plan.
@@ -387,10 +411,12 @@ impl Sink for Tee<'_> {
     fn action(&mut self, action: &Action) -> io::Result<()> {
         self.0.iter_mut().try_for_each(|s| s.action(action))
     }
-    fn end_campaign(&mut self, counts: &Counts) -> io::Result<()> {
-        self.0.iter_mut().try_for_each(|s| s.end_campaign(counts))
+    fn end_campaign(&mut self, counts: &Counts, cost: Option<&cost::Cost>) -> io::Result<()> {
+        self.0
+            .iter_mut()
+            .try_for_each(|s| s.end_campaign(counts, cost))
     }
-    fn end(&mut self, totals: &Counts) -> io::Result<()> {
-        self.0.iter_mut().try_for_each(|s| s.end(totals))
+    fn end(&mut self, totals: &Counts, cost: Option<&cost::Cost>) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.end(totals, cost))
     }
 }

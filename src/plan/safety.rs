@@ -1,15 +1,18 @@
-//! The safety rails' caps: how many messages one apply may send, in all and per campaign, and
-//! how much of an audience `on_change: resend` may message again. A plan that breaks one is
-//! shown in full but marked unsafe; apply refuses it unless given `--force`.
+//! The safety rails' caps: how many messages one apply may send, in all and per campaign, how
+//! much of an audience `on_change: resend` may message again, and what one apply may cost
+//! (`budget:`). A plan that breaks one is shown in full but marked unsafe; apply refuses it
+//! unless given `--force`.
 //!
 //! The caps travel in the plan (the project's in its header, a campaign's in the campaign),
 //! with where they are set, so every view of a plan, a saved one included, finds the same
-//! breaches from the plan alone ([`Tally`]).
+//! breaches from the plan alone ([`breaches`], [`Tally`]).
 
 use serde::{Deserialize, Serialize};
 
-use super::{Campaign, Counts};
+use super::cost::Cost;
+use super::{Campaign, Counts, Header};
 use crate::model::OnChange;
+use crate::pricing::Money;
 
 /// A cap as the files set it, and where.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,6 +79,17 @@ pub enum Breach {
         /// The campaign's recipients.
         audience: u64,
     },
+    /// `budget.max_per_apply`: the whole apply is estimated to cost more.
+    MaxCostPerApply {
+        /// The budget.
+        limit: Money,
+        /// Its currency (the rate card's).
+        currency: String,
+        /// Where it is set.
+        set_at: String,
+        /// The plan's estimated cost.
+        cost: Money,
+    },
 }
 
 impl std::fmt::Display for Breach {
@@ -110,15 +124,50 @@ impl std::fmt::Display for Breach {
                  {audience} recipients ({:.0}%); safety.max_changed_share is {limit} ({set_at})",
                 100.0 * *changed as f64 / (*audience).max(1) as f64
             ),
+            Breach::MaxCostPerApply {
+                limit,
+                currency,
+                set_at,
+                cost,
+            } => write!(
+                f,
+                "this plan costs an estimated {cost} {currency}; budget.max_per_apply is \
+                 {limit} {currency} ({set_at})"
+            ),
         }
     }
+}
+
+/// Every cap a plan breaks: the project's and its campaigns' caps (`tally`), then the budget
+/// against the plan's total `cost`. `resend_unknown`: apply also sends the unknown deliveries
+/// (`apply --resend-unknown`), which count as messages and cost.
+pub fn breaches(
+    header: &Header,
+    tally: &Tally,
+    cost: Option<&Cost>,
+    resend_unknown: bool,
+) -> Vec<Breach> {
+    let mut breaches = tally.breaches(&header.safety, resend_unknown);
+    if let (Some(cap), Some(cost)) = (&header.budget.max_per_apply, cost) {
+        let spent = cost.spent(resend_unknown);
+        if spent > cap.limit {
+            breaches.push(Breach::MaxCostPerApply {
+                limit: cap.limit,
+                currency: cost.currency.clone(),
+                set_at: cap.set_at.clone(),
+                cost: spent,
+            });
+        }
+    }
+    breaches
 }
 
 /// What the caps need of one campaign.
 #[derive(Debug, Clone)]
 struct Entry {
     name: String,
-    whole_audience: bool,
+    /// Messages one request delivers: a broadcast's reaches its whole audience.
+    per_request: u64,
     recipients: u64,
     resend: bool,
     max_sends: Option<Cap<u64>>,
@@ -147,7 +196,7 @@ impl Tally {
     pub fn campaign(&mut self, campaign: &Campaign) {
         self.entries.push(Entry {
             name: campaign.name.clone(),
-            whole_audience: campaign.whole_audience(),
+            per_request: campaign.messages(1),
             recipients: campaign.recipients,
             resend: campaign.on_change == OnChange::Resend,
             max_sends: campaign.max_sends.clone(),
@@ -162,19 +211,16 @@ impl Tally {
         }
     }
 
-    /// The caps the plan breaks, counting a campaign's requests with `requests` (apply
-    /// counts the unknown deliveries `--resend-unknown` adds).
-    pub fn breaches(&self, caps: &Caps, requests: impl Fn(&Counts) -> u64) -> Vec<Breach> {
+    /// The caps the plan breaks; `resend_unknown`: apply also sends the unknown deliveries.
+    pub fn breaches(&self, caps: &Caps, resend_unknown: bool) -> Vec<Breach> {
         let mut breaches = Vec::new();
         let mut total = 0u64;
         for entry in &self.entries {
-            // A broadcast request reaches its whole audience.
-            let per_request = if entry.whole_audience {
-                entry.recipients
-            } else {
-                1
-            };
-            let messages = requests(&entry.counts).saturating_mul(per_request);
+            let per_request = entry.per_request;
+            let messages = entry
+                .counts
+                .planned(resend_unknown)
+                .saturating_mul(per_request);
             total = total.saturating_add(messages);
             if let Some(cap) = &entry.max_sends
                 && messages > cap.limit
@@ -267,7 +313,7 @@ mod tests {
             max_sends: cap(5_009),
             max_changed_share: None,
         };
-        let breaches = plan.breaches(&caps, |c| c.requests);
+        let breaches = plan.breaches(&caps, false);
         assert_eq!(
             breaches,
             vec![Breach::MaxSends {
@@ -280,7 +326,7 @@ mod tests {
             max_sends: cap(5_010),
             max_changed_share: None,
         };
-        assert!(plan.breaches(&caps, |c| c.requests).is_empty());
+        assert!(plan.breaches(&caps, false).is_empty());
     }
 
     #[test]
@@ -288,7 +334,7 @@ mod tests {
         let mut capped = campaign("t", "template", 100, OnChange::Keep);
         capped.max_sends = cap(99);
         let plan = tally(&[(capped, counts(100, 0, false))]);
-        let breaches = plan.breaches(&Caps::default(), |c| c.requests);
+        let breaches = plan.breaches(&Caps::default(), false);
         assert!(matches!(
             breaches.as_slice(),
             [Breach::CampaignMaxSends {
@@ -300,6 +346,37 @@ mod tests {
     }
 
     #[test]
+    fn the_budget_counts_what_resend_unknown_adds() {
+        let header: Header = serde_json::from_value(serde_json::json!({
+            "herald_version": "0.1.0",
+            "created_at": "2026-12-02T00:00:00Z",
+            "environment": null,
+            "target": {"base_url": "http://127.0.0.1:1", "customer_id": 1, "bot_key": "b"},
+            "state_serial": 0,
+            "inputs_hash": "0",
+            "pricing": {"currency": "USD", "published": "2025-07-01"},
+            "budget": {"max_per_apply": {"limit": "0.10", "set_at": "herald.yaml:21:18"}},
+        }))
+        .unwrap();
+        let cost = Cost {
+            amount: Money::parse("0.08").unwrap(),
+            resend_unknown: Money::parse("0.03").unwrap(),
+            ..Cost::zero("USD")
+        };
+        let plan = Tally::default();
+        assert!(breaches(&header, &plan, Some(&cost), false).is_empty());
+        assert_eq!(
+            breaches(&header, &plan, Some(&cost), true),
+            vec![Breach::MaxCostPerApply {
+                limit: Money::parse("0.1").unwrap(),
+                currency: "USD".to_owned(),
+                set_at: "herald.yaml:21:18".to_owned(),
+                cost: Money::parse("0.11").unwrap(),
+            }]
+        );
+    }
+
+    #[test]
     fn the_changed_share_counts_only_resends() {
         let caps = Caps {
             max_sends: None,
@@ -307,8 +384,7 @@ mod tests {
         };
         let at = |changed, on_change| {
             let c = campaign("t", "template", 100, on_change);
-            tally(&[(c, counts(0, changed, on_change == OnChange::Resend))])
-                .breaches(&caps, |c| c.requests)
+            tally(&[(c, counts(0, changed, on_change == OnChange::Resend))]).breaches(&caps, false)
         };
         assert!(at(30, OnChange::Resend).is_empty(), "30% is within 0.3");
         assert!(matches!(

@@ -3,6 +3,7 @@
 
 use std::io;
 
+use super::cost::Cost;
 use super::{Action, ActionKind, Campaign, Counts, Header, Sink};
 
 /// Actions of each kind kept per campaign for previews and diffs.
@@ -17,6 +18,8 @@ pub struct Summary {
     pub campaigns: Vec<CampaignSummary>,
     /// All campaigns' counts.
     pub totals: Counts,
+    /// The plan's estimated cost, when it is priced.
+    pub cost: Option<Cost>,
 }
 
 /// One campaign of a [`Summary`].
@@ -28,6 +31,8 @@ pub struct CampaignSummary {
     pub counts: Counts,
     /// The first [`SHOWN_PER_KIND`] actions of each kind, in plan order.
     pub shown: Vec<Action>,
+    /// Its estimated cost, when the plan is priced.
+    pub cost: Option<Cost>,
 }
 
 impl Summary {
@@ -41,7 +46,7 @@ impl Summary {
             .iter()
             .map(|c| (&c.campaign, &c.counts))
             .collect();
-        tally.breaches(&header.safety, |c| c.requests)
+        super::safety::breaches(header, &tally, self.cost.as_ref(), false)
     }
 }
 
@@ -63,6 +68,7 @@ impl Sink for Summary {
             campaign: campaign.clone(),
             counts: Counts::default(),
             shown: Vec::new(),
+            cost: None,
         });
         Ok(())
     }
@@ -81,15 +87,17 @@ impl Sink for Summary {
         Ok(())
     }
 
-    fn end_campaign(&mut self, counts: &Counts) -> io::Result<()> {
+    fn end_campaign(&mut self, counts: &Counts, cost: Option<&Cost>) -> io::Result<()> {
         if let Some(current) = self.campaigns.last_mut() {
             current.counts = *counts;
+            current.cost = cost.cloned();
         }
         Ok(())
     }
 
-    fn end(&mut self, totals: &Counts) -> io::Result<()> {
+    fn end(&mut self, totals: &Counts, cost: Option<&Cost>) -> io::Result<()> {
         self.totals = *totals;
+        self.cost = cost.cloned();
         Ok(())
     }
 }

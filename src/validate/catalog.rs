@@ -91,6 +91,10 @@ pub struct Catalog {
     pub broken: Vec<(String, String)>,
     /// Where the project's data files may be read from (`files:` of herald.yaml).
     pub files: crate::load::Confinement,
+    /// The rate card `pricing:` names, when valid.
+    pub pricing: Option<crate::pricing::RateCard>,
+    /// `budget.max_per_apply`, when valid (it needs the rate card).
+    pub budget: Option<crate::pricing::Money>,
 }
 
 impl Catalog {

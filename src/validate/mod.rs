@@ -10,6 +10,7 @@ mod catalog;
 mod jinja;
 pub mod late;
 pub mod phone;
+mod pricing;
 mod safety;
 mod schema;
 mod template;
@@ -162,6 +163,17 @@ pub fn validate(loaded: &LoadedProject, options: &Options) -> Validated {
         settings.as_ref(),
         &mut checker.diagnostics,
     );
+    if let Some(project) = &settings {
+        let checked = pricing::check(
+            &loaded.root,
+            &loaded.settings,
+            project,
+            &catalog.files,
+            &mut checker.diagnostics,
+        );
+        catalog.pricing = checked.card;
+        catalog.budget = checked.budget;
+    }
     catalog.settings = settings;
     catalog.vars = vars;
 

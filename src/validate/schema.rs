@@ -10,25 +10,29 @@ use crate::diagnostic::{Code, Diagnostic, SourceText, did_you_mean};
 use crate::load::node::{Node, NodeKind, ScalarStyle, escape_token};
 use crate::schema;
 
-/// Which of the two schemas a document is checked against.
+/// Which of the schemas a document is checked against.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Kind {
     /// herald.yaml.
     Project,
     /// A resource file.
     Resource,
+    /// A rate card (`pricing:` of herald.yaml).
+    Pricing,
 }
 
 fn validator(kind: Kind) -> &'static Validator {
     static PROJECT: OnceLock<Validator> = OnceLock::new();
     static RESOURCE: OnceLock<Validator> = OnceLock::new();
-    let (cell, schema) = match kind {
-        Kind::Project => (&PROJECT, schema::project_schema()),
-        Kind::Resource => (&RESOURCE, schema::resource_schema()),
+    static PRICING: OnceLock<Validator> = OnceLock::new();
+    let cell = match kind {
+        Kind::Project => &PROJECT,
+        Kind::Resource => &RESOURCE,
+        Kind::Pricing => &PRICING,
     };
     cell.get_or_init(|| {
         jsonschema::options()
-            .build(schema)
+            .build(root(kind))
             .expect("the generated schema is valid JSON Schema")
     })
 }
@@ -46,6 +50,7 @@ fn root(kind: Kind) -> &'static Value {
     match kind {
         Kind::Project => schema::project_schema(),
         Kind::Resource => schema::resource_schema(),
+        Kind::Pricing => schema::pricing_schema(),
     }
 }
 
@@ -138,7 +143,7 @@ impl Mapper<'_> {
         out: &mut Vec<Diagnostic>,
         failed: &mut Vec<FailedPath>,
     ) {
-        let what = describe_path(at);
+        let what = describe_path(self.doc, at);
         let constants: Vec<&str> = context
             .iter()
             .filter_map(|branch| {
@@ -207,7 +212,7 @@ impl Mapper<'_> {
         Diagnostic::error(
             Code::SchemaUnknownField,
             self.file,
-            format!("unknown field `{name}` in {}", describe_path(at)),
+            format!("unknown field `{name}` in {}", describe_path(self.doc, at)),
         )
         .at(span, Some(self.source.clone()))
         .label("not a field herald knows")
@@ -217,7 +222,7 @@ impl Mapper<'_> {
     /// A value at `at` the schema refuses: a missing field, a wrong type, a value outside an
     /// enum or a pattern, too few items, or anything else (said as the validator says it).
     fn bad_value(&self, error: &ValidationError<'_>, at: &str) -> Diagnostic {
-        let what = describe_path(at);
+        let what = describe_path(self.doc, at);
         match error.kind() {
             ValidationErrorKind::Required { property } => {
                 let name = property.as_str().unwrap_or_default();
@@ -360,38 +365,58 @@ fn step<'a>(root: &'a Value, schema: &'a Value, token: &str) -> Option<&'a Value
     schema.get("additionalProperties").filter(|v| v.is_object())
 }
 
-/// "campaign `x`, field `send.template.body[2]`" style names for instance paths.
-pub(super) fn describe_path(pointer: &str) -> String {
+/// "campaign `x`, field `send.template.body[2]`" style names for instance paths of `doc`.
+pub(super) fn describe_path(doc: &Node, pointer: &str) -> String {
     let tokens: Vec<String> = pointer
         .split('/')
         .skip(1)
         .map(|t| t.replace("~1", "/").replace("~0", "~"))
         .collect();
-    let (head, rest) = match tokens.as_slice() {
+    let indexes = list_indexes(doc, &tokens);
+    let (head, skip) = match tokens.as_slice() {
         [] => return "the file".to_owned(),
-        [kind, name, rest @ ..]
-            if ["templates", "audiences", "campaigns"].contains(&kind.as_str()) =>
-        {
+        [kind, name, ..] if ["templates", "audiences", "campaigns"].contains(&kind.as_str()) => {
             let singular = kind.trim_end_matches('s');
-            (Some(format!("{singular} `{name}`")), rest)
+            (Some(format!("{singular} `{name}`")), 2)
         }
         // herald.yaml and the top of resource files: the field's path says it all.
-        _ => (None, tokens.as_slice()),
+        _ => (None, 0),
     };
-    let Some(head) = head else {
-        return format!("`{}`", field_path(rest));
-    };
-    if rest.is_empty() {
-        return head;
+    let field = field_path(&tokens[skip..], &indexes[skip..]);
+    match head {
+        None => format!("`{field}`"),
+        Some(head) if field.is_empty() => head,
+        Some(head) => format!("`{field}` of {head}"),
     }
-    format!("`{}` of {head}", field_path(rest))
 }
 
-/// `send.template.body[2]` from its pointer tokens.
-fn field_path(tokens: &[String]) -> String {
+/// Which tokens index a list: a number is an index there, but a key in a mapping (a rate
+/// card's `"91"`). Past the nodes the document has, a number is taken for an index.
+fn list_indexes(doc: &Node, tokens: &[String]) -> Vec<bool> {
+    let mut node = Some(doc);
+    tokens
+        .iter()
+        .map(|token| {
+            let index = match node.map(|n| &n.kind) {
+                Some(NodeKind::Seq(_)) => true,
+                Some(_) => false,
+                None => token.parse::<usize>().is_ok(),
+            };
+            node = node.and_then(|n| match &n.kind {
+                NodeKind::Seq(items) => token.parse::<usize>().ok().and_then(|i| items.get(i)),
+                NodeKind::Map(_) => n.entry(token).map(|e| &e.value),
+                _ => None,
+            });
+            index
+        })
+        .collect()
+}
+
+/// `send.template.body[2]` from its pointer tokens, and which of them index a list.
+fn field_path(tokens: &[String], indexes: &[bool]) -> String {
     let mut field = String::new();
-    for token in tokens {
-        if token.parse::<usize>().is_ok() {
+    for (token, &index) in tokens.iter().zip(indexes) {
+        if index {
             field.push_str(&format!("[{token}]"));
         } else {
             if !field.is_empty() {

@@ -162,3 +162,43 @@ pub(crate) fn state_outcomes(
     }
     all
 }
+
+/// The text with the emulator's port (a free one, different every run) masked.
+pub(crate) fn without_port(text: &str) -> String {
+    let marker = "http://127.0.0.1:";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(marker) {
+        out.push_str(&rest[..i + marker.len()]);
+        out.push_str("[port]");
+        rest = rest[i + marker.len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
+}
+
+pub(crate) fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Plans to plan.json expecting `code`, then checks apply refuses the plan (nothing sent)
+/// and sends it all with --force; returns the refusal's stderr.
+pub(crate) fn refused_then_forced(setup: &Setup, requests: usize) -> String {
+    let plan = setup.herald(&["plan", "--out", "plan.json"]);
+    assert_eq!(plan.status.code(), Some(1), "{plan:?}");
+    let out = String::from_utf8_lossy(&plan.stdout);
+    assert!(out.contains("Unsafe plan"), "{out}");
+    assert!(out.contains("herald apply --force plan.json"), "{out}");
+    let before = setup.sends().len();
+    let refused = setup.herald(&["apply", "plan.json"]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert_eq!(setup.sends().len(), before, "nothing was sent");
+    let forced = setup.herald(&["apply", "--force", "plan.json"]);
+    assert_eq!(forced.status.code(), Some(0), "{forced:?}");
+    assert!(
+        stderr(&forced).contains("warning: applying with --force:"),
+        "{forced:?}"
+    );
+    assert_eq!(setup.sends().len(), before + requests);
+    stderr(&refused)
+}

@@ -20,11 +20,13 @@ pub(crate) struct Project {
 }
 
 impl Project {
-    /// Copies herald.yaml, campaigns/ and audiences/.
+    /// Copies herald.yaml, pricing.yaml, campaigns/ and audiences/.
     pub(crate) fn example() -> Project {
         let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let dir = tempfile::tempdir().expect("a temporary directory");
-        std::fs::copy(repo.join("herald.yaml"), dir.path().join("herald.yaml")).unwrap();
+        for file in ["herald.yaml", "pricing.yaml"] {
+            std::fs::copy(repo.join(file), dir.path().join(file)).unwrap();
+        }
         for sub in ["campaigns", "audiences"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
             for entry in std::fs::read_dir(repo.join(sub)).unwrap() {

@@ -13,6 +13,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom};
 use serde::Deserialize;
 
 use super::Refusal;
+use crate::plan::cost::Cost;
 use crate::plan::engine::{self, Input};
 use crate::plan::{Action, Campaign, Counts, Header, Sink, json};
 use crate::reconcile::{self, Decisions, Verdict};
@@ -65,11 +66,11 @@ impl Sink for AsPlanned<'_> {
     fn action(&mut self, action: &Action) -> io::Result<()> {
         self.inner.action(action)
     }
-    fn end_campaign(&mut self, counts: &Counts) -> io::Result<()> {
-        self.inner.end_campaign(counts)
+    fn end_campaign(&mut self, counts: &Counts, cost: Option<&Cost>) -> io::Result<()> {
+        self.inner.end_campaign(counts, cost)
     }
-    fn end(&mut self, totals: &Counts) -> io::Result<()> {
-        self.inner.end(totals)
+    fn end(&mut self, totals: &Counts, cost: Option<&Cost>) -> io::Result<()> {
+        self.inner.end(totals, cost)
     }
 }
 
@@ -214,10 +215,10 @@ impl Sink for Collect {
         }
         Ok(())
     }
-    fn end_campaign(&mut self, _: &Counts) -> io::Result<()> {
+    fn end_campaign(&mut self, _: &Counts, _: Option<&Cost>) -> io::Result<()> {
         Ok(())
     }
-    fn end(&mut self, _: &Counts) -> io::Result<()> {
+    fn end(&mut self, _: &Counts, _: Option<&Cost>) -> io::Result<()> {
         Ok(())
     }
 }

@@ -42,6 +42,8 @@ pub(super) fn header() -> Header {
         inputs_hash: "0".repeat(64),
         campaigns: Vec::new(),
         safety: crate::plan::safety::Caps::default(),
+        pricing: None,
+        budget: crate::plan::cost::Budget::default(),
     }
 }
 
@@ -346,6 +348,7 @@ pub(super) fn summary() -> Summary {
                 changed_action(),
                 unknown,
             ],
+            cost: None,
         }
     };
     let winback = {
@@ -369,6 +372,7 @@ pub(super) fn summary() -> Summary {
                 wait("+919900112233", "Vikram"),
                 wait("+918050607080", "Deepa"),
             ],
+            cost: None,
         }
     };
     let weekend = CampaignSummary {
@@ -379,6 +383,7 @@ pub(super) fn summary() -> Summary {
             ..Counts::default()
         },
         shown: vec![action(ActionKind::Send, "*", broadcast_request())],
+        cost: None,
     };
     let statement = CampaignSummary {
         campaign: template_broadcast_campaign(),
@@ -387,6 +392,7 @@ pub(super) fn summary() -> Summary {
             ..Counts::default()
         },
         shown: Vec::new(),
+        cost: None,
     };
     let mut totals = Counts::default();
     for c in [&invoices, &winback, &weekend, &statement] {
@@ -396,5 +402,6 @@ pub(super) fn summary() -> Summary {
         header: Some(header()),
         campaigns: vec![invoices, winback, weekend, statement],
         totals,
+        cost: None,
     }
 }

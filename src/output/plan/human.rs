@@ -4,7 +4,7 @@
 
 use super::describe::{self, LISTED, clean};
 use super::preview::preview;
-use super::rails;
+use super::{cost, rails};
 use crate::output::diagnostics::Style;
 use crate::plan::{Action, ActionKind, CampaignSummary, Summary};
 
@@ -75,6 +75,10 @@ pub fn human(summary: &Summary, style: Style) -> String {
     out.push('\n');
     out.push_str(&paint.bold(&describe::totals(&summary.totals)));
     out.push('\n');
+    if let Some(line) = cost::total_line(summary) {
+        out.push_str(&line);
+        out.push('\n');
+    }
     if let Some((heading, breaches)) = rails::heading(summary) {
         out.push('\n');
         out.push_str(&paint.apply("1;31", &heading));
@@ -117,6 +121,10 @@ fn write_campaign(out: &mut String, c: &CampaignSummary, paint: &Paint) {
             .join(", ")
     };
     out.push_str(&format!("{ACTION_INDENT}{counts}\n"));
+    if let Some(priced) = &c.cost {
+        let line = cost::campaign_line(campaign, &c.counts, priced);
+        out.push_str(&format!("{ACTION_INDENT}{line}\n"));
+    }
     for kind in LISTED {
         let mut shown = 0u64;
         for action in c.shown(kind) {

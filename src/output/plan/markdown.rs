@@ -9,7 +9,7 @@
 
 use super::describe::{self, LISTED, clean};
 use super::preview::preview;
-use super::rails;
+use super::{cost, rails};
 use crate::plan::{Action, CampaignSummary, Summary};
 
 /// The most the comment may hold, in bytes.
@@ -37,9 +37,13 @@ pub fn markdown(summary: &Summary) -> String {
     let campaigns = &summary.campaigns;
     if !campaigns.is_empty() {
         out.push_str(
-            "| campaign | kind | schedule | send | retry | changed | unknown | waiting | unchanged |\n\
-             |---|---|---|--:|--:|--:|--:|--:|--:|\n",
+            "| campaign | kind | schedule | send | retry | changed | unknown | waiting | unchanged |",
         );
+        // A priced plan's table has a column for each campaign's cost.
+        let priced = summary.cost.is_some();
+        out.push_str(if priced { " cost |\n" } else { "\n" });
+        out.push_str("|---|---|---|--:|--:|--:|--:|--:|--:|");
+        out.push_str(if priced { "--:|\n" } else { "\n" });
         for (i, c) in campaigns.iter().enumerate() {
             let row = row(c);
             if out.len() + row.len() + 2 * RESERVE > LIMIT {
@@ -58,6 +62,9 @@ pub fn markdown(summary: &Summary) -> String {
         "**{}**\n\n",
         html(&describe::totals(&summary.totals))
     ));
+    if let Some(line) = cost::total_line(summary) {
+        out.push_str(&format!("{}\n\n", html(&line)));
+    }
     let detailed: Vec<&CampaignSummary> = campaigns
         .iter()
         .filter(|c| !c.shown.is_empty() || rails::noteworthy(&c.campaign))
@@ -96,6 +103,9 @@ fn row(c: &CampaignSummary) -> String {
     ] {
         row.push_str(&format!(" {n} |"));
     }
+    if let Some(cost) = &c.cost {
+        row.push_str(&format!(" {} {} |", cost.amount, cell(&cost.currency)));
+    }
     row.push('\n');
     row
 }
@@ -120,6 +130,10 @@ fn section(c: &CampaignSummary) -> String {
     ));
     for note in rails::notes(campaign) {
         s.push(&format!("_{}_\n\n", html(&note)));
+    }
+    if let Some(priced) = &c.cost {
+        let line = cost::campaign_line(campaign, &c.counts, priced);
+        s.push(&format!("{}\n\n", html(&line)));
     }
     for kind in LISTED {
         let mut shown = 0u64;

@@ -2,6 +2,7 @@
 //! [`preview`] of one request as its recipient would read it, and `--redact` ([`redact_action`],
 //! [`mask_phone`], the [`Redacting`] sink) for plans shown in public logs.
 
+mod cost;
 pub(super) mod describe;
 #[cfg(test)]
 mod fixtures;

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::engati::{Body, Request};
 use crate::fingerprint::Fingerprint;
+use crate::plan::cost::Cost;
 use crate::plan::{Action, Campaign, Counts, Header, Sink};
 use crate::state::WHOLE_CAMPAIGN;
 
@@ -225,13 +226,13 @@ impl Sink for Redacting<'_> {
         self.sink.action(&redact_with(&self.user_paths, action))
     }
 
-    fn end_campaign(&mut self, counts: &Counts) -> io::Result<()> {
+    fn end_campaign(&mut self, counts: &Counts, cost: Option<&Cost>) -> io::Result<()> {
         self.user_paths.clear();
-        self.sink.end_campaign(counts)
+        self.sink.end_campaign(counts, cost)
     }
 
-    fn end(&mut self, totals: &Counts) -> io::Result<()> {
-        self.sink.end(totals)
+    fn end(&mut self, totals: &Counts, cost: Option<&Cost>) -> io::Result<()> {
+        self.sink.end(totals, cost)
     }
 }
 

@@ -9,9 +9,10 @@
 //! "campaigns":[
 //! {"campaign":{...},"actions":[
 //! {...one action per line...}
-//! ],"counts":{...}}
+//! ],"counts":{...},"cost":{...priced plans only...}}
 //! ],
 //! "counts":{...},
+//! "cost":{...priced plans only...},
 //! "unsafe":[...the caps it breaks; left out when none...]}
 //! ```
 //! Request bodies are raw JSON kept byte for byte, so a plan read back sends what was reviewed.
@@ -23,6 +24,8 @@ pub mod stream;
 
 use crate::fingerprint::Fingerprint;
 
+use super::cost::Cost;
+use super::safety::{Breach, Tally};
 use super::{Action, Campaign, Counts, FORMAT_VERSION, Header, Sink};
 
 /// Streams a plan as its JSON document.
@@ -30,8 +33,8 @@ pub struct Writer<W: Write> {
     out: W,
     campaigns: usize,
     actions: usize,
-    caps: super::safety::Caps,
-    tally: super::safety::Tally,
+    header: Option<Header>,
+    tally: Tally,
 }
 
 impl<W: Write> Writer<W> {
@@ -41,8 +44,8 @@ impl<W: Write> Writer<W> {
             out,
             campaigns: 0,
             actions: 0,
-            caps: super::safety::Caps::default(),
-            tally: super::safety::Tally::default(),
+            header: None,
+            tally: Tally::default(),
         }
     }
 
@@ -62,7 +65,7 @@ impl<W: Write> Sink for Writer<W> {
             self.out,
             "{{\"format_version\":{FORMAT_VERSION},\n\"header\":"
         )?;
-        self.caps = header.safety.clone();
+        self.header = Some(header.clone());
         self.json(header)?;
         self.out.write_all(b",\n\"campaigns\":[")
     }
@@ -88,23 +91,34 @@ impl<W: Write> Sink for Writer<W> {
         self.json(action)
     }
 
-    fn end_campaign(&mut self, counts: &Counts) -> io::Result<()> {
+    fn end_campaign(&mut self, counts: &Counts, cost: Option<&Cost>) -> io::Result<()> {
         if self.actions > 0 {
             self.out.write_all(b"\n")?;
         }
         self.tally.end_campaign(counts);
         self.out.write_all(b"],\"counts\":")?;
         self.json(counts)?;
+        if let Some(cost) = cost {
+            self.out.write_all(b",\"cost\":")?;
+            self.json(cost)?;
+        }
         self.out.write_all(b"}")
     }
 
-    fn end(&mut self, totals: &Counts) -> io::Result<()> {
+    fn end(&mut self, totals: &Counts, cost: Option<&Cost>) -> io::Result<()> {
         if self.campaigns > 0 {
             self.out.write_all(b"\n")?;
         }
         self.out.write_all(b"],\n\"counts\":")?;
         self.json(totals)?;
-        let breaches = self.tally.breaches(&self.caps, |c| c.requests);
+        if let Some(cost) = cost {
+            self.out.write_all(b",\n\"cost\":")?;
+            self.json(cost)?;
+        }
+        let breaches = match &self.header {
+            Some(header) => super::safety::breaches(header, &self.tally, cost, false),
+            None => Vec::new(),
+        };
         if !breaches.is_empty() {
             self.out.write_all(b",\n\"unsafe\":")?;
             self.json(&breaches)?;
@@ -126,9 +140,12 @@ pub struct Document {
     pub campaigns: Vec<CampaignActions>,
     /// All campaigns' counts.
     pub counts: Counts,
+    /// The estimated cost of it all, when the project has a rate card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
     /// The caps it breaks ([`super::safety`]).
     #[serde(default, rename = "unsafe", skip_serializing_if = "Vec::is_empty")]
-    pub breaches: Vec<super::safety::Breach>,
+    pub breaches: Vec<Breach>,
 }
 
 /// A campaign of a [`Document`].
@@ -141,6 +158,9 @@ pub struct CampaignActions {
     pub actions: Vec<Action>,
     /// Its counts.
     pub counts: Counts,
+    /// Its estimated cost, when the project has a rate card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
 }
 
 pub use stream::{PlanFileError, StreamError, read, stream};
@@ -165,15 +185,17 @@ pub struct Outline {
     pub campaigns: Vec<(Campaign, Counts)>,
     /// All campaigns' counts.
     pub counts: Counts,
+    /// The estimated cost of it all, when the plan is priced.
+    pub cost: Option<Cost>,
     /// The SHA-256 of the plan file's bytes (recorded with the apply).
     pub file_hash: Fingerprint,
 }
 
 impl Outline {
-    /// The caps the plan breaks, counting a campaign's requests with `requests`.
-    pub fn breaches(&self, requests: impl Fn(&Counts) -> u64) -> Vec<super::safety::Breach> {
-        let tally: super::safety::Tally = self.campaigns.iter().map(|(c, n)| (c, n)).collect();
-        tally.breaches(&self.header.safety, requests)
+    /// The caps the plan breaks when applied, with `--resend-unknown` or without.
+    pub fn breaches(&self, resend_unknown: bool) -> Vec<Breach> {
+        let tally: Tally = self.campaigns.iter().map(|(c, n)| (c, n)).collect();
+        super::safety::breaches(&self.header, &tally, self.cost.as_ref(), resend_unknown)
     }
 }
 
@@ -189,6 +211,7 @@ pub fn outline(input: impl io::Read) -> Result<Outline, PlanFileError> {
         header: sink.header.ok_or_else(incomplete)?,
         campaigns: sink.campaigns,
         counts: sink.counts,
+        cost: sink.cost,
         file_hash: hashing.finish(),
     })
 }
@@ -198,6 +221,7 @@ struct OutlineSink {
     header: Option<Header>,
     campaigns: Vec<(Campaign, Counts)>,
     counts: Counts,
+    cost: Option<Cost>,
 }
 
 impl Sink for OutlineSink {
@@ -219,15 +243,16 @@ impl Sink for OutlineSink {
         Ok(())
     }
 
-    fn end_campaign(&mut self, counts: &Counts) -> io::Result<()> {
+    fn end_campaign(&mut self, counts: &Counts, _: Option<&Cost>) -> io::Result<()> {
         if let Some((_, c)) = self.campaigns.last_mut() {
             *c = *counts;
         }
         Ok(())
     }
 
-    fn end(&mut self, totals: &Counts) -> io::Result<()> {
+    fn end(&mut self, totals: &Counts, cost: Option<&Cost>) -> io::Result<()> {
         self.counts = *totals;
+        self.cost = cost.cloned();
         Ok(())
     }
 }
@@ -260,6 +285,7 @@ impl Sink for Builder {
             campaign: campaign.clone(),
             actions: Vec::new(),
             counts: Counts::default(),
+            cost: None,
         });
         Ok(())
     }
@@ -275,28 +301,30 @@ impl Sink for Builder {
         Ok(())
     }
 
-    fn end_campaign(&mut self, counts: &Counts) -> io::Result<()> {
+    fn end_campaign(&mut self, counts: &Counts, cost: Option<&Cost>) -> io::Result<()> {
         if let Some(c) = self.campaigns.last_mut() {
             c.counts = *counts;
+            c.cost = cost.cloned();
         }
         Ok(())
     }
 
-    fn end(&mut self, totals: &Counts) -> io::Result<()> {
+    fn end(&mut self, totals: &Counts, cost: Option<&Cost>) -> io::Result<()> {
         let Some(header) = self.header.take() else {
             return Ok(());
         };
-        let tally: super::safety::Tally = self
+        let tally: Tally = self
             .campaigns
             .iter()
             .map(|c| (&c.campaign, &c.counts))
             .collect();
         self.document = Some(Document {
             format_version: FORMAT_VERSION,
-            breaches: tally.breaches(&header.safety, |c| c.requests),
+            breaches: super::safety::breaches(&header, &tally, cost, false),
             header,
             campaigns: std::mem::take(&mut self.campaigns),
             counts: *totals,
+            cost: cost.cloned(),
         });
         Ok(())
     }

@@ -4,8 +4,9 @@
 //!
 //! A plan file is the reviewed artifact, so reading it also checks that it is whole and
 //! consistent: the format version comes first, each campaign's counts match the actions it
-//! lists, the totals match the campaigns, and no action claims to send what its kind never
-//! sends. A truncated or hand-edited file is refused with the position of the problem.
+//! lists, the totals (counts and cost) match the campaigns, a priced plan prices every
+//! campaign, and no action claims to send what its kind never sends. A truncated or
+//! hand-edited file is refused with the position of the problem.
 
 use std::fmt;
 use std::io::{self, BufReader, Read};
@@ -13,6 +14,7 @@ use std::path::Path;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use super::super::cost::{self, Cost, Pricing};
 use super::super::{Action, ActionKind, Campaign, Counts, FORMAT_VERSION, Header, Sink};
 use super::Document;
 use crate::fingerprint::{Fingerprint, Hasher};
@@ -156,20 +158,29 @@ impl<'de> Visitor<'de> for DocumentVisitor<'_, '_> {
                 help: "make the plan again with this herald".to_owned(),
             })));
         }
-        let mut begun = false;
+        // The header's `pricing`, once the header is read.
+        let mut pricing: Option<Option<Pricing>> = None;
         let mut listed = None;
         let mut declared = None;
+        let mut declared_cost = None;
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
-                "header" if !begun => {
+                "header" if pricing.is_none() => {
                     let header: Header = map.next_value()?;
+                    // A budget is checked against the cost, which needs a rate card.
+                    if header.budget.max_per_apply.is_some() && header.pricing.is_none() {
+                        let detail = "it has a budget but no rate card to price it with";
+                        return Err(reader.fail(plan(damaged(detail))));
+                    }
                     reader.feed(|s| s.begin(&header))?;
-                    begun = true;
+                    pricing = Some(header.pricing);
                 }
-                "campaigns" if begun && listed.is_none() => {
-                    let mut tally = Counts::default();
+                "campaigns" if pricing.is_some() && listed.is_none() => {
+                    let pricing = pricing.as_ref().and_then(Option::as_ref);
+                    let mut tally = (Counts::default(), pricing.map(priced));
                     map.next_value_seed(CampaignsSeed {
                         reader: &mut *reader,
+                        pricing,
                         tally: &mut tally,
                     })?;
                     listed = Some(tally);
@@ -177,31 +188,41 @@ impl<'de> Visitor<'de> for DocumentVisitor<'_, '_> {
                 "counts" if listed.is_some() && declared.is_none() => {
                     declared = Some(map.next_value::<Counts>()?);
                 }
+                "cost" if declared.is_some() && declared_cost.is_none() => {
+                    declared_cost = Some(map.next_value::<Cost>()?);
+                }
                 // Derived from the header and the campaigns: readers work it out again.
                 "unsafe" if declared.is_some() => {
                     map.next_value::<Vec<super::super::safety::Breach>>()?;
                 }
-                "header" | "campaigns" | "counts" | "unsafe" => {
+                "header" | "campaigns" | "counts" | "cost" | "unsafe" => {
                     let detail = format!("`{key}` is out of place or repeated");
                     return Err(reader.fail(plan(not_a_plan(detail))));
                 }
                 other => {
                     return Err(de::Error::unknown_field(
                         other,
-                        &["format_version", "header", "campaigns", "counts", "unsafe"],
+                        &[
+                            "format_version",
+                            "header",
+                            "campaigns",
+                            "counts",
+                            "cost",
+                            "unsafe",
+                        ],
                     ));
                 }
             }
         }
-        let (Some(listed), Some(declared)) = (listed, declared) else {
+        let (Some((listed, listed_cost)), Some(declared)) = (listed, declared) else {
             return Err(reader.fail(plan(damaged("it ends before its totals"))));
         };
-        if listed != declared {
+        if listed != declared || listed_cost != declared_cost {
             return Err(reader.fail(plan(damaged(
                 "its totals differ from the sum of its campaigns",
             ))));
         }
-        reader.feed(|s| s.end(&declared))
+        reader.feed(|s| s.end(&declared, declared_cost.as_ref()))
     }
 }
 
@@ -209,10 +230,17 @@ fn plan(error: PlanFileError) -> StreamError {
     StreamError::Plan(error)
 }
 
-/// The `campaigns` array; adds each campaign's counts to `tally`.
+/// The total cost a priced plan's campaigns add up to, starting from nothing.
+fn priced(pricing: &Pricing) -> Cost {
+    Cost::zero(&pricing.currency)
+}
+
+/// The `campaigns` array; adds each campaign's counts (and, in a priced plan, cost) to
+/// `tally`.
 struct CampaignsSeed<'r, 'a> {
     reader: &'r mut Reading<'a>,
-    tally: &'r mut Counts,
+    pricing: Option<&'r Pricing>,
+    tally: &'r mut (Counts, Option<Cost>),
 }
 
 impl<'de> DeserializeSeed<'de> for CampaignsSeed<'_, '_> {
@@ -231,40 +259,47 @@ impl<'de> Visitor<'de> for CampaignsSeed<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(counts) = seq.next_element_seed(CampaignSeed {
+        while let Some((counts, cost)) = seq.next_element_seed(CampaignSeed {
             reader: &mut *self.reader,
+            pricing: self.pricing,
         })? {
-            self.tally.merge(&counts);
+            self.tally.0.merge(&counts);
+            if let (Some(total), Some(cost)) = (self.tally.1.as_mut(), cost) {
+                total.add(&cost);
+            }
         }
         Ok(())
     }
 }
 
-/// One campaign: `{"campaign":{...},"actions":[...],"counts":{...}}`; its value is its counts.
+/// One campaign: `{"campaign":{...},"actions":[...],"counts":{...},"cost":{...}}`; its value
+/// is its counts and cost.
 struct CampaignSeed<'r, 'a> {
     reader: &'r mut Reading<'a>,
+    pricing: Option<&'r Pricing>,
 }
 
 impl<'de> DeserializeSeed<'de> for CampaignSeed<'_, '_> {
-    type Value = Counts;
+    type Value = (Counts, Option<Cost>);
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Counts, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
 impl<'de> Visitor<'de> for CampaignSeed<'_, '_> {
-    type Value = Counts;
+    type Value = (Counts, Option<Cost>);
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a campaign with its actions and counts")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Counts, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let reader = self.reader;
         let mut campaign: Option<Campaign> = None;
         let mut listed = None;
         let mut declared = None;
+        let mut cost = None;
         while let Some(key) = map.next_key::<String>()? {
             match (key.as_str(), &campaign) {
                 ("campaign", None) => {
@@ -284,14 +319,17 @@ impl<'de> Visitor<'de> for CampaignSeed<'_, '_> {
                 ("counts", Some(_)) if listed.is_some() && declared.is_none() => {
                     declared = Some(map.next_value::<Counts>()?);
                 }
-                ("campaign" | "actions" | "counts", _) => {
+                ("cost", Some(_)) if declared.is_some() && cost.is_none() => {
+                    cost = Some(map.next_value::<Cost>()?);
+                }
+                ("campaign" | "actions" | "counts" | "cost", _) => {
                     let detail = format!("a campaign's `{key}` is out of place or repeated");
                     return Err(reader.fail(plan(not_a_plan(detail))));
                 }
                 (other, _) => {
                     return Err(de::Error::unknown_field(
                         other,
-                        &["campaign", "actions", "counts"],
+                        &["campaign", "actions", "counts", "cost"],
                     ));
                 }
             }
@@ -309,8 +347,11 @@ impl<'de> Visitor<'de> for CampaignSeed<'_, '_> {
             );
             return Err(reader.fail(plan(damaged(detail))));
         }
-        reader.feed(|s| s.end_campaign(&declared))?;
-        Ok(declared)
+        if let Some(detail) = cost::misfit(self.pricing, &campaign, &declared, cost.as_ref()) {
+            return Err(reader.fail(plan(damaged(detail))));
+        }
+        reader.feed(|s| s.end_campaign(&declared, cost.as_ref()))?;
+        Ok((declared, cost))
     }
 }
 

@@ -140,7 +140,7 @@ fn the_sink_redacts_with_the_current_campaign() {
         .try_for_each(|c| {
             sink.campaign(&c.campaign)?;
             c.shown.iter().try_for_each(|a| sink.action(a))?;
-            sink.end_campaign(&c.counts)
+            sink.end_campaign(&c.counts, c.cost.as_ref())
         })
         .unwrap();
     let text = format!("{:?}", summary.campaigns);
