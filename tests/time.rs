@@ -3,7 +3,7 @@
 
 mod apply_support;
 
-use apply_support::{Project, Setup};
+use apply_support::{Project, Setup, without_port};
 use herald::state::Round;
 use herald::state::Store;
 use herald::state::sqlite::SqliteStore;
@@ -71,4 +71,119 @@ fn apply_now_far_from_the_clock_is_refused_for_a_real_api() {
         help: apply --now only rehearses against the emulator (a loopback api.base_url, e.g. --env staging); against Engati, apply at the real time
         ");
     });
+}
+
+/// A weekly trigger: Mondays at 09:00 in India (03:30 UTC), from 2026-12-01.
+const WEEKLY: &str = "campaigns:
+  weekly-checkin:
+    description: Monday check-in with the testers
+    audience: testers
+    schedule:
+      cron: \"0 9 * * MON\"
+      timezone: Asia/Kolkata
+      from: 2026-12-01
+    send:
+      trigger:
+        flow: default_fallback_msg_74963
+        attributes:
+          user.user_name: \"{{ user.first_name | title }}\"
+          week_of: \"{{ campaign.scheduled_at }}\"
+";
+
+/// Sends of the weekly campaign the emulator received, by the `week_of` they carry.
+fn weekly_sends(setup: &Setup) -> Vec<String> {
+    let mut weeks: Vec<String> = setup
+        .sends()
+        .iter()
+        .filter_map(|(_, _, body)| body.as_ref()?["week_of"].as_str().map(str::to_owned))
+        .collect();
+    weeks.sort();
+    weeks
+}
+
+fn plan_and_apply(setup: &Setup, now: &str) -> String {
+    let plan = setup.herald(&[
+        "plan",
+        "--now",
+        now,
+        "--campaign",
+        "weekly-checkin",
+        "--out",
+        "plan.json",
+    ]);
+    assert_eq!(plan.status.code(), Some(0), "{plan:?}");
+    let applied = setup.herald(&["apply", "--now", now, "plan.json"]);
+    assert_eq!(applied.status.code(), Some(0), "{applied:?}");
+    String::from_utf8_lossy(&plan.stdout).into_owned()
+}
+
+#[test]
+fn a_recurring_campaign_sends_each_occurrence_once_and_skips_missed_ones() {
+    let setup = Setup::new();
+    std::fs::write(setup.project.path().join("campaigns/weekly.yaml"), WEEKLY).unwrap();
+
+    // Before the first Monday: waiting, nothing sent.
+    let before = plan_and_apply(&setup, "2026-12-05T12:00:00Z");
+    assert!(
+        before.contains("every \"0 9 * * MON\" (Asia/Kolkata): waiting for the first occurrence, 2026-12-07T03:30:00Z"),
+        "{before}"
+    );
+    assert!(weekly_sends(&setup).is_empty());
+
+    // Monday 7th, 09:05 in India: the first occurrence goes to both testers.
+    let first = plan_and_apply(&setup, "2026-12-07T03:35:00Z");
+    assert!(
+        first.contains("occurrence 2026-12-07T03:30:00Z due, next 2026-12-14T03:30:00Z"),
+        "{first}"
+    );
+    assert_eq!(
+        weekly_sends(&setup),
+        ["2026-12-07T03:30:00Z", "2026-12-07T03:30:00Z"]
+    );
+
+    // Later the same week: nothing more.
+    let again = plan_and_apply(&setup, "2026-12-10T10:00:00Z");
+    assert!(again.contains("2 unchanged"), "{again}");
+    assert_eq!(weekly_sends(&setup).len(), 2);
+
+    // Three weeks later: the 14th and 21st were missed and are skipped; only the 28th goes.
+    let late = plan_and_apply(&setup, "2026-12-28T06:00:00Z");
+    assert!(
+        late.contains("occurrence 2026-12-28T03:30:00Z due, next 2027-01-04T03:30:00Z, 2 missed occurrences skipped"),
+        "{late}"
+    );
+    assert_eq!(
+        weekly_sends(&setup),
+        [
+            "2026-12-07T03:30:00Z",
+            "2026-12-07T03:30:00Z",
+            "2026-12-28T03:30:00Z",
+            "2026-12-28T03:30:00Z"
+        ]
+    );
+    // State keeps each occurrence as a round of its own.
+    let list = setup.herald(&["state", "list"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        text.contains("weekly-checkin @ 2026-12-07T03:30:00Z"),
+        "{text}"
+    );
+    assert!(
+        text.contains("weekly-checkin @ 2026-12-28T03:30:00Z"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_recurring_plan_in_every_format() {
+    let project = Project::example();
+    std::fs::write(project.path().join("campaigns/weekly.yaml"), WEEKLY).unwrap();
+    for format in ["human", "json", "markdown"] {
+        let text = project.plan(
+            "2026-12-07T03:35:00Z",
+            &["--campaign", "weekly-checkin", "--format", format],
+            0,
+        );
+        insta::assert_snapshot!(format!("recurring.{format}"), without_port(&text));
+    }
 }

@@ -208,9 +208,40 @@ pub enum AudienceRef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
-    /// An RFC 3339 time with an offset (e.g. `2026-12-01T09:00:00+05:30`), or `now`. Stored and
-    /// sent as UTC.
-    pub at: String,
+    /// A one-off campaign's time: RFC 3339 with an offset (e.g. `2026-12-01T09:00:00+05:30`),
+    /// or `now`. Stored and sent as UTC. Give either `at` or `cron`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// A recurring campaign's times: a five-field cron pattern (minute hour day-of-month month
+    /// day-of-week, e.g. `0 9 * * MON`), as in GitHub Actions and Kubernetes CronJobs. Each
+    /// occurrence is its own round: every recipient gets each occurrence's message once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// The IANA time zone `cron` is read in (e.g. `Asia/Kolkata`). Default: UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// The first day of a recurring campaign (`YYYY-MM-DD`, in `timezone`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The last day of a recurring campaign (`YYYY-MM-DD`, in `timezone`, inclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+impl Schedule {
+    /// The recurring schedule, when `cron` is given (validated: an error here is a bug in
+    /// validation, and reads as no recurrence).
+    pub fn recurrence(
+        &self,
+    ) -> Option<Result<crate::schedule::Recurrence, crate::schedule::ScheduleError>> {
+        let cron = self.cron.as_deref()?;
+        Some(crate::schedule::Recurrence::parse(
+            cron,
+            self.timezone.as_deref(),
+            self.from.as_deref(),
+            self.until.as_deref(),
+        ))
+    }
 }
 
 /// What a campaign does when a recipient already got an earlier version of its message.

@@ -19,7 +19,7 @@ use crate::jinja::Budget;
 use crate::load::LoadedProject;
 use crate::model::{Api, HeaderKind, OnChange};
 use crate::reconcile::{self, Decisions, Verdict};
-use crate::render::{Failures, Judged, Prepared, Suppressed, UsersSource, prepare};
+use crate::render::{Failures, Judged, Prepared, Suppressed, UsersSource, When, prepare};
 use crate::state::{Outcome, Recorded, Round, StateError, Store, WHOLE_CAMPAIGN};
 use crate::validate::late::{self, Lateness as Late};
 use crate::validate::{Catalog, Item};
@@ -121,7 +121,16 @@ pub fn run(
     let selected = select(input)?;
     // Reading the first campaign's state takes as long as reading a big CSV: do both at once
     // (state stays on this thread; its connection is not shared).
-    let first = selected.first().map(|item| item.name.as_str());
+    // A recurring campaign's round is known once it is compiled: it is not read ahead.
+    let first = selected
+        .first()
+        .filter(|item| {
+            item.value
+                .schedule
+                .as_ref()
+                .is_none_or(|s| s.cron.is_none())
+        })
+        .map(|item| item.name.as_str());
     let mut budget = Budget::plan();
     let (prepared, mut preloaded) = std::thread::scope(|scope| {
         let preparing = scope.spawn(|| {
@@ -182,7 +191,7 @@ pub fn run(
     for p in &prepared {
         let recorded = match preloaded.take().transpose()? {
             Some((name, map)) if name == p.item.name && p.item.value.previously.is_empty() => map,
-            _ => RecordedIndex::load_all(store, &names(p.item), None)?,
+            _ => RecordedIndex::load_all(store, &names(p.item), p.render.when.occurrence())?,
         };
         let lateness = lateness(input, p, &recorded);
         if let Late::Late(by) = lateness {
@@ -230,7 +239,7 @@ fn late_after(catalog: &Catalog) -> jiff::SignedDuration {
 /// Whether a prepared campaign is late ([`late::judge`]); what was sent is looked at only
 /// for campaigns whose time passed long enough ago.
 fn lateness(input: &Input<'_>, p: &Prepared<'_>, recorded: &RecordedIndex) -> Late {
-    let at = p.render.when.at();
+    let at = p.render.when.one_off_at();
     let late_after = late_after(input.catalog);
     if at.is_none_or(|at| input.now.duration_since(at) <= late_after) {
         return Late::OnTime;
@@ -326,7 +335,12 @@ pub(crate) fn describe(
         description: campaign.description.clone(),
         send: p.render.message.kind_name().to_owned(),
         schedule: p.render.when.at(),
-        due: !p.render.message.per_recipient() || p.render.when.is_due(now),
+        // Engati schedules a one-off broadcast from `publishedOn`; a recurring campaign's
+        // round, broadcast or not, goes once its occurrence has come.
+        due: match p.render.when {
+            When::Occurrence(_) | When::Over => p.render.when.is_due(now),
+            _ => !p.render.message.per_recipient() || p.render.when.is_due(now),
+        },
         on_change: campaign.on_change,
         recipients: p.audience.recipients.len() as u64,
         template: template_text(catalog, campaign),
@@ -348,8 +362,60 @@ pub(crate) fn describe(
         }),
         previously: campaign.previously.clone(),
         late: None,
-        occurrence: None,
+        occurrence: p.render.when.occurrence(),
+        recurring: recurring(campaign, p.render.when, now),
     }
+}
+
+/// The occurrences of a recurring campaign between the latest one state holds deliveries of
+/// and the one planned: skipped, never sent late.
+fn count_missed(
+    described: &mut Campaign,
+    campaign: &crate::model::Campaign,
+    store: &dyn Store,
+) -> Result<(), StateError> {
+    let (Some(recurring), Some(occurrence)) = (described.recurring.as_mut(), described.occurrence)
+    else {
+        return Ok(());
+    };
+    let Some(Ok(recurrence)) = campaign
+        .schedule
+        .as_ref()
+        .and_then(crate::model::Schedule::recurrence)
+    else {
+        return Ok(());
+    };
+    if let Some(last) = store.latest_occurrence(&described.name)?
+        && last < occurrence
+    {
+        recurring.missed = recurrence.count_between(last, occurrence, MISSED_COUNTED) as u64;
+    }
+    Ok(())
+}
+
+/// Missed occurrences counted at most: a minutely pattern left a year is "1000 missed".
+const MISSED_COUNTED: usize = 1000;
+
+/// A recurring campaign's schedule as of `now`: the next occurrence after the one planned
+/// (`missed` is counted against state by the planner).
+fn recurring(
+    campaign: &crate::model::Campaign,
+    when: When,
+    now: Timestamp,
+) -> Option<super::Recurring> {
+    let recurrence = campaign.schedule.as_ref()?.recurrence()?.ok()?;
+    let next = match when {
+        When::Occurrence(at) if at > now => Some(at),
+        When::Occurrence(at) => recurrence.next_after(at),
+        _ => None,
+    };
+    Some(super::Recurring {
+        cron: recurrence.pattern().to_owned(),
+        timezone: recurrence.zone_name().to_owned(),
+        next,
+        missed: 0,
+        ended: when == When::Over,
+    })
 }
 
 /// Plans one campaign: its header, then every action, then its counts and cost; and the
@@ -368,6 +434,7 @@ fn plan_campaign(
     let per_recipient = p.render.message.per_recipient();
     let recipients = &p.audience.recipients;
     let mut described = describe(input.loaded, input.catalog, p, input.now);
+    count_missed(&mut described, campaign, store)?;
     let seconds = |by: jiff::SignedDuration| by.as_secs().unsigned_abs();
     described.late = match lateness {
         Late::SendLate(by) => Some(Lateness {
@@ -384,8 +451,9 @@ fn plan_campaign(
     let occurrence = described.occurrence;
     sink.campaign(&described)?;
     let pricer = cost::pricer(input.catalog, p);
-    if matches!(lateness, Late::Skip(_)) {
-        // Skipped: nothing is rendered, sent or recorded.
+    if matches!(lateness, Late::Skip(_)) || p.render.when == When::Over {
+        // Skipped, or a recurring campaign past its `until`: nothing is rendered, sent or
+        // recorded.
         let cost = pricer.map(Pricer::finish);
         sink.end_campaign(&Counts::default(), cost.as_ref())?;
         return Ok((Counts::default(), cost, Failures::default()));

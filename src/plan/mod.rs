@@ -271,6 +271,9 @@ pub struct Campaign {
     /// ([`crate::state::Round`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurrence: Option<Timestamp>,
+    /// For a recurring campaign, its schedule: the next occurrence and those missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recurring: Option<Recurring>,
 }
 
 impl Campaign {
@@ -292,6 +295,7 @@ impl Campaign {
             previously: Vec::new(),
             late: None,
             occurrence: None,
+            recurring: None,
         }
     }
 
@@ -319,6 +323,25 @@ pub struct Suppression {
     /// The campaign says `suppress: false`: nobody was left out.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub opted_out: bool,
+}
+
+/// A recurring campaign's schedule as the plan saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recurring {
+    /// `schedule.cron`.
+    pub cron: String,
+    /// The IANA zone it is read in.
+    pub timezone: String,
+    /// The occurrence after the one planned (`occurrence`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<Timestamp>,
+    /// Occurrences between the latest one state holds deliveries of and the one planned: they
+    /// are skipped, never sent late (at most 1,000 are counted).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub missed: u64,
+    /// Whether `until` has passed: nothing is planned any more.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ended: bool,
 }
 
 /// A one-off campaign more than `safety.late_after` past its time with nothing sent, and

@@ -167,38 +167,75 @@ fn worker_stopped() -> MessageError {
     MessageError::new("/send", "a rendering thread stopped unexpectedly")
 }
 
-/// When a campaign goes out.
+/// When a campaign goes out, as of a plan's time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum When {
     /// `schedule.at` is a fixed time.
     At(Timestamp),
     /// No schedule, or `now`: at the first apply.
     Now,
+    /// The round of a recurring campaign (`schedule.cron`) this plan is about: its latest
+    /// occurrence at or before the plan's time; before the first, the first (not due yet).
+    Occurrence(Timestamp),
+    /// A recurring campaign with no occurrence left (`until` has passed).
+    Over,
 }
 
 impl When {
-    /// A campaign's schedule (validated RFC 3339 or `now`).
-    pub fn of(campaign: &Campaign) -> When {
-        campaign
-            .schedule
-            .as_ref()
-            .and_then(|s| s.at.parse::<Timestamp>().ok())
+    /// A campaign's schedule (validated) as of `now`.
+    pub fn of(campaign: &Campaign, now: Timestamp) -> When {
+        let Some(schedule) = &campaign.schedule else {
+            return When::Now;
+        };
+        if let Some(recurrence) = schedule.recurrence() {
+            let Ok(recurrence) = recurrence else {
+                return When::Over;
+            };
+            return match recurrence
+                .latest_due(now)
+                .or_else(|| recurrence.next_after(now))
+            {
+                Some(occurrence) => When::Occurrence(occurrence),
+                None => When::Over,
+            };
+        }
+        schedule
+            .at
+            .as_deref()
+            .and_then(|at| at.parse::<Timestamp>().ok())
             .map_or(When::Now, When::At)
     }
 
     /// Whether the campaign may go out at `now`.
     pub fn is_due(self, now: Timestamp) -> bool {
         match self {
-            When::At(at) => at <= now,
+            When::At(at) | When::Occurrence(at) => at <= now,
             When::Now => true,
+            When::Over => false,
         }
     }
 
-    /// The fixed time, if any.
+    /// The fixed time of the message: `schedule.at`, or the occurrence.
     pub fn at(self) -> Option<Timestamp> {
         match self {
+            When::At(at) | When::Occurrence(at) => Some(at),
+            When::Now | When::Over => None,
+        }
+    }
+
+    /// A one-off campaign's fixed time (`schedule.at`), which can be late.
+    pub fn one_off_at(self) -> Option<Timestamp> {
+        match self {
             When::At(at) => Some(at),
-            When::Now => None,
+            _ => None,
+        }
+    }
+
+    /// The occurrence of a recurring campaign: the round its deliveries are kept in.
+    pub fn occurrence(self) -> Option<Timestamp> {
+        match self {
+            When::Occurrence(at) => Some(at),
+            _ => None,
         }
     }
 }
@@ -227,7 +264,7 @@ impl CampaignRender {
         now: Timestamp,
         budget: &mut Budget,
     ) -> Result<CampaignRender, MessageError> {
-        let when = When::of(&campaign.value);
+        let when = When::of(&campaign.value, now);
         let label = format!("campaign `{}`", campaign.name);
         crate::jinja::rendering(label.clone());
         let scheduled_at = when.at().unwrap_or(now).to_string();
@@ -406,8 +443,8 @@ impl CampaignRender {
             .message
             .for_audience(recipients, &published_on(self.when.at().unwrap_or(now)))?;
         let fingerprint = match self.when {
-            When::At(_) => request.fingerprint(),
-            When::Now => self
+            When::At(_) | When::Occurrence(_) => request.fingerprint(),
+            When::Now | When::Over => self
                 .message
                 .for_audience(recipients, "at apply")?
                 .fingerprint(),

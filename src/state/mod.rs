@@ -475,6 +475,10 @@ pub trait Store: Send {
     /// apply to the copy.
     fn set_serial(&mut self, serial: u64) -> Result<(), StateError>;
 
+    /// The latest occurrence of a recurring campaign that state holds deliveries of: where
+    /// the occurrences it missed since are counted from.
+    fn latest_occurrence(&self, campaign: &str) -> Result<Option<Timestamp>, StateError>;
+
     /// Every round in state with its deliveries counted by outcome, by campaign name, then
     /// occurrence (a one-off campaign's one round first).
     fn campaigns(&self) -> Result<Vec<CampaignTotals>, StateError>;

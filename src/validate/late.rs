@@ -59,7 +59,7 @@ pub fn judge(
 
 /// A campaign's fixed `schedule.at`, when it has one (`now` and no schedule have none).
 pub fn scheduled_at(campaign: &Campaign) -> Option<Timestamp> {
-    campaign.schedule.as_ref()?.at.parse().ok()
+    campaign.schedule.as_ref()?.at.as_deref()?.parse().ok()
 }
 
 /// The error for a late campaign, at its `schedule.at`.

@@ -65,6 +65,9 @@ pub(crate) fn schedule(campaign: &Campaign) -> String {
             crate::model::Late::Skip => format!("late by {by}, late: skip"),
         };
     }
+    if let Some(recurring) = &campaign.recurring {
+        return recurring_schedule(campaign, recurring);
+    }
     match (is_broadcast(campaign), campaign.schedule) {
         (true, Some(at)) => format!("publishes at {at}"),
         (true, None) => "publishes at apply".to_owned(),
@@ -72,6 +75,36 @@ pub(crate) fn schedule(campaign: &Campaign) -> String {
         (false, Some(at)) => format!("waiting until {at}"),
         (false, None) => "waiting".to_owned(),
     }
+}
+
+/// `every "0 9 * * MON" (Asia/Kolkata): occurrence 2026-12-07T03:30:00Z due, next
+/// 2026-12-14T03:30:00Z, 2 missed`.
+fn recurring_schedule(campaign: &Campaign, recurring: &crate::plan::Recurring) -> String {
+    let every = format!(
+        "every \"{}\" ({})",
+        clean(&recurring.cron),
+        clean(&recurring.timezone)
+    );
+    if recurring.ended {
+        return format!("{every}: ended, its last day has passed");
+    }
+    let mut text = match (campaign.occurrence, campaign.due) {
+        (Some(at), true) => format!("{every}: occurrence {at} due"),
+        (Some(at), false) => format!("{every}: waiting for the first occurrence, {at}"),
+        (None, _) => every,
+    };
+    if campaign.due
+        && let Some(next) = recurring.next
+    {
+        text.push_str(&format!(", next {next}"));
+    }
+    if recurring.missed > 0 {
+        text.push_str(&format!(
+            ", {} skipped",
+            crate::words::count(recurring.missed, "missed occurrence")
+        ));
+    }
+    text
 }
 
 /// `keep` or `resend`.

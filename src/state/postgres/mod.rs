@@ -437,6 +437,23 @@ impl Store for PostgresStore {
         self.query(doing, sql, &[&serial]).map(drop)
     }
 
+    fn latest_occurrence(&self, campaign: &str) -> Result<Option<jiff::Timestamp>, StateError> {
+        if !self.exists {
+            return Ok(None);
+        }
+        let doing = format!("cannot read the occurrences of campaign {campaign}");
+        let sql = "SELECT max(occurrence) FROM {s}.deliveries
+                   WHERE campaign = $1 AND occurrence <> ''";
+        let rows = self.query(&doing, sql, &[&campaign])?;
+        let text: Option<String> = match rows.first() {
+            Some(row) => row.try_get(0).map_err(fail(&self.location, &doing))?,
+            None => None,
+        };
+        text.map(|t| sql::parse_timestamp(&t))
+            .transpose()
+            .map_err(fail(&self.location, &doing))
+    }
+
     fn campaigns(&self) -> Result<Vec<CampaignTotals>, StateError> {
         if !self.exists {
             return Ok(Vec::new());

@@ -416,6 +416,23 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn latest_occurrence(&self, campaign: &str) -> Result<Option<jiff::Timestamp>, StateError> {
+        let doing = format!("cannot read the occurrences of campaign {campaign}");
+        // The primary key's prefix: one index seek, however many deliveries there are.
+        let sql = "SELECT max(occurrence) FROM deliveries WHERE campaign = ?1 AND occurrence <> ''";
+        let read = |row: &Row<'_>| {
+            let text: Option<String> = row.get(0).map_err(fail(&self.location, &doing))?;
+            text.map(|t| sql::parse_timestamp(&t))
+                .transpose()
+                .map_err(fail(&self.location, &doing))
+        };
+        Ok(
+            query_rows(&self.conn, &self.location, &doing, sql, [campaign], read)?
+                .pop()
+                .flatten(),
+        )
+    }
+
     fn campaigns(&self) -> Result<Vec<CampaignTotals>, StateError> {
         let doing = "cannot list the campaigns in state";
         let sql = sql::CAMPAIGN_TOTALS_SQL.replace("{s}", "");

@@ -1,0 +1,144 @@
+//! Properties of recurring campaigns (proptest), planned and recorded against a real SQLite
+//! state at random sequences of times, in zones with and without daylight saving:
+//! - each recipient gets each occurrence at most once, however often apply runs;
+//! - nothing is sent before its occurrence, and what is sent is the latest occurrence due.
+
+use std::collections::BTreeSet;
+use std::io;
+
+use herald::plan::cost::Cost;
+use herald::plan::engine::{self, Input};
+use herald::plan::{Action, Campaign, Counts, Header, Sink};
+use herald::render::NoUsersApi;
+use herald::schedule::Recurrence;
+use herald::state::sqlite::SqliteStore;
+use herald::state::{Delivery, Outcome, Store};
+use jiff::{SignedDuration, Timestamp};
+use proptest::prelude::*;
+
+/// The sends of a plan, with the occurrence they belong to.
+#[derive(Default)]
+struct Sends {
+    occurrence: Option<Timestamp>,
+    sends: Vec<(Option<Timestamp>, Action)>,
+}
+
+impl Sink for Sends {
+    fn begin(&mut self, _: &Header) -> io::Result<()> {
+        Ok(())
+    }
+    fn campaign(&mut self, campaign: &Campaign) -> io::Result<()> {
+        self.occurrence = campaign.occurrence;
+        Ok(())
+    }
+    fn action(&mut self, action: &Action) -> io::Result<()> {
+        if action.sends {
+            self.sends.push((self.occurrence, action.clone()));
+        }
+        Ok(())
+    }
+    fn end_campaign(&mut self, _: &Counts, _: Option<&Cost>) -> io::Result<()> {
+        Ok(())
+    }
+    fn end(&mut self, _: &Counts, _: Option<&Cost>) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn project(cron: &str, zone: &str, users: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("herald.yaml"),
+        "api: {base_url: \"https://api.engati.ai\", customer_id: 61179, bot_key: bb67e0773bed4c7e, api_key_env: ENGATI_API_KEY}\n",
+    )
+    .unwrap();
+    let mut yaml = format!(
+        "audiences:\n  people:\n    users:\n{}campaigns:\n  digest:\n    audience: people\n    \
+         schedule:\n      cron: \"{cron}\"\n      timezone: {zone}\n      from: 2026-03-01\n    \
+         send:\n      trigger:\n        flow: digest_flow\n        \
+         attributes: {{week: \"{{{{ campaign.scheduled_at }}}}\"}}\n",
+        (0..users)
+            .map(|i| format!("      - {{phone: \"+4477009000{i:02}\"}}\n"))
+            .collect::<String>()
+    );
+    yaml.push('\n');
+    std::fs::create_dir(dir.path().join("campaigns")).unwrap();
+    std::fs::write(dir.path().join("campaigns/digest.yaml"), yaml).unwrap();
+    dir
+}
+
+/// Plans at `now` and records every send as sent, as an apply at `now` would.
+fn apply_at(dir: &std::path::Path, store: &mut SqliteStore, now: Timestamp) -> Sends {
+    let loaded = herald::load::load(dir).unwrap();
+    let validated = herald::validate::validate(&loaded, &herald::validate::Options::default());
+    assert!(!validated.has_errors(), "{:?}", validated.diagnostics);
+    let api = validated.catalog.settings.as_ref().unwrap().api_for(None);
+    let input = Input {
+        loaded: &loaded,
+        catalog: &validated.catalog,
+        api: &api,
+        now,
+        environment: None,
+        selection: &[],
+        inputs_hash: String::new(),
+        reconciled: None,
+    };
+    let mut sends = Sends::default();
+    engine::run(&input, &mut NoUsersApi, &*store, &mut sends).expect("a plan");
+    let batch: Vec<Delivery> = sends
+        .sends
+        .iter()
+        .map(|(occurrence, action)| Delivery {
+            campaign: "digest".to_owned(),
+            occurrence: *occurrence,
+            recipient: action.recipient.clone(),
+            fingerprint: action.fingerprint,
+            request: action.request.to_json(),
+            outcome: Outcome::Sent,
+            api_code: None,
+            detail: None,
+            at: now,
+            apply_id: now.to_string(),
+        })
+        .collect();
+    store.record(&batch).unwrap();
+    sends
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn each_occurrence_reaches_each_recipient_at_most_once(
+        schedule in prop_oneof![
+            Just(("0 9 * * MON", "Europe/London")),
+            Just(("30 1 * * *", "Europe/London")),
+            Just(("0 */6 * * *", "America/New_York")),
+            Just(("0 9 * * *", "Asia/Kolkata")),
+        ],
+        users in 1usize..4,
+        // Minutes after 2026-03-20 (London's clocks change on the 29th): up to ~6 weeks.
+        mut offsets in prop::collection::vec(0i64..60_000, 1..10),
+    ) {
+        let (cron, zone) = schedule;
+        let dir = project(cron, zone, users);
+        let mut store = SqliteStore::in_memory();
+        let recurrence = Recurrence::parse(cron, Some(zone), Some("2026-03-01"), None).unwrap();
+        let start: Timestamp = "2026-03-20T00:00:00Z".parse().unwrap();
+        offsets.sort_unstable();
+        let mut seen = BTreeSet::new();
+        for minutes in offsets {
+            let now = start + SignedDuration::from_mins(minutes);
+            let sends = apply_at(dir.path(), &mut store, now);
+            for (occurrence, action) in sends.sends {
+                let occurrence = occurrence.expect("a recurring round");
+                prop_assert!(occurrence <= now, "sent before its occurrence");
+                prop_assert_eq!(Some(occurrence), recurrence.latest_due(now));
+                prop_assert!(
+                    seen.insert((occurrence, action.recipient.clone())),
+                    "{} got {} twice", action.recipient, occurrence
+                );
+            }
+        }
+    }
+}
