@@ -2,6 +2,7 @@
 
 pub mod project;
 pub mod resources;
+pub mod window;
 
 pub use project::{
     Api, ApiOverlay, ApplySettings, Backend, ByteSize, Environment, Files, Project, Reconcile,
@@ -13,3 +14,4 @@ pub use resources::{
     Send, Template, TemplateBroadcastSend, TemplateParams, TemplateSend, TriggerSend, UrlButton,
     UsersApi,
 };
+pub use window::{Day, Window};
