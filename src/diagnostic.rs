@@ -119,6 +119,12 @@ pub enum Code {
     Unsuppressed,
     /// A template that does not say its category (counted as marketing).
     TemplateCategory,
+    /// A send window that is malformed, or set on a broadcast (which Engati publishes to
+    /// everyone at once).
+    Window,
+    /// A time zone that is not in the IANA database: herald.yaml's `timezone:`, or a
+    /// recipient's `user.timezone`.
+    TimeZone,
 }
 
 impl Code {
@@ -165,6 +171,8 @@ impl Code {
             Code::Previously => "campaign::previously",
             Code::Unsuppressed => "campaign::unsuppressed",
             Code::TemplateCategory => "template::category",
+            Code::Window => "campaign::window",
+            Code::TimeZone => "time::zone",
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{Catalog, Checker, Loc, phone};
-use crate::diagnostic::{Code, Diagnostic, SourceText, did_you_mean};
+use crate::diagnostic::{Code, Diagnostic, Severity, SourceText, did_you_mean};
 use crate::load::audience_file;
 use crate::load::csv as load_csv;
 use crate::load::display_name;
@@ -289,6 +289,14 @@ fn inline_fields(
                 ));
             checker.report(d);
         }
+        if let Some(zone) = user.fields.get("timezone") {
+            super::window::check_user_zone(
+                checker,
+                loc,
+                &format!("{sub}/users/{i}/timezone"),
+                zone,
+            );
+        }
         all.retain(|k| k == "phone" || user.fields.contains_key(k));
         for key in user.fields.keys() {
             if !union.contains(key) {
@@ -314,14 +322,17 @@ fn inline_fields(
     }
 }
 
-/// A CSV row whose phone is not E.164, pointing at the value in the row's own text (said
-/// without the value where phones are hidden).
-fn bad_phone(
+/// A CSV row whose `column` holds a bad value, pointing at the value in the row's own text
+/// (said without the value where the row's data is hidden): `problem` follows the value
+/// (`is not an E.164 phone number`).
+fn bad_cell(
+    severity: Severity,
+    code: Code,
     name: &str,
     record: &crate::load::csv::Record,
-    column: usize,
+    (column, column_name): (usize, &str),
     value: &str,
-    help: impl Into<String>,
+    problem: &str,
 ) -> Diagnostic {
     let (line, col, text) = record.position(column);
     let at = Pos {
@@ -329,12 +340,13 @@ fn bad_phone(
         col,
     };
     let row = record.row();
-    Diagnostic::error(
-        Code::Phone,
+    let mut d = Diagnostic::error(
+        code,
         name.to_owned(),
-        format!("row {row}, column `phone`: `{value}` is not an E.164 phone number"),
-    )
-    .at(
+        format!("row {row}, column `{column_name}`: `{value}` {problem}"),
+    );
+    d.severity = severity;
+    d.at(
         Span {
             start: at,
             end: Pos {
@@ -344,9 +356,8 @@ fn bad_phone(
         },
         Some(SourceText::new(Arc::from(text), at.line)),
     )
-    .help(help)
     .private(format!(
-        "row {row}, column `phone`: the value is not an E.164 phone number"
+        "row {row}, column `{column_name}`: the value {problem}"
     ))
 }
 
@@ -396,6 +407,7 @@ fn csv_fields(
         return Fields::Any;
     };
     let mut bad_rows = 0usize;
+    let mut zones = super::window::RowZones::new(&file.columns, checker.windows);
     let mut sample = BTreeMap::new();
     loop {
         let record = match file.rows.next_record() {
@@ -418,9 +430,33 @@ fn csv_fields(
         if let Err(e) = phone::check(value) {
             bad_rows += 1;
             if bad_rows <= MAX_CSV_ROW_ERRORS {
-                checker.report(bad_phone(&name, &record, file.phone, value, e.help));
+                let d = bad_cell(
+                    Severity::Error,
+                    Code::Phone,
+                    &name,
+                    &record,
+                    (file.phone, "phone"),
+                    value,
+                    "is not an E.164 phone number",
+                );
+                checker.report(d.help(e.help));
             }
         }
+        if let Some((column, value, unknown)) = zones.check(&record) {
+            let d = bad_cell(
+                zones.severity(),
+                Code::TimeZone,
+                &name,
+                &record,
+                (column, "timezone"),
+                value,
+                "is not an IANA time zone",
+            );
+            checker.report(d.help(super::window::zone_help(&unknown)));
+        }
+    }
+    if let Some(d) = zones.more(&name) {
+        checker.report(d);
     }
     if bad_rows > MAX_CSV_ROW_ERRORS {
         checker.report(

@@ -13,6 +13,7 @@ pub mod phone;
 mod safety;
 mod schema;
 mod template;
+mod window;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -68,6 +69,9 @@ pub(crate) struct Checker<'a> {
     pub budget: crate::jinja::Budget,
     /// Whether running out of it has been reported.
     pub budget_spent_reported: bool,
+    /// Whether the project has a send window anywhere: then a recipient's `timezone` that
+    /// names no zone is an error, not a warning.
+    pub windows: bool,
 }
 
 /// Name comparisons did-you-mean searches may make in one run (well under a second).
@@ -154,6 +158,7 @@ pub fn validate(loaded: &LoadedProject, options: &Options) -> Validated {
         suggestion_budget: SUGGESTION_BUDGET,
         budget: crate::jinja::Budget::validate(),
         budget_spent_reported: false,
+        windows: false,
     };
     let mut catalog = catalog::build(&mut checker);
     catalog.files = confinement(
@@ -164,11 +169,13 @@ pub fn validate(loaded: &LoadedProject, options: &Options) -> Validated {
     );
     catalog.settings = settings;
     catalog.vars = vars;
+    checker.windows = window::uses_windows(&catalog);
 
     template::check(&mut checker, &catalog);
     let fields = audience::check(&mut checker, &catalog);
     campaign::check(&mut checker, &catalog, &fields);
     safety::check(&mut checker, &catalog, &loaded.settings);
+    window::check(&mut checker, &catalog, &loaded.settings);
 
     let mut diagnostics = checker.diagnostics;
     diagnostics.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
