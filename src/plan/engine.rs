@@ -8,9 +8,10 @@ use jiff::Timestamp;
 
 use super::recorded::RecordedIndex;
 use super::safety::{Cap, Caps};
+use super::window::{Held, Windows};
 use super::{
-    Action, ActionKind, Campaign, Counts, Header, Lateness, Previous, Sink, Suppression, Target,
-    TemplateText,
+    Action, ActionKind, Campaign, Counts, Header, Lateness, Previous, SendWindow, Sink,
+    Suppression, Target, TemplateText,
 };
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::fingerprint::Fingerprint;
@@ -83,15 +84,25 @@ pub struct Made {
 
 /// The action for one delivery, and whether apply sends it.
 ///
-/// - not in state: `send`; failed: `retry`; unknown (or left in flight by a crash): `unknown`,
-///   never sent by plan;
-/// - sent with the same fingerprint: `unchanged`; with another: `changed`, sent only under
-///   `on_change: resend`;
-/// - anything that would be sent while the campaign is not due is `waiting` instead.
+/// | state holds                          | `due` and `in_window` | otherwise   |
+/// |--------------------------------------|-----------------------|-------------|
+/// | nothing                              | `send`, sends         | `waiting`   |
+/// | `failed`                             | `retry`, sends        | `waiting`   |
+/// | `sent`, same fingerprint             | `unchanged`           | `unchanged` |
+/// | `sent`, other fingerprint, `keep`    | `changed`             | `changed`   |
+/// | `sent`, other fingerprint, `resend`  | `changed`, sends      | `waiting`   |
+/// | `unknown` or `in_flight`             | `unknown`             | `unknown`   |
+///
+/// `due`: the campaign may go out at the plan's time (its `schedule.at` has come, or it is a
+/// broadcast). `in_window`: the recipient's send window is open at that time in their zone
+/// (always, for a campaign that keeps no window). Only what would be sent waits; what would
+/// not be sent anyway keeps its own kind. An unknown delivery reconciling found never arrived
+/// comes here as `failed` (see `plan_campaign`).
 pub fn classify(
     recorded: Option<&Recorded>,
     fingerprint: &Fingerprint,
     due: bool,
+    in_window: bool,
     on_change: OnChange,
 ) -> (ActionKind, bool) {
     let (kind, sends) = match recorded {
@@ -103,11 +114,20 @@ pub fn classify(
             Outcome::Unknown | Outcome::InFlight => (ActionKind::Unknown, false),
         },
     };
-    if sends && !due {
+    if sends && !(due && in_window) {
         (ActionKind::Waiting, false)
     } else {
         (kind, sends)
     }
+}
+
+/// What the plan makes of one delivery: [`classify`]'s verdict, and the window that holds it
+/// back, if one does.
+#[derive(Debug, Clone, Copy)]
+struct Planned {
+    kind: ActionKind,
+    sends: bool,
+    held: Option<Held>,
 }
 
 /// Makes a plan, streaming it to `sink`.
@@ -236,14 +256,7 @@ fn caps(input: &Input<'_>) -> Caps {
     let Some(settings) = &input.catalog.settings else {
         return Caps::default();
     };
-    let file = &input.loaded.settings;
-    let at = |pointer: &str| match file.documents.first() {
-        Some(doc) => {
-            let start = doc.span_at(pointer).start;
-            format!("{}:{}:{}", file.name, start.line, start.col + 1)
-        }
-        None => file.name.clone(),
-    };
+    let at = |pointer: &str| settings_position(input.loaded, pointer);
     Caps {
         max_sends: settings.safety.max_sends.map(|limit| Cap {
             limit,
@@ -330,6 +343,40 @@ pub(crate) fn describe(
         }),
         previously: campaign.previously.clone(),
         late: None,
+        window: send_window(loaded, catalog, p),
+    }
+}
+
+/// The window a prepared campaign keeps, and where it is set.
+fn send_window(loaded: &LoadedProject, catalog: &Catalog, p: &Prepared<'_>) -> Option<SendWindow> {
+    let window = super::window::effective(catalog, &p.item.value)?;
+    let set_at = if p.item.value.window.is_some() {
+        p.item.loc.position(&loaded.resources, "/window")
+    } else {
+        settings_position(loaded, "/window")
+    };
+    Some(SendWindow {
+        hours: window.hours.clone(),
+        days: window
+            .days
+            .clone()
+            .unwrap_or_else(|| crate::model::Day::ALL.to_vec()),
+        set_at,
+        timezone: super::window::project_zone(catalog)
+            .filter(|z| *z != crate::tz::ZoneId::utc())
+            .map(|z| z.name().to_owned()),
+    })
+}
+
+/// Where `pointer` is in herald.yaml: `file:line:column`.
+fn settings_position(loaded: &LoadedProject, pointer: &str) -> String {
+    let file = &loaded.settings;
+    match file.documents.first() {
+        Some(doc) => {
+            let start = doc.span_at(pointer).start;
+            format!("{}:{}:{}", file.name, start.line, start.col + 1)
+        }
+        None => file.name.clone(),
     }
 }
 
@@ -377,7 +424,7 @@ fn plan_campaign(
         counts: Counts::default(),
         detailed: HashMap::new(),
     };
-    let judge = |recipient: &str, fingerprint: &Fingerprint| {
+    let judge = |recipient: &str, fingerprint: &Fingerprint, held: Option<Held>| {
         let mut recorded = recorded.get(recipient).copied();
         // An unknown delivery reconciling found never arrived is planned as a failed one.
         if let Some(r) = recorded.as_mut()
@@ -389,18 +436,35 @@ fn plan_campaign(
         {
             r.outcome = Outcome::Failed;
         }
-        classify(recorded.as_ref(), fingerprint, due, campaign.on_change)
+        let (kind, sends) = classify(
+            recorded.as_ref(),
+            fingerprint,
+            due,
+            held.is_none(),
+            campaign.on_change,
+        );
+        // A window holds back only what would have been sent.
+        let held = held.filter(|_| due && kind == ActionKind::Waiting);
+        Planned { kind, sends, held }
     };
     let mut failures = Failures::default();
     if per_recipient {
+        // Windows matter only once the campaign is due: until then everything waits anyway.
+        let windows = due
+            .then(|| Windows::of(input.catalog, campaign, input.now))
+            .flatten();
         failures = p.render.render_each(
             recipients,
             crate::render::BATCH,
             budget,
             |recipient, fingerprint| {
-                let verdict = judge(&recipient.phone, fingerprint);
+                let held = match &windows {
+                    Some(windows) => windows.judge(recipient)?,
+                    None => None,
+                };
+                let verdict = judge(&recipient.phone, fingerprint, held);
                 // Unchanged deliveries are only counted: their requests are never built.
-                (verdict, verdict.0 != ActionKind::Unchanged)
+                Ok((verdict, verdict.kind != ActionKind::Unchanged))
             },
             |recipient, judged| tracker.emit(&recipient.phone, judged, sink),
         )?;
@@ -408,11 +472,11 @@ fn plan_campaign(
         let rendered = p.render.render_whole(recipients, input.now).map_err(|e| {
             Failure::Problems(vec![super::problems::render_problem(input.loaded, p, e)])
         })?;
-        let verdict = judge(WHOLE_CAMPAIGN, &rendered.fingerprint);
+        let verdict = judge(WHOLE_CAMPAIGN, &rendered.fingerprint, None);
         let judged = Judged {
             verdict,
             fingerprint: rendered.fingerprint,
-            request: (verdict.0 != ActionKind::Unchanged).then_some(rendered.request),
+            request: (verdict.kind != ActionKind::Unchanged).then_some(rendered.request),
         };
         tracker.emit(WHOLE_CAMPAIGN, judged, sink)?;
     }
@@ -435,10 +499,10 @@ impl Tracker<'_> {
     fn emit(
         &mut self,
         recipient: &str,
-        judged: Judged<(ActionKind, bool)>,
+        judged: Judged<Planned>,
         sink: &mut dyn Sink,
     ) -> Result<(), Failure> {
-        let (kind, sends) = judged.verdict;
+        let Planned { kind, sends, held } = judged.verdict;
         self.counts.add(kind, sends);
         // Only unchanged deliveries come without a request (see the judges in
         // `plan_campaign`): they are counted, not listed.
@@ -467,8 +531,13 @@ impl Tracker<'_> {
             request,
             previous,
             reconciled,
+            window_opens: held.map(|h| h.opens),
+            zone: held.map(|h| h.zone.name().to_owned()),
         };
         self.counts.add_reconciled(&action);
+        if let Some(held) = held {
+            self.counts.add_window(held.opens);
+        }
         sink.action(&action)?;
         Ok(())
     }

@@ -15,6 +15,7 @@ pub(crate) mod problems;
 pub mod recorded;
 pub mod safety;
 mod summary;
+pub(crate) mod window;
 
 use std::io;
 
@@ -45,7 +46,8 @@ pub enum ActionKind {
     Changed,
     /// In state with an unknown outcome: never sent again unless `apply --resend-unknown`.
     Unknown,
-    /// The campaign is scheduled later: nothing is sent until it is due.
+    /// The campaign is scheduled later, or the recipient is outside the campaign's send
+    /// window: nothing is sent until it is due and the window open.
     Waiting,
     /// Sent before with the same fingerprint: nothing to do (counted, never listed).
     Unchanged,
@@ -96,6 +98,12 @@ pub struct Counts {
     /// in `unknown` too).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub reconciled: u64,
+    /// Waiting deliveries held by their recipient's send window (counted in `waiting` too).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub window_waiting: u64,
+    /// The earliest time (UTC) a send window opens for one of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_opens: Option<Timestamp>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -120,6 +128,12 @@ impl Counts {
         if delivered && action.action == ActionKind::Unknown {
             self.reconciled += 1;
         }
+    }
+
+    /// Counts an action held by its recipient's send window, which opens at `opens`.
+    pub fn add_window(&mut self, opens: Timestamp) {
+        self.window_waiting += 1;
+        self.window_opens = Some(self.window_opens.map_or(opens, |o| o.min(opens)));
     }
 
     /// The count of one kind.
@@ -152,6 +166,11 @@ impl Counts {
         }
         self.requests += other.requests;
         self.reconciled += other.reconciled;
+        self.window_waiting += other.window_waiting;
+        self.window_opens = match (self.window_opens, other.window_opens) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 
     /// Whether anything would be sent or needs attention (everything but unchanged).
@@ -253,6 +272,24 @@ pub struct Campaign {
     /// A late one-off campaign that `late:` sends or skips.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub late: Option<Lateness>,
+    /// The send window it keeps in each recipient's local time; left out when it keeps none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<SendWindow>,
+}
+
+/// The send window a campaign keeps, as the plan shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendWindow {
+    /// `HH:MM-HH:MM`, local wall-clock time.
+    pub hours: String,
+    /// The weekdays it opens on.
+    pub days: Vec<crate::model::Day>,
+    /// Where it is set (`file:line:column`): the campaign's `window:`, or herald.yaml's.
+    pub set_at: String,
+    /// herald.yaml's `timezone:`: the zone of recipients nothing else places, and the zone
+    /// the plan's views show times in besides UTC; left out for UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
 }
 
 impl Campaign {
@@ -273,6 +310,7 @@ impl Campaign {
             max_sends: None,
             previously: Vec::new(),
             late: None,
+            window: None,
         }
     }
 
@@ -342,6 +380,12 @@ pub struct Action {
     /// are recorded `sent` by apply, `not_delivered` ones are sent again (`retry`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconciled: Option<crate::reconcile::Decision>,
+    /// For a delivery waiting for its recipient's send window: when it next opens (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_opens: Option<Timestamp>,
+    /// For a delivery waiting for its recipient's send window: the recipient's zone (IANA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
 }
 
 /// Where a plan reads what Engati knows: Users API audiences, and recipients' histories for

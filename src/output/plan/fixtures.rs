@@ -266,6 +266,8 @@ pub(super) fn action(kind: ActionKind, recipient: &str, request: Request) -> Act
         request,
         previous: None,
         reconciled: None,
+        window_opens: None,
+        zone: None,
     }
 }
 

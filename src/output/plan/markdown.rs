@@ -121,6 +121,9 @@ fn section(c: &CampaignSummary) -> String {
     for note in rails::notes(campaign) {
         s.push(&format!("_{}_\n\n", html(&note)));
     }
+    if let Some(line) = super::window::campaign_line(campaign, &c.counts) {
+        s.push(&format!("_{}_\n\n", html(&line)));
+    }
     for kind in LISTED {
         let mut shown = 0u64;
         for action in c.shown(kind) {

@@ -338,6 +338,15 @@ impl<'de> Visitor<'de> for ActionsSeed<'_, '_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(action) = seq.next_element::<Action>()? {
+            if action.window_opens.is_some() && action.action != ActionKind::Waiting {
+                let detail = format!(
+                    "campaign {}: a `{}` action for {} says it waits for its window",
+                    self.campaign.name,
+                    action.action.as_str(),
+                    action.recipient
+                );
+                return Err(self.reader.fail(plan(damaged(detail))));
+            }
             if action.sends && !may_send(self.campaign, action.action) {
                 let detail = format!(
                     "campaign {}: a `{}` action for {} says it sends",
@@ -349,6 +358,9 @@ impl<'de> Visitor<'de> for ActionsSeed<'_, '_> {
             }
             self.tally.add(action.action, action.sends);
             self.tally.add_reconciled(&action);
+            if let Some(opens) = action.window_opens {
+                self.tally.add_window(opens);
+            }
             self.reader.feed(|s| s.take_action(action))?;
         }
         Ok(())
