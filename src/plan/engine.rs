@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 
+pub use super::classify::classify;
 use super::recorded::RecordedIndex;
 use super::safety::{Cap, Caps};
 use super::window::{Held, Windows};
@@ -17,7 +18,7 @@ use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::fingerprint::Fingerprint;
 use crate::jinja::Budget;
 use crate::load::LoadedProject;
-use crate::model::{Api, HeaderKind, OnChange};
+use crate::model::{Api, HeaderKind};
 use crate::reconcile::{self, Decisions, Verdict};
 use crate::render::{Failures, Judged, Prepared, Suppressed, UsersSource, prepare};
 use crate::state::{Outcome, Recorded, StateError, Store, WHOLE_CAMPAIGN};
@@ -80,45 +81,6 @@ pub struct Made {
     pub totals: Counts,
     /// Warnings (duplicate recipients, Users API users without a phone).
     pub warnings: Vec<Diagnostic>,
-}
-
-/// The action for one delivery, and whether apply sends it.
-///
-/// | state holds                          | `due` and `in_window` | otherwise   |
-/// |--------------------------------------|-----------------------|-------------|
-/// | nothing                              | `send`, sends         | `waiting`   |
-/// | `failed`                             | `retry`, sends        | `waiting`   |
-/// | `sent`, same fingerprint             | `unchanged`           | `unchanged` |
-/// | `sent`, other fingerprint, `keep`    | `changed`             | `changed`   |
-/// | `sent`, other fingerprint, `resend`  | `changed`, sends      | `waiting`   |
-/// | `unknown` or `in_flight`             | `unknown`             | `unknown`   |
-///
-/// `due`: the campaign may go out at the plan's time (its `schedule.at` has come, or it is a
-/// broadcast). `in_window`: the recipient's send window is open at that time in their zone
-/// (always, for a campaign that keeps no window). Only what would be sent waits; what would
-/// not be sent anyway keeps its own kind. An unknown delivery reconciling found never arrived
-/// comes here as `failed` (see `plan_campaign`).
-pub fn classify(
-    recorded: Option<&Recorded>,
-    fingerprint: &Fingerprint,
-    due: bool,
-    in_window: bool,
-    on_change: OnChange,
-) -> (ActionKind, bool) {
-    let (kind, sends) = match recorded {
-        None => (ActionKind::Send, true),
-        Some(r) => match r.outcome {
-            Outcome::Sent if r.fingerprint == *fingerprint => (ActionKind::Unchanged, false),
-            Outcome::Sent => (ActionKind::Changed, on_change == OnChange::Resend),
-            Outcome::Failed => (ActionKind::Retry, true),
-            Outcome::Unknown | Outcome::InFlight => (ActionKind::Unknown, false),
-        },
-    };
-    if sends && !(due && in_window) {
-        (ActionKind::Waiting, false)
-    } else {
-        (kind, sends)
-    }
 }
 
 /// What the plan makes of one delivery: [`classify`]'s verdict, and the window that holds it

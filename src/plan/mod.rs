@@ -7,6 +7,7 @@
 //! [`json::Writer`] (the JSON document, which is also the plan file), or several at once
 //! ([`Tee`]). A saved plan is streamed back with [`json::stream`] into the same sinks.
 
+mod classify;
 pub mod engine;
 pub mod inputs;
 pub mod json;

@@ -3,16 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::{Catalog, Checker, Loc, phone};
-use crate::diagnostic::{Code, Diagnostic, Severity, SourceText, did_you_mean};
+use crate::diagnostic::{Code, Diagnostic, Severity, did_you_mean};
 use crate::load::audience_file;
-use crate::load::csv as load_csv;
 use crate::load::display_name;
-use crate::load::node::{Pos, Span};
 use crate::model::Audience;
 
 /// CSV rows reported per file before the rest are summarized in one line.
@@ -322,45 +319,6 @@ fn inline_fields(
     }
 }
 
-/// A CSV row whose `column` holds a bad value, pointing at the value in the row's own text
-/// (said without the value where the row's data is hidden): `problem` follows the value
-/// (`is not an E.164 phone number`).
-fn bad_cell(
-    severity: Severity,
-    code: Code,
-    name: &str,
-    record: &crate::load::csv::Record,
-    (column, column_name): (usize, &str),
-    value: &str,
-    problem: &str,
-) -> Diagnostic {
-    let (line, col, text) = record.position(column);
-    let at = Pos {
-        line: line as usize,
-        col,
-    };
-    let row = record.row();
-    let mut d = Diagnostic::error(
-        code,
-        name.to_owned(),
-        format!("row {row}, column `{column_name}`: `{value}` {problem}"),
-    );
-    d.severity = severity;
-    d.at(
-        Span {
-            start: at,
-            end: Pos {
-                line: at.line,
-                col: at.col + value.chars().count(),
-            },
-        },
-        Some(SourceText::new(Arc::from(text), at.line)),
-    )
-    .private(format!(
-        "row {row}, column `{column_name}`: the value {problem}"
-    ))
-}
-
 /// Opens the CSV file `csv` names (relative to the file that names it), with the name it
 /// is reported under; `None` after reporting why it cannot be read.
 fn open_csv(
@@ -414,7 +372,7 @@ fn csv_fields(
             Ok(Some(record)) => record,
             Ok(None) => break,
             Err(e) => {
-                checker.report(csv_error(&name, &e));
+                checker.report(super::csv_cells::csv_error(&name, &e));
                 break;
             }
         };
@@ -430,7 +388,7 @@ fn csv_fields(
         if let Err(e) = phone::check(value) {
             bad_rows += 1;
             if bad_rows <= MAX_CSV_ROW_ERRORS {
-                let d = bad_cell(
+                let d = super::csv_cells::bad_cell(
                     Severity::Error,
                     Code::Phone,
                     &name,
@@ -443,7 +401,7 @@ fn csv_fields(
             }
         }
         if let Some((column, value, unknown)) = zones.check(&record) {
-            let d = bad_cell(
+            let d = super::csv_cells::bad_cell(
                 zones.severity(),
                 Code::TimeZone,
                 &name,
@@ -501,33 +459,6 @@ fn normalize(name: &str) -> String {
         }
     }
     parts.join("/")
-}
-
-/// A CSV reader's error at its line and column, with the line as its snippet (a row of
-/// recipients' data: private).
-fn csv_error(name: &str, error: &load_csv::Error) -> Diagnostic {
-    let message = match &error.kind {
-        load_csv::ErrorKind::Io(_) => error.message(name),
-        _ => format!("line {}: {}", error.line, error.problem()),
-    };
-    let d = Diagnostic::error(Code::Csv, name, message).help(error.help());
-    let Some(text) = &error.text else {
-        return d;
-    };
-    let start = Pos {
-        line: error.line as usize,
-        col: error.col,
-    };
-    let end = Pos {
-        col: start.col + 1,
-        ..start
-    };
-    let message = d.message.clone();
-    d.at(
-        Span { start, end },
-        Some(SourceText::new(Arc::from(text.as_str()), start.line)),
-    )
-    .private(message)
 }
 
 fn report_cycles(checker: &mut Checker<'_>, catalog: &Catalog) {

@@ -7,6 +7,7 @@
 mod audience;
 mod campaign;
 mod catalog;
+mod csv_cells;
 mod jinja;
 pub mod late;
 pub mod phone;

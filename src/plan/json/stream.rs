@@ -338,18 +338,16 @@ impl<'de> Visitor<'de> for ActionsSeed<'_, '_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(action) = seq.next_element::<Action>()? {
-            if action.window_opens.is_some() && action.action != ActionKind::Waiting {
+            let claim = if action.sends && !may_send(self.campaign, action.action) {
+                Some("sends")
+            } else if action.window_opens.is_some() && action.action != ActionKind::Waiting {
+                Some("waits for its window")
+            } else {
+                None
+            };
+            if let Some(claim) = claim {
                 let detail = format!(
-                    "campaign {}: a `{}` action for {} says it waits for its window",
-                    self.campaign.name,
-                    action.action.as_str(),
-                    action.recipient
-                );
-                return Err(self.reader.fail(plan(damaged(detail))));
-            }
-            if action.sends && !may_send(self.campaign, action.action) {
-                let detail = format!(
-                    "campaign {}: a `{}` action for {} says it sends",
+                    "campaign {}: a `{}` action for {} says it {claim}",
                     self.campaign.name,
                     action.action.as_str(),
                     action.recipient
