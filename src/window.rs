@@ -67,8 +67,9 @@ pub struct Rule {
 /// Whether an instant is in a recipient's window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
-    /// Inside: send.
-    Open,
+    /// Inside: send, before the window closes then (`None`: it stays open for the weeks
+    /// ahead, as `00:00-24:00` every day does).
+    Open(Option<Timestamp>),
     /// Outside: the window next opens then.
     Opens(Timestamp),
 }
@@ -112,12 +113,12 @@ impl Rule {
         self.contains(tz.to_datetime(at))
     }
 
-    /// Whether `at` is inside the window in `tz`, and if not when it next opens; `None` when it
-    /// does not open within [`HORIZON_DAYS`] days (a window that DST changes swallow for
-    /// weeks: no zone does that).
+    /// Whether `at` is inside the window in `tz` (and until when), and if not when it next
+    /// opens; `None` when it does not open within [`HORIZON_DAYS`] days (a window that DST
+    /// changes swallow for weeks: no zone does that).
     pub fn decide(&self, at: Timestamp, tz: &TimeZone) -> Option<Decision> {
         if self.inside(at, tz) {
-            return Some(Decision::Open);
+            return Some(Decision::Open(self.next_closing(at, tz)));
         }
         self.next_opening(at, tz).map(Decision::Opens)
     }
@@ -129,30 +130,46 @@ impl Rule {
     /// by a DST change setting the clock back into it. So the answer is the earliest of the
     /// first such opening and the first such change that lands inside.
     pub fn next_opening(&self, at: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
+        self.next_edge(at, tz, self.start, true)
+    }
+
+    /// The first instant after `at` at which the window is closed in `tz`: by the same
+    /// reasoning, its closing time (on any day: which window it closes is for [`Rule::inside`]
+    /// to say) or a DST change that lands outside.
+    pub fn next_closing(&self, at: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
+        self.next_edge(at, tz, self.end, false)
+    }
+
+    /// The first instant after `at` at which the wall clock reaches `edge` (seconds after
+    /// midnight) or a DST change moves it, and the window is then `open` (or closed).
+    fn next_edge(&self, at: Timestamp, tz: &TimeZone, edge: i32, open: bool) -> Option<Timestamp> {
         let horizon = at
             .checked_add(SignedDuration::from_hours(24 * HORIZON_DAYS))
             .ok()?;
+        let lands = |t: Timestamp| t > at && t < horizon && self.inside(t, tz) == open;
         let by_change = tz
             .following(at)
             .map(|t| t.timestamp())
             .take_while(|&t| t < horizon)
-            .find(|&t| t > at && self.inside(t, tz));
+            .find(|&t| lands(t));
         let today = tz.to_datetime(at).date();
-        // Whole minutes below 24:00: the start is never `24:00`.
-        let start = Time::new(
-            i8::try_from(self.start / 3600).ok()?,
-            i8::try_from(self.start % 3600 / 60).ok()?,
+        // `24:00` is midnight, reached on the next day's date: the days run on to cover it.
+        let edge = edge % DAY;
+        let time = Time::new(
+            i8::try_from(edge / 3600).ok()?,
+            i8::try_from(edge % 3600 / 60).ok()?,
             0,
             0,
         )
         .ok()?;
-        let by_opening = (-1..=HORIZON_DAYS)
+        let by_edge = (-1..=HORIZON_DAYS + 1)
             .filter_map(|n| today.checked_add(n.days()).ok())
-            .filter(|d| self.days & (1 << d.weekday().to_monday_zero_offset()) != 0)
-            .flat_map(|d| openings(d, start, tz))
+            // A window opens only on its days; closings are judged by `inside` alone.
+            .filter(|d| !open || self.days & (1 << d.weekday().to_monday_zero_offset()) != 0)
+            .flat_map(|d| instants(d, time, tz))
             .flatten()
-            .find(|&t| t > at && t < horizon && self.inside(t, tz));
-        match (by_change, by_opening) {
+            .find(|&t| lands(t));
+        match (by_change, by_edge) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -162,7 +179,7 @@ impl Rule {
 /// The instants the wall clock of `tz` reaches `time` on `date`, earliest first: one as a
 /// rule; two when a DST change repeats the hour; and when a change skips it, the moment the
 /// clock jumps past it.
-fn openings(date: Date, time: Time, tz: &TimeZone) -> [Option<Timestamp>; 2] {
+fn instants(date: Date, time: Time, tz: &TimeZone) -> [Option<Timestamp>; 2] {
     let local = date.to_datetime(time);
     let ambiguous = tz.to_ambiguous_timestamp(local);
     match ambiguous.offset() {

@@ -54,11 +54,11 @@ fn inside_before_and_after_the_hours() {
     // Wednesday 2 December 2026, 09:00 in India is 03:30 UTC.
     assert_eq!(
         r.decide(at("2026-12-02T03:30:00Z"), &kolkata),
-        Some(Decision::Open)
+        Some(Decision::Open(Some(at("2026-12-02T14:30:00Z"))))
     );
     assert_eq!(
         r.decide(at("2026-12-02T14:29:59Z"), &kolkata),
-        Some(Decision::Open)
+        Some(Decision::Open(Some(at("2026-12-02T14:30:00Z"))))
     );
     assert_eq!(
         r.decide(at("2026-12-02T00:00:00Z"), &kolkata),
@@ -104,6 +104,18 @@ fn hours_past_midnight_belong_to_the_day_they_open() {
         Some(at("2026-12-11T20:00:00Z"))
     );
     assert!(every_day("00:00-24:00").inside(at("2026-12-05T23:59:59Z"), &utc));
+    assert_eq!(
+        every_day("00:00-24:00").decide(at("2026-12-05T23:59:59Z"), &utc),
+        Some(Decision::Open(None))
+    );
+    assert_eq!(
+        rule("00:00-24:00", &[Day::Sat]).next_closing(at("2026-12-05T12:00:00Z"), &utc),
+        Some(at("2026-12-06T00:00:00Z"))
+    );
+    assert_eq!(
+        r.next_closing(at("2026-12-04T23:00:00Z"), &utc),
+        Some(at("2026-12-05T02:00:00Z"))
+    );
 }
 
 #[test]
@@ -159,6 +171,11 @@ fn repeated_hours_are_inside_both_times() {
         "the second 01:15, GMT"
     );
     // The clock set back lands inside a window that closed an hour ago.
+    // Inside the first 01:15-01:45, the window closes at the first 01:45, not the second.
+    assert_eq!(
+        r.next_closing(at("2026-10-25T00:20:00Z"), &london),
+        Some(at("2026-10-25T00:45:00Z"))
+    );
     let early = every_day("00:30-01:30");
     assert_eq!(
         early.next_opening(at("2026-10-25T00:45:00Z"), &london),
@@ -210,7 +227,20 @@ proptest! {
         let r = rule(&hours, &days);
         let now = Timestamp::from_second(seconds).unwrap();
         match r.decide(now, &tz).expect("opens within the horizon") {
-            Decision::Open => prop_assert!(r.contains(tz.to_datetime(now))),
+            Decision::Open(closes) => {
+                prop_assert!(r.contains(tz.to_datetime(now)));
+                // Only `00:00-24:00` every day never closes, and lengths here stop short of it.
+                let Some(closes) = closes else {
+                    return Err(TestCaseError::fail(format!("{hours} {days:?} never closes")));
+                };
+                prop_assert!(closes > now);
+                prop_assert!(!r.inside(closes, &tz), "{hours} {days:?} in {}: still open at {closes}", ZONES[zone_index]);
+                let mut t = now;
+                while t < closes {
+                    prop_assert!(r.inside(t, &tz), "{hours} {days:?} in {}: closed at {t} before {closes}", ZONES[zone_index]);
+                    t += SignedDuration::from_mins(7);
+                }
+            }
             Decision::Opens(opens) => {
                 prop_assert!(opens > now);
                 prop_assert!(r.inside(opens, &tz), "{hours} {days:?} in {}: {opens}", ZONES[zone_index]);

@@ -145,6 +145,51 @@ fn apply_sends_to_the_open_windows_and_the_rest_later() {
     assert_eq!(setup.sends().len(), 7);
 }
 
+#[test]
+fn a_plan_applied_after_windows_closed_sends_only_to_the_still_open() {
+    let setup = Setup::new();
+    add_world(&setup.project);
+    let plan = setup.herald(&[
+        "plan",
+        "--campaign",
+        "world-feedback",
+        "--now",
+        MORNING,
+        "--out",
+        "plan.json",
+    ]);
+    assert_eq!(plan.status.code(), Some(0), "{plan:?}");
+    let saved = json::read(&setup.project.path().join("plan.json")).unwrap();
+    let closes: Vec<_> = saved.campaigns[0]
+        .actions
+        .iter()
+        .filter(|a| a.sends)
+        .map(|a| (a.recipient.as_str(), a.window_closes))
+        .collect();
+    assert_eq!(
+        closes,
+        [
+            ("+919019486731", Some(at("2026-12-02T14:30:00Z"))),
+            ("+971501234567", Some(at("2026-12-02T16:00:00Z"))),
+            ("+6591234567", Some(at("2026-12-02T12:00:00Z"))),
+        ]
+    );
+    // Applied at 15:00 UTC: 20:30 in India and 23:00 in Singapore, 19:00 in Dubai.
+    let late = setup.herald(&["apply", "--now", "2026-12-02T15:00:00Z", "plan.json"]);
+    assert_eq!(late.status.code(), Some(1), "{late:?}");
+    let summary = String::from_utf8_lossy(&late.stdout);
+    assert!(
+        summary.contains("2  not sent: the recipient's send window closed during the apply"),
+        "{summary}"
+    );
+    assert_eq!(setup.sends().len(), 1);
+    let sent: Vec<_> = state_outcomes(&setup)
+        .into_keys()
+        .map(|(_, phone)| phone)
+        .collect();
+    assert_eq!(sent, ["+971501234567"], "nothing else was recorded");
+}
+
 fn at(text: &str) -> Timestamp {
     text.parse().expect("a timestamp")
 }
@@ -257,6 +302,14 @@ proptest! {
             let zone = expected_zone(&action.recipient, project_zone);
             if action.sends {
                 prop_assert!(open(now, zone, window, &days), "{} sent at {} outside {} {:?} in {}", action.recipient, now, hours, days, zone);
+                // Lengths here stop short of the whole day: every window closes.
+                let closes = action.window_closes.expect("sends carry their window's end");
+                prop_assert!(closes > now && !open(closes, zone, window, &days), "{} closes {}", action.recipient, closes);
+                let mut t = now;
+                while t < closes {
+                    prop_assert!(open(t, zone, window, &days), "{} closed at {} before {}", action.recipient, t, closes);
+                    t += jiff::SignedDuration::from_mins(13);
+                }
             } else {
                 let opens = action.window_opens.expect("held by the window");
                 prop_assert_eq!(action.zone.as_deref(), Some(zone));

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 pub use super::classify::classify;
 use super::recorded::RecordedIndex;
 use super::safety::{Cap, Caps};
-use super::window::{Held, Windows};
+use super::window::{Held, Judgement, Windows};
 use super::{
     Action, ActionKind, Campaign, Counts, Header, Lateness, Previous, SendWindow, Sink,
     Suppression, Target, TemplateText,
@@ -83,13 +83,14 @@ pub struct Made {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// What the plan makes of one delivery: [`classify`]'s verdict, and the window that holds it
-/// back, if one does.
+/// What the plan makes of one delivery: [`classify`]'s verdict, and what the recipient's send
+/// window said: the window that holds it back, or when the open window closes on a send.
 #[derive(Debug, Clone, Copy)]
 struct Planned {
     kind: ActionKind,
     sends: bool,
     held: Option<Held>,
+    closes: Option<jiff::Timestamp>,
 }
 
 /// Makes a plan, streaming it to `sink`.
@@ -386,7 +387,7 @@ fn plan_campaign(
         counts: Counts::default(),
         detailed: HashMap::new(),
     };
-    let judge = |recipient: &str, fingerprint: &Fingerprint, held: Option<Held>| {
+    let judge = |recipient: &str, fingerprint: &Fingerprint, window: Option<Judgement>| {
         let mut recorded = recorded.get(recipient).copied();
         // An unknown delivery reconciling found never arrived is planned as a failed one.
         if let Some(r) = recorded.as_mut()
@@ -398,6 +399,11 @@ fn plan_campaign(
         {
             r.outcome = Outcome::Failed;
         }
+        let (held, closes) = match window {
+            Some(Judgement::Held(held)) => (Some(held), None),
+            Some(Judgement::Open(closes)) => (None, closes),
+            None => (None, None),
+        };
         let (kind, sends) = classify(
             recorded.as_ref(),
             fingerprint,
@@ -405,9 +411,14 @@ fn plan_campaign(
             held.is_none(),
             campaign.on_change,
         );
-        // A window holds back only what would have been sent.
-        let held = held.filter(|_| due && kind == ActionKind::Waiting);
-        Planned { kind, sends, held }
+        Planned {
+            kind,
+            sends,
+            // A window holds back only what would have been sent.
+            held: held.filter(|_| due && kind == ActionKind::Waiting),
+            // Apply sends nothing after its window closes.
+            closes: closes.filter(|_| sends),
+        }
     };
     let mut failures = Failures::default();
     if per_recipient {
@@ -420,11 +431,11 @@ fn plan_campaign(
             crate::render::BATCH,
             budget,
             |recipient, fingerprint| {
-                let held = match &windows {
-                    Some(windows) => windows.judge(recipient)?,
+                let window = match &windows {
+                    Some(windows) => Some(windows.judge(recipient)?),
                     None => None,
                 };
-                let verdict = judge(&recipient.phone, fingerprint, held);
+                let verdict = judge(&recipient.phone, fingerprint, window);
                 // Unchanged deliveries are only counted: their requests are never built.
                 Ok((verdict, verdict.kind != ActionKind::Unchanged))
             },
@@ -464,7 +475,12 @@ impl Tracker<'_> {
         judged: Judged<Planned>,
         sink: &mut dyn Sink,
     ) -> Result<(), Failure> {
-        let Planned { kind, sends, held } = judged.verdict;
+        let Planned {
+            kind,
+            sends,
+            held,
+            closes,
+        } = judged.verdict;
         self.counts.add(kind, sends);
         // Only unchanged deliveries come without a request (see the judges in
         // `plan_campaign`): they are counted, not listed.
@@ -494,6 +510,7 @@ impl Tracker<'_> {
             previous,
             reconciled,
             window_opens: held.map(|h| h.opens),
+            window_closes: closes,
             zone: held.map(|h| h.zone.name().to_owned()),
         };
         self.counts.add_reconciled(&action);

@@ -384,6 +384,10 @@ pub struct Action {
     /// For a delivery waiting for its recipient's send window: when it next opens (UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_opens: Option<Timestamp>,
+    /// For a delivery sent under a send window: when the recipient's window closes (UTC).
+    /// Apply does not send it from then on; the next plan holds it until the window opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_closes: Option<Timestamp>,
     /// For a delivery waiting for its recipient's send window: the recipient's zone (IANA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,

@@ -28,14 +28,23 @@ pub(crate) struct Held {
     pub(crate) zone: ZoneId,
 }
 
+/// What a window makes of a recipient at the plan's time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Judgement {
+    /// Open: they may be messaged until it closes then (`None`: not in the weeks ahead).
+    Open(Option<Timestamp>),
+    /// Closed: they wait.
+    Held(Held),
+}
+
 /// One campaign's window at the plan's time, with its per-zone answers.
 pub(crate) struct Windows {
     rule: Rule,
     now: Timestamp,
     /// herald.yaml's `timezone:`, when set.
     project: Option<ZoneId>,
-    /// Whether the window is open, or when it opens, by zone (`None` inside: no opening
-    /// within the rule's horizon, which no real zone gives).
+    /// Whether the window is open (until when), or when it opens, by zone (`None` inside: no
+    /// opening within the rule's horizon, which no real zone gives).
     by_zone: Vec<OnceLock<Option<Decision>>>,
     /// The zone of each calling-code row of [`calling_codes`] (`None`: not in the database).
     by_country: Vec<OnceLock<Option<ZoneId>>>,
@@ -83,15 +92,15 @@ impl Windows {
         })
     }
 
-    /// Whether `recipient` may be messaged now: `None` when their window is open, else when
-    /// it opens; an error for a `user.timezone` that names no zone.
-    pub(crate) fn judge(&self, recipient: &Recipient) -> Result<Option<Held>, MessageError> {
+    /// Whether `recipient` may be messaged now (and until when), or when their window opens;
+    /// an error for a `user.timezone` that names no zone.
+    pub(crate) fn judge(&self, recipient: &Recipient) -> Result<Judgement, MessageError> {
         let zone = self.zone_of(recipient)?;
         let decision =
             self.by_zone[zone.index()].get_or_init(|| self.rule.decide(self.now, &zone.zone()));
         match decision {
-            Some(Decision::Open) => Ok(None),
-            Some(Decision::Opens(opens)) => Ok(Some(Held {
+            Some(Decision::Open(closes)) => Ok(Judgement::Open(*closes)),
+            Some(Decision::Opens(opens)) => Ok(Judgement::Held(Held {
                 opens: *opens,
                 zone,
             })),
@@ -236,13 +245,16 @@ mod tests {
     fn recipients_outside_their_hours_are_held_until_they_open() {
         // 00:00 UTC: 05:30 in India, 00:00 in London, 19:00 the day before in New York.
         let w = windows(None, "2026-12-02T00:00:00Z");
-        let held = w
-            .judge(&recipient("+919019486731", None))
-            .unwrap()
-            .expect("held");
+        let Judgement::Held(held) = w.judge(&recipient("+919019486731", None)).unwrap() else {
+            panic!("India is held at 05:30");
+        };
         assert_eq!(held.opens, "2026-12-02T03:30:00Z".parse().unwrap());
         assert_eq!(held.zone.name(), "Asia/Kolkata");
-        assert!(w.judge(&recipient("+14155552671", None)).unwrap().is_none());
+        assert_eq!(
+            w.judge(&recipient("+14155552671", None)).unwrap(),
+            Judgement::Open(Some("2026-12-02T01:00:00Z".parse().unwrap())),
+            "New York is open until 20:00"
+        );
         let bad = w
             .judge(&recipient(
                 "+919019486731",

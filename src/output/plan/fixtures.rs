@@ -267,6 +267,7 @@ pub(super) fn action(kind: ActionKind, recipient: &str, request: Request) -> Act
         previous: None,
         reconciled: None,
         window_opens: None,
+        window_closes: None,
         zone: None,
     }
 }
