@@ -111,26 +111,16 @@ mod tests {
             (Some(&in_flight), resend, [(ActionKind::Unknown, false); 3]),
         ];
         for (state, on_change, [open, outside, not_due]) in rows {
-            assert_eq!(
-                classify(state, &now, true, true, on_change),
-                open,
-                "{state:?}"
-            );
-            assert_eq!(
-                classify(state, &now, true, false, on_change),
-                outside,
-                "{state:?}"
-            );
-            assert_eq!(
-                classify(state, &now, false, true, on_change),
-                not_due,
-                "{state:?}"
-            );
-            assert_eq!(
-                classify(state, &now, false, false, on_change),
-                not_due,
-                "{state:?}"
-            );
+            let cases = [
+                (true, true, open),
+                (true, false, outside),
+                (false, true, not_due),
+                (false, false, not_due),
+            ];
+            for (due, in_window, want) in cases {
+                let got = classify(state, &now, due, in_window, on_change);
+                assert_eq!(got, want, "{state:?} due {due} in window {in_window}");
+            }
         }
     }
 }
