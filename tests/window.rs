@@ -8,9 +8,11 @@ mod apply_support;
 use std::collections::BTreeSet;
 
 use apply_support::{Project, Setup, stable, state_outcomes};
+use herald::engati::ReadError;
+use herald::engati::api::BotUser;
 use herald::plan::engine::{self, Input};
 use herald::plan::json::{self, Document};
-use herald::render::NoUsersApi;
+use herald::render::{NoUsersApi, UsersSource};
 use herald::state::Outcome;
 use herald::state::sqlite::SqliteStore;
 use jiff::Timestamp;
@@ -236,8 +238,13 @@ fn expected_zone(phone: &str, project_zone: &'static str) -> &'static str {
     }
 }
 
-/// The plan of a project at `now`, against an empty state.
-fn plan_at(dir: &std::path::Path, now: Timestamp) -> Document {
+/// The plan of a valid project at `now`, against an empty state, its Users API audiences
+/// read from `users`.
+fn try_plan_at(
+    dir: &std::path::Path,
+    now: Timestamp,
+    users: &mut dyn UsersSource,
+) -> Result<Document, engine::Failure> {
     let loaded = herald::load::load(dir).unwrap();
     let validated = herald::validate::validate(&loaded, &herald::validate::Options::default());
     assert!(!validated.has_errors(), "{:?}", validated.diagnostics);
@@ -253,8 +260,54 @@ fn plan_at(dir: &std::path::Path, now: Timestamp) -> Document {
         reconciled: None,
     };
     let mut out = json::Writer::new(Vec::new());
-    engine::run(&input, &mut NoUsersApi, &SqliteStore::in_memory(), &mut out).expect("a plan");
-    json::parse(&String::from_utf8(out.into_inner()).unwrap()).expect("it reads back")
+    engine::run(&input, users, &SqliteStore::in_memory(), &mut out)?;
+    Ok(json::parse(&String::from_utf8(out.into_inner()).unwrap()).expect("it reads back"))
+}
+
+fn plan_at(dir: &std::path::Path, now: Timestamp) -> Document {
+    try_plan_at(dir, now, &mut NoUsersApi).expect("a plan")
+}
+
+/// Users API users: one in India whose `timezone` attribute is misspelt.
+struct Misspelt;
+
+impl UsersSource for Misspelt {
+    fn users(&mut self, _: &str, _: &str) -> Result<Vec<BotUser>, ReadError> {
+        let user = |phone: &str, zone: &str| BotUser {
+            channel_user_id: None,
+            phone_number: Some(phone.to_owned()),
+            attributes: [("timezone".to_owned(), serde_json::Value::from(zone))].into(),
+        };
+        Ok(vec![
+            user("+447700900123", "Europe/London"),
+            user("+919019486731", "Asia/Kolkatta"),
+        ])
+    }
+}
+
+#[test]
+fn a_users_api_timezone_that_names_no_zone_stops_the_plan_naming_the_recipient() {
+    let dir = random_project("09:00-20:00", &["mon"], "UTC");
+    let campaigns = dir.path().join("campaigns/c.yaml");
+    let yaml = std::fs::read_to_string(&campaigns).unwrap();
+    let yaml = yaml.replace(
+        "audience: world",
+        "audience: {users_api: {attribute: opt1, value: \"yes\"}}",
+    );
+    std::fs::write(&campaigns, yaml).unwrap();
+    let Err(engine::Failure::Problems(problems)) =
+        try_plan_at(dir.path(), at(MORNING), &mut Misspelt)
+    else {
+        panic!("the plan is refused");
+    };
+    let messages: Vec<&str> = problems.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "campaign `hello`, recipient 2 (+919019486731): user.timezone `Asia/Kolkatta` is not \
+          an IANA time zone; did you mean `Asia/Kolkata`?"
+        ]
+    );
 }
 
 /// Whether `at` is inside `hours` on `days` in `zone`, worked out here from the wall clock
