@@ -1,16 +1,22 @@
-//! What the safety rails cost a big plan: `herald plan` of one template campaign to a CSV of
-//! N recipients (default 1,000,000), without rails and with them on: `safety.max_sends`,
-//! `safety.max_changed_share`, the campaign's own `max_sends`, and `suppress:` of an audience
-//! listing every tenth recipient (100,000 of a million).
+//! What a feature costs a big plan: `herald plan` of one template campaign to a CSV of N
+//! recipients (default 1,000,000), without the feature and with it on.
+//!
+//! - `--feature rails` (default): `safety.max_sends`, `safety.max_changed_share`, the
+//!   campaign's own `max_sends`, and `suppress:` of an audience listing every tenth recipient
+//!   (100,000 of a million). The plan with rails must send to exactly the recipients not
+//!   suppressed.
+//! - `--feature window`: a send window in each recipient's local time (`09:00-20:00`, Monday
+//!   to Saturday) and herald.yaml's `timezone:`. Both projects' recipients are spread over
+//!   nine countries, one in ten with a `timezone` column of their own; at the plan's time some
+//!   windows are open and some closed, so the windowed plan must both send and hold back.
 //!
 //! ```text
 //! cargo build --release && cargo run --release --example bench_rails
-//! cargo run --release --example bench_rails -- --recipients 100000 --runs 3
+//! cargo run --release --example bench_rails -- --feature window --recipients 100000 --runs 3
 //! ```
 //!
 //! Runs alternate between the two projects (so drift on the machine hits both alike); the
-//! median of each and their ratio are printed. The plan with rails must send to exactly the
-//! recipients not suppressed. Not part of `cargo test`.
+//! median of each and their ratio are printed. Not part of `cargo test`.
 
 #[path = "support/bench.rs"]
 mod bench;
@@ -27,9 +33,37 @@ use clap::Parser;
 
 /// The plans' time: before the campaign's schedule, as bench_plan's.
 const NOW: &str = "2026-11-25T00:00:00Z";
+/// The windowed plans' time: Wednesday, 15:30 in India, 10:00 in London, 05:00 in New York.
+const WINDOW_NOW: &str = "2026-11-25T10:00:00Z";
+
+/// Calling codes the windowed benchmark spreads recipients over (with the first digits of a
+/// mobile number), each ten digits long with the row's own.
+const COUNTRIES: [&str; 9] = [
+    "+919", "+4479", "+1415", "+97150", "+6591", "+49151", "+5511", "+6141", "+8190",
+];
+
+/// What is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Feature {
+    /// The safety rails: caps and a suppression list.
+    Rails,
+    /// A send window in each recipient's local time.
+    Window,
+}
+
+/// What the plan with the feature must do.
+enum Expect {
+    /// Send exactly this many requests.
+    Requests(u64),
+    /// Send some, and hold some back for their window.
+    SomeHeld,
+}
 
 #[derive(Parser)]
 struct Args {
+    /// The feature to measure.
+    #[arg(long, value_enum, default_value_t = Feature::Rails)]
+    feature: Feature,
     /// Recipients in the audience; every tenth is suppressed.
     #[arg(long, default_value_t = 1_000_000)]
     recipients: usize,
@@ -58,37 +92,99 @@ fn run(args: &Args) -> Result<(), String> {
     for dir in [&plain, &railed] {
         large_project::generate(dir, n, large_project::ENGATI).map_err(|e| e.to_string())?;
     }
-    let suppressed = add_rails(&railed, n).map_err(|e| e.to_string())?;
+    let (now, expect, what, names) = match args.feature {
+        Feature::Rails => {
+            let suppressed = add_rails(&railed, n).map_err(|e| e.to_string())?;
+            let what = format!("{} suppressed", thousands(suppressed));
+            (
+                NOW,
+                Expect::Requests(n as u64 - suppressed),
+                what,
+                ["no rails", "rails on"],
+            )
+        }
+        Feature::Window => {
+            for dir in [&plain, &railed] {
+                spread(dir).map_err(|e| e.to_string())?;
+            }
+            add_window(&railed).map_err(|e| e.to_string())?;
+            let what = format!("{} countries", COUNTRIES.len());
+            (
+                WINDOW_NOW,
+                Expect::SomeHeld,
+                what,
+                ["no window", "window on"],
+            )
+        }
+    };
     let (mut without, mut with) = (Vec::new(), Vec::new());
-    // One warm-up each, checked: the rails must leave out exactly the suppressed.
-    check(&herald, &plain, n as u64)?;
-    check(&herald, &railed, n as u64 - suppressed)?;
+    // One warm-up each, checked: without the feature everyone is sent.
+    check(&herald, &plain, now, &Expect::Requests(n as u64))?;
+    check(&herald, &railed, now, &expect)?;
     for _ in 0..args.runs {
-        without.push(time(&herald, &plain)?);
-        with.push(time(&herald, &railed)?);
+        without.push(time(&herald, &plain, now)?);
+        with.push(time(&herald, &railed, now)?);
     }
     without.sort();
     with.sort();
     let (a, b) = (median(&without), median(&with));
     println!(
-        "herald plan of {} recipients ({} suppressed), median of {} runs, on {}:",
+        "herald plan of {} recipients ({what}), median of {} runs, on {}:",
         thousands(n as u64),
-        thousands(suppressed),
         args.runs,
         machine()
     );
     println!("| project | median | runs |");
     println!("|---|---:|---|");
-    for (name, times, median) in [("no rails", &without, a), ("rails on", &with, b)] {
+    for (name, times, median) in [(names[0], &without, a), (names[1], &with, b)] {
         let all: Vec<String> = times.iter().map(|t| format!("{:.0}", ms(*t))).collect();
         println!("| {name} | {:.0} ms | {} ms |", ms(median), all.join(" / "));
     }
     let ratio = b.as_secs_f64() / a.as_secs_f64();
     println!(
-        "rails on / no rails: {ratio:.3} ({}; target ≤ 1.10)",
+        "{} / {}: {ratio:.3} ({}; target ≤ 1.10)",
+        names[1],
+        names[0],
         if ratio <= 1.10 { "within" } else { "over" }
     );
     Ok(())
+}
+
+/// Rewrites the CSV's phones over [`COUNTRIES`] (the row's nine digits kept, so they stay
+/// distinct) and gives every tenth recipient a `timezone` of their own.
+fn spread(dir: &Path) -> std::io::Result<()> {
+    let path = dir.join("audiences/big.csv");
+    let text = std::fs::read_to_string(&path)?;
+    let mut out = BufWriter::new(std::fs::File::create(&path)?);
+    for (i, line) in text.lines().enumerate() {
+        let Some(rest) = line.strip_prefix("+919") else {
+            writeln!(out, "{line},timezone")?;
+            continue;
+        };
+        let country = COUNTRIES[i % COUNTRIES.len()];
+        let zone = if i % 10 == 0 {
+            "America/Los_Angeles"
+        } else {
+            ""
+        };
+        writeln!(out, "{country}{rest},{zone}")?;
+    }
+    out.flush()
+}
+
+/// Gives the campaign a window and the project a zone.
+fn add_window(dir: &Path) -> std::io::Result<()> {
+    let settings = dir.join("herald.yaml");
+    let mut text = std::fs::read_to_string(&settings)?;
+    text.push_str("timezone: Asia/Kolkata\n");
+    std::fs::write(&settings, text)?;
+    let campaign = dir.join("campaigns/c.yaml");
+    let text = std::fs::read_to_string(&campaign)?.replacen(
+        "    audience: {csv: ../audiences/big.csv}\n",
+        "    audience: {csv: ../audiences/big.csv}\n    window: {hours: \"09:00-20:00\", days: [mon, tue, wed, thu, fri, sat]}\n",
+        1,
+    );
+    std::fs::write(&campaign, text)
 }
 
 /// Turns on every rail: caps that this plan keeps within, and an opt-out audience of every
@@ -132,18 +228,18 @@ fn add_rails(dir: &Path, n: usize) -> std::io::Result<u64> {
     Ok(suppressed)
 }
 
-fn plan(herald: &Path, dir: &Path, format: &str) -> Command {
+fn plan(herald: &Path, dir: &Path, format: &str, now: &str) -> Command {
     let mut command = Command::new(herald);
     command
-        .args(["plan", "--format", format, "--now", NOW, "--project"])
+        .args(["plan", "--format", format, "--now", now, "--project"])
         .arg(dir)
         .env("NO_COLOR", "1");
     command
 }
 
-/// Plans once and checks it sends `expected` requests (and is safe).
-fn check(herald: &Path, dir: &Path, expected: u64) -> Result<(), String> {
-    let output = plan(herald, dir, "json")
+/// Plans once and checks it does what is `expected` (and is safe).
+fn check(herald: &Path, dir: &Path, now: &str, expected: &Expect) -> Result<(), String> {
+    let output = plan(herald, dir, "json", now)
         .output()
         .map_err(|e| format!("cannot run {}: {e}", herald.display()))?;
     if !output.status.success() {
@@ -162,9 +258,23 @@ fn check(herald: &Path, dir: &Path, expected: u64) -> Result<(), String> {
         .rev()
         .find(|l| l.starts_with("\"counts\":"))
         .unwrap_or_default();
-    if !totals.contains(&format!("\"requests\":{expected}")) || text.contains("\n\"unsafe\"") {
+    let count = |name: &str| -> u64 {
+        let Some((_, rest)) = totals.split_once(&format!("\"{name}\":")) else {
+            return 0;
+        };
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().unwrap_or(0)
+    };
+    let (right, should) = match expected {
+        Expect::Requests(n) => (count("requests") == *n, format!("send {n} requests")),
+        Expect::SomeHeld => (
+            count("requests") > 0 && count("window_waiting") > 0,
+            "send some requests and hold some back for their window".to_owned(),
+        ),
+    };
+    if !right || text.contains("\n\"unsafe\"") {
         return Err(format!(
-            "the plan of {} should send {expected} requests safely; its totals: {totals}",
+            "the plan of {} should {should} safely; its totals: {totals}",
             dir.display()
         ));
     }
@@ -172,8 +282,8 @@ fn check(herald: &Path, dir: &Path, expected: u64) -> Result<(), String> {
 }
 
 /// One timed plan, its human output to /dev/null (as bench_plan times it).
-fn time(herald: &Path, dir: &Path) -> Result<Duration, String> {
-    let mut command = plan(herald, dir, "human");
+fn time(herald: &Path, dir: &Path, now: &str) -> Result<Duration, String> {
+    let mut command = plan(herald, dir, "human", now);
     command.stdout(Stdio::null()).stderr(Stdio::null());
     let started = Instant::now();
     let status = command.status().map_err(|e| e.to_string())?;

@@ -127,6 +127,12 @@ pub enum Code {
     PricingRates,
     /// `budget:` without a rate card, or an amount that cannot be one.
     Budget,
+    /// A send window that is malformed, or set on a broadcast (which Engati publishes to
+    /// everyone at once).
+    Window,
+    /// A time zone that is not in the IANA database: herald.yaml's `timezone:`, or a
+    /// recipient's `user.timezone`.
+    TimeZone,
 }
 
 impl Code {
@@ -176,6 +182,8 @@ impl Code {
             Code::PricingFile => "pricing::file",
             Code::PricingRates => "pricing::rates",
             Code::Budget => "pricing::budget",
+            Code::Window => "campaign::window",
+            Code::TimeZone => "time::zone",
         }
     }
 }

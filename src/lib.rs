@@ -47,4 +47,5 @@ pub mod schema;
 pub mod state;
 pub mod tz;
 pub mod validate;
+pub mod window;
 pub(crate) mod words;

@@ -334,6 +334,25 @@ impl Applier<'_> {
         true
     }
 
+    /// Whether `action`'s send window has closed by now (a long apply, or a plan applied
+    /// long after it was made): it is not sent, never recorded, and counted not sent with
+    /// why; the next plan holds it until the window opens again. Checked as each action is
+    /// queued, at most two batches before its request leaves.
+    fn window_closed(&mut self, action: &Action) -> bool {
+        let Some(closes) = action.window_closes else {
+            return false;
+        };
+        if closes > self.options.clock.now() {
+            return false;
+        }
+        if let Some(journal) = self.journal.as_mut() {
+            let why = "not sent: the recipient's send window closed during the apply (a later \
+                       apply sends it once it opens)";
+            *journal.counts.reasons.entry(why.to_owned()).or_default() += 1;
+        }
+        true
+    }
+
     /// Records an unknown delivery reconciling found in the history as `sent`: its attempt as
     /// state holds it (the request that was delivered), with the evidence.
     fn record_delivered(&mut self, action: &Action) -> Result<(), StateError> {
@@ -468,7 +487,7 @@ impl Sink for Applier<'_> {
             let result = self.record_delivered(&action);
             return self.check(result);
         }
-        if self.stop.is_stopped() {
+        if self.stop.is_stopped() || self.window_closed(&action) {
             return Ok(());
         }
         let Some(mut journal) = self.journal.take() else {

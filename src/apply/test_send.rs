@@ -423,7 +423,7 @@ fn render_one(
         std::slice::from_ref(synthetic),
         1,
         budget,
-        |_, _| ((), true),
+        |_, _| Ok(((), true)),
         |_, judged| {
             request = judged.request;
             Ok::<(), Infallible>(())

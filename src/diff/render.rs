@@ -56,7 +56,7 @@ fn render<T>(
         recipients,
         BATCH,
         &mut budget.borrow_mut(),
-        |_, _| ((), with_requests),
+        |_, _| Ok(((), with_requests)),
         |_, judged| {
             out.extend(keep(judged));
             Ok::<(), std::convert::Infallible>(())

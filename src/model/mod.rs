@@ -3,6 +3,7 @@
 pub mod pricing;
 pub mod project;
 pub mod resources;
+pub mod window;
 
 pub use pricing::{CategoryRates, PricingFile};
 pub use project::{
@@ -15,3 +16,4 @@ pub use resources::{
     Send, Template, TemplateBroadcastSend, TemplateParams, TemplateSend, TriggerSend, UrlButton,
     UsersApi,
 };
+pub use window::{Day, Window};

@@ -38,6 +38,16 @@ pub struct Project {
     /// campaign says `suppress: false`. The plan shows how many each campaign left out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suppress: Vec<String>,
+    /// The project's time zone (an IANA name, e.g. `Asia/Kolkata`): the zone of recipients
+    /// whose zone neither `user.timezone` nor their phone's country code tells, the zone a
+    /// country spread over several zones is taken to be in when it is one of them, and the
+    /// zone plans show times in besides UTC. Default: `UTC`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// The send window of every per-recipient campaign that sets none of its own: the hours
+    /// and weekdays, in each recipient's local time, in which they may be messaged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<super::window::Window>,
     /// The rate card (a `.yaml` or `.yml` file of the project, relative to herald.yaml, e.g.
     /// `pricing.yaml`): what each template message costs by category and calling code. Every
     /// plan then shows its estimated cost, per campaign and in total.

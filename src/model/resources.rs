@@ -291,6 +291,12 @@ pub struct Campaign {
     /// campaign's, so a rename sends nothing again (like Terraform's `moved`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub previously: Vec<String>,
+    /// The hours and weekdays, in each recipient's local time, in which this campaign may
+    /// message them; recipients outside it are `waiting` until it opens. Replaces herald.yaml's
+    /// `window`. Template and trigger sends only: Engati publishes a broadcast to everyone at
+    /// once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<super::window::Window>,
 }
 
 /// What a late one-off campaign does.

@@ -6,18 +6,20 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 
+pub use super::classify::classify;
 use super::cost::{self, Cost, Pricer};
 use super::recorded::RecordedIndex;
 use super::safety::{Cap, Caps};
+use super::window::{Held, Judgement, Windows};
 use super::{
-    Action, ActionKind, Campaign, Counts, Header, Lateness, Previous, Sink, Suppression, Target,
-    TemplateText,
+    Action, ActionKind, Campaign, Counts, Header, Lateness, Previous, SendWindow, Sink,
+    Suppression, Target, TemplateText,
 };
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::fingerprint::Fingerprint;
 use crate::jinja::Budget;
 use crate::load::LoadedProject;
-use crate::model::{Api, HeaderKind, OnChange};
+use crate::model::{Api, HeaderKind};
 use crate::reconcile::{self, Decisions, Verdict};
 use crate::render::{Failures, Judged, Prepared, Suppressed, UsersSource, When, prepare};
 use crate::state::{Outcome, Recorded, Round, StateError, Store, WHOLE_CAMPAIGN};
@@ -82,33 +84,14 @@ pub struct Made {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// The action for one delivery, and whether apply sends it.
-///
-/// - not in state: `send`; failed: `retry`; unknown (or left in flight by a crash): `unknown`,
-///   never sent by plan;
-/// - sent with the same fingerprint: `unchanged`; with another: `changed`, sent only under
-///   `on_change: resend`;
-/// - anything that would be sent while the campaign is not due is `waiting` instead.
-pub fn classify(
-    recorded: Option<&Recorded>,
-    fingerprint: &Fingerprint,
-    due: bool,
-    on_change: OnChange,
-) -> (ActionKind, bool) {
-    let (kind, sends) = match recorded {
-        None => (ActionKind::Send, true),
-        Some(r) => match r.outcome {
-            Outcome::Sent if r.fingerprint == *fingerprint => (ActionKind::Unchanged, false),
-            Outcome::Sent => (ActionKind::Changed, on_change == OnChange::Resend),
-            Outcome::Failed => (ActionKind::Retry, true),
-            Outcome::Unknown | Outcome::InFlight => (ActionKind::Unknown, false),
-        },
-    };
-    if sends && !due {
-        (ActionKind::Waiting, false)
-    } else {
-        (kind, sends)
-    }
+/// What the plan makes of one delivery: [`classify`]'s verdict, and what the recipient's send
+/// window said: the window that holds it back, or when the open window closes on a send.
+#[derive(Debug, Clone, Copy)]
+struct Planned {
+    kind: ActionKind,
+    sends: bool,
+    held: Option<Held>,
+    closes: Option<jiff::Timestamp>,
 }
 
 /// Makes a plan, streaming it to `sink`.
@@ -178,7 +161,7 @@ pub fn run(
         budget: cost::Budget {
             max_per_apply: input.catalog.budget.map(|limit| Cap {
                 limit,
-                set_at: settings_position(input, "/budget/max_per_apply"),
+                set_at: settings_position(input.loaded, "/budget/max_per_apply"),
             }),
         },
     };
@@ -253,24 +236,12 @@ fn lateness(input: &Input<'_>, p: &Prepared<'_>, recorded: &RecordedIndex) -> La
     )
 }
 
-/// Where herald.yaml writes what `pointer` names: `file:line:column`.
-fn settings_position(input: &Input<'_>, pointer: &str) -> String {
-    let file = &input.loaded.settings;
-    match file.documents.first() {
-        Some(doc) => {
-            let start = doc.span_at(pointer).start;
-            format!("{}:{}:{}", file.name, start.line, start.col + 1)
-        }
-        None => file.name.clone(),
-    }
-}
-
 /// The project's caps, with where herald.yaml sets them.
 fn caps(input: &Input<'_>) -> Caps {
     let Some(settings) = &input.catalog.settings else {
         return Caps::default();
     };
-    let at = |pointer: &str| settings_position(input, pointer);
+    let at = |pointer: &str| settings_position(input.loaded, pointer);
     Caps {
         max_sends: settings.safety.max_sends.map(|limit| Cap {
             limit,
@@ -364,6 +335,40 @@ pub(crate) fn describe(
         late: None,
         occurrence: p.render.when.occurrence(),
         recurring: recurring(campaign, p.render.when, now),
+        window: send_window(loaded, catalog, p),
+    }
+}
+
+/// The window a prepared campaign keeps, and where it is set.
+fn send_window(loaded: &LoadedProject, catalog: &Catalog, p: &Prepared<'_>) -> Option<SendWindow> {
+    let window = super::window::effective(catalog, &p.item.value)?;
+    let set_at = if p.item.value.window.is_some() {
+        p.item.loc.position(&loaded.resources, "/window")
+    } else {
+        settings_position(loaded, "/window")
+    };
+    Some(SendWindow {
+        hours: window.hours.clone(),
+        days: window
+            .days
+            .clone()
+            .unwrap_or_else(|| crate::model::Day::ALL.to_vec()),
+        set_at,
+        timezone: super::window::project_zone(catalog)
+            .filter(|z| *z != crate::tz::ZoneId::utc())
+            .map(|z| z.name().to_owned()),
+    })
+}
+
+/// Where `pointer` is in herald.yaml: `file:line:column`.
+fn settings_position(loaded: &LoadedProject, pointer: &str) -> String {
+    let file = &loaded.settings;
+    match file.documents.first() {
+        Some(doc) => {
+            let start = doc.span_at(pointer).start;
+            format!("{}:{}:{}", file.name, start.line, start.col + 1)
+        }
+        None => file.name.clone(),
     }
 }
 
@@ -469,7 +474,7 @@ fn plan_campaign(
         pricer,
         detailed: HashMap::new(),
     };
-    let judge = |recipient: &str, fingerprint: &Fingerprint| {
+    let judge = |recipient: &str, fingerprint: &Fingerprint, window: Option<Judgement>| {
         let mut recorded = recorded.get(recipient).copied();
         // An unknown delivery reconciling found never arrived is planned as a failed one.
         if let Some(r) = recorded.as_mut()
@@ -481,18 +486,45 @@ fn plan_campaign(
         {
             r.outcome = Outcome::Failed;
         }
-        classify(recorded.as_ref(), fingerprint, due, campaign.on_change)
+        let (held, closes) = match window {
+            Some(Judgement::Held(held)) => (Some(held), None),
+            Some(Judgement::Open(closes)) => (None, closes),
+            None => (None, None),
+        };
+        let (kind, sends) = classify(
+            recorded.as_ref(),
+            fingerprint,
+            due,
+            held.is_none(),
+            campaign.on_change,
+        );
+        Planned {
+            kind,
+            sends,
+            // A window holds back only what would have been sent.
+            held: held.filter(|_| due && kind == ActionKind::Waiting),
+            // Apply sends nothing after its window closes.
+            closes: closes.filter(|_| sends),
+        }
     };
     let mut failures = Failures::default();
     if per_recipient {
+        // Windows matter only once the campaign is due: until then everything waits anyway.
+        let windows = due
+            .then(|| Windows::of(input.catalog, campaign, input.now))
+            .flatten();
         failures = p.render.render_each(
             recipients,
             crate::render::BATCH,
             budget,
             |recipient, fingerprint| {
-                let verdict = judge(&recipient.phone, fingerprint);
+                let window = match &windows {
+                    Some(windows) => Some(windows.judge(recipient)?),
+                    None => None,
+                };
+                let verdict = judge(&recipient.phone, fingerprint, window);
                 // Unchanged deliveries are only counted: their requests are never built.
-                (verdict, verdict.0 != ActionKind::Unchanged)
+                Ok((verdict, verdict.kind != ActionKind::Unchanged))
             },
             |recipient, judged| tracker.emit(&recipient.phone, judged, sink),
         )?;
@@ -500,11 +532,11 @@ fn plan_campaign(
         let rendered = p.render.render_whole(recipients, input.now).map_err(|e| {
             Failure::Problems(vec![super::problems::render_problem(input.loaded, p, e)])
         })?;
-        let verdict = judge(WHOLE_CAMPAIGN, &rendered.fingerprint);
+        let verdict = judge(WHOLE_CAMPAIGN, &rendered.fingerprint, None);
         let judged = Judged {
             verdict,
             fingerprint: rendered.fingerprint,
-            request: (verdict.0 != ActionKind::Unchanged).then_some(rendered.request),
+            request: (verdict.kind != ActionKind::Unchanged).then_some(rendered.request),
         };
         tracker.emit(WHOLE_CAMPAIGN, judged, sink)?;
     }
@@ -538,10 +570,15 @@ impl Tracker<'_> {
     fn emit(
         &mut self,
         recipient: &str,
-        judged: Judged<(ActionKind, bool)>,
+        judged: Judged<Planned>,
         sink: &mut dyn Sink,
     ) -> Result<(), Failure> {
-        let (kind, sends) = judged.verdict;
+        let Planned {
+            kind,
+            sends,
+            held,
+            closes,
+        } = judged.verdict;
         self.counts.add(kind, sends);
         if let Some(pricer) = &mut self.pricer {
             pricer.add(recipient, kind, sends);
@@ -573,8 +610,14 @@ impl Tracker<'_> {
             request,
             previous,
             reconciled,
+            window_opens: held.map(|h| h.opens),
+            window_closes: closes,
+            zone: held.map(|h| h.zone.name().to_owned()),
         };
         self.counts.add_reconciled(&action);
+        if let Some(held) = held {
+            self.counts.add_window(held.opens);
+        }
         sink.action(&action)?;
         Ok(())
     }

@@ -7,6 +7,7 @@
 //! [`json::Writer`] (the JSON document, which is also the plan file), or several at once
 //! ([`Tee`]). A saved plan is streamed back with [`json::stream`] into the same sinks.
 
+mod classify;
 pub mod cost;
 pub mod engine;
 pub mod inputs;
@@ -16,6 +17,7 @@ pub(crate) mod problems;
 pub mod recorded;
 pub mod safety;
 mod summary;
+pub(crate) mod window;
 
 use std::io;
 
@@ -46,7 +48,8 @@ pub enum ActionKind {
     Changed,
     /// In state with an unknown outcome: never sent again unless `apply --resend-unknown`.
     Unknown,
-    /// The campaign is scheduled later: nothing is sent until it is due.
+    /// The campaign is scheduled later, or the recipient is outside the campaign's send
+    /// window: nothing is sent until it is due and the window open.
     Waiting,
     /// Sent before with the same fingerprint: nothing to do (counted, never listed).
     Unchanged,
@@ -97,6 +100,12 @@ pub struct Counts {
     /// in `unknown` too).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub reconciled: u64,
+    /// Waiting deliveries held by their recipient's send window (counted in `waiting` too).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub window_waiting: u64,
+    /// The earliest time (UTC) a send window opens for one of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_opens: Option<Timestamp>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -121,6 +130,12 @@ impl Counts {
         if delivered && action.action == ActionKind::Unknown {
             self.reconciled += 1;
         }
+    }
+
+    /// Counts an action held by its recipient's send window, which opens at `opens`.
+    pub fn add_window(&mut self, opens: Timestamp) {
+        self.window_waiting += 1;
+        self.window_opens = Some(self.window_opens.map_or(opens, |o| o.min(opens)));
     }
 
     /// The count of one kind.
@@ -153,6 +168,11 @@ impl Counts {
         }
         self.requests += other.requests;
         self.reconciled += other.reconciled;
+        self.window_waiting += other.window_waiting;
+        self.window_opens = match (self.window_opens, other.window_opens) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 
     /// Requests an apply sends: the plan's, and the unknown deliveries too under
@@ -274,6 +294,24 @@ pub struct Campaign {
     /// For a recurring campaign, its schedule: the next occurrence and those missed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recurring: Option<Recurring>,
+    /// The send window it keeps in each recipient's local time; left out when it keeps none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<SendWindow>,
+}
+
+/// The send window a campaign keeps, as the plan shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendWindow {
+    /// `HH:MM-HH:MM`, local wall-clock time.
+    pub hours: String,
+    /// The weekdays it opens on.
+    pub days: Vec<crate::model::Day>,
+    /// Where it is set (`file:line:column`): the campaign's `window:`, or herald.yaml's.
+    pub set_at: String,
+    /// herald.yaml's `timezone:`: the zone of recipients nothing else places, and the zone
+    /// the plan's views show times in besides UTC; left out for UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
 }
 
 impl Campaign {
@@ -296,6 +334,7 @@ impl Campaign {
             late: None,
             occurrence: None,
             recurring: None,
+            window: None,
         }
     }
 
@@ -394,6 +433,16 @@ pub struct Action {
     /// are recorded `sent` by apply, `not_delivered` ones are sent again (`retry`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconciled: Option<crate::reconcile::Decision>,
+    /// For a delivery waiting for its recipient's send window: when it next opens (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_opens: Option<Timestamp>,
+    /// For a delivery sent under a send window: when the recipient's window closes (UTC).
+    /// Apply does not send it from then on; the next plan holds it until the window opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_closes: Option<Timestamp>,
+    /// For a delivery waiting for its recipient's send window: the recipient's zone (IANA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
 }
 
 /// Where a plan reads what Engati knows: Users API audiences, and recipients' histories for

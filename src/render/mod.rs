@@ -298,7 +298,8 @@ impl CampaignRender {
     /// Renders every recipient, on all cores, and hands each delivery to `each` in audience
     /// order. `judge` runs on the rendering threads as soon as a delivery's fingerprint is
     /// known and returns a verdict and whether the request is needed: a re-run plan, where
-    /// nearly every delivery is unchanged, then never builds those requests.
+    /// nearly every delivery is unchanged, then never builds those requests. A judge's error
+    /// (a recipient's data it cannot judge by) fails the recipient as a rendering error does.
     ///
     /// Workers live for the whole campaign and take batches in turn; results come back
     /// through bounded channels, so at most a few batches of requests are in memory. The work
@@ -312,7 +313,7 @@ impl CampaignRender {
         recipients: &[Recipient],
         batch: usize,
         budget: &mut Budget,
-        judge: impl Fn(&Recipient, &Fingerprint) -> (V, bool) + Sync,
+        judge: impl Fn(&Recipient, &Fingerprint) -> Result<(V, bool), MessageError> + Sync,
         mut each: impl FnMut(&Recipient, Judged<V>) -> Result<(), E>,
     ) -> Result<Failures, E> {
         budget.allow(recipients.len());
@@ -386,7 +387,7 @@ impl CampaignRender {
     fn render_counted<V>(
         &self,
         recipient: &Recipient,
-        judge: &impl Fn(&Recipient, &Fingerprint) -> (V, bool),
+        judge: &impl Fn(&Recipient, &Fingerprint) -> Result<(V, bool), MessageError>,
         scratch: &mut Vec<u8>,
         clock: &Clock,
     ) -> Option<Rendering<V>> {
@@ -413,12 +414,12 @@ impl CampaignRender {
     fn render_one<V>(
         &self,
         recipient: &Recipient,
-        judge: &impl Fn(&Recipient, &Fingerprint) -> (V, bool),
+        judge: &impl Fn(&Recipient, &Fingerprint) -> Result<(V, bool), MessageError>,
         scratch: &mut Vec<u8>,
     ) -> Result<Judged<V>, MessageError> {
         let draft = self.message.draft(recipient, scratch)?;
         let fingerprint = draft.fingerprint;
-        let (verdict, needs_request) = judge(recipient, &fingerprint);
+        let (verdict, needs_request) = judge(recipient, &fingerprint)?;
         let request = if needs_request {
             Some(draft.request()?)
         } else {

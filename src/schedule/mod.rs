@@ -77,7 +77,8 @@ impl Recurrence {
                 ScheduleError::new("cron", format!("`{pattern}` is not a cron pattern: {e}"))
             })?;
         let zone_name = timezone.unwrap_or("UTC");
-        let zone = crate::tz::zone(zone_name).map_err(|e| ScheduleError::new("timezone", e))?;
+        let zone = crate::tz::zone(zone_name)
+            .map_err(|e| ScheduleError::new("timezone", e.to_string()))?;
         let day = |field: &'static str, text: &str| {
             text.parse::<Date>().map_err(|_| {
                 ScheduleError::new(

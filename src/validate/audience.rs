@@ -3,16 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::{Catalog, Checker, Loc, phone};
-use crate::diagnostic::{Code, Diagnostic, SourceText, did_you_mean};
+use crate::diagnostic::{Code, Diagnostic, Severity, did_you_mean};
 use crate::load::audience_file;
-use crate::load::csv as load_csv;
 use crate::load::display_name;
-use crate::load::node::{Pos, Span};
 use crate::model::Audience;
 
 /// CSV rows reported per file before the rest are summarized in one line.
@@ -289,6 +286,14 @@ fn inline_fields(
                 ));
             checker.report(d);
         }
+        if let Some(zone) = user.fields.get("timezone") {
+            super::window::check_user_zone(
+                checker,
+                loc,
+                &format!("{sub}/users/{i}/timezone"),
+                zone,
+            );
+        }
         all.retain(|k| k == "phone" || user.fields.contains_key(k));
         for key in user.fields.keys() {
             if !union.contains(key) {
@@ -312,42 +317,6 @@ fn inline_fields(
         exact: true,
         origin: "the inline users".to_owned(),
     }
-}
-
-/// A CSV row whose phone is not E.164, pointing at the value in the row's own text (said
-/// without the value where phones are hidden).
-fn bad_phone(
-    name: &str,
-    record: &crate::load::csv::Record,
-    column: usize,
-    value: &str,
-    help: impl Into<String>,
-) -> Diagnostic {
-    let (line, col, text) = record.position(column);
-    let at = Pos {
-        line: line as usize,
-        col,
-    };
-    let row = record.row();
-    Diagnostic::error(
-        Code::Phone,
-        name.to_owned(),
-        format!("row {row}, column `phone`: `{value}` is not an E.164 phone number"),
-    )
-    .at(
-        Span {
-            start: at,
-            end: Pos {
-                line: at.line,
-                col: at.col + value.chars().count(),
-            },
-        },
-        Some(SourceText::new(Arc::from(text), at.line)),
-    )
-    .help(help)
-    .private(format!(
-        "row {row}, column `phone`: the value is not an E.164 phone number"
-    ))
 }
 
 /// Opens the CSV file `csv` names (relative to the file that names it), with the name it
@@ -396,13 +365,14 @@ fn csv_fields(
         return Fields::Any;
     };
     let mut bad_rows = 0usize;
+    let mut zones = super::window::RowZones::new(&file.columns, checker.windows);
     let mut sample = BTreeMap::new();
     loop {
         let record = match file.rows.next_record() {
             Ok(Some(record)) => record,
             Ok(None) => break,
             Err(e) => {
-                checker.report(csv_error(&name, &e));
+                checker.report(super::csv_cells::csv_error(&name, &e));
                 break;
             }
         };
@@ -418,9 +388,33 @@ fn csv_fields(
         if let Err(e) = phone::check(value) {
             bad_rows += 1;
             if bad_rows <= MAX_CSV_ROW_ERRORS {
-                checker.report(bad_phone(&name, &record, file.phone, value, e.help));
+                let d = super::csv_cells::bad_cell(
+                    Severity::Error,
+                    Code::Phone,
+                    &name,
+                    &record,
+                    (file.phone, "phone"),
+                    value,
+                    "is not an E.164 phone number",
+                );
+                checker.report(d.help(e.help));
             }
         }
+        if let Some((column, value, unknown)) = zones.check(&record) {
+            let d = super::csv_cells::bad_cell(
+                zones.severity(),
+                Code::TimeZone,
+                &name,
+                &record,
+                (column, "timezone"),
+                value,
+                "is not an IANA time zone",
+            );
+            checker.report(d.help(super::window::zone_help(&unknown)));
+        }
+    }
+    if let Some(d) = zones.more(&name) {
+        checker.report(d);
     }
     if bad_rows > MAX_CSV_ROW_ERRORS {
         checker.report(
@@ -465,33 +459,6 @@ fn normalize(name: &str) -> String {
         }
     }
     parts.join("/")
-}
-
-/// A CSV reader's error at its line and column, with the line as its snippet (a row of
-/// recipients' data: private).
-fn csv_error(name: &str, error: &load_csv::Error) -> Diagnostic {
-    let message = match &error.kind {
-        load_csv::ErrorKind::Io(_) => error.message(name),
-        _ => format!("line {}: {}", error.line, error.problem()),
-    };
-    let d = Diagnostic::error(Code::Csv, name, message).help(error.help());
-    let Some(text) = &error.text else {
-        return d;
-    };
-    let start = Pos {
-        line: error.line as usize,
-        col: error.col,
-    };
-    let end = Pos {
-        col: start.col + 1,
-        ..start
-    };
-    let message = d.message.clone();
-    d.at(
-        Span { start, end },
-        Some(SourceText::new(Arc::from(text.as_str()), start.line)),
-    )
-    .private(message)
 }
 
 fn report_cycles(checker: &mut Checker<'_>, catalog: &Catalog) {

@@ -7,6 +7,7 @@
 mod audience;
 mod campaign;
 mod catalog;
+mod csv_cells;
 mod jinja;
 pub mod late;
 pub mod phone;
@@ -14,6 +15,7 @@ mod pricing;
 mod safety;
 mod schema;
 mod template;
+mod window;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -69,6 +71,9 @@ pub(crate) struct Checker<'a> {
     pub budget: crate::jinja::Budget,
     /// Whether running out of it has been reported.
     pub budget_spent_reported: bool,
+    /// Whether the project has a send window anywhere: then a recipient's `timezone` that
+    /// names no zone is an error, not a warning.
+    pub windows: bool,
 }
 
 /// Name comparisons did-you-mean searches may make in one run (well under a second).
@@ -155,6 +160,7 @@ pub fn validate(loaded: &LoadedProject, options: &Options) -> Validated {
         suggestion_budget: SUGGESTION_BUDGET,
         budget: crate::jinja::Budget::validate(),
         budget_spent_reported: false,
+        windows: false,
     };
     let mut catalog = catalog::build(&mut checker);
     catalog.files = confinement(
@@ -176,11 +182,13 @@ pub fn validate(loaded: &LoadedProject, options: &Options) -> Validated {
     }
     catalog.settings = settings;
     catalog.vars = vars;
+    checker.windows = window::uses_windows(&catalog);
 
     template::check(&mut checker, &catalog);
     let fields = audience::check(&mut checker, &catalog);
     campaign::check(&mut checker, &catalog, &fields);
     safety::check(&mut checker, &catalog, &loaded.settings);
+    window::check(&mut checker, &catalog, &loaded.settings);
 
     let mut diagnostics = checker.diagnostics;
     diagnostics.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));

@@ -139,7 +139,7 @@ impl Project {
 }
 
 /// Output with the emulator's port and the state's lineage (random per run) replaced.
-pub(super) fn stable(text: &str) -> String {
+pub(crate) fn stable(text: &str) -> String {
     let text = replace_after(text, "http://127.0.0.1:", "[port]", |c| c.is_ascii_digit());
     replace_after(&text, "\"state_lineage\":\"", "[lineage]", |c| {
         c.is_ascii_hexdigit()

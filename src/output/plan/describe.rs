@@ -165,8 +165,11 @@ pub(super) fn totals(totals: &Counts) -> String {
             "{found} unknown found delivered (apply records them as sent), "
         ));
     }
+    let held = super::window::totals_part(totals)
+        .map(|part| format!(" ({part})"))
+        .unwrap_or_default();
     line.push_str(&format!(
-        "{} unknown left alone, {} waiting, {} unchanged.",
+        "{} unknown left alone, {} waiting{held}, {} unchanged.",
         totals.unknown - found,
         totals.waiting,
         totals.unchanged
@@ -221,6 +224,9 @@ pub(super) fn note(action: &Action) -> Option<String> {
             Verdict::Pending | Verdict::Unknowable => format!("unknown: {why}"),
             Verdict::Unchecked => format!("unknown, not reconciled: {why}"),
         });
+    }
+    if let Some(note) = super::window::action_note(action) {
+        return Some(note);
     }
     match action.action {
         ActionKind::Retry => {

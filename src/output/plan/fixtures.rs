@@ -268,6 +268,9 @@ pub(super) fn action(kind: ActionKind, recipient: &str, request: Request) -> Act
         request,
         previous: None,
         reconciled: None,
+        window_opens: None,
+        window_closes: None,
+        zone: None,
     }
 }
 

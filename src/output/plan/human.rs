@@ -110,6 +110,9 @@ fn write_campaign(out: &mut String, c: &CampaignSummary, paint: &Paint) {
     for note in rails::notes(campaign) {
         out.push_str(&format!("{ACTION_INDENT}{}\n", paint.dim(&note)));
     }
+    if let Some(line) = super::window::campaign_line(campaign, &c.counts) {
+        out.push_str(&format!("{ACTION_INDENT}{}\n", paint.dim(&line)));
+    }
     let parts = describe::count_parts(&c.counts);
     let counts = if parts.is_empty() {
         paint.dim("no recipients")

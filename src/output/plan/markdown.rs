@@ -135,6 +135,9 @@ fn section(c: &CampaignSummary) -> String {
         let line = cost::campaign_line(campaign, &c.counts, priced);
         s.push(&format!("{}\n\n", html(&line)));
     }
+    if let Some(line) = super::window::campaign_line(campaign, &c.counts) {
+        s.push(&format!("_{}_\n\n", html(&line)));
+    }
     for kind in LISTED {
         let mut shown = 0u64;
         for action in c.shown(kind) {

@@ -11,6 +11,7 @@ pub(super) mod markdown;
 pub(super) mod preview;
 mod rails;
 pub(super) mod redact;
+mod window;
 
 pub use human::human;
 pub use markdown::markdown;

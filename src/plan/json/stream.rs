@@ -379,9 +379,16 @@ impl<'de> Visitor<'de> for ActionsSeed<'_, '_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(action) = seq.next_element::<Action>()? {
-            if action.sends && !may_send(self.campaign, action.action) {
+            let claim = if action.sends && !may_send(self.campaign, action.action) {
+                Some("sends")
+            } else if action.window_opens.is_some() && action.action != ActionKind::Waiting {
+                Some("waits for its window")
+            } else {
+                None
+            };
+            if let Some(claim) = claim {
                 let detail = format!(
-                    "campaign {}: a `{}` action for {} says it sends",
+                    "campaign {}: a `{}` action for {} says it {claim}",
                     self.campaign.name,
                     action.action.as_str(),
                     action.recipient
@@ -390,6 +397,9 @@ impl<'de> Visitor<'de> for ActionsSeed<'_, '_> {
             }
             self.tally.add(action.action, action.sends);
             self.tally.add_reconciled(&action);
+            if let Some(opens) = action.window_opens {
+                self.tally.add_window(opens);
+            }
             self.reader.feed(|s| s.take_action(action))?;
         }
         Ok(())
