@@ -5,11 +5,13 @@
 //! - recording a plan's sends as sent, then planning again, gives no sends;
 //! - `suppress` and `previously` never add a message to what a plan sends.
 
+mod plan_support;
+
 use std::collections::BTreeMap;
 use std::io;
 
 use herald::plan::cost::Cost;
-use herald::plan::engine::{self, Input};
+use herald::plan::engine;
 use herald::plan::{Action, ActionKind, Campaign, Counts, Header, Sink};
 use herald::render::NoUsersApi;
 use herald::state::sqlite::SqliteStore;
@@ -96,28 +98,9 @@ fn project(users: &[(u64, String)], on_change: &str) -> tempfile::TempDir {
 
 /// Plans a valid project at a fixed time, without Users API audiences.
 fn try_plan(dir: &std::path::Path, store: &dyn Store) -> Result<Collect, engine::Failure> {
-    let loaded = herald::load::load(dir).unwrap();
-    let validated = herald::validate::validate(&loaded, &herald::validate::Options::default());
-    let messages: Vec<&str> = validated
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| d.message.as_str())
-        .collect();
-    assert!(messages.is_empty(), "{messages:?}");
-    let api = validated.catalog.settings.as_ref().unwrap().api_for(None);
-    let input = Input {
-        loaded: &loaded,
-        catalog: &validated.catalog,
-        api: &api,
-        now: "2026-12-01T00:00:00Z".parse().unwrap(),
-        environment: None,
-        selection: &[],
-        inputs_hash: String::new(),
-        reconciled: None,
-    };
     let mut sink = Collect::default();
-    engine::run(&input, &mut NoUsersApi, store, &mut sink)?;
+    let now = "2026-12-01T00:00:00Z".parse().unwrap();
+    plan_support::plan_with(dir, now, &mut NoUsersApi, store, &mut sink)?;
     Ok(sink)
 }
 

@@ -3,11 +3,12 @@
 //! - each recipient gets each occurrence at most once, however often apply runs;
 //! - nothing is sent before its occurrence, and what is sent is the latest occurrence due.
 
+mod plan_support;
+
 use std::collections::BTreeSet;
 use std::io;
 
 use herald::plan::cost::Cost;
-use herald::plan::engine::{self, Input};
 use herald::plan::{Action, Campaign, Counts, Header, Sink};
 use herald::render::NoUsersApi;
 use herald::schedule::Recurrence;
@@ -69,22 +70,8 @@ fn project(cron: &str, zone: &str, users: usize) -> tempfile::TempDir {
 
 /// Plans at `now` and records every send as sent, as an apply at `now` would.
 fn apply_at(dir: &std::path::Path, store: &mut SqliteStore, now: Timestamp) -> Sends {
-    let loaded = herald::load::load(dir).unwrap();
-    let validated = herald::validate::validate(&loaded, &herald::validate::Options::default());
-    assert!(!validated.has_errors(), "{:?}", validated.diagnostics);
-    let api = validated.catalog.settings.as_ref().unwrap().api_for(None);
-    let input = Input {
-        loaded: &loaded,
-        catalog: &validated.catalog,
-        api: &api,
-        now,
-        environment: None,
-        selection: &[],
-        inputs_hash: String::new(),
-        reconciled: None,
-    };
     let mut sends = Sends::default();
-    engine::run(&input, &mut NoUsersApi, &*store, &mut sends).expect("a plan");
+    plan_support::plan_with(dir, now, &mut NoUsersApi, &*store, &mut sends).expect("a plan");
     let batch: Vec<Delivery> = sends
         .sends
         .iter()

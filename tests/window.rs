@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use apply_support::{Project, Setup, stable, state_outcomes};
 use herald::engati::ReadError;
 use herald::engati::api::BotUser;
-use herald::plan::engine::{self, Input};
+use herald::plan::engine;
 use herald::plan::json::{self, Document};
 use herald::render::{NoUsersApi, UsersSource};
 use herald::state::Outcome;
@@ -245,22 +245,8 @@ fn try_plan_at(
     now: Timestamp,
     users: &mut dyn UsersSource,
 ) -> Result<Document, engine::Failure> {
-    let loaded = herald::load::load(dir).unwrap();
-    let validated = herald::validate::validate(&loaded, &herald::validate::Options::default());
-    assert!(!validated.has_errors(), "{:?}", validated.diagnostics);
-    let api = validated.catalog.settings.as_ref().unwrap().api_for(None);
-    let input = Input {
-        loaded: &loaded,
-        catalog: &validated.catalog,
-        api: &api,
-        now,
-        environment: None,
-        selection: &[],
-        inputs_hash: String::new(),
-        reconciled: None,
-    };
     let mut out = json::Writer::new(Vec::new());
-    engine::run(&input, users, &SqliteStore::in_memory(), &mut out)?;
+    apply_support::plan_with(dir, now, users, &SqliteStore::in_memory(), &mut out)?;
     Ok(json::parse(&String::from_utf8(out.into_inner()).unwrap()).expect("it reads back"))
 }
 

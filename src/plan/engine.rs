@@ -11,17 +11,14 @@ use super::cost::{self, Cost, Pricer};
 use super::recorded::RecordedIndex;
 use super::safety::{Cap, Caps};
 use super::window::{Held, Judgement, Windows};
-use super::{
-    Action, ActionKind, Campaign, Counts, Header, Lateness, Previous, SendWindow, Sink,
-    Suppression, Target, TemplateText,
-};
+use super::{Action, ActionKind, Counts, Header, Lateness, Previous, Sink, Target};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::fingerprint::Fingerprint;
 use crate::jinja::Budget;
 use crate::load::LoadedProject;
-use crate::model::{Api, HeaderKind};
+use crate::model::Api;
 use crate::reconcile::{self, Decisions, Verdict};
-use crate::render::{Failures, Judged, Prepared, Suppressed, UsersSource, When, prepare};
+use crate::render::{Failures, Judged, Prepared, UsersSource, When, prepare};
 use crate::state::{Outcome, Recorded, Round, StateError, Store, WHOLE_CAMPAIGN};
 use crate::validate::late::{self, Lateness as Late};
 use crate::validate::{Catalog, Item};
@@ -161,7 +158,7 @@ pub fn run(
         budget: cost::Budget {
             max_per_apply: input.catalog.budget.map(|limit| Cap {
                 limit,
-                set_at: settings_position(input.loaded, "/budget/max_per_apply"),
+                set_at: super::describe::settings_position(input.loaded, "/budget/max_per_apply"),
             }),
         },
     };
@@ -241,7 +238,7 @@ fn caps(input: &Input<'_>) -> Caps {
     let Some(settings) = &input.catalog.settings else {
         return Caps::default();
     };
-    let at = |pointer: &str| settings_position(input.loaded, pointer);
+    let at = |pointer: &str| super::describe::settings_position(input.loaded, pointer);
     Caps {
         max_sends: settings.safety.max_sends.map(|limit| Cap {
             limit,
@@ -292,137 +289,6 @@ fn select<'a>(input: &Input<'a>) -> Result<Vec<&'a Item<crate::model::Campaign>>
     Ok(selected)
 }
 
-/// How a plan (or a review) describes a prepared campaign. Broadcasts are always due: they
-/// are sent at once with their publish time and Engati schedules them.
-pub(crate) fn describe(
-    loaded: &LoadedProject,
-    catalog: &Catalog,
-    p: &Prepared<'_>,
-    now: Timestamp,
-) -> Campaign {
-    let campaign = &p.item.value;
-    Campaign {
-        name: p.item.name.clone(),
-        description: campaign.description.clone(),
-        send: p.render.message.kind_name().to_owned(),
-        schedule: p.render.when.at(),
-        // Engati schedules a one-off broadcast from `publishedOn`; a recurring campaign's
-        // round, broadcast or not, goes once its occurrence has come.
-        due: match p.render.when {
-            When::Occurrence(_) | When::Over => p.render.when.is_due(now),
-            _ => !p.render.message.per_recipient() || p.render.when.is_due(now),
-        },
-        on_change: campaign.on_change,
-        recipients: p.audience.recipients.len() as u64,
-        template: template_text(catalog, campaign),
-        user_paths: p.render.message.user_paths(),
-        suppression: match p.suppressed {
-            Suppressed::NoList => None,
-            Suppressed::Applied(suppressed) => Some(Suppression {
-                suppressed,
-                opted_out: false,
-            }),
-            Suppressed::OptedOut => Some(Suppression {
-                suppressed: 0,
-                opted_out: true,
-            }),
-        },
-        max_sends: campaign.max_sends.map(|limit| Cap {
-            limit,
-            set_at: p.item.loc.position(&loaded.resources, "/max_sends"),
-        }),
-        previously: campaign.previously.clone(),
-        late: None,
-        occurrence: p.render.when.occurrence(),
-        recurring: recurring(campaign, p.render.when, now),
-        window: send_window(loaded, catalog, p),
-    }
-}
-
-/// The window a prepared campaign keeps, and where it is set.
-fn send_window(loaded: &LoadedProject, catalog: &Catalog, p: &Prepared<'_>) -> Option<SendWindow> {
-    let window = super::window::effective(catalog, &p.item.value)?;
-    let set_at = if p.item.value.window.is_some() {
-        p.item.loc.position(&loaded.resources, "/window")
-    } else {
-        settings_position(loaded, "/window")
-    };
-    Some(SendWindow {
-        hours: window.hours.clone(),
-        days: window
-            .days
-            .clone()
-            .unwrap_or_else(|| crate::model::Day::ALL.to_vec()),
-        set_at,
-        timezone: super::window::project_zone(catalog)
-            .filter(|z| *z != crate::tz::ZoneId::utc())
-            .map(|z| z.name().to_owned()),
-    })
-}
-
-/// Where `pointer` is in herald.yaml: `file:line:column`.
-fn settings_position(loaded: &LoadedProject, pointer: &str) -> String {
-    let file = &loaded.settings;
-    match file.documents.first() {
-        Some(doc) => {
-            let start = doc.span_at(pointer).start;
-            format!("{}:{}:{}", file.name, start.line, start.col + 1)
-        }
-        None => file.name.clone(),
-    }
-}
-
-/// The occurrences of a recurring campaign between the latest one state holds deliveries of
-/// and the one planned: skipped, never sent late.
-fn count_missed(
-    described: &mut Campaign,
-    campaign: &crate::model::Campaign,
-    store: &dyn Store,
-) -> Result<(), StateError> {
-    let (Some(recurring), Some(occurrence)) = (described.recurring.as_mut(), described.occurrence)
-    else {
-        return Ok(());
-    };
-    let Some(Ok(recurrence)) = campaign
-        .schedule
-        .as_ref()
-        .and_then(crate::model::Schedule::recurrence)
-    else {
-        return Ok(());
-    };
-    if let Some(last) = store.latest_occurrence(&described.name)?
-        && last < occurrence
-    {
-        recurring.missed = recurrence.count_between(last, occurrence, MISSED_COUNTED) as u64;
-    }
-    Ok(())
-}
-
-/// Missed occurrences counted at most: a minutely pattern left a year is "1000 missed".
-const MISSED_COUNTED: usize = 1000;
-
-/// A recurring campaign's schedule as of `now`: the next occurrence after the one planned
-/// (`missed` is counted against state by the planner).
-fn recurring(
-    campaign: &crate::model::Campaign,
-    when: When,
-    now: Timestamp,
-) -> Option<super::Recurring> {
-    let recurrence = campaign.schedule.as_ref()?.recurrence()?.ok()?;
-    let next = match when {
-        When::Occurrence(at) if at > now => Some(at),
-        When::Occurrence(at) => recurrence.next_after(at),
-        _ => None,
-    };
-    Some(super::Recurring {
-        cron: recurrence.pattern().to_owned(),
-        timezone: recurrence.zone_name().to_owned(),
-        next,
-        missed: 0,
-        ended: when == When::Over,
-    })
-}
-
 /// Plans one campaign: its header, then every action, then its counts and cost; and the
 /// recipients whose message could not be rendered.
 fn plan_campaign(
@@ -438,8 +304,8 @@ fn plan_campaign(
     let name = &p.item.name;
     let per_recipient = p.render.message.per_recipient();
     let recipients = &p.audience.recipients;
-    let mut described = describe(input.loaded, input.catalog, p, input.now);
-    count_missed(&mut described, campaign, store)?;
+    let mut described = super::describe::describe(input.loaded, input.catalog, p, input.now);
+    super::describe::count_missed(&mut described, campaign, store)?;
     let seconds = |by: jiff::SignedDuration| by.as_secs().unsigned_abs();
     described.late = match lateness {
         Late::SendLate(by) => Some(Lateness {
@@ -656,43 +522,4 @@ impl Tracker<'_> {
         }
         Ok(previous)
     }
-}
-
-/// The approved template a campaign sends, for previews.
-fn template_text(catalog: &Catalog, campaign: &crate::model::Campaign) -> Option<TemplateText> {
-    let use_ = campaign
-        .send
-        .template
-        .as_ref()
-        .map(|t| t.use_.as_str())
-        .or(campaign
-            .send
-            .template_broadcast
-            .as_ref()
-            .map(|t| t.use_.as_str()))?;
-    let item = catalog.templates.get(use_)?;
-    let t = &item.value;
-    Some(TemplateText {
-        name: t.name.clone().unwrap_or_else(|| item.name.clone()),
-        header: match t.header {
-            HeaderKind::None => "none",
-            HeaderKind::Text => "text",
-            HeaderKind::Image => "image",
-            HeaderKind::Video => "video",
-            HeaderKind::Document => "document",
-        }
-        .to_owned(),
-        body: t.body.clone(),
-        buttons: t
-            .buttons
-            .iter()
-            .map(|b| {
-                b.quick_reply
-                    .clone()
-                    .or(b.url.as_ref().map(|u| u.text.clone()))
-                    .or(b.copy_code.clone())
-                    .unwrap_or_default()
-            })
-            .collect(),
-    })
 }

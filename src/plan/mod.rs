@@ -9,6 +9,7 @@
 
 mod classify;
 pub mod cost;
+mod describe;
 pub mod engine;
 pub mod inputs;
 pub mod json;
@@ -29,7 +30,7 @@ use crate::fingerprint::Fingerprint;
 use crate::model::OnChange;
 use crate::state::Outcome;
 
-pub(crate) use engine::describe;
+pub(crate) use describe::describe;
 pub use make::{Options, Project, make};
 pub use summary::{CampaignSummary, Summary};
 

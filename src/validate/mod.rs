@@ -13,6 +13,7 @@ pub mod late;
 pub mod phone;
 mod pricing;
 mod safety;
+mod schedule;
 mod schema;
 mod template;
 mod window;

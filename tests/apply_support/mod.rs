@@ -12,7 +12,7 @@ use herald::state::Round;
 use herald::state::sqlite::SqliteStore;
 use herald::state::{Outcome, Store};
 #[allow(unused_imports)]
-pub(crate) use plan_support::{AFTER_DUE, BEFORE_DUE, Project, stable};
+pub(crate) use plan_support::{AFTER_DUE, BEFORE_DUE, Project, plan_with, stable};
 
 /// A sent request as the emulator saw it: path, query, JSON body.
 pub(crate) type Sent = (String, Vec<(String, String)>, Option<serde_json::Value>);

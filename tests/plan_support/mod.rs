@@ -182,3 +182,35 @@ pub(super) fn git(dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// Plans the valid project in `dir` as of `now` through the library (no binary, no API key),
+/// against `store`, into `sink`; `users` answers Users API audiences.
+pub(crate) fn plan_with(
+    dir: &Path,
+    now: jiff::Timestamp,
+    users: &mut dyn herald::render::UsersSource,
+    store: &dyn Store,
+    sink: &mut dyn herald::plan::Sink,
+) -> Result<herald::plan::engine::Made, herald::plan::engine::Failure> {
+    let loaded = herald::load::load(dir).unwrap();
+    let validated = herald::validate::validate(&loaded, &herald::validate::Options::default());
+    let errors: Vec<&str> = validated
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.message.as_str())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let api = validated.catalog.settings.as_ref().unwrap().api_for(None);
+    let input = herald::plan::engine::Input {
+        loaded: &loaded,
+        catalog: &validated.catalog,
+        api: &api,
+        now,
+        environment: None,
+        selection: &[],
+        inputs_hash: String::new(),
+        reconciled: None,
+    };
+    herald::plan::engine::run(&input, users, store, sink)
+}
