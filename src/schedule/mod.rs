@@ -74,17 +74,30 @@ impl Recurrence {
             .build()
             .parse(pattern)
             .map_err(|e| {
-                ScheduleError::new("cron", format!("`{pattern}` is not a cron pattern: {e}"))
+                ScheduleError::new(
+                    "cron",
+                    format!("`{pattern}` is not a cron pattern: {}", reason(&e)),
+                )
             })?;
         let zone_name = timezone.unwrap_or("UTC");
         let zone = crate::tz::zone(zone_name)
             .map_err(|e| ScheduleError::new("timezone", e.to_string()))?;
         let day = |field: &'static str, text: &str| {
             text.parse::<Date>().map_err(|_| {
-                ScheduleError::new(
-                    field,
-                    format!("`{text}` is not a day: write it as YYYY-MM-DD, e.g. 2026-12-01"),
-                )
+                let shaped = text.len() == 10
+                    && text.char_indices().all(|(i, c)| {
+                        if i == 4 || i == 7 {
+                            c == '-'
+                        } else {
+                            c.is_ascii_digit()
+                        }
+                    });
+                let message = if shaped {
+                    format!("`{text}` is not a day of the calendar")
+                } else {
+                    format!("`{text}` is not a day: write it as YYYY-MM-DD, e.g. 2026-12-01")
+                };
+                ScheduleError::new(field, message)
             })
         };
         let start_of = |field: &'static str, date: Date| {
@@ -122,9 +135,13 @@ impl Recurrence {
         };
         let start = first.unwrap_or(Timestamp::UNIX_EPOCH);
         if recurrence.next_after(start).is_none() && recurrence.latest_due(start).is_none() {
+            let when = match (from, until) {
+                (None, None) => "",
+                _ => " between `from` and `until`",
+            };
             return Err(ScheduleError::new(
                 "cron",
-                format!("`{pattern}` never happens between `from` and `until`"),
+                format!("`{pattern}` never happens{when}"),
             ));
         }
         Ok(recurrence)
@@ -193,6 +210,17 @@ impl Recurrence {
     /// `t` in the schedule's zone, as croner searches from it.
     fn at(&self, t: Timestamp) -> CronTime {
         CronTime(t.to_zoned_datetime(self.zone.clone()))
+    }
+}
+
+/// croner's reason, without its error kind's prefix.
+fn reason(e: &croner::errors::CronError) -> String {
+    use croner::errors::CronError;
+    match e {
+        CronError::InvalidPattern(why)
+        | CronError::IllegalCharacters(why)
+        | CronError::ComponentError(why) => why.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -343,5 +371,19 @@ mod tests {
         );
         // February 30th never comes.
         assert_eq!(field("0 9 30 2 *", None, None, None), "cron");
+        let message = |cron: &str, from: Option<&str>| {
+            Recurrence::parse(cron, None, from, None)
+                .unwrap_err()
+                .message
+        };
+        assert_eq!(message("0 9 30 2 *", None), "`0 9 30 2 *` never happens");
+        assert_eq!(
+            message("0 9 * * *", Some("2026-02-30")),
+            "`2026-02-30` is not a day of the calendar"
+        );
+        assert_eq!(
+            message("*/0 * * * *", None),
+            "`*/0 * * * *` is not a cron pattern: Step cannot be zero."
+        );
     }
 }
