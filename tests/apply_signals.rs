@@ -70,9 +70,8 @@ fn a_second_signal_exits_at_once_and_the_next_apply_recovers_alone() {
         .spawn()
         .unwrap();
     apply_support::wait_for("requests in flight", || {
-        state_outcomes(&setup)
-            .values()
-            .any(|o| *o == Outcome::InFlight)
+        apply_support::state_outcomes_once_ready(&setup)
+            .is_some_and(|all| all.values().any(|o| *o == Outcome::InFlight))
     });
     signal(&apply, "-TERM");
     std::thread::sleep(Duration::from_millis(200));

@@ -125,7 +125,7 @@ fn a_recurring_campaign_sends_each_occurrence_once_and_skips_missed_ones() {
     // Before the first Monday: waiting, nothing sent.
     let before = plan_and_apply(&setup, "2026-12-05T12:00:00Z");
     assert!(
-        before.contains("every \"0 9 * * MON\" (Asia/Kolkata): waiting for the first occurrence, 2026-12-07T03:30:00Z"),
+        before.contains("every \"0 9 * * MON\" (Asia/Kolkata): waiting for the first occurrence, 2026-12-07T03:30:00Z (Mon 2026-12-07 09:00 Asia/Kolkata)"),
         "{before}"
     );
     assert!(weekly_sends(&setup).is_empty());
@@ -133,7 +133,7 @@ fn a_recurring_campaign_sends_each_occurrence_once_and_skips_missed_ones() {
     // Monday 7th, 09:05 in India: the first occurrence goes to both testers.
     let first = plan_and_apply(&setup, "2026-12-07T03:35:00Z");
     assert!(
-        first.contains("occurrence 2026-12-07T03:30:00Z due, next 2026-12-14T03:30:00Z"),
+        first.contains("occurrence 2026-12-07T03:30:00Z (Mon 2026-12-07 09:00 Asia/Kolkata) due, next 2026-12-14T03:30:00Z"),
         "{first}"
     );
     assert_eq!(
@@ -149,7 +149,7 @@ fn a_recurring_campaign_sends_each_occurrence_once_and_skips_missed_ones() {
     // Three weeks later: the 14th and 21st were missed and are skipped; only the 28th goes.
     let late = plan_and_apply(&setup, "2026-12-28T06:00:00Z");
     assert!(
-        late.contains("occurrence 2026-12-28T03:30:00Z due, next 2027-01-04T03:30:00Z, 2 missed occurrences skipped"),
+        late.contains("occurrence 2026-12-28T03:30:00Z (Mon 2026-12-28 09:00 Asia/Kolkata) due, next 2027-01-04T03:30:00Z, 2 missed occurrences skipped"),
         "{late}"
     );
     assert_eq!(

@@ -26,6 +26,7 @@ pub(crate) fn describe(
         description: campaign.description.clone(),
         send: p.render.message.kind_name().to_owned(),
         schedule: p.render.when.at(),
+        schedule_local: written_time(campaign, p.render.when),
         // Engati schedules a one-off broadcast from `publishedOn`; a recurring campaign's
         // round, broadcast or not, goes once its occurrence has come.
         due: match p.render.when {
@@ -180,4 +181,39 @@ fn template_text(catalog: &Catalog, campaign: &crate::model::Campaign) -> Option
             })
             .collect(),
     })
+}
+
+/// The plan's time of a campaign as its file wrote it: `at` in the offset it was written with,
+/// a recurring campaign's occurrence in its zone. `None` when that is UTC (the plan's own).
+fn written_time(campaign: &crate::model::Campaign, when: When) -> Option<String> {
+    let schedule = campaign.schedule.as_ref()?;
+    let at = when.at()?;
+    let zone = match (&schedule.at, schedule.recurrence()) {
+        (_, Some(Ok(recurrence))) => crate::tz::zone(recurrence.zone_name()).ok()?,
+        (Some(text), _) => jiff::tz::TimeZone::fixed(written_offset(text)?),
+        _ => return None,
+    };
+    let local = at.to_zoned_datetime(zone.clone());
+    if local.offset() == jiff::tz::Offset::UTC && zone == jiff::tz::TimeZone::UTC {
+        return None;
+    }
+    Some(match schedule.recurrence() {
+        Some(Ok(r)) => format!("{} {}", local.strftime("%a %Y-%m-%d %H:%M"), r.zone_name()),
+        _ => local.strftime("%Y-%m-%d %H:%M %:z").to_string(),
+    })
+}
+
+/// The UTC offset an RFC 3339 time was written with (`+05:30`); `None` for `Z` and `+00:00`.
+fn written_offset(text: &str) -> Option<jiff::tz::Offset> {
+    let tail = text.get(text.len().checked_sub(6)?..)?;
+    let sign = match tail.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (hours, minutes) = tail[1..].split_once(':')?;
+    let seconds = sign * (hours.parse::<i32>().ok()? * 3600 + minutes.parse::<i32>().ok()? * 60);
+    (seconds != 0)
+        .then(|| jiff::tz::Offset::from_seconds(seconds).ok())
+        .flatten()
 }

@@ -264,6 +264,10 @@ pub struct Campaign {
     pub send: String,
     /// `schedule.at` in UTC; `None` for `now` or no schedule.
     pub schedule: Option<Timestamp>,
+    /// `schedule` as the campaign file wrote it: in `at`'s offset (`2026-12-01 09:00 +05:30`),
+    /// or a recurring campaign's occurrence in its `timezone`; left out for UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_local: Option<String>,
     /// Whether it is due at the plan's time.
     pub due: bool,
     /// `keep` or `resend`.
@@ -324,6 +328,7 @@ impl Campaign {
             description: None,
             send: send.to_owned(),
             schedule: None,
+            schedule_local: None,
             due: true,
             on_change: crate::model::OnChange::Keep,
             recipients: 0,

@@ -149,8 +149,15 @@ pub(crate) fn wait_for(what: &str, done: impl Fn() -> bool) {
 pub(crate) fn state_outcomes(
     setup: &Setup,
 ) -> std::collections::BTreeMap<(String, String), Outcome> {
-    let store = SqliteStore::open_read_only(&setup.project.path().join(".herald/state.db"))
-        .expect("the state opens");
+    state_outcomes_once_ready(setup).expect("the state opens")
+}
+
+/// [`state_outcomes`], or `None` while the state cannot be read yet: an apply that has just
+/// created it may still be migrating it (a reader never migrates), as polls meet it.
+pub(crate) fn state_outcomes_once_ready(
+    setup: &Setup,
+) -> Option<std::collections::BTreeMap<(String, String), Outcome>> {
+    let store = SqliteStore::open_read_only(&setup.project.path().join(".herald/state.db")).ok()?;
     let mut all = std::collections::BTreeMap::new();
     for campaign in store.campaigns().unwrap() {
         for (recipient, r) in store
@@ -160,7 +167,7 @@ pub(crate) fn state_outcomes(
             all.insert((campaign.campaign.clone(), recipient), r.outcome);
         }
     }
-    all
+    Some(all)
 }
 
 /// The text with the emulator's port (a free one, different every run) masked.

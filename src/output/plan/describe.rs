@@ -68,11 +68,12 @@ pub(crate) fn schedule(campaign: &Campaign) -> String {
     if let Some(recurring) = &campaign.recurring {
         return recurring_schedule(campaign, recurring);
     }
+    let shown = |at: jiff::Timestamp| written(campaign, at);
     match (is_broadcast(campaign), campaign.schedule) {
-        (true, Some(at)) => format!("publishes at {at}"),
+        (true, Some(at)) => format!("publishes at {}", shown(at)),
         (true, None) => "publishes at apply".to_owned(),
         (false, _) if campaign.due => "due".to_owned(),
-        (false, Some(at)) => format!("waiting until {at}"),
+        (false, Some(at)) => format!("waiting until {}", shown(at)),
         (false, None) => "waiting".to_owned(),
     }
 }
@@ -89,8 +90,11 @@ fn recurring_schedule(campaign: &Campaign, recurring: &crate::plan::Recurring) -
         return format!("{every}: ended, its last day has passed");
     }
     let mut text = match (campaign.occurrence, campaign.due) {
-        (Some(at), true) => format!("{every}: occurrence {at} due"),
-        (Some(at), false) => format!("{every}: waiting for the first occurrence, {at}"),
+        (Some(at), true) => format!("{every}: occurrence {} due", written(campaign, at)),
+        (Some(at), false) => format!(
+            "{every}: waiting for the first occurrence, {}",
+            written(campaign, at)
+        ),
         (None, _) => every,
     };
     if campaign.due
@@ -105,6 +109,15 @@ fn recurring_schedule(campaign: &Campaign, recurring: &crate::plan::Recurring) -
         ));
     }
     text
+}
+
+/// The campaign's time in UTC, with the time as its file wrote it when that is not UTC:
+/// `2026-12-01T03:30:00Z (2026-12-01 09:00 +05:30)`.
+fn written(campaign: &Campaign, at: jiff::Timestamp) -> String {
+    match &campaign.schedule_local {
+        Some(local) => format!("{at} ({})", clean(local)),
+        None => at.to_string(),
+    }
 }
 
 /// `keep` or `resend`.
