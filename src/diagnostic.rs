@@ -133,6 +133,9 @@ pub enum Code {
     /// A time zone that is not in the IANA database: herald.yaml's `timezone:`, or a
     /// recipient's `user.timezone`.
     TimeZone,
+    /// A template broadcast to more recipients than `api.messaging_limit` lets one day reach:
+    /// it could never go out.
+    MessagingLimit,
 }
 
 impl Code {
@@ -184,6 +187,7 @@ impl Code {
             Code::Budget => "pricing::budget",
             Code::Window => "campaign::window",
             Code::TimeZone => "time::zone",
+            Code::MessagingLimit => "campaign::messaging_limit",
         }
     }
 }

@@ -7,8 +7,8 @@ pub mod window;
 
 pub use pricing::{CategoryRates, PricingFile};
 pub use project::{
-    Api, ApiOverlay, ApplySettings, Backend, Budget, ByteSize, Environment, Files, Project,
-    Reconcile, Safety, StateConfig, TriggerApi, VarValue,
+    Api, ApiOverlay, ApplySettings, Backend, Budget, ByteSize, Environment, Files, FrequencyCap,
+    Project, Reconcile, Safety, StateConfig, TriggerApi, VarValue,
 };
 pub use resources::{
     ApprovedButton, Audience, AudienceRef, BroadcastSend, ButtonParam, Campaign, Category,

@@ -57,6 +57,38 @@ pub struct Project {
     /// estimated to cost more is unsafe, and apply refuses it unless given `--force`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<Budget>,
+    /// How often one person may hear from the brand: a recipient who got `max` messages of
+    /// `categories` from any campaign in the last `per` (as state shows) is `capped`, and a
+    /// later apply sends to them once they are under the cap again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_cap: Option<FrequencyCap>,
+}
+
+/// `frequency_cap:` in herald.yaml.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FrequencyCap {
+    /// The most messages one recipient gets in any `per`.
+    #[schemars(range(min = 1))]
+    pub max: u32,
+    /// The span the cap counts over: minutes, hours or days (`90m`, `24h`, `7d`).
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,5}(m|h|d)$"))]
+    pub per: String,
+    /// The template categories the cap counts and holds back. Default: `[marketing]`, so
+    /// order updates and one-time passwords always go.
+    #[serde(default = "FrequencyCap::default_categories")]
+    pub categories: Vec<super::Category>,
+}
+
+impl FrequencyCap {
+    fn default_categories() -> Vec<super::Category> {
+        vec![super::Category::Marketing]
+    }
+
+    /// `per`; `None` when it is not a duration (the schema refuses those).
+    pub fn per(&self) -> Option<jiff::SignedDuration> {
+        duration(&self.per).filter(jiff::SignedDuration::is_positive)
+    }
 }
 
 /// `budget:` in herald.yaml.
@@ -248,6 +280,13 @@ pub struct Api {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 600))]
     pub timeout_seconds: Option<u32>,
+    /// WhatsApp's messaging limit for the business's numbers: how many unique recipients
+    /// business-initiated messages may reach in any 24 hours (250, 2000, 10000, 100000; leave
+    /// it out when unlimited). Recipients beyond it, counting those state shows reached in
+    /// the last 24 hours, wait for the next wave. Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub messaging_limit: Option<u64>,
 }
 
 /// The form of Engati's API trigger endpoint.
@@ -301,6 +340,9 @@ impl Project {
             if let Some(v) = o.timeout_seconds {
                 api.timeout_seconds = Some(v);
             }
+            if let Some(v) = o.messaging_limit {
+                api.messaging_limit = Some(v);
+            }
         }
         api
     }
@@ -340,6 +382,10 @@ pub struct ApiOverlay {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 600))]
     pub timeout_seconds: Option<u32>,
+    /// Replaces `api.messaging_limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub messaging_limit: Option<u64>,
 }
 
 /// Which store keeps the record of deliveries.

@@ -67,6 +67,17 @@ pub enum Category {
     Authentication,
 }
 
+impl Category {
+    /// The category's name, as files write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Marketing => "marketing",
+            Category::Utility => "utility",
+            Category::Authentication => "authentication",
+        }
+    }
+}
+
 impl Template {
     /// The template's category (`marketing` when it says none).
     pub fn category(&self) -> Category {

@@ -8,6 +8,7 @@ use jiff::Timestamp;
 
 pub use super::classify::classify;
 use super::cost::{self, Cost, Pricer};
+use super::pacing::{self, Held as Paced, Pacing};
 use super::recorded::RecordedIndex;
 use super::safety::{Cap, Caps};
 use super::window::{Held, Judgement, Windows};
@@ -134,6 +135,13 @@ pub fn run(
         (prepared, preloaded)
     });
     let (prepared, warnings) = prepared?;
+    if let Some(limit) = input.api.messaging_limit {
+        let problems = too_big_for_a_wave(input, &prepared, limit);
+        if !problems.is_empty() {
+            return Err(Failure::Problems(problems));
+        }
+    }
+    let mut pacing = Pacing::load(input.catalog, input.api.messaging_limit, input.now, store)?;
     let header = Header {
         herald_version: env!("CARGO_PKG_VERSION").to_owned(),
         created_at: input.now,
@@ -161,6 +169,13 @@ pub fn run(
                 set_at: super::describe::settings_position(input.loaded, "/budget/max_per_apply"),
             }),
         },
+        frequency_cap: frequency_cap(input),
+        timezone: input
+            .catalog
+            .settings
+            .as_ref()
+            .and_then(|s| s.timezone.clone()),
+        messaging_limit: messaging_limit(input, pacing.as_ref()),
     };
     sink.begin(&header)?;
     let mut totals = Counts::default();
@@ -168,7 +183,18 @@ pub fn run(
     // Recipients whose message cannot be sent are errors, collected over every campaign so
     // one run reports them all; the plan is then not made.
     let mut problems = Vec::new();
-    for p in &prepared {
+    // Whether each campaign is held to the frequency cap: what one sends is remembered only
+    // while a later one is.
+    let capped: Vec<bool> = prepared
+        .iter()
+        .map(|p| {
+            p.render.message.per_recipient()
+                && pacing.as_ref().is_some_and(|pacing| {
+                    pacing.capped(pacing::template_category(input.catalog, &p.item.value))
+                })
+        })
+        .collect();
+    for (i, p) in prepared.iter().enumerate() {
         let recorded = match preloaded.take().transpose()? {
             Some((name, map)) if name == p.item.name && p.item.value.previously.is_empty() => map,
             _ => RecordedIndex::load_all(store, &names(p.item), p.render.when.occurrence())?,
@@ -184,8 +210,17 @@ pub fn run(
             ));
             continue;
         }
-        let (counts, cost, failures) =
-            plan_campaign(input, p, &recorded, lateness, store, sink, &mut budget)?;
+        let paced = pacing.as_mut().map(|pacing| CampaignPacing {
+            pacing,
+            capped: capped[i],
+            remember: capped[i + 1..].contains(&true),
+        });
+        let past = Past {
+            recorded: &recorded,
+            lateness,
+            paced,
+        };
+        let (counts, cost, failures) = plan_campaign(input, p, past, store, sink, &mut budget)?;
         problems.extend(super::problems::failures(input.loaded, p, &failures));
         totals.merge(&counts);
         if let (Some(total), Some(cost)) = (total_cost.as_mut(), &cost) {
@@ -231,6 +266,71 @@ fn lateness(input: &Input<'_>, p: &Prepared<'_>, recorded: &RecordedIndex) -> La
         recorded.any_sent(),
         p.item.value.late,
     )
+}
+
+/// Template broadcasts to more recipients than `limit`: a broadcast goes out whole, so one of
+/// those would wait for a wave that never comes.
+fn too_big_for_a_wave(input: &Input<'_>, prepared: &[Prepared<'_>], limit: u64) -> Vec<Diagnostic> {
+    prepared
+        .iter()
+        .filter(|p| {
+            !p.render.message.per_recipient()
+                && pacing::template_category(input.catalog, &p.item.value).is_some()
+                && p.audience.recipients.len() as u64 > limit
+        })
+        .map(|p| {
+            let n = p.audience.recipients.len();
+            p.item
+                .loc
+                .diagnostic(
+                    &input.loaded.resources,
+                    crate::diagnostic::Severity::Error,
+                    Code::MessagingLimit,
+                    "/audience",
+                    format!(
+                        "campaign `{}` broadcasts a template to {n} recipients, more than \
+                         api.messaging_limit ({limit}) lets the business reach in 24 hours: \
+                         it would never go out",
+                        p.item.name
+                    ),
+                )
+                .label(format!("{n} recipients"))
+                .help(
+                    "send it per recipient (`template:` rather than `template_broadcast:`), \
+                     which goes out in waves; or split the audience; or, if the number's tier \
+                     is higher, raise api.messaging_limit to it",
+                )
+        })
+        .collect()
+}
+
+/// `frequency_cap` of herald.yaml, with where it is set.
+fn frequency_cap(input: &Input<'_>) -> Option<pacing::FrequencyCap> {
+    let cap = input.catalog.settings.as_ref()?.frequency_cap.as_ref()?;
+    Some(pacing::FrequencyCap {
+        max: cap.max,
+        per: cap.per.clone(),
+        categories: cap.categories.clone(),
+        set_at: super::describe::settings_position(input.loaded, "/frequency_cap"),
+    })
+}
+
+/// `api.messaging_limit` (after the environment's overlay, which may set it), with where it
+/// is set and what the last 24 hours used of it.
+fn messaging_limit(input: &Input<'_>, pacing: Option<&Pacing>) -> Option<pacing::MessagingLimit> {
+    let limit = input.api.messaging_limit?;
+    let overlaid = input.environment.and_then(|env| {
+        let settings = input.catalog.settings.as_ref()?;
+        let api = settings.environments.get(env)?.api.as_ref()?;
+        api.messaging_limit
+            .map(|_| format!("/environments/{env}/api/messaging_limit"))
+    });
+    let pointer = overlaid.unwrap_or_else(|| "/api/messaging_limit".to_owned());
+    Some(pacing::MessagingLimit {
+        limit,
+        used: pacing.and_then(Pacing::used).unwrap_or(0),
+        set_at: super::describe::settings_position(input.loaded, &pointer),
+    })
 }
 
 /// The project's caps, with where herald.yaml sets them.
@@ -289,17 +389,31 @@ fn select<'a>(input: &Input<'a>) -> Result<Vec<&'a Item<crate::model::Campaign>>
     Ok(selected)
 }
 
+/// What state shows that one campaign is planned against.
+struct Past<'a> {
+    /// What the campaign's round holds.
+    recorded: &'a RecordedIndex,
+    /// Whether the campaign is late ([`lateness`]).
+    lateness: Late,
+    /// The plan's pacing, when the project paces its messages.
+    paced: Option<CampaignPacing<'a>>,
+}
+
 /// Plans one campaign: its header, then every action, then its counts and cost; and the
 /// recipients whose message could not be rendered.
 fn plan_campaign(
     input: &Input<'_>,
     p: &Prepared<'_>,
-    recorded: &RecordedIndex,
-    lateness: Late,
+    past: Past<'_>,
     store: &dyn Store,
     sink: &mut dyn Sink,
     budget: &mut Budget,
 ) -> Result<(Counts, Option<Cost>, Failures), Failure> {
+    let Past {
+        recorded,
+        lateness,
+        paced,
+    } = past;
     let campaign = &p.item.value;
     let name = &p.item.name;
     let per_recipient = p.render.message.per_recipient();
@@ -338,6 +452,8 @@ fn plan_campaign(
         decisions: input.reconciled,
         counts: Counts::default(),
         pricer,
+        paced: paced.filter(|_| pacing::template_category(input.catalog, campaign).is_some()),
+        audience: recipients.len() as u64,
         detailed: HashMap::new(),
     };
     let judge = |recipient: &str, fingerprint: &Fingerprint, window: Option<Judgement>| {
@@ -423,7 +539,20 @@ struct Tracker<'a> {
     counts: Counts,
     /// `None` when the project has no rate card.
     pricer: Option<Pricer<'a>>,
+    /// The plan's pacing, for a template campaign when the project sets any.
+    paced: Option<CampaignPacing<'a>>,
+    /// How many recipients the campaign has (what a broadcast takes of the messaging limit).
+    audience: u64,
     detailed: HashMap<ActionKind, usize>,
+}
+
+/// The plan's [`Pacing`] as one campaign uses it.
+struct CampaignPacing<'a> {
+    pacing: &'a mut Pacing,
+    /// Whether the campaign is held to the frequency cap.
+    capped: bool,
+    /// Whether a later campaign of the plan is, so what this one sends must be remembered.
+    remember: bool,
 }
 
 impl Tracker<'_> {
@@ -440,11 +569,26 @@ impl Tracker<'_> {
         sink: &mut dyn Sink,
     ) -> Result<(), Failure> {
         let Planned {
-            kind,
-            sends,
+            mut kind,
+            mut sends,
             held,
-            closes,
+            mut closes,
         } = judged.verdict;
+        let paced = match &mut self.paced {
+            Some(p) if sends && recipient == WHOLE_CAMPAIGN => {
+                p.pacing.judge_broadcast(self.audience)
+            }
+            Some(p) if sends => p.pacing.judge(recipient, p.capped, p.remember),
+            _ => None,
+        };
+        if let Some(paced) = paced {
+            kind = match paced {
+                Paced::Capped(_) => ActionKind::Capped,
+                Paced::Wave(_) => ActionKind::Waiting,
+            };
+            sends = false;
+            closes = None;
+        }
         self.counts.add(kind, sends);
         if let Some(pricer) = &mut self.pricer {
             pricer.add(recipient, kind, sends);
@@ -479,8 +623,17 @@ impl Tracker<'_> {
             window_opens: held.map(|h| h.opens),
             window_closes: closes,
             zone: held.map(|h| h.zone.name().to_owned()),
+            capped_until: match paced {
+                Some(Paced::Capped(until)) => Some(until),
+                _ => None,
+            },
+            wave_opens: match paced {
+                Some(Paced::Wave(opens)) => Some(opens),
+                _ => None,
+            },
         };
         self.counts.add_reconciled(&action);
+        self.counts.add_pacing(&action);
         if let Some(held) = held {
             self.counts.add_window(held.opens);
         }

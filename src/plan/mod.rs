@@ -14,6 +14,7 @@ pub mod engine;
 pub mod inputs;
 pub mod json;
 mod make;
+pub mod pacing;
 pub(crate) mod problems;
 pub mod recorded;
 pub mod safety;
@@ -49,21 +50,25 @@ pub enum ActionKind {
     Changed,
     /// In state with an unknown outcome: never sent again unless `apply --resend-unknown`.
     Unknown,
-    /// The campaign is scheduled later, or the recipient is outside the campaign's send
-    /// window: nothing is sent until it is due and the window open.
+    /// The campaign is scheduled later, the recipient is outside the campaign's send
+    /// window, or the messaging limit is used up: nothing is sent until it is due, the window
+    /// open and the next wave come.
     Waiting,
+    /// The recipient is at the frequency cap: sent by a later apply once they are under it.
+    Capped,
     /// Sent before with the same fingerprint: nothing to do (counted, never listed).
     Unchanged,
 }
 
 impl ActionKind {
     /// Every kind, in the order outputs list them.
-    pub const ALL: [ActionKind; 6] = [
+    pub const ALL: [ActionKind; 7] = [
         ActionKind::Send,
         ActionKind::Retry,
         ActionKind::Changed,
         ActionKind::Unknown,
         ActionKind::Waiting,
+        ActionKind::Capped,
         ActionKind::Unchanged,
     ];
 
@@ -75,6 +80,7 @@ impl ActionKind {
             ActionKind::Changed => "changed",
             ActionKind::Unknown => "unknown",
             ActionKind::Waiting => "waiting",
+            ActionKind::Capped => "capped",
             ActionKind::Unchanged => "unchanged",
         }
     }
@@ -91,8 +97,12 @@ pub struct Counts {
     pub changed: u64,
     /// Deliveries with an unknown outcome.
     pub unknown: u64,
-    /// Deliveries of campaigns not yet due.
+    /// Deliveries of campaigns not yet due, outside their window or beyond the messaging
+    /// limit.
     pub waiting: u64,
+    /// Deliveries held back by the frequency cap.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub capped: u64,
     /// Deliveries already sent as they are.
     pub unchanged: u64,
     /// Requests apply would send: send + retry + changed under `on_change: resend`.
@@ -107,6 +117,23 @@ pub struct Counts {
     /// The earliest time (UTC) a send window opens for one of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_opens: Option<Timestamp>,
+    /// The earliest time (UTC) a capped recipient is under the frequency cap again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capped_until: Option<Timestamp>,
+    /// Waiting deliveries held by the messaging limit (counted in `waiting` too).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub wave_waiting: u64,
+    /// When (UTC) the next wave of the messaging limit can go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave_opens: Option<Timestamp>,
+}
+
+/// The earlier of two optional times.
+fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -136,7 +163,17 @@ impl Counts {
     /// Counts an action held by its recipient's send window, which opens at `opens`.
     pub fn add_window(&mut self, opens: Timestamp) {
         self.window_waiting += 1;
-        self.window_opens = Some(self.window_opens.map_or(opens, |o| o.min(opens)));
+        self.window_opens = earliest(self.window_opens, Some(opens));
+    }
+
+    /// Counts what an action says about pacing: when a capped recipient is under the cap
+    /// again, or when the wave a waiting one waits for can go.
+    pub fn add_pacing(&mut self, action: &Action) {
+        self.capped_until = earliest(self.capped_until, action.capped_until);
+        if action.wave_opens.is_some() {
+            self.wave_waiting += 1;
+            self.wave_opens = earliest(self.wave_opens, action.wave_opens);
+        }
     }
 
     /// The count of one kind.
@@ -147,6 +184,7 @@ impl Counts {
             ActionKind::Changed => self.changed,
             ActionKind::Unknown => self.unknown,
             ActionKind::Waiting => self.waiting,
+            ActionKind::Capped => self.capped,
             ActionKind::Unchanged => self.unchanged,
         }
     }
@@ -158,6 +196,7 @@ impl Counts {
             ActionKind::Changed => &mut self.changed,
             ActionKind::Unknown => &mut self.unknown,
             ActionKind::Waiting => &mut self.waiting,
+            ActionKind::Capped => &mut self.capped,
             ActionKind::Unchanged => &mut self.unchanged,
         }
     }
@@ -170,10 +209,10 @@ impl Counts {
         self.requests += other.requests;
         self.reconciled += other.reconciled;
         self.window_waiting += other.window_waiting;
-        self.window_opens = match (self.window_opens, other.window_opens) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        self.window_opens = earliest(self.window_opens, other.window_opens);
+        self.capped_until = earliest(self.capped_until, other.capped_until);
+        self.wave_waiting += other.wave_waiting;
+        self.wave_opens = earliest(self.wave_opens, other.wave_opens);
     }
 
     /// Requests an apply sends: the plan's, and the unknown deliveries too under
@@ -238,6 +277,16 @@ pub struct Header {
     /// `budget:` of herald.yaml, left out when not set.
     #[serde(default, skip_serializing_if = "cost::Budget::is_empty")]
     pub budget: cost::Budget,
+    /// `frequency_cap:` of herald.yaml, left out when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_cap: Option<pacing::FrequencyCap>,
+    /// herald.yaml's `timezone:`, the zone the views show the project's times in besides
+    /// UTC; left out when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// `api.messaging_limit` and how much of it the last 24 hours used, left out when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messaging_limit: Option<pacing::MessagingLimit>,
 }
 
 /// The approved template of a template campaign, for previews.
@@ -449,6 +498,12 @@ pub struct Action {
     /// For a delivery waiting for its recipient's send window: the recipient's zone (IANA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
+    /// For a capped delivery: when (UTC) the recipient is under the frequency cap again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capped_until: Option<Timestamp>,
+    /// For a delivery waiting for the messaging limit: when (UTC) the next wave can go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave_opens: Option<Timestamp>,
 }
 
 /// Where a plan reads what Engati knows: Users API audiences, and recipients' histories for

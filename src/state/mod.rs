@@ -397,6 +397,17 @@ impl fmt::Display for StateError {
 
 impl std::error::Error for StateError {}
 
+/// A delivery that reached its recipient or may have: one row of [`Store::contacts_since`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contact<'a> {
+    /// The campaign it was recorded under.
+    pub campaign: &'a str,
+    /// The recipient's phone.
+    pub recipient: &'a str,
+    /// When it was attempted.
+    pub at: Timestamp,
+}
+
 /// A state backend. Reads take `&self`; writes take `&mut self` and are atomic per call.
 pub trait Store: Send {
     /// Where the state is, for messages (a path; never a URL with credentials).
@@ -435,6 +446,15 @@ pub trait Store: Send {
         })?;
         Ok(map)
     }
+
+    /// Visits every delivery to one recipient (not a broadcast's) that reached them or may
+    /// have (`sent`, `unknown`, `in_flight`), attempted at or after `since`: what frequency
+    /// caps and the messaging limit count. In no particular order.
+    fn contacts_since(
+        &self,
+        since: Timestamp,
+        visit: &mut dyn FnMut(Contact<'_>),
+    ) -> Result<(), StateError>;
 
     /// The latest attempt of one delivery, with its request.
     fn delivery(&self, round: Round<'_>, recipient: &str) -> Result<Option<Delivery>, StateError>;

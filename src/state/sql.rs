@@ -14,6 +14,12 @@ pub(super) fn timestamp_text(at: Timestamp) -> String {
     format!("{at:.9}")
 }
 
+/// [`super::Store::contacts_since`]: `{s}` is the schema prefix, `?1`/`$1` the earliest
+/// time as [`timestamp_text`] (text order is time order). Failed attempts reached nobody; a
+/// broadcast's one delivery does not say whom it reached.
+pub(super) const CONTACTS_SQL: &str = "SELECT campaign, recipient, at FROM {s}deliveries
+     WHERE at >= $1 AND outcome <> 'failed' AND recipient <> '*'";
+
 /// A round's occurrence as stored: empty for a one-off campaign's one round, else as
 /// [`timestamp_text`] (the column is part of the key, and NULL is never equal to NULL).
 pub(super) fn occurrence_text(occurrence: Option<Timestamp>) -> String {

@@ -349,7 +349,8 @@ fn field_description(root: &Value, parent: &str, name: &str) -> Option<String> {
         .get("description")
         .or_else(|| schema::resolve(root, property).get("description"))
         .and_then(Value::as_str)
-        .map(str::to_owned)
+        // Doc comments keep their line breaks in the schema; the help line wraps on its own.
+        .map(|d| d.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 fn step<'a>(root: &'a Value, schema: &'a Value, token: &str) -> Option<&'a Value> {

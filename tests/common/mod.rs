@@ -32,6 +32,7 @@ pub(crate) fn api(base_url: &str) -> Api {
         concurrency: Some(4),
         trigger_api: TriggerApi::V2,
         timeout_seconds: None,
+        messaging_limit: None,
     }
 }
 

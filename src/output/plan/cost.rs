@@ -21,7 +21,7 @@ pub(super) fn campaign_line(campaign: &Campaign, counts: &Counts, cost: &Cost) -
     } else if messages == 0 {
         line.push_str(": nothing to send");
     } else {
-        let noun = format!("{} message", category_name(category));
+        let noun = format!("{} message", Category::as_str(category));
         line.push_str(&format!(": {}", count(messages, &noun)));
         if cost.unpriced > 0 {
             line.push_str(&format!(
@@ -69,14 +69,6 @@ pub(super) fn total_line(summary: &Summary) -> Option<String> {
         ));
     }
     Some(line)
-}
-
-fn category_name(category: Category) -> &'static str {
-    match category {
-        Category::Marketing => "marketing",
-        Category::Utility => "utility",
-        Category::Authentication => "authentication",
-    }
 }
 
 #[cfg(test)]

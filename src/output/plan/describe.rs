@@ -14,12 +14,13 @@ use crate::reconcile::Verdict;
 use crate::state::WHOLE_CAMPAIGN;
 
 /// The kinds that are listed action by action, in the order outputs list them.
-pub(super) const LISTED: [ActionKind; 5] = [
+pub(super) const LISTED: [ActionKind; 6] = [
     ActionKind::Send,
     ActionKind::Retry,
     ActionKind::Changed,
     ActionKind::Unknown,
     ActionKind::Waiting,
+    ActionKind::Capped,
 ];
 
 /// Lines of context around each change in a diff.
@@ -178,11 +179,25 @@ pub(super) fn totals(totals: &Counts) -> String {
             "{found} unknown found delivered (apply records them as sent), "
         ));
     }
-    let held = super::window::totals_part(totals)
-        .map(|part| format!(" ({part})"))
-        .unwrap_or_default();
+    let held: Vec<String> = [
+        super::window::totals_part(totals),
+        super::pacing::totals_part(totals),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let held = if held.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", held.join("; "))
+    };
+    let capped = if totals.capped > 0 {
+        format!(", {} capped", totals.capped)
+    } else {
+        String::new()
+    };
     line.push_str(&format!(
-        "{} unknown left alone, {} waiting{held}, {} unchanged.",
+        "{} unknown left alone, {} waiting{held}{capped}, {} unchanged.",
         totals.unknown - found,
         totals.waiting,
         totals.unchanged
@@ -208,6 +223,7 @@ pub(super) fn marker(kind: ActionKind) -> &'static str {
         ActionKind::Changed => "~ changed",
         ActionKind::Unknown => "? unknown",
         ActionKind::Waiting => "… waiting",
+        ActionKind::Capped => "‖ capped",
         ActionKind::Unchanged => "= unchanged",
     }
 }
@@ -223,7 +239,7 @@ pub(super) fn recipient(campaign: &Campaign, action: &Action) -> String {
 }
 
 /// What is worth knowing about an action beyond its kind, if anything.
-pub(super) fn note(action: &Action) -> Option<String> {
+pub(super) fn note(action: &Action, zone: Option<&str>) -> Option<String> {
     let previous = action.previous.as_ref();
     let at = previous.and_then(|p| p.at);
     if let Some(decision) = &action.reconciled {
@@ -239,6 +255,9 @@ pub(super) fn note(action: &Action) -> Option<String> {
         });
     }
     if let Some(note) = super::window::action_note(action) {
+        return Some(note);
+    }
+    if let Some(note) = super::pacing::action_note(action, zone) {
         return Some(note);
     }
     match action.action {

@@ -44,6 +44,9 @@ pub(super) fn header() -> Header {
         safety: crate::plan::safety::Caps::default(),
         pricing: None,
         budget: crate::plan::cost::Budget::default(),
+        frequency_cap: None,
+        timezone: None,
+        messaging_limit: None,
     }
 }
 
@@ -269,6 +272,8 @@ pub(super) fn action(kind: ActionKind, recipient: &str, request: Request) -> Act
         previous: None,
         reconciled: None,
         window_opens: None,
+        capped_until: None,
+        wave_opens: None,
         window_closes: None,
         zone: None,
     }

@@ -38,7 +38,7 @@ impl Paint {
             ActionKind::Send | ActionKind::Retry => "32",
             ActionKind::Changed => "33",
             ActionKind::Unknown => "31",
-            ActionKind::Waiting => "36",
+            ActionKind::Waiting | ActionKind::Capped => "36",
             ActionKind::Unchanged => "2",
         };
         self.apply(code, text)
@@ -67,10 +67,15 @@ pub fn human(summary: &Summary, style: Style) -> String {
     if let Some(header) = &summary.header {
         out.push_str(&paint.bold(&describe::header_line(header)));
         out.push('\n');
+        for line in super::pacing::header_lines(header) {
+            out.push_str(&line);
+            out.push('\n');
+        }
     }
+    let zone = summary.header.as_ref().and_then(|h| h.timezone.as_deref());
     for campaign in &summary.campaigns {
         out.push('\n');
-        write_campaign(&mut out, campaign, &paint);
+        write_campaign(&mut out, campaign, &paint, zone);
     }
     out.push('\n');
     out.push_str(&paint.bold(&describe::totals(&summary.totals)));
@@ -91,7 +96,7 @@ pub fn human(summary: &Summary, style: Style) -> String {
     out
 }
 
-fn write_campaign(out: &mut String, c: &CampaignSummary, paint: &Paint) {
+fn write_campaign(out: &mut String, c: &CampaignSummary, paint: &Paint, zone: Option<&str>) {
     let campaign = &c.campaign;
     let heading = format!(
         "campaign {} — {}, {}, on_change: {}",
@@ -113,6 +118,9 @@ fn write_campaign(out: &mut String, c: &CampaignSummary, paint: &Paint) {
     if let Some(line) = super::window::campaign_line(campaign, &c.counts) {
         out.push_str(&format!("{ACTION_INDENT}{}\n", paint.dim(&line)));
     }
+    if let Some(line) = super::pacing::campaign_line(&c.counts, zone) {
+        out.push_str(&format!("{ACTION_INDENT}{}\n", paint.dim(&line)));
+    }
     let parts = describe::count_parts(&c.counts);
     let counts = if parts.is_empty() {
         paint.dim("no recipients")
@@ -132,7 +140,7 @@ fn write_campaign(out: &mut String, c: &CampaignSummary, paint: &Paint) {
         let mut shown = 0u64;
         for action in c.shown(kind) {
             shown += 1;
-            write_action(out, c, action, paint);
+            write_action(out, c, action, paint, zone);
         }
         let total = c.counts.get(kind);
         if total > shown {
@@ -142,13 +150,19 @@ fn write_campaign(out: &mut String, c: &CampaignSummary, paint: &Paint) {
     }
 }
 
-fn write_action(out: &mut String, c: &CampaignSummary, action: &Action, paint: &Paint) {
+fn write_action(
+    out: &mut String,
+    c: &CampaignSummary,
+    action: &Action,
+    paint: &Paint,
+    zone: Option<&str>,
+) {
     let mut line = format!(
         "{ACTION_INDENT}{} {}",
         paint.kind(action.action, describe::marker(action.action)),
         describe::recipient(&c.campaign, action)
     );
-    if let Some(note) = describe::note(action) {
+    if let Some(note) = describe::note(action, zone) {
         line.push_str(&paint.dim(&format!(" ({note})")));
     }
     out.push_str(&line);

@@ -26,7 +26,11 @@ pub fn markdown(summary: &Summary) -> String {
     if let Some(header) = &summary.header {
         out.push_str(&html(&describe::header_line(header)));
         out.push_str("\n\n");
+        for line in super::pacing::header_lines(header) {
+            out.push_str(&format!("{}\n\n", html(&line)));
+        }
     }
+    let zone = summary.header.as_ref().and_then(|h| h.timezone.as_deref());
     if let Some((heading, breaches)) = rails::heading(summary) {
         out.push_str(&format!("> [!CAUTION]\n> **{}**\n>\n", html(&heading)));
         for breach in breaches {
@@ -36,16 +40,23 @@ pub fn markdown(summary: &Summary) -> String {
     }
     let campaigns = &summary.campaigns;
     if !campaigns.is_empty() {
-        out.push_str(
-            "| campaign | kind | schedule | send | retry | changed | unknown | waiting | unchanged |",
-        );
-        // A priced plan's table has a column for each campaign's cost.
+        // A plan under a frequency cap has a column for the capped; a priced plan's has one
+        // for each campaign's cost.
+        let capped = summary
+            .header
+            .as_ref()
+            .is_some_and(|h| h.frequency_cap.is_some())
+            || summary.totals.capped > 0;
         let priced = summary.cost.is_some();
+        out.push_str("| campaign | kind | schedule | send | retry | changed | unknown | waiting |");
+        out.push_str(if capped { " capped |" } else { "" });
+        out.push_str(" unchanged |");
         out.push_str(if priced { " cost |\n" } else { "\n" });
         out.push_str("|---|---|---|--:|--:|--:|--:|--:|--:|");
+        out.push_str(if capped { "--:|" } else { "" });
         out.push_str(if priced { "--:|\n" } else { "\n" });
         for (i, c) in campaigns.iter().enumerate() {
-            let row = row(c);
+            let row = row(c, capped);
             if out.len() + row.len() + 2 * RESERVE > LIMIT {
                 out.push_str(&format!(
                     "\n_{} not in the table: the comment would exceed GitHub's 65,536-character \
@@ -70,7 +81,7 @@ pub fn markdown(summary: &Summary) -> String {
         .filter(|c| !c.shown.is_empty() || rails::noteworthy(&c.campaign))
         .collect();
     for (i, c) in detailed.iter().enumerate() {
-        let section = section(c);
+        let section = section(c, zone);
         if out.len() + section.len() + RESERVE > LIMIT {
             out.push_str(&format!(
                 "_{} not shown: the comment would exceed GitHub's 65,536-character limit. \
@@ -84,7 +95,7 @@ pub fn markdown(summary: &Summary) -> String {
     out
 }
 
-fn row(c: &CampaignSummary) -> String {
+fn row(c: &CampaignSummary, capped: bool) -> String {
     let campaign = &c.campaign;
     let mut row = format!(
         "| {} | {} | {} |",
@@ -93,14 +104,18 @@ fn row(c: &CampaignSummary) -> String {
         cell(&describe::schedule(campaign))
     );
     let counts = &c.counts;
-    for n in [
+    let mut columns = vec![
         counts.send,
         counts.retry,
         counts.changed,
         counts.unknown,
         counts.waiting,
-        counts.unchanged,
-    ] {
+    ];
+    if capped {
+        columns.push(counts.capped);
+    }
+    columns.push(counts.unchanged);
+    for n in columns {
         row.push_str(&format!(" {n} |"));
     }
     if let Some(cost) = &c.cost {
@@ -111,7 +126,7 @@ fn row(c: &CampaignSummary) -> String {
 }
 
 /// One campaign's `<details>` section, at most [`SECTION_LIMIT`] bytes.
-fn section(c: &CampaignSummary) -> String {
+fn section(c: &CampaignSummary, zone: Option<&str>) -> String {
     let campaign = &c.campaign;
     let mut s = Section::new(format!(
         "<details><summary>{} — {}</summary>\n\n",
@@ -138,11 +153,14 @@ fn section(c: &CampaignSummary) -> String {
     if let Some(line) = super::window::campaign_line(campaign, &c.counts) {
         s.push(&format!("_{}_\n\n", html(&line)));
     }
+    if let Some(line) = super::pacing::campaign_line(&c.counts, zone) {
+        s.push(&format!("_{}_\n\n", html(&line)));
+    }
     for kind in LISTED {
         let mut shown = 0u64;
         for action in c.shown(kind) {
             shown += 1;
-            write_action(&mut s, c, action);
+            write_action(&mut s, c, action, zone);
         }
         let total = c.counts.get(kind);
         if total > shown {
@@ -152,13 +170,13 @@ fn section(c: &CampaignSummary) -> String {
     s.finish()
 }
 
-fn write_action(s: &mut Section, c: &CampaignSummary, action: &Action) {
+fn write_action(s: &mut Section, c: &CampaignSummary, action: &Action, zone: Option<&str>) {
     if s.cut {
         return;
     }
     let recipient = inline_code(&describe::recipient(&c.campaign, action));
     let mut line = format!("**{}** {recipient}", describe::marker(action.action));
-    if let Some(note) = describe::note(action) {
+    if let Some(note) = describe::note(action, zone) {
         line.push_str(&format!(" ({})", html(&note)));
     }
     line.push_str("\n\n");

@@ -8,6 +8,7 @@ pub(super) mod describe;
 mod fixtures;
 pub(super) mod human;
 pub(super) mod markdown;
+mod pacing;
 pub(super) mod preview;
 mod rails;
 pub(super) mod redact;

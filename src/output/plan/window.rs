@@ -61,7 +61,7 @@ pub(super) fn totals_part(totals: &Counts) -> Option<String> {
 }
 
 /// A time in UTC, and in `zone` too when that is not UTC.
-fn with_zone(at: Timestamp, zone: Option<&str>) -> String {
+pub(super) fn with_zone(at: Timestamp, zone: Option<&str>) -> String {
     match zone.and_then(|z| local(at, z).map(|l| (z, l))) {
         Some((zone, local)) => format!("{at} ({local} {})", clean(zone)),
         None => at.to_string(),

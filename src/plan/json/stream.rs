@@ -383,6 +383,10 @@ impl<'de> Visitor<'de> for ActionsSeed<'_, '_> {
                 Some("sends")
             } else if action.window_opens.is_some() && action.action != ActionKind::Waiting {
                 Some("waits for its window")
+            } else if action.wave_opens.is_some() && action.action != ActionKind::Waiting {
+                Some("waits for the messaging limit's next wave")
+            } else if action.capped_until.is_some() != (action.action == ActionKind::Capped) {
+                Some("is capped, or not, against its kind")
             } else {
                 None
             };
@@ -400,6 +404,7 @@ impl<'de> Visitor<'de> for ActionsSeed<'_, '_> {
             if let Some(opens) = action.window_opens {
                 self.tally.add_window(opens);
             }
+            self.tally.add_pacing(&action);
             self.reader.feed(|s| s.take_action(action))?;
         }
         Ok(())
@@ -411,7 +416,9 @@ fn may_send(campaign: &Campaign, kind: ActionKind) -> bool {
     let by_kind = match kind {
         ActionKind::Send | ActionKind::Retry => true,
         ActionKind::Changed => campaign.on_change == OnChange::Resend,
-        ActionKind::Unknown | ActionKind::Waiting | ActionKind::Unchanged => false,
+        ActionKind::Unknown | ActionKind::Waiting | ActionKind::Capped | ActionKind::Unchanged => {
+            false
+        }
     };
     by_kind && campaign.due
 }

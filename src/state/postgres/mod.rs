@@ -19,8 +19,8 @@ use super::sql::{
     self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, occurrence_text, timestamp_text,
 };
 use super::{
-    ApplyRecord, CampaignTotals, Delivery, Lock, Outcome, Recorded, Round, StateError, Store,
-    TestSend,
+    ApplyRecord, CampaignTotals, Contact, Delivery, Lock, Outcome, Recorded, Round, StateError,
+    Store, TestSend,
 };
 use crate::fingerprint::Fingerprint;
 use migrations::{MIGRATIONS, SCHEMA_VERSION, schema_version};
@@ -276,6 +276,37 @@ impl Store for PostgresStore {
             });
             let recorded = read.map_err(|why| corrupt(&self.location, campaign, recipient, why))?;
             visit(recipient, recorded);
+        }
+        Ok(())
+    }
+
+    fn contacts_since(
+        &self,
+        since: jiff::Timestamp,
+        visit: &mut dyn FnMut(Contact<'_>),
+    ) -> Result<(), StateError> {
+        if !self.exists {
+            return Ok(());
+        }
+        let doing = "cannot read the deliveries of the last days";
+        let failed = || fail(&self.location, doing);
+        let sql = self.sql(&sql::CONTACTS_SQL.replace("{s}", "{s}."));
+        let mut client = self.client.borrow_mut();
+        let since = timestamp_text(since);
+        let mut rows = client.query_raw(&sql, [since.as_str()]).map_err(failed())?;
+        while let Some(row) =
+            postgres::fallible_iterator::FallibleIterator::next(&mut rows).map_err(failed())?
+        {
+            let campaign: &str = row.try_get(0).map_err(failed())?;
+            let recipient: &str = row.try_get(1).map_err(failed())?;
+            let at: &str = row.try_get(2).map_err(failed())?;
+            let at = sql::parse_timestamp(at)
+                .map_err(|why| corrupt(&self.location, campaign, recipient, why))?;
+            visit(Contact {
+                campaign,
+                recipient,
+                at,
+            });
         }
         Ok(())
     }

@@ -18,8 +18,8 @@ use super::sql::{
     self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, occurrence_text, timestamp_text,
 };
 use super::{
-    ApplyRecord, CampaignTotals, Delivery, Lock, Outcome, Recorded, Round, StateError, Store,
-    TestSend,
+    ApplyRecord, CampaignTotals, Contact, Delivery, Lock, Outcome, Recorded, Round, StateError,
+    Store, TestSend,
 };
 use crate::fingerprint::Fingerprint;
 use lock::{lock_path, read_lock};
@@ -253,6 +253,38 @@ impl Store for SqliteStore {
             });
             let recorded = read.map_err(|why| corrupt(&self.location, campaign, recipient, why))?;
             visit(recipient, recorded);
+        }
+        Ok(())
+    }
+
+    fn contacts_since(
+        &self,
+        since: jiff::Timestamp,
+        visit: &mut dyn FnMut(Contact<'_>),
+    ) -> Result<(), StateError> {
+        let doing = "cannot read the deliveries of the last days";
+        let failed = || fail(&self.location, doing);
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql::CONTACTS_SQL.replace("{s}", "").as_str())
+            .map_err(failed())?;
+        let mut rows = stmt.query([timestamp_text(since)]).map_err(failed())?;
+        while let Some(row) = rows.next().map_err(failed())? {
+            let text = |i: usize| {
+                row.get_ref(i)
+                    .ok()
+                    .and_then(|v| v.as_str().ok())
+                    .ok_or_else(|| sql::BadColumn(format!("column {i} is not text")))
+            };
+            let read = (|| {
+                Ok::<_, sql::BadColumn>(Contact {
+                    campaign: text(0)?,
+                    recipient: text(1)?,
+                    at: sql::parse_timestamp(text(2)?)?,
+                })
+            })();
+            let contact = read.map_err(|why| corrupt(&self.location, "?", "?", why))?;
+            visit(contact);
         }
         Ok(())
     }
