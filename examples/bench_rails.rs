@@ -10,9 +10,10 @@
 //!   nine countries, one in ten with a `timezone` column of their own; at the plan's time some
 //!   windows are open and some closed, so the windowed plan must both send and hold back.
 //! - `--feature time`: time and money together: that window, `frequency_cap` (one marketing
-//!   message a week), `api.messaging_limit` (100,000) and the example's rate card. Both
+//!   message a week), `api.messaging_limit` (a tenth of the audience: 100,000 of a million)
+//!   and the example's rate card. Both
 //!   projects are spread over the nine countries and share a state holding earlier sends of
-//!   another campaign: half the recipients three days ago, a tenth two hours ago. The plan
+//!   another campaign: half the recipients three days ago, one in twenty two hours ago. The plan
 //!   with the features must send some, hold some back for their window, cap some and leave
 //!   some for the next wave (target ≤ 1.25).
 //!
@@ -81,6 +82,9 @@ struct Args {
     /// Timed runs of each project.
     #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// Keep the two projects (printing where) to profile them.
+    #[arg(long)]
+    keep: bool,
 }
 
 fn main() -> ExitCode {
@@ -96,7 +100,14 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<(), String> {
     let herald = default_herald("bench_rails")?;
     warn_if_stale(&herald);
-    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    if args.keep {
+        work.disable_cleanup(true);
+        eprintln!(
+            "bench_rails: the projects are kept in {}",
+            work.path().display()
+        );
+    }
     let plain = work.path().join("plain");
     let railed = work.path().join("rails");
     let n = args.recipients;
@@ -133,7 +144,7 @@ fn run(args: &Args) -> Result<(), String> {
                 earlier_sends(dir).map_err(|e| e.to_string())?;
             }
             add_window(&railed).map_err(|e| e.to_string())?;
-            add_time_and_money(&railed).map_err(|e| e.to_string())?;
+            add_time_and_money(&railed, n).map_err(|e| e.to_string())?;
             let what = format!(
                 "{} countries, window, frequency cap, messaging limit, rate card",
                 COUNTRIES.len()
@@ -222,8 +233,8 @@ fn add_window(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Records earlier sends of a campaign the project no longer has (so they count as
-/// marketing): to every other recipient three days before the plan, and to every tenth two
-/// hours before it.
+/// marketing): to every other recipient three days before the plan, and to one in twenty
+/// two hours before it (half the messaging limit's places).
 fn earlier_sends(dir: &Path) -> Result<(), String> {
     let now: jiff::Timestamp = WINDOW_NOW.parse().map_err(|e| format!("{e}"))?;
     let path = dir.join(herald::state::open::DEFAULT_STATE_PATH);
@@ -232,10 +243,12 @@ fn earlier_sends(dir: &Path) -> Result<(), String> {
     let csv = std::fs::read_to_string(dir.join("audiences/big.csv")).map_err(|e| e.to_string())?;
     let mut batch = Vec::with_capacity(10_000);
     for (i, line) in csv.lines().skip(1).enumerate() {
-        let at = match i % 10 {
-            1 => now - jiff::SignedDuration::from_hours(2),
-            0 | 2 | 4 | 6 | 8 => now - jiff::SignedDuration::from_hours(72),
-            _ => continue,
+        let at = if i % 20 == 1 {
+            now - jiff::SignedDuration::from_hours(2)
+        } else if i % 2 == 0 {
+            now - jiff::SignedDuration::from_hours(72)
+        } else {
+            continue;
         };
         let phone = line.split(',').next().unwrap_or_default();
         batch.push(Delivery {
@@ -262,12 +275,16 @@ fn earlier_sends(dir: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// A frequency cap, the messaging limit and the example's rate card.
-fn add_time_and_money(dir: &Path) -> std::io::Result<()> {
+/// A frequency cap, a messaging limit of a tenth of the audience (100,000, a real tier, for a
+/// million) and the example's rate card.
+fn add_time_and_money(dir: &Path, n: usize) -> std::io::Result<()> {
     let settings = dir.join("herald.yaml");
     let text = std::fs::read_to_string(&settings)?.replacen(
         "api_key_env: ENGATI_API_KEY}",
-        "api_key_env: ENGATI_API_KEY, messaging_limit: 100000}",
+        &format!(
+            "api_key_env: ENGATI_API_KEY, messaging_limit: {}}}",
+            (n / 10).max(1)
+        ),
         1,
     );
     let text = format!(

@@ -5,7 +5,7 @@
 
 mod apply_support;
 
-use apply_support::{Setup, stable};
+use apply_support::{Project, Setup, stable};
 use herald::plan::json;
 use jiff::Timestamp;
 
@@ -71,11 +71,9 @@ const DAY_8: &str = "2026-12-09T06:30:00Z";
 /// A week after the second wave (plus half an hour).
 const DAY_9: &str = "2026-12-10T07:30:00Z";
 
-/// The example, with [`WORLD`] and [`CAMPAIGNS`], one marketing message a week per person, a
-/// messaging limit of five recipients a day, and India as the project's zone.
-fn setup() -> Setup {
-    let setup = Setup::new();
-    let project = &setup.project;
+/// Adds [`WORLD`] and [`CAMPAIGNS`] to the example, with one marketing message a week per
+/// person, a messaging limit of five recipients a day, and India as the project's zone.
+fn add_world(project: &Project) {
     std::fs::write(project.path().join("audiences/world.csv"), WORLD).unwrap();
     std::fs::write(project.path().join("campaigns/world.yaml"), CAMPAIGNS).unwrap();
     project.edit(
@@ -87,16 +85,20 @@ fn setup() -> Setup {
         "herald.yaml",
         "timezone: Asia/Kolkata\nfrequency_cap: {max: 1, per: 7d, categories: [marketing]}\n",
     );
+}
+
+/// The emulator, and the example with [`add_world`] pointed at it.
+fn setup() -> Setup {
+    let setup = Setup::new();
+    add_world(&setup.project);
     setup
 }
 
-/// `herald plan` of the three campaigns at `now`.
-fn plan(setup: &Setup, now: &str, format: &str) -> String {
-    let mut args = vec!["plan", "--now", now, "--format", format];
+/// `herald plan` of the three campaigns at `now` (with the emulator's users, in process).
+fn plan(project: &Project, now: &str, format: &str) -> String {
+    let mut args = vec!["--format", format];
     args.extend_from_slice(&ONLY);
-    let output = setup.herald(&args);
-    assert_eq!(output.status.code(), Some(0), "{output:?}");
-    String::from_utf8(output.stdout).unwrap()
+    project.plan(now, &args, 0)
 }
 
 /// Plans and applies the three campaigns at `now`; the counts of each campaign.
@@ -121,12 +123,13 @@ fn at(text: &str) -> Timestamp {
 
 #[test]
 fn a_plan_shows_who_is_capped_and_who_waits_for_the_next_wave() {
-    let setup = setup();
+    let project = Project::example();
+    add_world(&project);
     for format in ["human", "json", "markdown"] {
-        let text = plan(&setup, DAY_1, format);
+        let text = plan(&project, DAY_1, format);
         insta::assert_snapshot!(format!("day_1.{format}"), stable(&text));
     }
-    let plan = json::parse(&plan(&setup, DAY_1, "json")).unwrap();
+    let plan = json::parse(&plan(&project, DAY_1, "json")).unwrap();
     let limit = plan.header.messaging_limit.as_ref().expect("the limit");
     assert_eq!((limit.limit, limit.used), (5, 0));
     let counts: Vec<_> = plan
@@ -205,11 +208,8 @@ fn applies_over_ten_days_send_each_message_once_within_the_cap_and_the_limit() {
 
 #[test]
 fn a_template_broadcast_bigger_than_the_limit_is_an_error() {
-    let setup = setup();
-    let output = setup.herald(&["plan", "--now", DAY_1, "--campaign", "new-year-offer"]);
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
-    insta::assert_snapshot!(
-        "broadcast_over_the_limit",
-        stable(&String::from_utf8_lossy(&output.stdout))
-    );
+    let project = Project::example();
+    add_world(&project);
+    let text = project.plan(DAY_1, &["--campaign", "new-year-offer"], 1);
+    insta::assert_snapshot!("broadcast_over_the_limit", stable(&text));
 }

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 
 pub use super::classify::classify;
 use super::cost::{self, Cost, Pricer};
-use super::pacing::{self, Held as Paced, Pacing};
+use super::pacing::{self, Facts, Held as Paced, Pacing, Recent, SoFar};
 use super::recorded::RecordedIndex;
 use super::safety::{Cap, Caps};
 use super::window::{Held, Judgement, Windows};
@@ -90,6 +90,9 @@ struct Planned {
     sends: bool,
     held: Option<Held>,
     closes: Option<jiff::Timestamp>,
+    /// What state shows of the recipient, for pacing a delivery that would be sent (looked up
+    /// on the rendering thread).
+    pace: Option<Facts>,
 }
 
 /// Makes a plan, streaming it to `sink`.
@@ -113,7 +116,7 @@ pub fn run(
         })
         .map(|item| item.name.as_str());
     let mut budget = Budget::plan();
-    let (prepared, mut preloaded) = std::thread::scope(|scope| {
+    let (prepared, mut preloaded, pacing) = std::thread::scope(|scope| {
         let preparing = scope.spawn(|| {
             prepare(
                 input.loaded,
@@ -129,19 +132,21 @@ pub fn run(
         let preloaded = first.map(|name| {
             Ok::<_, Failure>((name, RecordedIndex::load(store, Round::one_off(name))?))
         });
+        // What pacing counts is read meanwhile too: a million recent sends take a while.
+        let pacing = Pacing::load(input.catalog, input.api.messaging_limit, input.now, store);
         let prepared = preparing
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (prepared, preloaded)
+        (prepared, preloaded, pacing)
     });
     let (prepared, warnings) = prepared?;
+    let mut pacing = pacing?;
     if let Some(limit) = input.api.messaging_limit {
         let problems = too_big_for_a_wave(input, &prepared, limit);
         if !problems.is_empty() {
             return Err(Failure::Problems(problems));
         }
     }
-    let mut pacing = Pacing::load(input.catalog, input.api.messaging_limit, input.now, store)?;
     let header = Header {
         herald_version: env!("CARGO_PKG_VERSION").to_owned(),
         created_at: input.now,
@@ -175,7 +180,7 @@ pub fn run(
             .settings
             .as_ref()
             .and_then(|s| s.timezone.clone()),
-        messaging_limit: messaging_limit(input, pacing.as_ref()),
+        messaging_limit: messaging_limit(input, pacing.as_ref().map(|p| &p.recent)),
     };
     sink.begin(&header)?;
     let mut totals = Counts::default();
@@ -190,7 +195,8 @@ pub fn run(
         .map(|p| {
             p.render.message.per_recipient()
                 && pacing.as_ref().is_some_and(|pacing| {
-                    pacing.capped(pacing::template_category(input.catalog, &p.item.value))
+                    let category = pacing::template_category(input.catalog, &p.item.value);
+                    pacing.recent.capped(category)
                 })
         })
         .collect();
@@ -211,7 +217,8 @@ pub fn run(
             continue;
         }
         let paced = pacing.as_mut().map(|pacing| CampaignPacing {
-            pacing,
+            recent: &pacing.recent,
+            so_far: &mut pacing.so_far,
             capped: capped[i],
             remember: capped[i + 1..].contains(&true),
         });
@@ -317,7 +324,7 @@ fn frequency_cap(input: &Input<'_>) -> Option<pacing::FrequencyCap> {
 
 /// `api.messaging_limit` (after the environment's overlay, which may set it), with where it
 /// is set and what the last 24 hours used of it.
-fn messaging_limit(input: &Input<'_>, pacing: Option<&Pacing>) -> Option<pacing::MessagingLimit> {
+fn messaging_limit(input: &Input<'_>, recent: Option<&Recent>) -> Option<pacing::MessagingLimit> {
     let limit = input.api.messaging_limit?;
     let overlaid = input.environment.and_then(|env| {
         let settings = input.catalog.settings.as_ref()?;
@@ -328,7 +335,7 @@ fn messaging_limit(input: &Input<'_>, pacing: Option<&Pacing>) -> Option<pacing:
     let pointer = overlaid.unwrap_or_else(|| "/api/messaging_limit".to_owned());
     Some(pacing::MessagingLimit {
         limit,
-        used: pacing.and_then(Pacing::used).unwrap_or(0),
+        used: recent.and_then(Recent::used).unwrap_or(0),
         set_at: super::describe::settings_position(input.loaded, &pointer),
     })
 }
@@ -444,6 +451,8 @@ fn plan_campaign(
         return Ok((Counts::default(), cost, Failures::default()));
     }
     let names = names(p.item);
+    let paced = paced.filter(|_| pacing::template_category(input.catalog, campaign).is_some());
+    let recent = paced.as_ref().map(|p| p.recent);
     let mut tracker = Tracker {
         store,
         names: &names,
@@ -452,7 +461,7 @@ fn plan_campaign(
         decisions: input.reconciled,
         counts: Counts::default(),
         pricer,
-        paced: paced.filter(|_| pacing::template_category(input.catalog, campaign).is_some()),
+        paced,
         audience: recipients.len() as u64,
         detailed: HashMap::new(),
     };
@@ -487,6 +496,9 @@ fn plan_campaign(
             held: held.filter(|_| due && kind == ActionKind::Waiting),
             // Apply sends nothing after its window closes.
             closes: closes.filter(|_| sends),
+            pace: recent
+                .filter(|_| sends && recipient != WHOLE_CAMPAIGN)
+                .map(|recent| recent.facts(recipient)),
         }
     };
     let mut failures = Failures::default();
@@ -548,7 +560,8 @@ struct Tracker<'a> {
 
 /// The plan's [`Pacing`] as one campaign uses it.
 struct CampaignPacing<'a> {
-    pacing: &'a mut Pacing,
+    recent: &'a Recent,
+    so_far: &'a mut SoFar,
     /// Whether the campaign is held to the frequency cap.
     capped: bool,
     /// Whether a later campaign of the plan is, so what this one sends must be remembered.
@@ -573,12 +586,16 @@ impl Tracker<'_> {
             mut sends,
             held,
             mut closes,
+            pace,
         } = judged.verdict;
         let paced = match &mut self.paced {
             Some(p) if sends && recipient == WHOLE_CAMPAIGN => {
-                p.pacing.judge_broadcast(self.audience)
+                p.so_far.judge_broadcast(p.recent, self.audience)
             }
-            Some(p) if sends => p.pacing.judge(recipient, p.capped, p.remember),
+            Some(p) if sends => {
+                let facts = pace.unwrap_or_else(|| p.recent.facts(recipient));
+                p.so_far.judge(p.recent, facts, p.capped, p.remember)
+            }
             _ => None,
         };
         if let Some(paced) = paced {

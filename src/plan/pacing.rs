@@ -64,12 +64,47 @@ pub enum Held {
     Wave(Timestamp),
 }
 
-/// The pacing of one plan: the rules that are set, with what state and the plan so far hold.
+/// The pacing of one plan: what state shows of the recent past ([`Recent`], read-only, so
+/// the rendering threads look recipients up in it), and what the plan has sent so far
+/// ([`SoFar`], which the plan adds to in audience order).
 #[derive(Debug)]
 pub struct Pacing {
+    /// What state shows.
+    pub recent: Recent,
+    /// What the plan sends before the delivery being judged.
+    pub so_far: SoFar,
+}
+
+/// The rules that are set, with what state shows of the last `per` and 24 hours.
+#[derive(Debug)]
+pub struct Recent {
     now: Timestamp,
     cap: Option<Cap>,
     limit: Option<Limit>,
+}
+
+/// What the plan has sent so far, as pacing counts it.
+#[derive(Debug, Default)]
+pub struct SoFar {
+    /// Capped-category messages the plan sends, by recipient key (all at the plan's time),
+    /// kept only while a later campaign of the plan is capped too.
+    capped: HashMap<u64, u32>,
+    /// Recipients the plan reaches who were not reached in the last 24 hours.
+    added: HashSet<u64>,
+    /// Places of the messaging limit the plan has taken: `added`, and broadcasts' audiences.
+    taken: u64,
+}
+
+/// What state shows of one recipient, looked up on a rendering thread: the sequential part
+/// of the judgement ([`SoFar::judge`]) then needs no search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    key: u64,
+    /// Where the recipient's counted messages start in [`Cap::times`], and how many there are.
+    start: u32,
+    counted: u32,
+    /// Whether state shows a template message reached them in the last 24 hours.
+    reached: bool,
 }
 
 impl Pacing {
@@ -118,29 +153,32 @@ impl Pacing {
         counted.sort_unstable();
         reached.sort_unstable();
         reached.dedup();
-        Ok(Some(Pacing {
+        let recent = Recent {
             now,
             cap: cap.map(|(settings, per)| Cap {
                 max: settings.max,
                 per,
                 categories: settings.categories.clone(),
-                counted,
-                planned: HashMap::new(),
+                keys: counted.iter().map(|(key, _)| *key).collect(),
+                times: counted.iter().map(|(_, at)| *at).collect(),
             }),
             limit: messaging_limit.map(|limit| Limit {
                 limit,
-                used: reached.len() as u64,
                 reached,
                 oldest,
-                added: HashSet::new(),
-                taken: 0,
             }),
+        };
+        Ok(Some(Pacing {
+            recent,
+            so_far: SoFar::default(),
         }))
     }
+}
 
+impl Recent {
     /// Unique recipients state shows reached in the last 24 hours (with a messaging limit).
     pub fn used(&self) -> Option<u64> {
-        self.limit.as_ref().map(|l| l.used)
+        self.limit.as_ref().map(|l| l.reached.len() as u64)
     }
 
     /// Whether a campaign of this category (`None`: not a template) is held to the frequency
@@ -151,112 +189,125 @@ impl Pacing {
             .is_some_and(|c| category.is_some_and(|k| c.categories.contains(&k)))
     }
 
-    /// Judges a delivery of a per-recipient template campaign that would be sent: `None`
-    /// sends it (and counts it against the cap, when `capped`, and the limit); else why it
-    /// is held back. `remember` says whether a later campaign of the plan is capped too
-    /// (else what this one sends need not be kept for the cap).
-    pub fn judge(&mut self, recipient: &str, capped: bool, remember: bool) -> Option<Held> {
+    /// What state shows of a recipient.
+    pub fn facts(&self, recipient: &str) -> Facts {
         let key = phone_key(recipient);
-        if capped
-            && let Some(cap) = &self.cap
-            && let Some(until) = cap.until(key, self.now)
-        {
-            return Some(Held::Capped(until));
+        let (start, counted) = match &self.cap {
+            Some(cap) => {
+                let start = cap.keys.partition_point(|k| *k < key);
+                let n = cap.keys[start..].iter().take_while(|k| **k == key).count();
+                (start, n)
+            }
+            None => (0, 0),
+        };
+        Facts {
+            key,
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            counted: u32::try_from(counted).unwrap_or(u32::MAX),
+            reached: self
+                .limit
+                .as_ref()
+                .is_some_and(|l| l.reached.binary_search(&key).is_ok()),
         }
-        if let Some(limit) = &mut self.limit
-            && !limit.admit(key)
-        {
-            return Some(Held::Wave(limit.next_wave(self.now)));
+    }
+}
+
+impl SoFar {
+    /// Judges a delivery of a per-recipient template campaign that would be sent, from what
+    /// state shows of its recipient: `None` sends it (counting it against the cap, when
+    /// `capped`, and the limit); else why it is held back. `remember` says whether a later
+    /// campaign of the plan is capped too (else what this one sends need not be kept for the
+    /// cap).
+    pub fn judge(
+        &mut self,
+        recent: &Recent,
+        facts: Facts,
+        capped: bool,
+        remember: bool,
+    ) -> Option<Held> {
+        if capped && let Some(cap) = &recent.cap {
+            let planned = self.capped.get(&facts.key).copied().unwrap_or(0);
+            if let Some(until) = cap.until(facts, planned, recent.now) {
+                return Some(Held::Capped(until));
+            }
         }
-        if capped
-            && remember
-            && let Some(cap) = &mut self.cap
+        if let Some(limit) = &recent.limit
+            && !facts.reached
+            && !self.added.contains(&facts.key)
         {
-            *cap.planned.entry(key).or_default() += 1;
+            if self.taken >= limit.places() {
+                return Some(Held::Wave(limit.next_wave(recent.now)));
+            }
+            self.added.insert(facts.key);
+            self.taken += 1;
+        }
+        if capped && remember {
+            *self.capped.entry(facts.key).or_default() += 1;
         }
         None
     }
 
     /// Judges a broadcast of a template to `audience` recipients: it goes whole when the
     /// messaging limit has places for them all (taking them), else it waits whole.
-    pub fn judge_broadcast(&mut self, audience: u64) -> Option<Held> {
-        let limit = self.limit.as_mut()?;
-        if limit.taken + audience > limit.places() {
-            return Some(Held::Wave(limit.next_wave(self.now)));
+    pub fn judge_broadcast(&mut self, recent: &Recent, audience: u64) -> Option<Held> {
+        let limit = recent.limit.as_ref()?;
+        if self.taken + audience > limit.places() {
+            return Some(Held::Wave(limit.next_wave(recent.now)));
         }
-        limit.taken += audience;
+        self.taken += audience;
         None
     }
 }
 
-/// The frequency cap, with the counted messages of state and of the plan so far.
+/// The frequency cap, with the counted messages of state.
 #[derive(Debug)]
 struct Cap {
     max: u32,
     per: SignedDuration,
     categories: Vec<Category>,
-    /// (recipient key, when) of every counted message in state, in that order.
-    counted: Vec<(u64, Timestamp)>,
-    /// Messages the plan sends before now, by recipient key (all at the plan's time).
-    planned: HashMap<u64, u32>,
+    /// The recipient key of every counted message in state, ascending...
+    keys: Vec<u64>,
+    /// ...and when it was sent, ascending for each key.
+    times: Vec<Timestamp>,
 }
 
 impl Cap {
-    /// When the recipient falls under the cap again, if they are at it now.
+    /// When the recipient falls under the cap again, if they are at it now, with `planned`
+    /// messages the plan sends them before this one.
     ///
     /// Their counted messages, oldest first, are state's and then the plan's (sent at `now`,
     /// after anything in state). With `c` of them and `c >= max`, the count falls to
     /// `max - 1` once the `(c - max + 1)`th oldest ages out: at its time plus `per`.
-    fn until(&self, key: u64, now: Timestamp) -> Option<Timestamp> {
-        let start = self.counted.partition_point(|(k, _)| *k < key);
-        let end = self.counted.partition_point(|(k, _)| *k <= key);
-        let recorded = &self.counted[start..end];
-        let planned = self.planned.get(&key).copied().unwrap_or(0) as usize;
-        let count = recorded.len() + planned;
+    fn until(&self, facts: Facts, planned: u32, now: Timestamp) -> Option<Timestamp> {
+        let count = facts.counted as usize + planned as usize;
         let max = self.max as usize;
         if count < max {
             return None;
         }
-        let oldest_to_go = recorded.get(count - max).map_or(now, |(_, at)| *at);
+        let i = count - max;
+        let oldest_to_go = if i < facts.counted as usize {
+            self.times[facts.start as usize + i]
+        } else {
+            now
+        };
         Some(oldest_to_go + self.per)
     }
 }
 
-/// The messaging limit, with the recipients reached in the last 24 hours and the places the
-/// plan has taken.
+/// The messaging limit, with the recipients state shows reached in the last 24 hours.
 #[derive(Debug)]
 struct Limit {
     limit: u64,
-    /// `reached.len()`, as the plan reports it.
-    used: u64,
-    /// Keys of the recipients state shows reached in the last 24 hours, ascending.
+    /// Their keys, ascending.
     reached: Vec<u64>,
-    /// When the earliest of those was reached.
+    /// When the earliest of them was reached.
     oldest: Option<Timestamp>,
-    /// Recipients the plan reaches who are not in `reached`.
-    added: HashSet<u64>,
-    /// Places the plan has taken: `added`, and broadcasts' audiences.
-    taken: u64,
 }
 
 impl Limit {
     /// Places left for the plan.
     fn places(&self) -> u64 {
-        self.limit.saturating_sub(self.used)
-    }
-
-    /// Whether a message to `key` may go: a recipient reached in the last 24 hours, or by
-    /// this plan, takes no new place.
-    fn admit(&mut self, key: u64) -> bool {
-        if self.reached.binary_search(&key).is_ok() || self.added.contains(&key) {
-            return true;
-        }
-        if self.taken >= self.places() {
-            return false;
-        }
-        self.added.insert(key);
-        self.taken += 1;
-        true
+        self.limit.saturating_sub(self.reached.len() as u64)
     }
 
     /// When places free up again: as the earliest contact counted ages out (what the plan
