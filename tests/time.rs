@@ -149,7 +149,11 @@ fn a_recurring_campaign_sends_each_occurrence_once_and_skips_missed_ones() {
     // Three weeks later: the 14th and 21st were missed and are skipped; only the 28th goes.
     let late = plan_and_apply(&setup, "2026-12-28T06:00:00Z");
     assert!(
-        late.contains("occurrence 2026-12-28T03:30:00Z (Mon 2026-12-28 09:00 Asia/Kolkata) due, next 2027-01-04T03:30:00Z, 2 missed occurrences skipped"),
+        late.contains(
+            "occurrence 2026-12-28T03:30:00Z (Mon 2026-12-28 09:00 Asia/Kolkata) due, \
+             next 2027-01-04T03:30:00Z (Mon 2027-01-04 09:00 Asia/Kolkata), \
+             2 missed occurrences skipped"
+        ),
         "{late}"
     );
     assert_eq!(
@@ -186,4 +190,55 @@ fn a_recurring_plan_in_every_format() {
         );
         insta::assert_snapshot!(format!("recurring.{format}"), without_port(&text));
     }
+}
+
+/// A Sunday trigger at 01:30 in London: on 28 March 2027 the clocks go from 01:00 to 02:00,
+/// so that Sunday's 01:30 does not exist and the occurrence goes at 02:00 BST (01:00 UTC); the
+/// next, a week later, is 01:30 BST (00:30 UTC).
+const LONDON_SUNDAYS: &str = "campaigns:
+  sunday-digest:
+    audience: testers
+    schedule:
+      cron: \"30 1 * * SUN\"
+      timezone: Europe/London
+      from: 2027-03-01
+    send:
+      trigger:
+        flow: default_fallback_msg_74963
+        attributes:
+          week_of: \"{{ campaign.scheduled_at }}\"
+";
+
+#[test]
+fn a_recurring_plan_across_a_daylight_saving_change() {
+    let project = Project::example();
+    std::fs::write(project.path().join("campaigns/sunday.yaml"), LONDON_SUNDAYS).unwrap();
+    for format in ["human", "json", "markdown"] {
+        let text = project.plan(
+            "2027-03-28T01:05:00Z",
+            &["--campaign", "sunday-digest", "--format", format],
+            0,
+        );
+        insta::assert_snapshot!(format!("spring_forward.{format}"), without_port(&text));
+    }
+    let json = project.plan(
+        "2027-03-28T01:05:00Z",
+        &["--campaign", "sunday-digest", "--format", "json"],
+        0,
+    );
+    let plan = herald::plan::json::parse(&json).unwrap();
+    let campaign = &plan.campaigns[0].campaign;
+    let at = |t: &str| t.parse::<jiff::Timestamp>().unwrap();
+    assert_eq!(campaign.occurrence, Some(at("2027-03-28T01:00:00Z")));
+    let next = campaign.recurring.as_ref().and_then(|r| r.next);
+    assert_eq!(next, Some(at("2027-04-04T00:30:00Z")));
+    // The Sunday before, in winter time: 01:30 GMT.
+    let before = project.plan(
+        "2027-03-21T01:31:00Z",
+        &["--campaign", "sunday-digest", "--format", "json"],
+        0,
+    );
+    let plan = herald::plan::json::parse(&before).unwrap();
+    let campaign = &plan.campaigns[0].campaign;
+    assert_eq!(campaign.occurrence, Some(at("2027-03-21T01:30:00Z")));
 }

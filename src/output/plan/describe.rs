@@ -102,6 +102,9 @@ fn recurring_schedule(campaign: &Campaign, recurring: &crate::plan::Recurring) -
         && let Some(next) = recurring.next
     {
         text.push_str(&format!(", next {next}"));
+        if let Some(local) = wall_clock(next, &recurring.timezone) {
+            text.push_str(&format!(" ({local})"));
+        }
     }
     if recurring.missed > 0 {
         text.push_str(&format!(
@@ -110,6 +113,21 @@ fn recurring_schedule(campaign: &Campaign, recurring: &crate::plan::Recurring) -
         ));
     }
     text
+}
+
+/// `Sun 2027-04-04 01:30 Europe/London`: a recurring campaign's time in its zone, as the
+/// occurrence shows it (`None` in UTC, where it would say the same again).
+fn wall_clock(at: jiff::Timestamp, zone: &str) -> Option<String> {
+    let tz = crate::tz::zone(zone).ok()?;
+    if tz == jiff::tz::TimeZone::UTC {
+        return None;
+    }
+    let local = at.to_zoned_datetime(tz);
+    Some(format!(
+        "{} {}",
+        local.strftime("%a %Y-%m-%d %H:%M"),
+        clean(zone)
+    ))
 }
 
 /// The campaign's time in UTC, with the time as its file wrote it when that is not UTC:
