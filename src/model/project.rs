@@ -77,6 +77,7 @@ pub struct FrequencyCap {
     /// The template categories the cap counts and holds back. Default: `[marketing]`, so
     /// order updates and one-time passwords always go.
     #[serde(default = "FrequencyCap::default_categories")]
+    #[schemars(length(min = 1))]
     pub categories: Vec<super::Category>,
 }
 
