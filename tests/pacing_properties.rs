@@ -8,53 +8,10 @@
 mod plan_support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io;
 
-use herald::plan::cost::Cost;
-use herald::plan::{Action, ActionKind, Campaign, Counts, Header, Sink};
-use herald::render::NoUsersApi;
 use herald::state::sqlite::SqliteStore;
-use herald::state::{Delivery, Outcome, Store};
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
-
-/// A send of a plan: campaign, occurrence, action.
-type Send = (String, Option<Timestamp>, Action);
-
-/// The sends of a plan, and how many deliveries the frequency cap held back.
-#[derive(Default)]
-struct Sends {
-    campaign: String,
-    occurrence: Option<Timestamp>,
-    sends: Vec<Send>,
-    capped: Vec<(String, Action)>,
-}
-
-impl Sink for Sends {
-    fn begin(&mut self, _: &Header) -> io::Result<()> {
-        Ok(())
-    }
-    fn campaign(&mut self, campaign: &Campaign) -> io::Result<()> {
-        self.campaign = campaign.name.clone();
-        self.occurrence = campaign.occurrence;
-        Ok(())
-    }
-    fn action(&mut self, action: &Action) -> io::Result<()> {
-        if action.sends {
-            self.sends
-                .push((self.campaign.clone(), self.occurrence, action.clone()));
-        } else if action.action == ActionKind::Capped {
-            self.capped.push((self.campaign.clone(), action.clone()));
-        }
-        Ok(())
-    }
-    fn end_campaign(&mut self, _: &Counts, _: Option<&Cost>) -> io::Result<()> {
-        Ok(())
-    }
-    fn end(&mut self, _: &Counts, _: Option<&Cost>) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Campaigns whose template is a marketing one.
 const MARKETING: [&str; 3] = ["daily-promo", "flash-sale", "weekly-promo"];
@@ -106,30 +63,6 @@ fn project(max: u32, per: &str, limit: u64, users: usize) -> tempfile::TempDir {
     dir
 }
 
-/// Plans at `now` and records every send as sent, as an apply at `now` would.
-fn apply_at(dir: &std::path::Path, store: &mut SqliteStore, now: Timestamp) -> Sends {
-    let mut sends = Sends::default();
-    plan_support::plan_with(dir, now, &mut NoUsersApi, &*store, &mut sends).expect("a plan");
-    let batch: Vec<Delivery> = sends
-        .sends
-        .iter()
-        .map(|(campaign, occurrence, action)| Delivery {
-            campaign: campaign.clone(),
-            occurrence: *occurrence,
-            recipient: action.recipient.clone(),
-            fingerprint: action.fingerprint,
-            request: action.request.to_json(),
-            outcome: Outcome::Sent,
-            api_code: None,
-            detail: None,
-            at: now,
-            apply_id: now.to_string(),
-        })
-        .collect();
-    store.record(&batch).unwrap();
-    sends
-}
-
 /// The most sends of `times` (ascending) in any span of `per` ending at one of them.
 fn busiest(times: &[Timestamp], per: SignedDuration) -> usize {
     times
@@ -162,7 +95,7 @@ proptest! {
         let mut reached: Vec<(Timestamp, String)> = Vec::new();
         for minutes in offsets {
             let now = start + SignedDuration::from_mins(minutes);
-            let sends = apply_at(dir.path(), &mut store, now);
+            let sends = plan_support::apply_at(dir.path(), &mut store, now);
             for (campaign, _, action) in &sends.sends {
                 if MARKETING.contains(&campaign.as_str()) {
                     marketing.entry(action.recipient.clone()).or_default().push(now);
@@ -201,7 +134,7 @@ fn a_capped_recipient_is_sent_once_under_the_cap_again() {
     let dir = project(1, "24h", 100, 2);
     let mut store = SqliteStore::in_memory();
     let monday: Timestamp = "2026-03-23T10:00:00Z".parse().unwrap();
-    let first = apply_at(dir.path(), &mut store, monday);
+    let first = plan_support::apply_at(dir.path(), &mut store, monday);
     let sent: BTreeSet<(&str, &str)> = first
         .sends
         .iter()
@@ -224,9 +157,10 @@ fn a_capped_recipient_is_sent_once_under_the_cap_again() {
     assert_eq!(until, monday + SignedDuration::from_hours(24));
     // Before then nothing more goes; from then the flash sale does (the name order again),
     // and the weekly one waits another day.
-    let early = apply_at(dir.path(), &mut store, until - SignedDuration::from_mins(1));
+    let early =
+        plan_support::apply_at(dir.path(), &mut store, until - SignedDuration::from_mins(1));
     assert!(early.sends.is_empty(), "{:?}", early.sends);
-    let next = apply_at(dir.path(), &mut store, until);
+    let next = plan_support::apply_at(dir.path(), &mut store, until);
     let campaigns: BTreeSet<&str> = next.sends.iter().map(|(c, _, _)| c.as_str()).collect();
     assert_eq!(
         campaigns,

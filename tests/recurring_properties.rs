@@ -6,45 +6,11 @@
 mod plan_support;
 
 use std::collections::BTreeSet;
-use std::io;
 
-use herald::plan::cost::Cost;
-use herald::plan::{Action, Campaign, Counts, Header, Sink};
-use herald::render::NoUsersApi;
 use herald::schedule::Recurrence;
 use herald::state::sqlite::SqliteStore;
-use herald::state::{Delivery, Outcome, Store};
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
-
-/// The sends of a plan, with the occurrence they belong to.
-#[derive(Default)]
-struct Sends {
-    occurrence: Option<Timestamp>,
-    sends: Vec<(Option<Timestamp>, Action)>,
-}
-
-impl Sink for Sends {
-    fn begin(&mut self, _: &Header) -> io::Result<()> {
-        Ok(())
-    }
-    fn campaign(&mut self, campaign: &Campaign) -> io::Result<()> {
-        self.occurrence = campaign.occurrence;
-        Ok(())
-    }
-    fn action(&mut self, action: &Action) -> io::Result<()> {
-        if action.sends {
-            self.sends.push((self.occurrence, action.clone()));
-        }
-        Ok(())
-    }
-    fn end_campaign(&mut self, _: &Counts, _: Option<&Cost>) -> io::Result<()> {
-        Ok(())
-    }
-    fn end(&mut self, _: &Counts, _: Option<&Cost>) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 fn project(cron: &str, zone: &str, users: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -66,30 +32,6 @@ fn project(cron: &str, zone: &str, users: usize) -> tempfile::TempDir {
     std::fs::create_dir(dir.path().join("campaigns")).unwrap();
     std::fs::write(dir.path().join("campaigns/digest.yaml"), yaml).unwrap();
     dir
-}
-
-/// Plans at `now` and records every send as sent, as an apply at `now` would.
-fn apply_at(dir: &std::path::Path, store: &mut SqliteStore, now: Timestamp) -> Sends {
-    let mut sends = Sends::default();
-    plan_support::plan_with(dir, now, &mut NoUsersApi, &*store, &mut sends).expect("a plan");
-    let batch: Vec<Delivery> = sends
-        .sends
-        .iter()
-        .map(|(occurrence, action)| Delivery {
-            campaign: "digest".to_owned(),
-            occurrence: *occurrence,
-            recipient: action.recipient.clone(),
-            fingerprint: action.fingerprint,
-            request: action.request.to_json(),
-            outcome: Outcome::Sent,
-            api_code: None,
-            detail: None,
-            at: now,
-            apply_id: now.to_string(),
-        })
-        .collect();
-    store.record(&batch).unwrap();
-    sends
 }
 
 proptest! {
@@ -116,8 +58,8 @@ proptest! {
         let mut seen = BTreeSet::new();
         for minutes in offsets {
             let now = start + SignedDuration::from_mins(minutes);
-            let sends = apply_at(dir.path(), &mut store, now);
-            for (occurrence, action) in sends.sends {
+            let sends = plan_support::apply_at(dir.path(), &mut store, now);
+            for (_, occurrence, action) in sends.sends {
                 let occurrence = occurrence.expect("a recurring round");
                 prop_assert!(occurrence <= now, "sent before its occurrence");
                 prop_assert_eq!(Some(occurrence), recurrence.latest_due(now));

@@ -5,7 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use herald::plan::{Action, json};
+use std::io;
+
+use herald::plan::cost::Cost;
+use herald::plan::{Action, ActionKind, Campaign, Counts, Header, Sink, json};
+use herald::render::NoUsersApi;
 use herald::state::sqlite::SqliteStore;
 use herald::state::{Delivery, Outcome, Store};
 
@@ -117,18 +121,12 @@ impl Project {
         for campaign in &document.campaigns {
             for action in campaign.actions.iter().filter(|a| a.sends) {
                 if let Some((outcome, api_code)) = decide(&campaign.campaign.name, action) {
-                    batch.push(Delivery {
-                        campaign: campaign.campaign.name.clone(),
-                        occurrence: None,
-                        recipient: action.recipient.clone(),
-                        fingerprint: action.fingerprint,
-                        request: action.request.to_json(),
-                        outcome,
-                        api_code,
-                        detail: (outcome != Outcome::Sent).then(|| "simulated".to_owned()),
-                        at: now.parse().unwrap(),
-                        apply_id: "simulated-apply".to_owned(),
-                    });
+                    let at = now.parse().unwrap();
+                    let mut delivery = recorded(&campaign.campaign.name, None, action, at);
+                    delivery.outcome = outcome;
+                    delivery.api_code = api_code;
+                    delivery.detail = (outcome != Outcome::Sent).then(|| "simulated".to_owned());
+                    batch.push(delivery);
                 }
             }
         }
@@ -213,4 +211,76 @@ pub(crate) fn plan_with(
         reconciled: None,
     };
     herald::plan::engine::run(&input, users, store, sink)
+}
+
+/// A planned action recorded as sent at `at`, as an apply then would record it.
+pub(crate) fn recorded(
+    campaign: &str,
+    occurrence: Option<jiff::Timestamp>,
+    action: &Action,
+    at: jiff::Timestamp,
+) -> Delivery {
+    Delivery {
+        campaign: campaign.to_owned(),
+        occurrence,
+        recipient: action.recipient.clone(),
+        fingerprint: action.fingerprint,
+        request: action.request.to_json(),
+        outcome: Outcome::Sent,
+        api_code: None,
+        detail: None,
+        at,
+        apply_id: at.to_string(),
+    }
+}
+
+/// A send of a plan: campaign, occurrence, action.
+pub(crate) type Send = (String, Option<jiff::Timestamp>, Action);
+
+/// The sends of a plan, and the deliveries the frequency cap held back.
+#[derive(Default)]
+pub(crate) struct Sends {
+    pub(crate) campaign: String,
+    pub(crate) occurrence: Option<jiff::Timestamp>,
+    pub(crate) sends: Vec<Send>,
+    pub(crate) capped: Vec<(String, Action)>,
+}
+
+impl Sink for Sends {
+    fn begin(&mut self, _: &Header) -> io::Result<()> {
+        Ok(())
+    }
+    fn campaign(&mut self, campaign: &Campaign) -> io::Result<()> {
+        self.campaign = campaign.name.clone();
+        self.occurrence = campaign.occurrence;
+        Ok(())
+    }
+    fn action(&mut self, action: &Action) -> io::Result<()> {
+        if action.sends {
+            self.sends
+                .push((self.campaign.clone(), self.occurrence, action.clone()));
+        } else if action.action == ActionKind::Capped {
+            self.capped.push((self.campaign.clone(), action.clone()));
+        }
+        Ok(())
+    }
+    fn end_campaign(&mut self, _: &Counts, _: Option<&Cost>) -> io::Result<()> {
+        Ok(())
+    }
+    fn end(&mut self, _: &Counts, _: Option<&Cost>) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Plans at `now` and records every send as sent, as an apply at `now` would.
+pub(crate) fn apply_at(dir: &Path, store: &mut SqliteStore, now: jiff::Timestamp) -> Sends {
+    let mut sends = Sends::default();
+    plan_with(dir, now, &mut NoUsersApi, &*store, &mut sends).expect("a plan");
+    let batch: Vec<Delivery> = sends
+        .sends
+        .iter()
+        .map(|(campaign, occurrence, action)| recorded(campaign, *occurrence, action, now))
+        .collect();
+    store.record(&batch).unwrap();
+    sends
 }
