@@ -213,3 +213,39 @@ fn a_template_broadcast_bigger_than_the_limit_is_an_error() {
     let text = project.plan(DAY_1, &["--campaign", "new-year-offer"], 1);
     insta::assert_snapshot!("broadcast_over_the_limit", stable(&text));
 }
+
+#[test]
+fn a_template_broadcast_waits_for_its_time_and_then_counts_against_the_limit() {
+    let setup = setup();
+    setup.project.edit(
+        "herald.yaml",
+        "messaging_limit: 5\n",
+        "messaging_limit: 9\n",
+    );
+    let counts = |now: &str, campaign: &str| {
+        let planned = setup.herald(&[
+            "plan",
+            "--now",
+            now,
+            "--campaign",
+            campaign,
+            "--out",
+            "plan.json",
+        ]);
+        assert_eq!(planned.status.code(), Some(0), "{planned:?}");
+        let saved = json::read(&setup.project.path().join("plan.json")).unwrap();
+        let applied = setup.herald(&["apply", "--now", now, "plan.json"]);
+        assert_eq!(applied.status.code(), Some(0), "{applied:?}");
+        let c = &saved.campaigns[0].counts;
+        (c.send, c.waiting, c.capped)
+    };
+    // Published on 31 December: under a messaging limit it is not sent ahead with its publish
+    // time, but held until then, when its places are judged.
+    assert_eq!(counts(DAY_1, "new-year-offer"), (0, 1, 0));
+    assert!(setup.sends().is_empty());
+    assert_eq!(counts("2026-12-31T18:40:00Z", "new-year-offer"), (1, 0, 0));
+    // Its six recipients took six of the day's nine places, and three of them are customers
+    // too, now at the frequency cap: three of the four other customers take the places left.
+    assert_eq!(counts("2026-12-31T19:00:00Z", "offer-a-world"), (3, 1, 3));
+    assert_eq!(setup.sends().len(), 4, "the broadcast and three offers");
+}

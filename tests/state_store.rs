@@ -39,6 +39,7 @@ suite!(
     test_sends_are_logged_apart_and_change_no_delivery_nor_the_serial,
     a_state_of_the_previous_schema_version_is_migrated_when_opened_for_writing,
     each_occurrence_of_a_campaign_is_a_round_of_its_own,
+    contacts_count_every_attempt_that_may_have_arrived,
 );
 
 fn a_recorded_attempt_reads_back_exactly(f: &Fixture) {
@@ -671,4 +672,131 @@ fn each_occurrence_of_a_campaign_is_a_round_of_its_own(f: &Fixture) {
     };
     assert_eq!(week(Some(next_monday)), Some(Outcome::Failed));
     assert_eq!(week(Some(monday)), Some(Outcome::Sent));
+}
+
+/// An attempt of `campaign` to `recipient` at `time`, as apply records it: `in_flight`, then
+/// `outcome` a second later.
+fn sent_at(
+    campaign: &str,
+    recipient: &str,
+    request: &str,
+    time: &str,
+    outcome: Outcome,
+) -> [Delivery; 2] {
+    let mut in_flight = attempt(campaign, recipient, request, Outcome::InFlight);
+    in_flight.at = at(time);
+    let mut done = in_flight.clone();
+    done.outcome = outcome;
+    done.at = in_flight.at + jiff::SignedDuration::from_secs(1);
+    [in_flight, done]
+}
+
+fn contacts_count_every_attempt_that_may_have_arrived(f: &Fixture) {
+    let mut store = f.open();
+    // A message, then a changed one resent: two messages, at their in-flight times.
+    store
+        .record(&sent_at(
+            "promo",
+            "+15550001",
+            "v1",
+            "2026-12-01T09:00:00Z",
+            Outcome::Sent,
+        ))
+        .unwrap();
+    store
+        .record(&sent_at(
+            "promo",
+            "+15550001",
+            "v2",
+            "2026-12-02T09:00:00Z",
+            Outcome::Sent,
+        ))
+        .unwrap();
+    // A message, then a resend that failed: the first still counts.
+    store
+        .record(&sent_at(
+            "promo",
+            "+15550002",
+            "v1",
+            "2026-12-01T09:00:00Z",
+            Outcome::Sent,
+        ))
+        .unwrap();
+    store
+        .record(&sent_at(
+            "promo",
+            "+15550002",
+            "v2",
+            "2026-12-02T09:00:00Z",
+            Outcome::Failed,
+        ))
+        .unwrap();
+    // Failed only: nothing; unknown: counts.
+    store
+        .record(&sent_at(
+            "promo",
+            "+15550003",
+            "v1",
+            "2026-12-02T09:00:00Z",
+            Outcome::Failed,
+        ))
+        .unwrap();
+    store
+        .record(&sent_at(
+            "other",
+            "+15550003",
+            "v1",
+            "2026-12-02T10:00:00Z",
+            Outcome::Unknown,
+        ))
+        .unwrap();
+    // Too long ago.
+    store
+        .record(&sent_at(
+            "other",
+            "+15550004",
+            "v1",
+            "2026-11-20T09:00:00Z",
+            Outcome::Sent,
+        ))
+        .unwrap();
+    // A template broadcast reaches its users when Engati publishes it.
+    let body = r#"{"publishedOn":"2026-12-03T06:00:00.000Z","users":[{"phoneNumber":"+15550005"},{"phoneNumber":"+15550006"}]}"#;
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    let request =
+        serde_json::json!({"method": "POST", "path": "/broadcast", "body": body}).to_string();
+    store
+        .record(&sent_at(
+            "bcast",
+            "*",
+            &request,
+            "2026-12-02T11:00:00Z",
+            Outcome::Sent,
+        ))
+        .unwrap();
+
+    let mut seen = Vec::new();
+    store
+        .contacts_since(at("2026-11-28T00:00:00Z"), &mut |c| {
+            seen.push((
+                c.campaign.to_owned(),
+                c.recipient.to_owned(),
+                c.at.to_string(),
+            ));
+        })
+        .unwrap();
+    seen.sort();
+    let want = [
+        ("bcast", "+15550005", "2026-12-03T06:00:00Z"),
+        ("bcast", "+15550006", "2026-12-03T06:00:00Z"),
+        ("other", "+15550003", "2026-12-02T10:00:00Z"),
+        ("promo", "+15550001", "2026-12-01T09:00:00Z"),
+        ("promo", "+15550001", "2026-12-02T09:00:00Z"),
+        ("promo", "+15550002", "2026-12-01T09:00:00Z"),
+    ];
+    let want: Vec<(String, String, String)> = want
+        .iter()
+        .map(|(c, r, t)| ((*c).to_owned(), (*r).to_owned(), (*t).to_owned()))
+        .collect();
+    assert_eq!(seen, want);
 }

@@ -253,6 +253,15 @@ fn apply_file(args: &ApplyArgs, path: &Path, session: &Session, out: &mut dyn Wr
     for breach in &breaches {
         eprintln!("warning: applying with --force: {breach}");
     }
+    let header = &plan.outline.header;
+    let paced = header.frequency_cap.is_some() || header.messaging_limit.is_some();
+    if args.resend_unknown && paced && plan.outline.counts.unknown > 0 {
+        eprintln!(
+            "warning: --resend-unknown sends {} unknown deliveries again whatever the frequency \
+             cap and the messaging limit say: a person may hear twice from one campaign",
+            plan.outline.counts.unknown
+        );
+    }
     let (client, concurrency, rate) = client(&api, args)?;
     // A server that cannot be reached (or a rejected key) is found with one read, before
     // anything is recorded: not after every recipient was tried six times.

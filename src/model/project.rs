@@ -72,7 +72,7 @@ pub struct FrequencyCap {
     #[schemars(range(min = 1))]
     pub max: u32,
     /// The span the cap counts over: minutes, hours or days (`90m`, `24h`, `7d`).
-    #[schemars(regex(pattern = r"^[1-9][0-9]{0,5}(m|h|d)$"))]
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,3}(m|h|d)$"))]
     pub per: String,
     /// The template categories the cap counts and holds back. Default: `[marketing]`, so
     /// order updates and one-time passwords always go.

@@ -142,7 +142,7 @@ pub fn run(
     let (prepared, warnings) = prepared?;
     let mut pacing = pacing?;
     if let Some(limit) = input.api.messaging_limit {
-        let problems = too_big_for_a_wave(input, &prepared, limit);
+        let problems = too_big_for_a_wave(input, &prepared, limit, store)?;
         if !problems.is_empty() {
             return Err(Failure::Problems(problems));
         }
@@ -277,14 +277,31 @@ fn lateness(input: &Input<'_>, p: &Prepared<'_>, recorded: &RecordedIndex) -> La
 
 /// Template broadcasts to more recipients than `limit`: a broadcast goes out whole, so one of
 /// those would wait for a wave that never comes.
-fn too_big_for_a_wave(input: &Input<'_>, prepared: &[Prepared<'_>], limit: u64) -> Vec<Diagnostic> {
-    prepared
-        .iter()
-        .filter(|p| {
-            !p.render.message.per_recipient()
-                && pacing::template_category(input.catalog, &p.item.value).is_some()
-                && p.audience.recipients.len() as u64 > limit
-        })
+/// One that state shows went out (or may have) is done, and no longer a problem.
+fn too_big_for_a_wave(
+    input: &Input<'_>,
+    prepared: &[Prepared<'_>],
+    limit: u64,
+    store: &dyn Store,
+) -> Result<Vec<Diagnostic>, Failure> {
+    let mut too_big = Vec::new();
+    for p in prepared {
+        if p.render.message.per_recipient()
+            || pacing::template_category(input.catalog, &p.item.value).is_none()
+            || p.audience.recipients.len() as u64 <= limit
+        {
+            continue;
+        }
+        let round = Round::of(&p.item.name, p.render.when.occurrence());
+        let done = store
+            .delivery(round, WHOLE_CAMPAIGN)?
+            .is_some_and(|d| d.outcome != Outcome::Failed);
+        if !done {
+            too_big.push(p);
+        }
+    }
+    Ok(too_big
+        .into_iter()
         .map(|p| {
             let n = p.audience.recipients.len();
             p.item
@@ -308,7 +325,7 @@ fn too_big_for_a_wave(input: &Input<'_>, prepared: &[Prepared<'_>], limit: u64) 
                      is higher, raise api.messaging_limit to it",
                 )
         })
-        .collect()
+        .collect())
 }
 
 /// `frequency_cap` of herald.yaml, with where it is set.
@@ -439,6 +456,15 @@ fn plan_campaign(
         }),
         Late::OnTime | Late::Late(_) => None,
     };
+    // Under a messaging limit a template broadcast goes when it is due, not at once with its
+    // publish time: the places it takes are judged then.
+    if input.api.messaging_limit.is_some()
+        && !per_recipient
+        && pacing::template_category(input.catalog, campaign).is_some()
+        && !p.render.when.is_due(input.now)
+    {
+        described.due = false;
+    }
     let due = described.due;
     let occurrence = described.occurrence;
     sink.campaign(&described)?;

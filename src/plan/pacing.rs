@@ -126,10 +126,10 @@ impl Pacing {
         let categories = Categories::of(catalog);
         let mut since = now;
         if let Some((_, per)) = cap {
-            since = since.min(now - per);
+            since = since.min(earlier(now, per));
         }
         if messaging_limit.is_some() {
-            since = since.min(now - LIMIT_SPAN);
+            since = since.min(earlier(now, LIMIT_SPAN));
         }
         let mut counted: Vec<(u64, Timestamp)> = Vec::new();
         let mut reached: Vec<u64> = Vec::new();
@@ -140,12 +140,12 @@ impl Pacing {
             };
             let key = phone_key(contact.recipient);
             if let Some((settings, per)) = cap
-                && contact.at + per > now
+                && later(contact.at, per) > now
                 && settings.categories.contains(&category)
             {
                 counted.push((key, contact.at));
             }
-            if messaging_limit.is_some() && contact.at + LIMIT_SPAN > now {
+            if messaging_limit.is_some() && later(contact.at, LIMIT_SPAN) > now {
                 reached.push(key);
                 oldest = Some(oldest.map_or(contact.at, |o| o.min(contact.at)));
             }
@@ -290,7 +290,7 @@ impl Cap {
         } else {
             now
         };
-        Some(oldest_to_go + self.per)
+        Some(whole_second(later(oldest_to_go, self.per)))
     }
 }
 
@@ -313,8 +313,28 @@ impl Limit {
     /// When places free up again: as the earliest contact counted ages out (what the plan
     /// sends now is the earliest when state counted none).
     fn next_wave(&self, now: Timestamp) -> Timestamp {
-        self.oldest.map_or(now, |o| o.min(now)) + LIMIT_SPAN
+        whole_second(later(self.oldest.map_or(now, |o| o.min(now)), LIMIT_SPAN))
     }
+}
+
+/// `at + span`, or the last representable time (a span the schema allows can still run past
+/// the year 9999 from a far `--now`).
+fn later(at: Timestamp, span: SignedDuration) -> Timestamp {
+    at.checked_add(span).unwrap_or(Timestamp::MAX)
+}
+
+/// `at - span`, or the first representable time.
+fn earlier(at: Timestamp, span: SignedDuration) -> Timestamp {
+    at.checked_sub(span).unwrap_or(Timestamp::MIN)
+}
+
+/// The next whole second at or after `at`: times recorded by apply carry nanoseconds, and a
+/// recipient is never shown free a moment too early.
+fn whole_second(at: Timestamp) -> Timestamp {
+    let round = jiff::TimestampRound::new()
+        .smallest(jiff::Unit::Second)
+        .mode(jiff::RoundMode::Ceil);
+    at.round(round).unwrap_or(at)
 }
 
 /// The category each campaign name's messages count as: its template's, for the names and

@@ -11,6 +11,7 @@
 //! Backends: [`sqlite`] (the default, `.herald/state.db`). Plan only reads; it never creates a
 //! state file.
 
+mod contacts;
 pub mod copy;
 mod guard;
 pub mod open;
@@ -447,9 +448,11 @@ pub trait Store: Send {
         Ok(map)
     }
 
-    /// Visits every delivery to one recipient (not a broadcast's) that reached them or may
-    /// have (`sent`, `unknown`, `in_flight`), attempted at or after `since`: what frequency
-    /// caps and the messaging limit count. In no particular order.
+    /// Visits every message that reached a recipient or may have (each attempt not settled
+    /// as `failed`, including every recipient of a template broadcast), sent at or after
+    /// `since`: what frequency caps and the messaging limit count. Read from history, so a
+    /// delivery's earlier attempts count too ([`contacts`]). Grouped by delivery, in no
+    /// particular order otherwise.
     fn contacts_since(
         &self,
         since: Timestamp,

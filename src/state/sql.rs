@@ -14,11 +14,12 @@ pub(super) fn timestamp_text(at: Timestamp) -> String {
     format!("{at:.9}")
 }
 
-/// [`super::Store::contacts_since`]: `{s}` is the schema prefix, `?1`/`$1` the earliest
-/// time as [`timestamp_text`] (text order is time order). Failed attempts reached nobody; a
-/// broadcast's one delivery does not say whom it reached.
-pub(super) const CONTACTS_SQL: &str = "SELECT campaign, recipient, at FROM {s}deliveries
-     WHERE at >= $1 AND outcome <> 'failed' AND recipient <> '*'";
+/// [`super::Store::contacts_since`]'s history rows, for [`super::contacts::Attempts`]: `{s}` is
+/// the schema prefix, `$1` the earliest time as [`timestamp_text`] (text order is time
+/// order). A broadcast's request comes with its row: its body names the recipients.
+pub(super) const CONTACTS_SQL: &str = "SELECT campaign, occurrence, recipient, outcome, at,
+            CASE WHEN recipient = '*' THEN request END
+     FROM {s}history WHERE at >= $1 ORDER BY campaign, occurrence, recipient, seq";
 
 /// A round's occurrence as stored: empty for a one-off campaign's one round, else as
 /// [`timestamp_text`] (the column is part of the key, and NULL is never equal to NULL).

@@ -272,7 +272,7 @@ impl Sink for Sends {
     }
 }
 
-/// Plans at `now` and records every send as sent, as an apply at `now` would.
+/// Plans at `now` and records every send in flight, then sent, as an apply at `now` would.
 pub(crate) fn apply_at(dir: &Path, store: &mut SqliteStore, now: jiff::Timestamp) -> Sends {
     let mut sends = Sends::default();
     plan_with(dir, now, &mut NoUsersApi, &*store, &mut sends).expect("a plan");
@@ -281,6 +281,15 @@ pub(crate) fn apply_at(dir: &Path, store: &mut SqliteStore, now: jiff::Timestamp
         .iter()
         .map(|(campaign, occurrence, action)| recorded(campaign, *occurrence, action, now))
         .collect();
+    // As apply records them: in flight before the sends, then their outcomes.
+    let in_flight: Vec<Delivery> = batch
+        .iter()
+        .map(|d| Delivery {
+            outcome: Outcome::InFlight,
+            ..d.clone()
+        })
+        .collect();
+    store.record(&in_flight).unwrap();
     store.record(&batch).unwrap();
     sends
 }

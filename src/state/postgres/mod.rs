@@ -15,6 +15,7 @@ use std::fmt;
 
 use postgres::{Client, Row};
 
+use super::contacts::{Attempts, Row as HistoryRow};
 use super::sql::{
     self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, occurrence_text, timestamp_text,
 };
@@ -294,20 +295,31 @@ impl Store for PostgresStore {
         let mut client = self.client.borrow_mut();
         let since = timestamp_text(since);
         let mut rows = client.query_raw(&sql, [since.as_str()]).map_err(failed())?;
+        let mut attempts = Attempts::new(visit);
         while let Some(row) =
             postgres::fallible_iterator::FallibleIterator::next(&mut rows).map_err(failed())?
         {
             let campaign: &str = row.try_get(0).map_err(failed())?;
-            let recipient: &str = row.try_get(1).map_err(failed())?;
-            let at: &str = row.try_get(2).map_err(failed())?;
-            let at = sql::parse_timestamp(at)
-                .map_err(|why| corrupt(&self.location, campaign, recipient, why))?;
-            visit(Contact {
+            let occurrence: &str = row.try_get(1).map_err(failed())?;
+            let recipient: &str = row.try_get(2).map_err(failed())?;
+            let read = row.outcome(3).and_then(|outcome| {
+                let at: &str = row
+                    .try_get(4)
+                    .map_err(|e| sql::BadColumn(format!("its time is not text: {e}")))?;
+                Ok((outcome, sql::parse_timestamp(at)?))
+            });
+            let (outcome, at) =
+                read.map_err(|why| corrupt(&self.location, campaign, recipient, why))?;
+            attempts.row(HistoryRow {
                 campaign,
+                occurrence,
                 recipient,
+                outcome,
                 at,
+                request: row.try_get(5).map_err(failed())?,
             });
         }
+        attempts.finish();
         Ok(())
     }
 

@@ -14,6 +14,7 @@ mod lock;
 mod schema;
 mod withdraw;
 
+use super::contacts::{Attempts, Row as HistoryRow};
 use super::sql::{
     self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, occurrence_text, timestamp_text,
 };
@@ -269,6 +270,7 @@ impl Store for SqliteStore {
             .prepare_cached(sql::CONTACTS_SQL.replace("{s}", "").as_str())
             .map_err(failed())?;
         let mut rows = stmt.query([timestamp_text(since)]).map_err(failed())?;
+        let mut attempts = Attempts::new(visit);
         while let Some(row) = rows.next().map_err(failed())? {
             let text = |i: usize| {
                 row.get_ref(i)
@@ -277,15 +279,18 @@ impl Store for SqliteStore {
                     .ok_or_else(|| sql::BadColumn(format!("column {i} is not text")))
             };
             let read = (|| {
-                Ok::<_, sql::BadColumn>(Contact {
+                Ok::<_, sql::BadColumn>(HistoryRow {
                     campaign: text(0)?,
-                    recipient: text(1)?,
-                    at: sql::parse_timestamp(text(2)?)?,
+                    occurrence: text(1)?,
+                    recipient: text(2)?,
+                    outcome: row.outcome(3)?,
+                    at: sql::parse_timestamp(text(4)?)?,
+                    request: text(5).ok(),
                 })
             })();
-            let contact = read.map_err(|why| corrupt(&self.location, "?", "?", why))?;
-            visit(contact);
+            attempts.row(read.map_err(|why| corrupt(&self.location, "?", "?", why))?);
         }
+        attempts.finish();
         Ok(())
     }
 
