@@ -122,7 +122,7 @@ fn a_state_from_a_newer_herald_is_refused_by_every_open() {
             StateError::NewerSchema {
                 location: path.display().to_string(),
                 found: 99,
-                known: 4,
+                known: 5,
             }
         );
     }

@@ -523,8 +523,8 @@ fn test_sends_are_logged_apart_and_change_no_delivery_nor_the_serial(f: &Fixture
 }
 
 /// Takes the state back to schema version 2, before test sends, as a herald of then left it.
-/// Turns a state back into what schema version 2 made, undoing migrations 4 (rounds) and 3
-/// (test messages), so that opening it runs both.
+/// Turns a state back into what schema version 2 made, undoing migrations 5 (history by
+/// time), 4 (rounds) and 3 (test messages), so that opening it runs them all.
 fn downgrade_to_version_2(f: &Fixture) {
     match f {
         Fixture::Sqlite(dir) => {
@@ -539,7 +539,9 @@ fn downgrade_to_version_2(f: &Fixture) {
             let mut client = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
             client
                 .batch_execute(&format!(
-                    "ALTER TABLE {schema}.deliveries DROP CONSTRAINT deliveries_pkey;
+                    "DROP INDEX {schema}.history_sent_at;
+                     DROP INDEX {schema}.history_failed_at;
+                     ALTER TABLE {schema}.deliveries DROP CONSTRAINT deliveries_pkey;
                      ALTER TABLE {schema}.deliveries DROP COLUMN occurrence;
                      ALTER TABLE {schema}.deliveries ADD PRIMARY KEY (campaign, recipient);
                      DROP INDEX {schema}.history_delivery;
@@ -577,7 +579,7 @@ fn a_state_of_the_previous_schema_version_is_migrated_when_opened_for_writing(f:
     };
     match refused {
         Err(StateError::Backend { message, .. }) => assert!(
-            message.contains("schema version 2, older than this herald's 4"),
+            message.contains("schema version 2, older than this herald's 5"),
             "{message}"
         ),
         other => panic!("reading never migrates: {other:?}"),

@@ -18,8 +18,7 @@
 //! broadcast in the plan takes a place of the messaging limit for each of its recipients, and
 //! is never capped.
 
-use std::collections::{HashMap, HashSet};
-
+use foldhash::{HashMap, HashSet};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -346,7 +345,7 @@ struct Categories<'a> {
 
 impl<'a> Categories<'a> {
     fn of(catalog: &'a Catalog) -> Categories<'a> {
-        let mut by_name = HashMap::new();
+        let mut by_name = HashMap::default();
         for item in catalog.campaigns.values() {
             let category = template_category(catalog, &item.value);
             let names = std::iter::once(item.name.as_str())

@@ -4,113 +4,161 @@
 //! `deliveries` keeps each delivery's latest attempt, which is not enough to count messages:
 //! a changed message resent, an unknown one resent with `--resend-unknown`, or a resend that
 //! failed after the first arrived, each hide an earlier message. History keeps every attempt:
-//! apply records `in_flight` before it sends and the outcome after; settling an unknown
-//! attempt (reconciling, `state mark-sent|forget`, a crashed apply's `in_flight`) records a
-//! later row of the same attempt. So, per delivery and in order, an attempt starts at an
-//! `in_flight` row (at the time it was sent) and ends with the last row before the next; it
-//! counts unless that row says `failed`. A row with no attempt open (its `in_flight` lies
-//! before the rows read, or state was written without one) starts an attempt of its own at
-//! its time, which counts the message no earlier than it went.
+//! apply records `in_flight` before it sends (at the time it sends) and the outcome after;
+//! settling an unknown attempt (reconciling, `state mark-sent|forget`, a crashed apply's
+//! `in_flight`) records a later row of the same attempt. An attempt is failed only by a
+//! `failed` row, and nothing follows one in its attempt (only unknown attempts are settled).
+//! So the messages of a span are its `in_flight` rows, less the attempts a `failed` row closed:
+//! those before the delivery's next `in_flight`. Intents withdrawn before sending leave no row.
+//!
+//! Failed rows are few: they are read first, and only the `in_flight` rows of deliveries with
+//! one are held back to be matched; every other is visited as it is read.
 
+use foldhash::HashMap;
 use jiff::Timestamp;
 
-use super::{Contact, Outcome};
+use super::sql::{BadColumn, parse_timestamp};
+use super::{Contact, WHOLE_CAMPAIGN};
 
-/// One history row, as [`Attempts::row`] takes it.
+/// One history row: which delivery, and when (as stored; parsed here).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Row<'a> {
     pub(super) campaign: &'a str,
     pub(super) occurrence: &'a str,
     pub(super) recipient: &'a str,
-    pub(super) outcome: Outcome,
-    pub(super) at: Timestamp,
+    pub(super) at: &'a str,
     /// The request, for a broadcast's row (`*`): its body names the recipients.
     pub(super) request: Option<&'a str>,
 }
 
-/// History rows, fed in (campaign, occurrence, recipient, seq) order, grouped into attempts;
-/// each attempt that may have reached its recipients is visited as contacts.
+/// Counts the attempts of a span from its `failed` rows ([`Attempts::failed`], all of them
+/// first) and its `in_flight` rows ([`Attempts::started`]), visiting every attempt that may
+/// have reached its recipients, in no particular order.
 pub(super) struct Attempts<'v> {
     visit: &'v mut dyn FnMut(Contact<'_>),
-    open: Option<Open>,
+    /// When each delivery's attempts failed, by recipient.
+    failed: HashMap<Box<str>, Vec<Failure>>,
+    /// The attempts of deliveries with a failure, matched with them at the end.
+    held: Vec<Held>,
 }
 
-/// The attempt being read.
-struct Open {
-    campaign: String,
-    occurrence: String,
-    recipient: String,
+/// A failed attempt of a recipient's delivery: campaign, occurrence, when.
+type Failure = (Box<str>, Box<str>, Timestamp);
+
+/// An attempt of a delivery that has a failure in the span.
+struct Held {
+    campaign: Box<str>,
+    occurrence: Box<str>,
+    recipient: Box<str>,
     at: Timestamp,
-    outcome: Outcome,
     request: Option<String>,
 }
 
 impl<'v> Attempts<'v> {
     pub(super) fn new(visit: &'v mut dyn FnMut(Contact<'_>)) -> Attempts<'v> {
-        Attempts { visit, open: None }
+        Attempts {
+            visit,
+            failed: HashMap::default(),
+            held: Vec::new(),
+        }
     }
 
-    /// Takes the next row.
-    pub(super) fn row(&mut self, row: Row<'_>) {
-        let same = self.open.as_ref().is_some_and(|o| {
-            o.recipient == row.recipient
-                && o.occurrence == row.occurrence
-                && o.campaign == row.campaign
+    /// Takes a `failed` row.
+    pub(super) fn failed(&mut self, row: Row<'_>) -> Result<(), BadColumn> {
+        let at = parse_timestamp(row.at)?;
+        self.failed.entry(row.recipient.into()).or_default().push((
+            row.campaign.into(),
+            row.occurrence.into(),
+            at,
+        ));
+        Ok(())
+    }
+
+    /// Takes an `in_flight` row: an attempt, sent then.
+    pub(super) fn started(&mut self, row: Row<'_>) -> Result<(), BadColumn> {
+        let at = parse_timestamp(row.at)?;
+        let failures = self.failed.get(row.recipient).is_some_and(|f| {
+            f.iter()
+                .any(|(c, o, _)| **c == *row.campaign && **o == *row.occurrence)
         });
-        if same && row.outcome != Outcome::InFlight {
-            if let Some(open) = &mut self.open {
-                open.outcome = row.outcome;
-                if let Some(request) = row.request {
-                    open.request = Some(request.to_owned());
-                }
-            }
-            return;
-        }
-        self.close();
-        if row.outcome != Outcome::Failed {
-            self.open = Some(Open {
-                campaign: row.campaign.to_owned(),
-                occurrence: row.occurrence.to_owned(),
-                recipient: row.recipient.to_owned(),
-                at: row.at,
-                outcome: row.outcome,
+        if failures {
+            self.held.push(Held {
+                campaign: row.campaign.into(),
+                occurrence: row.occurrence.into(),
+                recipient: row.recipient.into(),
+                at,
                 request: row.request.map(str::to_owned),
             });
+        } else {
+            visit(self.visit, row.campaign, row.recipient, at, row.request);
         }
+        Ok(())
     }
 
-    /// Visits the last attempt.
+    /// Visits the held attempts that no failure closed.
     pub(super) fn finish(mut self) {
-        self.close();
+        let mut held = std::mem::take(&mut self.held);
+        held.sort_by(|a, b| {
+            (&a.campaign, &a.occurrence, &a.recipient, a.at).cmp(&(
+                &b.campaign,
+                &b.occurrence,
+                &b.recipient,
+                b.at,
+            ))
+        });
+        for (i, attempt) in held.iter().enumerate() {
+            let next = held.get(i + 1).filter(|n| {
+                (&n.campaign, &n.occurrence, &n.recipient)
+                    == (&attempt.campaign, &attempt.occurrence, &attempt.recipient)
+            });
+            let failed = self.failed.get(&attempt.recipient).is_some_and(|f| {
+                f.iter().any(|(c, o, when)| {
+                    *c == attempt.campaign
+                        && *o == attempt.occurrence
+                        && *when >= attempt.at
+                        && next.is_none_or(|n| *when < n.at)
+                })
+            });
+            if !failed {
+                visit(
+                    self.visit,
+                    &attempt.campaign,
+                    &attempt.recipient,
+                    attempt.at,
+                    attempt.request.as_deref(),
+                );
+            }
+        }
     }
+}
 
-    fn close(&mut self) {
-        let Some(open) = self.open.take() else {
-            return;
-        };
-        if open.outcome == Outcome::Failed {
-            return;
-        }
-        if open.recipient != super::WHOLE_CAMPAIGN {
-            (self.visit)(Contact {
-                campaign: &open.campaign,
-                recipient: &open.recipient,
-                at: open.at,
-            });
-            return;
-        }
-        let Some((phones, published)) = open.request.as_deref().and_then(broadcast_audience) else {
-            return;
-        };
-        // A broadcast reaches its audience when Engati publishes it.
-        let at = published.map_or(open.at, |p| p.max(open.at));
-        for phone in &phones {
-            (self.visit)(Contact {
-                campaign: &open.campaign,
-                recipient: phone,
-                at,
-            });
-        }
+/// Visits an attempt: its recipient, or each recipient a template broadcast names.
+fn visit(
+    visit: &mut dyn FnMut(Contact<'_>),
+    campaign: &str,
+    recipient: &str,
+    at: Timestamp,
+    request: Option<&str>,
+) {
+    if recipient != WHOLE_CAMPAIGN {
+        visit(Contact {
+            campaign,
+            recipient,
+            at,
+        });
+        return;
+    }
+    let Some((phones, published)) = request.and_then(broadcast_audience) else {
+        return;
+    };
+    // A broadcast reaches its audience when Engati publishes it.
+    let at = published.map_or(at, |p| p.max(at));
+    for phone in &phones {
+        visit(Contact {
+            campaign,
+            recipient: phone,
+            at,
+        });
     }
 }
 
@@ -135,27 +183,39 @@ fn broadcast_audience(request: &str) -> Option<(Vec<String>, Option<Timestamp>)>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::Outcome;
 
-    fn at(minute: i64) -> Timestamp {
-        Timestamp::from_second(1_800_000_000 + minute * 60).unwrap()
+    fn at(minute: i64) -> String {
+        format!(
+            "{:.9}",
+            Timestamp::from_second(1_800_000_000 + minute * 60).unwrap()
+        )
     }
 
-    /// Feeds `rows` of one delivery (outcome, minute) and returns the minutes counted.
+    /// Feeds one delivery's rows (outcome, minute), as the backends do (failed rows first),
+    /// and returns the minutes counted.
     fn counted(rows: &[(Outcome, i64)]) -> Vec<i64> {
         let mut seen = Vec::new();
         let mut visit = |c: Contact<'_>| seen.push((c.at.as_second() - 1_800_000_000) / 60);
         let mut attempts = Attempts::new(&mut visit);
-        for (outcome, minute) in rows {
-            attempts.row(Row {
+        let times: Vec<(Outcome, String)> = rows.iter().map(|(o, m)| (*o, at(*m))).collect();
+        fn row(at: &str) -> Row<'_> {
+            Row {
                 campaign: "offer",
                 occurrence: "",
                 recipient: "+919019486731",
-                outcome: *outcome,
-                at: at(*minute),
+                at,
                 request: None,
-            });
+            }
+        }
+        for (_, at) in times.iter().filter(|(o, _)| *o == Outcome::Failed) {
+            attempts.failed(row(at)).unwrap();
+        }
+        for (_, at) in times.iter().filter(|(o, _)| *o == Outcome::InFlight) {
+            attempts.started(row(at)).unwrap();
         }
         attempts.finish();
+        seen.sort_unstable();
         seen
     }
 
@@ -168,10 +228,14 @@ mod tests {
             counted(&[(InFlight, 0), (Sent, 1), (InFlight, 60), (Sent, 61)]),
             [0, 60]
         );
-        // A resend that failed leaves the first message counted.
+        // A resend that failed leaves the first message counted, and the other way round.
         assert_eq!(
             counted(&[(InFlight, 0), (Sent, 1), (InFlight, 60), (Failed, 61)]),
             [0]
+        );
+        assert_eq!(
+            counted(&[(InFlight, 0), (Failed, 1), (InFlight, 60), (Sent, 61)]),
+            [60]
         );
         // Unknown, then settled: sent counts once, forgotten (failed) not at all.
         assert_eq!(counted(&[(InFlight, 0), (Unknown, 1), (Sent, 90)]), [0]);
@@ -186,8 +250,7 @@ mod tests {
         );
         // A crash: in flight, settled unknown later.
         assert_eq!(counted(&[(InFlight, 0), (Unknown, 30)]), [0]);
-        // An outcome whose in_flight row was not read counts at its own time.
-        assert_eq!(counted(&[(Sent, 3)]), [3]);
-        assert_eq!(counted(&[(Failed, 3)]), Vec::<i64>::new());
+        // A failure whose attempt went before the span closes nothing in it.
+        assert_eq!(counted(&[(Failed, 3), (InFlight, 10), (Sent, 11)]), [10]);
     }
 }

@@ -14,12 +14,17 @@ pub(super) fn timestamp_text(at: Timestamp) -> String {
     format!("{at:.9}")
 }
 
-/// [`super::Store::contacts_since`]'s history rows, for [`super::contacts::Attempts`]: `{s}` is
-/// the schema prefix, `$1` the earliest time as [`timestamp_text`] (text order is time
-/// order). A broadcast's request comes with its row: its body names the recipients.
-pub(super) const CONTACTS_SQL: &str = "SELECT campaign, occurrence, recipient, outcome, at,
-            CASE WHEN recipient = '*' THEN request END
-     FROM {s}history WHERE at >= $1 ORDER BY campaign, occurrence, recipient, seq";
+/// [`super::Store::contacts_since`]'s history rows, for [`super::contacts::Attempts`]: the
+/// `failed` rows, then the `in_flight` rows (the attempts), of the span from `$1` (as
+/// [`timestamp_text`]: text order is time order). `{s}` is the schema prefix. Each reads only
+/// its rows through a partial index on `at` (migration 5). A broadcast's request comes with its
+/// attempt: its body names the recipients.
+pub(super) const CONTACTS_SQL: [&str; 2] = [
+    "SELECT campaign, occurrence, recipient, at, NULL
+     FROM {s}history WHERE outcome = 'failed' AND at >= $1",
+    "SELECT campaign, occurrence, recipient, at, CASE WHEN recipient = '*' THEN request END
+     FROM {s}history WHERE outcome = 'in_flight' AND at >= $1",
+];
 
 /// A round's occurrence as stored: empty for a one-off campaign's one round, else as
 /// [`timestamp_text`] (the column is part of the key, and NULL is never equal to NULL).

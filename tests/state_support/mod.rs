@@ -118,9 +118,12 @@ pub(crate) fn apply(id: &str, started_at: &str) -> ApplyRecord {
     }
 }
 
-/// SQL that undoes the SQLite state's migration 4 (rounds): `deliveries` keyed by campaign
-/// and recipient again, and no `occurrence` columns, as states written before it are.
+/// SQL that undoes the SQLite state's migrations 5 (history by time) and 4 (rounds):
+/// `deliveries` keyed by campaign and recipient again, no `occurrence` columns and no index on
+/// `at`, as states written before them are.
 pub(crate) const SQLITE_BEFORE_ROUNDS: &str = "
+    DROP INDEX history_sent_at;
+    DROP INDEX history_failed_at;
     DROP INDEX history_delivery;
     ALTER TABLE history DROP COLUMN occurrence;
     CREATE INDEX history_delivery ON history (campaign, recipient);

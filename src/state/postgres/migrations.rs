@@ -86,6 +86,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE {s}.deliveries DROP CONSTRAINT deliveries_pkey;
     ALTER TABLE {s}.deliveries ADD PRIMARY KEY (campaign, occurrence, recipient);
 ",
+    // 5: attempts by time. Frequency caps and the messaging limit count the messages of the
+    // last days from history, attempt by attempt: these read only the attempts (and the
+    // failures) of those days, however long history is.
+    "
+    CREATE INDEX history_sent_at ON {s}.history (at) WHERE outcome = 'in_flight';
+    CREATE INDEX history_failed_at ON {s}.history (at) WHERE outcome = 'failed';
+",
 ];
 
 /// The schema version this herald writes: the number of migrations.

@@ -291,33 +291,31 @@ impl Store for PostgresStore {
         }
         let doing = "cannot read the deliveries of the last days";
         let failed = || fail(&self.location, doing);
-        let sql = self.sql(&sql::CONTACTS_SQL.replace("{s}", "{s}."));
         let mut client = self.client.borrow_mut();
         let since = timestamp_text(since);
-        let mut rows = client.query_raw(&sql, [since.as_str()]).map_err(failed())?;
         let mut attempts = Attempts::new(visit);
-        while let Some(row) =
-            postgres::fallible_iterator::FallibleIterator::next(&mut rows).map_err(failed())?
-        {
-            let campaign: &str = row.try_get(0).map_err(failed())?;
-            let occurrence: &str = row.try_get(1).map_err(failed())?;
-            let recipient: &str = row.try_get(2).map_err(failed())?;
-            let read = row.outcome(3).and_then(|outcome| {
-                let at: &str = row
-                    .try_get(4)
-                    .map_err(|e| sql::BadColumn(format!("its time is not text: {e}")))?;
-                Ok((outcome, sql::parse_timestamp(at)?))
-            });
-            let (outcome, at) =
-                read.map_err(|why| corrupt(&self.location, campaign, recipient, why))?;
-            attempts.row(HistoryRow {
-                campaign,
-                occurrence,
-                recipient,
-                outcome,
-                at,
-                request: row.try_get(5).map_err(failed())?,
-            });
+        for (i, query) in sql::CONTACTS_SQL.iter().enumerate() {
+            let query = self.sql(&query.replace("{s}", "{s}."));
+            let mut rows = client
+                .query_raw(&query, [since.as_str()])
+                .map_err(failed())?;
+            while let Some(row) =
+                postgres::fallible_iterator::FallibleIterator::next(&mut rows).map_err(failed())?
+            {
+                let row = HistoryRow {
+                    campaign: row.try_get(0).map_err(failed())?,
+                    occurrence: row.try_get(1).map_err(failed())?,
+                    recipient: row.try_get(2).map_err(failed())?,
+                    at: row.try_get(3).map_err(failed())?,
+                    request: row.try_get(4).map_err(failed())?,
+                };
+                let read = if i == 0 {
+                    attempts.failed(row)
+                } else {
+                    attempts.started(row)
+                };
+                read.map_err(|why| corrupt(&self.location, row.campaign, row.recipient, why))?;
+            }
         }
         attempts.finish();
         Ok(())

@@ -265,30 +265,37 @@ impl Store for SqliteStore {
     ) -> Result<(), StateError> {
         let doing = "cannot read the deliveries of the last days";
         let failed = || fail(&self.location, doing);
-        let mut stmt = self
-            .conn
-            .prepare_cached(sql::CONTACTS_SQL.replace("{s}", "").as_str())
-            .map_err(failed())?;
-        let mut rows = stmt.query([timestamp_text(since)]).map_err(failed())?;
+        let since = timestamp_text(since);
         let mut attempts = Attempts::new(visit);
-        while let Some(row) = rows.next().map_err(failed())? {
-            let text = |i: usize| {
-                row.get_ref(i)
-                    .ok()
-                    .and_then(|v| v.as_str().ok())
-                    .ok_or_else(|| sql::BadColumn(format!("column {i} is not text")))
-            };
-            let read = (|| {
-                Ok::<_, sql::BadColumn>(HistoryRow {
-                    campaign: text(0)?,
-                    occurrence: text(1)?,
-                    recipient: text(2)?,
-                    outcome: row.outcome(3)?,
-                    at: sql::parse_timestamp(text(4)?)?,
-                    request: text(5).ok(),
-                })
-            })();
-            attempts.row(read.map_err(|why| corrupt(&self.location, "?", "?", why))?);
+        for (i, query) in sql::CONTACTS_SQL.iter().enumerate() {
+            let mut stmt = self
+                .conn
+                .prepare_cached(&query.replace("{s}", ""))
+                .map_err(failed())?;
+            let mut rows = stmt.query([&since]).map_err(failed())?;
+            while let Some(row) = rows.next().map_err(failed())? {
+                let text = |i: usize| {
+                    row.get_ref(i)
+                        .ok()
+                        .and_then(|v| v.as_str().ok())
+                        .ok_or_else(|| sql::BadColumn(format!("column {i} is not text")))
+                };
+                let read = (|| {
+                    let row = HistoryRow {
+                        campaign: text(0)?,
+                        occurrence: text(1)?,
+                        recipient: text(2)?,
+                        at: text(3)?,
+                        request: text(4).ok(),
+                    };
+                    if i == 0 {
+                        attempts.failed(row)
+                    } else {
+                        attempts.started(row)
+                    }
+                })();
+                read.map_err(|why| corrupt(&self.location, "?", "?", why))?;
+            }
         }
         attempts.finish();
         Ok(())

@@ -111,6 +111,13 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE deliveries;
     ALTER TABLE deliveries_by_round RENAME TO deliveries;
     ",
+    // 5: attempts by time. Frequency caps and the messaging limit count the messages of the
+    // last days from history, attempt by attempt: these read only the attempts (and the
+    // failures) of those days, however long history is.
+    "
+    CREATE INDEX history_sent_at ON history (at) WHERE outcome = 'in_flight';
+    CREATE INDEX history_failed_at ON history (at) WHERE outcome = 'failed';
+    ",
 ];
 
 /// The schema version this herald writes: the number of migrations.
