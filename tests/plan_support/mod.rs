@@ -126,6 +126,7 @@ impl Project {
                     delivery.outcome = outcome;
                     delivery.api_code = api_code;
                     delivery.detail = (outcome != Outcome::Sent).then(|| "simulated".to_owned());
+                    delivery.apply_id = "simulated-apply".to_owned();
                     batch.push(delivery);
                 }
             }
