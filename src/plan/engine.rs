@@ -1,6 +1,7 @@
 //! Making a plan: resolve and compile every campaign first (so a broken audience stops the plan
 //! before any output), then render each campaign in batches, classify every delivery against
-//! state ([`classify`]) and stream the actions to a [`Sink`].
+//! state ([`classify`]) on the rendering threads, then pace, count and stream the actions to a
+//! [`Sink`] in audience order ([`super::tracker::Tracker`]).
 
 use std::collections::HashMap;
 
@@ -8,11 +9,12 @@ use jiff::Timestamp;
 
 pub use super::classify::classify;
 use super::cost::{self, Cost, Pricer};
-use super::pacing::{self, Facts, Held as Paced, Pacing, Recent, SoFar};
+use super::pacing::{self, Pacing, Recent};
 use super::recorded::RecordedIndex;
 use super::safety::{Cap, Caps};
-use super::window::{Held, Judgement, Windows};
-use super::{Action, ActionKind, Counts, Header, Lateness, Previous, Sink, Target};
+use super::tracker::{CampaignPacing, Planned, Tracker};
+use super::window::{Judgement, Windows};
+use super::{ActionKind, Counts, Header, Lateness, Sink, Target};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::fingerprint::Fingerprint;
 use crate::jinja::Budget;
@@ -20,14 +22,9 @@ use crate::load::LoadedProject;
 use crate::model::Api;
 use crate::reconcile::{self, Decisions, Verdict};
 use crate::render::{Failures, Judged, Prepared, UsersSource, When, prepare};
-use crate::state::{Outcome, Recorded, Round, StateError, Store, WHOLE_CAMPAIGN};
+use crate::state::{Outcome, Round, StateError, Store, WHOLE_CAMPAIGN};
 use crate::validate::late::{self, Lateness as Late};
 use crate::validate::{Catalog, Item};
-
-/// Actions of each kind per campaign whose state details (time, API code) are looked up.
-const DETAILED_PER_KIND: usize = 1000;
-/// Changed actions per campaign that carry the previous request, for diffs.
-const DIFFED_PER_CAMPAIGN: usize = 10;
 
 /// What a plan is made from.
 pub struct Input<'a> {
@@ -80,19 +77,6 @@ pub struct Made {
     pub totals: Counts,
     /// Warnings (duplicate recipients, Users API users without a phone).
     pub warnings: Vec<Diagnostic>,
-}
-
-/// What the plan makes of one delivery: [`classify`]'s verdict, and what the recipient's send
-/// window said: the window that holds it back, or when the open window closes on a send.
-#[derive(Debug, Clone, Copy)]
-struct Planned {
-    kind: ActionKind,
-    sends: bool,
-    held: Option<Held>,
-    closes: Option<jiff::Timestamp>,
-    /// What state shows of the recipient, for pacing a delivery that would be sent (looked up
-    /// on the rendering thread).
-    pace: Option<Facts>,
 }
 
 /// Makes a plan, streaming it to `sink`.
@@ -563,159 +547,4 @@ fn plan_campaign(
     let cost = tracker.pricer.map(Pricer::finish);
     sink.end_campaign(&tracker.counts, cost.as_ref())?;
     Ok((tracker.counts, cost, failures))
-}
-
-/// Counts (and prices) a campaign's judged deliveries and feeds their actions to the sink.
-struct Tracker<'a> {
-    store: &'a dyn Store,
-    /// The campaign's name, then its `previously` names.
-    names: &'a [&'a str],
-    /// The occurrence planned, for a recurring campaign.
-    occurrence: Option<Timestamp>,
-    recorded: &'a RecordedIndex,
-    decisions: Option<&'a Decisions>,
-    counts: Counts,
-    /// `None` when the project has no rate card.
-    pricer: Option<Pricer<'a>>,
-    /// The plan's pacing, for a template campaign when the project sets any.
-    paced: Option<CampaignPacing<'a>>,
-    /// How many recipients the campaign has (what a broadcast takes of the messaging limit).
-    audience: u64,
-    detailed: HashMap<ActionKind, usize>,
-}
-
-/// The plan's [`Pacing`] as one campaign uses it.
-struct CampaignPacing<'a> {
-    recent: &'a Recent,
-    so_far: &'a mut SoFar,
-    /// Whether the campaign is held to the frequency cap.
-    capped: bool,
-    /// Whether a later campaign of the plan is, so what this one sends must be remembered.
-    remember: bool,
-}
-
-impl Tracker<'_> {
-    /// The round of the `i`th name ([`RecordedIndex::name_of`]): the occurrence planned,
-    /// recorded under the campaign's name or one it had before.
-    fn round(&self, i: usize) -> Round<'_> {
-        Round::of(self.names.get(i).unwrap_or(&self.names[0]), self.occurrence)
-    }
-
-    fn emit(
-        &mut self,
-        recipient: &str,
-        judged: Judged<Planned>,
-        sink: &mut dyn Sink,
-    ) -> Result<(), Failure> {
-        let Planned {
-            mut kind,
-            mut sends,
-            held,
-            mut closes,
-            pace,
-        } = judged.verdict;
-        let paced = match &mut self.paced {
-            Some(p) if sends && recipient == WHOLE_CAMPAIGN => {
-                p.so_far.judge_broadcast(p.recent, self.audience)
-            }
-            Some(p) if sends => {
-                let facts = pace.unwrap_or_else(|| p.recent.facts(recipient));
-                p.so_far.judge(p.recent, facts, p.capped, p.remember)
-            }
-            _ => None,
-        };
-        if let Some(paced) = paced {
-            kind = match paced {
-                Paced::Capped(_) => ActionKind::Capped,
-                Paced::Wave(_) => ActionKind::Waiting,
-            };
-            sends = false;
-            closes = None;
-        }
-        self.counts.add(kind, sends);
-        if let Some(pricer) = &mut self.pricer {
-            pricer.add(recipient, kind, sends);
-        }
-        // Only unchanged deliveries come without a request (see the judges in
-        // `plan_campaign`): they are counted, not listed.
-        let Some(request) = judged.request else {
-            return Ok(());
-        };
-        let previous = match self.recorded.get(recipient) {
-            None => None,
-            Some(r) => Some(self.previous(recipient, r, kind)?),
-        };
-        // Verdicts are about unknown deliveries only (a plan file's are taken as written).
-        let unknown = self
-            .recorded
-            .get(recipient)
-            .is_some_and(|r| matches!(r.outcome, Outcome::Unknown | Outcome::InFlight));
-        let reconciled = self
-            .decisions
-            .filter(|_| unknown)
-            .and_then(|d| reconcile::lookup(d, self.round(0), recipient))
-            .cloned();
-        let action = Action {
-            recipient: recipient.to_owned(),
-            action: kind,
-            sends,
-            fingerprint: judged.fingerprint,
-            request,
-            previous,
-            reconciled,
-            window_opens: held.map(|h| h.opens),
-            window_closes: closes,
-            zone: held.map(|h| h.zone.name().to_owned()),
-            capped_until: match paced {
-                Some(Paced::Capped(until)) => Some(until),
-                _ => None,
-            },
-            wave_opens: match paced {
-                Some(Paced::Wave(opens)) => Some(opens),
-                _ => None,
-            },
-        };
-        self.counts.add_reconciled(&action);
-        self.counts.add_pacing(&action);
-        if let Some(held) = held {
-            self.counts.add_window(held.opens);
-        }
-        sink.action(&action)?;
-        Ok(())
-    }
-
-    /// What state held, with details for the first actions of each kind.
-    fn previous(
-        &mut self,
-        recipient: &str,
-        recorded: &Recorded,
-        kind: ActionKind,
-    ) -> Result<Previous, Failure> {
-        let mut previous = Previous {
-            outcome: recorded.outcome,
-            fingerprint: recorded.fingerprint,
-            at: None,
-            api_code: None,
-            detail: None,
-            request: None,
-        };
-        let seen = self.detailed.entry(kind).or_default();
-        *seen += 1;
-        let seen = *seen;
-        if seen > DETAILED_PER_KIND {
-            return Ok(previous);
-        }
-        let recorded_as = self.round(self.recorded.name_of(recipient));
-        if let Some(delivery) = self.store.delivery(recorded_as, recipient)? {
-            previous.at = Some(delivery.at);
-            previous.api_code = delivery.api_code;
-            if matches!(kind, ActionKind::Retry | ActionKind::Unknown) {
-                previous.detail = delivery.detail;
-            }
-            if kind == ActionKind::Changed && seen <= DIFFED_PER_CAMPAIGN {
-                previous.request = serde_json::from_str(&delivery.request).ok();
-            }
-        }
-        Ok(previous)
-    }
 }

@@ -19,6 +19,7 @@ pub(crate) mod problems;
 pub mod recorded;
 pub mod safety;
 mod summary;
+mod tracker;
 pub(crate) mod window;
 
 use std::io;
