@@ -43,6 +43,28 @@ fn the_quickstart_applies_to_the_emulator_and_records_it_in_the_staging_state() 
 }
 
 #[test]
+fn a_plan_file_applies_to_the_environment_it_was_made_for() {
+    let setup = Setup::staging();
+    let output = setup.herald(&["plan", "--env", "staging", "--out", "plan.json"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    // Another environment than the plan's is refused before anything is read or sent.
+    let refused = setup.herald(&["apply", "--env", "production", "plan.json"]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    insta::assert_snapshot!(
+        "apply_other_environment",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(setup.sends().is_empty());
+    // Without --env, the plan's own.
+    let output = setup.herald(&["apply", "plan.json"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(setup.sends().len() > 5);
+    let herald_dir = setup.project.path().join(".herald");
+    assert!(herald_dir.join("staging.db").exists());
+    assert!(!herald_dir.join("state.db").exists());
+}
+
+#[test]
 fn apply_sends_exactly_the_plan_and_a_second_apply_sends_nothing() {
     let setup = Setup::new();
     let plan = setup.plan();

@@ -27,7 +27,7 @@ use crate::reads::EngatiReads;
 use crate::state::Access;
 
 /// `herald apply`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
     /// A plan written by `herald plan --out`: exactly its sends are made. Without one, apply
     /// plans, shows the plan and asks before sending.
@@ -91,6 +91,14 @@ pub(super) fn apply_command(args: &ApplyArgs, out: &mut dyn Write) -> Outcome {
             "a reviewed plan is applied whole: make a plan with --campaign and apply that",
         ));
     }
+    let project = match &args.plan {
+        Some(path) => with_plans_environment(&args.project, path)?,
+        None => args.project.clone(),
+    };
+    let args = &ApplyArgs {
+        project,
+        ..args.clone()
+    };
     let clock = clock(args)?;
     let runtime = super::runtime(Some(2))?;
     let stop = Arc::new(StopSignal::default());
@@ -110,6 +118,45 @@ pub(super) fn apply_command(args: &ApplyArgs, out: &mut dyn Write) -> Outcome {
         .runtime
         .shutdown_timeout(std::time::Duration::from_secs(1));
     code
+}
+
+/// The project arguments with the environment the plan file was made for: a plan made with
+/// `--env staging` applies to staging without saying so again. An `--env` that names another
+/// is refused, as is one given for a plan made without. A file that cannot be read as a plan
+/// is left to the checks that report it.
+fn with_plans_environment(project: &ProjectArgs, path: &Path) -> Result<ProjectArgs, Error> {
+    let Ok(header) = std::fs::File::open(path)
+        .map_err(drop)
+        .and_then(|file| crate::plan::json::header(std::io::BufReader::new(file)).map_err(drop))
+    else {
+        return Ok(project.clone());
+    };
+    let planned = header.environment;
+    match (&project.env, &planned) {
+        (Some(given), planned) if Some(given) != planned.as_ref() => {
+            let made = match planned {
+                Some(env) => format!("made with --env {env}"),
+                None => "made without --env".to_owned(),
+            };
+            Err(Error {
+                status: ExitStatus::Usage,
+                ..Error::with_help(
+                    format_args!(
+                        "{} was {made}, and --env {given} names another environment",
+                        path.display()
+                    ),
+                    format_args!(
+                        "apply it without --env (it applies to the environment it was made \
+                         for), or make a plan with --env {given} and apply that"
+                    ),
+                )
+            })
+        }
+        _ => Ok(ProjectArgs {
+            env: planned.or_else(|| project.env.clone()),
+            ..project.clone()
+        }),
+    }
 }
 
 /// `--now`'s clock. Moved further than a minute, it could make a real API send scheduled

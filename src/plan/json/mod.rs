@@ -199,6 +199,36 @@ impl Outline {
     }
 }
 
+/// Reads only a plan's header (and its format version): what it was made for, before the
+/// project is loaded to check the rest ([`outline`]).
+pub fn header(input: impl io::Read) -> Result<Header, PlanFileError> {
+    /// Keeps the header and stops the reading there.
+    struct First(Option<Header>);
+    impl Sink for First {
+        fn begin(&mut self, header: &Header) -> io::Result<()> {
+            self.0 = Some(header.clone());
+            Err(io::Error::other("the header is all that is read"))
+        }
+        fn campaign(&mut self, _: &Campaign) -> io::Result<()> {
+            Ok(())
+        }
+        fn action(&mut self, _: &Action) -> io::Result<()> {
+            Ok(())
+        }
+        fn end_campaign(&mut self, _: &Counts, _: Option<&Cost>) -> io::Result<()> {
+            Ok(())
+        }
+        fn end(&mut self, _: &Counts, _: Option<&Cost>) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut first = First(None);
+    match stream(input, &mut first) {
+        Err(StreamError::Plan(e)) if first.0.is_none() => Err(e),
+        _ => first.0.ok_or_else(incomplete),
+    }
+}
+
 /// Reads a whole plan from `input`, checking it as [`stream`] does, and keeps its outline.
 pub fn outline(input: impl io::Read) -> Result<Outline, PlanFileError> {
     let mut hashing = stream::Hashing::new(input);
