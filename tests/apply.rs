@@ -62,6 +62,14 @@ fn a_plan_file_applies_to_the_environment_it_was_made_for() {
     let herald_dir = setup.project.path().join(".herald");
     assert!(herald_dir.join("staging.db").exists());
     assert!(!herald_dir.join("state.db").exists());
+    // The default state is empty, and says where the sends went.
+    let listed = setup.herald(&["state", "list"]);
+    assert_eq!(listed.status.code(), Some(0), "{listed:?}");
+    insta::assert_snapshot!(
+        "state_list_names_other_states",
+        apply_support::without_port(&String::from_utf8_lossy(&listed.stdout))
+            .replace(&setup.project.path().display().to_string(), "[project]")
+    );
 }
 
 #[test]

@@ -162,12 +162,47 @@ fn list(args: &StateListArgs, out: &mut dyn Write) -> Outcome {
         (true, false) => format!("{}: no campaign has been delivered yet\n", store.location()),
         (false, _) => crate::output::state::campaigns(&campaigns),
     };
+    if campaigns.is_empty() {
+        text.push_str(&other_states(&root, &settings, args.project.env.as_deref()));
+    }
     if !test_sends.is_empty() {
         text.push('\n');
         text.push_str(&crate::output::state::test_sends(&test_sends));
     }
     write_out(out, &text)?;
     Ok(ExitStatus::Success)
+}
+
+/// `note: environment staging has a state of its own (.herald/staging.db): herald state list
+/// --env staging`, for each other environment whose SQLite state exists: an empty list may
+/// only mean the sends went to another state. (A PostgreSQL state is not looked for: that
+/// would connect to every environment's server.)
+fn other_states(root: &Path, settings: &Project, env: Option<&str>) -> String {
+    let listed = settings.state_for(env);
+    let mut notes = String::new();
+    let others =
+        std::iter::once(None).chain(settings.environments.keys().map(|e| Some(e.as_str())));
+    for other in others.filter(|other| *other != env) {
+        let config = settings.state_for(other);
+        if config == listed || config.backend != crate::model::Backend::Sqlite {
+            continue;
+        }
+        let path = config
+            .path
+            .as_deref()
+            .unwrap_or(crate::state::open::DEFAULT_STATE_PATH);
+        if !root.join(path).is_file() {
+            continue;
+        }
+        let (whose, flag) = match other {
+            Some(name) => (format!("environment {name}"), format!(" --env {name}")),
+            None => ("the default environment".to_owned(), String::new()),
+        };
+        notes.push_str(&format!(
+            "note: {whose} has a state of its own ({path}): herald state list{flag}\n"
+        ));
+    }
+    notes
 }
 
 fn show(show: &StateShowArgs, out: &mut dyn Write) -> Outcome {
