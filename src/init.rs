@@ -18,8 +18,12 @@ const FILES: [(&str, &str); 6] = [
         "audiences/unsubscribed.csv",
         include_str!("starter/unsubscribed.csv"),
     ),
-    (".gitignore", ".herald/\n"),
+    (".gitignore", ""),
 ];
+
+/// What the starter's `.gitignore` keeps out of git: the state, and saved plans, which hold
+/// phones and message text.
+const IGNORED: [&str; 3] = [".herald/", "plan.json", "*.plan.json"];
 
 /// Why a project could not be created.
 #[derive(Debug)]
@@ -46,6 +50,29 @@ impl fmt::Display for InitError {
 
 impl std::error::Error for InitError {}
 
+/// A `.gitignore` with [`IGNORED`]: `existing` with the lines it lacks appended, or `None`
+/// when it has them all.
+fn gitignore(existing: Option<&str>) -> Option<String> {
+    let existing = existing.unwrap_or_default();
+    let missing: Vec<&str> = IGNORED
+        .into_iter()
+        .filter(|line| !existing.lines().any(|l| l.trim() == *line))
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let mut text = existing.to_owned();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str("# herald: the state, and saved plans (they hold phones and message text)\n");
+    for line in missing {
+        text.push_str(line);
+        text.push('\n');
+    }
+    Some(text)
+}
+
 /// Creates the starter project in `dir`, returning the files written. Fails before writing
 /// anything when one of them exists (a `.gitignore` is extended instead).
 pub(crate) fn create(dir: &Path) -> Result<Vec<PathBuf>, InitError> {
@@ -62,13 +89,10 @@ pub(crate) fn create(dir: &Path) -> Result<Vec<PathBuf>, InitError> {
             std::fs::create_dir_all(parent).map_err(|e| InitError::Io(parent.to_path_buf(), e))?;
         }
         let text = if name == ".gitignore" {
-            match std::fs::read_to_string(&path) {
-                Ok(existing) if existing.lines().any(|l| l.trim() == ".herald/") => continue,
-                Ok(existing) if existing.ends_with('\n') || existing.is_empty() => {
-                    format!("{existing}{text}")
-                }
-                Ok(existing) => format!("{existing}\n{text}"),
-                Err(_) => text.to_owned(),
+            let existing = std::fs::read_to_string(&path).ok();
+            match gitignore(existing.as_deref()) {
+                Some(text) => text,
+                None => continue,
             }
         } else {
             text.to_owned()

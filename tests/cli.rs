@@ -74,12 +74,40 @@ fn init_creates_a_project_that_validates_at_once() {
     ");
     let project = dir.path().join("starter");
     let gitignore = std::fs::read_to_string(project.join(".gitignore")).unwrap();
-    assert!(gitignore.lines().any(|l| l == ".herald/"));
+    insta::assert_snapshot!(gitignore, @r"
+    # herald: the state, and saved plans (they hold phones and message text)
+    .herald/
+    plan.json
+    *.plan.json
+    ");
     let welcome = std::fs::read_to_string(project.join("campaigns/welcome.yaml")).unwrap();
     assert!(welcome.starts_with("# yaml-language-server: $schema=../schemas/herald.schema.json"));
 
     let output = herald(&project, &["validate"]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}
+
+#[test]
+fn init_adds_only_the_ignore_lines_an_existing_gitignore_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".gitignore"), "target/\n.herald/").unwrap();
+    assert_eq!(herald(dir.path(), &["init"]).status.code(), Some(0));
+    let gitignore = std::fs::read_to_string(dir.path().join(".gitignore")).unwrap();
+    insta::assert_snapshot!(gitignore, @r"
+    target/
+    .herald/
+    # herald: the state, and saved plans (they hold phones and message text)
+    plan.json
+    *.plan.json
+    ");
+    std::fs::remove_dir_all(dir.path().join("campaigns")).unwrap();
+    for file in ["herald.yaml", "pricing.yaml"] {
+        std::fs::remove_file(dir.path().join(file)).unwrap();
+    }
+    std::fs::remove_dir_all(dir.path().join("audiences")).unwrap();
+    assert_eq!(herald(dir.path(), &["init"]).status.code(), Some(0));
+    let again = std::fs::read_to_string(dir.path().join(".gitignore")).unwrap();
+    assert_eq!(again, gitignore, "a second init adds nothing");
 }
 
 #[test]
