@@ -159,6 +159,11 @@ pub struct EmulatorArgs {
     /// which serves the example project).
     #[arg(long, value_name = "FILE")]
     pub seed: Option<PathBuf>,
+    /// Serve the project in DIR (default: the one around the current directory): its
+    /// customer and bots, templates, flows and the recipients of its CSV and inline audiences,
+    /// so it can be rehearsed as it is.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, conflicts_with = "seed")]
+    pub seed_from_project: Option<Option<PathBuf>>,
     /// Fraction of requests answered HTTP 429 with Retry-After.
     #[arg(long = "fault-429", value_name = "FRACTION", default_value_t = 0.0, value_parser = parse_fraction)]
     pub rate_limit: f64,
@@ -507,11 +512,28 @@ fn init_command(args: &InitArgs, out: &mut dyn Write) -> Outcome {
     Ok(ExitStatus::Success)
 }
 
+/// The seed that serves the project in `dir` (or around the current directory).
+fn project_seed(dir: Option<&std::path::Path>) -> Result<crate::emulator::Seed, Error> {
+    let root = load::find_root(dir, &cwd()?).map_err(Error::new)?;
+    let loaded = load::load(&root).map_err(Error::new)?;
+    let validated = validate::validate(&loaded, &validate::Options::default());
+    if validated.has_errors() {
+        return Err(Error::with_help(
+            format_args!("the project in {} has errors", root.display()),
+            "run `herald validate` there and fix them, then start the emulator again",
+        ));
+    }
+    let seed = crate::emulator::Seed::from_project(&loaded, &validated.catalog);
+    seed.check().map_err(Error::new)?;
+    Ok(seed)
+}
+
 fn emulator_command(args: EmulatorArgs) -> Outcome {
     use crate::emulator;
-    let seed = match &args.seed {
-        Some(path) => emulator::Seed::from_file(path).map_err(Error::new)?,
-        None => emulator::Seed::builtin(),
+    let seed = match (&args.seed, &args.seed_from_project) {
+        (Some(path), _) => emulator::Seed::from_file(path).map_err(Error::new)?,
+        (None, Some(dir)) => project_seed(dir.as_deref())?,
+        (None, None) => emulator::Seed::builtin(),
     };
     let config = emulator::Config {
         addr: args.addr,

@@ -15,6 +15,7 @@ mod handlers;
 mod history;
 mod inspect;
 pub mod log;
+mod project_seed;
 mod respond;
 pub mod seed;
 mod store;
