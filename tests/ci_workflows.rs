@@ -62,6 +62,7 @@ impl Runner {
         match expression.trim() {
             "secrets.ENGATI_API_KEY" => BUILTIN_API_KEY.to_owned(),
             "secrets.HERALD_STATE_URL" => self.env["TEST_STATE_URL"].clone(),
+            "secrets.HERALD_REVIEW_STATE_URL" => self.env["TEST_REVIEW_STATE_URL"].clone(),
             other => {
                 panic!("docs/ci.md uses `${{{{ {other} }}}}`, which this test cannot evaluate")
             }
@@ -221,6 +222,8 @@ impl Emulator {
 struct Pipeline {
     emulator: Emulator,
     runner: Runner,
+    /// The review job's read-only role, dropped with the pipeline.
+    review_role: String,
     _state: Fixture,
     _upstream: Project,
     _scratch: tempfile::TempDir,
@@ -233,6 +236,15 @@ impl Pipeline {
         let Fixture::Postgres { url, schema } = &state else {
             unreachable!("a PostgreSQL fixture")
         };
+        // The review job's role: it may log in, and reads only once granted (docs/ci.md).
+        let review_role = format!("herald_review_{:08x}", fastrand::u32(..));
+        let mut admin = postgres::Client::connect(url, postgres::NoTls).expect("the server");
+        admin
+            .batch_execute(&format!("CREATE ROLE {review_role} LOGIN"))
+            .expect("a role");
+        let (scheme, rest) = url.split_once("://").expect("a URL");
+        let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+        let review_url = format!("{scheme}://{review_role}@{host}");
         let upstream = Project::example();
         upstream.edit(
             "herald.yaml",
@@ -274,6 +286,7 @@ impl Pipeline {
                 ("NO_COLOR", "1"),
                 ("GIT_CONFIG_GLOBAL", "/dev/null"),
                 ("TEST_STATE_URL", url.as_str()),
+                ("TEST_REVIEW_STATE_URL", review_url.as_str()),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -283,6 +296,7 @@ impl Pipeline {
         Pipeline {
             emulator,
             runner,
+            review_role,
             _state: state,
             _upstream: upstream,
             _scratch: scratch,
@@ -291,6 +305,18 @@ impl Pipeline {
 
     fn work(&self) -> &Path {
         &self.runner.work
+    }
+
+    /// Runs herald in the checkout with the apply job's secrets.
+    fn herald_as(&self, url: &str, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(args)
+            .current_dir(self.work())
+            .env("HERALD_STATE_URL", url)
+            .env("ENGATI_API_KEY", BUILTIN_API_KEY)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("herald runs")
     }
 
     /// A branch that adds a tester to the `testers` audience (whom `feedback-flow`, due now,
@@ -357,8 +383,22 @@ fn the_documented_github_workflows_review_merge_and_apply() {
     let first = pipeline.emulator.sends();
     assert!(!first.is_empty(), "the first apply sends what is due");
 
+    // Once, as docs/ci.md says: the review job's role may read the state, and nothing more.
+    let owner = runner.env["TEST_STATE_URL"].clone();
+    let granted = pipeline.herald_as(&owner, &["state", "grant-read", &pipeline.review_role]);
+    assert_eq!(granted.status.code(), Some(0), "{granted:?}");
+
     // A pull request adds a tester: the review shows it and sends nothing.
     pipeline.branch_adding_a_tester();
+    // Its files could try to apply with the review's state URL: refused, nothing sent.
+    let review_url = runner.env["TEST_REVIEW_STATE_URL"].clone();
+    let refused = pipeline.herald_as(&review_url, &["apply", "--auto-approve"]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("permission denied"),
+        "{refused:?}"
+    );
+    assert_eq!(pipeline.emulator.sends(), first);
     std::fs::write(&runner.summary, "").expect("summary reset");
     let pull_request = [
         ("GITHUB_EVENT_NAME", "pull_request"),
@@ -479,4 +519,16 @@ fn the_documented_gitlab_pipeline_reviews_a_fork_and_applies_once() {
         after_merge,
         "nobody is messaged twice"
     );
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        let Fixture::Postgres { url, .. } = &self._state else {
+            return;
+        };
+        if let Ok(mut admin) = postgres::Client::connect(url, postgres::NoTls) {
+            let role = &self.review_role;
+            let _ = admin.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
+        }
+    }
 }

@@ -87,3 +87,14 @@ fn unlock_breaks_a_dead_applys_lock_and_refuses_a_wrong_id() {
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.current_lock().unwrap(), None);
 }
+
+#[test]
+fn grant_read_is_for_a_postgresql_state() {
+    let project = Project::example();
+    let output = project.herald(&["state", "grant-read", "herald_review"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    insta::assert_snapshot!(String::from_utf8_lossy(&output.stderr), @r#"
+    error: grant-read is for a PostgreSQL state, and this project's state is a SQLite file
+    help: a review job that should only read a SQLite state needs read access to the file (or a copy of it); see docs/ci.md, "Least privilege"
+    "#);
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use herald::state::Round;
 use herald::state::postgres::PostgresStore;
-use herald::state::{Outcome, StateError};
+use herald::state::{Outcome, StateError, Store};
 use plan_support::{AFTER_DUE, Project};
 use state_support::{Fixture, attempt, postgres_url};
 
@@ -177,4 +177,75 @@ fn an_unset_url_variable_is_named() {
     let output = project.herald_with_env(&["plan", "--emulator", "--now", AFTER_DUE], &[]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     insta::assert_snapshot!(String::from_utf8_lossy(&output.stderr));
+}
+
+/// `url` with `role` as its user (the test server trusts loopback connections).
+fn as_role(url: &str, role: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{role}@{host}")
+}
+
+#[test]
+fn a_role_granted_read_reads_the_state_and_cannot_write_it() {
+    let fixture = Fixture::postgres();
+    let schema = schema_of(&fixture).to_owned();
+    let url = postgres_url();
+    let mut owner = PostgresStore::open(&url, &schema).unwrap();
+    owner
+        .record(&[attempt("welcome", "+15550001", "v1", Outcome::Sent)])
+        .unwrap();
+    let role = format!("review_{:08x}", fastrand::u32(..));
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("CREATE ROLE {role} LOGIN"))
+        .unwrap();
+    let review = as_role(&url, &role);
+    assert!(
+        PostgresStore::open_read_only(&review, &schema)
+            .and_then(|s| s.recorded_map(Round::one_off("welcome")))
+            .is_err(),
+        "nothing is readable before the grant"
+    );
+
+    owner.grant_read(&role).unwrap();
+    let reader = PostgresStore::open_read_only(&review, &schema).unwrap();
+    assert_eq!(
+        reader
+            .recorded_map(Round::one_off("welcome"))
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(reader.serial().unwrap(), owner.serial().unwrap());
+    // Apply opens state for writing: refused at once, saying why.
+    match PostgresStore::open(&review, &schema) {
+        Err(StateError::Backend { message, .. }) => {
+            assert!(message.contains("permission denied"), "{message}");
+        }
+        other => panic!("a read-only role cannot open state for writing: {other:?}"),
+    }
+    drop(reader);
+    admin
+        .batch_execute(&format!(
+            "DROP OWNED BY {role}; DROP ROLE {role}; DROP SCHEMA \"{schema}\" CASCADE"
+        ))
+        .unwrap();
+}
+
+#[test]
+fn a_role_name_that_is_not_a_plain_identifier_is_refused() {
+    let fixture = Fixture::postgres();
+    let store = PostgresStore::open(&postgres_url(), schema_of(&fixture)).unwrap();
+    let refused = store.grant_read_statements("x\"; DROP TABLE meta; --");
+    assert!(
+        matches!(&refused, Err(StateError::Backend { message, .. }) if message.contains("cannot be a role name")),
+        "{refused:?}"
+    );
+    let statements = store.grant_read_statements("herald_review").unwrap();
+    assert!(
+        statements
+            .iter()
+            .all(|s| s.ends_with("TO \"herald_review\""))
+    );
 }

@@ -4,6 +4,7 @@
 mod apply;
 mod diff;
 mod exit;
+mod grant;
 mod plan;
 mod progress;
 mod reconcile;

@@ -40,6 +40,8 @@ pub enum StateCommand {
     Migrate(StateMigrateArgs),
     /// Settle unknown deliveries now by what the recipients' conversation histories show.
     Reconcile(super::reconcile::ReconcileArgs),
+    /// Let a PostgreSQL role read the state and nothing more (for review jobs).
+    GrantRead(super::grant::StateGrantReadArgs),
 }
 
 /// `herald state migrate`.
@@ -115,7 +117,7 @@ pub struct StateUnlockArgs {
 }
 
 /// The project's settings, for commands that need only herald.yaml.
-fn settings(project: &ProjectArgs) -> Result<(std::path::PathBuf, Project), Error> {
+pub(super) fn settings(project: &ProjectArgs) -> Result<(std::path::PathBuf, Project), Error> {
     let checked = super::Checked::new(project)?;
     match checked.validated.catalog.settings {
         Some(s) => Ok((checked.loaded.root, s)),
@@ -143,6 +145,7 @@ pub(super) fn state_command(args: &StateArgs, out: &mut dyn Write) -> Outcome {
         StateCommand::Forget(a) => settle(a, Settlement::Forget, out),
         StateCommand::Migrate(a) => migrate(a, out),
         StateCommand::Reconcile(a) => super::reconcile::reconcile_command(a, out),
+        StateCommand::GrantRead(a) => super::grant::grant_read_command(a, out),
     }
 }
 

@@ -46,14 +46,27 @@ pub(super) fn parse_timestamp(text: &str) -> Column<Timestamp> {
         .map_err(|e| BadColumn(format!("`{text}` is not a timestamp: {e}")))
 }
 
-/// Maps an error to [`StateError::Backend`], saying what was being done.
-pub(super) fn fail<E: fmt::Display>(
+/// Maps an error to [`StateError::Backend`], saying what was being done and why: the error
+/// and its sources (the PostgreSQL client's error says only `db error`; the server's message,
+/// `permission denied for schema herald`, is its source).
+pub(super) fn fail<E: std::error::Error>(
     location: &str,
     doing: impl fmt::Display,
 ) -> impl FnOnce(E) -> StateError {
-    move |err| StateError::Backend {
-        location: location.to_owned(),
-        message: format!("{doing}: {err}"),
+    move |err| {
+        let mut message = format!("{doing}: {err}");
+        let mut source = err.source();
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !message.ends_with(&text) {
+                message.push_str(&format!(": {text}"));
+            }
+            source = cause.source();
+        }
+        StateError::Backend {
+            location: location.to_owned(),
+            message,
+        }
     }
 }
 

@@ -26,6 +26,7 @@ use super::{
 use crate::fingerprint::Fingerprint;
 use migrations::{MIGRATIONS, SCHEMA_VERSION, schema_version};
 
+mod grant;
 mod lock;
 mod migrations;
 mod test_sends;
@@ -219,7 +220,9 @@ impl Store for PostgresStore {
     fn set_lineage(&mut self, lineage: &str) -> Result<(), StateError> {
         let doing = "cannot set the lineage";
         let value = sql::lineage_value(lineage).ok_or_else(|| {
-            fail(&self.location, doing)(format!("`{lineage}` is not a state lineage"))
+            fail(&self.location, doing)(sql::BadColumn(format!(
+                "`{lineage}` is not a state lineage"
+            )))
         })?;
         let sql = "INSERT INTO {s}.meta (key, value) VALUES ('lineage', $1)
                    ON CONFLICT (key) DO UPDATE SET value = excluded.value";

@@ -203,7 +203,9 @@ impl Store for SqliteStore {
     fn set_lineage(&mut self, lineage: &str) -> Result<(), StateError> {
         let doing = "cannot set the lineage";
         let value = sql::lineage_value(lineage).ok_or_else(|| {
-            fail(&self.location, doing)(format!("`{lineage}` is not a state lineage"))
+            fail(&self.location, doing)(sql::BadColumn(format!(
+                "`{lineage}` is not a state lineage"
+            )))
         })?;
         self.conn
             .execute(
