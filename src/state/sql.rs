@@ -55,12 +55,16 @@ pub(super) fn fail<E: std::error::Error>(
 ) -> impl FnOnce(E) -> StateError {
     move |err| {
         let mut message = format!("{doing}: {err}");
+        let mut said = err.to_string();
         let mut source = err.source();
         while let Some(cause) = source {
+            // A source that only repeats what was said (SQLite's `Error code 8: …`) adds
+            // nothing.
             let text = cause.to_string();
-            if !message.ends_with(&text) {
+            if !text.contains(&said) {
                 message.push_str(&format!(": {text}"));
             }
+            said = text;
             source = cause.source();
         }
         StateError::Backend {
