@@ -98,3 +98,269 @@ fn grant_read_is_for_a_postgresql_state() {
     help: a review job that should only read a SQLite state needs read access to the file (or a copy of it); see docs/ci.md, "Least privilege"
     "#);
 }
+
+/// The example project after an apply at [`AFTER_DUE`] in which one invoice reminder failed.
+fn applied_with_one_failure() -> Project {
+    let project = Project::example();
+    project.simulate_apply(AFTER_DUE, |campaign, action| match campaign {
+        "invoice-reminder-dec" if action.recipient == "+919019486731" => {
+            Some((Outcome::Failed, Some(1002)))
+        }
+        _ => Some((Outcome::Sent, None)),
+    });
+    project
+}
+
+/// `herald ARGS`'s stdout and stderr with the project's path replaced, and its exit code.
+fn run(project: &Project, args: &[&str]) -> (String, i32) {
+    let output = project.herald(args);
+    let text = format!(
+        "{}{}",
+        stdout(&output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let path = project.path().display().to_string();
+    (
+        text.replace(&path, "[project]"),
+        output.status.code().unwrap(),
+    )
+}
+
+/// A week after the apply: its attempts are more than a day old.
+const WEEK_LATER: &str = "2026-12-09T00:00:00Z";
+
+#[test]
+fn state_prune_reports_what_it_drops_and_refuses_recent_dates() {
+    let project = applied_with_one_failure();
+    let path = project.path().join(".herald/state.db");
+    let serial = SqliteStore::open(&path).unwrap().serial().unwrap();
+
+    let (dry, code) = run(
+        &project,
+        &[
+            "state",
+            "prune",
+            "--before",
+            "2026-12-03",
+            "--now",
+            WEEK_LATER,
+            "--dry-run",
+        ],
+    );
+    assert_eq!(code, 0, "{dry}");
+    assert_eq!(SqliteStore::open(&path).unwrap().serial().unwrap(), serial);
+
+    let (future, code) = run(
+        &project,
+        &[
+            "state",
+            "prune",
+            "--before",
+            "2026-12-10",
+            "--now",
+            WEEK_LATER,
+        ],
+    );
+    assert_eq!(code, 2, "{future}");
+    let (recent, code) = run(
+        &project,
+        &[
+            "state",
+            "prune",
+            "--before",
+            "2026-12-08T12:00:00Z",
+            "--now",
+            WEEK_LATER,
+        ],
+    );
+    assert_eq!(code, 2, "{recent}");
+    let (bad, code) = run(&project, &["state", "prune", "--before", "last week"]);
+    assert_eq!(code, 2, "{bad}");
+    assert_eq!(SqliteStore::open(&path).unwrap().serial().unwrap(), serial);
+
+    let (pruned, code) = run(
+        &project,
+        &[
+            "state",
+            "prune",
+            "--before",
+            "2026-12-03",
+            "--now",
+            WEEK_LATER,
+        ],
+    );
+    assert_eq!(code, 0, "{pruned}");
+    assert_eq!(
+        SqliteStore::open(&path).unwrap().serial().unwrap(),
+        serial + 1,
+        "one prune, one serial"
+    );
+    let (again, code) = run(
+        &project,
+        &[
+            "state",
+            "prune",
+            "--before",
+            "2026-12-03",
+            "--now",
+            WEEK_LATER,
+            "--vacuum",
+        ],
+    );
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(
+        SqliteStore::open(&path).unwrap().serial().unwrap(),
+        serial + 1
+    );
+
+    let (show, code) = run(
+        &project,
+        &["state", "show", "invoice-reminder-dec", "+919019486731"],
+    );
+    assert_eq!(code, 0, "{show}");
+    insta::assert_snapshot!(
+        "state_prune",
+        format!(
+            "$ herald state prune --before 2026-12-03 --dry-run\n{dry}\n\
+             $ herald state prune --before 2026-12-10\n{future}\n\
+             $ herald state prune --before 2026-12-08T12:00:00Z\n{recent}\n\
+             $ herald state prune --before 'last week'\n{bad}\n\
+             $ herald state prune --before 2026-12-03\n{pruned}\n\
+             $ herald state prune --before 2026-12-03 --vacuum\n{again}\n\
+             $ herald state show invoice-reminder-dec +919019486731\n{show}"
+        )
+    );
+}
+
+#[test]
+fn a_plan_after_pruning_is_the_plan_before_it() {
+    let project = applied_with_one_failure();
+    let plan = |project: &Project| {
+        let human = project.plan(WEEK_LATER, &[], 0);
+        let markdown = project.plan(WEEK_LATER, &["--format", "markdown"], 0);
+        let file = project.path().join("check.plan.json");
+        project.plan(
+            WEEK_LATER,
+            &["--out", file.to_str().unwrap(), "--format", "json"],
+            0,
+        );
+        let document = herald::plan::json::read(&file).unwrap();
+        let actions: Vec<_> = document
+            .campaigns
+            .into_iter()
+            .flat_map(|c| c.actions)
+            .collect();
+        // The serial is the one thing that changes.
+        let without_serial = |text: String| -> String {
+            text.lines()
+                .filter(|l| !l.contains("serial"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        (without_serial(human), without_serial(markdown), actions)
+    };
+    let before = plan(&project);
+    assert_eq!(
+        before.2.iter().filter(|a| a.sends).count(),
+        1,
+        "the failed reminder is retried: {:?}",
+        before.2
+    );
+    let (pruned, code) = run(
+        &project,
+        &[
+            "state",
+            "prune",
+            "--before",
+            "2026-12-03",
+            "--now",
+            WEEK_LATER,
+        ],
+    );
+    assert_eq!(code, 0, "{pruned}");
+    assert!(pruned.contains("pruned "), "{pruned}");
+    let after = plan(&project);
+    assert_eq!(after.0, before.0, "the human plan is unchanged");
+    assert_eq!(after.1, before.1, "the Markdown plan is unchanged");
+    assert_eq!(after.2, before.2, "the same actions, nothing new sent");
+}
+
+#[test]
+fn a_changed_message_of_a_pruned_delivery_is_planned_without_a_diff() {
+    let json_actions = |project: &Project| {
+        let file = project.path().join("changed.plan.json");
+        project.plan(
+            WEEK_LATER,
+            &[
+                "--campaign",
+                "invoice-reminder-dec",
+                "--out",
+                file.to_str().unwrap(),
+                "--format",
+                "json",
+            ],
+            0,
+        );
+        let document = herald::plan::json::read(&file).unwrap();
+        document
+            .campaigns
+            .into_iter()
+            .flat_map(|c| c.actions)
+            .collect::<Vec<_>>()
+    };
+    let edit = |project: &Project| {
+        project.edit(
+            "campaigns/invoice-reminders.yaml",
+            r#""{{ vars.brand }}"]"#,
+            r#""{{ vars.brand }} Ltd"]"#,
+        );
+    };
+    let kept = applied_with_one_failure();
+    edit(&kept);
+    let pruned = applied_with_one_failure();
+    let (text, code) = run(
+        &pruned,
+        &[
+            "state",
+            "prune",
+            "--before",
+            "2026-12-03",
+            "--now",
+            WEEK_LATER,
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    edit(&pruned);
+
+    let mut with_diff = json_actions(&kept);
+    let without = json_actions(&pruned);
+    let changed = |actions: &[herald::plan::Action]| {
+        actions
+            .iter()
+            .filter(|a| a.action == herald::plan::ActionKind::Changed)
+            .count()
+    };
+    assert!(changed(&with_diff) > 0, "{with_diff:?}");
+    assert!(
+        with_diff
+            .iter()
+            .any(|a| a.previous.as_ref().is_some_and(|p| p.request.is_some())),
+        "unpruned, the previous request is shown"
+    );
+    assert!(
+        without
+            .iter()
+            .all(|a| a.previous.as_ref().is_none_or(|p| p.request.is_none())),
+        "pruned, no previous request"
+    );
+    // Otherwise the same plan: the same actions, fingerprints and sends.
+    for action in &mut with_diff {
+        if let Some(previous) = action.previous.as_mut() {
+            previous.request = None;
+        }
+    }
+    assert_eq!(without, with_diff);
+    // The human plan shows the changed actions too, and is not disturbed by the missing diff.
+    let human = pruned.plan(WEEK_LATER, &["--campaign", "invoice-reminder-dec"], 0);
+    assert!(human.contains("changed"), "{human}");
+}

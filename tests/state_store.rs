@@ -40,6 +40,8 @@ suite!(
     a_state_of_the_previous_schema_version_is_migrated_when_opened_for_writing,
     each_occurrence_of_a_campaign_is_a_round_of_its_own,
     contacts_count_every_attempt_that_may_have_arrived,
+    pruning_drops_only_settled_requests_before_the_date_and_keeps_what_plan_reads,
+    pruning_nothing_leaves_the_serial,
 );
 
 fn a_recorded_attempt_reads_back_exactly(f: &Fixture) {
@@ -801,4 +803,225 @@ fn contacts_count_every_attempt_that_may_have_arrived(f: &Fixture) {
         .map(|(c, r, t)| ((*c).to_owned(), (*r).to_owned(), (*t).to_owned()))
         .collect();
     assert_eq!(seen, want);
+}
+
+/// Every contact `contacts_since` visits from long ago, sorted: what pacing counts.
+fn all_contacts(store: &dyn herald::state::Store) -> Vec<(String, String, String)> {
+    let mut seen = Vec::new();
+    store
+        .contacts_since(at("2020-01-01T00:00:00Z"), &mut |c| {
+            seen.push((
+                c.campaign.to_owned(),
+                c.recipient.to_owned(),
+                c.at.to_string(),
+            ));
+        })
+        .unwrap();
+    seen.sort();
+    seen
+}
+
+fn pruning_drops_only_settled_requests_before_the_date_and_keeps_what_plan_reads(f: &Fixture) {
+    let mut store = f.open();
+    let old = "2026-11-01T09:00:00Z";
+    let cut = at("2026-11-15T00:00:00Z");
+    let broadcast = serde_json::json!({"method": "POST", "path": "/broadcast",
+        "body": {"publishedOn": "2026-11-01T09:00:00.000Z",
+                 "users": [{"phoneNumber": "+15550009"}]}})
+    .to_string();
+    let mut batch = Vec::new();
+    // Sent and failed long ago: intent and outcome pruned.
+    batch.extend(sent_at(
+        "promo",
+        "+15550001",
+        r#"{"v":1}"#,
+        old,
+        Outcome::Sent,
+    ));
+    batch.extend(sent_at(
+        "promo",
+        "+15550002",
+        r#"{"v":1}"#,
+        old,
+        Outcome::Failed,
+    ));
+    // Unknown: reconciling needs its request; nothing pruned.
+    batch.extend(sent_at(
+        "promo",
+        "+15550003",
+        r#"{"v":1}"#,
+        old,
+        Outcome::Unknown,
+    ));
+    // Left in flight by a crash: kept.
+    batch.push(sent_at("promo", "+15550004", r#"{"v":1}"#, old, Outcome::Sent)[0].clone());
+    // Recent: kept.
+    batch.extend(sent_at(
+        "promo",
+        "+15550005",
+        r#"{"v":1}"#,
+        "2026-11-20T09:00:00Z",
+        Outcome::Sent,
+    ));
+    // Sent, then a changed message whose outcome is unknown: the first attempt is pruned,
+    // the unknown one is not.
+    batch.extend(sent_at(
+        "promo",
+        "+15550006",
+        r#"{"v":1}"#,
+        old,
+        Outcome::Sent,
+    ));
+    batch.extend(sent_at(
+        "promo",
+        "+15550006",
+        r#"{"v":2}"#,
+        "2026-11-02T09:00:00Z",
+        Outcome::Unknown,
+    ));
+    // In flight before the date, settled after it: the attempt is not settled before it.
+    let [intent, mut late] = sent_at("promo", "+15550007", r#"{"v":1}"#, old, Outcome::Sent);
+    late.at = at("2026-11-16T00:00:00Z");
+    batch.extend([intent, late]);
+    // A template broadcast: pacing reads its recipients from the intent, which is kept.
+    batch.extend(sent_at("bcast", "*", &broadcast, old, Outcome::Sent));
+    store.record(&batch).unwrap();
+
+    // Which history rows lose their request: by recipient, in recording order.
+    let pruned_rows: &[(&str, &[bool])] = &[
+        ("+15550001", &[true, true]),
+        ("+15550002", &[true, true]),
+        ("+15550003", &[false, false]),
+        ("+15550004", &[false]),
+        ("+15550005", &[false, false]),
+        ("+15550006", &[true, true, false, false]),
+        ("+15550007", &[false, false]),
+    ];
+    let history_before = store.history(Round::one_off("promo"), None).unwrap();
+    let bcast_before = store.history(Round::one_off("bcast"), None).unwrap();
+    let mut bytes: u64 = bcast_before[1].request.len() as u64;
+    for (recipient, flags) in pruned_rows {
+        let rows: Vec<&Delivery> = history_before
+            .iter()
+            .filter(|d| d.recipient == *recipient)
+            .collect();
+        assert_eq!(rows.len(), flags.len(), "{recipient}");
+        for (row, pruned) in rows.iter().zip(*flags) {
+            if *pruned {
+                bytes += row.request.len() as u64;
+            }
+        }
+    }
+    let requests = pruned_rows
+        .iter()
+        .flat_map(|(_, flags)| flags.iter())
+        .filter(|p| **p)
+        .count() as u64
+        + 1;
+    let recorded_before = store.recorded_map(Round::one_off("promo")).unwrap();
+    let campaigns_before = store.campaigns().unwrap();
+    let contacts_before = all_contacts(&*store);
+    let serial = store.serial().unwrap();
+
+    let counted = store.prunable(cut).unwrap();
+    assert_eq!((counted.requests, counted.bytes), (requests, bytes));
+    assert_eq!(store.serial().unwrap(), serial, "a dry run writes nothing");
+    assert_eq!(
+        store.history(Round::one_off("promo"), None).unwrap(),
+        history_before
+    );
+
+    let pruned = store.prune(cut).unwrap();
+    assert_eq!(pruned, counted);
+    assert_eq!(store.serial().unwrap(), serial + 1, "one write, one serial");
+
+    // Every row keeps its identity, fingerprint, outcome and times; only the request goes.
+    let reopened = f.open();
+    let history_after = reopened.history(Round::one_off("promo"), None).unwrap();
+    assert_eq!(history_after.len(), history_before.len());
+    for (before, after) in history_before.iter().zip(&history_after) {
+        let flags = pruned_rows
+            .iter()
+            .find(|(r, _)| *r == before.recipient)
+            .unwrap()
+            .1;
+        let nth = history_before
+            .iter()
+            .filter(|d| d.recipient == before.recipient)
+            .position(|d| std::ptr::eq(d, before))
+            .unwrap();
+        let mut expected = before.clone();
+        if flags[nth] {
+            expected.request = herald::state::PRUNED_REQUEST.to_owned();
+            assert!(after.request_pruned());
+        }
+        assert_eq!(after, &expected, "{} row {nth}", before.recipient);
+    }
+    let bcast_after = reopened.history(Round::one_off("bcast"), None).unwrap();
+    assert_eq!(
+        bcast_after[0], bcast_before[0],
+        "a broadcast's intent is kept"
+    );
+    assert!(bcast_after[1].request_pruned());
+    assert_eq!(
+        reopened.recorded_map(Round::one_off("promo")).unwrap(),
+        recorded_before,
+        "plan reads the same fingerprints and outcomes"
+    );
+    assert_eq!(reopened.campaigns().unwrap(), campaigns_before);
+    assert_eq!(
+        all_contacts(&*reopened),
+        contacts_before,
+        "pacing counts the same"
+    );
+    // The unknown delivery's request is there for reconciling.
+    let unknown = reopened
+        .delivery(Round::one_off("promo"), "+15550006")
+        .unwrap()
+        .unwrap();
+    assert_eq!(unknown.request, r#"{"v":2}"#);
+
+    // Again: nothing left to prune, nothing written.
+    let mut store = f.open();
+    assert_eq!(store.prune(cut).unwrap(), herald::state::Pruned::default());
+    assert_eq!(store.serial().unwrap(), serial + 1);
+}
+
+fn pruning_nothing_leaves_the_serial(f: &Fixture) {
+    let mut store = f.open();
+    store
+        .record(&sent_at(
+            "promo",
+            "+15550001",
+            "v1",
+            "2026-12-01T09:00:00Z",
+            Outcome::Sent,
+        ))
+        .unwrap();
+    let serial = store.serial().unwrap();
+    let nothing = store.prune(at("2026-11-01T00:00:00Z")).unwrap();
+    assert_eq!(nothing, herald::state::Pruned::default());
+    assert_eq!(store.serial().unwrap(), serial);
+    store.vacuum().unwrap();
+    assert_eq!(
+        f.open_read_only()
+            .prunable(at("2027-01-01T00:00:00Z"))
+            .unwrap(),
+        herald::state::Pruned {
+            requests: 2,
+            bytes: 4
+        }
+    );
+    // A state never written has nothing to prune.
+    let empty = match f {
+        Fixture::Sqlite(_) => Fixture::sqlite(),
+        Fixture::Postgres { .. } => Fixture::postgres(),
+    };
+    assert_eq!(
+        empty
+            .open_read_only()
+            .prunable(at("2027-01-01T00:00:00Z"))
+            .unwrap(),
+        herald::state::Pruned::default()
+    );
 }

@@ -72,6 +72,7 @@ with_help!(
     crate::engati::Unusable,
     crate::apply::SettleError,
     crate::state::copy::CopyError,
+    crate::state::prune::PruneError,
     crate::load::git::GitError,
 );
 

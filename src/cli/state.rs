@@ -42,6 +42,54 @@ pub enum StateCommand {
     Reconcile(super::reconcile::ReconcileArgs),
     /// Let a PostgreSQL role read the state and nothing more (for review jobs).
     GrantRead(super::grant::StateGrantReadArgs),
+    /// Drop the requests of settled deliveries recorded before a date, keeping who was sent
+    /// what (fingerprint), when and with what outcome: plans are unchanged.
+    Prune(StatePruneArgs),
+}
+
+/// `herald state prune`.
+#[derive(Debug, Args)]
+pub struct StatePruneArgs {
+    /// The project.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Prune attempts recorded before this date (`YYYY-MM-DD`, midnight UTC) or RFC 3339
+    /// time; at least 24 hours ago.
+    #[arg(long, value_name = "DATE", value_parser = parse_before)]
+    pub before: jiff::Timestamp,
+    /// Say what would be pruned; change nothing.
+    #[arg(long, conflicts_with = "vacuum")]
+    pub dry_run: bool,
+    /// Give the space back afterwards: SQLite rewrites its file (`VACUUM`), which only then
+    /// shrinks; PostgreSQL vacuums the history table.
+    #[arg(long)]
+    pub vacuum: bool,
+    /// `human` or `json`.
+    #[arg(long, value_enum, default_value_t = super::Format::Human)]
+    pub format: super::Format,
+    /// Act as if it were this RFC 3339 time: the 24 hours are counted back from it.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<jiff::Timestamp>,
+}
+
+message_error! {
+    /// A `--before` that is neither a date nor an RFC 3339 time.
+    pub(crate) struct NotADate;
+}
+
+/// A `--before` value: `YYYY-MM-DD` (midnight UTC) or an RFC 3339 time.
+fn parse_before(text: &str) -> Result<jiff::Timestamp, NotADate> {
+    // A date alone is its midnight in UTC.
+    let parsed = match text.parse::<jiff::civil::Date>() {
+        Ok(_) if text.len() == 10 => format!("{text}T00:00:00Z").parse().ok(),
+        _ => text.parse::<jiff::Timestamp>().ok(),
+    };
+    parsed.ok_or_else(|| {
+        NotADate(format!(
+            "`{text}` is neither a date (2026-11-01) nor an RFC 3339 time \
+             (2026-11-01T00:00:00Z)"
+        ))
+    })
 }
 
 /// `herald state migrate`.
@@ -146,6 +194,7 @@ pub(super) fn state_command(args: &StateArgs, out: &mut dyn Write) -> Outcome {
         StateCommand::Migrate(a) => migrate(a, out),
         StateCommand::Reconcile(a) => super::reconcile::reconcile_command(a, out),
         StateCommand::GrantRead(a) => super::grant::grant_read_command(a, out),
+        StateCommand::Prune(a) => prune(a, out),
     }
 }
 
@@ -327,5 +376,33 @@ fn migrate(args: &StateMigrateArgs, out: &mut dyn Write) -> Outcome {
             migrated.from, migrated.to, copied.serial
         ),
     )?;
+    Ok(ExitStatus::Success)
+}
+
+fn prune(args: &StatePruneArgs, out: &mut dyn Write) -> Outcome {
+    let (root, settings) = settings(&args.project)?;
+    // A dry run only reads: it never creates a state, nor takes the lock.
+    let access = if args.dry_run {
+        Access::Read
+    } else {
+        Access::Write
+    };
+    let store = open(&root, &settings, args.project.env.as_deref(), access)?;
+    let options = crate::state::prune::Options {
+        before: args.before,
+        now: super::command_time(args.now),
+        dry_run: args.dry_run,
+        vacuum: args.vacuum,
+    };
+    let holder = format!("herald state prune ({})", super::apply::holder());
+    let report = crate::state::prune::prune(store, &holder, &options)?;
+    let text = match args.format {
+        super::Format::Json => {
+            let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+            format!("{text}\n")
+        }
+        super::Format::Human => crate::output::state::pruned(&report),
+    };
+    write_out(out, &text)?;
     Ok(ExitStatus::Success)
 }

@@ -92,10 +92,67 @@ pub fn history(history: &[Delivery], with_request: bool) -> String {
         let _ = writeln!(text, "{}", attempt_line(d));
     }
     if with_request && let Some(last) = history.last() {
+        if last.request_pruned() {
+            let _ = writeln!(
+                text,
+                "\nlatest request: (request pruned by `herald state prune`)"
+            );
+            return text;
+        }
         let pretty = serde_json::from_str::<serde_json::Value>(&last.request)
             .and_then(|v| serde_json::to_string_pretty(&v))
             .unwrap_or_else(|_| last.request.clone());
         let _ = writeln!(text, "\nlatest request:\n{pretty}");
+    }
+    text
+}
+
+/// What `herald state prune` did (or, for a dry run, would do), and what it means for saved
+/// plans and the file's size.
+pub fn pruned(report: &crate::state::prune::Report) -> String {
+    let size = crate::load::confine::human_bytes(report.pruned.bytes);
+    let requests = crate::words::count(report.pruned.requests, "stored request");
+    let before = report.before;
+    let mut text = String::new();
+    if report.pruned.requests == 0 {
+        let _ = writeln!(
+            text,
+            "{}: no settled attempt recorded before {before} has a request left to prune; \
+             nothing changed",
+            report.state
+        );
+    } else if report.dry_run {
+        let _ = writeln!(
+            text,
+            "{}: would prune {requests} of settled attempts recorded before {before} ({size}); \
+             nothing changed (dry run)",
+            report.state
+        );
+    } else {
+        let _ = writeln!(
+            text,
+            "{}: pruned {requests} of settled attempts recorded before {before} ({size})",
+            report.state
+        );
+        let _ = writeln!(
+            text,
+            "kept every delivery's recipient, fingerprint, outcome and times: plans are unchanged"
+        );
+        let _ = writeln!(
+            text,
+            "state serial {} -> {}: plans saved before this are refused by apply; plan again",
+            report.serial_before, report.serial
+        );
+    }
+    let postgres = report.state.starts_with("postgres");
+    if report.vacuumed {
+        let _ = writeln!(text, "vacuumed {}", report.state);
+    } else if !report.dry_run && report.pruned.requests > 0 && !postgres {
+        let _ = writeln!(
+            text,
+            "the file shrinks only once vacuumed: run with --vacuum, or `sqlite3 {} VACUUM`",
+            report.state
+        );
     }
     text
 }

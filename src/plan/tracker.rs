@@ -182,6 +182,7 @@ impl Tracker<'_> {
             if matches!(kind, ActionKind::Retry | ActionKind::Unknown) {
                 previous.detail = delivery.detail;
             }
+            // A request `state prune` dropped reads as none: the action is shown without a diff.
             if kind == ActionKind::Changed && seen <= DIFFED_PER_CAMPAIGN {
                 previous.request = serde_json::from_str(&delivery.request).ok();
             }

@@ -195,11 +195,12 @@ pub fn decide(
         unknown.sort();
         for recipient in unknown {
             let attempts = store.history(round, Some(&recipient))?;
-            // The attempt whose outcome is unknown is the last one that was sent: its intent.
+            // The attempt whose outcome is unknown is the last one that was sent: its intent
+            // (never a pruned one: `state prune` keeps the requests of unknown attempts).
             let Some(attempt) = attempts
                 .iter()
                 .rev()
-                .find(|d| d.outcome == Outcome::InFlight)
+                .find(|d| d.outcome == Outcome::InFlight && !d.request_pruned())
                 .or(attempts.last())
             else {
                 continue;

@@ -16,6 +16,7 @@ pub mod copy;
 mod guard;
 pub mod open;
 pub mod postgres;
+pub mod prune;
 mod sql;
 pub mod sqlite;
 
@@ -186,6 +187,29 @@ pub struct Delivery {
     pub at: Timestamp,
     /// The apply that made the attempt (or the operator command that settled it).
     pub apply_id: String,
+}
+
+impl Delivery {
+    /// Whether `herald state prune` dropped this attempt's request ([`PRUNED_REQUEST`]): its
+    /// identity, fingerprint, outcome and time are kept, the request's body is not.
+    pub fn request_pruned(&self) -> bool {
+        self.request == PRUNED_REQUEST
+    }
+}
+
+/// The request of an attempt whose request was pruned ([`Store::prune`]): empty, which no
+/// recorded request is (each is a JSON object). Readers take it as "no request": plan shows
+/// no diff for a changed message, `state show` says it was pruned.
+pub const PRUNED_REQUEST: &str = "";
+
+/// What [`Store::prune`] dropped, or [`Store::prunable`] would drop.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pruned {
+    /// Stored requests dropped: one per history row (an attempt's intent and its outcome each
+    /// hold a copy).
+    pub requests: u64,
+    /// The bytes of those requests: about what the state shrinks by (SQLite after `VACUUM`).
+    pub bytes: u64,
 }
 
 /// One apply, as logged.
@@ -530,4 +554,20 @@ pub trait Store: Send {
 
     /// Every logged test message, oldest first.
     fn test_sends(&self) -> Result<Vec<TestSend>, StateError>;
+
+    /// What [`Store::prune`] would drop for `before`; writes nothing.
+    fn prunable(&self, before: Timestamp) -> Result<Pruned, StateError>;
+
+    /// Drops the requests of settled attempts recorded before `before`, in one transaction,
+    /// leaving [`PRUNED_REQUEST`]: every history row keeps its delivery (campaign, occurrence,
+    /// recipient), fingerprint, outcome, API code, detail, time and apply, so plan decides as
+    /// before and nobody is messaged twice. Settled: a `sent` or `failed` row, or the intent
+    /// of an attempt one of those settled before `before` (never a broadcast's intent, which
+    /// pacing reads). Unknown and in-flight attempts keep their requests: reconciling reads
+    /// them. Bumps the serial when anything changed.
+    fn prune(&mut self, before: Timestamp) -> Result<Pruned, StateError>;
+
+    /// Gives the space pruning freed back: SQLite rewrites its file (`VACUUM`), which only
+    /// then shrinks; PostgreSQL vacuums the history table, making the space reusable.
+    fn vacuum(&mut self) -> Result<(), StateError>;
 }

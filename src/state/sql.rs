@@ -249,3 +249,47 @@ pub(super) fn lineage_text(value: i64) -> String {
 pub(super) fn lineage_value(text: &str) -> Option<i64> {
     u64::from_str_radix(text, 16).ok().map(|v| v as i64)
 }
+
+/// The history rows [`super::Store::prune`] drops the request of, as a `WHERE` clause on
+/// `{s}history h` with `$1` the cut-off (as [`timestamp_text`]): rows recorded before it whose
+/// request is still there, that are either
+///
+/// - an outcome that settled an attempt (`sent`, `failed`), or
+/// - the intent (`in_flight`) of an attempt a `sent` or `failed` row of the same delivery
+///   settled later, also before the cut-off, and not a broadcast's (`*`): pacing reads the
+///   recipients of a template broadcast from its intent's request.
+///
+/// Never an `unknown` row, nor the intent of an attempt still unknown or in flight:
+/// reconciling and `apply --resend-unknown` read those requests. `history` is scanned once; an
+/// intent's settling row is found through the `history_delivery` index.
+const PRUNABLE: &str = "h.at < $1 AND h.request <> ''
+      AND (h.outcome = 'sent' OR h.outcome = 'failed'
+           OR (h.outcome = 'in_flight' AND h.recipient <> '*' AND EXISTS (
+               SELECT 1 FROM {s}history l
+               WHERE l.campaign = h.campaign AND l.occurrence = h.occurrence
+                 AND l.recipient = h.recipient AND l.seq > h.seq AND l.at < $1
+                 AND (l.outcome = 'sent' OR l.outcome = 'failed'))))";
+
+/// Counts what [`prune_sql`] would drop: the attempts and the bytes of their requests.
+pub(super) fn prunable_sql() -> String {
+    format!(
+        "SELECT count(*), coalesce(sum(octet_length(h.request)), 0) FROM {{s}}history h
+         WHERE {PRUNABLE}"
+    )
+}
+
+/// Drops the requests [`prunable_sql`] counts, leaving [`super::PRUNED_REQUEST`].
+pub(super) fn prune_sql() -> String {
+    format!(
+        "UPDATE {{s}}history SET request = '' WHERE seq IN
+             (SELECT h.seq FROM {{s}}history h WHERE {PRUNABLE})"
+    )
+}
+
+/// A row of [`prunable_sql`].
+pub(super) fn pruned(row: &impl Columns) -> Column<super::Pruned> {
+    Ok(super::Pruned {
+        requests: row.count(0)?,
+        bytes: row.count(1)?,
+    })
+}

@@ -20,8 +20,8 @@ use super::sql::{
     self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, occurrence_text, timestamp_text,
 };
 use super::{
-    ApplyRecord, CampaignTotals, Contact, Delivery, Lock, Outcome, Recorded, Round, StateError,
-    Store, TestSend,
+    ApplyRecord, CampaignTotals, Contact, Delivery, Lock, Outcome, Pruned, Recorded, Round,
+    StateError, Store, TestSend,
 };
 use crate::fingerprint::Fingerprint;
 use migrations::{MIGRATIONS, SCHEMA_VERSION, schema_version};
@@ -29,6 +29,7 @@ use migrations::{MIGRATIONS, SCHEMA_VERSION, schema_version};
 mod grant;
 mod lock;
 mod migrations;
+mod prune;
 mod test_sends;
 mod tls;
 mod withdraw;
@@ -576,6 +577,18 @@ impl Store for PostgresStore {
 
     fn test_sends(&self) -> Result<Vec<TestSend>, StateError> {
         self.read_test_sends()
+    }
+
+    fn prunable(&self, before: jiff::Timestamp) -> Result<Pruned, StateError> {
+        self.count_prunable(before)
+    }
+
+    fn prune(&mut self, before: jiff::Timestamp) -> Result<Pruned, StateError> {
+        self.prune_requests(before)
+    }
+
+    fn vacuum(&mut self) -> Result<(), StateError> {
+        self.vacuum_history()
     }
 }
 

@@ -19,8 +19,8 @@ use super::sql::{
     self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, occurrence_text, timestamp_text,
 };
 use super::{
-    ApplyRecord, CampaignTotals, Contact, Delivery, Lock, Outcome, Recorded, Round, StateError,
-    Store, TestSend,
+    ApplyRecord, CampaignTotals, Contact, Delivery, Lock, Outcome, Pruned, Recorded, Round,
+    StateError, Store, TestSend,
 };
 use crate::fingerprint::Fingerprint;
 use lock::{lock_path, read_lock};
@@ -574,6 +574,52 @@ impl Store for SqliteStore {
         );
         let read = |row: &Row<'_>| sql::test_send(row).map_err(fail(&self.location, doing));
         query_rows(&self.conn, &self.location, doing, &sql, [], read)
+    }
+
+    fn prunable(&self, before: jiff::Timestamp) -> Result<Pruned, StateError> {
+        let doing = "cannot count the requests to prune";
+        let sql = sql::prunable_sql().replace("{s}", "");
+        let read = |row: &Row<'_>| sql::pruned(row).map_err(fail(&self.location, doing));
+        let before = [timestamp_text(before)];
+        let found = query_rows(&self.conn, &self.location, doing, &sql, before, read)?;
+        Ok(found.into_iter().next().unwrap_or_default())
+    }
+
+    fn prune(&mut self, before: jiff::Timestamp) -> Result<Pruned, StateError> {
+        self.in_place()?;
+        let location = self.location.as_str();
+        let doing = "cannot prune the requests of settled deliveries";
+        let failed = || fail(location, doing);
+        let before = timestamp_text(before);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(failed())?;
+        let counted = tx
+            .query_row(&sql::prunable_sql().replace("{s}", ""), [&before], |row| {
+                Ok(sql::pruned(row))
+            })
+            .map_err(failed())?
+            .map_err(fail(location, doing))?;
+        let dropped = tx
+            .execute(&sql::prune_sql().replace("{s}", ""), [&before])
+            .map_err(failed())?;
+        if dropped > 0 {
+            tx.execute("UPDATE meta SET value = value + 1 WHERE key = 'serial'", [])
+                .map_err(failed())?;
+        }
+        tx.commit().map_err(failed())?;
+        Ok(Pruned {
+            requests: dropped as u64,
+            ..counted
+        })
+    }
+
+    fn vacuum(&mut self) -> Result<(), StateError> {
+        self.in_place()?;
+        self.conn
+            .execute_batch("VACUUM")
+            .map_err(fail(&self.location, "cannot vacuum the state"))
     }
 }
 
