@@ -135,18 +135,7 @@ fn state_prune_reports_what_it_drops_and_refuses_recent_dates() {
     let path = project.path().join(".herald/state.db");
     let serial = SqliteStore::open(&path).unwrap().serial().unwrap();
 
-    let (dry, code) = run(
-        &project,
-        &[
-            "state",
-            "prune",
-            "--before",
-            "2026-12-03",
-            "--now",
-            WEEK_LATER,
-            "--dry-run",
-        ],
-    );
+    let (dry, code) = prune(&project, &["--dry-run"]);
     assert_eq!(code, 0, "{dry}");
     assert_eq!(SqliteStore::open(&path).unwrap().serial().unwrap(), serial);
 
@@ -178,35 +167,14 @@ fn state_prune_reports_what_it_drops_and_refuses_recent_dates() {
     assert_eq!(code, 2, "{bad}");
     assert_eq!(SqliteStore::open(&path).unwrap().serial().unwrap(), serial);
 
-    let (pruned, code) = run(
-        &project,
-        &[
-            "state",
-            "prune",
-            "--before",
-            "2026-12-03",
-            "--now",
-            WEEK_LATER,
-        ],
-    );
+    let (pruned, code) = prune(&project, &[]);
     assert_eq!(code, 0, "{pruned}");
     assert_eq!(
         SqliteStore::open(&path).unwrap().serial().unwrap(),
         serial + 1,
         "one prune, one serial"
     );
-    let (again, code) = run(
-        &project,
-        &[
-            "state",
-            "prune",
-            "--before",
-            "2026-12-03",
-            "--now",
-            WEEK_LATER,
-            "--vacuum",
-        ],
-    );
+    let (again, code) = prune(&project, &["--vacuum"]);
     assert_eq!(code, 0, "{again}");
     assert_eq!(
         SqliteStore::open(&path).unwrap().serial().unwrap(),
@@ -266,17 +234,7 @@ fn a_plan_after_pruning_is_the_plan_before_it() {
         "the failed reminder is retried: {:?}",
         before.2
     );
-    let (pruned, code) = run(
-        &project,
-        &[
-            "state",
-            "prune",
-            "--before",
-            "2026-12-03",
-            "--now",
-            WEEK_LATER,
-        ],
-    );
+    let (pruned, code) = prune(&project, &[]);
     assert_eq!(code, 0, "{pruned}");
     assert!(pruned.contains("pruned "), "{pruned}");
     let after = plan(&project);
@@ -363,4 +321,18 @@ fn a_changed_message_of_a_pruned_delivery_is_planned_without_a_diff() {
     // The human plan shows the changed actions too, and is not disturbed by the missing diff.
     let human = pruned.plan(WEEK_LATER, &["--campaign", "invoice-reminder-dec"], 0);
     assert!(human.contains("changed"), "{human}");
+}
+
+/// `herald state prune --before 2026-12-03` a week after the example's apply, with `extra`.
+fn prune(project: &Project, extra: &[&str]) -> (String, i32) {
+    let mut args = vec![
+        "state",
+        "prune",
+        "--before",
+        "2026-12-03",
+        "--now",
+        WEEK_LATER,
+    ];
+    args.extend_from_slice(extra);
+    run(project, &args)
 }

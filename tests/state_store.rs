@@ -697,73 +697,65 @@ fn sent_at(
 
 fn contacts_count_every_attempt_that_may_have_arrived(f: &Fixture) {
     let mut store = f.open();
-    // A message, then a changed one resent: two messages, at their in-flight times.
-    store
-        .record(&sent_at(
+    // In order: a message, then a changed one resent (two messages, at their in-flight
+    // times); a message, then a resend that failed (the first still counts); failed only
+    // (nothing); unknown (counts); too long ago.
+    let attempts = [
+        (
             "promo",
             "+15550001",
             "v1",
             "2026-12-01T09:00:00Z",
             Outcome::Sent,
-        ))
-        .unwrap();
-    store
-        .record(&sent_at(
+        ),
+        (
             "promo",
             "+15550001",
             "v2",
             "2026-12-02T09:00:00Z",
             Outcome::Sent,
-        ))
-        .unwrap();
-    // A message, then a resend that failed: the first still counts.
-    store
-        .record(&sent_at(
+        ),
+        (
             "promo",
             "+15550002",
             "v1",
             "2026-12-01T09:00:00Z",
             Outcome::Sent,
-        ))
-        .unwrap();
-    store
-        .record(&sent_at(
+        ),
+        (
             "promo",
             "+15550002",
             "v2",
             "2026-12-02T09:00:00Z",
             Outcome::Failed,
-        ))
-        .unwrap();
-    // Failed only: nothing; unknown: counts.
-    store
-        .record(&sent_at(
+        ),
+        (
             "promo",
             "+15550003",
             "v1",
             "2026-12-02T09:00:00Z",
             Outcome::Failed,
-        ))
-        .unwrap();
-    store
-        .record(&sent_at(
+        ),
+        (
             "other",
             "+15550003",
             "v1",
             "2026-12-02T10:00:00Z",
             Outcome::Unknown,
-        ))
-        .unwrap();
-    // Too long ago.
-    store
-        .record(&sent_at(
+        ),
+        (
             "other",
             "+15550004",
             "v1",
             "2026-11-20T09:00:00Z",
             Outcome::Sent,
-        ))
-        .unwrap();
+        ),
+    ];
+    for (campaign, recipient, request, time, outcome) in attempts {
+        store
+            .record(&sent_at(campaign, recipient, request, time, outcome))
+            .unwrap();
+    }
     // A template broadcast reaches its users when Engati publishes it.
     let body = r#"{"publishedOn":"2026-12-03T06:00:00.000Z","users":[{"phoneNumber":"+15550005"},{"phoneNumber":"+15550006"}]}"#;
     let body: serde_json::Value = serde_json::from_str(body).unwrap();
@@ -779,17 +771,7 @@ fn contacts_count_every_attempt_that_may_have_arrived(f: &Fixture) {
         ))
         .unwrap();
 
-    let mut seen = Vec::new();
-    store
-        .contacts_since(at("2026-11-28T00:00:00Z"), &mut |c| {
-            seen.push((
-                c.campaign.to_owned(),
-                c.recipient.to_owned(),
-                c.at.to_string(),
-            ));
-        })
-        .unwrap();
-    seen.sort();
+    let seen = contacts(&*store, "2026-11-28T00:00:00Z");
     let want = [
         ("bcast", "+15550005", "2026-12-03T06:00:00Z"),
         ("bcast", "+15550006", "2026-12-03T06:00:00Z"),
@@ -805,11 +787,11 @@ fn contacts_count_every_attempt_that_may_have_arrived(f: &Fixture) {
     assert_eq!(seen, want);
 }
 
-/// Every contact `contacts_since` visits from long ago, sorted: what pacing counts.
-fn all_contacts(store: &dyn herald::state::Store) -> Vec<(String, String, String)> {
+/// Every contact `contacts_since` visits from `since`, sorted: what pacing counts.
+fn contacts(store: &dyn herald::state::Store, since: &str) -> Vec<(String, String, String)> {
     let mut seen = Vec::new();
     store
-        .contacts_since(at("2020-01-01T00:00:00Z"), &mut |c| {
+        .contacts_since(at(since), &mut |c| {
             seen.push((
                 c.campaign.to_owned(),
                 c.recipient.to_owned(),
@@ -920,7 +902,7 @@ fn pruning_drops_only_settled_requests_before_the_date_and_keeps_what_plan_reads
         + 1;
     let recorded_before = store.recorded_map(Round::one_off("promo")).unwrap();
     let campaigns_before = store.campaigns().unwrap();
-    let contacts_before = all_contacts(&*store);
+    let contacts_before = contacts(&*store, "2020-01-01T00:00:00Z");
     let serial = store.serial().unwrap();
 
     let counted = store.prunable(cut).unwrap();
@@ -970,7 +952,7 @@ fn pruning_drops_only_settled_requests_before_the_date_and_keeps_what_plan_reads
     );
     assert_eq!(reopened.campaigns().unwrap(), campaigns_before);
     assert_eq!(
-        all_contacts(&*reopened),
+        contacts(&*reopened, "2020-01-01T00:00:00Z"),
         contacts_before,
         "pacing counts the same"
     );
