@@ -181,13 +181,7 @@ impl<'a> Pricer<'a> {
 /// template is priced at its template's category; any other is service messages.
 pub(crate) fn pricer<'a>(catalog: &'a Catalog, p: &Prepared<'_>) -> Option<Pricer<'a>> {
     let card = catalog.pricing.as_ref()?;
-    let category = p
-        .item
-        .value
-        .send
-        .template_params()
-        .and_then(|t| catalog.templates.get(t.use_))
-        .map(|t| t.value.category());
+    let category = super::pacing::template_category(catalog, &p.item.value);
     let phones = p.audience.recipients.iter().map(|r| &*r.phone);
     let whole_audience = !p.render.message.per_recipient();
     Some(Pricer::new(card, category, whole_audience, phones))
