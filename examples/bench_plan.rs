@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use bench::{default_herald, gnu_time, machine, median, ms, rss_mib, thousands, warn_if_stale};
 use clap::Parser;
-use herald::plan::json;
+use herald::plan::{file, json};
 use herald::state::{Access, Delivery, Location, Outcome};
 use large_project::{Backend, PostgresState};
 
@@ -203,7 +203,7 @@ fn bench_one(
     let mut warm_up = plan(herald, &dir, pg);
     warm_up.arg("--out").arg(&plan_file);
     let output = run_checked(warm_up, &dir)?;
-    let document = json::read(&plan_file).map_err(|e| format!("{}\n{}", e.message, e.help))?;
+    let document = file::read(&plan_file).map_err(|e| format!("{}\n{}", e.message, e.help))?;
     let plan_file_mib = file_mib(&plan_file);
     let actions: usize = document.campaigns.iter().map(|c| c.actions.len()).sum();
     let counts = &document.counts;

@@ -23,7 +23,7 @@ const FILES: [(&str, &str); 6] = [
 
 /// What the starter's `.gitignore` keeps out of git: the state, and saved plans, which hold
 /// phones and message text.
-const IGNORED: [&str; 3] = [".herald/", "plan.json", "*.plan.json"];
+const IGNORED: [&str; 4] = [".herald/", "*.plan", "plan.json", "*.plan.json"];
 
 /// Why a project could not be created.
 #[derive(Debug)]

@@ -7,18 +7,18 @@ mod apply_support;
 
 use std::time::{Duration, Instant};
 
-use apply_support::{Setup, wait_for};
+use apply_support::{Setup, plan_file_as_json, wait_for, write_plan_file};
 use herald::emulator::{BUILTIN_API_KEY, Faults};
 use herald::fingerprint::Fingerprint;
 use herald::state::Round;
 use herald::state::Store;
 use herald::state::sqlite::SqliteStore;
 
-/// Plans to plan.json; returns the file's text.
+/// Plans to plan.json; returns the plan as its JSON view.
 fn planned(setup: &Setup) -> String {
     let output = setup.herald(&["plan", "--out", "plan.json"]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
-    std::fs::read_to_string(setup.project.path().join("plan.json")).unwrap()
+    plan_file_as_json(&setup.project.path().join("plan.json"))
 }
 
 /// The first action line of the plan that sends a template, and its recipient.
@@ -32,14 +32,15 @@ fn template_action(plan: &str) -> (&str, String) {
     (line, action.recipient)
 }
 
-/// Applies plan.json after `tamper` rewrote its text; asserts the refusal (exit 2, the first
-/// bad action named) and that nothing reached the emulator or the state.
+/// Applies plan.json after `tamper` rewrote its JSON view (written back as a plan file);
+/// asserts the refusal (exit 2, the first bad action named) and that nothing reached the
+/// emulator or the state.
 fn refused_after(tamper: impl FnOnce(&str) -> String) -> String {
     let setup = Setup::new();
     let plan = planned(&setup);
     let tampered = tamper(&plan);
     assert_ne!(tampered, plan, "the tamper changed nothing");
-    std::fs::write(setup.project.path().join("plan.json"), &tampered).unwrap();
+    write_plan_file(&setup.project.path().join("plan.json"), &tampered);
     let output = setup.herald(&["apply", "plan.json"]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(setup.sends().is_empty(), "{:?}", setup.sends());

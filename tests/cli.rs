@@ -77,6 +77,7 @@ fn init_creates_a_project_that_validates_at_once() {
     insta::assert_snapshot!(gitignore, @r"
     # herald: the state, and saved plans (they hold phones and message text)
     .herald/
+    *.plan
     plan.json
     *.plan.json
     ");
@@ -97,6 +98,7 @@ fn init_adds_only_the_ignore_lines_an_existing_gitignore_lacks() {
     target/
     .herald/
     # herald: the state, and saved plans (they hold phones and message text)
+    *.plan
     plan.json
     *.plan.json
     ");

@@ -5,8 +5,11 @@
 
 mod apply_support;
 
-use apply_support::{AFTER_DUE, Project, Setup, refused_then_forced, without_port};
-use herald::plan::json;
+use apply_support::{
+    AFTER_DUE, Project, Setup, plan_file_as_json, refused_then_forced, without_port,
+    write_plan_file,
+};
+use herald::plan::file;
 use herald::plan::safety::Breach;
 use herald::pricing::Money;
 
@@ -102,7 +105,7 @@ fn a_saved_plan_finds_the_same_breach_and_cannot_hide_its_cost() {
         &["--out", path.to_str().unwrap(), "--format", "json"],
         1,
     );
-    let document = json::read(&path).expect("the plan reads back");
+    let document = file::read(&path).expect("the plan reads back");
     assert!(
         matches!(
             document.breaches.as_slice(),
@@ -123,7 +126,7 @@ fn a_saved_plan_finds_the_same_breach_and_cannot_hide_its_cost() {
 
     // A campaign's cost taken out of the file: the reader refuses it rather than price it at
     // nothing.
-    let saved = std::fs::read_to_string(&path).unwrap();
+    let saved = plan_file_as_json(&path);
     let edited = saved.replacen(
         ",\"cost\":{\"amount\":\"0.1282\",\"currency\":\"USD\",\"category\":\"marketing\",\"unpriced\":0}",
         "",
@@ -133,8 +136,8 @@ fn a_saved_plan_finds_the_same_breach_and_cannot_hide_its_cost() {
         edited, saved,
         "the new-year broadcast's cost is in the plan"
     );
-    std::fs::write(project.path().join("edited.json"), edited).unwrap();
-    let refused = project.herald(&["show", "edited.json"]);
+    write_plan_file(&project.path().join("edited.plan"), &edited);
+    let refused = project.herald(&["show", "edited.plan"]);
     assert_eq!(refused.status.code(), Some(2), "{refused:?}");
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -181,7 +184,7 @@ fn a_project_without_pricing_plans_without_costs() {
     // Such a plan file is one in the format of before: it reads back without costs.
     let path = project.path().join("plan.json");
     project.plan(AFTER_DUE, &["--out", path.to_str().unwrap()], 0);
-    let document = json::read(&path).expect("the plan reads back");
+    let document = file::read(&path).expect("the plan reads back");
     assert!(document.header.pricing.is_none() && document.cost.is_none());
     assert!(document.campaigns.iter().all(|c| c.cost.is_none()));
     let shown = project.herald(&["show", "plan.json"]);

@@ -6,7 +6,7 @@
 mod apply_support;
 
 use apply_support::{Project, Setup, stable};
-use herald::plan::json;
+use herald::plan::{file, json};
 use jiff::Timestamp;
 
 /// Customers in India, the United Kingdom, the United States, the UAE, Singapore, Germany and
@@ -107,7 +107,7 @@ fn apply(setup: &Setup, now: &str) -> Vec<(String, herald::plan::Counts)> {
     args.extend_from_slice(&ONLY);
     let planned = setup.herald(&args);
     assert_eq!(planned.status.code(), Some(0), "{planned:?}");
-    let saved = json::read(&setup.project.path().join("plan.json")).unwrap();
+    let saved = file::read(&setup.project.path().join("plan.json")).unwrap();
     let applied = setup.herald(&["apply", "--now", now, "plan.json"]);
     assert_eq!(applied.status.code(), Some(0), "{applied:?}");
     saved
@@ -233,7 +233,7 @@ fn a_template_broadcast_waits_for_its_time_and_then_counts_against_the_limit() {
             "plan.json",
         ]);
         assert_eq!(planned.status.code(), Some(0), "{planned:?}");
-        let saved = json::read(&setup.project.path().join("plan.json")).unwrap();
+        let saved = file::read(&setup.project.path().join("plan.json")).unwrap();
         let applied = setup.herald(&["apply", "--now", now, "plan.json"]);
         assert_eq!(applied.status.code(), Some(0), "{applied:?}");
         let c = &saved.campaigns[0].counts;

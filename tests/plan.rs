@@ -5,7 +5,7 @@
 mod plan_support;
 
 use herald::state::Outcome;
-use plan_support::{AFTER_DUE, BEFORE_DUE, Project, stable};
+use plan_support::{AFTER_DUE, BEFORE_DUE, Project, plan_file_as_json, stable};
 
 /// Snapshots the plan at `now` in human, JSON and Markdown form.
 fn snapshot_all_formats(project: &Project, scenario: &str, now: &str, extra: &[&str]) {
@@ -238,7 +238,9 @@ fn the_api_key_never_appears_in_output_or_plan_files() {
         let everything = [
             String::from_utf8_lossy(&output.stdout).into_owned(),
             String::from_utf8_lossy(&output.stderr).into_owned(),
-            std::fs::read_to_string(project.path().join("p.plan")).unwrap(),
+            plan_file_as_json(&project.path().join("p.plan")),
+            String::from_utf8_lossy(&std::fs::read(project.path().join("p.plan")).unwrap())
+                .into_owned(),
         ];
         for text in everything {
             assert!(

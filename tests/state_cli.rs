@@ -212,7 +212,7 @@ fn a_plan_after_pruning_is_the_plan_before_it() {
             &["--out", file.to_str().unwrap(), "--format", "json"],
             0,
         );
-        let document = herald::plan::json::read(&file).unwrap();
+        let document = herald::plan::file::read(&file).unwrap();
         let actions: Vec<_> = document
             .campaigns
             .into_iter()
@@ -259,7 +259,7 @@ fn a_changed_message_of_a_pruned_delivery_is_planned_without_a_diff() {
             ],
             0,
         );
-        let document = herald::plan::json::read(&file).unwrap();
+        let document = herald::plan::file::read(&file).unwrap();
         document
             .campaigns
             .into_iter()

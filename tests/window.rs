@@ -11,6 +11,7 @@ use apply_support::{Project, Setup, stable, state_outcomes};
 use herald::engati::ReadError;
 use herald::engati::api::BotUser;
 use herald::plan::engine;
+use herald::plan::file;
 use herald::plan::json::{self, Document};
 use herald::render::{NoUsersApi, UsersSource};
 use herald::state::Outcome;
@@ -161,7 +162,7 @@ fn a_plan_applied_after_windows_closed_sends_only_to_the_still_open() {
         "plan.json",
     ]);
     assert_eq!(plan.status.code(), Some(0), "{plan:?}");
-    let saved = json::read(&setup.project.path().join("plan.json")).unwrap();
+    let saved = file::read(&setup.project.path().join("plan.json")).unwrap();
     let closes: Vec<_> = saved.campaigns[0]
         .actions
         .iter()

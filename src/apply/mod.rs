@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use crate::engati::ApiError;
 use crate::fingerprint::Fingerprint;
 use crate::plan::cost::Cost;
-use crate::plan::json::{self, Outline, PlanFileError, StreamError};
+use crate::plan::file::{self, Outline, PlanFileError, StreamError};
 use crate::plan::{Action, ActionKind, Campaign, Counts, Header, Sink};
 use crate::reconcile::{self, Decisions, Verdict};
 use crate::state::{Delivery, Outcome, Round, StateError, Store};
@@ -169,7 +169,7 @@ pub fn planned(counts: &Counts, resend_unknown: bool) -> u64 {
 }
 
 /// Applies a plan's sends, recording every attempt in `store`. `plan` is the plan file, read
-/// as it is sent (never whole in memory); `outline` is what [`json::outline`] read of it
+/// as it is sent (never whole in memory); `outline` is what [`file::outline`] read of it
 /// beforehand. Returns when every launched request has an outcome in state; stops launching
 /// when `stop` is set (by a rejected key, or by the caller on Ctrl-C).
 pub fn run(
@@ -197,7 +197,7 @@ pub fn run(
         report: Report::default(),
         failure: None,
     };
-    let streamed = json::stream(plan, &mut applier);
+    let streamed = file::stream(plan, &mut applier);
     // Whatever stopped the stream, requests already launched are waited for and recorded.
     if let Some(journal) = applier.journal.take() {
         applier.end(journal);

@@ -20,7 +20,7 @@ use std::path::Path;
 
 use crate::clock::Clock;
 use crate::plan::engine::Input;
-use crate::plan::json::{self, Outline};
+use crate::plan::file::{self, Outline};
 use crate::plan::{ApiReads, Target, inputs};
 use crate::reconcile::{self, History};
 use crate::state::{ApplyRecord, Locked, StateError, Store};
@@ -34,7 +34,7 @@ pub use crate::plan::Project;
 pub struct PlanFile {
     /// The open file.
     pub file: File,
-    /// What [`json::outline`] read of it.
+    /// What [`file::outline`] read of it.
     pub outline: Outline,
 }
 
@@ -58,7 +58,7 @@ pub fn open_plan(
     clock: Clock,
 ) -> Result<PlanFile, Refusal> {
     let mut file = File::open(path).map_err(|e| {
-        let e = json::stream::cannot_read(path, &e);
+        let e = file::error::cannot_read(path, &e);
         Refusal::Unreadable {
             message: e.message,
             help: e.help,
@@ -72,7 +72,7 @@ pub fn open_plan(
                 .to_owned(),
         });
     }
-    let outline = json::outline(&mut file).map_err(|e| Refusal::Unreadable {
+    let outline = file::outline(&mut file).map_err(|e| Refusal::Unreadable {
         message: format!("{}: {}", path.display(), e.message),
         help: e.help,
     })?;
@@ -185,12 +185,18 @@ pub fn prepare(
         reconciled: decisions.as_ref(),
     };
     let lineage = header.state_lineage.as_deref();
-    let mut plan = verify::made_again(&input, reads, &*state, lineage)?;
-    verify::same(file, &mut plan, &header.herald_version)?;
+    let mut plan = verify::made_again(
+        &input,
+        reads,
+        &*state,
+        lineage,
+        &file,
+        &header.herald_version,
+    )?;
     // The outline again, of herald's copy: the file could have been rewritten in place
     // between its first reading and the comparison.
     plan.seek(SeekFrom::Start(0)).map_err(Refusal::io)?;
-    let outline = json::outline(&mut plan).map_err(|e| Refusal::Io(e.message))?;
+    let outline = file::outline(&mut plan).map_err(|e| Refusal::Io(e.message))?;
     plan.seek(SeekFrom::Start(0)).map_err(Refusal::io)?;
     let id = state.id().to_owned();
     let settled = super::settle_in_flight(&mut *state, &id)?;

@@ -22,7 +22,7 @@ use crate::apply::execute::{Executor, StopSignal};
 use crate::apply::{self, Options, Report, preflight};
 use crate::clock::Clock;
 use crate::engati::{Client, ClientConfig};
-use crate::plan::json;
+use crate::plan::file;
 use crate::reads::EngatiReads;
 use crate::state::Access;
 
@@ -127,7 +127,7 @@ pub(super) fn apply_command(args: &ApplyArgs, out: &mut dyn Write) -> Outcome {
 fn with_plans_environment(project: &ProjectArgs, path: &Path) -> Result<ProjectArgs, Error> {
     let Ok(header) = std::fs::File::open(path)
         .map_err(drop)
-        .and_then(|file| crate::plan::json::header(std::io::BufReader::new(file)).map_err(drop))
+        .and_then(|file| crate::plan::file::header(file).map_err(drop))
     else {
         return Ok(project.clone());
     };
@@ -235,8 +235,8 @@ fn plan_then_apply(args: &ApplyArgs, session: &Session, out: &mut dyn Write) -> 
         // The problems are printed: nothing could start.
         return Ok(ExitStatus::Failed);
     }
-    let file = std::fs::File::open(&path).map_err(|e| json::stream::cannot_read(&path, &e))?;
-    let outline = json::outline(file).map_err(|e| e.in_file(&path))?;
+    let file = std::fs::File::open(&path).map_err(|e| file::error::cannot_read(&path, &e))?;
+    let outline = file::outline(file).map_err(|e| e.in_file(&path))?;
     let to_send: u64 = outline
         .campaigns
         .iter()
@@ -409,7 +409,7 @@ fn say_what_was_left(ready: &preflight::Ready) -> u64 {
 
 /// Says how many deliveries stay unknown after this apply: those the plan left unknown, and
 /// those whose verdicts were withheld.
-fn say_unknowns_left(outline: &json::Outline, withheld: u64) {
+fn say_unknowns_left(outline: &file::Outline, withheld: u64) {
     let left: u64 = outline
         .campaigns
         .iter()

@@ -4,7 +4,7 @@
 //! Outputs that could be left half-written by a failure mid-plan (the JSON document, the plan
 //! file) go to a temporary file first and are copied or renamed only once the plan is whole.
 
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
@@ -15,7 +15,7 @@ use crate::diagnostic::Diagnostic;
 use crate::output::diagnostics::{self, Style};
 use crate::output::plan::{Redacting, human, markdown};
 use crate::plan::engine::Failure;
-use crate::plan::{Sink, Summary, Tee, json};
+use crate::plan::{Sink, Summary, Tee, file, json};
 use crate::reads::EngatiReads;
 use crate::state::Access;
 
@@ -238,7 +238,7 @@ struct Outputs {
     )>,
     file: Option<(
         tempfile::NamedTempFile,
-        json::Writer<BufWriter<std::fs::File>>,
+        file::Writer<BufWriter<std::fs::File>>,
     )>,
 }
 
@@ -261,10 +261,14 @@ impl Outputs {
                 let temp = temp_beside(path)?;
                 // A plan half written beside --out holds phones and messages: never leave it.
                 crate::jinja::remove_on_stop(temp.path().to_path_buf());
-                let file = temp.reopen().map_err(|e| {
+                let cannot = |e: std::io::Error| {
                     Error::new(format_args!("cannot write {}: {e}", path.display()))
-                })?;
-                Some((temp, json::Writer::new(BufWriter::new(file))))
+                };
+                let file = temp.reopen().map_err(cannot)?;
+                Some((
+                    temp,
+                    file::Writer::new(BufWriter::new(file)).map_err(cannot)?,
+                ))
             }
             None => None,
         };
@@ -300,7 +304,13 @@ impl Outputs {
     /// Keeps the plan file and prints the plan.
     fn finish(self, how: &Planning<'_>, out: &mut dyn Write) -> Result<(), Error> {
         if let (Some((temp, writer)), Some(path)) = (self.file, how.out) {
-            drop(writer);
+            // The plan ended, so the writer finished and flushed the file.
+            if writer.into_inner().is_none() {
+                return Err(Error::new(format_args!(
+                    "cannot write {}: the plan did not end",
+                    path.display()
+                )));
+            }
             crate::jinja::keep(temp.path());
             temp.persist(path).map_err(|e| {
                 Error::new(format_args!("cannot write {}: {}", path.display(), e.error))
@@ -331,33 +341,51 @@ impl Outputs {
     }
 }
 
-/// Runs `herald show`.
+/// Runs `herald show`: the plan file streamed into the view, the JSON one through a
+/// temporary file so that a plan found damaged half-way prints nothing.
 pub(super) fn show_command(args: &ShowArgs, out: &mut dyn Write) -> Outcome {
     let file =
-        std::fs::File::open(&args.file).map_err(|e| json::stream::cannot_read(&args.file, &e))?;
+        std::fs::File::open(&args.file).map_err(|e| file::error::cannot_read(&args.file, &e))?;
     let mut summary = Summary::default();
-    let mut buffer = Vec::new();
+    let mut json = match args.format {
+        PlanFormat::Json => {
+            let temp = tempfile::tempfile()
+                .map_err(|e| Error::new(format_args!("cannot create a temporary file: {e}")))?;
+            Some((temp.try_clone(), json::Writer::new(BufWriter::new(temp))))
+        }
+        _ => None,
+    };
     {
-        let mut writer = json::Writer::new(&mut buffer);
         let mut sinks: Vec<&mut dyn Sink> = vec![&mut summary];
-        if args.format == PlanFormat::Json {
-            sinks.push(&mut writer);
+        if let Some((_, writer)) = json.as_mut() {
+            sinks.push(writer);
         }
         let mut tee = Tee(sinks);
         let result = if args.redact {
-            json::stream(file, &mut Redacting::new(&mut tee))
+            file::stream(file, &mut Redacting::new(&mut tee))
         } else {
-            json::stream(file, &mut tee)
+            file::stream(file, &mut tee)
         };
         result.map_err(|e| match e {
-            json::StreamError::Plan(e) => e.in_file(&args.file).into(),
-            json::StreamError::Sink(e) => Error::new(format_args!("cannot show the plan: {e}")),
+            file::StreamError::Plan(e) => e.in_file(&args.file).into(),
+            file::StreamError::Sink(e) => Error::new(format_args!("cannot show the plan: {e}")),
         })?;
     }
-    match args.format {
-        PlanFormat::Human => write_out(out, &human(&summary, Style::detect()))?,
-        PlanFormat::Markdown => write_out(out, &markdown(&summary))?,
-        PlanFormat::Json => write_out(out, &String::from_utf8_lossy(&buffer))?,
+    match (args.format, json) {
+        (PlanFormat::Human, _) => write_out(out, &human(&summary, Style::detect()))?,
+        (PlanFormat::Markdown, _) => write_out(out, &markdown(&summary))?,
+        (PlanFormat::Json, Some((copy, writer))) => {
+            let cannot = |e: std::io::Error| Error::new(format_args!("cannot write output: {e}"));
+            writer
+                .into_inner()
+                .into_inner()
+                .map_err(|e| cannot(e.into_error()))?;
+            let mut copy = copy.map_err(cannot)?;
+            copy.seek(std::io::SeekFrom::Start(0)).map_err(cannot)?;
+            std::io::copy(&mut copy, out).map_err(cannot)?;
+            out.flush().map_err(cannot)?;
+        }
+        (PlanFormat::Json, None) => {}
     }
     Ok(ExitStatus::Success)
 }

@@ -4,13 +4,15 @@
 //! A plan streams: [`engine`] renders each campaign in batches and hands every action to a
 //! [`Sink`] as soon as it is classified, so a million-recipient campaign never holds a million
 //! request bodies. Sinks are the outputs: [`Summary`] (what the human and Markdown views need),
-//! [`json::Writer`] (the JSON document, which is also the plan file), or several at once
-//! ([`Tee`]). A saved plan is streamed back with [`json::stream`] into the same sinks.
+//! [`json::Writer`] (the JSON document), [`file::Writer`] (the plan file), or several at once
+//! ([`Tee`]). A saved plan is streamed back with [`file::stream`] into the same sinks.
 
+mod check;
 mod classify;
 pub mod cost;
 mod describe;
 pub mod engine;
+pub mod file;
 pub mod inputs;
 pub mod json;
 mod make;

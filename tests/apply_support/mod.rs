@@ -7,12 +7,14 @@
 mod plan_support;
 
 use herald::emulator::{self, BUILTIN_API_KEY, Faults, Running, Seed};
-use herald::plan::json;
+use herald::plan::{file, json};
 use herald::state::Round;
 use herald::state::sqlite::SqliteStore;
 use herald::state::{Outcome, Store};
 #[allow(unused_imports)]
-pub(crate) use plan_support::{AFTER_DUE, BEFORE_DUE, Project, plan_with, stable};
+pub(crate) use plan_support::{
+    AFTER_DUE, BEFORE_DUE, Project, plan_file_as_json, plan_with, stable, write_plan_file,
+};
 
 /// A sent request as the emulator saw it: path, query, JSON body.
 pub(crate) type Sent = (String, Vec<(String, String)>, Option<serde_json::Value>);
@@ -80,7 +82,7 @@ impl Setup {
     pub(crate) fn plan(&self) -> json::Document {
         let output = self.herald(&["plan", "--out", "plan.json"]);
         assert_eq!(output.status.code(), Some(0), "{output:?}");
-        json::read(&self.project.path().join("plan.json")).expect("a plan file")
+        file::read(&self.project.path().join("plan.json")).expect("a plan file")
     }
 
     /// Plans, then applies with a 1 s timeout while this fraction of requests hang (accepted,

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use std::io;
 
 use herald::plan::cost::Cost;
-use herald::plan::{Action, ActionKind, Campaign, Counts, Header, Sink, json};
+use herald::plan::{Action, ActionKind, Campaign, Counts, Header, Sink, file, json};
 use herald::render::NoUsersApi;
 use herald::state::sqlite::SqliteStore;
 use herald::state::{Delivery, Outcome, Store};
@@ -115,7 +115,7 @@ impl Project {
         let plan_file = self.path().join("simulated.plan.json");
         let plan_path = plan_file.to_str().unwrap();
         self.plan(now, &["--out", plan_path, "--format", "json"], 0);
-        let document = json::read(&plan_file).expect("the plan file reads back");
+        let document = file::read(&plan_file).expect("the plan file reads back");
         std::fs::remove_file(&plan_file).unwrap();
         let mut batch = Vec::new();
         for campaign in &document.campaigns {
@@ -293,4 +293,22 @@ pub(crate) fn apply_at(dir: &Path, store: &mut SqliteStore, now: jiff::Timestamp
     store.record(&in_flight).unwrap();
     store.record(&batch).unwrap();
     sends
+}
+
+/// A plan file as its JSON view (the text `herald show FILE --format json` prints).
+pub(crate) fn plan_file_as_json(path: &Path) -> String {
+    let file = std::fs::File::open(path).expect("the plan file opens");
+    let mut writer = json::Writer::new(Vec::new());
+    file::stream(file, &mut writer).expect("the plan file reads back");
+    String::from_utf8(writer.into_inner()).expect("UTF-8 JSON")
+}
+
+/// Writes a plan file holding the plan `text` (a JSON view, possibly edited) as it is,
+/// unchecked: how a test makes the edited or inconsistent plan files apply must refuse.
+pub(crate) fn write_plan_file(path: &Path, text: &str) {
+    let document: json::Document = serde_json::from_str(text).expect("an edited plan that parses");
+    let out = std::fs::File::create(path).expect("the plan file is written");
+    let mut writer = file::Writer::new(io::BufWriter::new(out)).expect("a plan file starts");
+    document.replay(&mut writer).expect("the plan is written");
+    writer.into_inner().expect("the plan file is whole");
 }

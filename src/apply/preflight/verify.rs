@@ -1,51 +1,94 @@
 //! Proving a plan file is the plan: the project is planned again, as of the plan's time and
-//! against the same state, into herald's own temporary file, and the two must be equal byte
-//! for byte. Every request, fingerprint, path and recipient is covered at once, whatever was
-//! edited and however carefully (a fingerprint recomputed, a path moved to another customer).
+//! against the same state, and every item made is compared with the file's as it is made.
+//! Every request, fingerprint, path and recipient is covered at once, whatever was edited and
+//! however carefully (a fingerprint recomputed, a path moved to another customer).
 //!
-//! Plans are deterministic (same files, time and state give the same bytes), so any
-//! difference is an edit or a different input. The copy is then what apply sends: a file
-//! changed on disk after the check cannot reach the API.
+//! Plans are deterministic (same files, time and state give the same plan), so any difference
+//! is an edit or a different input. What is made is written, as it is compared, to herald's
+//! own temporary plan file, and that copy is what apply sends: a file changed on disk after
+//! the check cannot reach the API.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom};
-
-use serde::Deserialize;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom};
 
 use super::Refusal;
 use crate::plan::cost::Cost;
 use crate::plan::engine::{self, Input};
-use crate::plan::{Action, Campaign, Counts, Header, Sink, json};
+use crate::plan::file::{self, Event, Reader};
+use crate::plan::{Action, Campaign, Counts, Header, Sink, Tee};
 use crate::reconcile::{self, Decisions, Verdict};
 use crate::render::UsersSource;
 use crate::state::RoundKey;
 use crate::state::Store;
 
-/// Makes the plan again into an anonymous temporary file (gone when closed; it holds phones
-/// and messages), returned at its start. `lineage` is the plan's, already checked to be this
-/// state's (or `None` for a plan made before the state existed, which is still empty).
+/// Makes the plan again, comparing it item by item with `plan` (the file, from its start; its
+/// header says `version` made it), into an anonymous temporary plan file (gone when closed; it
+/// holds phones and messages), returned at its start. `lineage` is the plan's, already checked
+/// to be this state's (or `None` for a plan made before the state existed, which is still
+/// empty).
 pub(super) fn made_again(
     input: &Input<'_>,
     users: &mut dyn UsersSource,
     state: &dyn Store,
     lineage: Option<&str>,
+    plan: &File,
+    version: &str,
 ) -> Result<File, Refusal> {
-    let file = tempfile::tempfile().map_err(Refusal::io)?;
-    let mut writer = json::Writer::new(BufWriter::new(file.try_clone().map_err(Refusal::io)?));
-    let mut as_planned = AsPlanned {
-        inner: &mut writer,
-        lineage,
+    let mut plan = plan;
+    plan.seek(SeekFrom::Start(0)).map_err(Refusal::io)?;
+    let mut compare = Compare {
+        file: Reader::open(plan).map_err(unreadable)?,
+        version,
+        lines: Lines::default(),
+        campaign: None,
+        refusal: None,
     };
-    engine::run(input, users, state, &mut as_planned)?;
+    let copy = tempfile::tempfile().map_err(Refusal::io)?;
+    let mut writer = file::Writer::new(BufWriter::new(copy.try_clone().map_err(Refusal::io)?))
+        .map_err(Refusal::io)?;
+    let made = {
+        let mut both = Tee(vec![&mut compare, &mut writer]);
+        let mut as_planned = AsPlanned {
+            inner: &mut both,
+            lineage,
+        };
+        engine::run(input, users, state, &mut as_planned)
+    };
+    if let Some(refusal) = compare.refusal.take() {
+        return Err(refusal);
+    }
+    made?;
+    // The file must end where the plan made again does.
+    if let Some(extra) = compare.file.next_event().map_err(unreadable)? {
+        let line = compare.lines.after(&extra);
+        return Err(compare.tampered(line, extra_recipient(&extra)));
+    }
+    let mut copy = copy;
     drop(
         writer
             .into_inner()
+            .ok_or_else(|| {
+                Refusal::Io("cannot keep a copy of the plan: it was not finished".into())
+            })?
             .into_inner()
             .map_err(|e| Refusal::io(e.into_error()))?,
     );
-    let mut file = file;
-    file.seek(SeekFrom::Start(0)).map_err(Refusal::io)?;
-    Ok(file)
+    copy.seek(SeekFrom::Start(0)).map_err(Refusal::io)?;
+    Ok(copy)
+}
+
+fn unreadable(e: file::PlanFileError) -> Refusal {
+    Refusal::Unreadable {
+        message: e.message,
+        help: e.help,
+    }
+}
+
+fn extra_recipient(event: &Event) -> Option<String> {
+    match event {
+        Event::Action(action) => Some(action.recipient.clone()),
+        _ => None,
+    }
 }
 
 /// The plan made again, with the header's lineage as the plan file has it.
@@ -74,84 +117,134 @@ impl Sink for AsPlanned<'_> {
     }
 }
 
-/// Checks that `plan` (the file, from its start) holds exactly the bytes of `made`, naming
-/// the first line that differs. `version` is the herald the plan file says made it.
-pub(super) fn same(mut plan: File, made: &mut File, version: &str) -> Result<(), Refusal> {
-    plan.seek(SeekFrom::Start(0)).map_err(Refusal::io)?;
-    let mut plan = BufReader::new(plan);
-    let mut made = BufReader::new(&mut *made);
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    let mut campaign: Option<String> = None;
-    for line in 1u64.. {
-        ours.clear();
-        theirs.clear();
-        made.read_until(b'\n', &mut ours).map_err(Refusal::io)?;
-        // A line of the file is read no longer than ours and one byte: a longer one differs
-        // already, and a file of one endless line is never held in memory.
-        let cap = ours.len() as u64 + 1;
-        (&mut plan)
-            .take(cap)
-            .read_until(b'\n', &mut theirs)
-            .map_err(Refusal::io)?;
-        if let Some(name) = campaign_of(&ours) {
-            campaign = Some(name);
+/// Compares each item made with the plan file's next one; the first difference is kept as
+/// the refusal and stops the planning.
+struct Compare<'v, R: Read> {
+    file: Reader<R>,
+    version: &'v str,
+    lines: Lines,
+    /// The campaign being compared.
+    campaign: Option<String>,
+    refusal: Option<Refusal>,
+}
+
+impl<R: Read> Compare<'_, R> {
+    /// Compares `ours` with the file's next item.
+    fn next(&mut self, ours: Event) -> io::Result<()> {
+        if let Event::Campaign(c) = &ours {
+            self.campaign = Some(c.name.clone());
         }
-        if ours != theirs {
-            if line <= 2 && version != env!("CARGO_PKG_VERSION") {
-                return Err(Refusal::OtherVersion {
-                    planned: version.to_owned(),
-                });
+        let line = self.lines.after(&ours);
+        let theirs = match self.file.next_event() {
+            Ok(theirs) => theirs,
+            Err(e) => return self.stop(unreadable(e)),
+        };
+        if theirs.as_ref() == Some(&ours) {
+            if let Event::EndCampaign(..) = ours {
+                self.campaign = None;
             }
-            let in_campaign = line > 3;
-            let campaign = campaign.filter(|_| in_campaign);
-            // A verdict that changed since the plan (a message showed up in a history) is
-            // no edit: say so.
-            if let (Some(a), Some(b)) = (action_of(&ours), action_of(&theirs))
-                && a.recipient == b.recipient
-                && a.request == b.request
-                && a.reconciled != b.reconciled
-            {
-                return Err(Refusal::HistoriesMoved {
-                    campaign,
-                    recipient: a.recipient,
-                });
-            }
-            return Err(Refusal::Tampered {
-                campaign,
-                recipient: action_of(&ours).map(|a| a.recipient),
-                line,
-            });
-        }
-        if ours.is_empty() {
             return Ok(());
         }
+        let refusal = match (&ours, &theirs) {
+            (Event::Begin(_), Some(Event::Begin(h)))
+                if h.herald_version != env!("CARGO_PKG_VERSION") =>
+            {
+                Refusal::OtherVersion {
+                    planned: h.herald_version.clone(),
+                }
+            }
+            (_, None) if self.version != env!("CARGO_PKG_VERSION") => Refusal::OtherVersion {
+                planned: self.version.to_owned(),
+            },
+            // A verdict that changed since the plan (a message showed up in a history) is no
+            // edit: say so.
+            (Event::Action(a), Some(Event::Action(b)))
+                if a.recipient == b.recipient
+                    && a.request == b.request
+                    && a.reconciled != b.reconciled =>
+            {
+                Refusal::HistoriesMoved {
+                    campaign: self.campaign.clone(),
+                    recipient: a.recipient.clone(),
+                }
+            }
+            (Event::Action(a), _) => self.tampered(line, Some(a.recipient.clone())),
+            _ => self.tampered(line, None),
+        };
+        self.stop(refusal)
     }
-    Ok(())
+
+    fn tampered(&self, line: u64, recipient: Option<String>) -> Refusal {
+        Refusal::Tampered {
+            campaign: self.campaign.clone(),
+            recipient,
+            line,
+        }
+    }
+
+    fn stop(&mut self, refusal: Refusal) -> io::Result<()> {
+        self.refusal = Some(refusal);
+        Err(io::Error::other("the plan file is not the plan"))
+    }
 }
 
-/// The campaign a plan line starts (`{"campaign":{...},"actions":[`).
-fn campaign_of(line: &[u8]) -> Option<String> {
-    let rest = line.strip_prefix(b"{\"campaign\":")?;
-    let mut de = serde_json::Deserializer::from_slice(rest);
-    Campaign::deserialize(&mut de).ok().map(|c| c.name)
+impl<R: Read> Sink for Compare<'_, R> {
+    fn begin(&mut self, header: &Header) -> io::Result<()> {
+        self.next(Event::Begin(header.clone()))
+    }
+    fn campaign(&mut self, campaign: &Campaign) -> io::Result<()> {
+        self.next(Event::Campaign(campaign.clone()))
+    }
+    fn action(&mut self, action: &Action) -> io::Result<()> {
+        self.next(Event::Action(action.clone()))
+    }
+    fn end_campaign(&mut self, counts: &Counts, cost: Option<&Cost>) -> io::Result<()> {
+        self.next(Event::EndCampaign(*counts, cost.cloned()))
+    }
+    fn end(&mut self, totals: &Counts, cost: Option<&Cost>) -> io::Result<()> {
+        self.next(Event::End(*totals, cost.cloned()))
+    }
 }
 
-/// The action a plan line holds, if it is one.
-fn action_of(line: &[u8]) -> Option<Action> {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    let line = line.strip_suffix(b",").unwrap_or(line);
-    serde_json::from_slice::<Action>(line).ok()
+/// The line of the plan's JSON view (`herald show FILE --format json`) each item starts on:
+/// how a refusal points at it. The view has the format version on line 1, the header on
+/// line 2, each campaign and each action on a line of its own, and a campaign's counts on a
+/// line after its actions.
+#[derive(Default)]
+struct Lines {
+    line: u64,
+    campaigns: u64,
+    actions: u64,
+}
+
+impl Lines {
+    /// The line `event` starts on, given every item before it was counted.
+    fn after(&mut self, event: &Event) -> u64 {
+        match event {
+            Event::Begin(_) => self.line = 2,
+            Event::Campaign(_) => {
+                self.line += if self.campaigns == 0 { 2 } else { 1 };
+                self.campaigns += 1;
+                self.actions = 0;
+            }
+            Event::Action(_) => {
+                self.line += 1;
+                self.actions += 1;
+            }
+            Event::EndCampaign(..) if self.actions > 0 => self.line += 1,
+            Event::EndCampaign(..) => {}
+            Event::End(..) => self.line += 2,
+        }
+        self.line
+    }
 }
 
 /// The reconcile verdicts a plan file holds, by campaign and recipient.
 pub(super) fn decisions_in(file: impl Read) -> Result<Decisions, Refusal> {
     let mut found = Collect::default();
-    json::stream(file, &mut found).map_err(|e| match e {
-        json::StreamError::Plan(e) => Refusal::Unreadable {
-            message: e.message,
-            help: e.help,
-        },
-        json::StreamError::Sink(e) => Refusal::io(e),
+    file::stream(file, &mut found).map_err(|e| match e {
+        file::StreamError::Plan(e) => unreadable(e),
+        file::StreamError::Sink(e) => Refusal::io(e),
     })?;
     Ok(found.decisions)
 }

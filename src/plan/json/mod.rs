@@ -1,6 +1,7 @@
-//! The plan as JSON: [`Writer`] streams the document (`herald plan --format json`, and the plan
-//! file of `--out`); [`stream`] reads one back into a [`Sink`] an action at a time (`herald
-//! show`, apply), and [`read`] into a whole [`Document`] (small plans, tests).
+//! The plan as JSON, its readable view: [`Writer`] streams the document (`herald plan --format
+//! json`, `herald show --format json`); [`stream`] reads one back into a [`Sink`] an action at
+//! a time, and [`parse`] into a whole [`Document`] (small plans, tests). Plan files are
+//! [`super::file`]'s compact container; this is what they show as.
 //!
 //! The document (format_version 1; docs/plan-format.md describes every field):
 //! ```text
@@ -21,8 +22,6 @@ use serde::{Deserialize, Serialize};
 use std::io::{self, Write};
 
 pub mod stream;
-
-use crate::fingerprint::Fingerprint;
 
 use super::cost::Cost;
 use super::safety::{Breach, Tally};
@@ -148,6 +147,22 @@ pub struct Document {
     pub breaches: Vec<Breach>,
 }
 
+impl Document {
+    /// Feeds the plan to `sink`, item by item, as a plan being made would: how a plan held
+    /// whole is written out in another form (a plan file, say). Nothing is checked.
+    pub fn replay(&self, sink: &mut dyn Sink) -> io::Result<()> {
+        sink.begin(&self.header)?;
+        for c in &self.campaigns {
+            sink.campaign(&c.campaign)?;
+            for action in &c.actions {
+                sink.action(action)?;
+            }
+            sink.end_campaign(&c.counts, c.cost.as_ref())?;
+        }
+        sink.end(&self.counts, self.cost.as_ref())
+    }
+}
+
 /// A campaign of a [`Document`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -163,7 +178,7 @@ pub struct CampaignActions {
     pub cost: Option<Cost>,
 }
 
-pub use stream::{PlanFileError, StreamError, read, stream};
+pub use stream::{PlanFileError, StreamError, stream};
 
 /// Parses a plan document held in memory.
 pub fn parse(text: &str) -> Result<Document, PlanFileError> {
@@ -172,136 +187,26 @@ pub fn parse(text: &str) -> Result<Document, PlanFileError> {
         StreamError::Plan(e) => e,
         StreamError::Sink(e) => unreachable!("collecting a plan cannot fail: {e}"),
     })?;
-    builder.document.ok_or_else(incomplete)
-}
-
-/// A plan without its actions: what apply checks before it sends anything, and how many
-/// deliveries each campaign holds. Read with [`outline`].
-#[derive(Debug, Clone)]
-pub struct Outline {
-    /// What the plan was made from and against.
-    pub header: Header,
-    /// Every campaign with its counts, in plan order.
-    pub campaigns: Vec<(Campaign, Counts)>,
-    /// All campaigns' counts.
-    pub counts: Counts,
-    /// The estimated cost of it all, when the plan is priced.
-    pub cost: Option<Cost>,
-    /// The SHA-256 of the plan file's bytes (recorded with the apply).
-    pub file_hash: Fingerprint,
-}
-
-impl Outline {
-    /// The caps the plan breaks when applied, with `--resend-unknown` or without.
-    pub fn breaches(&self, resend_unknown: bool) -> Vec<Breach> {
-        let tally: Tally = self.campaigns.iter().map(|(c, n)| (c, n)).collect();
-        super::safety::breaches(&self.header, &tally, self.cost.as_ref(), resend_unknown)
-    }
-}
-
-/// Reads only a plan's header (and its format version): what it was made for, before the
-/// project is loaded to check the rest ([`outline`]).
-pub fn header(input: impl io::Read) -> Result<Header, PlanFileError> {
-    /// Keeps the header and stops the reading there.
-    struct First(Option<Header>);
-    impl Sink for First {
-        fn begin(&mut self, header: &Header) -> io::Result<()> {
-            self.0 = Some(header.clone());
-            Err(io::Error::other("the header is all that is read"))
-        }
-        fn campaign(&mut self, _: &Campaign) -> io::Result<()> {
-            Ok(())
-        }
-        fn action(&mut self, _: &Action) -> io::Result<()> {
-            Ok(())
-        }
-        fn end_campaign(&mut self, _: &Counts, _: Option<&Cost>) -> io::Result<()> {
-            Ok(())
-        }
-        fn end(&mut self, _: &Counts, _: Option<&Cost>) -> io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut first = First(None);
-    match stream(input, &mut first) {
-        Err(StreamError::Plan(e)) if first.0.is_none() => Err(e),
-        _ => first.0.ok_or_else(incomplete),
-    }
-}
-
-/// Reads a whole plan from `input`, checking it as [`stream`] does, and keeps its outline.
-pub fn outline(input: impl io::Read) -> Result<Outline, PlanFileError> {
-    let mut hashing = stream::Hashing::new(input);
-    let mut sink = OutlineSink::default();
-    stream(&mut hashing, &mut sink).map_err(|e| match e {
-        StreamError::Plan(e) => e,
-        StreamError::Sink(e) => unreachable!("outlining a plan cannot fail: {e}"),
-    })?;
-    Ok(Outline {
-        header: sink.header.ok_or_else(incomplete)?,
-        campaigns: sink.campaigns,
-        counts: sink.counts,
-        cost: sink.cost,
-        file_hash: hashing.finish(),
-    })
-}
-
-#[derive(Default)]
-struct OutlineSink {
-    header: Option<Header>,
-    campaigns: Vec<(Campaign, Counts)>,
-    counts: Counts,
-    cost: Option<Cost>,
-}
-
-impl Sink for OutlineSink {
-    fn begin(&mut self, header: &Header) -> io::Result<()> {
-        self.header = Some(header.clone());
-        Ok(())
-    }
-
-    fn campaign(&mut self, campaign: &Campaign) -> io::Result<()> {
-        self.campaigns.push((campaign.clone(), Counts::default()));
-        Ok(())
-    }
-
-    fn action(&mut self, _: &Action) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn take_action(&mut self, _: Action) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn end_campaign(&mut self, counts: &Counts, _: Option<&Cost>) -> io::Result<()> {
-        if let Some((_, c)) = self.campaigns.last_mut() {
-            *c = *counts;
-        }
-        Ok(())
-    }
-
-    fn end(&mut self, totals: &Counts, cost: Option<&Cost>) -> io::Result<()> {
-        self.counts = *totals;
-        self.cost = cost.cloned();
-        Ok(())
-    }
-}
-
-/// A plan that streamed without its header or its end: [`stream`] never lets one through, so
-/// this is a refusal rather than a panic should that change.
-fn incomplete() -> PlanFileError {
-    PlanFileError {
+    builder.document().ok_or_else(|| PlanFileError {
         message: "not a herald plan: it has no header".to_owned(),
-        help: "plan files are written by `herald plan --out FILE`; do not edit them".to_owned(),
-    }
+        help: "plan documents are written by `herald plan --format json`; do not edit them"
+            .to_owned(),
+    })
 }
 
 /// Collects a streamed plan into a [`Document`].
 #[derive(Default)]
-struct Builder {
+pub(crate) struct Builder {
     header: Option<Header>,
     campaigns: Vec<CampaignActions>,
     document: Option<Document>,
+}
+
+impl Builder {
+    /// The plan, once it has ended.
+    pub(crate) fn document(self) -> Option<Document> {
+        self.document
+    }
 }
 
 impl Sink for Builder {

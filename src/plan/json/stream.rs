@@ -1,74 +1,25 @@
-//! Reading a plan document back as a stream: [`stream`] parses it from any reader and feeds a
-//! [`Sink`] one action at a time, so neither `herald show` nor apply ever holds a
-//! million-recipient plan in memory.
-//!
-//! A plan file is the reviewed artifact, so reading it also checks that it is whole and
-//! consistent: the format version comes first, each campaign's counts match the actions it
-//! lists, the totals (counts and cost) match the campaigns, a priced plan prices every
-//! campaign, and no action claims to send what its kind never sends. A truncated or
-//! hand-edited file is refused with the position of the problem.
+//! Reading a plan document back as a stream: [`stream`] parses the JSON view of a plan (`herald
+//! plan --format json`, `herald show --format json`) from any reader and feeds a [`Sink`] one
+//! action at a time, each checked by [`Checker`] first, so a million-recipient document is
+//! never held in memory and a truncated or edited one is refused at the item that gives it
+//! away.
 
 use std::fmt;
 use std::io::{self, BufReader, Read};
-use std::path::Path;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::super::cost::{self, Cost, Pricing};
-use super::super::{Action, ActionKind, Campaign, Counts, FORMAT_VERSION, Header, Sink};
-use super::Document;
-use crate::fingerprint::{Fingerprint, Hasher};
-use crate::model::OnChange;
-
-/// Why a plan file cannot be used.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlanFileError {
-    /// What is wrong.
-    pub message: String,
-    /// How to fix it.
-    pub help: String,
-}
-
-impl PlanFileError {
-    /// The same error, naming the file it is about.
-    pub fn in_file(self, path: &Path) -> PlanFileError {
-        PlanFileError {
-            message: format!("{}: {}", path.display(), self.message),
-            ..self
-        }
-    }
-}
-
-/// Why streaming a plan stopped.
-#[derive(Debug)]
-pub enum StreamError {
-    /// The plan is unreadable, damaged or from another herald.
-    Plan(PlanFileError),
-    /// The sink failed (its error, as it returned it).
-    Sink(io::Error),
-}
-
-/// Reads a whole plan file written by `herald plan --out` (for plans known to be small).
-pub fn read(path: &Path) -> Result<Document, PlanFileError> {
-    let text = std::fs::read_to_string(path).map_err(|e| cannot_read(path, &e))?;
-    super::parse(&text).map_err(|e| PlanFileError {
-        message: format!("{}: {}", path.display(), e.message),
-        help: e.help,
-    })
-}
-
-/// The error for a plan file that cannot be opened or read.
-pub fn cannot_read(path: &Path, error: &io::Error) -> PlanFileError {
-    PlanFileError {
-        message: format!("cannot read the plan file {}: {error}", path.display()),
-        help: "give the path `herald plan --out` wrote".to_owned(),
-    }
-}
+use super::super::check::Checker;
+use super::super::cost::Cost;
+pub use super::super::file::error::{PlanFileError, StreamError, cannot_read};
+use super::super::file::error::{damaged, not_a_plan};
+use super::super::{Action, Campaign, Counts, FORMAT_VERSION, Header, Sink};
 
 /// Parses a plan document from `input`, feeding `sink` as it goes.
 pub fn stream(input: impl Read, sink: &mut dyn Sink) -> Result<(), StreamError> {
     let mut reader = Reading {
         sink,
+        checker: Checker::new(),
         failure: None,
     };
     let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 16, input));
@@ -91,25 +42,11 @@ pub fn stream(input: impl Read, sink: &mut dyn Sink) -> Result<(), StreamError> 
     }
 }
 
-fn not_a_plan(detail: impl fmt::Display) -> PlanFileError {
-    PlanFileError {
-        message: format!("not a herald plan: {detail}"),
-        help: "plan files are written by `herald plan --out FILE`; do not edit them".to_owned(),
-    }
-}
-
-fn damaged(detail: impl fmt::Display) -> PlanFileError {
-    PlanFileError {
-        message: format!("the plan file is damaged: {detail}"),
-        help: "make the plan again with `herald plan --out FILE`; plan files must not be edited"
-            .to_owned(),
-    }
-}
-
-/// The sink being fed, and the first failure that is not a JSON syntax error (serde only
-/// carries strings, so the failure itself waits here).
+/// The sink being fed, the checker every item passes first, and the first failure that is
+/// not a JSON syntax error (serde only carries strings, so the failure itself waits here).
 struct Reading<'a> {
     sink: &'a mut dyn Sink,
+    checker: Checker,
     failure: Option<StreamError>,
 }
 
@@ -130,6 +67,14 @@ impl Reading<'_> {
     ) -> Result<(), E> {
         call(&mut *self.sink).map_err(|e| self.fail(StreamError::Sink(e)))
     }
+
+    /// Runs one of the checker's checks, stopping serde when it fails.
+    fn check<E: de::Error>(
+        &mut self,
+        check: impl FnOnce(&mut Checker) -> Result<(), PlanFileError>,
+    ) -> Result<(), E> {
+        check(&mut self.checker).map_err(|e| self.fail(StreamError::Plan(e)))
+    }
 }
 
 struct DocumentVisitor<'r, 'a> {
@@ -147,57 +92,48 @@ impl<'de> Visitor<'de> for DocumentVisitor<'_, '_> {
         let reader = self.reader;
         match map.next_key::<String>()?.as_deref() {
             Some("format_version") => {}
-            _ => return Err(reader.fail(plan(not_a_plan("it does not start with format_version")))),
+            _ => {
+                let detail = not_a_plan("it does not start with format_version");
+                return Err(reader.fail(StreamError::Plan(detail)));
+            }
         }
         let version: u32 = map.next_value()?;
         if version != FORMAT_VERSION {
-            return Err(reader.fail(plan(PlanFileError {
+            return Err(reader.fail(StreamError::Plan(PlanFileError {
                 message: format!(
                     "plan format version {version}; this herald reads version {FORMAT_VERSION}"
                 ),
                 help: "make the plan again with this herald".to_owned(),
             })));
         }
-        // The header's `pricing`, once the header is read.
-        let mut pricing: Option<Option<Pricing>> = None;
-        let mut listed = None;
-        let mut declared = None;
-        let mut declared_cost = None;
+        let (mut header, mut campaigns, mut counts, mut cost) = (false, false, None, None);
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
-                "header" if pricing.is_none() => {
-                    let header: Header = map.next_value()?;
-                    // A budget is checked against the cost, which needs a rate card.
-                    if header.budget.max_per_apply.is_some() && header.pricing.is_none() {
-                        let detail = "it has a budget but no rate card to price it with";
-                        return Err(reader.fail(plan(damaged(detail))));
-                    }
-                    reader.feed(|s| s.begin(&header))?;
-                    pricing = Some(header.pricing);
+                "header" if !header => {
+                    let value: Header = map.next_value()?;
+                    reader.check(|c| c.header(&value))?;
+                    reader.feed(|s| s.begin(&value))?;
+                    header = true;
                 }
-                "campaigns" if pricing.is_some() && listed.is_none() => {
-                    let pricing = pricing.as_ref().and_then(Option::as_ref);
-                    let mut tally = (Counts::default(), pricing.map(priced));
+                "campaigns" if header && !campaigns => {
                     map.next_value_seed(CampaignsSeed {
                         reader: &mut *reader,
-                        pricing,
-                        tally: &mut tally,
                     })?;
-                    listed = Some(tally);
+                    campaigns = true;
                 }
-                "counts" if listed.is_some() && declared.is_none() => {
-                    declared = Some(map.next_value::<Counts>()?);
+                "counts" if campaigns && counts.is_none() => {
+                    counts = Some(map.next_value::<Counts>()?);
                 }
-                "cost" if declared.is_some() && declared_cost.is_none() => {
-                    declared_cost = Some(map.next_value::<Cost>()?);
+                "cost" if counts.is_some() && cost.is_none() => {
+                    cost = Some(map.next_value::<Cost>()?);
                 }
                 // Derived from the header and the campaigns: readers work it out again.
-                "unsafe" if declared.is_some() => {
+                "unsafe" if counts.is_some() => {
                     map.next_value::<Vec<super::super::safety::Breach>>()?;
                 }
                 "header" | "campaigns" | "counts" | "cost" | "unsafe" => {
-                    let detail = format!("`{key}` is out of place or repeated");
-                    return Err(reader.fail(plan(not_a_plan(detail))));
+                    let detail = not_a_plan(format!("`{key}` is out of place or repeated"));
+                    return Err(reader.fail(StreamError::Plan(detail)));
                 }
                 other => {
                     return Err(de::Error::unknown_field(
@@ -214,33 +150,18 @@ impl<'de> Visitor<'de> for DocumentVisitor<'_, '_> {
                 }
             }
         }
-        let (Some((listed, listed_cost)), Some(declared)) = (listed, declared) else {
-            return Err(reader.fail(plan(damaged("it ends before its totals"))));
+        let Some(counts) = counts else {
+            let detail = damaged("it ends before its totals");
+            return Err(reader.fail(StreamError::Plan(detail)));
         };
-        if listed != declared || listed_cost != declared_cost {
-            return Err(reader.fail(plan(damaged(
-                "its totals differ from the sum of its campaigns",
-            ))));
-        }
-        reader.feed(|s| s.end(&declared, declared_cost.as_ref()))
+        reader.check(|c| c.end(&counts, cost.as_ref()))?;
+        reader.feed(|s| s.end(&counts, cost.as_ref()))
     }
 }
 
-fn plan(error: PlanFileError) -> StreamError {
-    StreamError::Plan(error)
-}
-
-/// The total cost a priced plan's campaigns add up to, starting from nothing.
-fn priced(pricing: &Pricing) -> Cost {
-    Cost::zero(&pricing.currency)
-}
-
-/// The `campaigns` array; adds each campaign's counts (and, in a priced plan, cost) to
-/// `tally`.
+/// The `campaigns` array.
 struct CampaignsSeed<'r, 'a> {
     reader: &'r mut Reading<'a>,
-    pricing: Option<&'r Pricing>,
-    tally: &'r mut (Counts, Option<Cost>),
 }
 
 impl<'de> DeserializeSeed<'de> for CampaignsSeed<'_, '_> {
@@ -259,74 +180,64 @@ impl<'de> Visitor<'de> for CampaignsSeed<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some((counts, cost)) = seq.next_element_seed(CampaignSeed {
-            reader: &mut *self.reader,
-            pricing: self.pricing,
-        })? {
-            self.tally.0.merge(&counts);
-            if let (Some(total), Some(cost)) = (self.tally.1.as_mut(), cost) {
-                total.add(&cost);
-            }
-        }
+        while seq
+            .next_element_seed(CampaignSeed {
+                reader: &mut *self.reader,
+            })?
+            .is_some()
+        {}
         Ok(())
     }
 }
 
-/// One campaign: `{"campaign":{...},"actions":[...],"counts":{...},"cost":{...}}`; its value
-/// is its counts and cost.
+/// One campaign: `{"campaign":{...},"actions":[...],"counts":{...},"cost":{...}}`.
 struct CampaignSeed<'r, 'a> {
     reader: &'r mut Reading<'a>,
-    pricing: Option<&'r Pricing>,
 }
 
 impl<'de> DeserializeSeed<'de> for CampaignSeed<'_, '_> {
-    type Value = (Counts, Option<Cost>);
+    type Value = ();
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
 impl<'de> Visitor<'de> for CampaignSeed<'_, '_> {
-    type Value = (Counts, Option<Cost>);
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a campaign with its actions and counts")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let reader = self.reader;
-        let mut campaign: Option<Campaign> = None;
-        let mut listed = None;
-        let mut declared = None;
-        let mut cost = None;
+        let (mut campaign, mut actions, mut counts, mut cost) = (false, false, None, None);
         while let Some(key) = map.next_key::<String>()? {
-            match (key.as_str(), &campaign) {
-                ("campaign", None) => {
-                    let c: Campaign = map.next_value()?;
-                    reader.feed(|s| s.campaign(&c))?;
-                    campaign = Some(c);
+            match key.as_str() {
+                "campaign" if !campaign => {
+                    let value: Campaign = map.next_value()?;
+                    reader.check(|c| c.campaign(&value))?;
+                    reader.feed(|s| s.campaign(&value))?;
+                    campaign = true;
                 }
-                ("actions", Some(c)) if listed.is_none() => {
-                    let mut tally = Counts::default();
+                "actions" if campaign && !actions => {
                     map.next_value_seed(ActionsSeed {
                         reader: &mut *reader,
-                        campaign: c,
-                        tally: &mut tally,
                     })?;
-                    listed = Some(tally);
+                    actions = true;
                 }
-                ("counts", Some(_)) if listed.is_some() && declared.is_none() => {
-                    declared = Some(map.next_value::<Counts>()?);
+                "counts" if actions && counts.is_none() => {
+                    counts = Some(map.next_value::<Counts>()?);
                 }
-                ("cost", Some(_)) if declared.is_some() && cost.is_none() => {
+                "cost" if counts.is_some() && cost.is_none() => {
                     cost = Some(map.next_value::<Cost>()?);
                 }
-                ("campaign" | "actions" | "counts" | "cost", _) => {
+                "campaign" | "actions" | "counts" | "cost" => {
                     let detail = format!("a campaign's `{key}` is out of place or repeated");
-                    return Err(reader.fail(plan(not_a_plan(detail))));
+                    return Err(reader.fail(StreamError::Plan(not_a_plan(detail))));
                 }
-                (other, _) => {
+                other => {
                     return Err(de::Error::unknown_field(
                         other,
                         &["campaign", "actions", "counts", "cost"],
@@ -334,32 +245,18 @@ impl<'de> Visitor<'de> for CampaignSeed<'_, '_> {
                 }
             }
         }
-        let (Some(campaign), Some(mut listed), Some(declared)) = (campaign, listed, declared)
-        else {
-            return Err(reader.fail(plan(damaged("a campaign ends before its counts"))));
+        let Some(counts) = counts else {
+            let detail = damaged("a campaign ends before its counts");
+            return Err(reader.fail(StreamError::Plan(detail)));
         };
-        // Unchanged deliveries are counted, never listed.
-        listed.unchanged = declared.unchanged;
-        if listed != declared {
-            let detail = format!(
-                "campaign {}'s counts differ from the actions it lists ({} of them send, its counts say {})",
-                campaign.name, listed.requests, declared.requests
-            );
-            return Err(reader.fail(plan(damaged(detail))));
-        }
-        if let Some(detail) = cost::misfit(self.pricing, &campaign, &declared, cost.as_ref()) {
-            return Err(reader.fail(plan(damaged(detail))));
-        }
-        reader.feed(|s| s.end_campaign(&declared, cost.as_ref()))?;
-        Ok((declared, cost))
+        reader.check(|c| c.end_campaign(&counts, cost.as_ref()))?;
+        reader.feed(|s| s.end_campaign(&counts, cost.as_ref()))
     }
 }
 
-/// A campaign's `actions` array; counts them into `tally`.
+/// A campaign's `actions` array.
 struct ActionsSeed<'r, 'a> {
     reader: &'r mut Reading<'a>,
-    campaign: &'r Campaign,
-    tally: &'r mut Counts,
 }
 
 impl<'de> DeserializeSeed<'de> for ActionsSeed<'_, '_> {
@@ -379,73 +276,9 @@ impl<'de> Visitor<'de> for ActionsSeed<'_, '_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(action) = seq.next_element::<Action>()? {
-            let claim = if action.sends && !may_send(self.campaign, action.action) {
-                Some("sends")
-            } else if action.window_opens.is_some() && action.action != ActionKind::Waiting {
-                Some("waits for its window")
-            } else if action.wave_opens.is_some() && action.action != ActionKind::Waiting {
-                Some("waits for the messaging limit's next wave")
-            } else if action.capped_until.is_some() != (action.action == ActionKind::Capped) {
-                Some("is capped, or not, against its kind")
-            } else {
-                None
-            };
-            if let Some(claim) = claim {
-                let detail = format!(
-                    "campaign {}: a `{}` action for {} says it {claim}",
-                    self.campaign.name,
-                    action.action.as_str(),
-                    action.recipient
-                );
-                return Err(self.reader.fail(plan(damaged(detail))));
-            }
-            self.tally.add(action.action, action.sends);
-            self.tally.add_reconciled(&action);
-            if let Some(opens) = action.window_opens {
-                self.tally.add_window(opens);
-            }
-            self.tally.add_pacing(&action);
+            self.reader.check(|c| c.action(&action))?;
             self.reader.feed(|s| s.take_action(action))?;
         }
         Ok(())
-    }
-}
-
-/// Whether an action of this kind may send (`plan::engine::classify` decides which do).
-fn may_send(campaign: &Campaign, kind: ActionKind) -> bool {
-    let by_kind = match kind {
-        ActionKind::Send | ActionKind::Retry => true,
-        ActionKind::Changed => campaign.on_change == OnChange::Resend,
-        ActionKind::Unknown | ActionKind::Waiting | ActionKind::Capped | ActionKind::Unchanged => {
-            false
-        }
-    };
-    by_kind && campaign.due
-}
-
-/// A reader that hashes what passes through it.
-pub(super) struct Hashing<R> {
-    inner: R,
-    hasher: Hasher,
-}
-
-impl<R: Read> Hashing<R> {
-    pub(super) fn new(inner: R) -> Hashing<R> {
-        Hashing {
-            inner,
-            hasher: Hasher::new(),
-        }
-    }
-
-    pub(super) fn finish(self) -> Fingerprint {
-        self.hasher.finish()
-    }
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
     }
 }
