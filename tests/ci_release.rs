@@ -5,7 +5,8 @@
 //!
 //! What cannot run here: the release workflow itself (it needs GitHub's runners and the musl
 //! and macOS targets) and the Dockerfile's builder stage (it pulls the Rust image); their
-//! files are checked for consistency with each other and with the script instead.
+//! files are checked for consistency with each other and with the script instead. The image's
+//! final stage is built and run with podman, when it is installed, from a stand-in builder.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -1017,4 +1018,140 @@ fn the_dockerfile_builds_a_static_binary_into_a_non_root_image_from_sources_in_i
         rust.contains(&format!("ARG RUST_VERSION={}", msrv.trim_matches('"'))),
         "the image builds with the Rust that Cargo.toml names"
     );
+}
+
+/// Runs podman with the flags this kind of machine needs (a VM with hybrid cgroups and fixed
+/// rlimits: runc, cgroupfs, limits no higher than the caller's); harmless elsewhere.
+fn podman(args: &[&str]) -> Output {
+    let mut command = Command::new("podman");
+    if Command::new("runc").arg("--version").output().is_ok() {
+        command.args(["--runtime", "runc", "--cgroup-manager", "cgroupfs"]);
+    }
+    command.args(args).output().expect("podman runs")
+}
+
+#[test]
+fn the_image_runs_herald_as_its_non_root_user_in_the_mounted_project() {
+    // The builder stage pulls the Rust image, which needs the network: a stand-in builder
+    // gives the final stage the same tree (this build's herald and the libraries it links,
+    // then the Dockerfile's own RUN that adds the CA roots, the user, /tmp and /project),
+    // and the final stage is the Dockerfile's, word for word.
+    let root_user = std::fs::metadata("/proc/self").is_ok_and(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid() == 0
+    });
+    if !root_user || Command::new("podman").arg("--version").output().is_err() {
+        eprintln!("skipped: needs podman (apt-get install podman runc) and root");
+        return;
+    }
+    let context = tempfile::tempdir().expect("a temporary directory");
+    let rootfs = context.path().join("rootfs");
+    let binary = env!("CARGO_BIN_EXE_herald");
+    let ldd = text(
+        &Command::new("ldd")
+            .arg(binary)
+            .output()
+            .expect("ldd runs")
+            .stdout,
+    );
+    let libraries = ldd
+        .lines()
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with('/')));
+    for file in std::iter::once("/usr/local/bin/herald").chain(libraries) {
+        let to = rootfs.join(file.trim_start_matches('/'));
+        std::fs::create_dir_all(to.parent().expect("a directory")).expect("created");
+        let from = if file == "/usr/local/bin/herald" {
+            binary
+        } else {
+            file
+        };
+        std::fs::copy(from, &to).expect("copied");
+    }
+    let tree = dockerfile()
+        .into_iter()
+        .find(|(k, a)| k == "RUN" && a.contains("/rootfs/etc/passwd"))
+        .expect("the RUN that makes the image's tree")
+        .1
+        .replace("/rootfs", &rootfs.display().to_string());
+    let made = Command::new("sh")
+        .args(["-ec", &tree])
+        .output()
+        .expect("sh runs");
+    assert!(made.status.success(), "{made:?}");
+    let text_of_dockerfile = std::fs::read_to_string(root().join("Dockerfile")).expect("readable");
+    let final_stage = &text_of_dockerfile[text_of_dockerfile
+        .find("\nFROM scratch AS herald")
+        .expect("the final stage")..];
+    std::fs::write(
+        context.path().join("Containerfile"),
+        format!("FROM scratch AS builder\nCOPY rootfs /rootfs\n{final_stage}"),
+    )
+    .expect("written");
+    let tag = format!("localhost/herald-test-{:08x}", fastrand::u32(..));
+    let context_arg = context.path().display().to_string();
+    let built = podman(&["build", "--quiet", "--tag", &tag, &context_arg]);
+    assert!(built.status.success(), "{built:?}");
+
+    let run = |extra: &[&str], args: &[&str]| {
+        let limits = [
+            "--ulimit",
+            "nproc=1000:1000",
+            "--ulimit",
+            "nofile=1024:1024",
+        ];
+        let command = [&["run", "--rm"][..], &limits, extra, &[tag.as_str()], args].concat();
+        podman(&command)
+    };
+    let version = run(&[], &["--version"]);
+    let inspected = podman(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Config.User}} {{.Config.WorkingDir}} {{.Config.Entrypoint}} {{.Config.Env}}",
+        &tag,
+    ]);
+    let project = tempfile::tempdir().expect("a temporary directory");
+    let init = Command::new(binary)
+        .args(["init", &project.path().display().to_string()])
+        .output()
+        .expect("herald runs");
+    assert!(init.status.success(), "{init:?}");
+    let mount = format!("{}:/project", project.path().display());
+    let validate = run(&["-v", &mount], &["validate"]);
+    let unwritable = run(
+        &["-v", &mount],
+        &["plan", "--emulator", "--out", "plan.json"],
+    );
+    let owner = run(
+        &["-v", &mount, "--user", "0:0"],
+        &["plan", "--emulator", "--out", "plan.json"],
+    );
+    let _ = podman(&["rmi", "--force", &tag]);
+
+    assert_eq!(
+        text(&version.stdout).trim(),
+        format!("herald {VERSION}"),
+        "{version:?}"
+    );
+    let inspected = text(&inspected.stdout);
+    assert!(
+        inspected.starts_with("65532:65532 /project [herald] ["),
+        "{inspected}"
+    );
+    assert!(inspected.contains("SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"));
+    assert!(rootfs.join("etc/ssl/certs/ca-certificates.crt").is_file());
+    assert_eq!(
+        text(&validate.stdout).trim(),
+        "valid: 2 files, 1 template, 2 audiences, 1 campaign",
+        "{validate:?}"
+    );
+    // Its user reads the mounted project but cannot write in a directory it does not own:
+    // docs/ci.md runs it with `--user "$(id -u):$(id -g)"`.
+    assert_eq!(unwritable.status.code(), Some(2), "{unwritable:?}");
+    assert!(
+        text(&unwritable.stderr).contains("cannot write plan.json: permission denied"),
+        "{unwritable:?}"
+    );
+    assert!(owner.status.success(), "{owner:?}");
+    assert!(project.path().join("plan.json").is_file());
 }
