@@ -1155,3 +1155,70 @@ fn the_image_runs_herald_as_its_non_root_user_in_the_mounted_project() {
     assert!(owner.status.success(), "{owner:?}");
     assert!(project.path().join("plan.json").is_file());
 }
+
+#[test]
+fn the_documented_pipelines_install_the_release_rather_than_compile_it() {
+    let docs = std::fs::read_to_string(root().join("docs/ci.md")).expect("docs/ci.md");
+    let mut pipelines = BTreeMap::new();
+    for block in docs.split("```yaml\n").skip(1) {
+        let (body, _) = block.split_once("\n```").expect("a closed block");
+        if let Some(name) = body.lines().next().and_then(|l| l.strip_prefix("# ")) {
+            let name = name
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            pipelines.insert(name, body.to_owned());
+        }
+    }
+    let tag = format!("v{VERSION}");
+    for workflow in [
+        ".github/workflows/herald-review.yml",
+        ".github/workflows/herald-apply.yml",
+    ] {
+        let body = &pipelines[workflow];
+        assert!(
+            !body.contains("cargo install"),
+            "{workflow} compiles herald"
+        );
+        let install = body
+            .lines()
+            .skip_while(|l| !l.contains("- name: Install herald"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{workflow} has an Install herald step"));
+        assert_eq!(
+            install.trim(),
+            format!("uses: your-org/herald@{tag}"),
+            "{workflow}"
+        );
+    }
+    let gitlab = &pipelines[".gitlab-ci.yml"];
+    assert!(
+        !gitlab.contains("cargo install"),
+        "the GitLab pipeline compiles herald"
+    );
+    assert!(gitlab.contains(&format!(
+        "  - remote: https://raw.githubusercontent.com/your-org/herald/{tag}/templates/herald.yml\n    inputs:\n      version: {tag}\n"
+    )));
+    for job in ["review:", "apply:"] {
+        let extends = gitlab
+            .lines()
+            .skip_while(|l| *l != job)
+            .nth(1)
+            .expect("the job");
+        assert_eq!(
+            extends, "  extends: .herald",
+            "{job} installs herald with the template"
+        );
+    }
+    let template = yaml_documents("templates/herald.yml");
+    assert!(
+        template[1][".herald"].is_object(),
+        "the template defines .herald"
+    );
+    // The from-source option and the container stay documented.
+    assert!(docs.contains(&format!(
+        "cargo install --locked --git https://github.com/your-org/herald --tag {tag} herald"
+    )));
+    assert!(docs.contains(&format!("ghcr.io/your-org/herald:{VERSION} ")));
+}
