@@ -13,7 +13,9 @@
 ARG RUST_VERSION=1.89
 
 FROM rust:${RUST_VERSION}-alpine AS builder
-# musl-dev to link; ca-certificates for the roots the final image carries.
+# musl-dev to link; ca-certificates for the roots the final image carries (unpinned: the
+# newest roots of the Alpine release the Rust image is built on).
+# hadolint ignore=DL3018
 RUN apk add --no-cache musl-dev ca-certificates
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
