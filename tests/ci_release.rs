@@ -1078,6 +1078,17 @@ fn the_image_runs_herald_as_its_non_root_user_in_the_mounted_project() {
         .output()
         .expect("sh runs");
     assert!(made.status.success(), "{made:?}");
+    // The roots are the builder's bundle; here the host's, plus the test server's CA when
+    // `.ci/postgres` runs one, so that TLS to it can be checked from the image.
+    let postgres = std::env::var("HERALD_TEST_POSTGRES_URL")
+        .ok()
+        .zip(std::env::var("HERALD_TEST_POSTGRES_CA").ok());
+    if let Some((_, ca)) = &postgres {
+        let bundle = rootfs.join("etc/ssl/certs/ca-certificates.crt");
+        let mut roots = std::fs::read_to_string(&bundle).expect("the bundle");
+        roots.push_str(&std::fs::read_to_string(ca).expect("the test CA"));
+        std::fs::write(&bundle, roots).expect("written");
+    }
     let text_of_dockerfile = std::fs::read_to_string(root().join("Dockerfile")).expect("readable");
     let final_stage = &text_of_dockerfile[text_of_dockerfile
         .find("\nFROM scratch AS herald")
@@ -1126,6 +1137,30 @@ fn the_image_runs_herald_as_its_non_root_user_in_the_mounted_project() {
         &["-v", &mount, "--user", "0:0"],
         &["plan", "--emulator", "--out", "plan.json"],
     );
+    // PostgreSQL over TLS, its certificate checked (verify-full) against the image's roots;
+    // then with SSL_CERT_FILE naming a file of no certificates, to show that is what is read.
+    let tls = postgres.map(|(url, _)| {
+        let url = format!(
+            "HERALD_STATE_URL={}?sslmode=verify-full",
+            url.replace("@127.0.0.1:", "@localhost:")
+        );
+        let herald_yaml = project.path().join("herald.yaml");
+        let settings = std::fs::read_to_string(&herald_yaml).expect("herald.yaml");
+        let sqlite = "  backend: sqlite ";
+        assert!(settings.contains(sqlite), "{settings}");
+        let postgres = format!(
+            "  schema: image_{:08x}\n  backend: postgres #",
+            fastrand::u32(..)
+        );
+        std::fs::write(&herald_yaml, settings.replacen(sqlite, &postgres, 1)).expect("written");
+        let state = ["--network", "host", "-v", &mount, "-e", &url];
+        let trusted = run(&state, &["state", "list"]);
+        let no_roots = run(
+            &[&state[..], &["-e", "SSL_CERT_FILE=/etc/passwd"]].concat(),
+            &["state", "list"],
+        );
+        (trusted, no_roots)
+    });
     let _ = podman(&["rmi", "--force", &tag]);
 
     assert_eq!(
@@ -1154,6 +1189,21 @@ fn the_image_runs_herald_as_its_non_root_user_in_the_mounted_project() {
     );
     assert!(owner.status.success(), "{owner:?}");
     assert!(project.path().join("plan.json").is_file());
+    match tls {
+        Some((trusted, no_roots)) => {
+            assert!(trusted.status.success(), "{trusted:?}");
+            assert!(
+                text(&trusted.stdout).ends_with(": nothing has been sent yet\n"),
+                "{trusted:?}"
+            );
+            assert_eq!(no_roots.status.code(), Some(2), "{no_roots:?}");
+            assert!(
+                text(&no_roots.stderr).contains("no system root certificates found"),
+                "{no_roots:?}"
+            );
+        }
+        None => eprintln!("TLS not checked: no test PostgreSQL server (eval \"$(.ci/postgres)\")"),
+    }
 }
 
 #[test]
