@@ -1222,45 +1222,37 @@ fn the_documented_pipelines_install_the_release_rather_than_compile_it() {
         }
     }
     let tag = format!("v{VERSION}");
-    for workflow in [
-        ".github/workflows/herald-review.yml",
-        ".github/workflows/herald-apply.yml",
-    ] {
-        let body = &pipelines[workflow];
-        assert!(
-            !body.contains("cargo install"),
-            "{workflow} compiles herald"
-        );
-        let install = body
-            .lines()
-            .skip_while(|l| !l.contains("- name: Install herald"))
-            .nth(1)
-            .unwrap_or_else(|| panic!("{workflow} has an Install herald step"));
-        assert_eq!(
-            install.trim(),
-            format!("uses: your-org/herald@{tag}"),
-            "{workflow}"
-        );
+    let mut installs = 0;
+    for (name, body) in &pipelines {
+        assert!(!body.contains("cargo install"), "{name} compiles herald");
+        if !name.starts_with(".github/workflows/") {
+            continue;
+        }
+        let mut lines = body.lines();
+        while let Some(line) = lines.next() {
+            if line.trim_start().starts_with("- name: Install herald") {
+                let uses = lines.next().unwrap_or_default().trim();
+                assert_eq!(uses, format!("uses: your-org/herald@{tag}"), "{name}");
+                installs += 1;
+            }
+        }
     }
-    let gitlab = &pipelines[".gitlab-ci.yml"];
     assert!(
-        !gitlab.contains("cargo install"),
-        "the GitLab pipeline compiles herald"
+        installs >= 2,
+        "the review and apply workflows install herald"
     );
+    let gitlab = &pipelines[".gitlab-ci.yml"];
     assert!(gitlab.contains(&format!(
         "  - remote: https://raw.githubusercontent.com/your-org/herald/{tag}/templates/herald.yml\n    inputs:\n      version: {tag}\n"
     )));
-    for job in ["review:", "apply:"] {
-        let extends = gitlab
-            .lines()
-            .skip_while(|l| *l != job)
-            .nth(1)
-            .expect("the job");
-        assert_eq!(
-            extends, "  extends: .herald",
-            "{job} installs herald with the template"
-        );
-    }
+    assert!(
+        !gitlab.contains("\n.herald:"),
+        "the template defines .herald"
+    );
+    assert!(
+        gitlab.matches("\n  extends: .herald\n").count() >= 2,
+        "the review and apply jobs install herald with the template"
+    );
     let template = yaml_documents("templates/herald.yml");
     assert!(
         template[1][".herald"].is_object(),
