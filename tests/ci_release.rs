@@ -1243,7 +1243,7 @@ fn the_documented_pipelines_install_the_release_rather_than_compile_it() {
     );
     let gitlab = &pipelines[".gitlab-ci.yml"];
     assert!(gitlab.contains(&format!(
-        "  - remote: https://raw.githubusercontent.com/your-org/herald/{tag}/templates/herald.yml\n    inputs:\n      version: {tag}\n"
+        "  - remote: https://raw.githubusercontent.com/your-org/herald/{tag}/templates/herald.yml\n    inputs:\n      version: {tag}\n      repository: your-org/herald "
     )));
     assert!(
         !gitlab.contains("\n.herald:"),
