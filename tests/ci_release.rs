@@ -6,7 +6,7 @@
 //! What cannot run here: the release workflow itself (it needs GitHub's runners and the musl
 //! and macOS targets) and the Dockerfile's builder stage (it pulls the Rust image); their
 //! files are checked for consistency with each other and with the script instead. The image's
-//! final stage is built and run with podman, when it is installed, from a stand-in builder.
+//! final stage is built and run with podman, when it is installed, on a stand-in builder.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -1032,10 +1032,10 @@ fn podman(args: &[&str]) -> Output {
 
 #[test]
 fn the_image_runs_herald_as_its_non_root_user_in_the_mounted_project() {
-    // The builder stage pulls the Rust image, which needs the network: a stand-in builder
-    // gives the final stage the same tree (this build's herald and the libraries it links,
-    // then the Dockerfile's own RUN that adds the CA roots, the user, /tmp and /project),
-    // and the final stage is the Dockerfile's, word for word.
+    // The builder stage pulls the Rust image, which needs the network: a directory given as
+    // the `builder` build context stands in for it with the same tree (this build's herald
+    // and the libraries it links, then the Dockerfile's own RUN that adds the CA roots, the
+    // user, /tmp and /project), and the final stage is the Dockerfile's, word for word.
     let root_user = std::fs::metadata("/proc/self").is_ok_and(|m| {
         use std::os::unix::fs::MetadataExt;
         m.uid() == 0
@@ -1093,14 +1093,21 @@ fn the_image_runs_herald_as_its_non_root_user_in_the_mounted_project() {
     let final_stage = &text_of_dockerfile[text_of_dockerfile
         .find("\nFROM scratch AS herald")
         .expect("the final stage")..];
-    std::fs::write(
-        context.path().join("Containerfile"),
-        format!("FROM scratch AS builder\nCOPY rootfs /rootfs\n{final_stage}"),
-    )
-    .expect("written");
+    std::fs::write(context.path().join("Containerfile"), final_stage).expect("written");
     let tag = format!("localhost/herald-test-{:08x}", fastrand::u32(..));
     let context_arg = context.path().display().to_string();
-    let built = podman(&["build", "--quiet", "--tag", &tag, &context_arg]);
+    // `builder` (COPY --from=builder) is the stand-in tree; no layer is kept but the image.
+    let builder = format!("builder={context_arg}");
+    let built = podman(&[
+        "build",
+        "--quiet",
+        "--layers=false",
+        "--build-context",
+        &builder,
+        "--tag",
+        &tag,
+        &context_arg,
+    ]);
     assert!(built.status.success(), "{built:?}");
 
     let run = |extra: &[&str], args: &[&str]| {
