@@ -132,7 +132,7 @@ fn a_plan_made_against_older_state_is_refused() {
     let before = setup.sends().len();
 
     let output = setup.herald(&["apply", "old.json"]);
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(3));
     insta::assert_snapshot!(String::from_utf8_lossy(&output.stderr));
     assert_eq!(setup.sends().len(), before, "nothing was sent");
 }
@@ -145,7 +145,7 @@ fn a_plan_whose_files_changed_is_refused() {
         .project
         .append("audiences/vip.csv", "+919800000001,meera,20001\n");
     let output = setup.herald(&["apply", "plan.json"]);
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(3));
     insta::assert_snapshot!(String::from_utf8_lossy(&output.stderr));
     assert!(setup.sends().is_empty(), "nothing was sent");
 }

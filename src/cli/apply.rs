@@ -8,8 +8,9 @@
 //!
 //! Exits [`ExitStatus::Success`] when everything planned was sent, [`ExitStatus::Incomplete`]
 //! when some deliveries failed, are unknown or were not sent (a rejected key, a dead server
-//! and a signal included), [`ExitStatus::Failed`] when nothing could start (a refused plan,
-//! the lock, a missing key, settings).
+//! and a signal included), [`ExitStatus::Stale`] when the plan is refused as stale (planning
+//! again is the fix: [`preflight::Refusal::is_stale`]), [`ExitStatus::Failed`] when nothing
+//! else could start (another refusal, the lock, a missing key, settings).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};

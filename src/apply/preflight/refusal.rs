@@ -84,6 +84,30 @@ impl Refusal {
         Refusal::Io(format!("cannot keep a copy of the plan: {e}"))
     }
 
+    /// Whether the plan is stale: it is not the plan the project makes now, because something
+    /// it was made from moved since (the project's files, the state, its lineage, a
+    /// conversation history, herald itself, or what the Users API answers: an edited file is
+    /// told from that only by who could edit it). Planning again, and reviewing the new plan,
+    /// is the fix; for every other refusal (a broken file, another target, a clock ahead,
+    /// a safety cap, a server or state that failed) it is not.
+    pub fn is_stale(&self) -> bool {
+        match self {
+            Refusal::ProjectChanged
+            | Refusal::OtherLineage { .. }
+            | Refusal::StateMoved { .. }
+            | Refusal::OtherVersion { .. }
+            | Refusal::Tampered { .. }
+            | Refusal::HistoriesMoved { .. } => true,
+            Refusal::Unreadable { .. }
+            | Refusal::OtherTarget { .. }
+            | Refusal::FromTheFuture { .. }
+            | Refusal::Unsafe(_)
+            | Refusal::NotMadeAgain(_)
+            | Refusal::State(_)
+            | Refusal::Io(_) => false,
+        }
+    }
+
     /// How to fix it.
     pub fn help(&self) -> String {
         let plan_again = "plan again and review the new plan; a plan is applied only as it was \
