@@ -1,12 +1,16 @@
 //! The pipelines of docs/ci.md, run step by step against the emulator and a real PostgreSQL
-//! server, so that they cannot rot: a pull request is reviewed (and sends nothing), merged,
-//! applied, and a scheduled run then sends nothing more.
+//! server, so that they cannot rot: a pull request is reviewed (and sends nothing), its plan
+//! kept; the merge applies exactly that plan, or, when it went stale, sends nothing, plans
+//! again, posts the new plan and waits for approval; a scheduled run then sends nothing more.
 //!
-//! GitHub steps that `uses:` an action (checkout, the comment) and the ones that install herald
-//! (they need the network) are skipped, as is GitLab's `before_script` (the install); the test
-//! plays their part: the repository is cloned, the freshly built herald is on PATH. Every
-//! `${{ }}` expression and `if:` condition in the workflows must be one this file knows how to
-//! evaluate, so a new one fails loudly here.
+//! GitHub steps that `uses:` checkout or the comment action, and the ones that install herald
+//! (they need the network), are skipped, as is GitLab's `before_script` (the install); the test
+//! plays their part: the repository is cloned, the freshly built herald is on PATH. The
+//! artifact actions are played against a directory standing in for GitHub, which a stand-in
+//! `gh` on PATH answers from too (runs, artifacts, the pull request a commit came from,
+//! comments); jobs for an environment with required reviewers wait until the test approves.
+//! Every `${{ }}` expression, `if:` condition and `gh` call in the workflows must be one this
+//! file knows how to evaluate, so a new one fails loudly here.
 
 mod plan_support;
 mod state_support;
@@ -53,35 +57,210 @@ struct Runner {
     work: PathBuf,
     env: BTreeMap<String, String>,
     summary: PathBuf,
+    /// GitHub's side of the runs, as the stand-in `gh` sees it.
+    github: GitHub,
+}
+
+/// The GitHub a workflow runs against, played by the test: its workflow runs and their
+/// artifacts, which pull request a commit on main came from, and the comments posted. It lives
+/// in a directory that the stand-in `gh` on the runners' PATH reads and writes too.
+struct GitHub {
+    dir: PathBuf,
+    runs: std::cell::RefCell<Vec<Value>>,
+}
+
+/// The stand-in for GitHub's CLI: the calls docs/ci.md makes, answered from `$FAKE_GITHUB` as
+/// GitHub's API would, with `--jq` run by jq (gh's own filter language); anything else fails
+/// loudly, so a new call in the docs needs a new answer here.
+const FAKE_GH: &str = r#"#!/bin/bash
+set -euo pipefail
+: "${GH_TOKEN:?gh: set GH_TOKEN to github.token for gh in a workflow}"
+store=$FAKE_GITHUB
+echo "gh $*" >> "$store/calls.log"
+filter() { if [ -n "$jq" ]; then jq -r "$jq"; else cat; fi; }
+group="$1 ${2:-}"
+shift 2
+jq="" name="" dir="." workflow="" commit="" status="" limit=20 body="" positional=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --jq) jq=$2; shift 2 ;;
+    --name|-n) name=$2; shift 2 ;;
+    --dir|-D) dir=$2; shift 2 ;;
+    --workflow|-w) workflow=$2; shift 2 ;;
+    --commit|-c) commit=$2; shift 2 ;;
+    --status|-s) status=$2; shift 2 ;;
+    --limit|-L) limit=$2; shift 2 ;;
+    --json) shift 2 ;;
+    --body-file|-F) body=$2; shift 2 ;;
+    -*) echo "fake gh: unknown flag $1" >&2; exit 99 ;;
+    *) positional+=("$1"); shift ;;
+  esac
+done
+case "$group" in
+  "api repos/"*/commits/*/pulls)
+    path=${group#api }; sha=${path%/pulls}; sha=${sha##*/}
+    { cat "$store/pulls/$sha.json" 2>/dev/null || echo '[]'; } | filter ;;
+  "run list")
+    jq --arg w "$workflow" --arg c "$commit" --arg s "$status" --argjson l "$limit" \
+      '[reverse[] | select(.workflow == $w and ($c == "" or .headSha == $c)
+        and ($s == "" or .conclusion == $s or .status == $s))][:$l]' "$store/runs.json" | filter ;;
+  "run download")
+    from="$store/artifacts/${positional[0]}/$name"
+    if [ ! -d "$from" ]; then echo "no valid artifacts found to download" >&2; exit 1; fi
+    mkdir -p "$dir" && cp -R "$from/." "$dir/" ;;
+  "pr comment")
+    mkdir -p "$store/comments" && cat "$body" >> "$store/comments/${positional[0]}.md" ;;
+  *) echo "fake gh: no answer for: gh $group $*" >&2; exit 99 ;;
+esac
+"#;
+
+impl GitHub {
+    fn new(dir: PathBuf) -> GitHub {
+        std::fs::create_dir_all(dir.join("bin")).expect("a directory");
+        std::fs::create_dir_all(dir.join("pulls")).expect("a directory");
+        let gh = dir.join("bin/gh");
+        std::fs::write(&gh, FAKE_GH).expect("gh written");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&gh, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let github = GitHub {
+            dir,
+            runs: std::cell::RefCell::new(Vec::new()),
+        };
+        github.save_runs();
+        github
+    }
+
+    fn save_runs(&self) {
+        let runs = Value::Array(self.runs.borrow().clone());
+        std::fs::write(self.dir.join("runs.json"), runs.to_string()).expect("runs written");
+    }
+
+    /// Records a finished run, as `gh run list` lists it.
+    fn finished(&self, run: &Run, workflow: &str) {
+        self.runs.borrow_mut().push(serde_json::json!({
+            "databaseId": run.id,
+            "workflow": workflow,
+            "event": run.event,
+            "headSha": run.head_sha,
+            "status": "completed",
+            "conclusion": "success",
+        }));
+        self.save_runs();
+    }
+
+    /// Says that `commit` on main came from pull request `number`, whose head was `head`.
+    fn merged(&self, commit: &str, number: u64, head: &str) {
+        let pulls =
+            serde_json::json!([{"number": number, "head": {"sha": head}, "state": "closed"}]);
+        std::fs::write(
+            self.dir.join(format!("pulls/{commit}.json")),
+            pulls.to_string(),
+        )
+        .expect("written");
+    }
+
+    fn artifact(&self, run: u64, name: &str) -> PathBuf {
+        self.dir.join(format!("artifacts/{run}/{name}"))
+    }
+
+    /// What was commented on pull request `number`.
+    fn comments(&self, number: u64) -> String {
+        std::fs::read_to_string(self.dir.join(format!("comments/{number}.md"))).unwrap_or_default()
+    }
+}
+
+/// One workflow run: what GitHub knows of it, and what its jobs did.
+struct Run {
+    id: u64,
+    event: String,
+    /// The commit checked out (`github.sha`).
+    sha: String,
+    /// The commit `gh run list --commit` finds it by: a pull request's head, else `sha`.
+    head_sha: String,
+    /// The steps run, in order, by name.
+    ran: Vec<String>,
+    /// Each finished job's outputs.
+    outputs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Jobs waiting for an environment's required reviewers.
+    waiting: Vec<String>,
+    /// Everything the steps printed, stdout then stderr per step.
+    log: String,
+}
+
+/// The environments whose jobs wait for a reviewer (docs/ci.md asks for required reviewers).
+const APPROVAL_ENVIRONMENTS: [&str; 1] = ["production-approval"];
+
+/// What a step's expressions see.
+struct Context<'a> {
+    run: &'a Run,
+    steps: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Runner {
     /// `${{ expression }}` as GitHub would evaluate it for a pull request from the repository
     /// itself (or a push to main).
-    fn evaluate(&self, expression: &str) -> String {
-        match expression.trim() {
+    fn evaluate(&self, expression: &str, context: &Context<'_>) -> String {
+        let expression = expression.trim();
+        let output = |map: &BTreeMap<String, BTreeMap<String, String>>, rest: &str| {
+            let (id, key) = rest.split_once(".outputs.").unwrap_or_else(|| {
+                panic!("docs/ci.md uses `{expression}`, which this test cannot evaluate")
+            });
+            map.get(id)
+                .and_then(|outputs| outputs.get(key))
+                .cloned()
+                .unwrap_or_default()
+        };
+        if let Some(rest) = expression.strip_prefix("steps.") {
+            return output(&context.steps, rest);
+        }
+        if let Some(rest) = expression.strip_prefix("needs.") {
+            return output(&context.run.outputs, rest);
+        }
+        match expression {
             "secrets.ENGATI_API_KEY" => BUILTIN_API_KEY.to_owned(),
             "secrets.HERALD_STATE_URL" => self.env["TEST_STATE_URL"].clone(),
             "secrets.HERALD_REVIEW_STATE_URL" => self.env["TEST_REVIEW_STATE_URL"].clone(),
+            "github.token" => "github-token-of-the-run".to_owned(),
+            "github.sha" => context.run.sha.clone(),
+            "github.event.pull_request.head.sha" => context.run.head_sha.clone(),
             other => {
                 panic!("docs/ci.md uses `${{{{ {other} }}}}`, which this test cannot evaluate")
             }
         }
     }
 
-    /// An `if:` condition.
-    fn condition(&self, condition: &str) -> bool {
-        match condition.trim() {
-            // Same-repository pull requests; forks are covered by herald diff's own tests.
-            "github.event.pull_request.head.repo.full_name == github.repository" => true,
-            "always()" => true,
-            other => {
-                panic!("docs/ci.md has the condition `{other}`, which this test cannot evaluate")
-            }
-        }
+    /// An `if:` condition: `||` of `&&` of comparisons with a quoted string, or one this test
+    /// knows.
+    fn condition(&self, condition: &str, context: &Context<'_>) -> bool {
+        condition.split("||").any(|all| {
+            all.split("&&").all(|atom| match atom.trim() {
+                // Same-repository pull requests; forks are covered by herald diff's own tests.
+                "github.event.pull_request.head.repo.full_name == github.repository" => true,
+                "always()" => true,
+                atom => {
+                    let (left, equal, right) = if let Some((l, r)) = atom.split_once("!=") {
+                        (l, false, r)
+                    } else if let Some((l, r)) = atom.split_once("==") {
+                        (l, true, r)
+                    } else {
+                        panic!(
+                            "docs/ci.md has the condition `{atom}`, which this test cannot evaluate"
+                        )
+                    };
+                    let literal = right
+                        .trim()
+                        .strip_prefix('\'')
+                        .and_then(|r| r.strip_suffix('\''));
+                    let Some(literal) = literal else {
+                        panic!("docs/ci.md compares `{atom}` with something other than a string")
+                    };
+                    (self.evaluate(left, context) == literal) == equal
+                }
+            })
+        })
     }
 
-    fn substitute(&self, text: &str) -> String {
+    fn substitute(&self, text: &str, context: &Context<'_>) -> String {
         let mut out = String::new();
         let mut rest = text;
         while let Some(start) = rest.find("${{") {
@@ -89,62 +268,247 @@ impl Runner {
             let Some(end) = rest[start..].find("}}") else {
                 panic!("an unclosed expression in {text:?}");
             };
-            out.push_str(&self.evaluate(&rest[start + 3..start + end]));
+            out.push_str(&self.evaluate(&rest[start + 3..start + end], context));
             rest = &rest[start + end + 2..];
         }
         out.push_str(rest);
         out
     }
 
-    /// Runs every job's steps in order, as GitHub's bash shell does; returns the steps run.
-    fn run(&self, workflow: &Value, extra: &[(&str, &str)]) -> Vec<String> {
-        let mut env: BTreeMap<String, String> = self.env.clone();
-        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let strings = |value: &Value| -> Vec<(String, String)> {
-            value
-                .as_object()
-                .map(|map| {
-                    map.iter()
-                        .map(|(k, v)| (k.clone(), self.substitute(v.as_str().unwrap_or_default())))
-                        .collect()
-                })
-                .unwrap_or_default()
+    /// Runs a workflow's jobs in the order their `needs` allow, as GitHub would for `event` on
+    /// the commit checked out; a job for an environment with required reviewers waits (see
+    /// [`Runner::approve`]). `workflow_file` is the name `gh run list --workflow` knows it by.
+    fn run(
+        &self,
+        workflow: &Value,
+        workflow_file: &str,
+        event: &str,
+        extra: &[(&str, &str)],
+    ) -> Run {
+        let sha = git(&self.work, &["rev-parse", "HEAD"]).trim().to_owned();
+        let mut run = Run {
+            id: 1000 + self.github.runs.borrow().len() as u64,
+            event: event.to_owned(),
+            head_sha: sha.clone(),
+            sha,
+            ran: Vec::new(),
+            outputs: BTreeMap::new(),
+            waiting: Vec::new(),
+            log: String::new(),
         };
-        env.extend(strings(&workflow["env"]));
-        let mut ran = Vec::new();
         let jobs = workflow["jobs"].as_object().expect("the workflow has jobs");
-        for (job_name, job) in jobs {
-            let mut job_env = env.clone();
-            job_env.extend(strings(&job["env"]));
-            for step in job["steps"].as_array().expect("the job has steps") {
+        let mut pending: Vec<&String> = jobs.keys().collect();
+        while !pending.is_empty() {
+            let ready = pending.iter().position(|name| {
+                needs(&jobs[name.as_str()])
+                    .iter()
+                    .all(|need| run.outputs.contains_key(need))
+            });
+            let Some(ready) = ready else { break };
+            let name = pending.remove(ready);
+            let job = &jobs[name.as_str()];
+            let environment = job["environment"].as_str().unwrap_or_default();
+            if APPROVAL_ENVIRONMENTS.contains(&environment) && self.job_runs(job, &run) {
+                run.waiting.push(name.clone());
+                continue;
+            }
+            self.run_job(workflow, name, event, extra, &mut run);
+        }
+        self.github.finished(&run, workflow_file);
+        run
+    }
+
+    /// A reviewer approves the jobs of `run` waiting for one: they run now.
+    fn approve(&self, workflow: &Value, run: &mut Run, extra: &[(&str, &str)]) {
+        let waiting = std::mem::take(&mut run.waiting);
+        assert!(
+            !waiting.is_empty(),
+            "no job of run {} waits for approval",
+            run.id
+        );
+        let event = run.event.clone();
+        for name in &waiting {
+            self.run_job(workflow, name, &event, extra, run);
+        }
+    }
+
+    fn job_runs(&self, job: &Value, run: &Run) -> bool {
+        let context = Context {
+            run,
+            steps: BTreeMap::new(),
+        };
+        job["if"]
+            .as_str()
+            .is_none_or(|condition| self.condition(condition, &context))
+    }
+
+    /// Runs one job's steps, as GitHub's bash shell does; `uses:` steps that keep and fetch
+    /// artifacts are played against [`GitHub`], checkout and the comment action are the test's
+    /// part, as is the install.
+    fn run_job(
+        &self,
+        workflow: &Value,
+        job_name: &str,
+        event: &str,
+        extra: &[(&str, &str)],
+        run: &mut Run,
+    ) {
+        let job = &workflow["jobs"][job_name];
+        let mut outputs = BTreeMap::new();
+        if self.job_runs(job, run) {
+            let mut context = Context {
+                run,
+                steps: BTreeMap::new(),
+            };
+            let mut env: BTreeMap<String, String> = self.env.clone();
+            let run_id = context.run.id.to_string();
+            let github_env = [
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_EVENT_NAME", event),
+                ("GITHUB_SHA", context.run.sha.as_str()),
+                ("GITHUB_REPOSITORY", "your-org/campaigns"),
+                ("GITHUB_RUN_ID", run_id.as_str()),
+                ("GITHUB_STEP_SUMMARY", &self.summary.display().to_string()),
+                ("FAKE_GITHUB", &self.github.dir.display().to_string()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()));
+            env.extend(github_env);
+            env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            let strings = |value: &Value, context: &Context<'_>| -> Vec<(String, String)> {
+                value
+                    .as_object()
+                    .map(|map| {
+                        map.iter()
+                            .map(|(k, v)| {
+                                // Numbers and booleans are strings to an action's inputs.
+                                let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                                (k.clone(), self.substitute(&text, context))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            env.extend(strings(&workflow["env"], &context));
+            env.extend(strings(&job["env"], &context));
+            let mut ran = Vec::new();
+            let mut log = String::new();
+            for (index, step) in job["steps"]
+                .as_array()
+                .expect("the job has steps")
+                .iter()
+                .enumerate()
+            {
                 let name = step["name"].as_str().unwrap_or("(unnamed)");
-                if step.get("uses").is_some() || name == "Install herald" {
-                    continue;
-                }
-                if let Some(condition) = step["if"].as_str()
-                    && !self.condition(condition)
+                let uses = step["uses"].as_str().unwrap_or_default();
+                if name == "Install herald"
+                    || uses.starts_with("actions/checkout@")
+                    || uses.starts_with("marocchino/sticky-pull-request-comment@")
                 {
                     continue;
                 }
-                let mut step_env = job_env.clone();
-                step_env.extend(strings(&step["env"]));
-                let script = self.substitute(step["run"].as_str().expect("a run step"));
-                self.shell(
+                if let Some(condition) = step["if"].as_str()
+                    && !self.condition(condition, &context)
+                {
+                    continue;
+                }
+                ran.push(name.to_owned());
+                let with = strings(&step["with"], &context);
+                let with: BTreeMap<String, String> = with.into_iter().collect();
+                if let Some(kind) = uses.split_once('@').map(|(action, _)| action) {
+                    self.artifact_step(kind, &with, context.run.id);
+                    continue;
+                }
+                let mut step_env = env.clone();
+                step_env.extend(strings(&step["env"], &context));
+                let output_file = self
+                    .github
+                    .dir
+                    .join(format!("output-{}-{job_name}-{index}", context.run.id));
+                std::fs::write(&output_file, "").expect("GITHUB_OUTPUT");
+                step_env.insert(
+                    "GITHUB_OUTPUT".to_owned(),
+                    output_file.display().to_string(),
+                );
+                let script = self.substitute(step["run"].as_str().expect("a run step"), &context);
+                let (stdout, stderr) = self.shell(
                     &script,
                     &step_env,
                     &format!("job {job_name}, step {name:?}"),
                 );
-                ran.push(name.to_owned());
+                log.push_str(&stdout);
+                log.push_str(&stderr);
+                let written = std::fs::read_to_string(&output_file).expect("GITHUB_OUTPUT");
+                let step_outputs: BTreeMap<String, String> = written
+                    .lines()
+                    .filter_map(|line| line.split_once('='))
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect();
+                if let Some(id) = step["id"].as_str() {
+                    context.steps.insert(id.to_owned(), step_outputs);
+                }
             }
+            outputs = strings(&job["outputs"], &context).into_iter().collect();
+            run.ran.extend(ran);
+            run.log.push_str(&log);
         }
-        ran
+        run.outputs.insert(job_name.to_owned(), outputs);
+    }
+
+    /// `actions/upload-artifact` and `actions/download-artifact`, against [`GitHub`]'s store.
+    fn artifact_step(&self, action: &str, with: &BTreeMap<String, String>, run: u64) {
+        let name = &with["name"];
+        let store = self.github.artifact(run, name);
+        match action {
+            "actions/upload-artifact" => {
+                let path = self.work.join(&with["path"]);
+                if !path.is_file() {
+                    assert_ne!(
+                        with.get("if-no-files-found").map(String::as_str),
+                        Some("error"),
+                        "no {} to upload as {name}",
+                        path.display()
+                    );
+                    return;
+                }
+                assert!(
+                    with["retention-days"]
+                        .parse::<u32>()
+                        .is_ok_and(|days| days <= 30),
+                    "a plan artifact (phones and messages) is kept a short while"
+                );
+                std::fs::create_dir_all(&store).expect("a directory");
+                let file = path.file_name().expect("a file name");
+                std::fs::copy(&path, store.join(file)).expect("uploaded");
+            }
+            "actions/download-artifact" => {
+                let into = self.work.join(with.get("path").map_or(".", String::as_str));
+                std::fs::create_dir_all(&into).expect("a directory");
+                for entry in std::fs::read_dir(&store).expect("the artifact exists") {
+                    let entry = entry.expect("an entry");
+                    std::fs::copy(entry.path(), into.join(entry.file_name())).expect("downloaded");
+                }
+            }
+            other => panic!("docs/ci.md uses the action {other}, which this test cannot play"),
+        }
+    }
+}
+
+/// A job's `needs`, one name or a list.
+fn needs(job: &Value) -> Vec<String> {
+    match &job["needs"] {
+        Value::String(one) => vec![one.clone()],
+        Value::Array(many) => many
+            .iter()
+            .filter_map(|n| n.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
 impl Runner {
     /// Runs `script` as GitHub's and GitLab's bash shells do (stop at the first failure);
-    /// asserts it succeeds and returns its standard output.
-    fn shell(&self, script: &str, env: &BTreeMap<String, String>, what: &str) -> String {
+    /// asserts it succeeds and returns its standard output and error.
+    fn shell(&self, script: &str, env: &BTreeMap<String, String>, what: &str) -> (String, String) {
         let output = Command::new("bash")
             .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", script])
             .current_dir(&self.work)
@@ -153,13 +517,13 @@ impl Runner {
             .output()
             .expect("bash runs");
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
         assert!(
             output.status.success(),
-            "{what} failed ({})\nstdout:\n{stdout}\nstderr:\n{}",
+            "{what} failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
             output.status,
-            String::from_utf8_lossy(&output.stderr)
         );
-        stdout
+        (stdout, stderr)
     }
 
     /// Runs a GitLab job's `script` lines (not its `before_script`, the install) with the
@@ -179,6 +543,7 @@ impl Runner {
             .map(|line| line.as_str().expect("script lines are strings"))
             .collect();
         self.shell(&lines.join("\n"), &env, &format!("GitLab job {job}"))
+            .0
     }
 }
 
@@ -270,9 +635,11 @@ impl Pipeline {
         let herald_dir = Path::new(env!("CARGO_BIN_EXE_herald"))
             .parent()
             .expect("the binary's directory");
+        let github = GitHub::new(scratch.path().join("github"));
         let path = format!(
-            "{}:{}",
+            "{}:{}:{}",
             herald_dir.display(),
+            github.dir.join("bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );
         let temp = scratch.path().display().to_string();
@@ -292,6 +659,7 @@ impl Pipeline {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect(),
             summary,
+            github,
         };
         Pipeline {
             emulator,
@@ -319,77 +687,172 @@ impl Pipeline {
             .expect("herald runs")
     }
 
-    /// A branch that adds a tester to the `testers` audience (whom `feedback-flow`, due now,
-    /// messages).
-    fn branch_adding_a_tester(&self) {
+    /// A branch from main, `name`, that adds a tester to the `testers` audience (whom
+    /// `feedback-flow`, due now, messages): after the last tester for `add-a-tester`, before
+    /// the first for any other branch, so that two such branches merge cleanly. Returns the
+    /// branch's head commit.
+    fn branch_adding(&self, name: &str, phone: &str) -> String {
         let work = self.work();
-        git(work, &["checkout", "-q", "-b", "add-a-tester"]);
+        git(work, &["checkout", "-q", "main"]);
+        git(work, &["checkout", "-q", "-b", name]);
         let audiences = work.join("campaigns/audiences.yaml");
         let text = std::fs::read_to_string(&audiences).expect("audiences.yaml");
-        let tester =
+        let john = r#"      - {phone: "+919019486731", first_name: john, invoice_no: "12345"}"#;
+        let jahnavi =
             r#"      - {phone: "+919178921978", first_name: jahnavi, invoice_no: "12346"}"#;
-        assert!(text.contains(tester));
-        let added = format!(
-            "{tester}\n      - {{phone: \"+919999900001\", first_name: zed, invoice_no: \"40099\"}}"
-        );
-        std::fs::write(&audiences, text.replacen(tester, &added, 1)).expect("written");
+        assert!(text.contains(john) && text.contains(jahnavi));
+        let tester =
+            format!(r#"      - {{phone: "{phone}", first_name: zed, invoice_no: "40099"}}"#);
+        let text = match name {
+            "add-a-tester" => text.replacen(jahnavi, &format!("{jahnavi}\n{tester}"), 1),
+            _ => text.replacen(john, &format!("{tester}\n{john}"), 1),
+        };
+        std::fs::write(&audiences, text).expect("written");
         git(
             work,
-            &["commit", "-q", "--no-gpg-sign", "-am", "add a tester"],
+            &[
+                "commit",
+                "-q",
+                "--no-gpg-sign",
+                "-am",
+                &format!("{name}: add a tester"),
+            ],
         );
+        git(work, &["rev-parse", "HEAD"]).trim().to_owned()
     }
 
-    fn merge(&self) {
-        git(self.work(), &["checkout", "-q", "main"]);
-        git(self.work(), &["merge", "-q", "--ff-only", "add-a-tester"]);
+    fn branch_adding_a_tester(&self) -> String {
+        self.branch_adding("add-a-tester", NEW_TESTER)
     }
 
-    /// The sends since `before`, which must be exactly one: to the new tester.
-    fn only_the_new_tester_since(&self, before: &[String]) -> Vec<String> {
+    /// Merges `branch` into main as GitHub's button does: `how` is "merge" (a merge commit)
+    /// or "squash"; says which pull request the new commit came from; returns it.
+    fn merge(&self, branch: &str, how: &str, pull_request: u64, head: &str) -> String {
+        let work = self.work();
+        git(work, &["checkout", "-q", "main"]);
+        let message = format!("{branch} (#{pull_request})");
+        match how {
+            "merge" => git(
+                work,
+                &[
+                    "merge",
+                    "-q",
+                    "--no-ff",
+                    "--no-gpg-sign",
+                    "-m",
+                    &message,
+                    branch,
+                ],
+            ),
+            "squash" => {
+                git(work, &["merge", "-q", "--squash", branch]);
+                git(work, &["commit", "-q", "--no-gpg-sign", "-m", &message])
+            }
+            other => panic!("no merge method {other}"),
+        };
+        let commit = git(work, &["rev-parse", "HEAD"]).trim().to_owned();
+        self.runner.github.merged(&commit, pull_request, head);
+        commit
+    }
+
+    /// The sends since `before`, which must be exactly one: to `phone`.
+    fn only_since(&self, before: &[String], phone: &str) -> Vec<String> {
         let now = self.emulator.sends();
         let new = &now[before.len()..];
-        assert_eq!(new.len(), 1, "only the new tester is messaged: {new:?}");
-        assert!(new[0].contains("+919999900001"), "{new:?}");
+        assert_eq!(new.len(), 1, "only {phone} is messaged: {new:?}");
+        assert!(new[0].contains(phone), "{new:?}");
         now
+    }
+
+    fn only_the_new_tester_since(&self, before: &[String]) -> Vec<String> {
+        self.only_since(before, NEW_TESTER)
+    }
+
+    /// The requests a plan file sends (path and body), read with `herald show --format json`
+    /// as docs/ci.md says to read a plan file, in the emulator's `path body` form.
+    fn sends_in(&self, plan: &Path) -> Vec<(String, Value)> {
+        let output = Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(["show", &plan.display().to_string(), "--format", "json"])
+            .output()
+            .expect("herald runs");
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        let plan: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        plan["campaigns"]
+            .as_array()
+            .expect("campaigns")
+            .iter()
+            .flat_map(|c| c["actions"].as_array().cloned().unwrap_or_default())
+            .filter(|a| a["sends"] == Value::Bool(true))
+            .map(|a| {
+                let path = a["request"]["path"].as_str().expect("a path").to_owned();
+                (path, a["request"]["body"].clone())
+            })
+            .collect()
+    }
+
+    /// The requests the emulator received after the first `before`, as (path, body).
+    fn received_since(&self, before: usize) -> Vec<(String, Value)> {
+        self.emulator.sends()[before..]
+            .iter()
+            .map(|send| {
+                let (path, body) = send.split_once(' ').expect("path body");
+                (
+                    path.to_owned(),
+                    serde_json::from_str(body).expect("a JSON body"),
+                )
+            })
+            .collect()
+    }
+
+    /// Once, as docs/ci.md says: the review job's role may read the state, and nothing more.
+    fn grant_read_to_reviews(&self) {
+        let owner = self.runner.env["TEST_STATE_URL"].clone();
+        let granted = self.herald_as(&owner, &["state", "grant-read", &self.review_role]);
+        assert_eq!(granted.status.code(), Some(0), "{granted:?}");
     }
 }
 
+/// The phone the pull request under test adds.
+const NEW_TESTER: &str = "+919999900001";
+
+const REVIEW: &str = ".github/workflows/herald-review.yml";
+const APPLY: &str = ".github/workflows/herald-apply.yml";
+const SCHEDULE: &str = ".github/workflows/herald-schedule.yml";
+const ON_MERGE: &str = ".github/workflows/herald-apply-on-merge.yml";
+
+/// The file name `gh run list --workflow` knows a workflow by.
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
 #[test]
-fn the_documented_github_workflows_review_merge_and_apply() {
+fn the_documented_github_workflows_apply_the_reviewed_plan() {
     let files = documented_files();
-    let review = &files[".github/workflows/herald-review.yml"];
-    let apply = &files[".github/workflows/herald-apply.yml"];
-    assert_eq!(
-        apply["concurrency"]["cancel-in-progress"],
-        Value::Bool(false),
-        "an apply is never cancelled while it sends"
-    );
-    assert!(apply["concurrency"]["group"].is_string());
-    assert_eq!(apply["on"]["schedule"][0]["cron"], "*/15 * * * *");
+    let (review, apply, schedule) = (&files[REVIEW], &files[APPLY], &files[SCHEDULE]);
+    for workflow in [apply, schedule] {
+        assert_eq!(
+            workflow["concurrency"]["cancel-in-progress"],
+            Value::Bool(false),
+            "an apply is never cancelled while it sends"
+        );
+        assert_eq!(
+            workflow["concurrency"]["group"], "herald-apply",
+            "one group for all applies"
+        );
+    }
+    assert_eq!(schedule["on"]["schedule"][0]["cron"], "*/15 * * * *");
     let pipeline = Pipeline::new();
     let (runner, work) = (&pipeline.runner, pipeline.work());
-    let summary = runner.summary.display().to_string();
-    let github = [
-        ("GITHUB_ACTIONS", "true"),
-        ("GITHUB_STEP_SUMMARY", summary.as_str()),
-    ];
 
-    // The first apply on main sends what is due.
-    let ran = runner.run(
-        apply,
-        &[&github[..], &[("GITHUB_EVENT_NAME", "push")]].concat(),
-    );
-    assert_eq!(ran, ["Plan", "Apply exactly that plan"]);
+    // The first scheduled run on main sends what is due.
+    let run = runner.run(schedule, file_name(SCHEDULE), "schedule", &[]);
+    assert_eq!(run.ran, ["Plan", "Apply exactly that plan"]);
     let first = pipeline.emulator.sends();
     assert!(!first.is_empty(), "the first apply sends what is due");
-
-    // Once, as docs/ci.md says: the review job's role may read the state, and nothing more.
-    let owner = runner.env["TEST_STATE_URL"].clone();
-    let granted = pipeline.herald_as(&owner, &["state", "grant-read", &pipeline.review_role]);
-    assert_eq!(granted.status.code(), Some(0), "{granted:?}");
+    pipeline.grant_read_to_reviews();
 
     // A pull request adds a tester: the review shows it and sends nothing.
-    pipeline.branch_adding_a_tester();
+    let head = pipeline.branch_adding_a_tester();
     // Its files could try to apply with the review's state URL: refused, nothing sent.
     let review_url = runner.env["TEST_REVIEW_STATE_URL"].clone();
     let refused = pipeline.herald_as(&review_url, &["apply", "--auto-approve"]);
@@ -400,17 +863,19 @@ fn the_documented_github_workflows_review_merge_and_apply() {
     );
     assert_eq!(pipeline.emulator.sends(), first);
     std::fs::write(&runner.summary, "").expect("summary reset");
-    let pull_request = [
-        ("GITHUB_EVENT_NAME", "pull_request"),
-        ("GITHUB_BASE_REF", "main"),
-    ];
-    let ran = runner.run(review, &[&github[..], &pull_request[..]].concat());
+    let reviewed = runner.run(
+        review,
+        file_name(REVIEW),
+        "pull_request",
+        &[("GITHUB_BASE_REF", "main")],
+    );
     assert_eq!(
-        ran,
+        reviewed.ran,
         [
             "Validate",
             "Diff the rendered messages",
-            "Plan against production state"
+            "Plan against production state",
+            "Keep the plan for the merge"
         ]
     );
     assert_eq!(
@@ -431,21 +896,170 @@ fn the_documented_github_workflows_review_merge_and_apply() {
     );
     let page = std::fs::read_to_string(&runner.summary).expect("the step summary");
     assert!(page.contains("### herald diff") && page.contains("### herald plan"));
+    let artifact = runner
+        .github
+        .artifact(reviewed.id, &format!("herald-plan-{head}"))
+        .join("herald.plan");
+    let reviewed_sends = pipeline.sends_in(&artifact);
+    assert_eq!(
+        reviewed_sends.len(),
+        1,
+        "the plan sends to the new tester: {reviewed_sends:?}"
+    );
 
-    // Merged: the push to main applies exactly the new delivery.
-    pipeline.merge();
+    // Merged with a merge commit: the push applies the reviewed plan, exactly.
     std::fs::remove_file(work.join("comment.md")).expect("removed");
-    runner.run(
-        apply,
-        &[&github[..], &[("GITHUB_EVENT_NAME", "push")]].concat(),
+    std::fs::remove_file(work.join("herald.plan")).expect("removed");
+    pipeline.merge("add-a-tester", "merge", 7, &head);
+    let merged = runner.run(apply, file_name(APPLY), "push", &[]);
+    assert_eq!(
+        merged.ran,
+        ["Download the reviewed plan", "Apply the reviewed plan"]
+    );
+    assert!(merged.waiting.is_empty(), "nothing waits for approval");
+    assert_eq!(
+        pipeline.received_since(first.len()),
+        reviewed_sends,
+        "the emulator received exactly the reviewed plan's messages"
     );
     let after_merge = pipeline.only_the_new_tester_since(&first);
+    assert_eq!(runner.github.comments(7), "", "nothing to review again");
 
     // The scheduled run a quarter of an hour later finds nothing new.
-    runner.run(
-        apply,
-        &[&github[..], &[("GITHUB_EVENT_NAME", "schedule")]].concat(),
+    runner.run(schedule, file_name(SCHEDULE), "schedule", &[]);
+    assert_eq!(
+        pipeline.emulator.sends(),
+        after_merge,
+        "nobody is messaged twice"
     );
+}
+
+#[test]
+fn a_stale_reviewed_plan_is_not_applied_but_planned_again_for_approval() {
+    let files = documented_files();
+    let (review, apply, schedule) = (&files[REVIEW], &files[APPLY], &files[SCHEDULE]);
+    let pipeline = Pipeline::new();
+    let (runner, work) = (&pipeline.runner, pipeline.work());
+    runner.run(schedule, file_name(SCHEDULE), "schedule", &[]);
+    let first = pipeline.emulator.sends();
+    pipeline.grant_read_to_reviews();
+    let base = [("GITHUB_BASE_REF", "main")];
+
+    // Two pull requests, each adding a tester, each reviewed against main as it is.
+    let head = pipeline.branch_adding_a_tester();
+    let reviewed = runner.run(review, file_name(REVIEW), "pull_request", &base);
+    let stale_plan = runner
+        .github
+        .artifact(reviewed.id, &format!("herald-plan-{head}"))
+        .join("herald.plan");
+    assert!(stale_plan.is_file());
+    let other = "+919999900002";
+    let other_head = pipeline.branch_adding("add-another-tester", other);
+    runner.run(review, file_name(REVIEW), "pull_request", &base);
+
+    // The second is merged and applied first: the state moved, and so did main's files.
+    pipeline.merge("add-another-tester", "merge", 8, &other_head);
+    runner.run(apply, file_name(APPLY), "push", &[]);
+    let applied = pipeline.only_since(&first, other);
+
+    // The first, squashed: its reviewed plan is refused as stale (exit 3), nothing is sent, and
+    // the job plans again, posts that plan on the pull request and waits for approval.
+    pipeline.merge("add-a-tester", "squash", 7, &head);
+    std::fs::write(&runner.summary, "").expect("summary reset");
+    let mut merged = runner.run(apply, file_name(APPLY), "push", &[]);
+    assert_eq!(
+        merged.ran,
+        [
+            "Download the reviewed plan",
+            "Apply the reviewed plan",
+            "Plan again for review",
+            "Keep the new plan for approval"
+        ]
+    );
+    assert!(
+        merged
+            .log
+            .contains("error: the project changed since this plan was made"),
+        "{}",
+        merged.log
+    );
+    assert_eq!(merged.waiting, ["apply-replanned"]);
+    assert_eq!(
+        pipeline.emulator.sends(),
+        applied,
+        "nothing unreviewed is sent"
+    );
+    let comment = runner.github.comments(7);
+    assert!(
+        comment.starts_with("### herald: the reviewed plan was not applied"),
+        "{comment}"
+    );
+    assert!(comment.contains("### herald plan"), "{comment}");
+    assert!(
+        !comment.contains("9999900001") && !comment.contains("zed"),
+        "the comment is redacted: {comment}"
+    );
+    assert_eq!(
+        runner.github.comments(8),
+        "",
+        "only the stale pull request hears"
+    );
+    let page = std::fs::read_to_string(&runner.summary).expect("the step summary");
+    assert!(page.contains("### herald plan"), "{page}");
+    let new_plan = runner
+        .github
+        .artifact(merged.id, &format!("herald-plan-{}", merged.sha))
+        .join("herald.plan");
+    let new_sends = pipeline.sends_in(&new_plan);
+    assert_eq!(
+        new_sends.len(),
+        1,
+        "the new plan sends to the new tester: {new_sends:?}"
+    );
+
+    // A reviewer approves: exactly the new plan is applied.
+    std::fs::remove_file(work.join("herald.plan")).expect("removed");
+    runner.approve(apply, &mut merged, &[]);
+    assert_eq!(
+        merged.ran.last().map(String::as_str),
+        Some("Apply the approved plan")
+    );
+    assert_eq!(pipeline.received_since(applied.len()), new_sends);
+    let after = pipeline.only_the_new_tester_since(&applied);
+    runner.run(schedule, file_name(SCHEDULE), "schedule", &[]);
+    assert_eq!(pipeline.emulator.sends(), after, "nobody is messaged twice");
+}
+
+#[test]
+fn the_documented_apply_on_merge_workflow_applies_what_main_plans() {
+    let files = documented_files();
+    let (review, on_merge) = (&files[REVIEW], &files[ON_MERGE]);
+    assert_eq!(
+        on_merge["concurrency"]["cancel-in-progress"],
+        Value::Bool(false),
+        "an apply is never cancelled while it sends"
+    );
+    assert_eq!(on_merge["on"]["schedule"][0]["cron"], "*/15 * * * *");
+    let pipeline = Pipeline::new();
+    let runner = &pipeline.runner;
+    let run = runner.run(on_merge, file_name(ON_MERGE), "push", &[]);
+    assert_eq!(run.ran, ["Plan", "Apply exactly that plan"]);
+    let first = pipeline.emulator.sends();
+    assert!(!first.is_empty(), "the first apply sends what is due");
+    pipeline.grant_read_to_reviews();
+    let head = pipeline.branch_adding_a_tester();
+    runner.run(
+        review,
+        file_name(REVIEW),
+        "pull_request",
+        &[("GITHUB_BASE_REF", "main")],
+    );
+    assert_eq!(pipeline.emulator.sends(), first, "a review sends nothing");
+    pipeline.merge("add-a-tester", "merge", 7, &head);
+    let merged = runner.run(on_merge, file_name(ON_MERGE), "push", &[]);
+    assert_eq!(merged.ran, ["Plan", "Apply exactly that plan"]);
+    let after_merge = pipeline.only_the_new_tester_since(&first);
+    runner.run(on_merge, file_name(ON_MERGE), "schedule", &[]);
     assert_eq!(
         pipeline.emulator.sends(),
         after_merge,
@@ -501,7 +1115,8 @@ fn the_documented_gitlab_pipeline_reviews_a_fork_and_applies_once() {
     assert_eq!(pipeline.emulator.sends(), first, "a review sends nothing");
 
     // Merged, then the schedule: one new delivery, then none.
-    pipeline.merge();
+    git(work, &["checkout", "-q", "main"]);
+    git(work, &["merge", "-q", "--ff-only", "add-a-tester"]);
     runner.run_gitlab_job(
         pipeline_file,
         "apply",
