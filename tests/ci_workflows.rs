@@ -21,7 +21,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use herald::diagnostic::SourceText;
-use herald::emulator::{self, BUILTIN_API_KEY, Running, Seed};
+use herald::emulator::{self, BUILTIN_API_KEY, Faults, Running, Seed};
 use herald::load::yaml;
 use plan_support::{Project, git};
 use serde_json::Value;
@@ -1028,6 +1028,114 @@ fn a_stale_reviewed_plan_is_not_applied_but_planned_again_for_approval() {
     let after = pipeline.only_the_new_tester_since(&applied);
     runner.run(schedule, file_name(SCHEDULE), "schedule", &[]);
     assert_eq!(pipeline.emulator.sends(), after, "nobody is messaged twice");
+}
+
+#[test]
+fn a_reviewed_plan_goes_stale_when_the_state_moves_before_the_merge() {
+    let files = documented_files();
+    let (review, apply, schedule) = (&files[REVIEW], &files[APPLY], &files[SCHEDULE]);
+    let pipeline = Pipeline::new();
+    let runner = &pipeline.runner;
+    // Engati fails every send of the first apply: the state records them failed.
+    let owner = runner.env["TEST_STATE_URL"].clone();
+    pipeline.emulator.running.set_faults(Faults {
+        server_error: 1.0,
+        spare_reads: true,
+        ..Faults::default()
+    });
+    let failed = pipeline.herald_as(&owner, &["apply", "--auto-approve"]);
+    assert_eq!(failed.status.code(), Some(1), "{failed:?}");
+    pipeline.emulator.running.set_faults(Faults::default());
+    pipeline.grant_read_to_reviews();
+
+    // The pull request is reviewed: its plan retries them and messages the new tester.
+    let head = pipeline.branch_adding_a_tester();
+    let reviewed = runner.run(
+        review,
+        file_name(REVIEW),
+        "pull_request",
+        &[("GITHUB_BASE_REF", "main")],
+    );
+    let reviewed_plan = runner
+        .github
+        .artifact(reviewed.id, &format!("herald-plan-{head}"))
+        .join("herald.plan");
+    let reviewed_sends = pipeline.sends_in(&reviewed_plan);
+    assert!(reviewed_sends.len() > 1, "{reviewed_sends:?}");
+
+    // Before the merge, a scheduled run on main sends the retries: the state moved.
+    git(pipeline.work(), &["checkout", "-q", "main"]);
+    runner.run(schedule, file_name(SCHEDULE), "schedule", &[]);
+    let retried = pipeline.emulator.sends();
+    assert_eq!(
+        retried.len(),
+        reviewed_sends.len() - 1,
+        "the retries went out"
+    );
+
+    // Merged: the files are the reviewed ones, the state is not; nothing is sent until the
+    // new plan, which sends to the new tester alone, is approved.
+    pipeline.merge("add-a-tester", "squash", 7, &head);
+    let mut merged = runner.run(apply, file_name(APPLY), "push", &[]);
+    assert!(
+        merged
+            .log
+            .contains("error: the state changed since this plan was made"),
+        "{}",
+        merged.log
+    );
+    assert_eq!(merged.waiting, ["apply-replanned"]);
+    assert_eq!(
+        pipeline.emulator.sends(),
+        retried,
+        "nothing unreviewed is sent"
+    );
+    let comment = runner.github.comments(7);
+    assert!(
+        comment.contains("the reviewed plan was not applied"),
+        "{comment}"
+    );
+    std::fs::remove_file(pipeline.work().join("herald.plan")).expect("removed");
+    runner.approve(apply, &mut merged, &[]);
+    pipeline.only_the_new_tester_since(&retried);
+}
+
+#[test]
+fn a_push_without_a_reviewed_plan_is_planned_and_waits_for_approval() {
+    let files = documented_files();
+    let (apply, schedule) = (&files[APPLY], &files[SCHEDULE]);
+    let pipeline = Pipeline::new();
+    let (runner, work) = (&pipeline.runner, pipeline.work());
+    runner.run(schedule, file_name(SCHEDULE), "schedule", &[]);
+    let first = pipeline.emulator.sends();
+
+    // Someone pushes to main directly: no pull request, no review, no plan kept.
+    pipeline.branch_adding_a_tester();
+    git(work, &["checkout", "-q", "main"]);
+    git(work, &["merge", "-q", "--ff-only", "add-a-tester"]);
+    let mut pushed = runner.run(apply, file_name(APPLY), "push", &[]);
+    assert_eq!(
+        pushed.ran,
+        [
+            "Download the reviewed plan",
+            "Plan again for review",
+            "Keep the new plan for approval"
+        ]
+    );
+    assert!(
+        pushed.log.contains("::warning::no reviewed plan for"),
+        "{}",
+        pushed.log
+    );
+    assert_eq!(pushed.waiting, ["apply-replanned"]);
+    assert_eq!(
+        pipeline.emulator.sends(),
+        first,
+        "nothing unreviewed is sent"
+    );
+    std::fs::remove_file(work.join("herald.plan")).expect("removed");
+    runner.approve(apply, &mut pushed, &[]);
+    pipeline.only_the_new_tester_since(&first);
 }
 
 #[test]
