@@ -527,24 +527,268 @@ impl Runner {
     }
 
     /// Runs a GitLab job's `script` lines (not its `before_script`, the install) with the
-    /// pipeline's `variables` and these; returns what they printed.
-    fn run_gitlab_job(&self, pipeline: &Value, job: &str, extra: &[(&str, &str)]) -> String {
+    /// pipeline's `variables` and these, as GitLab's bash does (one shell, stop at the first
+    /// failure); asserts it succeeds, or fails with an exit code its `allow_failure` allows.
+    /// Returns what it printed and its exit code.
+    fn run_gitlab_job(&self, pipeline: &Value, job: &str, extra: &[(&str, &str)]) -> (String, i32) {
         let mut env = self.env.clone();
         if let Some(variables) = pipeline["variables"].as_object() {
             for (k, v) in variables {
                 env.insert(k.clone(), v.as_str().unwrap_or_default().to_owned());
             }
         }
+        let sha = git(&self.work, &["rev-parse", "HEAD"]).trim().to_owned();
+        env.insert("CI_COMMIT_SHA".to_owned(), sha);
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let lines: Vec<&str> = pipeline[job]["script"]
             .as_array()
             .unwrap_or_else(|| panic!("job {job} has a script"))
             .iter()
-            .map(|line| line.as_str().expect("script lines are strings"))
+            .map(|line| {
+                line.as_str()
+                    .unwrap_or_else(|| panic!("job {job}: a script line is not a string: {line}"))
+            })
             .collect();
-        self.shell(&lines.join("\n"), &env, &format!("GitLab job {job}"))
-            .0
+        let output = Command::new("bash")
+            .args([
+                "--noprofile",
+                "--norc",
+                "-eo",
+                "pipefail",
+                "-c",
+                &lines.join("\n"),
+            ])
+            .current_dir(&self.work)
+            .env_clear()
+            .envs(&env)
+            .output()
+            .expect("bash runs");
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let code = output.status.code().unwrap_or(-1);
+        let allowed: Vec<i64> = pipeline[job]["allow_failure"]["exit_codes"]
+            .as_array()
+            .map(|codes| codes.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default();
+        assert!(
+            code == 0 || allowed.contains(&i64::from(code)),
+            "GitLab job {job} failed ({})\n{printed}",
+            output.status
+        );
+        (printed, code)
     }
+}
+
+/// GitLab's API as the documented apply job calls it, on loopback: the merge request a commit
+/// came from, a merge request's job artifacts by ref, and notes. Calls without the token are
+/// refused, as GitLab refuses them.
+struct GitLab {
+    url: String,
+    state: Arc<std::sync::Mutex<GitLabState>>,
+}
+
+#[derive(Default)]
+struct GitLabState {
+    /// Commit on main → (merge request iid, its head commit).
+    merged: BTreeMap<String, (u64, String)>,
+    /// (ref, path) → the file a review job kept.
+    artifacts: BTreeMap<(String, String), Vec<u8>>,
+    /// Merge request iid → the notes posted, in order.
+    notes: BTreeMap<u64, Vec<String>>,
+}
+
+const GITLAB_TOKEN: &str = "glpat-test-token";
+const GITLAB_PROJECT: &str = "42";
+
+impl GitLab {
+    fn start() -> GitLab {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let url = format!(
+            "http://{}/api/v4",
+            listener.local_addr().expect("an address")
+        );
+        let state = Arc::new(std::sync::Mutex::new(GitLabState::default()));
+        let serving = state.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let _ = GitLab::answer(stream, &serving);
+            }
+        });
+        GitLab { url, state }
+    }
+
+    fn answer(
+        mut stream: std::net::TcpStream,
+        state: &std::sync::Mutex<GitLabState>,
+    ) -> std::io::Result<()> {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let mut parts = line.split_whitespace();
+        let (method, target) = (
+            parts.next().unwrap_or_default().to_owned(),
+            parts.next().unwrap_or_default().to_owned(),
+        );
+        let (mut length, mut token) = (0usize, None);
+        loop {
+            let mut header = String::new();
+            reader.read_line(&mut header)?;
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            let (name, value) = header.split_once(':').unwrap_or((header, ""));
+            match name.to_ascii_lowercase().as_str() {
+                "content-length" => length = value.trim().parse().unwrap_or(0),
+                "private-token" => token = Some(value.trim().to_owned()),
+                _ => {}
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        let (status, answer): (u16, Vec<u8>) = if token.as_deref() != Some(GITLAB_TOKEN) {
+            (401, br#"{"message":"401 Unauthorized"}"#.to_vec())
+        } else {
+            GitLab::route(
+                &method,
+                &target,
+                &body,
+                &mut state.lock().expect("the state"),
+            )
+        };
+        write!(
+            stream,
+            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
+            answer.len()
+        )?;
+        stream.write_all(&answer)
+    }
+
+    fn route(method: &str, target: &str, body: &[u8], state: &mut GitLabState) -> (u16, Vec<u8>) {
+        let not_found = (404, br#"{"message":"404 Not Found"}"#.to_vec());
+        let prefix = format!("/api/v4/projects/{GITLAB_PROJECT}/");
+        let Some(path) = target.strip_prefix(&prefix) else {
+            return not_found;
+        };
+        let segments: Vec<&str> = path.split('/').collect();
+        match (method, segments.as_slice()) {
+            ("GET", ["repository", "commits", sha, "merge_requests"]) => {
+                let found = state.merged.get(*sha).map(
+                    |(iid, head)| serde_json::json!([{"iid": iid, "sha": head, "state": "merged"}]),
+                );
+                (
+                    200,
+                    found
+                        .unwrap_or(serde_json::json!([]))
+                        .to_string()
+                        .into_bytes(),
+                )
+            }
+            ("GET", ["jobs", "artifacts", reference, "raw", file]) => {
+                let (file, query) = file.split_once('?').unwrap_or((file, ""));
+                if query != "job=review" {
+                    return not_found;
+                }
+                let reference = reference.replace("%2F", "/");
+                match state.artifacts.get(&(reference, (*file).to_owned())) {
+                    Some(bytes) => (200, bytes.clone()),
+                    None => not_found,
+                }
+            }
+            ("POST", ["merge_requests", iid, "notes"]) => {
+                let form = String::from_utf8_lossy(body);
+                let Some(note) = form.strip_prefix("body=") else {
+                    return (400, br#"{"message":"body is missing"}"#.to_vec());
+                };
+                let Ok(iid) = iid.parse::<u64>() else {
+                    return not_found;
+                };
+                state
+                    .notes
+                    .entry(iid)
+                    .or_default()
+                    .push(percent_decode(note));
+                (201, br#"{"id":1}"#.to_vec())
+            }
+            _ => not_found,
+        }
+    }
+
+    /// The variables a GitLab job gets to reach this API.
+    fn variables(&self) -> [(&str, &str); 3] {
+        [
+            ("CI_API_V4_URL", self.url.as_str()),
+            ("CI_PROJECT_ID", GITLAB_PROJECT),
+            ("HERALD_GITLAB_TOKEN", GITLAB_TOKEN),
+        ]
+    }
+
+    /// Keeps the review job's artifacts (its `artifacts: paths`, `prefix*suffix` globs) for
+    /// merge request `iid`, as GitLab keeps them by the merge request's ref.
+    fn keep_review_artifacts(&self, pipeline: &Value, work: &Path, iid: u64) {
+        let globs = pipeline["review"]["artifacts"]["paths"]
+            .as_array()
+            .expect("paths");
+        let mut state = self.state.lock().expect("the state");
+        for glob in globs.iter().filter_map(Value::as_str) {
+            let (prefix, suffix) = glob.split_once('*').unwrap_or((glob, ""));
+            for entry in std::fs::read_dir(work).expect("the checkout") {
+                let name = entry
+                    .expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned();
+                if name.starts_with(prefix) && name.ends_with(suffix) {
+                    let bytes = std::fs::read(work.join(&name)).expect("the artifact");
+                    state
+                        .artifacts
+                        .insert((format!("refs/merge-requests/{iid}/head"), name), bytes);
+                }
+            }
+        }
+    }
+
+    fn merged(&self, commit: &str, iid: u64, head: &str) {
+        let mut state = self.state.lock().expect("the state");
+        state
+            .merged
+            .insert(commit.to_owned(), (iid, head.to_owned()));
+    }
+
+    fn notes(&self, iid: u64) -> Vec<String> {
+        let state = self.state.lock().expect("the state");
+        state.notes.get(&iid).cloned().unwrap_or_default()
+    }
+}
+
+/// `application/x-www-form-urlencoded` text, decoded.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                out.push(u8::from_str_radix(hex, 16).expect("a percent escape"));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            other => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).expect("UTF-8")
 }
 
 /// The emulator on a runtime of its own.
@@ -1175,33 +1419,39 @@ fn the_documented_apply_on_merge_workflow_applies_what_main_plans() {
     );
 }
 
+/// The variables of a GitLab pipeline for a push to main.
+const GITLAB_ON_MAIN: [(&str, &str); 3] = [
+    ("CI_PIPELINE_SOURCE", "push"),
+    ("CI_COMMIT_BRANCH", "main"),
+    ("CI_DEFAULT_BRANCH", "main"),
+];
+
 #[test]
-fn the_documented_gitlab_pipeline_reviews_a_fork_and_applies_once() {
+fn the_documented_gitlab_pipeline_reviews_a_fork_and_plans_an_unreviewed_merge_again() {
     let files = documented_files();
     let pipeline_file = &files[".gitlab-ci.yml"];
-    assert_eq!(pipeline_file["apply"]["resource_group"], "herald-apply");
+    for job in ["apply", "apply-replanned", "schedule"] {
+        assert_eq!(
+            pipeline_file[job]["resource_group"], "herald-apply",
+            "{job}"
+        );
+    }
     let pipeline = Pipeline::new();
+    let gitlab = GitLab::start();
     let (runner, work) = (&pipeline.runner, pipeline.work());
     let secrets = [
         ("ENGATI_API_KEY", BUILTIN_API_KEY),
         ("HERALD_STATE_URL", runner.env["TEST_STATE_URL"].as_str()),
     ];
-    let on_main = [
-        ("CI_PIPELINE_SOURCE", "push"),
-        ("CI_COMMIT_BRANCH", "main"),
-        ("CI_DEFAULT_BRANCH", "main"),
-    ];
-    runner.run_gitlab_job(
-        pipeline_file,
-        "apply",
-        &[&secrets[..], &on_main[..]].concat(),
-    );
+    let scheduled = [("CI_PIPELINE_SOURCE", "schedule")];
+    let schedule = [&secrets[..], &scheduled[..]].concat();
+    runner.run_gitlab_job(pipeline_file, "schedule", &schedule);
     let first = pipeline.emulator.sends();
     assert!(!first.is_empty(), "the first apply sends what is due");
 
-    // A merge request from a fork: no protected variables, so no plan; the diff still runs.
+    // A merge request from a fork: no variables, so no plan; the diff still runs.
     pipeline.branch_adding_a_tester();
-    let output = runner.run_gitlab_job(
+    let (output, _) = runner.run_gitlab_job(
         pipeline_file,
         "review",
         &[
@@ -1214,7 +1464,7 @@ fn the_documented_gitlab_pipeline_reviews_a_fork_and_applies_once() {
         "{output}"
     );
     assert!(
-        !output.contains("herald plan"),
+        !output.contains("Plan made"),
         "no plan without the state: {output}"
     );
     let report = std::fs::read_to_string(work.join("gl-code-quality-report.json"))
@@ -1222,26 +1472,138 @@ fn the_documented_gitlab_pipeline_reviews_a_fork_and_applies_once() {
     assert_eq!(report.trim(), "[]", "a valid project has no findings");
     assert_eq!(pipeline.emulator.sends(), first, "a review sends nothing");
 
-    // Merged, then the schedule: one new delivery, then none.
+    // Merged (a fast-forward, no reviewed plan): nothing is sent until apply-replanned runs.
     git(work, &["checkout", "-q", "main"]);
     git(work, &["merge", "-q", "--ff-only", "add-a-tester"]);
-    runner.run_gitlab_job(
-        pipeline_file,
-        "apply",
-        &[&secrets[..], &on_main[..]].concat(),
+    let on_main = [&secrets[..], &GITLAB_ON_MAIN[..], &gitlab.variables()[..]].concat();
+    let (output, code) = runner.run_gitlab_job(pipeline_file, "apply", &on_main);
+    assert_eq!(code, 3, "an allowed failure: a new plan waits\n{output}");
+    assert!(output.contains("no reviewed plan for"), "{output}");
+    assert_eq!(
+        pipeline.emulator.sends(),
+        first,
+        "nothing unreviewed is sent"
     );
+    runner.run_gitlab_job(pipeline_file, "apply-replanned", &on_main);
     let after_merge = pipeline.only_the_new_tester_since(&first);
-    let scheduled = [("CI_PIPELINE_SOURCE", "schedule")];
-    runner.run_gitlab_job(
-        pipeline_file,
-        "apply",
-        &[&secrets[..], &scheduled[..]].concat(),
-    );
+    runner.run_gitlab_job(pipeline_file, "schedule", &schedule);
     assert_eq!(
         pipeline.emulator.sends(),
         after_merge,
         "nobody is messaged twice"
     );
+}
+
+#[test]
+fn the_documented_gitlab_pipeline_applies_the_reviewed_plan_or_plans_a_stale_one_again() {
+    let files = documented_files();
+    let pipeline_file = &files[".gitlab-ci.yml"];
+    let pipeline = Pipeline::new();
+    let gitlab = GitLab::start();
+    let (runner, work) = (&pipeline.runner, pipeline.work());
+    let secrets = [
+        ("ENGATI_API_KEY", BUILTIN_API_KEY),
+        ("HERALD_STATE_URL", runner.env["TEST_STATE_URL"].as_str()),
+    ];
+    let schedule = [&secrets[..], &[("CI_PIPELINE_SOURCE", "schedule")][..]].concat();
+    runner.run_gitlab_job(pipeline_file, "schedule", &schedule);
+    let first = pipeline.emulator.sends();
+    pipeline.grant_read_to_reviews();
+    // A merge request pipeline of the project's own branch: the read-only URL, and the key
+    // for the Users API audience.
+    let review_url = runner.env["TEST_REVIEW_STATE_URL"].clone();
+    let review = [
+        ("CI_PIPELINE_SOURCE", "merge_request_event"),
+        ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main"),
+        ("HERALD_REVIEW_STATE_URL", review_url.as_str()),
+        ("ENGATI_API_KEY", BUILTIN_API_KEY),
+    ];
+    let clean = || {
+        for file in ["reviewed.plan", "herald-replan.plan", "replan.md"] {
+            let _ = std::fs::remove_file(work.join(file));
+        }
+    };
+
+    // Two merge requests, each reviewed with its plan kept.
+    let head = pipeline.branch_adding_a_tester();
+    let (output, _) = runner.run_gitlab_job(pipeline_file, "review", &review);
+    assert!(output.contains("Plan made"), "the review plans: {output}");
+    gitlab.keep_review_artifacts(pipeline_file, work, 7);
+    let other = "+919999900002";
+    let other_head = pipeline.branch_adding("add-another-tester", other);
+    runner.run_gitlab_job(pipeline_file, "review", &review);
+    gitlab.keep_review_artifacts(pipeline_file, work, 8);
+    assert_eq!(pipeline.emulator.sends(), first, "reviews send nothing");
+
+    // The second is merged (a merge commit): its reviewed plan is applied, exactly.
+    let on_main = [&secrets[..], &GITLAB_ON_MAIN[..], &gitlab.variables()[..]].concat();
+    git(work, &["checkout", "-q", "main"]);
+    git(
+        work,
+        &[
+            "merge",
+            "-q",
+            "--no-ff",
+            "--no-gpg-sign",
+            "-m",
+            "Merge !8",
+            "add-another-tester",
+        ],
+    );
+    gitlab.merged(git(work, &["rev-parse", "HEAD"]).trim(), 8, &other_head);
+    let reviewed = pipeline.sends_in(&work.join(format!("herald-plan-{other_head}.plan")));
+    clean();
+    let (output, code) = runner.run_gitlab_job(pipeline_file, "apply", &on_main);
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(
+        pipeline.received_since(first.len()),
+        reviewed,
+        "exactly the reviewed plan"
+    );
+    let applied = pipeline.only_since(&first, other);
+    let (output, _) = runner.run_gitlab_job(pipeline_file, "apply-replanned", &on_main);
+    assert!(output.contains("nothing to approve"), "{output}");
+    assert!(gitlab.notes(8).is_empty(), "nothing to review again");
+
+    // The first, squashed: its plan is stale. Nothing is sent; the new plan is posted on the
+    // merge request and applied when apply-replanned runs.
+    git(work, &["merge", "-q", "--squash", "add-a-tester"]);
+    git(
+        work,
+        &["commit", "-q", "--no-gpg-sign", "-m", "add a tester (!7)"],
+    );
+    gitlab.merged(git(work, &["rev-parse", "HEAD"]).trim(), 7, &head);
+    clean();
+    let (output, code) = runner.run_gitlab_job(pipeline_file, "apply", &on_main);
+    assert_eq!(code, 3, "{output}");
+    assert!(
+        output.contains("error: the project changed since this plan was made"),
+        "{output}"
+    );
+    assert_eq!(
+        pipeline.emulator.sends(),
+        applied,
+        "nothing unreviewed is sent"
+    );
+    let notes = gitlab.notes(7);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].starts_with("### herald: the reviewed plan was not applied")
+            && notes[0].contains("### herald plan")
+            && !notes[0].contains("9999900001"),
+        "{}",
+        notes[0]
+    );
+    let new_plan = pipeline.sends_in(&work.join("herald-replan.plan"));
+    runner.run_gitlab_job(pipeline_file, "apply-replanned", &on_main);
+    assert_eq!(
+        pipeline.received_since(applied.len()),
+        new_plan,
+        "exactly the posted plan"
+    );
+    let after = pipeline.only_the_new_tester_since(&applied);
+    runner.run_gitlab_job(pipeline_file, "schedule", &schedule);
+    assert_eq!(pipeline.emulator.sends(), after, "nobody is messaged twice");
 }
 
 impl Drop for Pipeline {
