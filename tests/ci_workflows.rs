@@ -135,16 +135,26 @@ impl GitHub {
         std::fs::write(self.dir.join("runs.json"), runs.to_string()).expect("runs written");
     }
 
-    /// Records a finished run, as `gh run list` lists it.
-    fn finished(&self, run: &Run, workflow: &str) {
-        self.runs.borrow_mut().push(serde_json::json!({
+    /// Records a run as `gh run list` lists it: completed, or waiting for approval.
+    fn record(&self, run: &Run, workflow: &str) {
+        let (status, conclusion) = match run.waiting.is_empty() {
+            true => ("completed", Value::from("success")),
+            false => ("waiting", Value::Null),
+        };
+        let record = serde_json::json!({
             "databaseId": run.id,
             "workflow": workflow,
             "event": run.event,
             "headSha": run.head_sha,
-            "status": "completed",
-            "conclusion": "success",
-        }));
+            "status": status,
+            "conclusion": conclusion,
+        });
+        let mut runs = self.runs.borrow_mut();
+        match runs.iter_mut().find(|r| r["databaseId"] == run.id) {
+            Some(known) => *known = record,
+            None => runs.push(record),
+        }
+        drop(runs);
         self.save_runs();
     }
 
@@ -172,6 +182,8 @@ impl GitHub {
 /// One workflow run: what GitHub knows of it, and what its jobs did.
 struct Run {
     id: u64,
+    /// The workflow's file name.
+    workflow_file: String,
     event: String,
     /// The commit checked out (`github.sha`).
     sha: String,
@@ -288,6 +300,7 @@ impl Runner {
         let sha = git(&self.work, &["rev-parse", "HEAD"]).trim().to_owned();
         let mut run = Run {
             id: 1000 + self.github.runs.borrow().len() as u64,
+            workflow_file: workflow_file.to_owned(),
             event: event.to_owned(),
             head_sha: sha.clone(),
             sha,
@@ -314,7 +327,7 @@ impl Runner {
             }
             self.run_job(workflow, name, event, extra, &mut run);
         }
-        self.github.finished(&run, workflow_file);
+        self.github.record(&run, workflow_file);
         run
     }
 
@@ -330,6 +343,7 @@ impl Runner {
         for name in &waiting {
             self.run_job(workflow, name, &event, extra, run);
         }
+        self.github.record(run, &run.workflow_file);
     }
 
     fn job_runs(&self, job: &Value, run: &Run) -> bool {
@@ -1079,18 +1093,26 @@ fn the_documented_github_workflows_apply_the_reviewed_plan() {
             Value::Bool(false),
             "an apply is never cancelled while it sends"
         );
-        assert_eq!(
-            workflow["concurrency"]["group"], "herald-apply",
-            "one group for all applies"
-        );
     }
+    assert_eq!(apply["concurrency"]["group"], "herald-apply");
+    assert_ne!(
+        schedule["concurrency"]["group"], apply["concurrency"]["group"],
+        "a scheduled run never replaces a merge's pending run"
+    );
     assert_eq!(schedule["on"]["schedule"][0]["cron"], "*/15 * * * *");
     let pipeline = Pipeline::new();
     let (runner, work) = (&pipeline.runner, pipeline.work());
 
     // The first scheduled run on main sends what is due.
     let run = runner.run(schedule, file_name(SCHEDULE), "schedule", &[]);
-    assert_eq!(run.ran, ["Plan", "Apply exactly that plan"]);
+    assert_eq!(
+        run.ran,
+        [
+            "Wait for a merge's apply",
+            "Plan",
+            "Apply exactly that plan"
+        ]
+    );
     let first = pipeline.emulator.sends();
     assert!(!first.is_empty(), "the first apply sends what is due");
     pipeline.grant_read_to_reviews();
@@ -1247,6 +1269,21 @@ fn a_stale_reviewed_plan_is_not_applied_but_planned_again_for_approval() {
         runner.github.comments(8),
         "",
         "only the stale pull request hears"
+    );
+    // While the new plan waits, a scheduled run sends nothing: not the merged change either.
+    let waited = runner.run(schedule, file_name(SCHEDULE), "schedule", &[]);
+    assert_eq!(waited.ran, ["Wait for a merge's apply"]);
+    assert!(
+        waited
+            .log
+            .contains("::notice::a herald apply run is under way"),
+        "{}",
+        waited.log
+    );
+    assert_eq!(
+        pipeline.emulator.sends(),
+        applied,
+        "nothing unreviewed is sent"
     );
     let page = std::fs::read_to_string(&runner.summary).expect("the step summary");
     assert!(page.contains("### herald plan"), "{page}");
