@@ -138,6 +138,27 @@ fn a_plan_made_against_older_state_is_refused() {
 }
 
 #[test]
+fn a_plan_older_than_max_age_is_refused_as_stale() {
+    let setup = Setup::new();
+    // Whole seconds, rounded down: the plan is at least three hours old.
+    let three_hours_ago =
+        jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() - 3 * 3600)
+            .unwrap()
+            .to_string();
+    let planned = setup.herald(&["plan", "--out", "plan.json", "--now", &three_hours_ago]);
+    assert_eq!(planned.status.code(), Some(0), "{planned:?}");
+    let output = setup.herald(&["apply", "--max-age", "2h", "plan.json"]);
+    assert_eq!(output.status.code(), Some(3), "stale: plan again");
+    insta::with_settings!({filters => vec![(r"\(as of [^)]+\)", "(as of [time])")]}, {
+        insta::assert_snapshot!(String::from_utf8_lossy(&output.stderr));
+    });
+    assert!(setup.sends().is_empty(), "nothing was sent");
+    let output = setup.herald(&["apply", "--max-age", "1d", "plan.json"]);
+    assert_eq!(output.status.code(), Some(0), "young enough: {output:?}");
+    assert!(!setup.sends().is_empty());
+}
+
+#[test]
 fn a_plan_whose_files_changed_is_refused() {
     let setup = Setup::new();
     setup.plan();

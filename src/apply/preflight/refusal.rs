@@ -47,6 +47,15 @@ pub enum Refusal {
         /// This machine's.
         now: jiff::Timestamp,
     },
+    /// The plan was made longer ago than `--max-age` allows.
+    TooOld {
+        /// The plan's time.
+        created_at: jiff::Timestamp,
+        /// How long ago that is.
+        age: jiff::SignedDuration,
+        /// `--max-age`.
+        max_age: jiff::SignedDuration,
+    },
     /// The plan was made by another herald, which may render differently.
     OtherVersion {
         /// The version that made it.
@@ -95,6 +104,7 @@ impl Refusal {
             Refusal::ProjectChanged
             | Refusal::OtherLineage { .. }
             | Refusal::StateMoved { .. }
+            | Refusal::TooOld { .. }
             | Refusal::OtherVersion { .. }
             | Refusal::Tampered { .. }
             | Refusal::HistoriesMoved { .. } => true,
@@ -125,6 +135,9 @@ impl Refusal {
             Refusal::ProjectChanged | Refusal::OtherVersion { .. } | Refusal::NotMadeAgain(_) => {
                 plan_again.to_owned()
             }
+            Refusal::TooOld { .. } => "plan again and review the new plan: --max-age refuses a \
+                 plan reviewed longer ago than that, when what it says may no longer be wanted"
+                .to_owned(),
             Refusal::FromTheFuture { .. } => "a plan is applied as of its own time, which must \
                  not be ahead of this machine's clock (by more than 5 minutes): check both \
                  machines' clocks, then plan again"
@@ -191,6 +204,16 @@ impl fmt::Display for Refusal {
             Refusal::FromTheFuture { created_at, now } => write!(
                 f,
                 "the plan was made as of {created_at}, later than now ({now})"
+            ),
+            Refusal::TooOld {
+                created_at,
+                age,
+                max_age,
+            } => write!(
+                f,
+                "the plan was made {} ago (as of {created_at}), longer ago than --max-age {}",
+                crate::words::duration(*age),
+                crate::words::duration(*max_age)
             ),
             Refusal::StateMoved { planned, now } => write!(
                 f,

@@ -85,6 +85,11 @@ fn a_stale_plan_exits_3_and_every_other_refusal_2() {
             planned: "0123456789abcdef".to_owned(),
             now: Some("fedcba9876543210".to_owned()),
         },
+        Refusal::TooOld {
+            created_at: at("2026-11-20T09:00:00Z"),
+            age: jiff::SignedDuration::from_hours(11 * 24),
+            max_age: jiff::SignedDuration::from_hours(7 * 24),
+        },
         Refusal::OtherVersion {
             planned: "0.0.1".to_owned(),
         },
