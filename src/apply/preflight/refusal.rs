@@ -95,10 +95,11 @@ impl Refusal {
 
     /// Whether the plan is stale: it is not the plan the project makes now, because something
     /// it was made from moved since (the project's files, the state, its lineage, a
-    /// conversation history, herald itself, or what the Users API answers: an edited file is
-    /// told from that only by who could edit it). Planning again, and reviewing the new plan,
-    /// is the fix; for every other refusal (a broken file, another target, a clock ahead,
-    /// a safety cap, a server or state that failed) it is not.
+    /// conversation history, herald itself) or it is older than `--max-age`. Planning again,
+    /// and reviewing the new plan, is the fix; for every other refusal (a broken file, another
+    /// target, a clock ahead, a safety cap, a server or state that failed) it is not. An edited
+    /// file counts as stale: its difference cannot be told from a Users API audience that
+    /// answers differently now, and either way a new, reviewed plan is the fix.
     pub fn is_stale(&self) -> bool {
         match self {
             Refusal::ProjectChanged
