@@ -24,6 +24,11 @@ pub enum ExitStatus {
     /// Nothing could start: unreadable files, a refused plan, the lock, a missing or rejected
     /// key, an unreachable server, a failed state. Exit 2.
     Failed,
+    /// Apply refused a plan that is not the plan the project makes now: the project, the state
+    /// or what Engati answers moved since it was made (or it was edited). Nothing was sent;
+    /// planning again, and reviewing that plan, is the fix. Its own code so that a pipeline
+    /// re-plans for this and only this. Exit 3.
+    Stale,
     /// [`ExitStatus::Usage`] or [`ExitStatus::Failed`] under `--detailed-exitcode`, where 2
     /// means changes. Exit 1.
     FailedBesideChanges,
@@ -36,6 +41,7 @@ impl ExitStatus {
             ExitStatus::Success => 0,
             ExitStatus::Problems | ExitStatus::Incomplete | ExitStatus::FailedBesideChanges => 1,
             ExitStatus::Changes | ExitStatus::Usage | ExitStatus::Failed => 2,
+            ExitStatus::Stale => 3,
         }
     }
 

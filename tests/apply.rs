@@ -134,9 +134,30 @@ fn a_plan_made_against_older_state_is_refused() {
     let before = setup.sends().len();
 
     let output = setup.herald(&["apply", "old.json"]);
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(3));
     insta::assert_snapshot!(String::from_utf8_lossy(&output.stderr));
     assert_eq!(setup.sends().len(), before, "nothing was sent");
+}
+
+#[test]
+fn a_plan_older_than_max_age_is_refused_as_stale() {
+    let setup = Setup::new();
+    // Whole seconds, rounded down: the plan is at least three hours old.
+    let three_hours_ago =
+        jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() - 3 * 3600)
+            .unwrap()
+            .to_string();
+    let planned = setup.herald(&["plan", "--out", "plan.json", "--now", &three_hours_ago]);
+    assert_eq!(planned.status.code(), Some(0), "{planned:?}");
+    let output = setup.herald(&["apply", "--max-age", "2h", "plan.json"]);
+    assert_eq!(output.status.code(), Some(3), "stale: plan again");
+    insta::with_settings!({filters => vec![(r"\(as of [^)]+\)", "(as of [time])")]}, {
+        insta::assert_snapshot!(String::from_utf8_lossy(&output.stderr));
+    });
+    assert!(setup.sends().is_empty(), "nothing was sent");
+    let output = setup.herald(&["apply", "--max-age", "1d", "plan.json"]);
+    assert_eq!(output.status.code(), Some(0), "young enough: {output:?}");
+    assert!(!setup.sends().is_empty());
 }
 
 #[test]
@@ -147,7 +168,7 @@ fn a_plan_whose_files_changed_is_refused() {
         .project
         .append("audiences/vip.csv", "+919800000001,meera,20001\n");
     let output = setup.herald(&["apply", "plan.json"]);
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(3));
     insta::assert_snapshot!(String::from_utf8_lossy(&output.stderr));
     assert!(setup.sends().is_empty(), "nothing was sent");
 }

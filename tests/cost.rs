@@ -156,7 +156,7 @@ fn new_rates_are_new_inputs() {
         .project
         .edit("pricing.yaml", "marketing: 0.0107", "marketing: 0.0118");
     let applied = setup.herald(&["apply", "plan.json"]);
-    assert_eq!(applied.status.code(), Some(2), "{applied:?}");
+    assert_eq!(applied.status.code(), Some(3), "{applied:?}");
     let stderr = String::from_utf8_lossy(&applied.stderr);
     assert!(
         stderr.contains("the project changed since this plan was made"),

@@ -215,7 +215,7 @@ fn a_message_that_shows_up_after_the_plan_said_never_arrived_refuses_the_plan() 
     let shown = std::time::Duration::from_millis(8_500);
     std::thread::sleep(shown.saturating_sub(applied.elapsed()));
     let output = setup.herald(&["apply", "plan.json"]);
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("what reconciling found for +") && stderr.contains("changed since"),

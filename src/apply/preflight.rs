@@ -45,6 +45,8 @@ pub struct Allow {
     pub unsafe_plan: bool,
     /// `--resend-unknown`: unknown deliveries are sent too (and count against the caps).
     pub resend_unknown: bool,
+    /// `--max-age`: a plan made longer ago than this is refused as stale.
+    pub max_age: Option<jiff::SignedDuration>,
 }
 
 /// Opens a plan file and checks it was made from these files for this target and within
@@ -84,6 +86,16 @@ pub fn open_plan(
         return Err(Refusal::FromTheFuture {
             created_at: header.created_at,
             now: clock.now_in_seconds(),
+        });
+    }
+    let age = now.duration_since(header.created_at);
+    if let Some(max_age) = allow.max_age
+        && age > max_age
+    {
+        return Err(Refusal::TooOld {
+            created_at: header.created_at,
+            age,
+            max_age,
         });
     }
     let now_hash = inputs::hash(

@@ -8,8 +8,9 @@
 //!
 //! Exits [`ExitStatus::Success`] when everything planned was sent, [`ExitStatus::Incomplete`]
 //! when some deliveries failed, are unknown or were not sent (a rejected key, a dead server
-//! and a signal included), [`ExitStatus::Failed`] when nothing could start (a refused plan,
-//! the lock, a missing key, settings).
+//! and a signal included), [`ExitStatus::Stale`] when the plan is refused as stale (planning
+//! again is the fix: [`preflight::Refusal::is_stale`]), [`ExitStatus::Failed`] when nothing
+//! else could start (another refusal, the lock, a missing key, settings).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -49,6 +50,10 @@ pub struct ApplyArgs {
     /// safety.max_changed_share).
     #[arg(long)]
     pub force: bool,
+    /// Refuse a plan made longer ago than this (`90m`, `24h`, `7d`) as stale (exit 3): a plan
+    /// reviewed long ago is planned and reviewed again.
+    #[arg(long, value_name = "DURATION", value_parser = parse_max_age)]
+    pub max_age: Option<jiff::SignedDuration>,
     /// Requests in flight at once (default: api.concurrency, else 16).
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
@@ -63,6 +68,15 @@ pub struct ApplyArgs {
     /// emulator), for rehearsing schedules.
     #[arg(long, value_name = "TIME")]
     pub now: Option<jiff::Timestamp>,
+}
+
+fn parse_max_age(text: &str) -> Result<jiff::SignedDuration, super::BadValue> {
+    match crate::model::project::duration(text) {
+        Some(age) if age.is_positive() => Ok(age),
+        _ => Err(super::BadValue(format!(
+            "`{text}` is not a duration above zero: give a number and a unit, s, m, h or d, e.g. 24h or 7d"
+        ))),
+    }
 }
 
 fn parse_rate(text: &str) -> Result<f64, super::BadValue> {
@@ -294,6 +308,7 @@ fn apply_file(args: &ApplyArgs, path: &Path, session: &Session, out: &mut dyn Wr
     let allow = preflight::Allow {
         unsafe_plan: args.force,
         resend_unknown: args.resend_unknown,
+        max_age: args.max_age,
     };
     let plan = preflight::open_plan(path, &project, allow, session.clock)?;
     let breaches = plan.outline.breaches(args.resend_unknown);

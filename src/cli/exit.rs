@@ -66,7 +66,6 @@ macro_rules! with_help {
 
 with_help!(
     crate::state::StateError,
-    crate::apply::preflight::Refusal,
     crate::engati::ConfigError,
     crate::engati::ApiError,
     crate::engati::Unusable,
@@ -75,6 +74,21 @@ with_help!(
     crate::state::prune::PruneError,
     crate::load::git::GitError,
 );
+
+/// A refused plan exits [`ExitStatus::Stale`] when planning again is the fix (the plan is not
+/// the one the project makes now), [`ExitStatus::Failed`] otherwise: pipelines re-plan on the
+/// one and alert on the other.
+impl From<crate::apply::preflight::Refusal> for Error {
+    fn from(e: crate::apply::preflight::Refusal) -> Error {
+        Error {
+            status: match e.is_stale() {
+                true => ExitStatus::Stale,
+                false => ExitStatus::Failed,
+            },
+            ..Error::with_help(&e, e.help())
+        }
+    }
+}
 
 impl From<crate::plan::json::PlanFileError> for Error {
     fn from(e: crate::plan::json::PlanFileError) -> Error {

@@ -47,6 +47,15 @@ pub enum Refusal {
         /// This machine's.
         now: jiff::Timestamp,
     },
+    /// The plan was made longer ago than `--max-age` allows.
+    TooOld {
+        /// The plan's time.
+        created_at: jiff::Timestamp,
+        /// How long ago that is.
+        age: jiff::SignedDuration,
+        /// `--max-age`.
+        max_age: jiff::SignedDuration,
+    },
     /// The plan was made by another herald, which may render differently.
     OtherVersion {
         /// The version that made it.
@@ -84,6 +93,32 @@ impl Refusal {
         Refusal::Io(format!("cannot keep a copy of the plan: {e}"))
     }
 
+    /// Whether the plan is stale: it is not the plan the project makes now, because something
+    /// it was made from moved since (the project's files, the state, its lineage, a
+    /// conversation history, herald itself) or it is older than `--max-age`. Planning again,
+    /// and reviewing the new plan, is the fix; for every other refusal (a broken file, another
+    /// target, a clock ahead, a safety cap, a server or state that failed) it is not. An edited
+    /// file counts as stale: its difference cannot be told from a Users API audience that
+    /// answers differently now, and either way a new, reviewed plan is the fix.
+    pub fn is_stale(&self) -> bool {
+        match self {
+            Refusal::ProjectChanged
+            | Refusal::OtherLineage { .. }
+            | Refusal::StateMoved { .. }
+            | Refusal::TooOld { .. }
+            | Refusal::OtherVersion { .. }
+            | Refusal::Tampered { .. }
+            | Refusal::HistoriesMoved { .. } => true,
+            Refusal::Unreadable { .. }
+            | Refusal::OtherTarget { .. }
+            | Refusal::FromTheFuture { .. }
+            | Refusal::Unsafe(_)
+            | Refusal::NotMadeAgain(_)
+            | Refusal::State(_)
+            | Refusal::Io(_) => false,
+        }
+    }
+
     /// How to fix it.
     pub fn help(&self) -> String {
         let plan_again = "plan again and review the new plan; a plan is applied only as it was \
@@ -101,6 +136,9 @@ impl Refusal {
             Refusal::ProjectChanged | Refusal::OtherVersion { .. } | Refusal::NotMadeAgain(_) => {
                 plan_again.to_owned()
             }
+            Refusal::TooOld { .. } => "plan again and review the new plan: --max-age refuses a \
+                 plan reviewed longer ago than that, when what it says may no longer be wanted"
+                .to_owned(),
             Refusal::FromTheFuture { .. } => "a plan is applied as of its own time, which must \
                  not be ahead of this machine's clock (by more than 5 minutes): check both \
                  machines' clocks, then plan again"
@@ -167,6 +205,16 @@ impl fmt::Display for Refusal {
             Refusal::FromTheFuture { created_at, now } => write!(
                 f,
                 "the plan was made as of {created_at}, later than now ({now})"
+            ),
+            Refusal::TooOld {
+                created_at,
+                age,
+                max_age,
+            } => write!(
+                f,
+                "the plan was made {} ago (as of {created_at}), longer ago than --max-age {}",
+                crate::words::duration(*age),
+                crate::words::duration(*max_age)
             ),
             Refusal::StateMoved { planned, now } => write!(
                 f,
