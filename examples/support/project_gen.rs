@@ -145,6 +145,8 @@ fn write_file(s: &mut String, i: usize, width: usize, first_user: usize, users: 
     let _ = writeln!(s, "# Synthetic resource file {i}.");
     s.push_str("templates:\n");
     let _ = writeln!(s, "  {template}:");
+    // An invoice reminder is a utility message: no frequency cap or opt-out list applies.
+    s.push_str("    category: utility\n");
     s.push_str("    namespace: 980c3243-2d2a-4d2d-a572-b2a50552cb04\n");
     s.push_str(if i % 4 == 1 {
         "    language: en_US\n"
@@ -176,7 +178,8 @@ fn write_file(s: &mut String, i: usize, width: usize, first_user: usize, users: 
     if i.is_multiple_of(50) {
         s.push_str("      at: now\n");
     } else {
-        let _ = writeln!(s, "      at: 2026-12-{day:02}T{hour:02}:00:00+05:30");
+        // Ahead of any clock a benchmark runs at: never late.
+        let _ = writeln!(s, "      at: 2099-12-{day:02}T{hour:02}:00:00+05:30");
     }
     if i.is_multiple_of(5) {
         s.push_str("    on_change: resend\n");
