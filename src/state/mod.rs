@@ -11,12 +11,15 @@
 //! Backends: [`sqlite`] (the default, `.herald/state.db`). Plan only reads; it never creates a
 //! state file.
 
+mod compact;
 mod contacts;
 pub mod copy;
 mod guard;
+mod layout;
 pub mod open;
 pub mod postgres;
 pub mod prune;
+mod pruning;
 mod sql;
 pub mod sqlite;
 
@@ -255,6 +258,23 @@ pub struct TestSend {
     pub api_code: Option<i64>,
     /// What went wrong, for `failed` and `unknown`.
     pub detail: Option<String>,
+}
+
+/// A maintenance operation on a state (`state prune`, `state erase`), as logged beside the
+/// applies: who changed what, and how much. Never a phone: the log of an erasure must not say
+/// whom it erased.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operation {
+    /// When it ran.
+    pub at: Timestamp,
+    /// Who ran it: user and host, or the CI job.
+    pub who: String,
+    /// `prune` or `erase`.
+    pub what: String,
+    /// What it was asked, without personal data (`before 2026-11-01T00:00:00Z`).
+    pub detail: String,
+    /// The rows it changed or removed.
+    pub rows: u64,
 }
 
 /// The holder of a state's apply lock.
@@ -554,6 +574,12 @@ pub trait Store: Send {
 
     /// Every logged test message, oldest first.
     fn test_sends(&self) -> Result<Vec<TestSend>, StateError>;
+
+    /// Logs a maintenance operation (a prune, an erasure).
+    fn log_operation(&mut self, operation: &Operation) -> Result<(), StateError>;
+
+    /// Every logged operation, oldest first.
+    fn operations(&self) -> Result<Vec<Operation>, StateError>;
 
     /// What [`Store::prune`] would drop for `before`; writes nothing.
     fn prunable(&self, before: Timestamp) -> Result<Pruned, StateError>;
