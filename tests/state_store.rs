@@ -42,6 +42,7 @@ suite!(
     contacts_count_every_attempt_that_may_have_arrived,
     pruning_drops_only_settled_requests_before_the_date_and_keeps_what_plan_reads,
     pruning_nothing_leaves_the_serial,
+    a_state_of_schema_version_5_reads_back_identically_once_compacted,
 );
 
 fn a_recorded_attempt_reads_back_exactly(f: &Fixture) {
@@ -1007,4 +1008,122 @@ fn pruning_nothing_leaves_the_serial(f: &Fixture) {
             .unwrap(),
         herald::state::Pruned::default()
     );
+}
+
+/// Every attempt, each delivery's latest and what plan reads, the serial, the lineage and the
+/// applies: what the migration to the compact layout must keep exactly.
+fn everything(store: &dyn herald::state::Store, rounds: &[Round<'_>]) -> String {
+    let mut attempts = Vec::new();
+    store
+        .every_attempt(&mut |d| {
+            attempts.push(d);
+            Ok(())
+        })
+        .unwrap();
+    let mut text = format!(
+        "serial {} lineage {:?}\napplies {:?}\n",
+        store.serial().unwrap(),
+        store.lineage().unwrap(),
+        store.applies().unwrap()
+    );
+    for d in &attempts {
+        text.push_str(&format!("{}\n", serde_json::to_string(d).unwrap()));
+    }
+    for round in rounds {
+        let mut recorded: Vec<_> = store.recorded_map(*round).unwrap().into_iter().collect();
+        recorded.sort_by(|a, b| a.0.cmp(&b.0));
+        for (recipient, r) in recorded {
+            let latest = store.delivery(*round, &recipient).unwrap().unwrap();
+            text.push_str(&format!(
+                "{round} {recipient} {:?} {} {}\n",
+                r.outcome,
+                r.fingerprint.short(),
+                serde_json::to_string(&latest).unwrap()
+            ));
+            assert_eq!(latest.fingerprint, r.fingerprint);
+        }
+        text.push_str(&format!(
+            "history {:?}\n",
+            store.history(*round, None).unwrap().len()
+        ));
+    }
+    text.push_str(&format!("{:?}\n", store.campaigns().unwrap()));
+    text
+}
+
+fn a_state_of_schema_version_5_reads_back_identically_once_compacted(f: &Fixture) {
+    let mut store = f.open();
+    let monday = at("2026-12-07T03:30:00Z");
+    let template = |phone: &str, name: &str, n: u32| {
+        format!(
+            r#"{{"method":"POST","path":"/t","query":[],"body":{{"phoneNumber":"{phone}","text":"Hi {name}, invoice {n} is due","n":{n}}}}}"#
+        )
+    };
+    let mut batch = Vec::new();
+    for (i, (phone, name)) in [
+        ("+919000000001", "John"),
+        ("+919000000002", "Ünïcödé \\\" quote"),
+        ("+15550003", "Ana"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let request = template(phone, name, 1000 + i as u32);
+        let mut intent = attempt("invoice", phone, &request, Outcome::InFlight);
+        intent.at = at("2026-11-01T09:00:00.000000001Z");
+        let mut sent = intent.clone();
+        sent.outcome = if i == 1 {
+            Outcome::Failed
+        } else {
+            Outcome::Sent
+        };
+        sent.api_code = Some(if i == 1 { 1002 } else { 200 });
+        sent.detail = (i == 1).then(|| "template paused".to_owned());
+        sent.at = at("2026-11-01T09:00:01.5Z");
+        batch.extend([intent, sent]);
+    }
+    // A changed message resent, a recurring round, a broadcast, and an odd fingerprint.
+    let mut resent = attempt(
+        "invoice",
+        "+919000000001",
+        &template("+919000000001", "Johnny", 7),
+        Outcome::Sent,
+    );
+    resent.apply_id = "20261202T000000Z-beef".to_owned();
+    batch.push(resent);
+    batch.push(Delivery {
+        occurrence: Some(monday),
+        ..attempt("weekly", "+919000000001", "week 1", Outcome::Unknown)
+    });
+    batch.push(attempt(
+        "bcast",
+        "*",
+        r#"{"body":{"users":[{"phoneNumber":"+15550009"}]}}"#,
+        Outcome::Sent,
+    ));
+    let mut odd = attempt("odd", "+15550010", "v1", Outcome::Sent);
+    odd.fingerprint = herald::fingerprint::Fingerprint::of(b"something else");
+    batch.push(odd);
+    store.record(&batch).unwrap();
+    store.prune(at("2026-11-10T00:00:00Z")).unwrap();
+    store
+        .log_apply(&apply("20261201T033000Z-4f2a", "2026-12-01T03:30:00Z"))
+        .unwrap();
+    drop(store);
+    let rounds = [
+        Round::one_off("invoice"),
+        Round::of("weekly", Some(monday)),
+        Round::one_off("bcast"),
+        Round::one_off("odd"),
+    ];
+    let before = everything(&*f.open_read_only(), &rounds);
+    assert!(
+        before.contains("Johnny") && before.contains(r#""request":"""#),
+        "{before}"
+    );
+
+    state_support::rewrite_at_version_5(f);
+    let migrated = everything(&*f.open(), &rounds);
+    assert_eq!(migrated, before);
+    assert_eq!(everything(&*f.open_read_only(), &rounds), before);
 }
