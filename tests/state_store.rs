@@ -43,6 +43,7 @@ suite!(
     pruning_drops_only_settled_requests_before_the_date_and_keeps_what_plan_reads,
     pruning_nothing_leaves_the_serial,
     a_state_of_schema_version_5_reads_back_identically_once_compacted,
+    erasing_a_phone_removes_its_data_everywhere_and_keeps_a_hash_of_what_it_got,
 );
 
 fn a_recorded_attempt_reads_back_exactly(f: &Fixture) {
@@ -1126,4 +1127,132 @@ fn a_state_of_schema_version_5_reads_back_identically_once_compacted(f: &Fixture
     let migrated = everything(&*f.open(), &rounds);
     assert_eq!(migrated, before);
     assert_eq!(everything(&*f.open_read_only(), &rounds), before);
+}
+
+/// Whether `phone` appears anywhere in the state's storage: the SQLite file and its WAL, byte
+/// for byte, or any row of any table of the PostgreSQL schema (as text, or as the hex of a
+/// `bytea`, which is how a row's text shows one).
+fn stored_anywhere(f: &Fixture, phone: &str) -> bool {
+    match f {
+        Fixture::Sqlite(dir) => {
+            let path = state_support::sqlite_path(dir);
+            ["", "-wal"].iter().any(|suffix| {
+                std::fs::read(format!("{}{suffix}", path.display()))
+                    .is_ok_and(|bytes| bytes.windows(phone.len()).any(|w| w == phone.as_bytes()))
+            })
+        }
+        Fixture::Postgres { url, schema } => {
+            let mut client = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+            let tables: Vec<String> = client
+                .query(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = $1",
+                    &[schema],
+                )
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            tables.iter().any(|t| {
+                let sql = format!(
+                    "SELECT count(*) FROM {schema}.{t} x
+                     WHERE position($1 in x::text) > 0
+                        OR position(encode(convert_to($1, 'UTF8'), 'hex') in x::text) > 0"
+                );
+                let found: i64 = client.query_one(&sql, &[&phone]).unwrap().get(0);
+                found > 0
+            })
+        }
+    }
+}
+
+fn erasing_a_phone_removes_its_data_everywhere_and_keeps_a_hash_of_what_it_got(f: &Fixture) {
+    let mut store = f.open();
+    let phone = "+919019486731";
+    let other = "+919000000002";
+    let body = |to: &str, name: &str| {
+        format!(r#"{{"body":{{"phoneNumber":"{to}","text":"Hi {name}, invoice 12345"}}}}"#)
+    };
+    let broadcast = format!(
+        r#"{{"body":{{"users":[{{"phoneNumber":"{phone}"}},{{"phoneNumber":"{other}"}}]}}}}"#
+    );
+    let mut batch = Vec::new();
+    for to in [phone, other, "+919000000003"] {
+        batch.extend(sent_at(
+            "promo",
+            to,
+            &body(to, "Jahnavi"),
+            "2026-11-01T09:00:00Z",
+            Outcome::Sent,
+        ));
+    }
+    batch.extend(sent_at(
+        "invoice",
+        phone,
+        &body(phone, "Jahnavi"),
+        "2026-11-01T09:00:00Z",
+        Outcome::Failed,
+    ));
+    batch.extend(sent_at(
+        "bcast",
+        "*",
+        &broadcast,
+        "2026-11-01T09:00:00Z",
+        Outcome::Sent,
+    ));
+    store.record(&batch).unwrap();
+    store
+        .log_test_send(&TestSend {
+            phone: phone.to_owned(),
+            ..test_send("0000beef", "2026-11-02T00:00:00Z", Outcome::Sent)
+        })
+        .unwrap();
+    let serial = store.serial().unwrap();
+    assert!(stored_anywhere(f, phone));
+
+    let counted = store.erasable(phone).unwrap();
+    assert_eq!(
+        counted,
+        herald::state::Erasure {
+            deliveries: 2,
+            attempts: 4,
+            test_sends: 1,
+            broadcasts: 1,
+            kept: 1,
+        }
+    );
+    assert_eq!(store.serial().unwrap(), serial, "counting writes nothing");
+    assert_eq!(store.erase(phone).unwrap(), counted);
+    assert_eq!(store.serial().unwrap(), serial + 1);
+    drop(store);
+
+    assert!(!stored_anywhere(f, phone), "the phone is nowhere in state");
+    assert!(stored_anywhere(f, other), "others are kept");
+    let store = f.open_read_only();
+    let promo = Round::one_off("promo");
+    assert!(!store.recorded_map(promo).unwrap().contains_key(phone));
+    assert_eq!(store.recorded_map(promo).unwrap().len(), 2);
+    let erased = store
+        .erasures(promo)
+        .unwrap()
+        .expect("a hash of the sent delivery");
+    assert!(erased.contains(phone));
+    assert!(!erased.contains(other));
+    assert!(
+        store.erasures(Round::one_off("invoice")).unwrap().is_none(),
+        "a failed delivery was never received: nothing kept"
+    );
+    assert!(store.test_sends().unwrap().is_empty());
+    let bcast = store.history(Round::one_off("bcast"), None).unwrap();
+    assert!(bcast.iter().all(Delivery::request_pruned));
+    assert_eq!(
+        bcast[0].fingerprint, batch[8].fingerprint,
+        "the fingerprint is kept"
+    );
+    // Erasing again finds nothing and writes nothing.
+    let mut store = f.open();
+    assert_eq!(
+        store.erase(phone).unwrap(),
+        herald::state::Erasure::default()
+    );
+    assert_eq!(store.serial().unwrap(), serial + 1);
 }

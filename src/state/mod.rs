@@ -14,6 +14,8 @@
 mod compact;
 mod contacts;
 pub mod copy;
+pub mod erase;
+mod erasure;
 mod guard;
 mod layout;
 pub mod open;
@@ -30,6 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::Fingerprint;
 
+pub use erasure::{ErasedRecords, Erasure, Erasures};
 pub use guard::Locked;
 pub use open::{Access, Location, open};
 
@@ -592,6 +595,24 @@ pub trait Store: Send {
     /// pacing reads). Unknown and in-flight attempts keep their requests: reconciling reads
     /// them. Bumps the serial when anything changed.
     fn prune(&mut self, before: Timestamp) -> Result<Pruned, StateError>;
+
+    /// What [`Store::erase`] would remove of `phone`; writes nothing.
+    fn erasable(&self, phone: &str) -> Result<Erasure, StateError>;
+
+    /// Removes everything state holds of `phone` (an E.164 number), in one transaction,
+    /// keeping only a keyed hash of each delivery the person got or may have got, so that no
+    /// plan sends them that round again ([`Store::erasures`]; see [`erasure`]). Bumps the
+    /// serial when anything changed.
+    fn erase(&mut self, phone: &str) -> Result<Erasure, StateError>;
+
+    /// The erased deliveries of a round, for plan; `None` when it has none.
+    fn erasures(&self, round: Round<'_>) -> Result<Option<Erasures>, StateError>;
+
+    /// Every erased delivery's hash and the key: only for [`copy::copy`].
+    fn erased_records(&self) -> Result<ErasedRecords, StateError>;
+
+    /// Adds erased deliveries' hashes and their key: only for [`copy::copy`].
+    fn restore_erased(&mut self, records: &ErasedRecords) -> Result<(), StateError>;
 
     /// Gives the space pruning freed back: SQLite rewrites its file (`VACUUM`), which only
     /// then shrinks; PostgreSQL vacuums the history table, making the space reusable.

@@ -18,12 +18,13 @@ use postgres::{Client, Row};
 use super::layout::Ids;
 use super::sql::{self, Columns, DELIVERY_COLUMNS, fail, fingerprint_of};
 use super::{
-    ApplyRecord, CampaignTotals, Contact, Delivery, Lock, Operation, Outcome, Pruned, Recorded,
-    Round, StateError, Store, TestSend,
+    ApplyRecord, CampaignTotals, Contact, Delivery, ErasedRecords, Erasure, Erasures, Lock,
+    Operation, Outcome, Pruned, Recorded, Round, StateError, Store, TestSend,
 };
 use crate::fingerprint::Fingerprint;
 use migrations::{MIGRATIONS, SCHEMA_VERSION, V6_BEFORE, schema_version};
 
+mod erase;
 mod grant;
 mod lock;
 mod logs;
@@ -420,6 +421,26 @@ impl Store for PostgresStore {
 
     fn prune(&mut self, before: jiff::Timestamp) -> Result<Pruned, StateError> {
         self.prune_requests(before)
+    }
+
+    fn erasable(&self, phone: &str) -> Result<Erasure, StateError> {
+        self.count_erasable(phone)
+    }
+
+    fn erase(&mut self, phone: &str) -> Result<Erasure, StateError> {
+        self.erase_phone(phone)
+    }
+
+    fn erasures(&self, round: Round<'_>) -> Result<Option<Erasures>, StateError> {
+        self.read_erasures(round)
+    }
+
+    fn erased_records(&self) -> Result<ErasedRecords, StateError> {
+        self.read_all_erased()
+    }
+
+    fn restore_erased(&mut self, records: &ErasedRecords) -> Result<(), StateError> {
+        self.write_all_erased(records)
     }
 
     fn vacuum(&mut self) -> Result<(), StateError> {

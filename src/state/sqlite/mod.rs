@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Params, Row, TransactionBehavior};
 
+mod erase;
 mod lock;
 mod logs;
 mod prune;
@@ -21,8 +22,8 @@ mod withdraw;
 use super::layout::Ids;
 use super::sql::{self, Columns, fail, fingerprint_of};
 use super::{
-    ApplyRecord, CampaignTotals, Contact, Delivery, Lock, Operation, Outcome, Pruned, Recorded,
-    Round, StateError, Store, TestSend,
+    ApplyRecord, CampaignTotals, Contact, Delivery, ErasedRecords, Erasure, Erasures, Lock,
+    Operation, Outcome, Pruned, Recorded, Round, StateError, Store, TestSend,
 };
 use crate::fingerprint::Fingerprint;
 use lock::lock_path;
@@ -403,6 +404,27 @@ impl Store for SqliteStore {
     fn prune(&mut self, before: jiff::Timestamp) -> Result<Pruned, StateError> {
         self.in_place()?;
         self.prune_requests(before)
+    }
+
+    fn erasable(&self, phone: &str) -> Result<Erasure, StateError> {
+        self.count_erasable(phone)
+    }
+
+    fn erase(&mut self, phone: &str) -> Result<Erasure, StateError> {
+        self.in_place()?;
+        self.erase_phone(phone)
+    }
+
+    fn erasures(&self, round: Round<'_>) -> Result<Option<Erasures>, StateError> {
+        self.read_erasures(round)
+    }
+
+    fn erased_records(&self) -> Result<ErasedRecords, StateError> {
+        self.read_all_erased()
+    }
+
+    fn restore_erased(&mut self, records: &ErasedRecords) -> Result<(), StateError> {
+        self.write_all_erased(records)
     }
 
     fn vacuum(&mut self) -> Result<(), StateError> {
