@@ -164,6 +164,46 @@ fn run(args: &Args) -> Result<(), String> {
                 )
                 .map_err(|e| e.to_string())?;
             let size: i64 = row.get(0);
+            // Where the bytes are: each table with its indexes and TOAST, a delivery's share.
+            let parts = client
+                .query(
+                    "SELECT c.relname, pg_table_size(c.oid), pg_indexes_size(c.oid)
+                     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY 2 DESC",
+                    &[schema],
+                )
+                .map_err(|e| e.to_string())?;
+            for part in parts {
+                let (name, table, indexes): (String, i64, i64) =
+                    (part.get(0), part.get(1), part.get(2));
+                if table + indexes > 100_000 {
+                    println!(
+                        "  {name}: table {} B, indexes {} B a delivery",
+                        table as u64 / args.deliveries.max(1),
+                        indexes as u64 / args.deliveries.max(1)
+                    );
+                }
+            }
+            // An update (each delivery's outcome) leaves the row it replaced behind until
+            // vacuumed; later inserts reuse that space. What the live rows take, compacted:
+            client
+                .batch_execute(&format!(
+                    "VACUUM FULL {schema}.deliveries, {schema}.attempts, {schema}.requests"
+                ))
+                .map_err(|e| e.to_string())?;
+            let live: i64 = client
+                .query_one(
+                    "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+                     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = $1 AND c.relkind = 'r'",
+                    &[schema],
+                )
+                .map_err(|e| e.to_string())?
+                .get(0);
+            println!(
+                "  after VACUUM FULL (live rows only): {} B a delivery",
+                live as u64 / args.deliveries.max(1)
+            );
             (size as u64, format!("PostgreSQL schema {schema}"))
         }
     };
