@@ -145,6 +145,25 @@ fn run(args: &Args) -> Result<(), String> {
             let conn = rusqlite::Connection::open(&path).map_err(|e| e.to_string())?;
             conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
                 .map_err(|e| e.to_string())?;
+            // Where the bytes are: each table and index (SQLite's dbstat), a delivery's share.
+            let mut stmt = conn
+                .prepare("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC")
+                .map_err(|e| e.to_string())?;
+            let parts = stmt
+                .query_map([], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })
+                .map_err(|e| e.to_string())?;
+            for part in parts {
+                let (name, bytes) = part.map_err(|e| e.to_string())?;
+                if bytes > 100_000 {
+                    println!(
+                        "  {name}: {} B a delivery",
+                        bytes as u64 / args.deliveries.max(1)
+                    );
+                }
+            }
+            drop(stmt);
             drop(conn);
             let size = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
             (size, "SQLite file".to_owned())
