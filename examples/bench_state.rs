@@ -89,7 +89,7 @@ fn run(args: &Args) -> Result<(), String> {
     let path = dir.path().join("state.db");
     let pg = match args.state {
         Backend::Sqlite => None,
-        Backend::Postgres => Some(postgres_target()?),
+        Backend::Postgres => Some(large_project::PostgresState::target()?),
     };
     let mut store: Box<dyn Store> = match &pg {
         None => Box::new(SqliteStore::open(&path).map_err(|e| e.to_string())?),
@@ -272,16 +272,4 @@ fn run(args: &Args) -> Result<(), String> {
         thousands(contacts)
     );
     Ok(())
-}
-
-/// The PostgreSQL server and a fresh schema on it.
-fn postgres_target() -> Result<(String, String), String> {
-    let url = std::env::var("HERALD_BENCH_POSTGRES_URL")
-        .or_else(|_| std::env::var("HERALD_TEST_POSTGRES_URL"))
-        .map_err(|_| {
-            "--state postgres needs a server: set HERALD_BENCH_POSTGRES_URL, or run \
-             `eval \"$(.ci/postgres)\"` first"
-                .to_owned()
-        })?;
-    Ok((url, format!("bench_{:016x}", fastrand::u64(..))))
 }

@@ -411,15 +411,34 @@ fn migrate(args: &StateMigrateArgs, out: &mut dyn Write) -> Outcome {
     Ok(ExitStatus::Success)
 }
 
-fn prune(args: &StatePruneArgs, out: &mut dyn Write) -> Outcome {
-    let (root, settings) = settings(&args.project)?;
-    // A dry run only reads: it never creates a state, nor takes the lock.
-    let access = if args.dry_run {
-        Access::Read
-    } else {
-        Access::Write
+/// The state for a maintenance command (`prune`, `erase`): a dry run only reads, so it never
+/// creates a state, nor takes the lock.
+fn maintained(project: &ProjectArgs, dry_run: bool) -> Result<Box<dyn Store>, Error> {
+    let (root, settings) = settings(project)?;
+    let access = if dry_run { Access::Read } else { Access::Write };
+    open(&root, &settings, project.env.as_deref(), access)
+}
+
+/// Prints a maintenance command's report as JSON, or as `human` words it.
+fn report<R: serde::Serialize>(
+    out: &mut dyn Write,
+    format: super::Format,
+    report: &R,
+    human: fn(&R) -> String,
+) -> Outcome {
+    let text = match format {
+        super::Format::Json => {
+            let text = serde_json::to_string_pretty(report).unwrap_or_default();
+            format!("{text}\n")
+        }
+        super::Format::Human => human(report),
     };
-    let store = open(&root, &settings, args.project.env.as_deref(), access)?;
+    write_out(out, &text)?;
+    Ok(ExitStatus::Success)
+}
+
+fn prune(args: &StatePruneArgs, out: &mut dyn Write) -> Outcome {
+    let store = maintained(&args.project, args.dry_run)?;
     let options = crate::state::prune::Options {
         before: args.before,
         now: super::command_time(args.now),
@@ -428,27 +447,12 @@ fn prune(args: &StatePruneArgs, out: &mut dyn Write) -> Outcome {
         who: super::apply::holder(),
     };
     let holder = format!("herald state prune ({})", super::apply::holder());
-    let report = crate::state::prune::prune(store, &holder, &options)?;
-    let text = match args.format {
-        super::Format::Json => {
-            let text = serde_json::to_string_pretty(&report).unwrap_or_default();
-            format!("{text}\n")
-        }
-        super::Format::Human => crate::output::state::pruned(&report),
-    };
-    write_out(out, &text)?;
-    Ok(ExitStatus::Success)
+    let pruned = crate::state::prune::prune(store, &holder, &options)?;
+    report(out, args.format, &pruned, crate::output::state::pruned)
 }
 
 fn erase(args: &StateEraseArgs, out: &mut dyn Write) -> Outcome {
-    let (root, settings) = settings(&args.project)?;
-    // A dry run only reads: it never creates a state, nor takes the lock.
-    let access = if args.dry_run {
-        Access::Read
-    } else {
-        Access::Write
-    };
-    let store = open(&root, &settings, args.project.env.as_deref(), access)?;
+    let store = maintained(&args.project, args.dry_run)?;
     let options = crate::state::erase::Options {
         phone: args.phone.clone(),
         now: super::command_time(args.now),
@@ -456,14 +460,6 @@ fn erase(args: &StateEraseArgs, out: &mut dyn Write) -> Outcome {
         dry_run: args.dry_run,
     };
     let holder = format!("herald state erase ({})", super::apply::holder());
-    let report = crate::state::erase::erase(store, &holder, &options)?;
-    let text = match args.format {
-        super::Format::Json => {
-            let text = serde_json::to_string_pretty(&report).unwrap_or_default();
-            format!("{text}\n")
-        }
-        super::Format::Human => crate::output::state::erased(&report),
-    };
-    write_out(out, &text)?;
-    Ok(ExitStatus::Success)
+    let erased = crate::state::erase::erase(store, &holder, &options)?;
+    report(out, args.format, &erased, crate::output::state::erased)
 }

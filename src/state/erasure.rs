@@ -121,6 +121,18 @@ impl Erasures {
     }
 }
 
+/// A delivery's rows (seq, request), grouped by request.
+pub(super) fn by_request(chain: Vec<(i64, i64)>) -> Vec<(i64, Vec<i64>)> {
+    let mut grouped: Vec<(i64, Vec<i64>)> = Vec::new();
+    for (row, request) in chain {
+        match grouped.iter_mut().find(|(r, _)| *r == request) {
+            Some((_, rows)) => rows.push(row),
+            None => grouped.push((request, vec![row])),
+        }
+    }
+    grouped
+}
+
 /// Whether a broadcast's request names `phone` (as a JSON string).
 pub(super) fn names(request: &str, phone: &str) -> bool {
     request.contains(&format!("\"{phone}\""))

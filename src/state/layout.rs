@@ -141,6 +141,34 @@ pub(super) fn read_attempt(
     read().map_err(bad)
 }
 
+/// A stored request as text with its fingerprint (the stored one, or the hash of the text);
+/// `None` when its body is gone (every row that sent it was pruned).
+pub(super) fn stored_request(
+    location: &str,
+    recipient: &str,
+    fingerprint: Option<Vec<u8>>,
+    body: Option<Vec<u8>>,
+    skeleton: &mut dyn FnMut(i64) -> Result<Option<Arc<Skeleton>>, StateError>,
+) -> Result<Option<(String, Fingerprint)>, StateError> {
+    let Some(body) = body else {
+        return Ok(None);
+    };
+    let found = match compact::skeleton_of(&body) {
+        Some(id) => skeleton(id)?,
+        None => None,
+    };
+    let bad = |why: String| StateError::Backend {
+        location: location.to_owned(),
+        message: format!("the state's request to {recipient} is corrupt: {why}"),
+    };
+    let text = compact::decode(&body, recipient, found.as_deref()).map_err(|e| bad(e.0))?;
+    let fingerprint = match fingerprint {
+        Some(bytes) => super::sql::fingerprint_of(&bytes).map_err(|e| bad(e.0))?,
+        None => Fingerprint::of(text.as_bytes()),
+    };
+    Ok(Some((text, fingerprint)))
+}
+
 /// Skeletons kept per round: a round whose requests come in more shapes than this stores the
 /// rest whole.
 pub(super) const MAX_SKELETONS: usize = 4;

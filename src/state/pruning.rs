@@ -16,8 +16,9 @@
 
 use std::collections::HashMap;
 
-use super::Outcome;
 use super::sql::{Column, Columns};
+use super::{Outcome, StateError};
+use crate::fingerprint::Fingerprint;
 
 /// One history row, as the planner needs it.
 #[derive(Debug, Clone, Copy)]
@@ -84,6 +85,44 @@ impl Planner {
         self.prune.sort_unstable();
         self.prune
     }
+}
+
+/// What pruning would do: the rows (seq, request), the bytes of their requests, and each
+/// request's fingerprint (kept in the body's place once every row that sent it is pruned).
+pub(super) struct Plan {
+    pub(super) rows: Vec<(i64, i64)>,
+    pub(super) bytes: u64,
+    pub(super) fingerprints: HashMap<i64, Fingerprint>,
+}
+
+/// Measures the rows [`Planner::finish`] chose, reading each request once with `request`.
+pub(super) fn measure(
+    rows: Vec<(i64, i64)>,
+    request: &mut dyn FnMut(i64) -> Result<Option<(String, Fingerprint)>, StateError>,
+) -> Result<Plan, StateError> {
+    let mut bytes = 0;
+    let mut fingerprints = HashMap::new();
+    let mut last: Option<(i64, u64)> = None;
+    for &(_, id) in &rows {
+        let len = match last {
+            Some((seen, len)) if seen == id => len,
+            // A row not pruned yet has its request's body: `None` is not met.
+            _ => match request(id)? {
+                Some((text, fingerprint)) => {
+                    fingerprints.insert(id, fingerprint);
+                    text.len() as u64
+                }
+                None => 0,
+            },
+        };
+        last = Some((id, len));
+        bytes += len;
+    }
+    Ok(Plan {
+        rows,
+        bytes,
+        fingerprints,
+    })
 }
 
 /// The query both backends read the planner's rows with, in [`Row`]'s order of fields.

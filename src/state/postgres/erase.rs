@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 
-use super::super::compact;
 use super::super::erasure::{
     self, CHAIN_SQL, DELIVERIES_SQL, ErasedRecords, Erasure, Erasures, Found, KEY_NAME, Key,
     TEST_SENDS_SQL,
@@ -12,7 +11,6 @@ use super::super::erasure::{
 use super::super::sql::{self, Columns, fail};
 use super::super::{Outcome, Round, RoundKey, StateError};
 use super::PostgresStore;
-use crate::fingerprint::Fingerprint;
 
 impl PostgresStore {
     fn find_erasable(&self, phone: &str) -> Result<Found, StateError> {
@@ -36,40 +34,13 @@ impl PostgresStore {
             None => 0,
         };
         for (_, _, seq, _) in self.deliveries_of("*", doing)? {
-            let mut by_request: Vec<(i64, Vec<i64>)> = Vec::new();
-            for (row, request) in self.chain(seq, doing)? {
-                match by_request.iter_mut().find(|(r, _)| *r == request) {
-                    Some((_, rows)) => rows.push(row),
-                    None => by_request.push((request, vec![row])),
-                }
-            }
-            for (request, rows) in by_request {
-                let read = self.query(
-                    doing,
-                    "SELECT fingerprint, body FROM {s}.requests WHERE id = $1",
-                    &[&request],
-                )?;
-                let Some(row) = read.first() else { continue };
-                let stored = row.optional_blob(0).map_err(fail(&self.location, doing))?;
-                let Some(body) = row.optional_blob(1).map_err(fail(&self.location, doing))? else {
+            for (request, rows) in erasure::by_request(self.chain(seq, doing)?) {
+                let Some((text, fingerprint)) = self.request_text(request, doing)? else {
                     continue;
                 };
-                let skeleton = match compact::skeleton_of(&body) {
-                    Some(id) => self.skeleton(id)?,
-                    None => None,
-                };
-                let text = compact::decode(&body, "*", skeleton.as_deref())
-                    .map_err(fail(&self.location, doing))?;
-                if !erasure::names(&text, phone) {
-                    continue;
+                if erasure::names(&text, phone) {
+                    found.broadcasts.push((request, fingerprint, rows));
                 }
-                let fingerprint = match stored {
-                    Some(bytes) => {
-                        sql::fingerprint_of(&bytes).map_err(fail(&self.location, doing))?
-                    }
-                    None => Fingerprint::of(text.as_bytes()),
-                };
-                found.broadcasts.push((request, fingerprint, rows));
             }
         }
         Ok(found)

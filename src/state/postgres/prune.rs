@@ -2,24 +2,13 @@
 //! marked, and a request's body goes once every row that sent it is pruned (its fingerprint
 //! is kept in its place).
 
-use std::collections::HashMap;
-
 use postgres::fallible_iterator::FallibleIterator;
 
-use super::super::compact;
 use super::super::layout;
-use super::super::pruning::{self, Planner};
-use super::super::sql::{self, Columns, fail};
+use super::super::pruning::{self, Plan, Planner};
+use super::super::sql::fail;
 use super::super::{Pruned, StateError};
 use super::PostgresStore;
-use crate::fingerprint::Fingerprint;
-
-/// What pruning would do: the rows, the bytes of their requests, each request's fingerprint.
-struct Plan {
-    rows: Vec<(i64, i64)>,
-    bytes: u64,
-    fingerprints: HashMap<i64, Fingerprint>,
-}
 
 impl PostgresStore {
     fn plan_prune(&self, before: jiff::Timestamp, doing: &str) -> Result<Plan, StateError> {
@@ -36,57 +25,7 @@ impl PostgresStore {
                 planner.row(pruning::read_row(&row).map_err(fail(&self.location, doing))?);
             }
         }
-        let rows = planner.finish();
-        let mut bytes = 0;
-        let mut fingerprints = HashMap::new();
-        let mut last: Option<(i64, u64)> = None;
-        for &(_, request) in &rows {
-            let len = match last {
-                Some((id, len)) if id == request => len,
-                _ => {
-                    let (text, fingerprint) = self.request_text(request, doing)?;
-                    fingerprints.insert(request, fingerprint);
-                    text.len() as u64
-                }
-            };
-            last = Some((request, len));
-            bytes += len;
-        }
-        Ok(Plan {
-            rows,
-            bytes,
-            fingerprints,
-        })
-    }
-
-    /// A stored request and its fingerprint.
-    fn request_text(&self, id: i64, doing: &str) -> Result<(String, Fingerprint), StateError> {
-        let rows = self.query(
-            doing,
-            "SELECT recipient, fingerprint, body FROM {s}.requests WHERE id = $1",
-            &[&id],
-        )?;
-        let Some(row) = rows.first() else {
-            return Err(fail(&self.location, doing)(sql::BadColumn(format!(
-                "request {id} is missing"
-            ))));
-        };
-        let recipient = row.text(0).map_err(fail(&self.location, doing))?;
-        let body = row
-            .optional_blob(2)
-            .map_err(fail(&self.location, doing))?
-            .unwrap_or_default();
-        let skeleton = match compact::skeleton_of(&body) {
-            Some(s) => self.skeleton(s)?,
-            None => None,
-        };
-        let text = compact::decode(&body, &recipient, skeleton.as_deref())
-            .map_err(fail(&self.location, doing))?;
-        let fingerprint = match row.optional_blob(1).map_err(fail(&self.location, doing))? {
-            Some(bytes) => sql::fingerprint_of(&bytes).map_err(fail(&self.location, doing))?,
-            None => Fingerprint::of(text.as_bytes()),
-        };
-        Ok((text, fingerprint))
+        pruning::measure(planner.finish(), &mut |id| self.request_text(id, doing))
     }
 
     pub(super) fn count_prunable(&self, before: jiff::Timestamp) -> Result<Pruned, StateError> {

@@ -61,6 +61,29 @@ impl PostgresStore {
         Ok(Some(skeleton))
     }
 
+    /// A stored request as text with its fingerprint; `None` once its body is gone.
+    pub(super) fn request_text(
+        &self,
+        id: i64,
+        doing: &str,
+    ) -> Result<Option<(String, crate::fingerprint::Fingerprint)>, StateError> {
+        let rows = self.query(
+            doing,
+            "SELECT recipient, fingerprint, body FROM {s}.requests WHERE id = $1",
+            &[&id],
+        )?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let read = || -> sql::Column<_> {
+            Ok((row.text(0)?, row.optional_blob(1)?, row.optional_blob(2)?))
+        };
+        let (recipient, fingerprint, body) = read().map_err(fail(&self.location, doing))?;
+        layout::stored_request(&self.location, &recipient, fingerprint, body, &mut |s| {
+            self.skeleton(s)
+        })
+    }
+
     /// Runs a query of [`ATTEMPT_SELECT`] rows and reads them.
     fn attempts(
         &self,

@@ -14,10 +14,6 @@ use super::super::erasure::{
 use super::super::sql::{self, Columns, fail};
 use super::super::{Round, RoundKey, StateError};
 use super::SqliteStore;
-use crate::fingerprint::Fingerprint;
-
-/// A stored request's fingerprint (when not its hash) and body (when not pruned).
-type StoredRequest = (Option<Vec<u8>>, Option<Vec<u8>>);
 
 impl SqliteStore {
     /// Finds what erasing `phone` removes (reads only).
@@ -45,42 +41,13 @@ impl SqliteStore {
             .unwrap_or(0);
         // Broadcasts name their recipients in their requests.
         for (_, _, seq, _) in self.deliveries_of("*", doing)? {
-            let mut by_request: Vec<(i64, Vec<i64>)> = Vec::new();
-            for (row, request) in self.chain(seq, doing)? {
-                match by_request.iter_mut().find(|(r, _)| *r == request) {
-                    Some((_, rows)) => rows.push(row),
-                    None => by_request.push((request, vec![row])),
-                }
-            }
-            for (request, rows) in by_request {
-                let body: Option<StoredRequest> = self
-                    .conn
-                    .query_row(
-                        "SELECT fingerprint, body FROM requests WHERE id = ?1",
-                        [request],
-                        |row| Ok((row.get(0)?, row.get(1)?)),
-                    )
-                    .optional()
-                    .map_err(failed())?;
-                let Some((stored, Some(body))) = body else {
+            for (request, rows) in erasure::by_request(self.chain(seq, doing)?) {
+                let Some((text, fingerprint)) = self.request_text(request, doing)? else {
                     continue;
                 };
-                let skeleton = match super::super::compact::skeleton_of(&body) {
-                    Some(id) => self.skeleton(id)?,
-                    None => None,
-                };
-                let text = super::super::compact::decode(&body, "*", skeleton.as_deref())
-                    .map_err(fail(&self.location, doing))?;
-                if !erasure::names(&text, phone) {
-                    continue;
+                if erasure::names(&text, phone) {
+                    found.broadcasts.push((request, fingerprint, rows));
                 }
-                let fingerprint = match stored {
-                    Some(bytes) => {
-                        sql::fingerprint_of(&bytes).map_err(fail(&self.location, doing))?
-                    }
-                    None => Fingerprint::of(text.as_bytes()),
-                };
-                found.broadcasts.push((request, fingerprint, rows));
             }
         }
         Ok(found)

@@ -2,24 +2,13 @@
 //! marked, and a request's body goes once every row that sent it is pruned (its fingerprint
 //! is kept in its place).
 
-use std::collections::HashMap;
-
 use rusqlite::{TransactionBehavior, params};
 
 use super::super::layout;
-use super::super::pruning::{self, Planner};
-use super::super::sql::{self, fail};
+use super::super::pruning::{self, Plan, Planner};
+use super::super::sql::fail;
 use super::super::{Pruned, StateError};
 use super::SqliteStore;
-use crate::fingerprint::Fingerprint;
-
-/// What pruning would do: the rows, the bytes of their requests, and each request's
-/// fingerprint.
-struct Plan {
-    rows: Vec<(i64, i64)>,
-    bytes: u64,
-    fingerprints: HashMap<i64, Fingerprint>,
-}
 
 impl SqliteStore {
     /// Decides what to prune (reads only).
@@ -34,50 +23,7 @@ impl SqliteStore {
         while let Some(row) = rows.next().map_err(fail(&self.location, doing))? {
             planner.row(pruning::read_row(row).map_err(fail(&self.location, doing))?);
         }
-        let rows = planner.finish();
-        let mut bytes = 0;
-        let mut fingerprints = HashMap::new();
-        let mut last: Option<(i64, u64)> = None;
-        for &(_, request) in &rows {
-            let len = match last {
-                Some((id, len)) if id == request => len,
-                _ => {
-                    let (text, fingerprint) = self.request_text(request, doing)?;
-                    fingerprints.insert(request, fingerprint);
-                    text.len() as u64
-                }
-            };
-            last = Some((request, len));
-            bytes += len;
-        }
-        Ok(Plan {
-            rows,
-            bytes,
-            fingerprints,
-        })
-    }
-
-    /// A stored request and its fingerprint.
-    fn request_text(&self, id: i64, doing: &str) -> Result<(String, Fingerprint), StateError> {
-        let (recipient, stored, body): (String, Option<Vec<u8>>, Option<Vec<u8>>) = self
-            .conn
-            .prepare_cached("SELECT recipient, fingerprint, body FROM requests WHERE id = ?1")
-            .and_then(|mut stmt| {
-                stmt.query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-            })
-            .map_err(fail(&self.location, doing))?;
-        let body = body.unwrap_or_default();
-        let skeleton = match super::super::compact::skeleton_of(&body) {
-            Some(s) => self.skeleton(s)?,
-            None => None,
-        };
-        let text = super::super::compact::decode(&body, &recipient, skeleton.as_deref())
-            .map_err(fail(&self.location, doing))?;
-        let fingerprint = match stored {
-            Some(bytes) => sql::fingerprint_of(&bytes).map_err(fail(&self.location, doing))?,
-            None => Fingerprint::of(text.as_bytes()),
-        };
-        Ok((text, fingerprint))
+        pruning::measure(planner.finish(), &mut |id| self.request_text(id, doing))
     }
 
     pub(super) fn count_prunable(&self, before: jiff::Timestamp) -> Result<Pruned, StateError> {

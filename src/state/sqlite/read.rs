@@ -53,6 +53,25 @@ impl SqliteStore {
         Ok(Some(skeleton))
     }
 
+    /// A stored request as text with its fingerprint; `None` once its body is gone.
+    pub(super) fn request_text(
+        &self,
+        id: i64,
+        doing: &str,
+    ) -> Result<Option<(String, crate::fingerprint::Fingerprint)>, StateError> {
+        type Stored = (String, Option<Vec<u8>>, Option<Vec<u8>>);
+        let (recipient, fingerprint, body): Stored = self
+            .conn
+            .prepare_cached("SELECT recipient, fingerprint, body FROM requests WHERE id = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            })
+            .map_err(fail(&self.location, doing))?;
+        layout::stored_request(&self.location, &recipient, fingerprint, body, &mut |s| {
+            self.skeleton(s)
+        })
+    }
+
     /// Runs a query of [`ATTEMPT_SELECT`] rows and reads them.
     pub(super) fn attempts(
         &self,
