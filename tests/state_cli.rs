@@ -336,3 +336,92 @@ fn prune(project: &Project, extra: &[&str]) -> (String, i32) {
     args.extend_from_slice(extra);
     run(project, &args)
 }
+
+/// The lines of a human plan's section for `campaign`.
+fn section<'a>(plan: &'a str, campaign: &str) -> Vec<&'a str> {
+    plan.lines()
+        .skip_while(|l| !l.starts_with(&format!("campaign {campaign} ")))
+        .take_while(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn state_erase_removes_a_person_and_a_plan_does_not_message_them_again() {
+    let project = applied_with_one_failure();
+    let phone = "+919019486731";
+    let path = project.path().join(".herald/state.db");
+    let serial = SqliteStore::open(&path).unwrap().serial().unwrap();
+    let before = project.plan(WEEK_LATER, &[], 0);
+    assert!(
+        !section(&before, "feedback-flow")
+            .iter()
+            .any(|l| l.contains(phone)),
+        "delivered, so not listed: {before}"
+    );
+
+    let (bad, code) = run(&project, &["state", "erase", "919019486731"]);
+    assert_eq!(code, 2, "{bad}");
+    let erase = |extra: &[&str]| {
+        let mut args = vec!["state", "erase", phone, "--now", WEEK_LATER];
+        args.extend_from_slice(extra);
+        run(&project, &args)
+    };
+    let (dry, code) = erase(&["--dry-run"]);
+    assert_eq!(code, 0, "{dry}");
+    assert_eq!(SqliteStore::open(&path).unwrap().serial().unwrap(), serial);
+    let (erased, code) = erase(&[]);
+    assert_eq!(code, 0, "{erased}");
+    assert_eq!(
+        SqliteStore::open(&path).unwrap().serial().unwrap(),
+        serial + 1
+    );
+    let (again, code) = erase(&["--format", "json"]);
+    assert_eq!(code, 0, "{again}");
+    let (list, code) = run(&project, &["state", "list"]);
+    assert_eq!(code, 0, "{list}");
+    // The log says who erased, when and how much, never whom.
+    let list: String = list
+        .lines()
+        .map(|l| match (l.find("  by "), l.rfind("  (")) {
+            (Some(by), Some(paren)) if by < paren => {
+                format!("{}  by [who]{}\n", &l[..by], &l[paren..])
+            }
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    insta::assert_snapshot!(
+        "state_erase",
+        format!(
+            "$ herald state erase 919019486731\n{bad}\n\
+             $ herald state erase {phone} --dry-run\n{dry}\n\
+             $ herald state erase {phone}\n{erased}\n\
+             $ herald state erase {phone} --format json\n{again}\n\
+             $ herald state list\n{list}"
+        )
+    );
+    assert!(!list.contains(phone));
+
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(
+        !bytes.windows(phone.len()).any(|w| w == phone.as_bytes()),
+        "the phone is nowhere in the state file"
+    );
+    // Still in the feedback flow's audience: never messaged that campaign again. The invoice
+    // reminder to it had failed: it is sent, as it would have been retried.
+    let after = project.plan(WEEK_LATER, &[], 0);
+    assert!(
+        !section(&after, "feedback-flow")
+            .iter()
+            .any(|l| l.contains(phone)),
+        "{after}"
+    );
+    assert_eq!(
+        section(&after, "feedback-flow")
+            .iter()
+            .find(|l| l.contains(" send") || l.contains("unchanged")),
+        section(&before, "feedback-flow")
+            .iter()
+            .find(|l| l.contains(" send") || l.contains("unchanged")),
+        "{after}"
+    );
+}

@@ -122,7 +122,7 @@ fn a_state_from_a_newer_herald_is_refused_by_every_open() {
             StateError::NewerSchema {
                 location: path.display().to_string(),
                 found: 99,
-                known: 5,
+                known: 6,
             }
         );
     }
@@ -170,7 +170,7 @@ fn a_state_with_views_triggers_or_generated_columns_is_refused() {
         ),
         (
             "trigger",
-            "CREATE TRIGGER t AFTER INSERT ON history BEGIN DELETE FROM deliveries; END;",
+            "CREATE TRIGGER t AFTER INSERT ON attempts BEGIN DELETE FROM deliveries; END;",
         ),
     ] {
         let dir = TempDir::new().unwrap();
@@ -203,7 +203,7 @@ fn a_corrupt_fingerprint_is_a_backend_error_naming_the_delivery() {
     tamper(
         &path,
         "UPDATE deliveries SET fingerprint = x'0102' WHERE recipient = '+15550001';
-         UPDATE history SET fingerprint = x'0102' WHERE recipient = '+15550001';",
+         UPDATE requests SET fingerprint = x'0102' WHERE recipient = '+15550001';",
     );
 
     let expected = "the state's delivery of campaign welcome to +15550001 is corrupt: \
@@ -328,7 +328,8 @@ fn measure_a_million_deliveries(number: fn(u64) -> u64) {
 fn a_state_from_before_lineages_gets_one_when_written_and_keeps_its_serial() {
     let dir = TempDir::new().unwrap();
     let path = state_path(&dir);
-    drop(SqliteStore::open(&path).unwrap());
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    SqliteStore::create_at_version(&path, 5).unwrap();
     // What a state of schema version 1 was: no lineage (nor test sends, nor rounds), serial 7.
     tamper(
         &path,

@@ -42,6 +42,8 @@ suite!(
     contacts_count_every_attempt_that_may_have_arrived,
     pruning_drops_only_settled_requests_before_the_date_and_keeps_what_plan_reads,
     pruning_nothing_leaves_the_serial,
+    a_state_of_schema_version_5_reads_back_identically_once_compacted,
+    erasing_a_phone_removes_its_data_everywhere_and_keeps_a_hash_of_what_it_got,
 );
 
 fn a_recorded_attempt_reads_back_exactly(f: &Fixture) {
@@ -528,6 +530,7 @@ fn test_sends_are_logged_apart_and_change_no_delivery_nor_the_serial(f: &Fixture
 /// Turns a state back into what schema version 2 made, undoing migrations 5 (history by
 /// time), 4 (rounds) and 3 (test messages), so that opening it runs them all.
 fn downgrade_to_version_2(f: &Fixture) {
+    state_support::rewrite_at_version_5(f);
     match f {
         Fixture::Sqlite(dir) => {
             let conn = rusqlite::Connection::open(state_support::sqlite_path(dir)).unwrap();
@@ -581,7 +584,7 @@ fn a_state_of_the_previous_schema_version_is_migrated_when_opened_for_writing(f:
     };
     match refused {
         Err(StateError::Backend { message, .. }) => assert!(
-            message.contains("schema version 2, older than this herald's 5"),
+            message.contains("schema version 2, older than this herald's 6"),
             "{message}"
         ),
         other => panic!("reading never migrates: {other:?}"),
@@ -1006,4 +1009,250 @@ fn pruning_nothing_leaves_the_serial(f: &Fixture) {
             .unwrap(),
         herald::state::Pruned::default()
     );
+}
+
+/// Every attempt, each delivery's latest and what plan reads, the serial, the lineage and the
+/// applies: what the migration to the compact layout must keep exactly.
+fn everything(store: &dyn herald::state::Store, rounds: &[Round<'_>]) -> String {
+    let mut attempts = Vec::new();
+    store
+        .every_attempt(&mut |d| {
+            attempts.push(d);
+            Ok(())
+        })
+        .unwrap();
+    let mut text = format!(
+        "serial {} lineage {:?}\napplies {:?}\n",
+        store.serial().unwrap(),
+        store.lineage().unwrap(),
+        store.applies().unwrap()
+    );
+    for d in &attempts {
+        text.push_str(&format!("{}\n", serde_json::to_string(d).unwrap()));
+    }
+    for round in rounds {
+        let mut recorded: Vec<_> = store.recorded_map(*round).unwrap().into_iter().collect();
+        recorded.sort_by(|a, b| a.0.cmp(&b.0));
+        for (recipient, r) in recorded {
+            let latest = store.delivery(*round, &recipient).unwrap().unwrap();
+            text.push_str(&format!(
+                "{round} {recipient} {:?} {} {}\n",
+                r.outcome,
+                r.fingerprint.short(),
+                serde_json::to_string(&latest).unwrap()
+            ));
+            assert_eq!(latest.fingerprint, r.fingerprint);
+        }
+        text.push_str(&format!(
+            "history {:?}\n",
+            store.history(*round, None).unwrap().len()
+        ));
+    }
+    text.push_str(&format!("{:?}\n", store.campaigns().unwrap()));
+    text
+}
+
+fn a_state_of_schema_version_5_reads_back_identically_once_compacted(f: &Fixture) {
+    let mut store = f.open();
+    let monday = at("2026-12-07T03:30:00Z");
+    let template = |phone: &str, name: &str, n: u32| {
+        format!(
+            r#"{{"method":"POST","path":"/t","query":[],"body":{{"phoneNumber":"{phone}","text":"Hi {name}, invoice {n} is due","n":{n}}}}}"#
+        )
+    };
+    let mut batch = Vec::new();
+    for (i, (phone, name)) in [
+        ("+919000000001", "John"),
+        ("+919000000002", "Ünïcödé \\\" quote"),
+        ("+15550003", "Ana"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let request = template(phone, name, 1000 + i as u32);
+        let mut intent = attempt("invoice", phone, &request, Outcome::InFlight);
+        intent.at = at("2026-11-01T09:00:00.000000001Z");
+        let mut sent = intent.clone();
+        sent.outcome = if i == 1 {
+            Outcome::Failed
+        } else {
+            Outcome::Sent
+        };
+        sent.api_code = Some(if i == 1 { 1002 } else { 200 });
+        sent.detail = (i == 1).then(|| "template paused".to_owned());
+        sent.at = at("2026-11-01T09:00:01.5Z");
+        batch.extend([intent, sent]);
+    }
+    // A changed message resent, a recurring round, a broadcast, and an odd fingerprint.
+    let mut resent = attempt(
+        "invoice",
+        "+919000000001",
+        &template("+919000000001", "Johnny", 7),
+        Outcome::Sent,
+    );
+    resent.apply_id = "20261202T000000Z-beef".to_owned();
+    batch.push(resent);
+    batch.push(Delivery {
+        occurrence: Some(monday),
+        ..attempt("weekly", "+919000000001", "week 1", Outcome::Unknown)
+    });
+    batch.push(attempt(
+        "bcast",
+        "*",
+        r#"{"body":{"users":[{"phoneNumber":"+15550009"}]}}"#,
+        Outcome::Sent,
+    ));
+    let mut odd = attempt("odd", "+15550010", "v1", Outcome::Sent);
+    odd.fingerprint = herald::fingerprint::Fingerprint::of(b"something else");
+    batch.push(odd);
+    store.record(&batch).unwrap();
+    store.prune(at("2026-11-10T00:00:00Z")).unwrap();
+    store
+        .log_apply(&apply("20261201T033000Z-4f2a", "2026-12-01T03:30:00Z"))
+        .unwrap();
+    drop(store);
+    let rounds = [
+        Round::one_off("invoice"),
+        Round::of("weekly", Some(monday)),
+        Round::one_off("bcast"),
+        Round::one_off("odd"),
+    ];
+    let before = everything(&*f.open_read_only(), &rounds);
+    assert!(
+        before.contains("Johnny") && before.contains(r#""request":"""#),
+        "{before}"
+    );
+
+    state_support::rewrite_at_version_5(f);
+    let migrated = everything(&*f.open(), &rounds);
+    assert_eq!(migrated, before);
+    assert_eq!(everything(&*f.open_read_only(), &rounds), before);
+}
+
+/// Whether `phone` appears anywhere in the state's storage: the SQLite file and its WAL, byte
+/// for byte, or any row of any table of the PostgreSQL schema (as text, or as the hex of a
+/// `bytea`, which is how a row's text shows one).
+fn stored_anywhere(f: &Fixture, phone: &str) -> bool {
+    match f {
+        Fixture::Sqlite(dir) => {
+            let path = state_support::sqlite_path(dir);
+            ["", "-wal"].iter().any(|suffix| {
+                std::fs::read(format!("{}{suffix}", path.display()))
+                    .is_ok_and(|bytes| bytes.windows(phone.len()).any(|w| w == phone.as_bytes()))
+            })
+        }
+        Fixture::Postgres { url, schema } => {
+            let mut client = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+            let tables: Vec<String> = client
+                .query(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = $1",
+                    &[schema],
+                )
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            tables.iter().any(|t| {
+                let sql = format!(
+                    "SELECT count(*) FROM {schema}.{t} x
+                     WHERE position($1 in x::text) > 0
+                        OR position(encode(convert_to($1, 'UTF8'), 'hex') in x::text) > 0"
+                );
+                let found: i64 = client.query_one(&sql, &[&phone]).unwrap().get(0);
+                found > 0
+            })
+        }
+    }
+}
+
+fn erasing_a_phone_removes_its_data_everywhere_and_keeps_a_hash_of_what_it_got(f: &Fixture) {
+    let mut store = f.open();
+    let phone = "+919019486731";
+    let other = "+919000000002";
+    let body = |to: &str, name: &str| {
+        format!(r#"{{"body":{{"phoneNumber":"{to}","text":"Hi {name}, invoice 12345"}}}}"#)
+    };
+    let broadcast = format!(
+        r#"{{"body":{{"users":[{{"phoneNumber":"{phone}"}},{{"phoneNumber":"{other}"}}]}}}}"#
+    );
+    let mut batch = Vec::new();
+    for to in [phone, other, "+919000000003"] {
+        batch.extend(sent_at(
+            "promo",
+            to,
+            &body(to, "Jahnavi"),
+            "2026-11-01T09:00:00Z",
+            Outcome::Sent,
+        ));
+    }
+    batch.extend(sent_at(
+        "invoice",
+        phone,
+        &body(phone, "Jahnavi"),
+        "2026-11-01T09:00:00Z",
+        Outcome::Failed,
+    ));
+    batch.extend(sent_at(
+        "bcast",
+        "*",
+        &broadcast,
+        "2026-11-01T09:00:00Z",
+        Outcome::Sent,
+    ));
+    store.record(&batch).unwrap();
+    store
+        .log_test_send(&TestSend {
+            phone: phone.to_owned(),
+            ..test_send("0000beef", "2026-11-02T00:00:00Z", Outcome::Sent)
+        })
+        .unwrap();
+    let serial = store.serial().unwrap();
+    assert!(stored_anywhere(f, phone));
+
+    let counted = store.erasable(phone).unwrap();
+    assert_eq!(
+        counted,
+        herald::state::Erasure {
+            deliveries: 2,
+            attempts: 4,
+            test_sends: 1,
+            broadcasts: 1,
+            kept: 1,
+        }
+    );
+    assert_eq!(store.serial().unwrap(), serial, "counting writes nothing");
+    assert_eq!(store.erase(phone).unwrap(), counted);
+    assert_eq!(store.serial().unwrap(), serial + 1);
+    drop(store);
+
+    assert!(!stored_anywhere(f, phone), "the phone is nowhere in state");
+    assert!(stored_anywhere(f, other), "others are kept");
+    let store = f.open_read_only();
+    let promo = Round::one_off("promo");
+    assert!(!store.recorded_map(promo).unwrap().contains_key(phone));
+    assert_eq!(store.recorded_map(promo).unwrap().len(), 2);
+    let erased = store
+        .erasures(promo)
+        .unwrap()
+        .expect("a hash of the sent delivery");
+    assert!(erased.contains(phone));
+    assert!(!erased.contains(other));
+    assert!(
+        store.erasures(Round::one_off("invoice")).unwrap().is_none(),
+        "a failed delivery was never received: nothing kept"
+    );
+    assert!(store.test_sends().unwrap().is_empty());
+    let bcast = store.history(Round::one_off("bcast"), None).unwrap();
+    assert!(bcast.iter().all(Delivery::request_pruned));
+    assert_eq!(
+        bcast[0].fingerprint, batch[8].fingerprint,
+        "the fingerprint is kept"
+    );
+    // Erasing again finds nothing and writes nothing.
+    let mut store = f.open();
+    assert_eq!(
+        store.erase(phone).unwrap(),
+        herald::state::Erasure::default()
+    );
+    assert_eq!(store.serial().unwrap(), serial + 1);
 }

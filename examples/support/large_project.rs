@@ -72,6 +72,18 @@ pub(crate) struct PostgresState {
 impl PostgresState {
     /// Points the project in `dir` at a fresh schema on the benchmark server.
     pub(crate) fn configure(dir: &Path) -> Result<PostgresState, String> {
+        let (url, schema) = PostgresState::target()?;
+        let settings = dir.join("herald.yaml");
+        let mut text = std::fs::read_to_string(&settings).map_err(|e| e.to_string())?;
+        text.push_str(&format!("state: {{backend: postgres, schema: {schema}}}\n"));
+        std::fs::write(&settings, text).map_err(|e| e.to_string())?;
+        Ok(PostgresState { url, schema })
+    }
+}
+
+impl PostgresState {
+    /// The benchmark server's URL and a fresh schema name on it.
+    pub(crate) fn target() -> Result<(String, String), String> {
         let url = std::env::var("HERALD_BENCH_POSTGRES_URL")
             .or_else(|_| std::env::var("HERALD_TEST_POSTGRES_URL"))
             .map_err(|_| {
@@ -79,12 +91,7 @@ impl PostgresState {
                  `eval \"$(.ci/postgres)\"` first"
                     .to_owned()
             })?;
-        let schema = format!("bench_{:016x}", fastrand::u64(..));
-        let settings = dir.join("herald.yaml");
-        let mut text = std::fs::read_to_string(&settings).map_err(|e| e.to_string())?;
-        text.push_str(&format!("state: {{backend: postgres, schema: {schema}}}\n"));
-        std::fs::write(&settings, text).map_err(|e| e.to_string())?;
-        Ok(PostgresState { url, schema })
+        Ok((url, format!("bench_{:016x}", fastrand::u64(..))))
     }
 }
 

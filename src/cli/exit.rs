@@ -72,6 +72,7 @@ with_help!(
     crate::apply::SettleError,
     crate::state::copy::CopyError,
     crate::state::prune::PruneError,
+    crate::state::erase::EraseError,
     crate::load::git::GitError,
 );
 

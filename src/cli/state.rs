@@ -45,6 +45,29 @@ pub enum StateCommand {
     /// Drop the requests of settled deliveries recorded before a date, keeping who was sent
     /// what (fingerprint), when and with what outcome: plans are unchanged.
     Prune(StatePruneArgs),
+    /// Remove a person's data from state (a data-protection request), keeping only keyed
+    /// hashes that stop herald from messaging them again for campaigns they already got.
+    Erase(StateEraseArgs),
+}
+
+/// `herald state erase`.
+#[derive(Debug, Args)]
+pub struct StateEraseArgs {
+    /// The project.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// The person's phone (E.164, e.g. +919019486731).
+    #[arg(value_name = "PHONE")]
+    pub phone: String,
+    /// Say what would be erased; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// `human` or `json`.
+    #[arg(long, value_enum, default_value_t = super::Format::Human)]
+    pub format: super::Format,
+    /// Act as if it were this RFC 3339 time (the time logged).
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<jiff::Timestamp>,
 }
 
 /// `herald state prune`.
@@ -195,6 +218,7 @@ pub(super) fn state_command(args: &StateArgs, out: &mut dyn Write) -> Outcome {
         StateCommand::Reconcile(a) => super::reconcile::reconcile_command(a, out),
         StateCommand::GrantRead(a) => super::grant::grant_read_command(a, out),
         StateCommand::Prune(a) => prune(a, out),
+        StateCommand::Erase(a) => erase(a, out),
     }
 }
 
@@ -203,8 +227,12 @@ fn list(args: &StateListArgs, out: &mut dyn Write) -> Outcome {
     let store = open(&root, &settings, args.project.env.as_deref(), Access::Read)?;
     let campaigns = store.campaigns()?;
     let test_sends = store.test_sends()?;
+    let operations = store.operations()?;
     if args.format == super::Format::Json {
-        let listed = serde_json::json!({ "campaigns": campaigns, "test_sends": test_sends });
+        let mut listed = serde_json::json!({ "campaigns": campaigns, "test_sends": test_sends });
+        if !operations.is_empty() {
+            listed["operations"] = serde_json::json!(operations);
+        }
         let text = serde_json::to_string_pretty(&listed).unwrap_or_default();
         write_out(out, &format!("{text}\n"))?;
         return Ok(ExitStatus::Success);
@@ -220,6 +248,10 @@ fn list(args: &StateListArgs, out: &mut dyn Write) -> Outcome {
     if !test_sends.is_empty() {
         text.push('\n');
         text.push_str(&crate::output::state::test_sends(&test_sends));
+    }
+    if !operations.is_empty() {
+        text.push('\n');
+        text.push_str(&crate::output::state::operations(&operations));
     }
     write_out(out, &text)?;
     Ok(ExitStatus::Success)
@@ -379,30 +411,55 @@ fn migrate(args: &StateMigrateArgs, out: &mut dyn Write) -> Outcome {
     Ok(ExitStatus::Success)
 }
 
-fn prune(args: &StatePruneArgs, out: &mut dyn Write) -> Outcome {
-    let (root, settings) = settings(&args.project)?;
-    // A dry run only reads: it never creates a state, nor takes the lock.
-    let access = if args.dry_run {
-        Access::Read
-    } else {
-        Access::Write
+/// The state for a maintenance command (`prune`, `erase`): a dry run only reads, so it never
+/// creates a state, nor takes the lock.
+fn maintained(project: &ProjectArgs, dry_run: bool) -> Result<Box<dyn Store>, Error> {
+    let (root, settings) = settings(project)?;
+    let access = if dry_run { Access::Read } else { Access::Write };
+    open(&root, &settings, project.env.as_deref(), access)
+}
+
+/// Prints a maintenance command's report as JSON, or as `human` words it.
+fn report<R: serde::Serialize>(
+    out: &mut dyn Write,
+    format: super::Format,
+    report: &R,
+    human: fn(&R) -> String,
+) -> Outcome {
+    let text = match format {
+        super::Format::Json => {
+            let text = serde_json::to_string_pretty(report).unwrap_or_default();
+            format!("{text}\n")
+        }
+        super::Format::Human => human(report),
     };
-    let store = open(&root, &settings, args.project.env.as_deref(), access)?;
+    write_out(out, &text)?;
+    Ok(ExitStatus::Success)
+}
+
+fn prune(args: &StatePruneArgs, out: &mut dyn Write) -> Outcome {
+    let store = maintained(&args.project, args.dry_run)?;
     let options = crate::state::prune::Options {
         before: args.before,
         now: super::command_time(args.now),
         dry_run: args.dry_run,
         vacuum: args.vacuum,
+        who: super::apply::holder(),
     };
     let holder = format!("herald state prune ({})", super::apply::holder());
-    let report = crate::state::prune::prune(store, &holder, &options)?;
-    let text = match args.format {
-        super::Format::Json => {
-            let text = serde_json::to_string_pretty(&report).unwrap_or_default();
-            format!("{text}\n")
-        }
-        super::Format::Human => crate::output::state::pruned(&report),
+    let pruned = crate::state::prune::prune(store, &holder, &options)?;
+    report(out, args.format, &pruned, crate::output::state::pruned)
+}
+
+fn erase(args: &StateEraseArgs, out: &mut dyn Write) -> Outcome {
+    let store = maintained(&args.project, args.dry_run)?;
+    let options = crate::state::erase::Options {
+        phone: args.phone.clone(),
+        now: super::command_time(args.now),
+        who: super::apply::holder(),
+        dry_run: args.dry_run,
     };
-    write_out(out, &text)?;
-    Ok(ExitStatus::Success)
+    let holder = format!("herald state erase ({})", super::apply::holder());
+    let erased = crate::state::erase::erase(store, &holder, &options)?;
+    report(out, args.format, &erased, crate::output::state::erased)
 }

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::state::{CampaignTotals, Delivery, Outcome, TestSend, WHOLE_CAMPAIGN};
+use crate::state::{CampaignTotals, Delivery, Operation, Outcome, TestSend, WHOLE_CAMPAIGN};
 
 /// A table of campaigns: sent, failed and unknown deliveries, and the latest attempt's time.
 pub fn campaigns(campaigns: &[CampaignTotals]) -> String {
@@ -178,4 +178,67 @@ fn attempt_line(d: &Delivery) -> String {
         let _ = write!(line, "  ({detail})");
     }
     line
+}
+
+/// The log of operations (`state prune`, `state erase`), apart from the deliveries: who
+/// changed the state, when, what and how many rows.
+pub fn operations(operations: &[Operation]) -> String {
+    let mut text = "operations (herald state prune, herald state erase):\n".to_owned();
+    for op in operations {
+        let _ = writeln!(
+            text,
+            "{:.0}  {}  {} rows  by {}  ({})",
+            op.at, op.what, op.rows, op.who, op.detail
+        );
+    }
+    text
+}
+
+/// What `herald state erase` did (or, for a dry run, would do): never the phone, which the
+/// operator typed and a CI log need not repeat.
+pub fn erased(report: &crate::state::erase::Report) -> String {
+    let e = &report.erased;
+    let mut text = String::new();
+    if e.rows() == 0 {
+        let _ = writeln!(
+            text,
+            "{}: holds nothing of that phone; nothing changed",
+            report.state
+        );
+        return text;
+    }
+    let what = format!(
+        "{}, {} ({}), {} and {} naming it",
+        match e.deliveries {
+            1 => "1 delivery".to_owned(),
+            n => format!("{n} deliveries"),
+        },
+        crate::words::count(e.attempts, "history row"),
+        "attempts and outcomes, with their requests",
+        crate::words::count(e.test_sends, "test message"),
+        crate::words::count(e.broadcasts, "broadcast request"),
+    );
+    if report.dry_run {
+        let _ = writeln!(
+            text,
+            "{}: would erase {what}; nothing changed (dry run)",
+            report.state
+        );
+    } else {
+        let _ = writeln!(text, "{}: erased {what}", report.state);
+    }
+    let _ = writeln!(
+        text,
+        "kept {}: a plan that finds the phone in those campaigns' audiences again treats \
+         them as sent; new campaigns may reach it",
+        crate::words::count(e.kept, "keyed hash")
+    );
+    if !report.dry_run {
+        let _ = writeln!(
+            text,
+            "state serial {} -> {}: plans saved before this are refused by apply; plan again",
+            report.serial_before, report.serial
+        );
+    }
+    text
 }

@@ -476,7 +476,7 @@ fn plan_campaign(
         detailed: HashMap::new(),
     };
     let judge = |recipient: &str, fingerprint: &Fingerprint, window: Option<Judgement>| {
-        let mut recorded = recorded.get(recipient).copied();
+        let mut recorded = recorded.get_or_erased(recipient, *fingerprint);
         // An unknown delivery reconciling found never arrived is planned as a failed one.
         if let Some(r) = recorded.as_mut()
             && matches!(r.outcome, Outcome::Unknown | Outcome::InFlight)

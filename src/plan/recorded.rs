@@ -3,8 +3,9 @@
 //! a fifth of what a hash map of them touches while it grows, and state lists a campaign's
 //! deliveries in key order already, so building the index is one pass without hashing.
 
+use crate::fingerprint::Fingerprint;
 use crate::render::recipients::phone_key;
-use crate::state::{Recorded, Round, StateError, Store};
+use crate::state::{Erasures, Outcome, Recorded, Round, StateError, Store};
 
 /// A campaign's recorded deliveries by recipient.
 #[derive(Debug, Default)]
@@ -15,6 +16,9 @@ pub struct RecordedIndex {
     values: Vec<Recorded>,
     /// Which of the loaded names `keys[i]` was recorded under; empty when one name was loaded.
     names: Vec<u16>,
+    /// The deliveries `herald state erase` removed, by keyed hash: their phones are unknown
+    /// to state, so a recipient not found by key is looked for here.
+    erased: Vec<Erasures>,
 }
 
 impl RecordedIndex {
@@ -26,6 +30,7 @@ impl RecordedIndex {
             index.values.push(recorded);
         })?;
         index.sort();
+        index.erased.extend(store.erasures(round)?);
         Ok(index)
     }
 
@@ -55,6 +60,11 @@ impl RecordedIndex {
             index.keys.push(key);
             index.values.push(recorded);
             index.names.push(i);
+        }
+        for name in names {
+            index
+                .erased
+                .extend(store.erasures(Round::of(name, occurrence))?);
         }
         Ok(index)
     }
@@ -90,6 +100,21 @@ impl RecordedIndex {
     pub fn get(&self, recipient: &str) -> Option<&Recorded> {
         let i = self.keys.binary_search(&phone_key(recipient)).ok()?;
         self.values.get(i)
+    }
+
+    /// What state holds for a recipient, or, for one whose delivery was erased (`herald state
+    /// erase`), a delivery sent with `fingerprint`: the message they got is not known any
+    /// more, and it is never sent to them again.
+    pub fn get_or_erased(&self, recipient: &str, fingerprint: Fingerprint) -> Option<Recorded> {
+        self.get(recipient).copied().or_else(|| {
+            self.erased
+                .iter()
+                .any(|e| e.contains(recipient))
+                .then_some(Recorded {
+                    fingerprint,
+                    outcome: Outcome::Sent,
+                })
+        })
     }
 
     /// How many deliveries state holds.

@@ -17,16 +17,16 @@
 use foldhash::HashMap;
 use jiff::Timestamp;
 
-use super::sql::{BadColumn, parse_timestamp};
+use super::sql::BadColumn;
 use super::{Contact, WHOLE_CAMPAIGN};
 
-/// One history row: which delivery, and when (as stored; parsed here).
+/// One history row: which delivery, and when.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Row<'a> {
     pub(super) campaign: &'a str,
     pub(super) occurrence: &'a str,
     pub(super) recipient: &'a str,
-    pub(super) at: &'a str,
+    pub(super) at: Timestamp,
     /// The request, for a broadcast's row (`*`): its body names the recipients.
     pub(super) request: Option<&'a str>,
 }
@@ -65,7 +65,7 @@ impl<'v> Attempts<'v> {
 
     /// Takes a `failed` row.
     pub(super) fn failed(&mut self, row: Row<'_>) -> Result<(), BadColumn> {
-        let at = parse_timestamp(row.at)?;
+        let at = row.at;
         self.failed.entry(row.recipient.into()).or_default().push((
             row.campaign.into(),
             row.occurrence.into(),
@@ -76,7 +76,7 @@ impl<'v> Attempts<'v> {
 
     /// Takes an `in_flight` row: an attempt, sent then.
     pub(super) fn started(&mut self, row: Row<'_>) -> Result<(), BadColumn> {
-        let at = parse_timestamp(row.at)?;
+        let at = row.at;
         let failures = self.failed.get(row.recipient).is_some_and(|f| {
             f.iter()
                 .any(|(c, o, _)| **c == *row.campaign && **o == *row.occurrence)
@@ -185,11 +185,8 @@ mod tests {
     use super::*;
     use crate::state::Outcome;
 
-    fn at(minute: i64) -> String {
-        format!(
-            "{:.9}",
-            Timestamp::from_second(1_800_000_000 + minute * 60).unwrap()
-        )
+    fn at(minute: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + minute * 60).unwrap()
     }
 
     /// Feeds one delivery's rows (outcome, minute), as the backends do (failed rows first),
@@ -198,8 +195,8 @@ mod tests {
         let mut seen = Vec::new();
         let mut visit = |c: Contact<'_>| seen.push((c.at.as_second() - 1_800_000_000) / 60);
         let mut attempts = Attempts::new(&mut visit);
-        let times: Vec<(Outcome, String)> = rows.iter().map(|(o, m)| (*o, at(*m))).collect();
-        fn row(at: &str) -> Row<'_> {
+        let times: Vec<(Outcome, Timestamp)> = rows.iter().map(|(o, m)| (*o, at(*m))).collect();
+        fn row(at: Timestamp) -> Row<'static> {
             Row {
                 campaign: "offer",
                 occurrence: "",
@@ -209,10 +206,10 @@ mod tests {
             }
         }
         for (_, at) in times.iter().filter(|(o, _)| *o == Outcome::Failed) {
-            attempts.failed(row(at)).unwrap();
+            attempts.failed(row(*at)).unwrap();
         }
         for (_, at) in times.iter().filter(|(o, _)| *o == Outcome::InFlight) {
-            attempts.started(row(at)).unwrap();
+            attempts.started(row(*at)).unwrap();
         }
         attempts.finish();
         seen.sort_unstable();

@@ -143,6 +143,10 @@ fn fill(from: &dyn Store, to: &mut dyn Store, serial: u64) -> Result<Copied, Cop
     for send in &test_sends {
         to.log_test_send(send)?;
     }
+    to.restore_erased(&from.erased_records()?)?;
+    for operation in from.operations()? {
+        to.log_operation(&operation)?;
+    }
     to.set_serial(serial)?;
     if let Some(lineage) = from.lineage()? {
         to.set_lineage(&lineage)?;

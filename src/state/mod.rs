@@ -11,12 +11,18 @@
 //! Backends: [`sqlite`] (the default, `.herald/state.db`). Plan only reads; it never creates a
 //! state file.
 
+mod compact;
 mod contacts;
 pub mod copy;
+pub mod erase;
+mod erasure;
+mod error;
 mod guard;
+mod layout;
 pub mod open;
 pub mod postgres;
 pub mod prune;
+mod pruning;
 mod sql;
 pub mod sqlite;
 
@@ -27,6 +33,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::Fingerprint;
 
+pub use erasure::{ErasedRecords, Erasure, Erasures};
+pub use error::StateError;
 pub use guard::Locked;
 pub use open::{Access, Location, open};
 
@@ -257,6 +265,23 @@ pub struct TestSend {
     pub detail: Option<String>,
 }
 
+/// A maintenance operation on a state (`state prune`, `state erase`), as logged beside the
+/// applies: who changed what, and how much. Never a phone: the log of an erasure must not say
+/// whom it erased.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operation {
+    /// When it ran.
+    pub at: Timestamp,
+    /// Who ran it: user and host, or the CI job.
+    pub who: String,
+    /// `prune` or `erase`.
+    pub what: String,
+    /// What it was asked, without personal data (`before 2026-11-01T00:00:00Z`).
+    pub detail: String,
+    /// The rows it changed or removed.
+    pub rows: u64,
+}
+
 /// The holder of a state's apply lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
@@ -285,142 +310,6 @@ pub struct CampaignTotals {
     /// When the latest attempt was recorded.
     pub last_at: Timestamp,
 }
-
-/// Why a state operation failed.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StateError {
-    /// Another apply holds the lock, and is running.
-    Locked(Lock),
-    /// `unlock` of a lock whose holder is still running: only a dead holder's lock is removed.
-    HolderAlive(Lock),
-    /// `unlock` with an id that is not the current lock's. The current lock's id is never
-    /// told: knowing it is what `unlock` asks for.
-    NotLocked {
-        /// The id given.
-        id: String,
-        /// The current lock, if any.
-        current: Option<Lock>,
-    },
-    /// The state was written by a newer herald with a schema this one does not know.
-    NewerSchema {
-        /// Where the state is.
-        location: String,
-        /// Its schema version.
-        found: i64,
-        /// The newest this herald knows.
-        known: i64,
-    },
-    /// The state's file or lock file was replaced or removed under a writer: it stops.
-    Replaced {
-        /// Where the state is.
-        location: String,
-        /// What was replaced.
-        message: String,
-    },
-    /// The PostgreSQL state's URL variable is not set.
-    UrlUnset {
-        /// The variable (`state.url_env`, default `HERALD_STATE_URL`).
-        var: String,
-    },
-    /// A state named on the command line (`state migrate --from/--to`) is neither
-    /// `sqlite:PATH` nor `postgres[:SCHEMA]`.
-    NotAState {
-        /// What was given.
-        spec: String,
-    },
-    /// The backend failed (I/O, corruption, a full disk).
-    Backend {
-        /// Where the state is.
-        location: String,
-        /// What went wrong.
-        message: String,
-    },
-}
-
-impl StateError {
-    /// How to fix it.
-    pub fn help(&self) -> String {
-        match self {
-            StateError::Locked(_) => "wait for it to finish. A lock dies with its holder: \
-                 after a crash or a kill the next apply takes it over by itself"
-                .to_owned(),
-            StateError::HolderAlive(_) => "a running apply's lock cannot be broken: wait for \
-                 it to end, or stop it (SIGTERM or Ctrl-C: it records what it sent and releases \
-                 the lock). A dead holder's lock is taken over by the next apply by itself"
-                .to_owned(),
-            StateError::NotLocked {
-                current: Some(lock),
-                ..
-            } => format!(
-                "the state is locked by {} since {}, under another id",
-                lock.holder, lock.since
-            ),
-            StateError::NotLocked { current: None, .. } => "the state is not locked".to_owned(),
-            StateError::NewerSchema { .. } => {
-                "upgrade herald to the version that wrote this state".to_owned()
-            }
-            StateError::Replaced { .. } => "another process replaced or removed the state's \
-                 files while this apply held them: find out what did (a restore, a cleanup job), \
-                 then apply again; it takes the lock over and settles what was in flight"
-                .to_owned(),
-            StateError::UrlUnset { var } => format!(
-                "set {var} to the state database's postgres:// URL (state.url_env names the \
-                 variable)"
-            ),
-            StateError::NotAState { .. } => format!(
-                "write `sqlite:PATH` (e.g. sqlite:.herald/state.db) or `postgres` (or \
-                 `postgres:SCHEMA`); the PostgreSQL URL comes from the variable state.url_env \
-                 names (default {})",
-                open::DEFAULT_STATE_URL_ENV
-            ),
-            StateError::Backend { location, .. }
-                if location.to_ascii_lowercase().starts_with("postgres") =>
-            {
-                "check the server is reachable and the URL in the state's variable (host, port, \
-                 user, database; sslmode and sslrootcert for TLS, see docs/ci.md)"
-                    .to_owned()
-            }
-            StateError::Backend { .. } => {
-                "check that the state is readable and writable and the disk is not full".to_owned()
-            }
-        }
-    }
-}
-
-impl fmt::Display for StateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StateError::Locked(lock) => write!(
-                f,
-                "the state is locked by {} since {}",
-                lock.holder, lock.since
-            ),
-            StateError::HolderAlive(lock) => write!(
-                f,
-                "the lock's holder is still running: {} since {}",
-                lock.holder, lock.since
-            ),
-            StateError::NotLocked { id, .. } => write!(f, "no lock with id {id}"),
-            StateError::NewerSchema {
-                location,
-                found,
-                known,
-            } => write!(
-                f,
-                "{location} has state schema version {found}; this herald knows versions up to {known}"
-            ),
-            StateError::UrlUnset { var } => write!(
-                f,
-                "{var} is not set: it holds the URL of the PostgreSQL state"
-            ),
-            StateError::NotAState { spec } => write!(f, "`{spec}` does not name a state"),
-            StateError::Backend { location, message }
-            | StateError::Replaced { location, message } => write!(f, "{location}: {message}"),
-        }
-    }
-}
-
-impl std::error::Error for StateError {}
 
 /// A delivery that reached its recipient or may have: one row of [`Store::contacts_since`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -555,6 +444,12 @@ pub trait Store: Send {
     /// Every logged test message, oldest first.
     fn test_sends(&self) -> Result<Vec<TestSend>, StateError>;
 
+    /// Logs a maintenance operation (a prune, an erasure).
+    fn log_operation(&mut self, operation: &Operation) -> Result<(), StateError>;
+
+    /// Every logged operation, oldest first.
+    fn operations(&self) -> Result<Vec<Operation>, StateError>;
+
     /// What [`Store::prune`] would drop for `before`; writes nothing.
     fn prunable(&self, before: Timestamp) -> Result<Pruned, StateError>;
 
@@ -566,6 +461,24 @@ pub trait Store: Send {
     /// pacing reads). Unknown and in-flight attempts keep their requests: reconciling reads
     /// them. Bumps the serial when anything changed.
     fn prune(&mut self, before: Timestamp) -> Result<Pruned, StateError>;
+
+    /// What [`Store::erase`] would remove of `phone`; writes nothing.
+    fn erasable(&self, phone: &str) -> Result<Erasure, StateError>;
+
+    /// Removes everything state holds of `phone` (an E.164 number), in one transaction,
+    /// keeping only a keyed hash of each delivery the person got or may have got, so that no
+    /// plan sends them that round again ([`Store::erasures`]; see [`erasure`]). Bumps the
+    /// serial when anything changed.
+    fn erase(&mut self, phone: &str) -> Result<Erasure, StateError>;
+
+    /// The erased deliveries of a round, for plan; `None` when it has none.
+    fn erasures(&self, round: Round<'_>) -> Result<Option<Erasures>, StateError>;
+
+    /// Every erased delivery's hash and the key: only for [`copy::copy`].
+    fn erased_records(&self) -> Result<ErasedRecords, StateError>;
+
+    /// Adds erased deliveries' hashes and their key: only for [`copy::copy`].
+    fn restore_erased(&mut self, records: &ErasedRecords) -> Result<(), StateError>;
 
     /// Gives the space pruning freed back: SQLite rewrites its file (`VACUUM`), which only
     /// then shrinks; PostgreSQL vacuums the history table, making the space reusable.

@@ -25,7 +25,7 @@ use super::{Locked, Pruned, StateError, Store};
 pub const MIN_AGE: SignedDuration = SignedDuration::from_hours(24);
 
 /// What to prune.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// Attempts recorded before this time are pruned.
     pub before: Timestamp,
@@ -35,6 +35,8 @@ pub struct Options {
     pub dry_run: bool,
     /// Give the space back afterwards ([`Store::vacuum`]).
     pub vacuum: bool,
+    /// Who runs it, for the log of operations.
+    pub who: String,
 }
 
 /// What pruning did, or (dry run) would do.
@@ -136,6 +138,15 @@ pub fn prune(store: Box<dyn Store>, holder: &str, options: &Options) -> Result<R
     let mut store = Locked::take(store, holder)?;
     let serial_before = store.serial()?;
     let pruned = store.prune(options.before)?;
+    if pruned.requests > 0 {
+        store.log_operation(&super::Operation {
+            at: options.now,
+            who: options.who.clone(),
+            what: "prune".to_owned(),
+            detail: format!("requests of settled attempts before {}", options.before),
+            rows: pruned.requests,
+        })?;
+    }
     if options.vacuum {
         store.vacuum()?;
     }

@@ -5,7 +5,7 @@ use std::fmt;
 
 use jiff::Timestamp;
 
-use super::{ApplyRecord, CampaignTotals, Delivery, Lock, Outcome, StateError, TestSend};
+use super::{ApplyRecord, Delivery, Lock, Outcome, StateError, TestSend};
 use crate::fingerprint::Fingerprint;
 
 /// A timestamp as stored: RFC 3339 in UTC with all nine fractional digits, so that text order
@@ -13,18 +13,6 @@ use crate::fingerprint::Fingerprint;
 pub(super) fn timestamp_text(at: Timestamp) -> String {
     format!("{at:.9}")
 }
-
-/// [`super::Store::contacts_since`]'s history rows, for [`super::contacts::Attempts`]: the
-/// `failed` rows, then the `in_flight` rows (the attempts), of the span from `$1` (as
-/// [`timestamp_text`]: text order is time order). `{s}` is the schema prefix. Each reads only
-/// its rows through a partial index on `at` (migration 5). A broadcast's request comes with its
-/// attempt: its body names the recipients.
-pub(super) const CONTACTS_SQL: [&str; 2] = [
-    "SELECT campaign, occurrence, recipient, at, NULL
-     FROM {s}history WHERE outcome = 'failed' AND at >= $1",
-    "SELECT campaign, occurrence, recipient, at, CASE WHEN recipient = '*' THEN request END
-     FROM {s}history WHERE outcome = 'in_flight' AND at >= $1",
-];
 
 /// A round's occurrence as stored: empty for a one-off campaign's one round, else as
 /// [`timestamp_text`] (the column is part of the key, and NULL is never equal to NULL).
@@ -109,8 +97,15 @@ pub(super) trait Columns {
         u64::try_from(n).map_err(|_| BadColumn(format!("a count is negative ({n})")))
     }
 
-    /// An outcome, which must be one of [`Outcome::as_str`]'s names.
+    /// A nullable blob column.
+    fn optional_blob(&self, i: usize) -> Column<Option<Vec<u8>>>;
+
+    /// An outcome: a code ([`super::layout::outcome_code`]), or, in a state of schema
+    /// version 5 or before, one of [`Outcome::as_str`]'s names.
     fn outcome(&self, i: usize) -> Column<Outcome> {
+        if let Ok(code) = self.int(i) {
+            return super::layout::outcome_of(code);
+        }
         let text = self
             .text(i)
             .map_err(|e| BadColumn(format!("its outcome is not text: {e}")))?;
@@ -142,7 +137,8 @@ pub(super) fn fingerprint_of(bytes: &[u8]) -> Column<Fingerprint> {
     })
 }
 
-/// The columns of a [`Delivery`] in `history`, in the order [`delivery`] reads them.
+/// The columns of a [`Delivery`] in the `history` of schema version 5 and before, in the order
+/// [`delivery`] reads them: only the migration to the compact layout reads them.
 pub(super) const DELIVERY_COLUMNS: &str = "campaign, recipient, fingerprint, outcome, api_code, \
      detail, at, apply_id, request, occurrence";
 
@@ -218,28 +214,6 @@ pub(super) fn lock(row: &impl Columns) -> Column<Lock> {
     })
 }
 
-/// Counting each round's deliveries by outcome: its columns in the order
-/// [`campaign_totals`] reads them (`{s}` is where the backend's tables are).
-pub(super) const CAMPAIGN_TOTALS_SQL: &str = "SELECT campaign,
-        count(*) FILTER (WHERE outcome = 'sent'),
-        count(*) FILTER (WHERE outcome = 'failed'),
-        count(*) FILTER (WHERE outcome IN ('unknown', 'in_flight')),
-        max(at),
-        occurrence
-    FROM {s}deliveries GROUP BY campaign, occurrence ORDER BY campaign, occurrence";
-
-/// A row of [`CAMPAIGN_TOTALS_SQL`].
-pub(super) fn campaign_totals(row: &impl Columns) -> Column<CampaignTotals> {
-    Ok(CampaignTotals {
-        campaign: row.text(0)?,
-        sent: row.count(1)?,
-        failed: row.count(2)?,
-        unknown: row.count(3)?,
-        last_at: row.timestamp(4)?,
-        occurrence: row.occurrence(5)?,
-    })
-}
-
 /// A lineage as shown and recorded in plans: the stored number as 16 hex digits.
 pub(super) fn lineage_text(value: i64) -> String {
     format!("{:016x}", value as u64)
@@ -250,46 +224,17 @@ pub(super) fn lineage_value(text: &str) -> Option<i64> {
     u64::from_str_radix(text, 16).ok().map(|v| v as i64)
 }
 
-/// The history rows [`super::Store::prune`] drops the request of, as a `WHERE` clause on
-/// `{s}history h` with `$1` the cut-off (as [`timestamp_text`]): rows recorded before it whose
-/// request is still there, that are either
-///
-/// - an outcome that settled an attempt (`sent`, `failed`), or
-/// - the intent (`in_flight`) of an attempt a `sent` or `failed` row of the same delivery
-///   settled later, also before the cut-off, and not a broadcast's (`*`): pacing reads the
-///   recipients of a template broadcast from its intent's request.
-///
-/// Never an `unknown` row, nor the intent of an attempt still unknown or in flight:
-/// reconciling and `apply --resend-unknown` read those requests. `history` is scanned once; an
-/// intent's settling row is found through the `history_delivery` index.
-const PRUNABLE: &str = "h.at < $1 AND h.request <> ''
-      AND (h.outcome = 'sent' OR h.outcome = 'failed'
-           OR (h.outcome = 'in_flight' AND h.recipient <> '*' AND EXISTS (
-               SELECT 1 FROM {s}history l
-               WHERE l.campaign = h.campaign AND l.occurrence = h.occurrence
-                 AND l.recipient = h.recipient AND l.seq > h.seq AND l.at < $1
-                 AND (l.outcome = 'sent' OR l.outcome = 'failed'))))";
+/// The columns of an [`super::Operation`] in `operations`, in the order [`operation`] reads
+/// them.
+pub(super) const OPERATION_COLUMNS: &str = "at, who, what, detail, rows";
 
-/// Counts what [`prune_sql`] would drop: the attempts and the bytes of their requests.
-pub(super) fn prunable_sql() -> String {
-    format!(
-        "SELECT count(*), coalesce(sum(octet_length(h.request)), 0) FROM {{s}}history h
-         WHERE {PRUNABLE}"
-    )
-}
-
-/// Drops the requests [`prunable_sql`] counts, leaving [`super::PRUNED_REQUEST`].
-pub(super) fn prune_sql() -> String {
-    format!(
-        "UPDATE {{s}}history SET request = '' WHERE seq IN
-             (SELECT h.seq FROM {{s}}history h WHERE {PRUNABLE})"
-    )
-}
-
-/// A row of [`prunable_sql`].
-pub(super) fn pruned(row: &impl Columns) -> Column<super::Pruned> {
-    Ok(super::Pruned {
-        requests: row.count(0)?,
-        bytes: row.count(1)?,
+/// A row of [`OPERATION_COLUMNS`].
+pub(super) fn operation(row: &impl Columns) -> Column<super::Operation> {
+    Ok(super::Operation {
+        at: row.timestamp(0)?,
+        who: row.text(1)?,
+        what: row.text(2)?,
+        detail: row.text(3)?,
+        rows: row.count(4)?,
     })
 }

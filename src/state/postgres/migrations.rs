@@ -93,7 +93,91 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX history_sent_at ON {s}.history (at) WHERE outcome = 'in_flight';
     CREATE INDEX history_failed_at ON {s}.history (at) WHERE outcome = 'failed';
 ",
+    // 6: the compact layout (`crate::state::layout`): rounds and runs by id, times as
+    // integers, each request once per delivery and encoded against its round's skeleton,
+    // outcomes as small rows naming their request, each delivery's rows chained by `prev`
+    // (no index on history by delivery); the erased deliveries' hashes and the log of
+    // operations. Between [`V6_BEFORE`] and this script, the old history is converted row by
+    // row in recording order ([`super::PostgresStore::migrate`]).
+    "
+    DROP TABLE {s}.deliveries_v5;
+    DROP TABLE {s}.history_v5;
+    CREATE INDEX attempts_sent_at ON {s}.attempts (at) WHERE outcome = 0;
+    CREATE INDEX attempts_failed_at ON {s}.attempts (at) WHERE outcome = 2;
+",
 ];
+
+/// Migration 6's first part: the old tables set aside, the new ones made.
+pub(super) const V6_BEFORE: &str = "
+    ALTER TABLE {s}.history RENAME TO history_v5;
+    ALTER TABLE {s}.deliveries RENAME TO deliveries_v5;
+    DROP INDEX {s}.history_delivery;
+    DROP INDEX {s}.history_sent_at;
+    DROP INDEX {s}.history_failed_at;
+
+    CREATE TABLE {s}.rounds (
+        id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        campaign   text COLLATE \"C\" NOT NULL,
+        occurrence text COLLATE \"C\" NOT NULL,
+        UNIQUE (campaign, occurrence)
+    );
+    CREATE TABLE {s}.runs (
+        id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name text NOT NULL UNIQUE
+    );
+    CREATE SEQUENCE {s}.skeleton_ids;
+    CREATE TABLE {s}.skeletons (
+        id      bigint PRIMARY KEY,
+        round   bigint NOT NULL,
+        request bytea NOT NULL
+    );
+    CREATE SEQUENCE {s}.request_ids;
+    CREATE TABLE {s}.requests (
+        id          bigint PRIMARY KEY,
+        round       bigint NOT NULL,
+        fingerprint bytea CHECK (fingerprint IS NULL OR length(fingerprint) = 32),
+        recipient   text NOT NULL,
+        body        bytea
+    );
+    CREATE SEQUENCE {s}.attempt_seqs;
+    CREATE TABLE {s}.attempts (
+        seq      bigint PRIMARY KEY,
+        request  bigint NOT NULL,
+        prev     bigint,
+        at       bigint NOT NULL,
+        run      bigint NOT NULL,
+        api_code bigint,
+        outcome  smallint NOT NULL CHECK (outcome BETWEEN 0 AND 3),
+        pruned   smallint NOT NULL DEFAULT 0,
+        detail   text
+    );
+    CREATE TABLE {s}.deliveries (
+        round       bigint NOT NULL,
+        seq         bigint NOT NULL,
+        at          bigint NOT NULL,
+        outcome     smallint NOT NULL CHECK (outcome BETWEEN 0 AND 3),
+        recipient   text COLLATE \"C\" NOT NULL,
+        fingerprint bytea NOT NULL CHECK (length(fingerprint) = 32),
+        PRIMARY KEY (round, recipient)
+    );
+    CREATE TABLE {s}.erased (
+        round bigint NOT NULL,
+        hash  bytea NOT NULL,
+        PRIMARY KEY (round, hash)
+    );
+    CREATE TABLE {s}.operations (
+        id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at     text NOT NULL,
+        who    text NOT NULL,
+        what   text NOT NULL,
+        detail text NOT NULL,
+        rows   bigint NOT NULL
+    );
+    CREATE TABLE {s}.secrets (
+        name  text PRIMARY KEY,
+        value bytea NOT NULL
+    );
+";
 
 /// The schema version this herald writes: the number of migrations.
 pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -15,22 +15,23 @@ use std::fmt;
 
 use postgres::{Client, Row};
 
-use super::contacts::{Attempts, Row as HistoryRow};
-use super::sql::{
-    self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, occurrence_text, timestamp_text,
-};
+use super::layout::Ids;
+use super::sql::{self, Columns, DELIVERY_COLUMNS, fail, fingerprint_of};
 use super::{
-    ApplyRecord, CampaignTotals, Contact, Delivery, Lock, Outcome, Pruned, Recorded, Round,
-    StateError, Store, TestSend,
+    ApplyRecord, CampaignTotals, Contact, Delivery, ErasedRecords, Erasure, Erasures, Lock,
+    Operation, Outcome, Pruned, Recorded, Round, StateError, Store, TestSend,
 };
 use crate::fingerprint::Fingerprint;
-use migrations::{MIGRATIONS, SCHEMA_VERSION, schema_version};
+use migrations::{MIGRATIONS, SCHEMA_VERSION, V6_BEFORE, schema_version};
 
+mod erase;
 mod grant;
 mod lock;
+mod logs;
 mod migrations;
 mod prune;
-mod test_sends;
+mod read;
+mod record;
 mod tls;
 mod withdraw;
 
@@ -48,6 +49,8 @@ pub struct PostgresStore {
     exists: bool,
     /// Whether this session holds the advisory lock.
     holding: bool,
+    /// Ids of rounds, runs and skeletons seen: reads take `&self`.
+    ids: RefCell<Ids>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -117,6 +120,7 @@ impl PostgresStore {
             location,
             exists: false,
             holding: false,
+            ids: RefCell::default(),
         })
     }
 
@@ -144,6 +148,8 @@ impl PostgresStore {
         let meta = format!("{}.meta", self.schema);
         let create = self.sql("CREATE SCHEMA IF NOT EXISTS {s}");
         let scripts: Vec<String> = MIGRATIONS.iter().map(|m| self.sql(m)).collect();
+        let v6_before = self.sql(V6_BEFORE);
+        let prefix = format!("{}.", self.schema);
         let mut tx = self.client.get_mut().transaction().map_err(failed())?;
         tx.execute(
             "SELECT pg_advisory_xact_lock($1)",
@@ -162,7 +168,13 @@ impl PostgresStore {
         if found == SCHEMA_VERSION {
             return tx.commit().map_err(failed());
         }
-        for script in &scripts[usize::try_from(found).unwrap_or(0)..] {
+        let from = usize::try_from(found).unwrap_or(0);
+        for (i, script) in scripts.iter().enumerate().skip(from) {
+            // Migration 6 converts the old history in Rust between its two scripts.
+            if i == 5 {
+                tx.batch_execute(&v6_before).map_err(failed())?;
+                convert_history(&mut tx, &prefix, &location)?;
+            }
             tx.batch_execute(script).map_err(failed())?;
         }
         tx.execute(
@@ -174,6 +186,30 @@ impl PostgresStore {
         )
         .map_err(failed())?;
         tx.commit().map_err(failed())
+    }
+
+    /// Creates the state in `schema` with the schema of an older `version` (up to 5), empty,
+    /// as a herald of then made it: for tests of migrations.
+    #[doc(hidden)]
+    pub fn create_at_version(url: &str, schema: &str, version: i64) -> Result<(), StateError> {
+        let mut store = PostgresStore::connect(url, schema)?;
+        let location = store.location.clone();
+        let failed = || fail(&location, "cannot create the state");
+        let mut script = store.sql("CREATE SCHEMA IF NOT EXISTS {s};");
+        for m in MIGRATIONS
+            .iter()
+            .take(usize::try_from(version).unwrap_or(0).min(5))
+        {
+            script.push_str(&store.sql(m));
+        }
+        script.push_str(&store.sql(&format!(
+            "INSERT INTO {{s}}.meta (key, value) VALUES ('schema_version', {version});"
+        )));
+        store
+            .client
+            .get_mut()
+            .batch_execute(&script)
+            .map_err(failed())
     }
 
     /// Runs a query with the client, reporting a failure as `doing`.
@@ -252,37 +288,7 @@ impl Store for PostgresStore {
         round: Round<'_>,
         visit: &mut dyn FnMut(&str, Recorded),
     ) -> Result<(), StateError> {
-        if !self.exists {
-            return Ok(());
-        }
-        let campaign = round.campaign;
-        let occurrence = occurrence_text(round.occurrence);
-        let doing = format!("cannot read the deliveries of campaign {round}");
-        let failed = || fail(&self.location, &doing);
-        // In byte order (the column's collation is "C"), as plan's index expects.
-        let sql = self.sql(
-            "SELECT recipient, fingerprint, outcome FROM {s}.deliveries
-             WHERE campaign = $1 AND occurrence = $2 ORDER BY recipient",
-        );
-        let mut client = self.client.borrow_mut();
-        // Streamed: a million rows are visited, never collected.
-        let mut rows = client
-            .query_raw(&sql, [campaign, occurrence.as_str()])
-            .map_err(failed())?;
-        while let Some(row) =
-            postgres::fallible_iterator::FallibleIterator::next(&mut rows).map_err(failed())?
-        {
-            let recipient: &str = row.try_get(0).map_err(failed())?;
-            let read = row.fingerprint(1).and_then(|fingerprint| {
-                Ok(Recorded {
-                    fingerprint,
-                    outcome: row.outcome(2)?,
-                })
-            });
-            let recorded = read.map_err(|why| corrupt(&self.location, campaign, recipient, why))?;
-            visit(recipient, recorded);
-        }
-        Ok(())
+        self.read_recorded(round, visit)
     }
 
     fn contacts_since(
@@ -290,56 +296,11 @@ impl Store for PostgresStore {
         since: jiff::Timestamp,
         visit: &mut dyn FnMut(Contact<'_>),
     ) -> Result<(), StateError> {
-        if !self.exists {
-            return Ok(());
-        }
-        let doing = "cannot read the deliveries of the last days";
-        let failed = || fail(&self.location, doing);
-        let mut client = self.client.borrow_mut();
-        let since = timestamp_text(since);
-        let mut attempts = Attempts::new(visit);
-        for (i, query) in sql::CONTACTS_SQL.iter().enumerate() {
-            let query = self.sql(&query.replace("{s}", "{s}."));
-            let mut rows = client
-                .query_raw(&query, [since.as_str()])
-                .map_err(failed())?;
-            while let Some(row) =
-                postgres::fallible_iterator::FallibleIterator::next(&mut rows).map_err(failed())?
-            {
-                let row = HistoryRow {
-                    campaign: row.try_get(0).map_err(failed())?,
-                    occurrence: row.try_get(1).map_err(failed())?,
-                    recipient: row.try_get(2).map_err(failed())?,
-                    at: row.try_get(3).map_err(failed())?,
-                    request: row.try_get(4).map_err(failed())?,
-                };
-                let read = if i == 0 {
-                    attempts.failed(row)
-                } else {
-                    attempts.started(row)
-                };
-                read.map_err(|why| corrupt(&self.location, row.campaign, row.recipient, why))?;
-            }
-        }
-        attempts.finish();
-        Ok(())
+        self.read_contacts(since, visit)
     }
 
     fn delivery(&self, round: Round<'_>, recipient: &str) -> Result<Option<Delivery>, StateError> {
-        if !self.exists {
-            return Ok(None);
-        }
-        let doing = format!("cannot read the delivery of campaign {round} to {recipient}");
-        let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM {{s}}.history WHERE seq =
-                 (SELECT seq FROM {{s}}.deliveries
-                  WHERE campaign = $1 AND occurrence = $2 AND recipient = $3)"
-        );
-        let occurrence = occurrence_text(round.occurrence);
-        let rows = self.query(&doing, &sql, &[&round.campaign, &occurrence, &recipient])?;
-        rows.first()
-            .map(|row| sql::delivery(row, &self.location))
-            .transpose()
+        self.read_delivery(round, recipient)
     }
 
     fn withdraw(
@@ -361,47 +322,8 @@ impl Store for PostgresStore {
         };
         let location = self.location.clone();
         let failed = || fail(&location, &doing);
-        let campaigns: Vec<&str> = batch.iter().map(|d| d.campaign.as_str()).collect();
-        let recipients: Vec<&str> = batch.iter().map(|d| d.recipient.as_str()).collect();
-        let fingerprints: Vec<&[u8]> = batch.iter().map(|d| &d.fingerprint.0[..]).collect();
-        let outcomes: Vec<&str> = batch.iter().map(|d| d.outcome.as_str()).collect();
-        let api_codes: Vec<Option<i64>> = batch.iter().map(|d| d.api_code).collect();
-        let details: Vec<Option<&str>> = batch.iter().map(|d| d.detail.as_deref()).collect();
-        let ats: Vec<String> = batch.iter().map(|d| timestamp_text(d.at)).collect();
-        let apply_ids: Vec<&str> = batch.iter().map(|d| d.apply_id.as_str()).collect();
-        let requests: Vec<&str> = batch.iter().map(|d| d.request.as_str()).collect();
-        let occurrences: Vec<String> = batch
-            .iter()
-            .map(|d| occurrence_text(d.occurrence))
-            .collect();
-        // One statement per batch: the attempts go to history in batch order, and each
-        // delivery's latest attempt (the last of the batch, when one appears twice) to
-        // deliveries.
-        let sql = self.sql(
-            "WITH batch AS (
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[],
-                                      $5::bigint[], $6::text[], $7::text[], $8::text[],
-                                      $9::text[], $10::text[])
-                     WITH ORDINALITY AS b(campaign, recipient, fingerprint, outcome, api_code,
-                                          detail, at, apply_id, request, occurrence, n)
-             ), appended AS (
-                 INSERT INTO {s}.history (campaign, recipient, fingerprint, outcome, api_code,
-                                          detail, at, apply_id, request, occurrence)
-                 SELECT campaign, recipient, fingerprint, outcome, api_code, detail, at,
-                        apply_id, request, occurrence
-                 FROM batch ORDER BY n
-                 RETURNING seq, campaign, recipient, fingerprint, outcome, at, occurrence
-             )
-             INSERT INTO {s}.deliveries (campaign, recipient, fingerprint, outcome, at, seq,
-                                         occurrence)
-             SELECT DISTINCT ON (campaign, occurrence, recipient)
-                    campaign, recipient, fingerprint, outcome, at, seq, occurrence
-             FROM appended ORDER BY campaign, occurrence, recipient, seq DESC
-             ON CONFLICT (campaign, occurrence, recipient) DO UPDATE SET
-                 fingerprint = excluded.fingerprint, outcome = excluded.outcome,
-                 at = excluded.at, seq = excluded.seq",
-        );
         let serial = self.sql("UPDATE {s}.meta SET value = value + 1 WHERE key = 'serial'");
+        let prefix = format!("{}.", self.schema);
         // Intents must be durable before their requests leave (PostgreSQL's default); other
         // batches only need to survive herald being killed, which a commit the server has
         // received gives without waiting for its disk.
@@ -411,24 +333,20 @@ impl Store for PostgresStore {
             tx.batch_execute("SET LOCAL synchronous_commit = off")
                 .map_err(failed())?;
         }
-        tx.execute(
-            &sql,
-            &[
-                &campaigns,
-                &recipients,
-                &fingerprints,
-                &outcomes,
-                &api_codes,
-                &details,
-                &ats,
-                &apply_ids,
-                &requests,
-                &occurrences,
-            ],
-        )
-        .map_err(failed())?;
-        tx.execute(&serial, &[]).map_err(failed())?;
-        tx.commit().map_err(failed())
+        let written = record::Writer {
+            client: &mut tx,
+            prefix: &prefix,
+            ids: self.ids.get_mut(),
+            location: &location,
+        }
+        .append(batch)
+        .and_then(|()| tx.execute(&serial, &[]).map(drop).map_err(failed()))
+        .and_then(|()| tx.commit().map_err(failed()));
+        if written.is_err() {
+            // What the transaction wrote is gone: so are the ids it made.
+            *self.ids.get_mut() = Ids::default();
+        }
+        written
     }
 
     fn history(
@@ -436,43 +354,14 @@ impl Store for PostgresStore {
         round: Round<'_>,
         recipient: Option<&str>,
     ) -> Result<Vec<Delivery>, StateError> {
-        if !self.exists {
-            return Ok(Vec::new());
-        }
-        let to = recipient.map(|r| format!(" to {r}")).unwrap_or_default();
-        let doing = format!("cannot read the history of campaign {round}{to}");
-        let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM {{s}}.history
-             WHERE campaign = $1 AND occurrence = $3 AND ($2::text IS NULL OR recipient = $2)
-             ORDER BY seq"
-        );
-        let occurrence = occurrence_text(round.occurrence);
-        let rows = self.query(&doing, &sql, &[&round.campaign, &recipient, &occurrence])?;
-        rows.iter()
-            .map(|row| sql::delivery(row, &self.location))
-            .collect()
+        self.read_history(round, recipient)
     }
 
     fn every_attempt(
         &self,
         visit: &mut dyn FnMut(Delivery) -> Result<(), StateError>,
     ) -> Result<(), StateError> {
-        if !self.exists {
-            return Ok(());
-        }
-        let failed = || fail(&self.location, "cannot read the history");
-        let sql = self.sql(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM {{s}}.history ORDER BY seq"
-        ));
-        let mut client = self.client.borrow_mut();
-        let no_params: [&str; 0] = [];
-        let mut rows = client.query_raw(&sql, no_params).map_err(failed())?;
-        while let Some(row) =
-            postgres::fallible_iterator::FallibleIterator::next(&mut rows).map_err(failed())?
-        {
-            visit(sql::delivery(&row, &self.location)?)?;
-        }
-        Ok(())
+        self.visit_attempts(visit)
     }
 
     fn set_serial(&mut self, serial: u64) -> Result<(), StateError> {
@@ -483,31 +372,11 @@ impl Store for PostgresStore {
     }
 
     fn latest_occurrence(&self, campaign: &str) -> Result<Option<jiff::Timestamp>, StateError> {
-        if !self.exists {
-            return Ok(None);
-        }
-        let doing = format!("cannot read the occurrences of campaign {campaign}");
-        let sql = "SELECT max(occurrence) FROM {s}.deliveries
-                   WHERE campaign = $1 AND occurrence <> ''";
-        let rows = self.query(&doing, sql, &[&campaign])?;
-        let text: Option<String> = match rows.first() {
-            Some(row) => row.try_get(0).map_err(fail(&self.location, &doing))?,
-            None => None,
-        };
-        text.map(|t| sql::parse_timestamp(&t))
-            .transpose()
-            .map_err(fail(&self.location, &doing))
+        self.read_latest_occurrence(campaign)
     }
 
     fn campaigns(&self) -> Result<Vec<CampaignTotals>, StateError> {
-        if !self.exists {
-            return Ok(Vec::new());
-        }
-        let doing = "cannot list the campaigns in state";
-        let rows = self.query(doing, &sql::CAMPAIGN_TOTALS_SQL.replace("{s}", "{s}."), &[])?;
-        rows.iter()
-            .map(|row| sql::campaign_totals(row).map_err(fail(&self.location, doing)))
-            .collect()
+        self.read_campaigns()
     }
 
     fn lock(&mut self, holder: &str) -> Result<Lock, StateError> {
@@ -523,52 +392,11 @@ impl Store for PostgresStore {
     }
 
     fn log_apply(&mut self, apply: &ApplyRecord) -> Result<(), StateError> {
-        let doing = format!("cannot log apply {}", apply.id);
-        let count = |n: u64| i64::try_from(n).map_err(fail(&self.location, &doing));
-        let counts = [
-            count(apply.sent)?,
-            count(apply.failed)?,
-            count(apply.unknown)?,
-        ];
-        let sql = "INSERT INTO {s}.applies
-                       (id, who, started_at, finished_at, plan_hash, sent, failed, unknown)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                   ON CONFLICT (id) DO UPDATE SET
-                       who = excluded.who, started_at = excluded.started_at,
-                       finished_at = excluded.finished_at, plan_hash = excluded.plan_hash,
-                       sent = excluded.sent, failed = excluded.failed, unknown = excluded.unknown";
-        let started_at = timestamp_text(apply.started_at);
-        let finished_at = apply.finished_at.map(timestamp_text);
-        self.query(
-            &doing,
-            sql,
-            &[
-                &apply.id,
-                &apply.who,
-                &started_at,
-                &finished_at,
-                &apply.plan_hash,
-                &counts[0],
-                &counts[1],
-                &counts[2],
-            ],
-        )
-        .map(drop)
+        self.insert_apply(apply)
     }
 
     fn applies(&self) -> Result<Vec<ApplyRecord>, StateError> {
-        if !self.exists {
-            return Ok(Vec::new());
-        }
-        let doing = "cannot read the applies";
-        let sql = format!(
-            "SELECT {} FROM {{s}}.applies ORDER BY started_at, id",
-            sql::APPLY_COLUMNS
-        );
-        let rows = self.query(doing, &sql, &[])?;
-        rows.iter()
-            .map(|row| sql::apply_record(row).map_err(fail(&self.location, doing)))
-            .collect()
+        self.read_applies()
     }
 
     fn log_test_send(&mut self, send: &TestSend) -> Result<(), StateError> {
@@ -579,6 +407,14 @@ impl Store for PostgresStore {
         self.read_test_sends()
     }
 
+    fn log_operation(&mut self, operation: &Operation) -> Result<(), StateError> {
+        self.insert_operation(operation)
+    }
+
+    fn operations(&self) -> Result<Vec<Operation>, StateError> {
+        self.read_operations()
+    }
+
     fn prunable(&self, before: jiff::Timestamp) -> Result<Pruned, StateError> {
         self.count_prunable(before)
     }
@@ -587,9 +423,66 @@ impl Store for PostgresStore {
         self.prune_requests(before)
     }
 
+    fn erasable(&self, phone: &str) -> Result<Erasure, StateError> {
+        self.count_erasable(phone)
+    }
+
+    fn erase(&mut self, phone: &str) -> Result<Erasure, StateError> {
+        self.erase_phone(phone)
+    }
+
+    fn erasures(&self, round: Round<'_>) -> Result<Option<Erasures>, StateError> {
+        self.read_erasures(round)
+    }
+
+    fn erased_records(&self) -> Result<ErasedRecords, StateError> {
+        self.read_all_erased()
+    }
+
+    fn restore_erased(&mut self, records: &ErasedRecords) -> Result<(), StateError> {
+        self.write_all_erased(records)
+    }
+
     fn vacuum(&mut self) -> Result<(), StateError> {
         self.vacuum_history()
     }
+}
+
+/// Migration 6's conversion: every attempt of the old `history`, in recording order, recorded
+/// again in the compact layout (which rebuilds `deliveries`: each delivery's latest row), a
+/// page at a time through a cursor.
+fn convert_history(
+    tx: &mut postgres::Transaction<'_>,
+    prefix: &str,
+    location: &str,
+) -> Result<(), StateError> {
+    let failed = || fail(location, "cannot migrate the state to schema version 6");
+    let declare = format!(
+        "DECLARE history_v5 NO SCROLL CURSOR FOR
+         SELECT {DELIVERY_COLUMNS} FROM {prefix}history_v5 ORDER BY seq"
+    );
+    tx.batch_execute(&declare).map_err(failed())?;
+    let mut ids = Ids::default();
+    loop {
+        let rows = tx
+            .query("FETCH 1000 FROM history_v5", &[])
+            .map_err(failed())?;
+        if rows.is_empty() {
+            break;
+        }
+        let batch = rows
+            .iter()
+            .map(|row| sql::delivery(row, location))
+            .collect::<Result<Vec<Delivery>, StateError>>()?;
+        record::Writer {
+            client: &mut *tx,
+            prefix,
+            ids: &mut ids,
+            location,
+        }
+        .append(&batch)?;
+    }
+    tx.batch_execute("CLOSE history_v5").map_err(failed())
 }
 
 /// Where a state is, for messages: never the password, nor the user.
@@ -630,12 +523,20 @@ impl Columns for Row {
         self.try_get(i).map_err(|e| sql::BadColumn(e.to_string()))
     }
 
+    fn optional_blob(&self, i: usize) -> sql::Column<Option<Vec<u8>>> {
+        self.try_get(i).map_err(|e| sql::BadColumn(e.to_string()))
+    }
+
     fn optional_text(&self, i: usize) -> sql::Column<Option<String>> {
         self.try_get(i).map_err(|e| sql::BadColumn(e.to_string()))
     }
 
     fn int(&self, i: usize) -> sql::Column<i64> {
-        self.try_get(i).map_err(|e| sql::BadColumn(e.to_string()))
+        // Outcomes and flags are smallints, computed flags integers, the rest bigints.
+        self.try_get::<_, i64>(i)
+            .or_else(|_| self.try_get::<_, i32>(i).map(i64::from))
+            .or_else(|_| self.try_get::<_, i16>(i).map(i64::from))
+            .map_err(|e| sql::BadColumn(e.to_string()))
     }
 
     fn optional_int(&self, i: usize) -> sql::Column<Option<i64>> {

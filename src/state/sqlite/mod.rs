@@ -5,25 +5,28 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rusqlite::types::ValueRef;
-use rusqlite::{
-    Connection, ErrorCode, OpenFlags, Params, Row, TransactionBehavior, params, params_from_iter,
-};
+use std::cell::RefCell;
 
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, ErrorCode, OpenFlags, Params, Row, TransactionBehavior};
+
+mod erase;
 mod lock;
+mod logs;
+mod prune;
+mod read;
+mod record;
 mod schema;
 mod withdraw;
 
-use super::contacts::{Attempts, Row as HistoryRow};
-use super::sql::{
-    self, Columns, DELIVERY_COLUMNS, corrupt, fail, fingerprint_of, occurrence_text, timestamp_text,
-};
+use super::layout::Ids;
+use super::sql::{self, Columns, fail, fingerprint_of};
 use super::{
-    ApplyRecord, CampaignTotals, Contact, Delivery, Lock, Outcome, Pruned, Recorded, Round,
-    StateError, Store, TestSend,
+    ApplyRecord, CampaignTotals, Contact, Delivery, ErasedRecords, Erasure, Erasures, Lock,
+    Operation, Outcome, Pruned, Recorded, Round, StateError, Store, TestSend,
 };
 use crate::fingerprint::Fingerprint;
-use lock::{lock_path, read_lock};
+use lock::lock_path;
 use schema::{SCHEMA_VERSION, check_objects, migrate, schema_version};
 
 /// How long a statement waits for another process's write to finish before failing.
@@ -52,6 +55,8 @@ pub struct SqliteStore {
     /// connection commits, which nothing may do under the lock (a file copied over the state
     /// in place, say), so writes stop if it moves.
     data_version: Option<i64>,
+    /// Ids of rounds, runs and skeletons seen: reads take `&self`.
+    ids: RefCell<Ids>,
 }
 
 impl SqliteStore {
@@ -96,6 +101,7 @@ impl SqliteStore {
             exists: true,
             file: Some((path.to_path_buf(), identity)),
             data_version: None,
+            ids: RefCell::default(),
         })
     }
 
@@ -126,6 +132,7 @@ impl SqliteStore {
                 exists: true,
                 file: None,
                 data_version: None,
+                ids: RefCell::default(),
             });
         }
         if found > SCHEMA_VERSION {
@@ -151,6 +158,13 @@ impl SqliteStore {
             )
         };
         Err(StateError::Backend { location, message })
+    }
+
+    /// Creates a state at `path` with the schema of an older `version` (up to 5), empty, as a
+    /// herald of then made it: for tests of migrations.
+    #[doc(hidden)]
+    pub fn create_at_version(path: &Path, version: i64) -> Result<(), StateError> {
+        schema::create_at_version(path, version)
     }
 
     /// An empty state in memory, for tests.
@@ -179,6 +193,7 @@ impl SqliteStore {
             exists: false,
             file: None,
             data_version: None,
+            ids: RefCell::default(),
         })
     }
 }
@@ -230,34 +245,7 @@ impl Store for SqliteStore {
         round: Round<'_>,
         visit: &mut dyn FnMut(&str, Recorded),
     ) -> Result<(), StateError> {
-        let campaign = round.campaign;
-        let doing = format!("cannot read the deliveries of campaign {round}");
-        let failed = || fail(&self.location, &doing);
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                // In key order (the primary key's), which plan's index relies on to skip sorting.
-                "SELECT recipient, fingerprint, outcome FROM deliveries
-                 WHERE campaign = ?1 AND occurrence = ?2 ORDER BY recipient",
-            )
-            .map_err(failed())?;
-        let occurrence = occurrence_text(round.occurrence);
-        let mut rows = stmt.query([campaign, &occurrence]).map_err(failed())?;
-        while let Some(row) = rows.next().map_err(failed())? {
-            let recipient = row.get_ref(0).map_err(failed())?.as_str().map_err(|e| {
-                let why = sql::BadColumn(format!("its recipient is not text: {e}"));
-                corrupt(&self.location, campaign, "?", why)
-            })?;
-            let read = row.fingerprint(1).and_then(|fingerprint| {
-                Ok(Recorded {
-                    fingerprint,
-                    outcome: row.outcome(2)?,
-                })
-            });
-            let recorded = read.map_err(|why| corrupt(&self.location, campaign, recipient, why))?;
-            visit(recipient, recorded);
-        }
-        Ok(())
+        self.read_recorded(round, visit)
     }
 
     fn contacts_since(
@@ -265,56 +253,11 @@ impl Store for SqliteStore {
         since: jiff::Timestamp,
         visit: &mut dyn FnMut(Contact<'_>),
     ) -> Result<(), StateError> {
-        let doing = "cannot read the deliveries of the last days";
-        let failed = || fail(&self.location, doing);
-        let since = timestamp_text(since);
-        let mut attempts = Attempts::new(visit);
-        for (i, query) in sql::CONTACTS_SQL.iter().enumerate() {
-            let mut stmt = self
-                .conn
-                .prepare_cached(&query.replace("{s}", ""))
-                .map_err(failed())?;
-            let mut rows = stmt.query([&since]).map_err(failed())?;
-            while let Some(row) = rows.next().map_err(failed())? {
-                let text = |i: usize| {
-                    row.get_ref(i)
-                        .ok()
-                        .and_then(|v| v.as_str().ok())
-                        .ok_or_else(|| sql::BadColumn(format!("column {i} is not text")))
-                };
-                let read = (|| {
-                    let row = HistoryRow {
-                        campaign: text(0)?,
-                        occurrence: text(1)?,
-                        recipient: text(2)?,
-                        at: text(3)?,
-                        request: text(4).ok(),
-                    };
-                    if i == 0 {
-                        attempts.failed(row)
-                    } else {
-                        attempts.started(row)
-                    }
-                })();
-                read.map_err(|why| corrupt(&self.location, "?", "?", why))?;
-            }
-        }
-        attempts.finish();
-        Ok(())
+        self.read_contacts(since, visit)
     }
 
     fn delivery(&self, round: Round<'_>, recipient: &str) -> Result<Option<Delivery>, StateError> {
-        let doing = format!("cannot read the delivery of campaign {round} to {recipient}");
-        let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM history WHERE seq =
-                 (SELECT seq FROM deliveries
-                  WHERE campaign = ?1 AND occurrence = ?2 AND recipient = ?3)"
-        );
-        let (conn, location) = (&self.conn, self.location.as_str());
-        let read = |row: &Row<'_>| sql::delivery(row, location);
-        let occurrence = occurrence_text(round.occurrence);
-        let key = [round.campaign, &occurrence, recipient];
-        Ok(query_rows(conn, location, &doing, &sql, key, read)?.pop())
+        self.read_delivery(round, recipient)
     }
 
     fn record(&mut self, batch: &[Delivery]) -> Result<(), StateError> {
@@ -342,65 +285,35 @@ impl Store for SqliteStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(failed())?;
-        {
-            let mut upsert = tx
-                .prepare_cached(
-                    "INSERT INTO deliveries
-                         (campaign, recipient, fingerprint, outcome, at, seq, occurrence)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (campaign, occurrence, recipient) DO UPDATE SET
-                         fingerprint = excluded.fingerprint, outcome = excluded.outcome,
-                         at = excluded.at, seq = excluded.seq",
-                )
-                .map_err(failed())?;
-            let mut append = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO history ({DELIVERY_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-                ))
-                .map_err(failed())?;
+        let ids = self.ids.get_mut();
+        let written = (|| {
+            let mut writer = record::Writer {
+                conn: &tx,
+                ids,
+                location,
+            };
             for d in batch {
-                let at = timestamp_text(d.at);
-                let occurrence = occurrence_text(d.occurrence);
-                let fingerprint = &d.fingerprint.0[..];
-                let outcome = d.outcome.as_str();
-                append
-                    .insert(params![
-                        d.campaign,
-                        d.recipient,
-                        fingerprint,
-                        outcome,
-                        d.api_code,
-                        d.detail,
-                        at,
-                        d.apply_id,
-                        d.request,
-                        occurrence,
-                    ])
-                    .and_then(|seq| {
-                        upsert.execute(params![
-                            d.campaign,
-                            d.recipient,
-                            fingerprint,
-                            outcome,
-                            at,
-                            seq,
-                            occurrence
-                        ])
-                    })
-                    .map_err(fail(
+                writer.append(d).map_err(|e| match e {
+                    record::WriteError::State(e) => e,
+                    record::WriteError::Sql(e) => fail(
                         location,
                         format_args!(
                             "cannot record the delivery of campaign {} to {}",
                             Round::of(&d.campaign, d.occurrence),
                             d.recipient
                         ),
-                    ))?;
+                    )(e),
+                })?;
             }
+            tx.execute("UPDATE meta SET value = value + 1 WHERE key = 'serial'", [])
+                .map_err(failed())?;
+            tx.commit().map_err(failed())
+        })();
+        if written.is_err() {
+            // What the transaction wrote is gone: so are the ids it made.
+            *self.ids.get_mut() = Ids::default();
         }
-        tx.execute("UPDATE meta SET value = value + 1 WHERE key = 'serial'", [])
-            .map_err(failed())?;
-        tx.commit().map_err(failed())
+        written
     }
 
     fn withdraw(
@@ -418,38 +331,14 @@ impl Store for SqliteStore {
         round: Round<'_>,
         recipient: Option<&str>,
     ) -> Result<Vec<Delivery>, StateError> {
-        let (to, and_recipient) = match recipient {
-            Some(recipient) => (format!(" to {recipient}"), "AND recipient = ?3"),
-            None => (String::new(), ""),
-        };
-        let doing = format!("cannot read the history of campaign {round}{to}");
-        let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM history
-             WHERE campaign = ?1 AND occurrence = ?2 {and_recipient} ORDER BY seq"
-        );
-        let occurrence = occurrence_text(round.occurrence);
-        let values = params_from_iter(
-            [round.campaign, occurrence.as_str()]
-                .into_iter()
-                .chain(recipient),
-        );
-        let read = |row: &Row<'_>| sql::delivery(row, &self.location);
-        query_rows(&self.conn, &self.location, &doing, &sql, values, read)
+        self.read_history(round, recipient)
     }
 
     fn every_attempt(
         &self,
         visit: &mut dyn FnMut(Delivery) -> Result<(), StateError>,
     ) -> Result<(), StateError> {
-        let doing = "cannot read the history";
-        let failed = || fail(&self.location, doing);
-        let sql = format!("SELECT {DELIVERY_COLUMNS} FROM history ORDER BY seq");
-        let mut stmt = self.conn.prepare(&sql).map_err(failed())?;
-        let mut rows = stmt.query([]).map_err(failed())?;
-        while let Some(row) = rows.next().map_err(failed())? {
-            visit(sql::delivery(row, &self.location)?)?;
-        }
-        Ok(())
+        self.visit_attempts(visit)
     }
 
     fn set_serial(&mut self, serial: u64) -> Result<(), StateError> {
@@ -463,27 +352,11 @@ impl Store for SqliteStore {
     }
 
     fn latest_occurrence(&self, campaign: &str) -> Result<Option<jiff::Timestamp>, StateError> {
-        let doing = format!("cannot read the occurrences of campaign {campaign}");
-        // The primary key's prefix: one index seek, however many deliveries there are.
-        let sql = "SELECT max(occurrence) FROM deliveries WHERE campaign = ?1 AND occurrence <> ''";
-        let read = |row: &Row<'_>| {
-            let text: Option<String> = row.get(0).map_err(fail(&self.location, &doing))?;
-            text.map(|t| sql::parse_timestamp(&t))
-                .transpose()
-                .map_err(fail(&self.location, &doing))
-        };
-        Ok(
-            query_rows(&self.conn, &self.location, &doing, sql, [campaign], read)?
-                .pop()
-                .flatten(),
-        )
+        self.read_latest_occurrence(campaign)
     }
 
     fn campaigns(&self) -> Result<Vec<CampaignTotals>, StateError> {
-        let doing = "cannot list the campaigns in state";
-        let sql = sql::CAMPAIGN_TOTALS_SQL.replace("{s}", "");
-        let read = |row: &Row<'_>| sql::campaign_totals(row).map_err(fail(&self.location, doing));
-        query_rows(&self.conn, &self.location, doing, &sql, [], read)
+        self.read_campaigns()
     }
 
     fn lock(&mut self, holder: &str) -> Result<Lock, StateError> {
@@ -495,124 +368,63 @@ impl Store for SqliteStore {
     }
 
     fn current_lock(&self) -> Result<Option<Lock>, StateError> {
-        read_lock(&self.conn, &self.location)
+        lock::read_lock(&self.conn, &self.location)
     }
 
     fn log_apply(&mut self, apply: &ApplyRecord) -> Result<(), StateError> {
-        let doing = format!("cannot log apply {}", apply.id);
-        let failed = || fail(&self.location, &doing);
-        let count = |n: u64| i64::try_from(n).map_err(fail(&self.location, &doing));
-        let counts = [
-            count(apply.sent)?,
-            count(apply.failed)?,
-            count(apply.unknown)?,
-        ];
-        self.conn
-            .prepare_cached(
-                "INSERT OR REPLACE INTO applies
-                     (id, who, started_at, finished_at, plan_hash, sent, failed, unknown)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    apply.id,
-                    apply.who,
-                    timestamp_text(apply.started_at),
-                    apply.finished_at.map(timestamp_text),
-                    apply.plan_hash,
-                    counts[0],
-                    counts[1],
-                    counts[2],
-                ])
-            })
-            .map_err(failed())?;
-        Ok(())
+        self.insert_apply(apply)
     }
 
     fn applies(&self) -> Result<Vec<ApplyRecord>, StateError> {
-        let doing = "cannot read the applies";
-        let sql = format!(
-            "SELECT {} FROM applies ORDER BY started_at, id",
-            sql::APPLY_COLUMNS
-        );
-        let read = |row: &Row<'_>| sql::apply_record(row).map_err(fail(&self.location, doing));
-        query_rows(&self.conn, &self.location, doing, &sql, [], read)
+        self.read_applies()
     }
 
     fn log_test_send(&mut self, send: &TestSend) -> Result<(), StateError> {
         // Under the lock like every write: a commit by another connection would stop an apply.
         self.in_place()?;
-        let doing = format!("cannot log test message {}", send.id);
-        self.conn
-            .prepare_cached(&format!(
-                "INSERT OR REPLACE INTO test_sends ({})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                sql::TEST_SEND_COLUMNS
-            ))
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    send.id,
-                    send.who,
-                    timestamp_text(send.at),
-                    send.campaign,
-                    send.rendered_for,
-                    send.phone,
-                    send.outcome.as_str(),
-                    send.api_code,
-                    send.detail,
-                ])
-            })
-            .map_err(fail(&self.location, &doing))?;
-        Ok(())
+        self.insert_test_send(send)
     }
 
     fn test_sends(&self) -> Result<Vec<TestSend>, StateError> {
-        let doing = "cannot read the test messages";
-        let sql = format!(
-            "SELECT {} FROM test_sends ORDER BY at, id",
-            sql::TEST_SEND_COLUMNS
-        );
-        let read = |row: &Row<'_>| sql::test_send(row).map_err(fail(&self.location, doing));
-        query_rows(&self.conn, &self.location, doing, &sql, [], read)
+        self.read_test_sends()
+    }
+
+    fn log_operation(&mut self, operation: &Operation) -> Result<(), StateError> {
+        self.insert_operation(operation)
+    }
+
+    fn operations(&self) -> Result<Vec<Operation>, StateError> {
+        self.read_operations()
     }
 
     fn prunable(&self, before: jiff::Timestamp) -> Result<Pruned, StateError> {
-        let doing = "cannot count the requests to prune";
-        let sql = sql::prunable_sql().replace("{s}", "");
-        let read = |row: &Row<'_>| sql::pruned(row).map_err(fail(&self.location, doing));
-        let before = [timestamp_text(before)];
-        let found = query_rows(&self.conn, &self.location, doing, &sql, before, read)?;
-        Ok(found.into_iter().next().unwrap_or_default())
+        self.count_prunable(before)
     }
 
     fn prune(&mut self, before: jiff::Timestamp) -> Result<Pruned, StateError> {
         self.in_place()?;
-        let location = self.location.as_str();
-        let doing = "cannot prune the requests of settled deliveries";
-        let failed = || fail(location, doing);
-        let before = timestamp_text(before);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(failed())?;
-        let counted = tx
-            .query_row(&sql::prunable_sql().replace("{s}", ""), [&before], |row| {
-                Ok(sql::pruned(row))
-            })
-            .map_err(failed())?
-            .map_err(fail(location, doing))?;
-        let dropped = tx
-            .execute(&sql::prune_sql().replace("{s}", ""), [&before])
-            .map_err(failed())?;
-        if dropped > 0 {
-            tx.execute("UPDATE meta SET value = value + 1 WHERE key = 'serial'", [])
-                .map_err(failed())?;
-        }
-        tx.commit().map_err(failed())?;
-        Ok(Pruned {
-            requests: dropped as u64,
-            ..counted
-        })
+        self.prune_requests(before)
+    }
+
+    fn erasable(&self, phone: &str) -> Result<Erasure, StateError> {
+        self.count_erasable(phone)
+    }
+
+    fn erase(&mut self, phone: &str) -> Result<Erasure, StateError> {
+        self.in_place()?;
+        self.erase_phone(phone)
+    }
+
+    fn erasures(&self, round: Round<'_>) -> Result<Option<Erasures>, StateError> {
+        self.read_erasures(round)
+    }
+
+    fn erased_records(&self) -> Result<ErasedRecords, StateError> {
+        self.read_all_erased()
+    }
+
+    fn restore_erased(&mut self, records: &ErasedRecords) -> Result<(), StateError> {
+        self.write_all_erased(records)
     }
 
     fn vacuum(&mut self) -> Result<(), StateError> {
@@ -673,6 +485,10 @@ impl Columns for Row<'_> {
     }
 
     fn optional_int(&self, i: usize) -> sql::Column<Option<i64>> {
+        self.get(i).map_err(|e| sql::BadColumn(e.to_string()))
+    }
+
+    fn optional_blob(&self, i: usize) -> sql::Column<Option<Vec<u8>>> {
         self.get(i).map_err(|e| sql::BadColumn(e.to_string()))
     }
 
