@@ -148,6 +148,32 @@ fn a_saved_plan_shows_as_it_was_planned() {
 }
 
 #[test]
+fn a_bare_out_saves_the_plan_under_herald_plans() {
+    let project = Project::example();
+    let planned = project.plan(AFTER_DUE, &["--out"], 0);
+    let saved = ".herald/plans/2026-12-02T00-00-00Z.plan";
+    assert!(
+        planned.contains(&format!(
+            "Saved the plan to {saved}. Apply exactly this plan with `herald apply {saved}`."
+        )),
+        "{planned}"
+    );
+    let shown = project.herald(&["show", saved, "--format", "json"]);
+    assert_eq!(shown.status.code(), Some(0), "{shown:?}");
+    let direct = project.plan(AFTER_DUE, &["--format", "json"], 0);
+    assert_eq!(
+        stable(&String::from_utf8_lossy(&shown.stdout)),
+        stable(&direct)
+    );
+    // Named for the environment too, so plans of two environments never overwrite each other.
+    let staging = project.plan(AFTER_DUE, &["--env", "staging", "--out"], 0);
+    assert!(
+        staging.contains(".herald/plans/staging-2026-12-02T00-00-00Z.plan"),
+        "{staging}"
+    );
+}
+
+#[test]
 fn redacted_output_holds_no_phone_numbers_or_user_fields() {
     let project = Project::example();
     project.simulate_apply(AFTER_DUE, |_, _| Some((Outcome::Sent, None)));

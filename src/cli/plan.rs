@@ -36,9 +36,10 @@ pub struct PlanArgs {
     /// The project and its settings.
     #[command(flatten)]
     pub project: ProjectArgs,
-    /// Write the plan to FILE, for `herald show` and `herald apply FILE`.
-    #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
+    /// Write the plan to FILE, for `herald show` and `herald apply FILE`; without FILE, to
+    /// .herald/plans/ in the project (named for the environment and the plan's time).
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    pub out: Option<Option<PathBuf>>,
     /// How to print the plan.
     #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
     pub format: PlanFormat,
@@ -102,7 +103,11 @@ pub(super) fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Outcome {
     let planning = Planning {
         project: &args.project,
         campaigns: &args.campaigns,
-        out: args.out.as_deref(),
+        // A bare --out is the empty path: saved_plan names the file.
+        out: args
+            .out
+            .as_ref()
+            .map(|out| out.as_deref().unwrap_or(Path::new(""))),
         format: args.format,
         redact: args.redact,
         github_summary: args.github_summary,
@@ -170,13 +175,15 @@ pub(super) fn plan(how: &Planning<'_>, out: &mut dyn Write) -> Result<Planned, E
     }
     let store = super::state::open(&loaded.root, settings, env, Access::Read)?;
     let project = checked.project(&api, env);
+    let now = super::command_time(how.now);
+    let saved = saved_plan(how.out, &loaded.root, env, now)?;
     let options = crate::plan::Options {
-        now: super::command_time(how.now),
+        now,
         campaigns: how.campaigns,
         // Unknown deliveries are reconciled with the histories when this run can read them.
         reconcile: reads.has_key(),
     };
-    let mut outputs = Outputs::new(how)?;
+    let mut outputs = Outputs::new(how, saved.as_deref())?;
     let made = outputs.fill(how.redact, |sink| {
         crate::plan::make(&project, &options, &mut reads, store.as_ref(), sink)
     });
@@ -202,8 +209,8 @@ pub(super) fn plan(how: &Planning<'_>, out: &mut dyn Write) -> Result<Planned, E
         eprint!("{text}");
     }
     let breaches = outputs.summary.breaches().len();
-    outputs.finish(how, out)?;
-    if let Some(path) = how.out
+    outputs.finish(how, saved.as_deref(), out)?;
+    if let Some(path) = saved.as_deref()
         && how.format != PlanFormat::Json
         && how.announce_out
     {
@@ -243,7 +250,7 @@ struct Outputs {
 }
 
 impl Outputs {
-    fn new(how: &Planning<'_>) -> Result<Outputs, Error> {
+    fn new(how: &Planning<'_>, saved: Option<&Path>) -> Result<Outputs, Error> {
         let json = match how.format {
             PlanFormat::Json => {
                 let temp = tempfile::NamedTempFile::new()
@@ -256,7 +263,7 @@ impl Outputs {
             }
             _ => None,
         };
-        let file = match how.out {
+        let file = match saved {
             Some(path) => {
                 let temp = temp_beside(path)?;
                 // A plan half written beside --out holds phones and messages: never leave it.
@@ -302,8 +309,13 @@ impl Outputs {
     }
 
     /// Keeps the plan file and prints the plan.
-    fn finish(self, how: &Planning<'_>, out: &mut dyn Write) -> Result<(), Error> {
-        if let (Some((temp, writer)), Some(path)) = (self.file, how.out) {
+    fn finish(
+        self,
+        how: &Planning<'_>,
+        saved: Option<&Path>,
+        out: &mut dyn Write,
+    ) -> Result<(), Error> {
+        if let (Some((temp, writer)), Some(path)) = (self.file, saved) {
             // The plan ended, so the writer finished and flushed the file.
             if writer.into_inner().is_none() {
                 return Err(Error::new(format_args!(
@@ -388,6 +400,38 @@ pub(super) fn show_command(args: &ShowArgs, out: &mut dyn Write) -> Outcome {
         (PlanFormat::Json, None) => {}
     }
     Ok(ExitStatus::Success)
+}
+
+/// Where `--out` saves the plan: the path given, or, for a bare `--out`, a file of its own
+/// under the project's `.herald/plans/` (git-ignored with the state), made if missing.
+fn saved_plan(
+    out: Option<&Path>,
+    root: &Path,
+    env: Option<&str>,
+    now: Timestamp,
+) -> Result<Option<PathBuf>, Error> {
+    let Some(out) = out else {
+        return Ok(None);
+    };
+    if !out.as_os_str().is_empty() {
+        return Ok(Some(out.to_path_buf()));
+    }
+    let dir = root.join(".herald").join("plans");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::new(format_args!("cannot create {}: {e}", dir.display())))?;
+    // Colons are not allowed in Windows file names, and sort the same as dashes here.
+    let stamp = now.strftime("%Y-%m-%dT%H-%M-%SZ").to_string();
+    let name = match env {
+        Some(env) => format!("{env}-{stamp}.plan"),
+        None => format!("{stamp}.plan"),
+    };
+    let path = dir.join(name);
+    // Relative to where herald runs, as the user would type it.
+    let shown = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+        .unwrap_or(path);
+    Ok(Some(shown))
 }
 
 /// A temporary file in the same directory as `path`, so the final rename is atomic.
