@@ -34,6 +34,7 @@ pub(crate) mod exit;
 pub mod fingerprint;
 pub(crate) mod init;
 pub mod jinja;
+pub(crate) mod leb128;
 pub mod load;
 pub mod model;
 pub mod output;

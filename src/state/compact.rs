@@ -18,6 +18,8 @@
 //!   and a suffix length), `4·k + 1` (a prefix length, a suffix length, and the middle of the
 //!   `k`-th differing value back), or `2` (the value is the recipient, quoted).
 
+use crate::leb128;
+
 /// Requests stored whole.
 const WHOLE: u8 = 0;
 /// Requests stored against a skeleton.
@@ -143,7 +145,7 @@ pub(super) fn encode(request: &str, recipient: &str, skeletons: &[(i64, &Skeleto
     };
     let quoted = format!("\"{recipient}\"");
     let mut out = vec![AGAINST];
-    varint(&mut out, u64::try_from(*id).unwrap_or(0));
+    leb128::put(&mut out, u64::try_from(*id).unwrap_or(0));
     let mut last: i64 = -1;
     let mut middles: Vec<&[u8]> = Vec::new();
     for i in 0..cut.values.len() {
@@ -151,10 +153,10 @@ pub(super) fn encode(request: &str, recipient: &str, skeletons: &[(i64, &Skeleto
         if mine == theirs {
             continue;
         }
-        varint(&mut out, (i as i64 - last - 1) as u64);
+        leb128::put(&mut out, (i as i64 - last - 1) as u64);
         last = i as i64;
         if mine == quoted.as_bytes() {
-            varint(&mut out, 2);
+            leb128::put(&mut out, 2);
             continue;
         }
         let prefix = common(mine.iter(), theirs.iter());
@@ -162,11 +164,11 @@ pub(super) fn encode(request: &str, recipient: &str, skeletons: &[(i64, &Skeleto
         let suffix = common(mine.iter().rev().take(rest), theirs.iter().rev().take(rest));
         let middle = &mine[prefix..mine.len() - suffix];
         match middles.iter().rev().position(|m| *m == middle) {
-            Some(k) => varint(&mut out, 4 * k as u64 + 1),
-            None => varint(&mut out, 4 * middle.len() as u64),
+            Some(k) => leb128::put(&mut out, 4 * k as u64 + 1),
+            None => leb128::put(&mut out, 4 * middle.len() as u64),
         }
-        varint(&mut out, prefix as u64);
-        varint(&mut out, suffix as u64);
+        leb128::put(&mut out, prefix as u64);
+        leb128::put(&mut out, suffix as u64);
         if !middles.contains(&middle) {
             out.extend_from_slice(middle);
         }
@@ -183,7 +185,7 @@ fn common<'a>(a: impl Iterator<Item = &'a u8>, b: impl Iterator<Item = &'a u8>) 
 /// The skeleton an encoded request refers to, if any.
 pub(super) fn skeleton_of(encoded: &[u8]) -> Option<i64> {
     match encoded.split_first() {
-        Some((&AGAINST, rest)) => read_varint(&mut &rest[..]).and_then(|v| i64::try_from(v).ok()),
+        Some((&AGAINST, rest)) => leb128::take(&mut &rest[..]).and_then(|v| i64::try_from(v).ok()),
         _ => None,
     }
 }
@@ -203,14 +205,14 @@ pub(super) fn decode(
     let text = match encoded.split_first() {
         Some((&WHOLE, rest)) => rest.to_vec(),
         Some((&AGAINST, mut rest)) => {
-            read_varint(&mut rest).ok_or_else(|| bad("no skeleton"))?;
+            leb128::take(&mut rest).ok_or_else(|| bad("no skeleton"))?;
             let skeleton = skeleton.ok_or_else(|| bad("its reference request is missing"))?;
             let quoted = format!("\"{recipient}\"");
             let mut out = Vec::with_capacity(skeleton.text.len() + 64);
             let mut middles: Vec<Vec<u8>> = Vec::new();
             let mut next = 0usize;
             while !rest.is_empty() {
-                let skip = read_varint(&mut rest).ok_or_else(|| bad("truncated"))?;
+                let skip = leb128::take(&mut rest).ok_or_else(|| bad("truncated"))?;
                 let i = next
                     .checked_add(usize::try_from(skip).map_err(|_| bad("index"))?)
                     .filter(|i| *i < skeleton.values.len())
@@ -221,7 +223,7 @@ pub(super) fn decode(
                 }
                 out.extend_from_slice(skeleton.gap(i));
                 next = i + 1;
-                let tag = read_varint(&mut rest).ok_or_else(|| bad("truncated"))?;
+                let tag = leb128::take(&mut rest).ok_or_else(|| bad("truncated"))?;
                 if tag == 2 {
                     out.extend_from_slice(quoted.as_bytes());
                     continue;
@@ -268,29 +270,8 @@ pub(super) fn decode(
     String::from_utf8(text).map_err(|_| bad("not UTF-8"))
 }
 
-fn varint(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-fn read_varint(input: &mut &[u8]) -> Option<u64> {
-    let mut n = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&byte, rest) = input.split_first()?;
-        *input = rest;
-        n |= u64::from(byte & 0x7f) << shift;
-        if byte < 0x80 {
-            return Some(n);
-        }
-    }
-    None
-}
-
 fn read_len(input: &mut &[u8]) -> Option<usize> {
-    read_varint(input).and_then(|n| usize::try_from(n).ok())
+    leb128::take(input).and_then(|n| usize::try_from(n).ok())
 }
 
 #[cfg(test)]

@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use super::delta::Reference;
 use super::error::{PlanFileError, damaged};
-use super::record::put_varint;
 use crate::engati::{Body, Method, Request};
 use crate::fingerprint::Fingerprint;
+use crate::leb128;
 use crate::plan::{Action, ActionKind, Previous};
 use crate::reconcile::Decision;
 
@@ -161,10 +161,10 @@ fn put_delta(out: &mut Vec<u8>, request: &Request, reference: &Reference) {
     if parts & BODY != 0 {
         put_body(out, request.body.as_ref());
     } else {
-        put_varint(out, changes.len() as u64);
+        leb128::put(out, changes.len() as u64);
         let mut last = 0;
         for (index, text) in changes {
-            put_varint(out, (index - last) as u64);
+            leb128::put(out, (index - last) as u64);
             put_str(out, text);
             last = index;
         }
@@ -179,7 +179,7 @@ fn method_byte(method: Method) -> u8 {
 }
 
 fn put_query(out: &mut Vec<u8>, query: &[(String, String)]) {
-    put_varint(out, query.len() as u64);
+    leb128::put(out, query.len() as u64);
     for (name, value) in query {
         put_str(out, name);
         put_str(out, value);
@@ -201,7 +201,7 @@ fn put_str(out: &mut Vec<u8>, text: &str) {
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_varint(out, bytes.len() as u64);
+    leb128::put(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
 }
 
@@ -373,15 +373,7 @@ impl<'a> Input<'a> {
     }
 
     fn varint(&mut self) -> Result<u64, PlanFileError> {
-        let mut n = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = self.byte()?;
-            n |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(n);
-            }
-        }
-        Err(bad("a length too long to be one"))
+        leb128::take(&mut self.0).ok_or_else(|| bad("a number cut short or too long"))
     }
 
     fn bytes(&mut self) -> Result<&'a [u8], PlanFileError> {

@@ -88,7 +88,7 @@ impl<W: Write> RecordWriter<W> {
         };
         self.frame.clear();
         self.frame.push(tag as u8);
-        put_varint(&mut self.frame, payload.len() as u64);
+        crate::leb128::put(&mut self.frame, payload.len() as u64);
         self.hasher.update(&self.frame);
         self.hasher.update(payload);
         out.write_all(&self.frame)?;
@@ -225,15 +225,6 @@ fn read_exact_or_end(input: &mut impl Read, buf: &mut [u8]) -> Result<bool, Plan
         }
     }
     Ok(false)
-}
-
-/// Appends `n` as LEB128.
-pub(super) fn put_varint(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
 }
 
 /// Reads a LEB128 number from `input`, appending its bytes to `seen`.
