@@ -414,3 +414,109 @@ fn streamable(audience: &Audience) -> Option<&str> {
         && audience.include.as_ref().is_none_or(Vec::is_empty);
     audience.csv.as_deref().filter(|_| only_csv)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `rows` (phones) under a `phone,n` header in a project directory, and the audience
+    /// counted from it as the first reading would: every row kept but those in `drop`.
+    fn counted(dir: &Path, rows: &[&str], drop: &[usize]) -> Streamed {
+        let text: String = std::iter::once("phone,n\n".to_owned())
+            .chain(rows.iter().enumerate().map(|(i, p)| format!("{p},{i}\n")))
+            .collect();
+        std::fs::write(dir.join("a.csv"), text).unwrap();
+        let mut kept = vec![0u64; rows.len() / 64 + 1];
+        let mut check = 0;
+        for (i, phone) in rows.iter().enumerate() {
+            if !drop.contains(&i) {
+                let row = i + 1;
+                kept[row / 64] |= 1 << (row % 64);
+                check = mix(check, phone_key(phone));
+            }
+        }
+        Streamed {
+            path: dir.join("a.csv"),
+            name: "a.csv".to_owned(),
+            columns: vec!["phone".to_owned(), "n".to_owned()].into(),
+            kept: kept.into(),
+            kept_count: rows.len() - drop.len(),
+            check,
+            skip: None,
+            suppressible: 0,
+        }
+    }
+
+    fn phones(phones: &[usize]) -> Vec<String> {
+        phones.iter().map(|i| format!("+9190000{i:05}")).collect()
+    }
+
+    fn read(
+        streamed: &Streamed,
+        dir: &Path,
+        batch: usize,
+    ) -> Result<Vec<Vec<String>>, SourceError> {
+        let files = Confinement::project(dir);
+        streamed
+            .reader(&files, batch)
+            .map(|b| b.map(|b| b.iter().map(|r| r.phone.to_string()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn kept_rows_come_back_in_order_in_batches_without_the_suppressed() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = phones(&(0..200).collect::<Vec<_>>());
+        let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+        let streamed = counted(dir.path(), &rows, &[3, 64, 130]);
+        let suppress = Arc::new(HashSet::from([phone_key(rows[5]), phone_key(rows[3])]));
+        // Counted with that list: one of its phones is among the kept rows.
+        let streamed = Streamed {
+            suppressible: 1,
+            ..streamed
+        };
+        let (streamed, removed) = streamed.suppressed(&suppress);
+        assert_eq!((removed, streamed.len()), (1, 196));
+        let batches = read(&streamed, dir.path(), 64).unwrap();
+        assert_eq!(
+            batches.iter().map(Vec::len).collect::<Vec<_>>(),
+            [64, 64, 64, 4]
+        );
+        let expected: Vec<&str> = (0..200)
+            .filter(|i| ![3, 5, 64, 130].contains(i))
+            .map(|i| rows[i])
+            .collect();
+        assert_eq!(batches.concat(), expected);
+    }
+
+    #[test]
+    fn a_file_changed_after_it_was_counted_is_an_error_not_other_recipients() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = phones(&[1, 2, 3]);
+        let before: Vec<&str> = before.iter().map(String::as_str).collect();
+        let streamed = counted(dir.path(), &before, &[]);
+        // Same length, one phone replaced.
+        std::fs::write(
+            dir.path().join("a.csv"),
+            format!(
+                "phone,n\n{},0\n+919000000009,1\n{},2\n",
+                before[0], before[2]
+            ),
+        )
+        .unwrap();
+        let e = read(&streamed, dir.path(), 2).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a.csv changed while the plan read it: it no longer holds the recipients counted"
+        );
+        // A row gone, a column renamed, a phone no longer valid: the same.
+        for text in [
+            format!("phone,n\n{},0\n{},1\n", before[0], before[1]),
+            format!("tel,n\n{},0\n{},1\n{},2\n", before[0], before[1], before[2]),
+            format!("phone,n\n{},0\nnope,1\n{},2\n", before[0], before[2]),
+        ] {
+            std::fs::write(dir.path().join("a.csv"), text).unwrap();
+            assert!(read(&streamed, dir.path(), 2).is_err());
+        }
+    }
+}
