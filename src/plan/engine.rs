@@ -102,16 +102,13 @@ pub fn run(
     let mut budget = Budget::plan();
     let (prepared, mut preloaded, pacing) = std::thread::scope(|scope| {
         let preparing = scope.spawn(|| {
-            prepare_streamed(
-                input.loaded,
-                input.catalog,
-                input.api,
-                input.now,
-                &selected,
-                users,
-                &mut budget,
-            )
-            .map_err(Failure::Problems)
+            let context = crate::render::Context {
+                loaded: input.loaded,
+                catalog: input.catalog,
+                api: input.api,
+                now: input.now,
+            };
+            prepare_streamed(&context, &selected, users, &mut budget).map_err(Failure::Problems)
         });
         let preloaded = first.map(|name| {
             Ok::<_, Failure>((name, RecordedIndex::load(store, Round::one_off(name))?))

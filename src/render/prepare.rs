@@ -111,29 +111,24 @@ pub(crate) fn prepare<'a>(
 /// campaigns sent per recipient are counted, not listed, and read again as they are rendered
 /// ([`super::Streamed`]), so memory does not grow with them.
 pub(crate) fn prepare_streamed<'a>(
-    loaded: &LoadedProject,
-    catalog: &Catalog,
-    api: &Api,
-    now: Timestamp,
+    context: &Context<'_>,
     selected: &[&'a Item<crate::model::Campaign>],
     users: &mut dyn UsersSource,
     budget: &mut Budget,
 ) -> Result<(Vec<Prepared<'a>>, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let context = Context {
-        loaded,
-        catalog,
-        api,
-        now,
-    };
-    prepare_as(&context, selected, users, budget, true)
+    prepare_as(context, selected, users, budget, true)
 }
 
 /// What campaigns are prepared from.
-struct Context<'c> {
-    loaded: &'c LoadedProject,
-    catalog: &'c Catalog,
-    api: &'c Api,
-    now: Timestamp,
+pub(crate) struct Context<'c> {
+    /// The loaded files (for positions in messages).
+    pub loaded: &'c LoadedProject,
+    /// The validated project.
+    pub catalog: &'c Catalog,
+    /// `api` after the environment overlay.
+    pub api: &'c Api,
+    /// The plan's time.
+    pub now: Timestamp,
 }
 
 fn prepare_as<'a>(

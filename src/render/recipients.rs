@@ -369,6 +369,27 @@ impl<'a> Resolver<'a> {
         None
     }
 
+    /// The next row of a CSV audience and its phone, checked as validation checks them:
+    /// `Some(None)` at the end, `None` after reporting what is wrong (the file changed since).
+    fn next_csv_row<'f>(
+        &mut self,
+        rows: &'f mut crate::load::csv::Reader<crate::load::confine::Capped<std::fs::File>>,
+        phone: usize,
+        name: &str,
+        (loc, sub): (&Loc, &str),
+    ) -> Option<Option<(crate::load::csv::Record<'f>, &'f str)>> {
+        let record = match rows.next_record() {
+            Ok(Some(record)) => record,
+            Ok(None) => return Some(None),
+            Err(e) => return self.csv_failed(loc, sub, Code::Csv, e.message(name)),
+        };
+        let value = record.get(phone).unwrap_or_default();
+        if !self.csv_phone_ok((loc, sub), name, value, record.line()) {
+            return None;
+        }
+        Some(Some((record, value)))
+    }
+
     /// Whether a CSV row's phone is E.164, after reporting it when not.
     fn csv_phone_ok(
         &mut self,
@@ -409,17 +430,11 @@ impl<'a> Resolver<'a> {
         let columns: Arc<[String]> = std::mem::take(&mut file.columns).into();
         let file_name = file_name(path);
         let mut gathered: Option<Gathered<'x>> = None;
-        loop {
-            let record = match file.rows.next_record() {
-                Ok(Some(record)) => record,
-                Ok(None) => break,
-                Err(e) => return self.csv_failed(loc, sub, Code::Csv, e.message(&name)),
-            };
-            let phone = record.get(file.phone).unwrap_or_default();
+        let phone_column = file.phone;
+        while let Some((record, phone)) =
+            self.next_csv_row(&mut file.rows, phone_column, &name, (loc, sub))?
+        {
             let row = record.line();
-            if !self.csv_phone_ok((loc, sub), &name, phone, row) {
-                return None;
-            }
             let (text, ends) = record.parts();
             let gathered = gathered.get_or_insert_with(|| {
                 let expected = expected_rows(file.size, text.len() + ends.len());

@@ -321,16 +321,10 @@ impl Resolver<'_> {
         // below) and repeated listings.
         let mut repeats: Vec<(Box<str>, u64, u64, u64)> = Vec::new();
         let mut repeated = 0usize;
-        loop {
-            let record = match file.rows.next_record() {
-                Ok(Some(record)) => record,
-                Ok(None) => break,
-                Err(e) => return self.csv_failed(loc, csv_sub, Code::Csv, e.message(&name)),
-            };
-            let phone = record.get(file.phone).unwrap_or_default();
-            if !self.csv_phone_ok((loc, csv_sub), &name, phone, record.line()) {
-                return None;
-            }
+        let phone_column = file.phone;
+        while let Some((record, phone)) =
+            self.next_csv_row(&mut file.rows, phone_column, &name, (loc, csv_sub))?
+        {
             let key = phone_key(phone);
             if excluded.contains(&key) {
                 continue;
