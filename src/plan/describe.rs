@@ -34,7 +34,7 @@ pub(crate) fn describe(
             _ => !p.render.message.per_recipient() || p.render.when.is_due(now),
         },
         on_change: campaign.on_change,
-        recipients: p.audience.recipients.len() as u64,
+        recipients: p.audience.len() as u64,
         template: template_text(catalog, campaign),
         user_paths: p.render.message.user_paths(),
         suppression: match p.suppressed {

@@ -21,7 +21,7 @@ use crate::jinja::Budget;
 use crate::load::LoadedProject;
 use crate::model::Api;
 use crate::reconcile::{self, Decisions, Verdict};
-use crate::render::{Failures, Judged, Prepared, UsersSource, When, prepare};
+use crate::render::{Failures, Judged, Prepared, UsersSource, When, prepare_streamed};
 use crate::state::{Outcome, Round, StateError, Store, WHOLE_CAMPAIGN};
 use crate::validate::late::{self, Lateness as Late};
 use crate::validate::{Catalog, Item};
@@ -102,16 +102,13 @@ pub fn run(
     let mut budget = Budget::plan();
     let (prepared, mut preloaded, pacing) = std::thread::scope(|scope| {
         let preparing = scope.spawn(|| {
-            prepare(
-                input.loaded,
-                input.catalog,
-                input.api,
-                input.now,
-                &selected,
-                users,
-                &mut budget,
-            )
-            .map_err(Failure::Problems)
+            let context = crate::render::Context {
+                loaded: input.loaded,
+                catalog: input.catalog,
+                api: input.api,
+                now: input.now,
+            };
+            prepare_streamed(&context, &selected, users, &mut budget).map_err(Failure::Problems)
         });
         let preloaded = first.map(|name| {
             Ok::<_, Failure>((name, RecordedIndex::load(store, Round::one_off(name))?))
@@ -272,7 +269,7 @@ fn too_big_for_a_wave(
     for p in prepared {
         if p.render.message.per_recipient()
             || pacing::template_category(input.catalog, &p.item.value).is_none()
-            || p.audience.recipients.len() as u64 <= limit
+            || p.audience.len() as u64 <= limit
         {
             continue;
         }
@@ -287,7 +284,7 @@ fn too_big_for_a_wave(
     Ok(too_big
         .into_iter()
         .map(|p| {
-            let n = p.audience.recipients.len();
+            let n = p.audience.len();
             p.item
                 .loc
                 .diagnostic(
@@ -425,7 +422,7 @@ fn plan_campaign(
     let campaign = &p.item.value;
     let name = &p.item.name;
     let per_recipient = p.render.message.per_recipient();
-    let recipients = &p.audience.recipients;
+    let audience = &p.audience;
     let mut described = super::describe::describe(input.loaded, input.catalog, p, input.now);
     super::describe::count_missed(&mut described, campaign, store)?;
     let seconds = |by: jiff::SignedDuration| by.as_secs().unsigned_abs();
@@ -472,7 +469,7 @@ fn plan_campaign(
         counts: Counts::default(),
         pricer,
         paced,
-        audience: recipients.len() as u64,
+        audience: audience.len() as u64,
         detailed: HashMap::new(),
     };
     let judge = |recipient: &str, fingerprint: &Fingerprint, window: Option<Judgement>| {
@@ -517,9 +514,9 @@ fn plan_campaign(
         let windows = due
             .then(|| Windows::of(input.catalog, campaign, input.now))
             .flatten();
-        failures = p.render.render_each(
-            recipients,
-            crate::render::BATCH,
+        failures = p.render.render_batches(
+            audience.len(),
+            audience.batches(&input.catalog.files, crate::render::BATCH),
             budget,
             |recipient, fingerprint| {
                 let window = match &windows {
@@ -532,10 +529,14 @@ fn plan_campaign(
             },
             |recipient, judged| tracker.emit(&recipient.phone, judged, sink),
         )?;
-    } else if !recipients.is_empty() {
-        let rendered = p.render.render_whole(recipients, input.now).map_err(|e| {
-            Failure::Problems(vec![super::problems::render_problem(input.loaded, p, e)])
-        })?;
+    } else if !audience.is_empty() {
+        // Broadcasts' audiences are listed: their one request names every recipient.
+        let rendered = p
+            .render
+            .render_whole(&audience.recipients, input.now)
+            .map_err(|e| {
+                Failure::Problems(vec![super::problems::render_problem(input.loaded, p, e)])
+            })?;
         let verdict = judge(WHOLE_CAMPAIGN, &rendered.fingerprint, None);
         let judged = Judged {
             verdict,

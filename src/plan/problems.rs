@@ -31,13 +31,20 @@ pub(crate) fn failures(
             )
             .help(help)
     };
+    if let Some(unreadable) = &failures.unreadable {
+        problems.push(campaign_error(
+            "/audience",
+            unreadable.to_string(),
+            "plan again once the audience file is no longer being written",
+        ));
+    }
     if let Some((index, exhausted)) = failures.exhausted {
         problems.push(campaign_error(
             "/send",
             format!(
                 "its templates {} for {} recipients (stopped at recipient {})",
                 exhausted.describe(),
-                p.audience.recipients.len(),
+                p.audience.len(),
                 index + 1
             ),
             "simplify the loops and filters of its strings; campaign strings fill in a few values",
@@ -97,11 +104,18 @@ fn recipients_problem(
     let e = &group.error;
     let name = &p.item.name;
     let named = |with_phones: bool| {
+        // A listed audience names its recipients by index; a streamed one only through the
+        // phones rendering kept.
+        let phone = |k: usize, i: usize| match p.audience.recipients.get(i) {
+            Some(r) => Some(&*r.phone),
+            None => group.phones.get(k).and_then(Option::as_deref),
+        };
         let mut listed: Vec<String> = group
             .first
             .iter()
-            .map(|&i| match p.audience.recipients.get(i) {
-                Some(r) if with_phones => format!("{} ({})", i + 1, r.phone),
+            .enumerate()
+            .map(|(k, &i)| match phone(k, i) {
+                Some(phone) if with_phones => format!("{} ({phone})", i + 1),
                 _ => (i + 1).to_string(),
             })
             .collect();

@@ -26,12 +26,15 @@ use crate::jinja::{Budget, Exhausted, Spent};
 use crate::model::{Api, Campaign};
 use crate::validate::{Catalog, Item};
 pub use message::{Message, MessageError, Target};
-pub(crate) use prepare::{Prepared, Suppressed, prepare};
+pub(crate) use prepare::{Context, Prepared, Suppressed, prepare, prepare_streamed};
 
 /// Recipients rendered per batch: enough to keep every core busy, few enough that a batch's
 /// request bodies stay small in memory.
 pub const BATCH: usize = 8192;
-pub use recipients::{NoUsersApi, Recipient, Resolved, Resolver, UserFields, UsersSource};
+pub use recipients::{
+    Batch, Batches, NoUsersApi, Recipient, Resolved, Resolver, SourceError, Streamed, UserFields,
+    UsersSource,
+};
 use text::{Compiler, Globals};
 
 /// A rendered delivery: the request and its fingerprint.
@@ -97,7 +100,7 @@ impl<V, E> Taker<'_, V, E> {
         match result {
             Ok(judged) if self.failures.total == 0 => (self.each)(recipient, judged)?,
             Ok(_) => {}
-            Err(e) => self.failures.add(index, e),
+            Err(e) => self.failures.add(index, Some(&recipient.phone), e),
         }
         Ok(true)
     }
@@ -107,7 +110,7 @@ impl<V, E> Taker<'_, V, E> {
 type Rendering<V> = (Result<Judged<V>, MessageError>, Spent);
 
 /// One batch's renderings; `None` for recipients not rendered because rendering stopped.
-type Batch<V> = Vec<Option<Rendering<V>>>;
+type Renderings<V> = Vec<Option<Rendering<V>>>;
 
 /// Recipients whose message could not be rendered (or breaks a WhatsApp rule), grouped by
 /// what went wrong: one empty column usually fails thousands of recipients the same way.
@@ -119,6 +122,8 @@ pub struct Failures {
     pub total: usize,
     /// Where the run's budget ran out (the recipient's index), and what of it.
     pub exhausted: Option<(usize, Exhausted)>,
+    /// Why the audience could not be read again while it was rendered (rendering stopped).
+    pub unreadable: Option<SourceError>,
 }
 
 /// Recipients that failed the same way.
@@ -128,6 +133,8 @@ pub struct FailureGroup {
     pub error: MessageError,
     /// The first few recipients' indexes in the audience.
     pub first: Vec<usize>,
+    /// Their phones, when known (a streamed audience cannot be looked up by index).
+    pub phones: Vec<Option<Box<str>>>,
     /// How many recipients.
     pub count: usize,
 }
@@ -138,8 +145,8 @@ impl Failures {
     /// Recipients named per problem.
     pub const NAMED: usize = 5;
 
-    /// Records that recipient `index` failed with `e`.
-    pub fn add(&mut self, index: usize, e: MessageError) {
+    /// Records that recipient `index` (with `phone`, when known) failed with `e`.
+    pub fn add(&mut self, index: usize, phone: Option<&str>, e: MessageError) {
         self.total += 1;
         let same =
             |g: &&mut FailureGroup| g.error.pointer == e.pointer && g.error.message == e.message;
@@ -147,11 +154,13 @@ impl Failures {
             group.count += 1;
             if group.first.len() < Failures::NAMED {
                 group.first.push(index);
+                group.phones.push(phone.map(Box::from));
             }
         } else if self.groups.len() < Failures::GROUPS {
             self.groups.push(FailureGroup {
                 error: e,
                 first: vec![index],
+                phones: vec![phone.map(Box::from)],
                 count: 1,
             });
         }
@@ -159,7 +168,7 @@ impl Failures {
 
     /// Whether every recipient rendered.
     pub fn is_empty(&self) -> bool {
-        self.total == 0 && self.exhausted.is_none()
+        self.total == 0 && self.exhausted.is_none() && self.unreadable.is_none()
     }
 }
 
@@ -314,9 +323,27 @@ impl CampaignRender {
         batch: usize,
         budget: &mut Budget,
         judge: impl Fn(&Recipient, &Fingerprint) -> Result<(V, bool), MessageError> + Sync,
+        each: impl FnMut(&Recipient, Judged<V>) -> Result<(), E>,
+    ) -> Result<Failures, E> {
+        let batches = recipients
+            .chunks(batch.max(1))
+            .map(|part| Ok(Batch::Listed(part)));
+        self.render_batches(recipients.len(), batches, budget, judge, each)
+    }
+
+    /// [`CampaignRender::render_each`] for the `count` recipients that `batches` hands out, in
+    /// order (read from a file as they are rendered, or slices of a list). Batches are read
+    /// on a thread of their own, a few ahead of rendering; one that cannot be read stops the
+    /// rendering and is returned as [`Failures::unreadable`].
+    pub fn render_batches<'r, V: Send, E>(
+        &self,
+        count: usize,
+        batches: impl Iterator<Item = Result<Batch<'r>, SourceError>> + Send,
+        budget: &mut Budget,
+        judge: impl Fn(&Recipient, &Fingerprint) -> Result<(V, bool), MessageError> + Sync,
         mut each: impl FnMut(&Recipient, Judged<V>) -> Result<(), E>,
     ) -> Result<Failures, E> {
-        budget.allow(recipients.len());
+        budget.allow(count);
         let clock = Clock {
             stop: AtomicBool::new(false),
             used: AtomicU64::new(0),
@@ -329,55 +356,104 @@ impl CampaignRender {
             stop: &clock.stop,
             each: &mut each,
         };
-        let batch = batch.max(1);
         let workers = std::thread::available_parallelism()
             .map_or(1, std::num::NonZero::get)
             .min(8);
-        if workers == 1 || recipients.len() <= batch {
+        let mut batches = batches.peekable();
+        // One batch or one core: threads would only add their start-up.
+        let one_batch = match batches.peek() {
+            Some(Ok(first)) => first.len() >= count,
+            None | Some(Err(_)) => true,
+        };
+        if workers == 1 || one_batch {
             crate::jinja::rendering(self.label.clone());
             let mut scratch = Vec::new();
-            for (i, r) in recipients.iter().enumerate() {
-                let rendered = self.render_counted(r, &judge, &mut scratch, &clock);
-                if !take.take(i, r, rendered)? {
-                    break;
+            let mut index = 0;
+            for part in batches {
+                let part = match part {
+                    Ok(part) => part,
+                    Err(e) => {
+                        take.failures.unreadable = Some(e);
+                        break;
+                    }
+                };
+                for r in part.iter() {
+                    let rendered = self.render_counted(r, &judge, &mut scratch, &clock);
+                    if !take.take(index, r, rendered)? {
+                        return Ok(failures);
+                    }
+                    index += 1;
                 }
             }
             return Ok(failures);
         }
-        let batches: Vec<&[Recipient]> = recipients.chunks(batch).collect();
         std::thread::scope(|scope| {
-            let mut channels = Vec::with_capacity(workers);
-            for worker in 0..workers {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Batch<V>>(2);
-                channels.push(rx);
-                let (batches, judge, clock) = (&batches, &judge, &clock);
+            let mut inputs = Vec::with_capacity(workers);
+            let mut outputs = Vec::with_capacity(workers);
+            for _ in 0..workers {
+                let (to_worker, from_reader) = std::sync::mpsc::sync_channel::<Batch<'r>>(1);
+                let (to_taker, from_worker) =
+                    std::sync::mpsc::sync_channel::<(Batch<'r>, Renderings<V>)>(1);
+                inputs.push(to_worker);
+                outputs.push(from_worker);
+                let (judge, clock) = (&judge, &clock);
                 scope.spawn(move || {
                     crate::jinja::rendering(self.label.clone());
                     let mut scratch = Vec::new();
-                    for part in batches.iter().skip(worker).step_by(workers) {
+                    for part in from_reader {
                         let rendered = part
                             .iter()
                             .map(|r| self.render_counted(r, judge, &mut scratch, clock))
                             .collect();
                         // A closed channel means the consumer stopped: so do we.
-                        if tx.send(rendered).is_err() {
+                        if to_taker.send((part, rendered)).is_err() {
                             return;
                         }
                     }
                 });
             }
-            for (index, part) in batches.iter().enumerate() {
-                let Ok(rendered) = channels[index % workers].recv() else {
-                    take.failures.add(index * batch, worker_stopped());
-                    return Ok(());
-                };
-                for (i, (r, one)) in part.iter().zip(rendered).enumerate() {
-                    if !take.take(index * batch + i, r, one)? {
-                        return Ok(());
+            // Batches go to the workers in turn and are taken back in the same turn: the
+            // order of the audience is kept whatever thread renders what.
+            let stop = &clock.stop;
+            let reader = scope.spawn(move || {
+                let mut sent = 0usize;
+                for part in batches {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    match part {
+                        Ok(part) => {
+                            if inputs[sent % workers].send(part).is_err() {
+                                break;
+                            }
+                            sent += 1;
+                        }
+                        Err(e) => return (sent, Some(e)),
                     }
                 }
+                (sent, None)
+            });
+            let (mut index, mut turn) = (0, 0);
+            loop {
+                let Ok((part, rendered)) = outputs[turn % workers].recv() else {
+                    // The reader is done (or a worker stopped): closing the channels frees
+                    // any thread still waiting to hand over a batch.
+                    drop(outputs);
+                    match reader.join() {
+                        Ok((_, Some(e))) => take.failures.unreadable = Some(e),
+                        Ok((sent, None)) if sent == turn => {}
+                        _ => take.failures.add(index, None, worker_stopped()),
+                    }
+                    return Ok(());
+                };
+                for (r, one) in part.iter().zip(rendered) {
+                    if !take.take(index, r, one)? {
+                        return Ok(());
+                    }
+                    index += 1;
+                }
+                turn += 1;
             }
-            Ok(())
         })?;
         Ok(failures)
     }

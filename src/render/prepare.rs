@@ -40,7 +40,7 @@ pub(crate) enum Suppressed {
 /// The project's suppressed phones, and each audience already filtered (campaigns share
 /// audiences; a million-recipient one is filtered once).
 struct Suppression {
-    phones: HashSet<u64>,
+    phones: Arc<HashSet<u64>>,
     /// By the address of the audience as resolved, which is kept alive beside its result so
     /// the address is never reused for another audience during the run.
     filtered: HashMap<*const Resolved, (Arc<Resolved>, Arc<Resolved>, u64)>,
@@ -52,6 +52,18 @@ impl Suppression {
         let key = Arc::as_ptr(&audience);
         if let Some((_, result, removed)) = self.filtered.get(&key) {
             return (result.clone(), *removed);
+        }
+        if let Some(streamed) = &audience.streamed {
+            // Counted with these phones: suppressing them is left to the second reading.
+            let (streamed, removed) = streamed.suppressed(&self.phones);
+            let result = Arc::new(Resolved {
+                recipients: Vec::new(),
+                streamed: Some(Arc::new(streamed)),
+            });
+            let removed = removed as u64;
+            self.filtered
+                .insert(key, (audience, result.clone(), removed));
+            return (result, removed);
         }
         let kept: Vec<_> = audience
             .recipients
@@ -67,7 +79,7 @@ impl Suppression {
         let result = if removed == 0 {
             audience.clone()
         } else {
-            Arc::new(Resolved { recipients: kept })
+            Arc::new(Resolved::listed(kept))
         };
         self.filtered
             .insert(key, (audience, result.clone(), removed));
@@ -75,8 +87,8 @@ impl Suppression {
     }
 }
 
-/// Compiles every campaign and resolves every audience, reporting all problems at once;
-/// on success, the warnings found on the way.
+/// Compiles every campaign and resolves every audience, listing its recipients, reporting
+/// all problems at once; on success, the warnings found on the way.
 pub(crate) fn prepare<'a>(
     loaded: &LoadedProject,
     catalog: &Catalog,
@@ -86,6 +98,52 @@ pub(crate) fn prepare<'a>(
     users: &mut dyn UsersSource,
     budget: &mut Budget,
 ) -> Result<(Vec<Prepared<'a>>, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let context = Context {
+        loaded,
+        catalog,
+        api,
+        now,
+    };
+    prepare_as(&context, selected, users, budget, false)
+}
+
+/// [`prepare`] for a plan, which renders every recipient once, in order: the CSV audiences of
+/// campaigns sent per recipient are counted, not listed, and read again as they are rendered
+/// ([`super::Streamed`]), so memory does not grow with them.
+pub(crate) fn prepare_streamed<'a>(
+    context: &Context<'_>,
+    selected: &[&'a Item<crate::model::Campaign>],
+    users: &mut dyn UsersSource,
+    budget: &mut Budget,
+) -> Result<(Vec<Prepared<'a>>, Vec<Diagnostic>), Vec<Diagnostic>> {
+    prepare_as(context, selected, users, budget, true)
+}
+
+/// What campaigns are prepared from.
+pub(crate) struct Context<'c> {
+    /// The loaded files (for positions in messages).
+    pub loaded: &'c LoadedProject,
+    /// The validated project.
+    pub catalog: &'c Catalog,
+    /// `api` after the environment overlay.
+    pub api: &'c Api,
+    /// The plan's time.
+    pub now: Timestamp,
+}
+
+fn prepare_as<'a>(
+    context: &Context<'_>,
+    selected: &[&'a Item<crate::model::Campaign>],
+    users: &mut dyn UsersSource,
+    budget: &mut Budget,
+    stream: bool,
+) -> Result<(Vec<Prepared<'a>>, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let Context {
+        loaded,
+        catalog,
+        api,
+        now,
+    } = *context;
     let files = &loaded.resources;
     let mut resolver = Resolver::new(catalog, files, users);
     let mut suppression = suppression(catalog, selected, &mut resolver);
@@ -93,7 +151,14 @@ pub(crate) fn prepare<'a>(
     let mut problems = Vec::new();
     for item in selected {
         let render = CampaignRender::compile(item, catalog, api, now, budget);
-        let audience = resolver.campaign_audience(&item.value.audience, &item.loc);
+        let audience = match (&render, &suppression) {
+            (Ok(render), _) if stream && render.message.per_recipient() => {
+                let none = HashSet::new();
+                let suppressed = suppression.as_ref().map_or(&none, |s| &*s.phones);
+                resolver.campaign_audience_streamed(&item.value.audience, &item.loc, suppressed)
+            }
+            _ => resolver.campaign_audience(&item.value.audience, &item.loc),
+        };
         match (render, audience) {
             (Ok(render), Some(audience)) => {
                 let (audience, suppressed) = match (&mut suppression, item.value.suppress) {
@@ -178,7 +243,7 @@ fn suppression(
         }
     }
     Some(Suppression {
-        phones,
+        phones: Arc::new(phones),
         filtered: HashMap::new(),
     })
 }

@@ -8,16 +8,21 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use minijinja::value::{Enumerator, Object, Serde, Value as JValue};
 use serde_json::Value;
 
 use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::engati::ReadError;
 use crate::engati::api::BotUser;
-use crate::load::SourceFile;
-use crate::load::audience_file;
+use crate::load::audience_file::{self, AudienceFile};
+use crate::load::{Confinement, SourceFile};
 use crate::model::{Audience, AudienceRef, VarValue};
 use crate::validate::{Catalog, Loc, phone};
+
+mod fields;
+mod streamed;
+
+pub use fields::{Recipient, UserFields};
+pub use streamed::{Batch, Batches, SourceError, Streamed};
 
 /// Duplicate recipients reported per audience before the rest are counted in one line.
 const MAX_DUPLICATE_WARNINGS: usize = 5;
@@ -41,120 +46,45 @@ impl UsersSource for NoUsersApi {
     }
 }
 
-/// One recipient: a phone number and the fields templates read as `user.<field>`.
-#[derive(Debug, Clone)]
-pub struct Recipient {
-    /// E.164, with the `+`.
-    pub phone: Box<str>,
-    /// Every field, `phone` included.
-    pub fields: Arc<UserFields>,
-}
-
-impl Recipient {
-    /// The recipient's fields as a template value (shares the fields; no copy).
-    pub fn user_value(&self) -> JValue {
-        JValue::from_dyn_object(self.fields.clone())
-    }
-}
-
-/// A recipient's fields: a CSV row (sharing its file's header) or a map.
-#[derive(Debug)]
-pub enum UserFields {
-    /// A CSV record and its file's column names, compact: a million rows are a normal
-    /// audience, and each row costs two allocations.
-    Row {
-        /// The header row, trimmed.
-        columns: Arc<[String]>,
-        /// The values, concatenated.
-        text: Box<str>,
-        /// Where each value ends in `text`.
-        ends: Box<[u32]>,
-    },
-    /// Inline users and Users API users.
-    Map(serde_json::Map<String, Value>),
-}
-
-impl UserFields {
-    /// A CSV record's fields: their text concatenated, and where each ends in it.
-    pub fn row(columns: Arc<[String]>, text: &str, ends: &[usize]) -> UserFields {
-        // Records are at most MAX_RECORD_BYTES long, so every end fits.
-        let ends = ends
-            .iter()
-            .map(|&end| u32::try_from(end).unwrap_or(u32::MAX))
-            .collect();
-        UserFields::Row {
-            columns,
-            text: text.into(),
-            ends,
-        }
-    }
-
-    /// The `i`th value of a row.
-    fn value<'t>(text: &'t str, ends: &[u32], i: usize) -> Option<&'t str> {
-        let end = *ends.get(i)? as usize;
-        let start = if i == 0 { 0 } else { ends[i - 1] as usize };
-        text.get(start..end)
-    }
-
-    /// The field's text when it is a string (every CSV value is), for the fast path of simple
-    /// templates; `None` for missing and non-string fields.
-    pub fn text(&self, field: &str) -> Option<&str> {
-        match self {
-            UserFields::Row {
-                columns,
-                text,
-                ends,
-            } => {
-                let i = columns.iter().position(|c| c == field)?;
-                UserFields::value(text, ends, i)
-            }
-            UserFields::Map(map) => map.get(field)?.as_str(),
-        }
-    }
-
-    /// Every field as a map, in column order (a CSV row's values are strings).
-    pub fn to_map(&self) -> serde_json::Map<String, Value> {
-        match self {
-            UserFields::Row {
-                columns,
-                text,
-                ends,
-            } => columns
-                .iter()
-                .enumerate()
-                .filter_map(|(i, column)| {
-                    let value = UserFields::value(text, ends, i)?;
-                    Some((column.clone(), Value::String(value.to_owned())))
-                })
-                .collect(),
-            UserFields::Map(map) => map.clone(),
-        }
-    }
-}
-
-impl Object for UserFields {
-    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
-        let key = key.as_str()?;
-        match &**self {
-            UserFields::Row { .. } => self.text(key).map(JValue::from),
-            UserFields::Map(map) => map.get(key).map(|v| JValue::from(Serde(v))),
-        }
-    }
-
-    fn enumerate(self: &Arc<Self>) -> Enumerator {
-        let keys: Vec<JValue> = match &**self {
-            UserFields::Row { columns, .. } => columns.iter().map(|c| JValue::from(&**c)).collect(),
-            UserFields::Map(map) => map.keys().map(|k| JValue::from(&**k)).collect(),
-        };
-        Enumerator::Values(keys)
-    }
-}
-
-/// An audience's recipients, unique by phone, in first-seen order.
+/// An audience's recipients, unique by phone, in first-seen order: listed, or (for a plan's
+/// CSV audiences) counted and read again as they are rendered ([`Streamed`]).
 #[derive(Debug, Default)]
 pub struct Resolved {
-    /// The recipients.
+    /// The recipients, when they are listed; empty when they are streamed.
     pub recipients: Vec<Recipient>,
+    /// Where the recipients are read from again, when they are not listed.
+    pub streamed: Option<Arc<Streamed>>,
+}
+
+impl Resolved {
+    /// Listed recipients.
+    pub fn listed(recipients: Vec<Recipient>) -> Resolved {
+        Resolved {
+            recipients,
+            streamed: None,
+        }
+    }
+
+    /// How many recipients the audience has.
+    pub fn len(&self) -> usize {
+        self.streamed
+            .as_ref()
+            .map_or(self.recipients.len(), |s| s.len())
+    }
+
+    /// Whether the audience has no recipients.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The recipients in batches of `batch`, in audience order: slices of the list, or read
+    /// again from the file (which can fail: the file changed since it was counted).
+    pub fn batches<'r>(&'r self, files: &'r Confinement, batch: usize) -> Batches<'r> {
+        match &self.streamed {
+            Some(streamed) => Batches::Read(Box::new(streamed.reader(files, batch))),
+            None => Batches::Listed(self.recipients.chunks(batch.max(1))),
+        }
+    }
 }
 
 /// Resolves audiences, caching each named one and each Users API query for the run.
@@ -164,6 +94,10 @@ pub struct Resolver<'a> {
     users: &'a mut dyn UsersSource,
     named: HashMap<String, Arc<Resolved>>,
     queries: HashMap<(String, String), Arc<Resolved>>,
+    /// Named CSV audiences counted to be streamed ([`Streamed`]).
+    streamed: HashMap<String, Arc<Resolved>>,
+    /// Named audiences whose problems have been reported.
+    reported: HashSet<String>,
     /// Problems found: duplicate recipients (warnings), unreadable sources (errors).
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -248,6 +182,8 @@ impl<'a> Resolver<'a> {
             users,
             named: HashMap::new(),
             queries: HashMap::new(),
+            streamed: HashMap::new(),
+            reported: HashSet::new(),
             diagnostics: Vec::new(),
         }
     }
@@ -278,9 +214,23 @@ impl<'a> Resolver<'a> {
             return Some(done.clone());
         }
         let item = self.catalog.audiences.get(name)?;
-        let resolved = self.resolve(&item.value, &item.loc, "", &format!("audience `{name}`"))?;
+        let resolved = self.once(name, |resolver| {
+            resolver.resolve(&item.value, &item.loc, "", &format!("audience `{name}`"))
+        })?;
         self.named.insert(name.to_owned(), resolved.clone());
         Some(resolved)
+    }
+
+    /// Resolves the audience called `name` with `resolve`, reporting what it finds only the
+    /// first time: a plan may read an audience both listed (to exclude it) and streamed (to
+    /// render it), and its warnings are said once, where they were before.
+    fn once<T>(&mut self, name: &str, resolve: impl FnOnce(&mut Self) -> Option<T>) -> Option<T> {
+        let before = self.diagnostics.len();
+        let resolved = resolve(self);
+        if !self.reported.insert(name.to_owned()) {
+            self.diagnostics.truncate(before);
+        }
+        resolved
     }
 
     fn resolve(
@@ -340,27 +290,42 @@ impl<'a> Resolver<'a> {
     /// The gathered recipients, after warning about the repeats in a list.
     fn finish(&mut self, gathered: Gathered<'_>, loc: &Loc, sub: &str, label: &str) -> Resolved {
         if let Some((item, _)) = &gathered.items {
-            for (phone, first, repeat) in &gathered.repeats {
-                let listings = format!("{item} {first} and {item} {repeat}; the first is used");
-                let message = format!("{label} lists {phone} more than once: {listings}");
-                let help = "remove one of them; a person is messaged once per campaign";
-                let d = self
-                    .duplicate(loc, sub, message, help)
-                    .private(format!("{label} lists a phone more than once: {listings}"));
-                self.diagnostics.push(d);
-            }
-            let more = gathered.repeated.saturating_sub(gathered.repeats.len());
-            if more > 0 {
-                let listings = if more == 1 { "listing" } else { "listings" };
-                let message = format!(
-                    "{label} has {more} more repeated {listings}, left out; the first listing of each phone is used"
-                );
-                let d = self.duplicate(loc, sub, message, "remove the repeated rows");
-                self.diagnostics.push(d);
-            }
+            self.warn_repeats(
+                item,
+                &gathered.repeats,
+                gathered.repeated,
+                (loc, sub, label),
+            );
         }
-        Resolved {
-            recipients: gathered.recipients,
+        Resolved::listed(gathered.recipients)
+    }
+
+    /// Warns about the repeats of a list whose items are called `item`: the first few
+    /// (`repeats`: the phone, its first and repeated items), then how many more of `repeated`.
+    fn warn_repeats(
+        &mut self,
+        item: &str,
+        repeats: &[(Box<str>, u64, u64)],
+        repeated: usize,
+        (loc, sub, label): (&Loc, &str, &str),
+    ) {
+        for (phone, first, repeat) in repeats {
+            let listings = format!("{item} {first} and {item} {repeat}; the first is used");
+            let message = format!("{label} lists {phone} more than once: {listings}");
+            let help = "remove one of them; a person is messaged once per campaign";
+            let d = self
+                .duplicate(loc, sub, message, help)
+                .private(format!("{label} lists a phone more than once: {listings}"));
+            self.diagnostics.push(d);
+        }
+        let more = repeated.saturating_sub(repeats.len());
+        if more > 0 {
+            let listings = if more == 1 { "listing" } else { "listings" };
+            let message = format!(
+                "{label} has {more} more repeated {listings}, left out; the first listing of each phone is used"
+            );
+            let d = self.duplicate(loc, sub, message, "remove the repeated rows");
+            self.diagnostics.push(d);
         }
     }
 
@@ -384,6 +349,74 @@ impl<'a> Resolver<'a> {
         base.join(csv)
     }
 
+    /// Opens a CSV audience, with the name it is shown under and its file name (`None` after
+    /// reporting why it cannot be read).
+    fn open_csv(&mut self, path: &Path, loc: &Loc, sub: &str) -> Option<(AudienceFile, String)> {
+        let name = path.display().to_string();
+        match audience_file::open(&self.catalog.files, path) {
+            Ok(file) => Some((file, name)),
+            Err(e) => self.csv_failed(loc, sub, e.code(), e.message(&name)),
+        }
+    }
+
+    /// Reports a CSV audience that cannot be read now, although validation read it (it changed
+    /// since): the reason, never the file's contents.
+    fn csv_failed<T>(&mut self, loc: &Loc, sub: &str, code: Code, message: String) -> Option<T> {
+        let d = loc
+            .diagnostic(self.files, Severity::Error, code, sub, message)
+            .help("run `herald validate` for the details");
+        self.diagnostics.push(d);
+        None
+    }
+
+    /// The next row of a CSV audience and its phone, checked as validation checks them:
+    /// `Some(None)` at the end, `None` after reporting what is wrong (the file changed since).
+    fn next_csv_row<'f>(
+        &mut self,
+        rows: &'f mut crate::load::csv::Reader<crate::load::confine::Capped<std::fs::File>>,
+        phone: usize,
+        name: &str,
+        (loc, sub): (&Loc, &str),
+    ) -> Option<Option<(crate::load::csv::Record<'f>, &'f str)>> {
+        let record = match rows.next_record() {
+            Ok(Some(record)) => record,
+            Ok(None) => return Some(None),
+            Err(e) => return self.csv_failed(loc, sub, Code::Csv, e.message(name)),
+        };
+        let value = record.get(phone).unwrap_or_default();
+        if !self.csv_phone_ok((loc, sub), name, value, record.line()) {
+            return None;
+        }
+        Some(Some((record, value)))
+    }
+
+    /// Whether a CSV row's phone is E.164, after reporting it when not.
+    fn csv_phone_ok(
+        &mut self,
+        (loc, sub): (&Loc, &str),
+        name: &str,
+        phone: &str,
+        row: u64,
+    ) -> bool {
+        if phone::check(phone).is_ok() {
+            return true;
+        }
+        let d = loc
+            .diagnostic(
+                self.files,
+                Severity::Error,
+                Code::Phone,
+                sub,
+                format!("{name} line {row}: `{phone}` is not an E.164 phone number"),
+            )
+            .help("run `herald validate` for the details")
+            .private(format!(
+                "{name} line {row}: the phone is not an E.164 phone number"
+            ));
+        self.diagnostics.push(d);
+        false
+    }
+
     /// Streams a CSV audience. Validation has checked the file; anything wrong now (it changed
     /// since) stops the plan with the reason, never with the file's contents.
     fn read_csv<'x>(
@@ -393,55 +426,18 @@ impl<'a> Resolver<'a> {
         sub: &str,
         excluded: &'x HashSet<u64>,
     ) -> Option<Gathered<'x>> {
-        let name = path.display().to_string();
-        let fail = |resolver: &mut Resolver<'_>, code: Code, message: String| {
-            let d = loc
-                .diagnostic(resolver.files, Severity::Error, code, sub, message)
-                .help("run `herald validate` for the details");
-            resolver.diagnostics.push(d);
-            None
-        };
-        let mut file = match audience_file::open(&self.catalog.files, path) {
-            Ok(file) => file,
-            Err(e) => return fail(self, e.code(), e.message(&name)),
-        };
-        let columns: Arc<[String]> = file.columns.into();
-        let file_name = path
-            .file_name()
-            .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned());
+        let (mut file, name) = self.open_csv(path, loc, sub)?;
+        let columns: Arc<[String]> = std::mem::take(&mut file.columns).into();
+        let file_name = file_name(path);
         let mut gathered: Option<Gathered<'x>> = None;
-        loop {
-            let record = match file.rows.next_record() {
-                Ok(Some(record)) => record,
-                Ok(None) => break,
-                Err(e) => return fail(self, Code::Csv, e.message(&name)),
-            };
-            let phone = record.get(file.phone).unwrap_or_default();
+        let phone_column = file.phone;
+        while let Some((record, phone)) =
+            self.next_csv_row(&mut file.rows, phone_column, &name, (loc, sub))?
+        {
             let row = record.line();
-            if phone::check(phone).is_err() {
-                let d = loc
-                    .diagnostic(
-                        self.files,
-                        Severity::Error,
-                        Code::Phone,
-                        sub,
-                        format!("{name} line {row}: `{phone}` is not an E.164 phone number"),
-                    )
-                    .help("run `herald validate` for the details")
-                    .private(format!(
-                        "{name} line {row}: the phone is not an E.164 phone number"
-                    ));
-                self.diagnostics.push(d);
-                return None;
-            }
             let (text, ends) = record.parts();
             let gathered = gathered.get_or_insert_with(|| {
-                // Sized from the first row: growing a million-entry set and list by doubling
-                // costs more than the reading.
-                // Never more than the file can hold: the first row has a valid phone, so it is
-                // at least 10 bytes long.
-                let expected = file.size / (text.len() as u64 + ends.len() as u64 + 1);
-                let expected = usize::try_from(expected.min(1 << 26)).unwrap_or(0);
+                let expected = expected_rows(file.size, text.len() + ends.len());
                 Gathered::list(excluded, expected, format!("{file_name} line"))
             });
             let recipient = Recipient {
@@ -539,6 +535,23 @@ pub fn phone_key(phone: &str) -> u64 {
         places += 1;
     }
     key * 11u64.pow(PLACES - places)
+}
+
+/// How many rows a CSV file of `size` bytes holds at most, judged from its first row's
+/// `row_bytes`, to size sets and lists up front: growing a million-entry set by doubling costs
+/// more than the reading. Never more than the file can hold: the first row has a valid phone,
+/// so it is at least 10 bytes long.
+fn expected_rows(size: u64, row_bytes: usize) -> usize {
+    let expected = size / (row_bytes as u64 + 1);
+    usize::try_from(expected.min(1 << 26)).unwrap_or(0)
+}
+
+/// A CSV audience's file name, as its rows are named in warnings (`big.csv line 12`).
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// A Users API user's phone: `phoneNumber` when E.164, else `+` and the channel user id's digits.
