@@ -21,9 +21,13 @@ pub const FILE_VERSION: u32 = 2;
 /// zstd's level: plans compress well at the fastest levels, and planning is the hot path.
 const LEVEL: i32 = 1;
 
-/// The longest record read: far above any request (a broadcast's body lists its whole
-/// audience), and a bound on what a hostile length can make herald allocate.
-const MAX_RECORD: u64 = 1 << 30;
+/// The longest action record read: far above any request (a v1 broadcast's body lists its
+/// whole audience), and a bound on what a hostile file (a few kilobytes of zstd can claim a
+/// gigabyte of zeros) can make herald allocate.
+const MAX_ACTION: u64 = 256 << 20;
+
+/// The longest header, campaign or totals record read (JSON of a few kilobytes).
+const MAX_JSON: u64 = 16 << 20;
 
 /// The kinds of record, in the order a plan has them (actions repeat, campaigns repeat).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,8 +174,15 @@ impl<R: BufRead> RecordReader<R> {
         let tag = Tag::of(byte[0]).ok_or_else(|| damaged("it holds a record of no known kind"))?;
         frame.push(byte[0]);
         let len = get_varint(input, &mut frame)?;
-        if len > MAX_RECORD {
-            return Err(damaged(format!("it holds a record of {len} bytes")));
+        let most = match tag {
+            Tag::Action => MAX_ACTION,
+            Tag::Checksum => 32,
+            _ => MAX_JSON,
+        };
+        if len > most {
+            return Err(damaged(format!(
+                "it holds a record of {len} bytes, more than one of its kind can be ({most})"
+            )));
         }
         self.payload.clear();
         let read = input

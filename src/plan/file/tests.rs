@@ -263,3 +263,23 @@ fn the_first_line_says_what_the_file_is() {
             .starts_with("this is a plan in JSON (format_version 1), not a plan file")
     );
 }
+
+#[test]
+fn a_record_longer_than_its_kind_can_be_is_refused_before_it_is_read() {
+    // A few kilobytes of zstd that claim a header of 17 MiB of zeros.
+    let claimed = 17u64 << 20;
+    let mut raw = vec![1u8];
+    crate::leb128::put(&mut raw, claimed);
+    raw.resize(raw.len() + claimed as usize, 0);
+    let compressed = zstd::encode_all(&raw[..], 3).unwrap();
+    let file = [b"herald plan file 2\n".as_slice(), &compressed].concat();
+    assert!(file.len() < 64 << 10, "{} bytes", file.len());
+    let refused = read_back(&file).unwrap_err();
+    assert_eq!(
+        refused.message,
+        format!(
+            "the plan file is damaged: it holds a record of {claimed} bytes, more than one of its kind can be ({})",
+            16 << 20
+        )
+    );
+}
