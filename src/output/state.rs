@@ -26,7 +26,8 @@ pub fn campaigns(campaigns: &[CampaignTotals]) -> String {
     for c in campaigns {
         let _ = writeln!(
             text,
-            "{:width$}  {:>9}  {:>9}  {:>9}  {}",
+            // To the second, as the other tables of `herald state`; JSON keeps the exact time.
+            "{:width$}  {:>9}  {:>9}  {:>9}  {:.0}",
             name(c),
             c.sent,
             c.failed,
