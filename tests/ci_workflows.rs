@@ -229,7 +229,9 @@ impl Runner {
             return output(&context.run.outputs, rest);
         }
         match expression {
-            "secrets.ENGATI_API_KEY" => BUILTIN_API_KEY.to_owned(),
+            "secrets.ENGATI_API_KEY" | "secrets.ENGATI_REVIEW_API_KEY" => {
+                BUILTIN_API_KEY.to_owned()
+            }
             "secrets.HERALD_STATE_URL" => self.env["TEST_STATE_URL"].clone(),
             "secrets.HERALD_REVIEW_STATE_URL" => self.env["TEST_REVIEW_STATE_URL"].clone(),
             "github.token" => "github-token-of-the-run".to_owned(),
