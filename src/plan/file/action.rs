@@ -56,7 +56,7 @@ struct ExtrasOut<'a> {
 }
 
 /// [`ExtrasOut`] read back.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ExtrasIn {
     #[serde(default)]
@@ -237,15 +237,7 @@ pub(super) fn decode(
         serde_json::from_slice::<ExtrasIn>(input.bytes()?)
             .map_err(|e| bad(format_args!("an action's details do not read: {e}")))?
     } else {
-        ExtrasIn {
-            previous: None,
-            reconciled: None,
-            window_opens: None,
-            window_closes: None,
-            zone: None,
-            capped_until: None,
-            wave_opens: None,
-        }
+        ExtrasIn::default()
     };
     if !input.0.is_empty() {
         return Err(bad("an action goes on past its end"));
