@@ -321,7 +321,7 @@ impl Checked {
 
     /// The project in `root`, with `--env` and `--var` as `project` says.
     fn at(root: &std::path::Path, project: &ProjectArgs) -> Result<Checked, Error> {
-        let loaded = load::load(root).map_err(Error::new)?;
+        let mut loaded = load::load(root).map_err(Error::new)?;
         let mut vars = env_vars();
         vars.extend(project.vars.iter().cloned());
         let options = validate::Options {
@@ -329,6 +329,9 @@ impl Checked {
             vars: vars.clone(),
         };
         let validated = validate::validate(&loaded, &options);
+        if !validated.has_errors() {
+            loaded.release_trees();
+        }
         Ok(Checked {
             loaded,
             validated,

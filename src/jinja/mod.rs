@@ -117,6 +117,14 @@ fn tag_code(bytes: &[u8], start: usize, close: u8) -> Result<(usize, usize), Err
     Ok((bytes.len(), code))
 }
 
+/// One [`environment`] for the whole process, for strings compiled and dropped at once (making
+/// an environment costs more than compiling a short string).
+pub fn shared() -> &'static Environment<'static> {
+    static SHARED: std::sync::LazyLock<Environment<'static>> =
+        std::sync::LazyLock::new(environment);
+    &SHARED
+}
+
 /// The environment every herald string is compiled in: strict about undefined names, bounded,
 /// and with the comparing filters paying for what they compare.
 pub fn environment() -> Environment<'static> {

@@ -90,7 +90,12 @@ impl Node {
         }
         let mut node = self;
         for raw in pointer.strip_prefix('/')?.split('/') {
-            let token = raw.replace("~1", "/").replace("~0", "~");
+            // Positions are looked up for every item validated: most tokens need no unescaping.
+            let token = if raw.contains('~') {
+                std::borrow::Cow::Owned(raw.replace("~1", "/").replace("~0", "~"))
+            } else {
+                std::borrow::Cow::Borrowed(raw)
+            };
             node = match &node.kind {
                 NodeKind::Map(_) => &node.entry(&token)?.value,
                 NodeKind::Seq(items) => items.get(token.parse::<usize>().ok()?)?,

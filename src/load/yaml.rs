@@ -156,23 +156,31 @@ impl Builder<'_> {
                         Frame::Seq {
                             start,
                             anchor,
-                            items,
+                            mut items,
                         } => (
                             Node {
                                 span: Span { start, end: at.end },
-                                kind: NodeKind::Seq(items),
+                                kind: NodeKind::Seq({
+                                    // Trees are kept for the whole run, for positions in
+                                    // messages: no room to grow is kept with them.
+                                    items.shrink_to_fit();
+                                    items
+                                }),
                             },
                             anchor,
                         ),
                         Frame::Map {
                             start,
                             anchor,
-                            entries,
+                            mut entries,
                             ..
                         } => (
                             Node {
                                 span: Span { start, end: at.end },
-                                kind: NodeKind::Map(entries),
+                                kind: NodeKind::Map({
+                                    entries.shrink_to_fit();
+                                    entries
+                                }),
                             },
                             anchor,
                         ),

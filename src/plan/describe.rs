@@ -84,7 +84,7 @@ fn send_window(loaded: &LoadedProject, catalog: &Catalog, p: &Prepared<'_>) -> O
 /// Where `pointer` is in herald.yaml: `file:line:column`.
 pub(super) fn settings_position(loaded: &LoadedProject, pointer: &str) -> String {
     let file = &loaded.settings;
-    match file.documents.first() {
+    match file.documents().first() {
         Some(doc) => {
             let start = doc.span_at(pointer).start;
             format!("{}:{}:{}", file.name, start.line, start.col + 1)

@@ -181,7 +181,9 @@ pub fn run(
                 })
         })
         .collect();
-    for (i, p) in prepared.iter().enumerate() {
+    // Each campaign is dropped once planned: what rendering it compiled goes with it.
+    for (i, p) in prepared.into_iter().enumerate() {
+        let p = &p;
         let recorded = match preloaded.take().transpose()? {
             Some((name, map)) if name == p.item.name && p.item.value.previously.is_empty() => map,
             _ => RecordedIndex::load_all(store, &names(p.item), p.render.when.occurrence())?,

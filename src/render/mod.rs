@@ -254,6 +254,17 @@ pub fn published_on(at: Timestamp) -> String {
     at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
+/// How many threads render: the cores, up to 8. Asked once: the answer reads cgroup files,
+/// which costs more than rendering a small campaign.
+fn workers() -> usize {
+    static WORKERS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *WORKERS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .min(8)
+    })
+}
+
 /// A campaign compiled for rendering.
 pub struct CampaignRender {
     /// The campaign's message.
@@ -356,9 +367,7 @@ impl CampaignRender {
             stop: &clock.stop,
             each: &mut each,
         };
-        let workers = std::thread::available_parallelism()
-            .map_or(1, std::num::NonZero::get)
-            .min(8);
+        let workers = workers();
         let mut batches = batches.peekable();
         // One batch or one core: threads would only add their start-up.
         let one_batch = match batches.peek() {

@@ -18,9 +18,9 @@ pub(super) fn check(
     catalog: &Catalog,
     fields: &BTreeMap<String, Fields>,
 ) {
-    let env = crate::jinja::environment();
+    let env = crate::jinja::shared();
     for item in catalog.campaigns.values() {
-        check_one(checker, catalog, fields, &env, item);
+        check_one(checker, catalog, fields, env, item);
     }
 }
 

@@ -37,7 +37,7 @@ impl Loc {
         };
         let mut d = Diagnostic::error(code, &file.name, message);
         d.severity = severity;
-        match file.documents.get(self.doc) {
+        match file.documents().get(self.doc) {
             Some(doc) => d.at(
                 doc.span_at(&format!("{}{sub}", self.pointer)),
                 file.source.clone(),
@@ -53,7 +53,7 @@ impl Loc {
         let Some(file) = files.get(self.file) else {
             return "?".to_owned();
         };
-        match file.documents.get(self.doc) {
+        match file.documents().get(self.doc) {
             Some(doc) => {
                 let start = doc.span_at(&format!("{}{sub}", self.pointer)).start;
                 format!("{}:{}:{}", file.name, start.line, start.col + 1)
@@ -124,7 +124,7 @@ fn report_duplicate(
         .pointer(&format!("/{kind}"))
         .and_then(|n| n.entry(name))
         .map_or(doc.span, |e| e.key_span);
-    let first_key_span = checker.files[first.file].documents[first.doc]
+    let first_key_span = checker.files[first.file].documents()[first.doc]
         .pointer(&format!("/{kind}"))
         .and_then(|n| n.entry(name))
         .map_or(doc.span, |e| e.key_span);
@@ -180,7 +180,7 @@ pub(super) fn build(checker: &mut Checker<'_>) -> Catalog {
             continue;
         };
         let non_empty: Vec<_> = file
-            .documents
+            .documents()
             .iter()
             .enumerate()
             .filter(|(_, d)| d.kind != NodeKind::Null)

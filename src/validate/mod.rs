@@ -88,12 +88,12 @@ impl Checker<'_> {
     /// The span of `sub` (a JSON pointer below the item) in the item's document.
     pub(crate) fn span(&self, loc: &Loc, sub: &str) -> Span {
         let file = self.file(loc);
-        file.documents[loc.doc].span_at(&format!("{}{sub}", loc.pointer))
+        file.documents()[loc.doc].span_at(&format!("{}{sub}", loc.pointer))
     }
 
     /// The node at `sub` below the item, when it exists.
     pub(crate) fn node(&self, loc: &Loc, sub: &str) -> Option<&crate::load::node::Node> {
-        self.file(loc).documents[loc.doc].pointer(&format!("{}{sub}", loc.pointer))
+        self.file(loc).documents()[loc.doc].pointer(&format!("{}{sub}", loc.pointer))
     }
 
     fn source(&self, loc: &Loc) -> Option<Arc<SourceText>> {
@@ -202,7 +202,7 @@ pub fn validate(loaded: &LoadedProject, options: &Options) -> Validated {
 
 fn check_settings(file: &SourceFile, diagnostics: &mut Vec<Diagnostic>) -> Option<Project> {
     let source = file.source.clone()?;
-    let doc = match file.documents.as_slice() {
+    let doc = match file.documents() {
         [] => {
             diagnostics.push(
                 Diagnostic::error(
@@ -313,7 +313,7 @@ fn confinement(
     };
     let at = |pointer: &str, message: String, help: String| {
         let mut d = Diagnostic::error(Code::ProjectFiles, &file.name, message).help(help);
-        if let Some(doc) = file.documents.first() {
+        if let Some(doc) = file.documents().first() {
             d = d.at(doc.span_at(pointer), file.source.clone());
         }
         d

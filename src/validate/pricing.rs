@@ -31,7 +31,7 @@ pub(super) fn check(
 ) -> Checked {
     let at = |pointer: &str, code: Code, message: String| {
         let mut d = Diagnostic::error(code, &settings.name, message);
-        if let Some(doc) = settings.documents.first() {
+        if let Some(doc) = settings.documents().first() {
             d = d.at(doc.span_at(pointer), settings.source.clone());
         }
         d
@@ -121,7 +121,7 @@ pub(super) fn check(
 /// The rate card in `file`, or `None` after reporting why it cannot be one.
 fn card(file: &SourceFile, diagnostics: &mut Vec<Diagnostic>) -> Option<RateCard> {
     let source = file.source.clone()?;
-    let doc = match file.documents.as_slice() {
+    let doc = match file.documents() {
         [doc] if doc.kind != NodeKind::Null => doc,
         // A syntax error was reported as the file was read.
         [] if diagnostics.iter().any(|d| d.file == file.name) => return None,

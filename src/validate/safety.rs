@@ -38,7 +38,7 @@ fn check_suppress(checker: &mut Checker<'_>, catalog: &Catalog, settings: &Sourc
         )
         .label("unknown audience")
         .help(help);
-        if let Some(doc) = settings.documents.first() {
+        if let Some(doc) = settings.documents().first() {
             d = d.at(
                 doc.span_at(&format!("/suppress/{i}")),
                 settings.source.clone(),

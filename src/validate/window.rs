@@ -28,7 +28,7 @@ pub(super) fn uses_windows(catalog: &Catalog) -> bool {
 /// Checks herald.yaml's `timezone:` and `window:`, and every campaign's `window:`.
 pub(super) fn check(checker: &mut Checker<'_>, catalog: &Catalog, settings: &SourceFile) {
     if let Some(project) = &catalog.settings {
-        let at = |pointer: &str, d: Diagnostic| match settings.documents.first() {
+        let at = |pointer: &str, d: Diagnostic| match settings.documents().first() {
             Some(doc) => d.at(doc.span_at(pointer), settings.source.clone()),
             None => d,
         };
