@@ -16,17 +16,16 @@ use serde::Serialize;
 use crate::diagnostic::Diagnostic;
 use crate::engati::Request;
 use crate::engati::api::BotUser;
-use crate::fingerprint::Fingerprint;
 use crate::jinja::Budget;
 use crate::load::LoadedProject;
 use crate::model::Api;
 use crate::plan::{Campaign, TemplateText};
-use crate::render::Prepared;
-use crate::render::{Recipient, UsersSource};
+use crate::render::{Context, Prepared, Recipient, UsersSource};
 use crate::state::WHOLE_CAMPAIGN;
 use crate::validate::Catalog;
-use render::{fingerprints, representative, requests};
+use render::{Placed, entries, phone_keys, pick, render_all, representative, requests};
 
+mod matching;
 mod render;
 
 /// One version of the project.
@@ -287,7 +286,8 @@ fn renames<'n>(
     renames
 }
 
-/// Every campaign of one version, compiled, with its audience.
+/// Every campaign of one version, compiled, with its audience: counted, for the CSV audience of
+/// a campaign sent per recipient, to be read again as it is rendered, as a plan's is.
 fn prepare<'a>(
     side: &Side<'a>,
     version: Version,
@@ -297,17 +297,15 @@ fn prepare<'a>(
 ) -> Result<Vec<Prepared<'a>>, Blocked> {
     let all: Vec<_> = side.catalog.campaigns.values().collect();
     let mut budget = budget.borrow_mut();
-    crate::render::prepare(
-        side.loaded,
-        side.catalog,
-        side.api,
+    let context = Context {
+        loaded: side.loaded,
+        catalog: side.catalog,
+        api: side.api,
         now,
-        &all,
-        users,
-        &mut budget,
-    )
-    .map(|(prepared, _warnings)| prepared)
-    .map_err(|problems| Blocked { version, problems })
+    };
+    crate::render::prepare_streamed(&context, &all, users, &mut budget)
+        .map(|(prepared, _warnings)| prepared)
+        .map_err(|problems| Blocked { version, problems })
 }
 
 /// One campaign in both versions.
@@ -353,13 +351,13 @@ impl Pair<'_, '_> {
             (None, Some(after)) => {
                 review.name = after.item.name.clone();
                 review.status = Status::Added;
-                review.counts.added = after.audience.recipients.len() as u64;
+                review.counts.added = after.audience.len() as u64;
                 review.samples = self.one_side(after, Version::Head)?;
             }
             (Some(before), None) => {
                 review.name = before.item.name.clone();
                 review.status = Status::Removed;
-                review.counts.removed = before.audience.recipients.len() as u64;
+                review.counts.removed = before.audience.len() as u64;
                 review.samples = self.one_side(before, Version::Base)?;
             }
             (None, None) => {}
@@ -374,48 +372,19 @@ impl Pair<'_, '_> {
         after: &Prepared<'_>,
         review: &mut CampaignReview,
     ) -> Result<(), Blocked> {
-        let old = fingerprints(self.base, before, Version::Base, self.budget)?;
-        let new = fingerprints(self.head, after, Version::Head, self.budget)?;
-        let old_recipients = &before.audience.recipients;
-        let new_recipients = &after.audience.recipients;
-        // Matched recipients are taken out: what is left at the end was removed.
-        let mut index: HashMap<&str, (usize, Fingerprint)> = old_recipients
-            .iter()
-            .zip(&old)
-            .enumerate()
-            .map(|(i, (r, fingerprint))| (&*r.phone, (i, *fingerprint)))
-            .collect();
-        let (mut added, mut changed) = (Vec::new(), Vec::new());
-        for (j, (recipient, fingerprint)) in new_recipients.iter().zip(&new).enumerate() {
-            match index.remove(&*recipient.phone) {
-                None => {
-                    review.counts.added += 1;
-                    if added.len() < self.samples {
-                        added.push(j);
-                    }
-                }
-                Some((_, was)) if was == *fingerprint => review.counts.unchanged += 1,
-                Some((i, _)) => {
-                    review.counts.changed += 1;
-                    if changed.len() < self.samples {
-                        changed.push((i, j));
-                    }
-                }
-            }
-        }
-        let mut removed: Vec<usize> = index.into_values().map(|(i, _)| i).collect();
-        removed.sort_unstable();
-        review.counts.removed = removed.len() as u64;
-        let pick = |p: &Prepared<'_>, indices: &mut dyn Iterator<Item = usize>| -> Vec<Recipient> {
-            indices
-                .filter_map(|i| p.audience.recipients.get(i).cloned())
-                .collect()
-        };
-        let changed_old = pick(before, &mut changed.iter().map(|c| c.0));
-        let changed_new = pick(after, &mut changed.iter().map(|c| c.1));
+        let old = entries(self.base, before, Version::Base, self.budget)?;
+        let new = entries(self.head, after, Version::Head, self.budget)?;
+        let matched = matching::match_up(old, new, self.samples);
+        review.counts = matched.counts;
+        let (old_places, new_places): (Vec<usize>, Vec<usize>) =
+            matched.changed.iter().copied().unzip();
+        let changed_old = self.pick(before, &old_places, Version::Base)?;
+        let changed_new = self.pick(after, &new_places, Version::Head)?;
         let changed_before = requests(self.base, before, &changed_old, Version::Base, self.budget)?;
         let changed_after = requests(self.head, after, &changed_new, Version::Head, self.budget)?;
-        for ((recipient, old), new) in changed_new.iter().zip(changed_before).zip(changed_after) {
+        for (((_, recipient), old), new) in
+            changed_new.iter().zip(changed_before).zip(changed_after)
+        {
             review.samples.push(Sample {
                 recipient: recipient.phone.to_string(),
                 change: Change::Changed,
@@ -423,8 +392,8 @@ impl Pair<'_, '_> {
                 after: Some(new),
             });
         }
-        let first_removed = pick(before, &mut removed.iter().copied().take(self.samples));
-        let new_ones = pick(after, &mut added.iter().copied());
+        let first_removed = self.pick(before, &matched.removed, Version::Base)?;
+        let new_ones = self.pick(after, &matched.added, Version::Head)?;
         let gone = requests(
             self.base,
             before,
@@ -433,13 +402,30 @@ impl Pair<'_, '_> {
             self.budget,
         )?;
         let arrived = requests(self.head, after, &new_ones, Version::Head, self.budget)?;
-        for (r, request) in new_ones.iter().zip(arrived) {
+        for ((_, r), request) in new_ones.iter().zip(arrived) {
             review.samples.push(only(r, Change::Added, request));
         }
-        for (r, request) in first_removed.iter().zip(gone) {
+        for ((_, r), request) in first_removed.iter().zip(gone) {
             review.samples.push(only(r, Change::Removed, request));
         }
         Ok(())
+    }
+
+    /// The recipients of `p`'s audience at `places`.
+    fn pick(
+        &self,
+        p: &Prepared<'_>,
+        places: &[usize],
+        version: Version,
+    ) -> Result<Vec<Placed>, Blocked> {
+        pick(self.side(version), p, &p.audience, places, version)
+    }
+
+    fn side(&self, version: Version) -> &Side<'_> {
+        match version {
+            Version::Base => self.base,
+            Version::Head => self.head,
+        }
     }
 
     /// A broadcast on either side: the audiences compared by phone, the message by the one
@@ -451,17 +437,15 @@ impl Pair<'_, '_> {
         after: &Prepared<'_>,
         review: &mut CampaignReview,
     ) -> Result<(), Blocked> {
-        let old_recipients = &before.audience.recipients;
-        let new_recipients = &after.audience.recipients;
-        let old_phones: BTreeSet<&str> = old_recipients.iter().map(|r| &*r.phone).collect();
-        let new_phones: BTreeSet<&str> = new_recipients.iter().map(|r| &*r.phone).collect();
-        let common = old_phones.intersection(&new_phones).count() as u64;
+        let old_phones = phone_keys(self.base, before, Version::Base)?;
+        let new_phones = phone_keys(self.head, after, Version::Head)?;
+        let common = matching::shared(&old_phones, &new_phones);
         review.counts.added = new_phones.len() as u64 - common;
         review.counts.removed = old_phones.len() as u64 - common;
         let old_request = representative(
             self.base,
             before,
-            old_recipients,
+            &before.audience,
             Version::Base,
             self.now,
             self.budget,
@@ -469,19 +453,19 @@ impl Pair<'_, '_> {
         let new_request = representative(
             self.head,
             after,
-            new_recipients,
+            &after.audience,
             Version::Head,
             self.now,
             self.budget,
         )?;
         let same_kind = !before.render.message.per_recipient()
             && !after.render.message.per_recipient()
-            && !old_recipients.is_empty();
+            && !before.audience.is_empty();
         let message_changed = if same_kind {
             let new_for_old = representative(
                 self.head,
                 after,
-                old_recipients,
+                &before.audience,
                 Version::Head,
                 self.now,
                 self.budget,
@@ -510,17 +494,13 @@ impl Pair<'_, '_> {
 
     /// The first recipients of a campaign that exists in one version only.
     fn one_side(&self, p: &Prepared<'_>, version: Version) -> Result<Vec<Sample>, Blocked> {
-        let side = match version {
-            Version::Base => self.base,
-            Version::Head => self.head,
-        };
+        let side = self.side(version);
         let change = match version {
             Version::Base => Change::Removed,
             Version::Head => Change::Added,
         };
-        let recipients = &p.audience.recipients;
         if !p.render.message.per_recipient() {
-            let request = representative(side, p, recipients, version, self.now, self.budget)?;
+            let request = representative(side, p, &p.audience, version, self.now, self.budget)?;
             return Ok(request
                 .map(|request| {
                     let mut sample = only_whole(change, request);
@@ -531,13 +511,14 @@ impl Pair<'_, '_> {
                 .collect());
         }
         // Every recipient is rendered, so that one the message fails for is reported.
-        fingerprints(side, p, version, self.budget)?;
-        let first: Vec<Recipient> = recipients.iter().take(self.samples).cloned().collect();
+        render_all(side, p, version, self.budget, |_, _, _| {})?;
+        let places: Vec<usize> = (0..self.samples.min(p.audience.len())).collect();
+        let first = self.pick(p, &places, version)?;
         let rendered = requests(side, p, &first, version, self.budget)?;
         Ok(first
             .iter()
             .zip(rendered)
-            .map(|(r, request)| only(r, change, request))
+            .map(|((_, r), request)| only(r, change, request))
             .collect())
     }
 }
@@ -604,3 +585,6 @@ fn settings(before: Option<&Campaign>, after: Option<&Campaign>) -> Vec<Setting>
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

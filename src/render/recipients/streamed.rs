@@ -4,9 +4,10 @@
 //! The first reading ([`Resolver::campaign_audience_streamed`]) checks every row as the listed
 //! reading does, with the same errors and duplicate warnings, and keeps only which rows are
 //! recipients (the first listing of a phone not excluded: one bit a row), how many there are,
-//! and a checksum of their phones. The set of phones seen is dropped after it. The second
-//! reading ([`Streamed::reader`]) hands the kept rows to rendering in batches, and fails
-//! (rather than plan other people) when the file no longer holds what was counted.
+//! and a checksum of their phones. The phones seen (sorted after the reading to find repeats,
+//! or, for a file with repeats, a set) are dropped after it. The second reading
+//! ([`Streamed::reader`]) hands the kept rows to rendering in batches, and fails (rather than
+//! plan other people) when the file no longer holds what was counted.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -312,9 +313,31 @@ impl Resolver<'_> {
         excluded: &HashSet<u64>,
         suppressed: &HashSet<u64>,
     ) -> Option<Streamed> {
+        // Most files list each phone once, which sorting their keys after the reading shows
+        // for less than a set of them costs as they are read (a cache miss a row, on the one
+        // core counting runs on). A file that repeats phones is read again with the set, to
+        // tell first listings from repeats.
+        match self.count_rows(path, at, (excluded, suppressed), Seen::Sorted(Vec::new()))? {
+            Some(counted) => Some(counted),
+            // With a set, repeats are told as they are read: never `Some(None)`.
+            None => self
+                .count_rows(path, at, (excluded, suppressed), Seen::Set(None))
+                .flatten(),
+        }
+    }
+
+    /// [`Resolver::count_csv`] telling repeats by `seen`; `Some(None)` when sorted keys show
+    /// repeats (rows were counted as if each phone were listed once).
+    fn count_rows(
+        &mut self,
+        path: &Path,
+        at: (&Loc, &str, &str, &str),
+        (excluded, suppressed): (&HashSet<u64>, &HashSet<u64>),
+        mut seen: Seen,
+    ) -> Option<Option<Streamed>> {
         let (loc, csv_sub, sub, label) = at;
         let (mut file, name) = self.open_csv(path, loc, csv_sub)?;
-        let mut seen: Option<HashSet<u64, foldhash::fast::RandomState>> = None;
+        let mut sized = false;
         let mut kept: Vec<u64> = Vec::new();
         let (mut kept_count, mut suppressible, mut check) = (0usize, 0usize, 0u64);
         // The first few repeats: the phone, its key, and the lines of its first (found
@@ -329,11 +352,11 @@ impl Resolver<'_> {
             if excluded.contains(&key) {
                 continue;
             }
-            let seen = seen.get_or_insert_with(|| {
+            if !sized {
                 let (text, ends) = record.parts();
-                let expected = expected_rows(file.size, text.len() + ends.len());
-                HashSet::with_capacity_and_hasher(expected, Default::default())
-            });
+                seen.reserve(expected_rows(file.size, text.len() + ends.len()));
+                sized = true;
+            }
             if !seen.insert(key) {
                 repeated += 1;
                 if repeats.len() < MAX_DUPLICATE_WARNINGS {
@@ -350,7 +373,9 @@ impl Resolver<'_> {
             suppressible += usize::from(suppressed.contains(&key));
             check = mix(check, key);
         }
-        drop(seen);
+        if !seen.all_first() {
+            return Some(None);
+        }
         if !repeats.is_empty() {
             self.first_listings(path, (loc, csv_sub), &mut repeats)?;
         }
@@ -360,7 +385,7 @@ impl Resolver<'_> {
             .collect();
         let item = format!("{} line", file_name(path));
         self.warn_repeats(&item, &repeats, repeated, (loc, sub, label));
-        Some(Streamed {
+        Some(Some(Streamed {
             path: path.to_owned(),
             name,
             columns: std::mem::take(&mut file.columns).into(),
@@ -369,7 +394,7 @@ impl Resolver<'_> {
             check,
             skip: None,
             suppressible,
-        })
+        }))
     }
 
     /// Finds the line of the first listing of each repeated phone, reading the file again up
@@ -398,6 +423,51 @@ impl Resolver<'_> {
             }
         }
         Some(())
+    }
+}
+
+/// The phones a counting has seen.
+enum Seen {
+    /// Every key, sorted after the reading to check that none repeats.
+    Sorted(Vec<u64>),
+    /// A set, telling repeats as they are read (made when the first row shows how many rows
+    /// to expect).
+    Set(Option<HashSet<u64, foldhash::fast::RandomState>>),
+}
+
+impl Seen {
+    /// Makes room for `rows` phones.
+    fn reserve(&mut self, rows: usize) {
+        match self {
+            Seen::Sorted(keys) => keys.reserve(rows),
+            Seen::Set(set) => {
+                set.get_or_insert_with(|| {
+                    HashSet::with_capacity_and_hasher(rows, Default::default())
+                });
+            }
+        }
+    }
+
+    /// Notes `key`; `false` when it is known to repeat.
+    fn insert(&mut self, key: u64) -> bool {
+        match self {
+            Seen::Sorted(keys) => {
+                keys.push(key);
+                true
+            }
+            Seen::Set(set) => set.get_or_insert_with(HashSet::default).insert(key),
+        }
+    }
+
+    /// Whether every key noted was the first listing of its phone.
+    fn all_first(self) -> bool {
+        match self {
+            Seen::Sorted(mut keys) => {
+                keys.sort_unstable();
+                keys.windows(2).all(|pair| pair[0] != pair[1])
+            }
+            Seen::Set(_) => true,
+        }
     }
 }
 
