@@ -199,6 +199,11 @@ impl Confinement {
         (confinement, problems)
     }
 
+    /// The largest file it lets be read.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
     /// The same confinement with another cap (YAML files have a smaller one of their own).
     pub fn with_max_bytes(&self, max_bytes: u64) -> Confinement {
         Confinement {
