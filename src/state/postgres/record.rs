@@ -387,20 +387,18 @@ impl<C: GenericClient> Writer<'_, C> {
             return Ok(Vec::new().into_iter());
         }
         let sql = self.sql(
-            "(SELECT slot FROM {s}intents WHERE round IS NULL ORDER BY slot LIMIT $1)
-             UNION ALL SELECT coalesce(max(slot), -1) FROM {s}intents",
+            "SELECT ARRAY(SELECT slot FROM {s}intents WHERE round IS NULL ORDER BY slot LIMIT $1),
+                    (SELECT coalesce(max(slot), -1) FROM {s}intents)",
         );
         let limit = i64::try_from(n).unwrap_or(i64::MAX);
-        let rows = self
+        let row = self
             .client
-            .query(&sql, &[&limit])
+            .query_one(&sql, &[&limit])
             .map_err(self.failed(doing))?;
-        let mut found = rows
-            .iter()
-            .map(|row| row.try_get::<_, i32>(0))
-            .collect::<Result<Vec<i32>, _>>()
-            .map_err(self.failed(doing))?;
-        let last = found.pop().unwrap_or(-1);
+        let read = || -> Result<(Vec<i32>, i32), postgres::Error> {
+            Ok((row.try_get(0)?, row.try_get(1)?))
+        };
+        let (mut found, last) = read().map_err(self.failed(doing))?;
         found.extend((1..).map(|i| last + i).take(n.saturating_sub(found.len())));
         Ok(found.into_iter())
     }
