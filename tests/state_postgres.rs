@@ -426,3 +426,86 @@ fn a_state_of_schema_version_6_reads_back_identically_once_packed() {
         "the intents still in flight wait in their slots"
     );
 }
+
+#[test]
+fn intents_wait_in_slots_that_the_next_batches_reuse() {
+    let f = Fixture::postgres();
+    let mut store = f.open();
+    for batch in 0..10 {
+        let intents: Vec<_> = (0..64)
+            .map(|i| {
+                let phone = format!("+1555{batch:02}{i:04}");
+                attempt("welcome", &phone, "hello", Outcome::InFlight)
+            })
+            .collect();
+        store.record(&intents).unwrap();
+        let outcomes: Vec<_> = intents
+            .into_iter()
+            .map(|mut d| {
+                d.outcome = if batch == 9 {
+                    Outcome::Failed
+                } else {
+                    Outcome::Sent
+                };
+                d
+            })
+            .collect();
+        store.record(&outcomes).unwrap();
+    }
+    // A failure retried waits in a slot again, then settles back into `deliveries`.
+    let retry = attempt("welcome", "+1555090000", "hello", Outcome::InFlight);
+    store.record(std::slice::from_ref(&retry)).unwrap();
+    let schema = schema_of(&f);
+    let mut client = postgres::Client::connect(&postgres_url(), postgres::NoTls).unwrap();
+    let count = |client: &mut postgres::Client, sql: &str| -> i64 {
+        client
+            .query_one(&sql.replace("{s}", schema), &[])
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(count(&mut client, "SELECT count(*) FROM {s}.intents"), 64);
+    assert_eq!(
+        count(
+            &mut client,
+            "SELECT count(*) FROM {s}.intents WHERE round IS NOT NULL"
+        ),
+        1
+    );
+    assert_eq!(
+        count(&mut client, "SELECT count(*) FROM {s}.deliveries"),
+        639
+    );
+    let recorded = store.recorded_map(Round::one_off("welcome")).unwrap();
+    assert_eq!(recorded.len(), 640);
+    assert_eq!(recorded["+1555090000"].outcome, Outcome::InFlight);
+    store
+        .record(&[herald::state::Delivery {
+            outcome: Outcome::Sent,
+            ..retry
+        }])
+        .unwrap();
+    assert_eq!(
+        count(
+            &mut client,
+            "SELECT count(*) FROM {s}.intents WHERE round IS NOT NULL"
+        ),
+        0
+    );
+    assert_eq!(
+        count(&mut client, "SELECT count(*) FROM {s}.deliveries"),
+        640
+    );
+    let history = store
+        .history(Round::one_off("welcome"), Some("+1555090000"))
+        .unwrap();
+    let outcomes: Vec<Outcome> = history.iter().map(|d| d.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::InFlight,
+            Outcome::Failed,
+            Outcome::InFlight,
+            Outcome::Sent
+        ]
+    );
+}
