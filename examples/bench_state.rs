@@ -203,12 +203,21 @@ fn run(args: &Args) -> Result<(), String> {
                     );
                 }
             }
-            // An update (each delivery's outcome) leaves the row it replaced behind until
-            // vacuumed; later inserts reuse that space. What the live rows take, compacted:
+            // An update leaves the row it replaced behind until vacuumed, and later inserts
+            // reuse that space. What the live rows take, compacted:
+            let tables: Vec<String> = client
+                .query(
+                    "SELECT format('%I.%I', n.nspname, c.relname)
+                     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = $1 AND c.relkind = 'r'",
+                    &[schema],
+                )
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
             client
-                .batch_execute(&format!(
-                    "VACUUM FULL {schema}.deliveries, {schema}.attempts, {schema}.requests"
-                ))
+                .batch_execute(&format!("VACUUM FULL {}", tables.join(", ")))
                 .map_err(|e| e.to_string())?;
             let live: i64 = client
                 .query_one(

@@ -249,3 +249,263 @@ fn a_role_name_that_is_not_a_plain_identifier_is_refused() {
             .all(|s| s.ends_with("TO \"herald_review\""))
     );
 }
+
+/// Everything a store answers, read through the `Store` trait, for the rounds given: every
+/// attempt in recording order, each delivery's latest and what plan reads, each round's
+/// history, the campaigns' totals, what pacing counts, and what prune would take.
+fn answers(store: &dyn Store, rounds: &[Round<'_>]) -> String {
+    let mut text = format!(
+        "serial {} lineage {:?}\napplies {:?}\n",
+        store.serial().unwrap(),
+        store.lineage().unwrap(),
+        store.applies().unwrap()
+    );
+    store
+        .every_attempt(&mut |d| {
+            text.push_str(&format!("{}\n", serde_json::to_string(&d).unwrap()));
+            Ok(())
+        })
+        .unwrap();
+    for round in rounds {
+        let mut recorded: Vec<_> = store.recorded_map(*round).unwrap().into_iter().collect();
+        recorded.sort_by(|a, b| a.0.cmp(&b.0));
+        for (recipient, r) in recorded {
+            let latest = store.delivery(*round, &recipient).unwrap().unwrap();
+            let history = store.history(*round, Some(&recipient)).unwrap();
+            text.push_str(&format!(
+                "{round} {recipient} {:?} {} {}\n{}\n",
+                r.outcome,
+                r.fingerprint.short(),
+                serde_json::to_string(&latest).unwrap(),
+                serde_json::to_string(&history).unwrap()
+            ));
+        }
+        let history = store.history(*round, None).unwrap();
+        text.push_str(&format!("{}\n", serde_json::to_string(&history).unwrap()));
+    }
+    let mut contacts = Vec::new();
+    store
+        .contacts_since(state_support::at("2026-01-01T00:00:00Z"), &mut |c| {
+            contacts.push(format!("{c:?}"));
+        })
+        .unwrap();
+    contacts.sort();
+    text.push_str(&format!("{contacts:?}\n{:?}\n", store.campaigns().unwrap()));
+    text.push_str(&format!(
+        "{:?} {:?}\n",
+        store
+            .prunable(state_support::at("2026-11-10T00:00:00Z"))
+            .unwrap(),
+        store.erasable("+15550009").unwrap()
+    ));
+    text
+}
+
+#[test]
+fn a_state_of_schema_version_6_reads_back_identically_once_packed() {
+    use herald::state::{Delivery, WHOLE_CAMPAIGN};
+    use state_support::{apply, at};
+    let f = Fixture::postgres();
+    let mut store = f.open();
+    let monday = at("2026-12-07T03:30:00Z");
+    let template = |phone: &str, name: &str, n: u32| {
+        format!(
+            r#"{{"method":"POST","path":"/t","query":[],"body":{{"phoneNumber":"{phone}","text":"Hi {name}, invoice {n} is due","n":{n}}}}}"#
+        )
+    };
+    let mut batch = Vec::new();
+    for (i, (phone, name)) in [
+        ("+919000000001", "John"),
+        ("+919000000002", "Ünïcödé \\\" quote"),
+        ("+15550003", "Ana"),
+        ("+15550004", "Bo"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let request = template(phone, name, 1000 + i as u32);
+        let mut intent = attempt("invoice", phone, &request, Outcome::InFlight);
+        intent.at = at("2026-11-01T09:00:00.000000001Z");
+        let mut outcome = intent.clone();
+        outcome.outcome = [
+            Outcome::Sent,
+            Outcome::Failed,
+            Outcome::Unknown,
+            Outcome::Sent,
+        ][i];
+        outcome.api_code = Some(if i == 1 { 1002 } else { 200 });
+        outcome.detail = (i == 1).then(|| "template paused".to_owned());
+        outcome.at = at("2026-11-01T09:00:01.5Z");
+        batch.push(intent);
+        if i < 3 {
+            batch.push(outcome);
+        }
+    }
+    // A retry of the failure, a changed message resent, a recurring round, a broadcast naming
+    // a phone, and an odd fingerprint.
+    let mut retry = attempt(
+        "invoice",
+        "+919000000002",
+        &template("+919000000002", "Ünïcödé \\\" quote", 1001),
+        Outcome::InFlight,
+    );
+    retry.at = at("2026-12-02T09:00:00Z");
+    batch.push(retry);
+    let mut resent = attempt(
+        "invoice",
+        "+919000000001",
+        &template("+919000000001", "Johnny", 7),
+        Outcome::Sent,
+    );
+    resent.apply_id = "20261202T000000Z-beef".to_owned();
+    batch.push(resent);
+    batch.push(Delivery {
+        occurrence: Some(monday),
+        ..attempt("weekly", "+919000000001", "week 1", Outcome::Unknown)
+    });
+    let broadcast = r#"{"body":{"users":[{"phoneNumber":"+15550009"}]}}"#;
+    batch.push(attempt(
+        "bcast",
+        WHOLE_CAMPAIGN,
+        broadcast,
+        Outcome::InFlight,
+    ));
+    batch.push(attempt("bcast", WHOLE_CAMPAIGN, broadcast, Outcome::Sent));
+    let mut odd = attempt("odd", "+15550010", "v1", Outcome::Sent);
+    odd.fingerprint = herald::fingerprint::Fingerprint::of(b"something else");
+    batch.push(odd);
+    store.record(&batch).unwrap();
+    store.prune(at("2026-11-10T00:00:00Z")).unwrap();
+    store
+        .log_apply(&apply("20261201T033000Z-4f2a", "2026-12-01T03:30:00Z"))
+        .unwrap();
+    drop(store);
+    let rounds = [
+        Round::one_off("invoice"),
+        Round::of("weekly", Some(monday)),
+        Round::one_off("bcast"),
+        Round::one_off("odd"),
+    ];
+    let before = answers(&*f.open_read_only(), &rounds);
+    assert!(
+        before.contains("Johnny") && before.contains(r#""request":"""#),
+        "{before}"
+    );
+
+    // The same state as schema 6 held it: written as schema 5, then migrated to 6 only.
+    state_support::rewrite_at_version_5(&f);
+    let (url, schema) = (postgres_url(), schema_of(&f).to_owned());
+    PostgresStore::migrate_to(&url, &schema, 6).unwrap();
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let version: i64 = client
+        .query_one(
+            &format!("SELECT value FROM {schema}.meta WHERE key = 'schema_version'"),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 6);
+    let attempts: i64 = client
+        .query_one(&format!("SELECT count(*) FROM {schema}.attempts"), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(attempts, 13);
+
+    let migrated = answers(&*f.open(), &rounds);
+    assert_eq!(migrated, before);
+    assert_eq!(answers(&*f.open_read_only(), &rounds), before);
+    let intents: i64 = client
+        .query_one(
+            &format!("SELECT count(*) FROM {schema}.intents WHERE round IS NOT NULL"),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        intents, 2,
+        "the intents still in flight wait in their slots"
+    );
+}
+
+#[test]
+fn intents_wait_in_slots_that_the_next_batches_reuse() {
+    let f = Fixture::postgres();
+    let mut store = f.open();
+    for batch in 0..10 {
+        let intents: Vec<_> = (0..64)
+            .map(|i| {
+                let phone = format!("+1555{batch:02}{i:04}");
+                attempt("welcome", &phone, "hello", Outcome::InFlight)
+            })
+            .collect();
+        store.record(&intents).unwrap();
+        let outcomes: Vec<_> = intents
+            .into_iter()
+            .map(|mut d| {
+                d.outcome = if batch == 9 {
+                    Outcome::Failed
+                } else {
+                    Outcome::Sent
+                };
+                d
+            })
+            .collect();
+        store.record(&outcomes).unwrap();
+    }
+    // A failure retried waits in a slot again, then settles back into `deliveries`.
+    let retry = attempt("welcome", "+1555090000", "hello", Outcome::InFlight);
+    store.record(std::slice::from_ref(&retry)).unwrap();
+    let schema = schema_of(&f);
+    let mut client = postgres::Client::connect(&postgres_url(), postgres::NoTls).unwrap();
+    let count = |client: &mut postgres::Client, sql: &str| -> i64 {
+        client
+            .query_one(&sql.replace("{s}", schema), &[])
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(count(&mut client, "SELECT count(*) FROM {s}.intents"), 64);
+    assert_eq!(
+        count(
+            &mut client,
+            "SELECT count(*) FROM {s}.intents WHERE round IS NOT NULL"
+        ),
+        1
+    );
+    assert_eq!(
+        count(&mut client, "SELECT count(*) FROM {s}.deliveries"),
+        639
+    );
+    let recorded = store.recorded_map(Round::one_off("welcome")).unwrap();
+    assert_eq!(recorded.len(), 640);
+    assert_eq!(recorded["+1555090000"].outcome, Outcome::InFlight);
+    store
+        .record(&[herald::state::Delivery {
+            outcome: Outcome::Sent,
+            ..retry
+        }])
+        .unwrap();
+    assert_eq!(
+        count(
+            &mut client,
+            "SELECT count(*) FROM {s}.intents WHERE round IS NOT NULL"
+        ),
+        0
+    );
+    assert_eq!(
+        count(&mut client, "SELECT count(*) FROM {s}.deliveries"),
+        640
+    );
+    let history = store
+        .history(Round::one_off("welcome"), Some("+1555090000"))
+        .unwrap();
+    let outcomes: Vec<Outcome> = history.iter().map(|d| d.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::InFlight,
+            Outcome::Failed,
+            Outcome::InFlight,
+            Outcome::Sent
+        ]
+    );
+}

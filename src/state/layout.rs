@@ -1,6 +1,9 @@
 //! The compact layout both SQL backends share (schema version 6), and what they do alike with
 //! it: ids for rounds and runs, requests encoded against their round's skeleton
 //! ([`super::compact`]), times as integers, attempts read back into [`Delivery`] values.
+//! PostgreSQL's schema 7 keeps `rounds`, `runs` and `skeletons` and the same encodings, but
+//! packs a delivery's `requests` and `attempts` into its row of `deliveries`
+//! ([`super::postgres`]); it reads this layout only to migrate a schema 6 state.
 //!
 //! Tables (`{s}` is where the backend's tables are):
 //!

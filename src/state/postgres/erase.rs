@@ -5,85 +5,90 @@
 use std::collections::HashSet;
 
 use super::super::erasure::{
-    self, CHAIN_SQL, DELIVERIES_SQL, ErasedRecords, Erasure, Erasures, Found, KEY_NAME, Key,
-    TEST_SENDS_SQL,
+    self, ErasedRecords, Erasure, Erasures, Found, KEY_NAME, Key, TEST_SENDS_SQL,
 };
-use super::super::sql::{self, Columns, fail};
-use super::super::{Outcome, Round, RoundKey, StateError};
+use super::super::layout;
+use super::super::sql::{self, Columns, corrupt, fail};
+use super::super::{Round, RoundKey, StateError, WHOLE_CAMPAIGN};
 use super::PostgresStore;
+use super::packed;
+use super::read::Stored;
+use super::record::Put;
+use crate::fingerprint::Fingerprint;
+
+/// What an erasure changes beside [`Found`]: the phone's rows, and the broadcasts' rows with
+/// the requests naming it (index in the log, fingerprint to keep).
+#[derive(Default)]
+struct Rows {
+    phone: Vec<Stored>,
+    broadcasts: Vec<(Stored, Vec<(usize, Fingerprint)>)>,
+}
 
 impl PostgresStore {
-    fn find_erasable(&self, phone: &str) -> Result<Found, StateError> {
+    fn find_erasable(&self, phone: &str) -> Result<(Found, Rows), StateError> {
         let doing = "cannot find the deliveries to erase";
         let mut found = Found::default();
+        let mut rows = Rows::default();
         if !self.exists {
-            return Ok(found);
+            return Ok((found, rows));
         }
-        for (round, key, seq, outcome) in self.deliveries_of(phone, doing)? {
-            for (row, request) in self.chain(seq, doing)? {
-                found.rows.push(row);
-                found.requests.push(request);
-            }
-            found.deliveries.push((round, key, outcome));
+        // Requests have no ids of their own: each is named by a number of this erasure.
+        let mut requests = 0i64;
+        for stored in self.stored(doing, "WHERE d.recipient = $1", &[&phone])? {
+            let bad = |why| corrupt(&self.location, &stored.campaign, &stored.recipient, why);
+            let key = RoundKey {
+                campaign: stored.campaign.clone(),
+                occurrence: packed::occurrence_of(&stored.occurrence).map_err(bad)?,
+            };
+            let latest = stored.log.latest().map_or(0, |e| e.outcome);
+            let outcome = layout::outcome_of(i64::from(latest)).map_err(bad)?;
+            found.rows.extend(stored.log.entries.iter().map(|e| e.seq));
+            found
+                .requests
+                .extend((0..stored.log.requests.len() as i64).map(|r| requests + r));
+            requests += stored.log.requests.len() as i64;
+            found.deliveries.push((stored.round, key, outcome));
+            rows.phone.push(stored);
         }
-        found.requests.sort_unstable();
-        found.requests.dedup();
-        let rows = self.query(doing, &self.layout_sql(TEST_SENDS_SQL), &[&phone])?;
-        found.test_sends = match rows.first() {
+        let counted = self.query(doing, &self.layout_sql(TEST_SENDS_SQL), &[&phone])?;
+        found.test_sends = match counted.first() {
             Some(row) => row.count(0).map_err(fail(&self.location, doing))?,
             None => 0,
         };
-        for (_, _, seq, _) in self.deliveries_of("*", doing)? {
-            for (request, rows) in erasure::by_request(self.chain(seq, doing)?) {
-                let Some((text, fingerprint)) = self.request_text(request, doing)? else {
+        for stored in self.stored(doing, "WHERE d.recipient = $1", &[&WHOLE_CAMPAIGN])? {
+            let chain = stored.log.entries.iter().map(|e| (e.seq, e.request as i64));
+            let mut naming = Vec::new();
+            for (request, seqs) in erasure::by_request(chain.collect()) {
+                let text =
+                    stored
+                        .log
+                        .request_text(request as usize, WHOLE_CAMPAIGN, &mut |id| {
+                            self.skeleton(id)
+                        })?;
+                let text =
+                    text.map_err(|why| corrupt(&self.location, &stored.campaign, "*", why))?;
+                let Some((text, fingerprint)) = text else {
                     continue;
                 };
                 if erasure::names(&text, phone) {
-                    found.broadcasts.push((request, fingerprint, rows));
+                    found.broadcasts.push((requests, fingerprint, seqs));
+                    requests += 1;
+                    naming.push((request as usize, fingerprint));
                 }
             }
+            if !naming.is_empty() {
+                rows.broadcasts.push((stored, naming));
+            }
         }
-        Ok(found)
-    }
-
-    fn deliveries_of(
-        &self,
-        recipient: &str,
-        doing: &str,
-    ) -> Result<Vec<(i64, RoundKey, i64, Outcome)>, StateError> {
-        let rows = self.query(doing, &self.layout_sql(DELIVERIES_SQL), &[&recipient])?;
-        rows.iter()
-            .map(|row| {
-                let read = || -> sql::Column<_> {
-                    let key = RoundKey {
-                        campaign: row.text(1)?,
-                        occurrence: row.occurrence(2)?,
-                    };
-                    Ok((row.int(0)?, key, row.int(3)?, row.outcome(4)?))
-                };
-                read().map_err(fail(&self.location, doing))
-            })
-            .collect()
-    }
-
-    fn chain(&self, seq: i64, doing: &str) -> Result<Vec<(i64, i64)>, StateError> {
-        let rows = self.query(doing, &self.layout_sql(CHAIN_SQL), &[&seq])?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.int(0).map_err(fail(&self.location, doing))?,
-                    row.int(1).map_err(fail(&self.location, doing))?,
-                ))
-            })
-            .collect()
+        Ok((found, rows))
     }
 
     pub(super) fn count_erasable(&self, phone: &str) -> Result<Erasure, StateError> {
-        Ok(self.find_erasable(phone)?.erasure())
+        Ok(self.find_erasable(phone)?.0.erasure())
     }
 
     pub(super) fn erase_phone(&mut self, phone: &str) -> Result<Erasure, StateError> {
-        let found = self.find_erasable(phone)?;
+        let (found, rows) = self.find_erasable(phone)?;
         let erasure = found.erasure();
         if erasure.rows() == 0 {
             return Ok(erasure);
@@ -96,21 +101,33 @@ impl PostgresStore {
             Some(key) => key.clone(),
             None => Key::new(&location)?,
         };
+        let mut puts: Vec<Put> = rows
+            .phone
+            .iter()
+            .map(|d| Put {
+                log: None,
+                ..d.put()
+            })
+            .collect();
+        for (mut d, naming) in rows.broadcasts {
+            // Pruned as `state prune` would: the body goes, the fingerprint stays.
+            for (request, fingerprint) in naming {
+                d.log.requests[request].body = None;
+                d.log.requests[request].fingerprint = Some(fingerprint.0);
+                for e in d.log.entries.iter_mut().filter(|e| e.request == request) {
+                    e.pruned = true;
+                }
+            }
+            puts.push(d.put());
+        }
         let sql = |s: &str| self.sql(s);
         let statements = [
             sql("INSERT INTO {s}.secrets (name, value) VALUES ($1, $2)"),
-            sql("DELETE FROM {s}.attempts WHERE seq = ANY($1)"),
-            sql("DELETE FROM {s}.requests WHERE id = ANY($1)"),
-            sql("DELETE FROM {s}.deliveries WHERE round = ANY($1) AND recipient = $2"),
             sql("INSERT INTO {s}.erased (round, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])
                  ON CONFLICT DO NOTHING"),
             sql("DELETE FROM {s}.test_sends WHERE phone = $1 OR rendered_for = $1"),
-            sql("UPDATE {s}.requests SET body = NULL, fingerprint = $2 WHERE id = $1"),
-            sql("UPDATE {s}.attempts SET pruned = 1 WHERE seq = ANY($1)"),
-            sql("UPDATE {s}.meta SET value = value + 1 WHERE key = 'serial'"),
         ];
-        let vacuum = sql("VACUUM {s}.attempts, {s}.requests, {s}.deliveries, {s}.test_sends");
-        let rounds: Vec<i64> = found.deliveries.iter().map(|(r, _, _)| *r).collect();
+        let vacuum = sql("VACUUM {s}.deliveries, {s}.intents, {s}.test_sends");
         let (kept_rounds, hashes): (Vec<i64>, Vec<Vec<u8>>) = found
             .kept()
             .map(|(round, k, _)| {
@@ -118,27 +135,21 @@ impl PostgresStore {
                 (*round, key.hash(&k.campaign, &occurrence, phone).to_vec())
             })
             .unzip();
-        let mut tx = self.client.get_mut().transaction().map_err(failed())?;
-        if stored.is_none() {
-            tx.execute(&statements[0], &[&KEY_NAME, &&key.0[..]])
+        self.in_transaction(doing, |w| {
+            if stored.is_none() {
+                w.client
+                    .execute(&statements[0], &[&KEY_NAME, &&key.0[..]])
+                    .map_err(failed())?;
+            }
+            w.put(&puts, doing)?;
+            w.client
+                .execute(&statements[1], &[&kept_rounds, &hashes])
                 .map_err(failed())?;
-        }
-        tx.execute(&statements[1], &[&found.rows])
-            .map_err(failed())?;
-        tx.execute(&statements[2], &[&found.requests])
-            .map_err(failed())?;
-        tx.execute(&statements[3], &[&rounds, &phone])
-            .map_err(failed())?;
-        tx.execute(&statements[4], &[&kept_rounds, &hashes])
-            .map_err(failed())?;
-        tx.execute(&statements[5], &[&phone]).map_err(failed())?;
-        for (request, fingerprint, rows) in &found.broadcasts {
-            tx.execute(&statements[6], &[request, &&fingerprint.0[..]])
+            w.client
+                .execute(&statements[2], &[&phone])
                 .map_err(failed())?;
-            tx.execute(&statements[7], &[rows]).map_err(failed())?;
-        }
-        tx.execute(&statements[8], &[]).map_err(failed())?;
-        tx.commit().map_err(failed())?;
+            Ok(())
+        })?;
         // The removed rows live on as dead tuples until vacuumed.
         self.client
             .get_mut()

@@ -1,16 +1,76 @@
-//! Reading the compact layout ([`crate::state::layout`]): deliveries for plan, attempts for
-//! `state show` and copies, the attempts of the last days for pacing.
+//! Reading schema 7, one row a delivery with its history packed ([`super::packed`]): deliveries
+//! for plan, attempts for `state show` and copies, the attempts of the last days for pacing.
+//! A delivery is in `deliveries` or, while its latest row is an intent, in `intents`: reads go
+//! through the view `all_deliveries` of both.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use postgres::fallible_iterator::FallibleIterator;
 
 use super::super::compact::{self, Skeleton};
 use super::super::contacts::{Attempts, Row as HistoryRow};
-use super::super::layout::{self, ATTEMPT_SELECT, CHAIN};
-use super::super::sql::{self, Columns, corrupt, fail, occurrence_text};
+use super::super::layout;
+use super::super::sql::{self, Column, Columns, corrupt, fail, occurrence_text};
 use super::super::{CampaignTotals, Contact, Delivery, Recorded, Round, StateError};
 use super::PostgresStore;
+use super::packed::Log;
+use super::record::{Place, Put};
+use crate::fingerprint::Fingerprint;
+
+/// A delivery's row as stored, with its round's names.
+#[derive(Debug)]
+pub(super) struct Stored {
+    pub(super) round: i64,
+    pub(super) campaign: String,
+    pub(super) occurrence: String,
+    pub(super) recipient: String,
+    pub(super) place: Place,
+    pub(super) fingerprint: Fingerprint,
+    pub(super) log: Log,
+}
+
+/// The columns [`Stored`] is read from; a filter on `d` follows.
+pub(super) const STORED_SQL: &str = "SELECT d.round, r.campaign, r.occurrence, d.recipient, d.slot,
+        d.fingerprint, d.log
+    FROM {s}.all_deliveries d JOIN {s}.rounds r ON r.id = d.round";
+
+impl Stored {
+    pub(super) fn read(row: &postgres::Row, location: &str) -> Result<Stored, StateError> {
+        let names = || -> Column<(i64, String, String, String)> {
+            Ok((row.int(0)?, row.text(1)?, row.text(2)?, row.text(3)?))
+        };
+        let (round, campaign, occurrence, recipient) =
+            names().map_err(|why| corrupt(location, "?", "?", why))?;
+        let rest = || -> Column<(Option<i32>, Fingerprint, Log)> {
+            let slot: Option<i32> = row.try_get(4).map_err(|e| sql::BadColumn(e.to_string()))?;
+            let log = row.optional_blob(6)?.unwrap_or_default();
+            Ok((slot, row.fingerprint(5)?, Log::decode(&log)?))
+        };
+        let (slot, fingerprint, log) =
+            rest().map_err(|why| corrupt(location, &campaign, &recipient, why))?;
+        Ok(Stored {
+            round,
+            campaign,
+            occurrence,
+            recipient,
+            place: slot.map_or(Place::Settled, Place::Slot),
+            fingerprint,
+            log,
+        })
+    }
+
+    /// The row to write back once its log is changed.
+    pub(super) fn put(&self) -> Put {
+        Put {
+            round: self.round,
+            recipient: self.recipient.clone(),
+            was: self.place,
+            log: Some(self.log.clone()),
+            fingerprint: self.fingerprint,
+        }
+    }
+}
 
 impl PostgresStore {
     /// `sql` of the layout with `{s}` the schema's prefix.
@@ -61,39 +121,65 @@ impl PostgresStore {
         Ok(Some(skeleton))
     }
 
-    /// A stored request as text with its fingerprint; `None` once its body is gone.
-    pub(super) fn request_text(
+    /// The deliveries' rows `filter` (a `WHERE` on `d`, the view) selects.
+    pub(super) fn stored(
         &self,
-        id: i64,
         doing: &str,
-    ) -> Result<Option<(String, crate::fingerprint::Fingerprint)>, StateError> {
-        let rows = self.query(
-            doing,
-            "SELECT recipient, fingerprint, body FROM {s}.requests WHERE id = $1",
-            &[&id],
-        )?;
-        let Some(row) = rows.first() else {
-            return Ok(None);
-        };
-        let read = || -> sql::Column<_> {
-            Ok((row.text(0)?, row.optional_blob(1)?, row.optional_blob(2)?))
-        };
-        let (recipient, fingerprint, body) = read().map_err(fail(&self.location, doing))?;
-        layout::stored_request(&self.location, &recipient, fingerprint, body, &mut |s| {
-            self.skeleton(s)
-        })
+        filter: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Stored>, StateError> {
+        let rows = self.query(doing, &format!("{STORED_SQL} {filter}"), params)?;
+        rows.iter()
+            .map(|row| Stored::read(row, &self.location))
+            .collect()
     }
 
-    /// Runs a query of [`ATTEMPT_SELECT`] rows and reads them.
-    fn attempts(
-        &self,
-        doing: &str,
-        sql: &str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
-    ) -> Result<Vec<Delivery>, StateError> {
-        let rows = self.query(doing, &self.layout_sql(sql), params)?;
+    /// Every run's name by id (applies and operator commands: a few hundred at most).
+    pub(super) fn run_names(&self, doing: &str) -> Result<HashMap<i64, String>, StateError> {
+        let rows = self.query(doing, "SELECT id, name FROM {s}.runs", &[])?;
         rows.iter()
-            .map(|row| layout::read_attempt(row, &self.location, &mut |id| self.skeleton(id)))
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect::<Result<_, postgres::Error>>()
+            .map_err(fail(&self.location, doing))
+    }
+
+    /// Row `i` of a stored delivery, read back.
+    pub(super) fn attempt(
+        &self,
+        stored: &Stored,
+        i: usize,
+        runs: &HashMap<i64, String>,
+    ) -> Result<Delivery, StateError> {
+        let names = (
+            stored.campaign.as_str(),
+            stored.occurrence.as_str(),
+            stored.recipient.as_str(),
+        );
+        let read = stored
+            .log
+            .delivery(i, names, &|id| runs.get(&id).cloned(), &mut |id| {
+                self.skeleton(id)
+            })?;
+        read.map_err(|why| corrupt(&self.location, &stored.campaign, &stored.recipient, why))
+    }
+
+    /// Every row of `stored`, in recording order.
+    fn in_order(&self, stored: &[Stored], doing: &str) -> Result<Vec<Delivery>, StateError> {
+        let runs = self.run_names(doing)?;
+        let mut rows: Vec<(i64, usize, usize)> = stored
+            .iter()
+            .enumerate()
+            .flat_map(|(s, d)| {
+                d.log
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, e)| (e.seq, s, i))
+            })
+            .collect();
+        rows.sort_unstable();
+        rows.iter()
+            .map(|&(_, s, i)| self.attempt(&stored[s], i, &runs))
             .collect()
     }
 
@@ -110,7 +196,7 @@ impl PostgresStore {
         let failed = || fail(&self.location, &doing);
         // In byte order (the column's collation is "C"), as plan's index expects.
         let sql = self.sql(
-            "SELECT recipient, fingerprint, outcome FROM {s}.deliveries
+            "SELECT recipient, fingerprint, outcome FROM {s}.all_deliveries
              WHERE round = $1 ORDER BY recipient",
         );
         let mut client = self.client.borrow_mut();
@@ -139,37 +225,75 @@ impl PostgresStore {
             return Ok(());
         }
         let doing = "cannot read the deliveries of the last days";
-        let since = layout::nanos(since).map_err(fail(&self.location, doing))?;
+        let failed = || fail(&self.location, doing);
+        let cut = layout::nanos(since).map_err(fail(&self.location, doing))?;
+        let rounds: HashMap<i64, (String, String)> = self
+            .query(
+                doing,
+                "SELECT id, campaign, occurrence FROM {s}.rounds",
+                &[],
+            )?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?))))
+            .collect::<Result<_, postgres::Error>>()
+            .map_err(failed())?;
         let mut attempts = Attempts::new(visit);
-        for (i, query) in layout::CONTACTS_SQL.iter().enumerate() {
-            // Streamed; a broadcast's row (its body names its recipients) waits until the
-            // stream ends, when the client is free to read the skeleton its body needs.
-            let mut broadcasts = Vec::new();
-            {
-                let mut client = self.client.borrow_mut();
-                let query = self.layout_sql(query);
-                let mut rows = client
-                    .query_raw(&query, [since])
-                    .map_err(fail(&self.location, doing))?;
-                while let Some(row) = rows.next().map_err(fail(&self.location, doing))? {
-                    if row.optional_blob(4).is_ok_and(|b| b.is_some()) {
-                        broadcasts.push(row);
-                        continue;
-                    }
-                    contact(&row, None, i == 0, &mut attempts)
-                        .map_err(|why| corrupt(&self.location, "?", "?", why))?;
-                }
-            }
-            for row in broadcasts {
-                let read = (|| {
+        // Every failure of the span goes to `attempts` before any attempt: the attempts (and
+        // a broadcast's body, which names its recipients) wait until the stream ends.
+        let mut started: Vec<(i64, String, i64, Option<Vec<u8>>)> = Vec::new();
+        {
+            let mut client = self.client.borrow_mut();
+            let sql = self
+                .sql("SELECT round, recipient, log FROM {s}.all_deliveries WHERE contact >= $1");
+            let mut rows = client.query_raw(&sql, [cut]).map_err(failed())?;
+            while let Some(row) = rows.next().map_err(failed())? {
+                let mut read = || -> Column<()> {
+                    let round = row.int(0)?;
                     let recipient: &str =
-                        row.try_get(2).map_err(|e| sql::BadColumn(e.to_string()))?;
-                    let body = row.optional_blob(4)?.unwrap_or_default();
-                    let request = self.decode_broadcast(&body, recipient)?;
-                    contact(&row, Some(&request), i == 0, &mut attempts)
-                })();
-                read.map_err(|why| corrupt(&self.location, "?", "?", why))?;
+                        row.try_get(1).map_err(|e| sql::BadColumn(e.to_string()))?;
+                    let log =
+                        Log::decode(row.try_get(2).map_err(|e| sql::BadColumn(e.to_string()))?)?;
+                    let (campaign, occurrence) = rounds
+                        .get(&round)
+                        .ok_or_else(|| sql::BadColumn(format!("its round {round} is unknown")))?;
+                    for e in log.entries.iter().filter(|e| e.at >= cut) {
+                        match e.outcome {
+                            2 => attempts.failed(HistoryRow {
+                                campaign,
+                                occurrence,
+                                recipient,
+                                at: layout::from_nanos(e.at)?,
+                                request: None,
+                            })?,
+                            0 => {
+                                let body = (recipient == super::super::WHOLE_CAMPAIGN && !e.pruned)
+                                    .then(|| log.requests[e.request].body.clone())
+                                    .flatten();
+                                started.push((round, recipient.to_owned(), e.at, body));
+                            }
+                            _ => {}
+                        }
+                    }
+                    Ok(())
+                };
+                read().map_err(|why| corrupt(&self.location, "?", "?", why))?;
             }
+        }
+        for (round, recipient, at, body) in started {
+            let read = || -> Column<()> {
+                let request = body
+                    .map(|body| self.decode_broadcast(&body, &recipient))
+                    .transpose()?;
+                let (campaign, occurrence) = &rounds[&round];
+                attempts.started(HistoryRow {
+                    campaign,
+                    occurrence,
+                    recipient: &recipient,
+                    at: layout::from_nanos(at)?,
+                    request: request.as_deref(),
+                })
+            };
+            read().map_err(|why| corrupt(&self.location, "?", "?", why))?;
         }
         attempts.finish();
         Ok(())
@@ -195,11 +319,15 @@ impl PostgresStore {
             return Ok(None);
         };
         let doing = format!("cannot read the delivery of campaign {round} to {recipient}");
-        let sql = format!(
-            "{ATTEMPT_SELECT} WHERE a.seq =
-                 (SELECT seq FROM {{s}}deliveries WHERE round = $1 AND recipient = $2)"
-        );
-        Ok(self.attempts(&doing, &sql, &[&id, &recipient])?.pop())
+        let filter = "WHERE d.round = $1 AND d.recipient = $2";
+        let Some(stored) = self.stored(&doing, filter, &[&id, &recipient])?.pop() else {
+            return Ok(None);
+        };
+        let Some(last) = stored.log.entries.len().checked_sub(1) else {
+            return Ok(None);
+        };
+        let runs = self.run_names(&doing)?;
+        self.attempt(&stored, last, &runs).map(Some)
     }
 
     pub(super) fn read_history(
@@ -212,19 +340,15 @@ impl PostgresStore {
         };
         let to = recipient.map(|r| format!(" to {r}")).unwrap_or_default();
         let doing = format!("cannot read the history of campaign {round}{to}");
-        let chain = CHAIN.replace(
-            "{recipient}",
-            if recipient.is_some() {
-                "AND recipient = $2"
-            } else {
-                ""
-            },
-        );
-        let sql = format!("{chain} {ATTEMPT_SELECT} JOIN chain c ON c.seq = a.seq ORDER BY a.seq");
-        match recipient {
-            Some(r) => self.attempts(&doing, &sql, &[&id, &r]),
-            None => self.attempts(&doing, &sql, &[&id]),
-        }
+        let stored = match recipient {
+            Some(r) => self.stored(
+                &doing,
+                "WHERE d.round = $1 AND d.recipient = $2",
+                &[&id, &r],
+            )?,
+            None => self.stored(&doing, "WHERE d.round = $1", &[&id])?,
+        };
+        self.in_order(&stored, &doing)
     }
 
     pub(super) fn visit_attempts(
@@ -234,28 +358,13 @@ impl PostgresStore {
         if !self.exists {
             return Ok(());
         }
-        let failed = || fail(&self.location, "cannot read the history");
-        // Read in pages, so that decoding (which may read skeletons) can use the client.
-        let page = self.layout_sql(&format!(
-            "{ATTEMPT_SELECT} WHERE a.seq > $1 ORDER BY a.seq LIMIT 10000"
-        ));
-        let mut after = 0i64;
-        loop {
-            let rows = self
-                .client
-                .borrow_mut()
-                .query(&page, &[&after])
-                .map_err(failed())?;
-            let Some(last) = rows.last() else {
-                return Ok(());
-            };
-            after = last.try_get(11).map_err(failed())?;
-            for row in &rows {
-                visit(layout::read_attempt(row, &self.location, &mut |id| {
-                    self.skeleton(id)
-                })?)?;
-            }
+        let doing = "cannot read the history";
+        // Recording order runs across deliveries: every row is read, then sorted.
+        let stored = self.stored(doing, "", &[])?;
+        for attempt in self.in_order(&stored, doing)? {
+            visit(attempt)?;
         }
+        Ok(())
     }
 
     pub(super) fn read_latest_occurrence(
@@ -268,7 +377,7 @@ impl PostgresStore {
         let doing = format!("cannot read the occurrences of campaign {campaign}");
         let rows = self.query(
             &doing,
-            &layout::LATEST_OCCURRENCE_SQL.replace("{s}", "{s}."),
+            &both_tables(layout::LATEST_OCCURRENCE_SQL),
             &[&campaign],
         )?;
         let text: Option<String> = match rows.first() {
@@ -285,38 +394,16 @@ impl PostgresStore {
             return Ok(Vec::new());
         }
         let doing = "cannot list the campaigns in state";
-        let rows = self.query(
-            doing,
-            &layout::CAMPAIGN_TOTALS_SQL.replace("{s}", "{s}."),
-            &[],
-        )?;
+        let rows = self.query(doing, &both_tables(layout::CAMPAIGN_TOTALS_SQL), &[])?;
         rows.iter()
             .map(|row| layout::campaign_totals(row).map_err(fail(&self.location, doing)))
             .collect()
     }
 }
 
-/// Feeds a row of [`layout::CONTACTS_SQL`] to `attempts`: a failure (`failed`) or an attempt.
-fn contact(
-    row: &postgres::Row,
-    request: Option<&str>,
-    failed: bool,
-    attempts: &mut Attempts<'_>,
-) -> Result<(), sql::BadColumn> {
-    let text = |i| {
-        row.try_get::<_, &str>(i)
-            .map_err(|e| sql::BadColumn(e.to_string()))
-    };
-    let row = HistoryRow {
-        campaign: text(0)?,
-        occurrence: text(1)?,
-        recipient: text(2)?,
-        at: layout::from_nanos(row.int(3)?)?,
-        request,
-    };
-    if failed {
-        attempts.failed(row)
-    } else {
-        attempts.started(row)
-    }
+/// A query of the shared layout over `deliveries`, made to read both tables (`{s}` left for
+/// [`PostgresStore::query`]).
+fn both_tables(sql: &str) -> String {
+    sql.replace("{s}deliveries", "{s}all_deliveries")
+        .replace("{s}", "{s}.")
 }

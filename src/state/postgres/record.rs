@@ -1,6 +1,9 @@
-//! Recording attempts in the compact layout ([`crate::state::layout`]), a batch at a time:
-//! ids are taken from sequences first, so that the batch's requests, attempts and deliveries
-//! are each written by one statement.
+//! Recording attempts in schema 7's layout, a batch at a time: each delivery is one row, its
+//! history packed ([`super::packed`]). A delivery whose latest row is an intent (`in_flight`)
+//! waits in `intents`, a few slots reused batch after batch, and moves to `deliveries` with its
+//! outcome. PostgreSQL writes a whole new version of a row it updates and leaves the old one
+//! until vacuumed: written once per delivery, `deliveries` leaves none behind, and the slots'
+//! versions are pruned as their page is reused.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,8 +12,9 @@ use postgres::GenericClient;
 
 use super::super::compact::{self, Skeleton};
 use super::super::layout::{self, Ids};
-use super::super::sql::{fail, fingerprint_of, occurrence_text};
+use super::super::sql::{BadColumn, fail, fingerprint_of, occurrence_text};
 use super::super::{Delivery, PRUNED_REQUEST, Round, StateError};
+use super::packed::{Entry, Log, Request};
 use crate::fingerprint::Fingerprint;
 
 /// A batch writer: a client (inside a transaction), the schema's prefix and the store's ids.
@@ -22,20 +26,39 @@ pub(super) struct Writer<'a, C: GenericClient> {
     pub(super) location: &'a str,
 }
 
-/// A delivery's latest row: fingerprint, seq, request, and whether the request can be shared.
-type Latest = (Fingerprint, i64, i64, bool);
+/// Where a delivery's row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Place {
+    /// Not stored yet (or to be removed).
+    Nowhere,
+    /// In `deliveries`.
+    Settled,
+    /// In this slot of `intents`.
+    Slot(i32),
+}
+
+/// A delivery's row to write: its history (none, or no rows, removes it) and the fingerprint
+/// of its latest row.
+#[derive(Debug, Clone)]
+pub(super) struct Put {
+    pub(super) round: i64,
+    pub(super) recipient: String,
+    pub(super) was: Place,
+    pub(super) log: Option<Log>,
+    pub(super) fingerprint: Fingerprint,
+}
 
 impl<C: GenericClient> Writer<'_, C> {
-    fn sql(&self, sql: &str) -> String {
+    pub(super) fn sql(&self, sql: &str) -> String {
         sql.replace("{s}", self.prefix)
     }
 
-    fn failed(&self, doing: &str) -> impl FnOnce(postgres::Error) -> StateError {
+    pub(super) fn failed(&self, doing: &str) -> impl FnOnce(postgres::Error) -> StateError {
         fail(self.location, doing.to_owned())
     }
 
     /// The id of a round, made when new.
-    fn round(&mut self, campaign: &str, occurrence: &str) -> Result<i64, StateError> {
+    pub(super) fn round(&mut self, campaign: &str, occurrence: &str) -> Result<i64, StateError> {
         let key = (campaign.to_owned(), occurrence.to_owned());
         if let Some(id) = self.ids.rounds.get(&key) {
             return Ok(*id);
@@ -58,7 +81,7 @@ impl<C: GenericClient> Writer<'_, C> {
     }
 
     /// The id of a run, made when new.
-    fn run(&mut self, name: &str) -> Result<i64, StateError> {
+    pub(super) fn run(&mut self, name: &str) -> Result<i64, StateError> {
         if let Some(id) = self.ids.runs.get(name) {
             return Ok(*id);
         }
@@ -103,7 +126,7 @@ impl<C: GenericClient> Writer<'_, C> {
     }
 
     /// `n` ids from a sequence, ascending.
-    fn next_ids(&mut self, sequence: &str, n: usize) -> Result<Vec<i64>, StateError> {
+    pub(super) fn next_ids(&mut self, sequence: &str, n: usize) -> Result<Vec<i64>, StateError> {
         if n == 0 {
             return Ok(Vec::new());
         }
@@ -122,211 +145,13 @@ impl<C: GenericClient> Writer<'_, C> {
         Ok(ids)
     }
 
-    /// The latest rows of the batch's deliveries, as state holds them.
-    fn latest(
-        &mut self,
-        keys: &[(i64, &str)],
-    ) -> Result<HashMap<(i64, String), Latest>, StateError> {
-        let doing = "cannot read the deliveries being recorded";
-        let rounds: Vec<i64> = keys.iter().map(|k| k.0).collect();
-        let recipients: Vec<&str> = keys.iter().map(|k| k.1).collect();
-        let sql = self.sql(
-            "SELECT d.round, d.recipient, d.fingerprint, d.seq, a.request,
-                    q.fingerprint IS NULL AND q.body IS NOT NULL
-             FROM unnest($1::bigint[], $2::text[]) AS k(round, recipient)
-             JOIN {s}deliveries d ON d.round = k.round AND d.recipient = k.recipient
-             JOIN {s}attempts a ON a.seq = d.seq JOIN {s}requests q ON q.id = a.request",
-        );
-        let rows = self
-            .client
-            .query(&sql, &[&rounds, &recipients])
-            .map_err(self.failed(doing))?;
-        let mut latest = HashMap::new();
-        for row in rows {
-            let read = || -> Result<_, postgres::Error> {
-                Ok((
-                    row.try_get::<_, i64>(0)?,
-                    row.try_get::<_, String>(1)?,
-                    row.try_get::<_, Vec<u8>>(2)?,
-                    row.try_get::<_, i64>(3)?,
-                    row.try_get::<_, i64>(4)?,
-                    row.try_get::<_, bool>(5)?,
-                ))
-            };
-            let (round, recipient, fp, seq, request, hashed) =
-                read().map_err(self.failed(doing))?;
-            let fp = fingerprint_of(&fp).map_err(fail(self.location, doing))?;
-            latest.insert((round, recipient), (fp, seq, request, hashed));
-        }
-        Ok(latest)
-    }
-
-    /// Records a batch.
-    pub(super) fn append(&mut self, batch: &[Delivery]) -> Result<(), StateError> {
-        let mut keys = Vec::with_capacity(batch.len());
-        let mut runs = Vec::with_capacity(batch.len());
-        for d in batch {
-            keys.push((
-                self.round(&d.campaign, &occurrence_text(d.occurrence))?,
-                d.recipient.as_str(),
-            ));
-            runs.push(self.run(&d.apply_id)?);
-        }
-        let mut latest = self.latest(&keys)?;
-        // Which rows share their delivery's latest request, in batch order: a delivery twice
-        // in the batch shares with its own earlier row.
-        let mut new_requests = 0;
-        let mut plan: Vec<(Option<i64>, Option<i64>)> = Vec::with_capacity(batch.len());
-        let mut pending: HashMap<(i64, &str), (Fingerprint, bool, usize)> = HashMap::new();
-        for (d, key) in batch.iter().zip(&keys) {
-            let earlier = pending.get(key).copied();
-            let (prev_request, prev) = match earlier {
-                Some((fp, hashed, i)) => {
-                    let shared = layout::shares(d.fingerprint, &d.request, Some((fp, hashed)));
-                    (shared.then_some(-(i as i64) - 1), Some(-(i as i64) - 1))
-                }
-                None => match latest.get(&(key.0, key.1.to_owned())) {
-                    Some(&(fp, seq, request, hashed)) => {
-                        let shared = layout::shares(d.fingerprint, &d.request, Some((fp, hashed)));
-                        (shared.then_some(request), Some(seq))
-                    }
-                    None => (None, None),
-                },
-            };
-            if prev_request.is_none() {
-                new_requests += 1;
-            }
-            let hashed = layout::stored_fingerprint(d.fingerprint, &d.request).is_none();
-            pending.insert(*key, (d.fingerprint, hashed, plan.len()));
-            plan.push((prev_request, prev));
-        }
-        latest.clear();
-        let request_ids = self.next_ids("request_ids", new_requests)?;
-        let seqs = self.next_ids("attempt_seqs", batch.len())?;
-        let mut next_request = request_ids.into_iter();
-        // Rows of new requests, then attempts; negative references are rows of this batch.
-        let mut row_request: Vec<i64> = Vec::with_capacity(batch.len());
-        let mut requests = NewRequests::default();
-        for (i, (d, key)) in batch.iter().zip(&keys).enumerate() {
-            let (shared, _) = plan[i];
-            let id = match shared {
-                Some(r) if r < 0 => row_request[(-r - 1) as usize],
-                Some(r) => r,
-                None => {
-                    let id = next_request.next().ok_or_else(|| {
-                        fail(self.location, "cannot number the requests")(
-                            super::super::sql::BadColumn("too few ids".to_owned()),
-                        )
-                    })?;
-                    let body = self.encode(key.0, d)?;
-                    requests.push(id, key.0, d, body);
-                    id
-                }
-            };
-            row_request.push(id);
-        }
-        let doing = match batch.len() {
-            1 => format!(
-                "cannot record the delivery of campaign {} to {}",
-                Round::of(&batch[0].campaign, batch[0].occurrence),
-                batch[0].recipient
-            ),
-            n => format!("cannot record {n} deliveries"),
-        };
-        let sql = self.sql(
-            "INSERT INTO {s}requests (id, round, recipient, fingerprint, body)
-             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bytea[], $5::bytea[])",
-        );
-        self.client
-            .execute(
-                &sql,
-                &[
-                    &requests.ids,
-                    &requests.rounds,
-                    &requests.recipients,
-                    &requests.fingerprints,
-                    &requests.bodies,
-                ],
-            )
-            .map_err(self.failed(&doing))?;
-        let mut prevs = Vec::with_capacity(batch.len());
-        let mut outcomes = Vec::with_capacity(batch.len());
-        let mut ats = Vec::with_capacity(batch.len());
-        let mut api_codes = Vec::with_capacity(batch.len());
-        let mut details = Vec::with_capacity(batch.len());
-        let mut pruned = Vec::with_capacity(batch.len());
-        for (i, d) in batch.iter().enumerate() {
-            let prev = plan[i]
-                .1
-                .map(|p| if p < 0 { seqs[(-p - 1) as usize] } else { p });
-            prevs.push(prev);
-            outcomes.push(i64::from(layout::outcome_code(d.outcome)));
-            ats.push(layout::nanos(d.at).map_err(fail(self.location, &doing))?);
-            api_codes.push(d.api_code);
-            details.push(d.detail.as_deref());
-            pruned.push(i64::from(d.request == PRUNED_REQUEST));
-        }
-        let sql = self.sql(
-            "INSERT INTO {s}attempts (seq, request, prev, outcome, at, run, api_code, detail, pruned)
-             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[],
-                                  $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::bigint[])",
-        );
-        self.client
-            .execute(
-                &sql,
-                &[
-                    &seqs,
-                    &row_request,
-                    &prevs,
-                    &outcomes,
-                    &ats,
-                    &runs,
-                    &api_codes,
-                    &details,
-                    &pruned,
-                ],
-            )
-            .map_err(self.failed(&doing))?;
-        // Each delivery's latest row: the last of the batch.
-        let mut last: HashMap<(i64, &str), usize> = HashMap::new();
-        for (i, key) in keys.iter().enumerate() {
-            last.insert(*key, i);
-        }
-        let mut order: Vec<usize> = last.into_values().collect();
-        order.sort_unstable();
-        let d_rounds: Vec<i64> = order.iter().map(|&i| keys[i].0).collect();
-        let d_recipients: Vec<&str> = order.iter().map(|&i| keys[i].1).collect();
-        let d_fps: Vec<&[u8]> = order.iter().map(|&i| &batch[i].fingerprint.0[..]).collect();
-        let d_outcomes: Vec<i64> = order.iter().map(|&i| outcomes[i]).collect();
-        let d_ats: Vec<i64> = order.iter().map(|&i| ats[i]).collect();
-        let d_seqs: Vec<i64> = order.iter().map(|&i| seqs[i]).collect();
-        let sql = self.sql(
-            "INSERT INTO {s}deliveries (round, recipient, fingerprint, outcome, at, seq)
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bigint[],
-                                  $5::bigint[], $6::bigint[])
-             ON CONFLICT (round, recipient) DO UPDATE SET
-                 fingerprint = excluded.fingerprint, outcome = excluded.outcome,
-                 at = excluded.at, seq = excluded.seq",
-        );
-        self.client
-            .execute(
-                &sql,
-                &[
-                    &d_rounds,
-                    &d_recipients,
-                    &d_fps,
-                    &d_outcomes,
-                    &d_ats,
-                    &d_seqs,
-                ],
-            )
-            .map_err(self.failed(&doing))?;
-        Ok(())
-    }
-
     /// A request's body, encoded (a new skeleton stored first when it makes one); `None` for
     /// a pruned request.
-    fn encode(&mut self, round: i64, d: &Delivery) -> Result<Option<Vec<u8>>, StateError> {
+    pub(super) fn encode(
+        &mut self,
+        round: i64,
+        d: &Delivery,
+    ) -> Result<Option<Vec<u8>>, StateError> {
         if d.request == PRUNED_REQUEST {
             return Ok(None);
         }
@@ -353,25 +178,311 @@ impl<C: GenericClient> Writer<'_, C> {
         }
         Ok(Some(encoded.body))
     }
+
+    /// The rows of the batch's deliveries, as state holds them.
+    fn current(&mut self, keys: &[(i64, &str)]) -> Result<HashMap<(i64, String), Put>, StateError> {
+        let doing = "cannot read the deliveries being recorded";
+        let rounds: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let recipients: Vec<&str> = keys.iter().map(|k| k.1).collect();
+        let sql = self.sql(
+            "SELECT d.round, d.recipient, NULL::integer, d.fingerprint, d.log
+             FROM unnest($1::bigint[], $2::text[]) AS k(round, recipient)
+             JOIN {s}deliveries d ON d.round = k.round AND d.recipient = k.recipient
+             UNION ALL
+             SELECT i.round, i.recipient, i.slot, i.fingerprint, i.log
+             FROM {s}intents i JOIN unnest($1::bigint[], $2::text[]) AS k(round, recipient)
+                 ON i.round = k.round AND i.recipient = k.recipient",
+        );
+        let rows = self
+            .client
+            .query(&sql, &[&rounds, &recipients])
+            .map_err(self.failed(doing))?;
+        let mut current = HashMap::new();
+        for row in rows {
+            let read = || -> Result<_, postgres::Error> {
+                Ok((
+                    row.try_get::<_, i64>(0)?,
+                    row.try_get::<_, String>(1)?,
+                    row.try_get::<_, Option<i32>>(2)?,
+                    row.try_get::<_, Vec<u8>>(3)?,
+                    row.try_get::<_, Vec<u8>>(4)?,
+                ))
+            };
+            let (round, recipient, slot, fp, log) = read().map_err(self.failed(doing))?;
+            let bad = |why: BadColumn| fail(self.location, doing)(why);
+            let put = Put {
+                round,
+                recipient: recipient.clone(),
+                was: slot.map_or(Place::Settled, Place::Slot),
+                log: Some(Log::decode(&log).map_err(bad)?),
+                fingerprint: fingerprint_of(&fp).map_err(bad)?,
+            };
+            current.insert((round, recipient), put);
+        }
+        Ok(current)
+    }
+
+    /// Records a batch.
+    pub(super) fn append(&mut self, batch: &[Delivery]) -> Result<(), StateError> {
+        let mut keys = Vec::with_capacity(batch.len());
+        let mut runs = Vec::with_capacity(batch.len());
+        for d in batch {
+            keys.push((
+                self.round(&d.campaign, &occurrence_text(d.occurrence))?,
+                d.recipient.as_str(),
+            ));
+            runs.push(self.run(&d.apply_id)?);
+        }
+        let doing = match batch.len() {
+            1 => format!(
+                "cannot record the delivery of campaign {} to {}",
+                Round::of(&batch[0].campaign, batch[0].occurrence),
+                batch[0].recipient
+            ),
+            n => format!("cannot record {n} deliveries"),
+        };
+        let mut rows = self.current(&keys)?;
+        let seqs = self.next_ids("attempt_seqs", batch.len())?;
+        for (i, (d, &(round, recipient))) in batch.iter().zip(&keys).enumerate() {
+            let key = (round, recipient.to_owned());
+            let latest = rows.get(&key).and_then(|row| {
+                let log = row.log.as_ref()?;
+                let e = log.latest()?;
+                Some((e.request, row.fingerprint, log.requests[e.request].hashed()))
+            });
+            let shared = latest
+                .filter(|&(_, fp, hashed)| {
+                    layout::shares(d.fingerprint, &d.request, Some((fp, hashed)))
+                })
+                .map(|(request, _, _)| request);
+            let new_request = match shared {
+                Some(_) => None,
+                None => Some(Request {
+                    fingerprint: layout::stored_fingerprint(d.fingerprint, &d.request)
+                        .map(|_| d.fingerprint.0),
+                    body: self.encode(round, d)?,
+                }),
+            };
+            let row = rows.entry(key).or_insert_with(|| Put {
+                round,
+                recipient: recipient.to_owned(),
+                was: Place::Nowhere,
+                log: Some(Log::default()),
+                fingerprint: d.fingerprint,
+            });
+            let log = row.log.get_or_insert_with(Log::default);
+            let request = match (shared, new_request) {
+                (Some(request), _) => request,
+                (None, new) => {
+                    log.requests.extend(new);
+                    log.requests.len() - 1
+                }
+            };
+            log.entries.push(Entry {
+                seq: seqs[i],
+                request,
+                outcome: layout::outcome_code(d.outcome),
+                pruned: d.request == PRUNED_REQUEST,
+                at: layout::nanos(d.at).map_err(fail(self.location, &doing))?,
+                run: runs[i],
+                api_code: d.api_code,
+                detail: d.detail.clone(),
+            });
+            row.fingerprint = d.fingerprint;
+        }
+        let mut puts = Vec::with_capacity(rows.len());
+        for (round, recipient) in keys {
+            if let Some(put) = rows.remove(&(round, recipient.to_owned())) {
+                puts.push(put);
+            }
+        }
+        self.put(&puts, &doing)
+    }
+
+    /// Writes each delivery's row where its latest row puts it: `intents` while that is an
+    /// intent, else `deliveries`; removed when it has no rows.
+    pub(super) fn put(&mut self, puts: &[Put], doing: &str) -> Result<(), StateError> {
+        let mut unsettled: (Vec<i64>, Vec<&str>) = Default::default();
+        let mut freed: Vec<i32> = Vec::new();
+        let mut settled = Rows::default();
+        let mut waiting: Vec<(Option<i32>, &Put, &Log)> = Vec::new();
+        for put in puts {
+            let log = put.log.as_ref().filter(|log| !log.entries.is_empty());
+            let intent = log.and_then(Log::latest).map(|e| e.outcome == 0);
+            if put.was == Place::Settled && intent != Some(false) {
+                unsettled.0.push(put.round);
+                unsettled.1.push(&put.recipient);
+            }
+            let slot = match put.was {
+                Place::Slot(slot) => Some(slot),
+                _ => None,
+            };
+            match (log, intent) {
+                (Some(log), Some(true)) => waiting.push((slot, put, log)),
+                (Some(log), Some(false)) => {
+                    freed.extend(slot);
+                    settled.push(put, log);
+                }
+                _ => freed.extend(slot),
+            }
+        }
+        if !unsettled.0.is_empty() {
+            let sql = self.sql(
+                "DELETE FROM {s}deliveries d USING unnest($1::bigint[], $2::text[]) AS k(round, recipient)
+                 WHERE d.round = k.round AND d.recipient = k.recipient",
+            );
+            self.client
+                .execute(&sql, &[&unsettled.0, &unsettled.1])
+                .map_err(self.failed(doing))?;
+        }
+        if !freed.is_empty() {
+            let sql = self.sql(
+                "UPDATE {s}intents SET round = NULL, recipient = NULL, fingerprint = NULL,
+                     outcome = NULL, at = NULL, contact = NULL, log = NULL
+                 WHERE slot = ANY($1)",
+            );
+            self.client
+                .execute(&sql, &[&freed])
+                .map_err(self.failed(doing))?;
+        }
+        if !settled.rounds.is_empty() {
+            let sql = self.sql(
+                "INSERT INTO {s}deliveries (round, recipient, fingerprint, outcome, at, contact, log)
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::smallint[],
+                                      $5::bigint[], $6::bigint[], $7::bytea[])
+                 ON CONFLICT (round, recipient) DO UPDATE SET
+                     fingerprint = excluded.fingerprint, outcome = excluded.outcome,
+                     at = excluded.at, contact = excluded.contact, log = excluded.log",
+            );
+            settled.write(self, &sql, None, doing)?;
+        }
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        let mut slots = self.free_slots(waiting.iter().filter(|w| w.0.is_none()).count(), doing)?;
+        let mut rows = Rows::default();
+        let mut numbers = Vec::with_capacity(waiting.len());
+        for (slot, put, log) in waiting {
+            numbers.push(match slot {
+                Some(slot) => slot,
+                None => slots.next().unwrap_or_default(),
+            });
+            rows.push(put, log);
+        }
+        let sql = self.sql(
+            "INSERT INTO {s}intents (round, recipient, fingerprint, outcome, at, contact, log, slot)
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::smallint[],
+                                  $5::bigint[], $6::bigint[], $7::bytea[], $8::integer[])
+             ON CONFLICT (slot) DO UPDATE SET
+                 round = excluded.round, recipient = excluded.recipient,
+                 fingerprint = excluded.fingerprint, outcome = excluded.outcome,
+                 at = excluded.at, contact = excluded.contact, log = excluded.log",
+        );
+        rows.write(self, &sql, Some(&numbers), doing)
+    }
+
+    /// `n` slots of `intents` to fill: free ones first, then new ones past the last.
+    fn free_slots(&mut self, n: usize, doing: &str) -> Result<std::vec::IntoIter<i32>, StateError> {
+        if n == 0 {
+            return Ok(Vec::new().into_iter());
+        }
+        let sql = self.sql(
+            "SELECT ARRAY(SELECT slot FROM {s}intents WHERE round IS NULL ORDER BY slot LIMIT $1),
+                    (SELECT coalesce(max(slot), -1) FROM {s}intents)",
+        );
+        let limit = i64::try_from(n).unwrap_or(i64::MAX);
+        let row = self
+            .client
+            .query_one(&sql, &[&limit])
+            .map_err(self.failed(doing))?;
+        let read = || -> Result<(Vec<i32>, i32), postgres::Error> {
+            Ok((row.try_get(0)?, row.try_get(1)?))
+        };
+        let (mut found, last) = read().map_err(self.failed(doing))?;
+        found.extend((1..).map(|i| last + i).take(n.saturating_sub(found.len())));
+        Ok(found.into_iter())
+    }
 }
 
-/// The columns of the requests a batch adds.
+/// The columns of the rows a statement writes.
 #[derive(Default)]
-struct NewRequests<'a> {
-    ids: Vec<i64>,
+struct Rows<'a> {
     rounds: Vec<i64>,
     recipients: Vec<&'a str>,
-    fingerprints: Vec<Option<Vec<u8>>>,
-    bodies: Vec<Option<Vec<u8>>>,
+    fingerprints: Vec<&'a [u8]>,
+    outcomes: Vec<i16>,
+    ats: Vec<i64>,
+    contacts: Vec<Option<i64>>,
+    logs: Vec<Vec<u8>>,
 }
 
-impl<'a> NewRequests<'a> {
-    fn push(&mut self, id: i64, round: i64, d: &'a Delivery, body: Option<Vec<u8>>) {
-        self.ids.push(id);
-        self.rounds.push(round);
-        self.recipients.push(&d.recipient);
-        self.fingerprints
-            .push(layout::stored_fingerprint(d.fingerprint, &d.request));
-        self.bodies.push(body);
+impl<'a> Rows<'a> {
+    fn push(&mut self, put: &'a Put, log: &Log) {
+        let latest = log.latest();
+        self.rounds.push(put.round);
+        self.recipients.push(&put.recipient);
+        self.fingerprints.push(&put.fingerprint.0[..]);
+        self.outcomes.push(latest.map_or(0, |e| e.outcome));
+        self.ats.push(latest.map_or(0, |e| e.at));
+        self.contacts.push(log.contact());
+        self.logs.push(log.encode());
+    }
+
+    fn write<C: GenericClient>(
+        &self,
+        writer: &mut Writer<'_, C>,
+        sql: &str,
+        slots: Option<&Vec<i32>>,
+        doing: &str,
+    ) -> Result<(), StateError> {
+        let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![
+            &self.rounds,
+            &self.recipients,
+            &self.fingerprints,
+            &self.outcomes,
+            &self.ats,
+            &self.contacts,
+            &self.logs,
+        ];
+        if let Some(slots) = slots {
+            params.push(slots);
+        }
+        writer
+            .client
+            .execute(sql, &params)
+            .map_err(fail(writer.location, doing))
+            .map(drop)
+    }
+}
+
+impl super::PostgresStore {
+    /// Runs `write` with a writer in a transaction of its own, which also counts the serial
+    /// up: every change to deliveries makes earlier plans stale.
+    pub(super) fn in_transaction(
+        &mut self,
+        doing: &str,
+        write: impl FnOnce(&mut Writer<'_, postgres::Transaction<'_>>) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        let location = self.location.clone();
+        let prefix = format!("{}.", self.schema);
+        let serial = self.sql("UPDATE {s}.meta SET value = value + 1 WHERE key = 'serial'");
+        let mut tx = self
+            .client
+            .get_mut()
+            .transaction()
+            .map_err(fail(&location, doing))?;
+        write(&mut Writer {
+            client: &mut tx,
+            prefix: &prefix,
+            ids: self.ids.get_mut(),
+            location: &location,
+        })?;
+        tx.execute(&serial, &[]).map_err(fail(&location, doing))?;
+        tx.commit().map_err(fail(&location, doing))
+    }
+
+    /// Writes changed rows back ([`Writer::put`]).
+    pub(super) fn write_puts(&mut self, puts: &[Put], doing: &str) -> Result<(), StateError> {
+        self.in_transaction(doing, |writer| writer.put(puts, doing))
     }
 }
