@@ -22,32 +22,45 @@ pub(super) fn convert_history(
     location: &str,
 ) -> Result<(), StateError> {
     let failed = || fail(location, "cannot migrate the state to schema version 6");
-    let declare = format!(
-        "DECLARE history_v5 NO SCROLL CURSOR FOR
-         SELECT {DELIVERY_COLUMNS} FROM {prefix}history_v5 ORDER BY seq"
-    );
-    tx.batch_execute(&declare).map_err(failed())?;
+    let select = format!("SELECT {DELIVERY_COLUMNS} FROM {prefix}history_v5 ORDER BY seq");
     let mut ids = Ids::default();
-    loop {
-        let rows = tx
-            .query(&format!("FETCH {PAGE} FROM history_v5"), &[])
-            .map_err(failed())?;
-        if rows.is_empty() {
-            break;
-        }
+    each_page(tx, "history_v5", &select, failed, |tx, rows| {
         let batch = rows
             .iter()
             .map(|row| sql::delivery(row, location))
             .collect::<Result<Vec<Delivery>, StateError>>()?;
         Writer {
-            client: &mut *tx,
+            client: tx,
             prefix,
             ids: &mut ids,
             location,
         }
-        .append_v6(&batch)?;
+        .append_v6(&batch)
+    })
+}
+
+/// Runs `select` through a cursor named `cursor`, handing `each` a page of rows at a time
+/// (a state's history does not fit in memory at once).
+fn each_page<F: FnOnce(postgres::Error) -> StateError>(
+    tx: &mut postgres::Transaction<'_>,
+    cursor: &str,
+    select: &str,
+    failed: impl Fn() -> F,
+    mut each: impl FnMut(&mut postgres::Transaction<'_>, &[postgres::Row]) -> Result<(), StateError>,
+) -> Result<(), StateError> {
+    tx.batch_execute(&format!("DECLARE {cursor} NO SCROLL CURSOR FOR {select}"))
+        .map_err(failed())?;
+    loop {
+        let rows = tx
+            .query(&format!("FETCH {PAGE} FROM {cursor}"), &[])
+            .map_err(failed())?;
+        if rows.is_empty() {
+            break;
+        }
+        each(tx, &rows)?;
     }
-    tx.batch_execute("CLOSE history_v5").map_err(failed())
+    tx.batch_execute(&format!("CLOSE {cursor}"))
+        .map_err(failed())
 }
 
 /// Migration 7's conversion: every row of schema 6's history, in recording order, read back
@@ -68,17 +81,9 @@ pub(super) fn convert_v6(
         let text: Vec<u8> = row.try_get(1).map_err(failed())?;
         skeletons.insert(id, Arc::new(Skeleton::new(&text)));
     }
-    let select = ATTEMPT_SELECT.replace("{s}", prefix);
-    let declare = format!("DECLARE attempts_v6 NO SCROLL CURSOR FOR {select} ORDER BY a.seq");
-    tx.batch_execute(&declare).map_err(failed())?;
+    let select = format!("{} ORDER BY a.seq", ATTEMPT_SELECT.replace("{s}", prefix));
     let mut ids = Ids::default();
-    loop {
-        let rows = tx
-            .query(&format!("FETCH {PAGE} FROM attempts_v6"), &[])
-            .map_err(failed())?;
-        if rows.is_empty() {
-            break;
-        }
+    each_page(tx, "attempts_v6", &select, failed, |tx, rows| {
         let batch = rows
             .iter()
             .map(|row| {
@@ -86,12 +91,11 @@ pub(super) fn convert_v6(
             })
             .collect::<Result<Vec<Delivery>, StateError>>()?;
         Writer {
-            client: &mut *tx,
+            client: tx,
             prefix,
             ids: &mut ids,
             location,
         }
-        .append(&batch)?;
-    }
-    tx.batch_execute("CLOSE attempts_v6").map_err(failed())
+        .append(&batch)
+    })
 }
