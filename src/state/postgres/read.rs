@@ -18,6 +18,9 @@ use super::packed::Log;
 use super::record::{Place, Put};
 use crate::fingerprint::Fingerprint;
 
+/// Runs' names by id.
+type RunNames = HashMap<i64, String>;
+
 /// A delivery's row as stored, with its round's names.
 #[derive(Debug)]
 pub(super) struct Stored {
@@ -135,7 +138,7 @@ impl PostgresStore {
     }
 
     /// Every run's name by id (applies and operator commands: a few hundred at most).
-    pub(super) fn run_names(&self, doing: &str) -> Result<HashMap<i64, String>, StateError> {
+    pub(super) fn run_names(&self, doing: &str) -> Result<RunNames, StateError> {
         let rows = self.query(doing, "SELECT id, name FROM {s}.runs", &[])?;
         rows.iter()
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))

@@ -26,6 +26,9 @@ pub(super) struct Writer<'a, C: GenericClient> {
     pub(super) location: &'a str,
 }
 
+/// A delivery's key in `deliveries`: its round's id and its recipient.
+pub(super) type Key<'d> = (i64, &'d str);
+
 /// Where a delivery's row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Place {
@@ -55,6 +58,23 @@ impl<C: GenericClient> Writer<'_, C> {
 
     pub(super) fn failed(&self, doing: &str) -> impl FnOnce(postgres::Error) -> StateError {
         fail(self.location, doing.to_owned())
+    }
+
+    /// Each delivery's key (its round's id and recipient) and its run's id, made when new.
+    pub(super) fn ids_of<'d>(
+        &mut self,
+        batch: &'d [Delivery],
+    ) -> Result<(Vec<Key<'d>>, Vec<i64>), StateError> {
+        let mut keys = Vec::with_capacity(batch.len());
+        let mut runs = Vec::with_capacity(batch.len());
+        for d in batch {
+            keys.push((
+                self.round(&d.campaign, &occurrence_text(d.occurrence))?,
+                d.recipient.as_str(),
+            ));
+            runs.push(self.run(&d.apply_id)?);
+        }
+        Ok((keys, runs))
     }
 
     /// The id of a round, made when new.
@@ -224,15 +244,7 @@ impl<C: GenericClient> Writer<'_, C> {
 
     /// Records a batch.
     pub(super) fn append(&mut self, batch: &[Delivery]) -> Result<(), StateError> {
-        let mut keys = Vec::with_capacity(batch.len());
-        let mut runs = Vec::with_capacity(batch.len());
-        for d in batch {
-            keys.push((
-                self.round(&d.campaign, &occurrence_text(d.occurrence))?,
-                d.recipient.as_str(),
-            ));
-            runs.push(self.run(&d.apply_id)?);
-        }
+        let (keys, runs) = self.ids_of(batch)?;
         let doing = match batch.len() {
             1 => format!(
                 "cannot record the delivery of campaign {} to {}",

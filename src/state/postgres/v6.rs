@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use postgres::GenericClient;
 
 use super::super::layout;
-use super::super::sql::{fail, fingerprint_of, occurrence_text};
+use super::super::sql::{fail, fingerprint_of};
 use super::super::{Delivery, PRUNED_REQUEST, Round, StateError};
 use super::record::Writer;
 use crate::fingerprint::Fingerprint;
@@ -57,15 +57,7 @@ impl<C: GenericClient> Writer<'_, C> {
 
     /// Records a batch in schema 6's tables.
     pub(super) fn append_v6(&mut self, batch: &[Delivery]) -> Result<(), StateError> {
-        let mut keys = Vec::with_capacity(batch.len());
-        let mut runs = Vec::with_capacity(batch.len());
-        for d in batch {
-            keys.push((
-                self.round(&d.campaign, &occurrence_text(d.occurrence))?,
-                d.recipient.as_str(),
-            ));
-            runs.push(self.run(&d.apply_id)?);
-        }
+        let (keys, runs) = self.ids_of(batch)?;
         let mut latest = self.latest_v6(&keys)?;
         // Which rows share their delivery's latest request, in batch order: a delivery twice
         // in the batch shares with its own earlier row.
