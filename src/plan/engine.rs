@@ -1,7 +1,8 @@
 //! Making a plan: resolve and compile every campaign first (so a broken audience stops the plan
-//! before any output), then render each campaign in batches, classify every delivery against
-//! state ([`classify`]) on the rendering threads, then pace, count and stream the actions to a
-//! [`Sink`] in audience order ([`super::tracker::Tracker`]).
+//! before any output), keeping only their outlines ([`Outline`]); then compile each campaign
+//! again and render it in batches, classify every delivery against state ([`classify`]) on
+//! the rendering threads, then pace, count and stream the actions to a [`Sink`] in audience
+//! order ([`super::tracker::Tracker`]).
 
 use std::collections::HashMap;
 
@@ -21,7 +22,9 @@ use crate::jinja::Budget;
 use crate::load::LoadedProject;
 use crate::model::Api;
 use crate::reconcile::{self, Decisions, Verdict};
-use crate::render::{Failures, Judged, Prepared, UsersSource, When, prepare_streamed};
+use crate::render::{
+    Context, Failures, Judged, Outline, Prepared, UsersSource, When, prepare_outlined,
+};
 use crate::state::{Outcome, Round, StateError, Store, WHOLE_CAMPAIGN};
 use crate::validate::late::{self, Lateness as Late};
 use crate::validate::{Catalog, Item};
@@ -100,30 +103,30 @@ pub fn run(
         })
         .map(|item| item.name.as_str());
     let mut budget = Budget::plan();
-    let (prepared, mut preloaded, pacing) = std::thread::scope(|scope| {
+    let context = Context {
+        loaded: input.loaded,
+        catalog: input.catalog,
+        api: input.api,
+        now: input.now,
+    };
+    let (outlines, mut preloaded, pacing) = std::thread::scope(|scope| {
         let preparing = scope.spawn(|| {
-            let context = crate::render::Context {
-                loaded: input.loaded,
-                catalog: input.catalog,
-                api: input.api,
-                now: input.now,
-            };
-            prepare_streamed(&context, &selected, users, &mut budget).map_err(Failure::Problems)
+            prepare_outlined(&context, &selected, users, &mut budget).map_err(Failure::Problems)
         });
         let preloaded = first.map(|name| {
             Ok::<_, Failure>((name, RecordedIndex::load(store, Round::one_off(name))?))
         });
         // What pacing counts is read meanwhile too: a million recent sends take a while.
         let pacing = Pacing::load(input.catalog, input.api.messaging_limit, input.now, store);
-        let prepared = preparing
+        let outlines = preparing
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (prepared, preloaded, pacing)
+        (outlines, preloaded, pacing)
     });
-    let (prepared, warnings) = prepared?;
+    let (outlines, warnings) = outlines?;
     let mut pacing = pacing?;
     if let Some(limit) = input.api.messaging_limit {
-        let problems = too_big_for_a_wave(input, &prepared, limit, store)?;
+        let problems = too_big_for_a_wave(input, &outlines, limit, store)?;
         if !problems.is_empty() {
             return Err(Failure::Problems(problems));
         }
@@ -171,23 +174,34 @@ pub fn run(
     let mut problems = Vec::new();
     // Whether each campaign is held to the frequency cap: what one sends is remembered only
     // while a later one is.
-    let capped: Vec<bool> = prepared
+    let capped: Vec<bool> = outlines
         .iter()
         .map(|p| {
-            p.render.message.per_recipient()
+            p.per_recipient
                 && pacing.as_ref().is_some_and(|pacing| {
                     let category = pacing::template_category(input.catalog, &p.item.value);
                     pacing.recent.capped(category)
                 })
         })
         .collect();
-    // Each campaign is dropped once planned: what rendering it compiled goes with it.
-    for (i, p) in prepared.into_iter().enumerate() {
-        let p = &p;
+    // Each campaign is compiled again just before it is planned, and dropped once planned.
+    for (i, outline) in outlines.into_iter().enumerate() {
         let recorded = match preloaded.take().transpose()? {
-            Some((name, map)) if name == p.item.name && p.item.value.previously.is_empty() => map,
-            _ => RecordedIndex::load_all(store, &names(p.item), p.render.when.occurrence())?,
+            Some((name, map))
+                if name == outline.item.name && outline.item.value.previously.is_empty() =>
+            {
+                map
+            }
+            _ => RecordedIndex::load_all(store, &names(outline.item), outline.when.occurrence())?,
         };
+        let p = match outline.compile(&context) {
+            Ok(p) => p,
+            Err(problem) => {
+                problems.push(*problem);
+                continue;
+            }
+        };
+        let p = &p;
         let lateness = lateness(input, p, &recorded);
         if let Late::Late(by) = lateness {
             let late_after = late_after(input.catalog);
@@ -263,19 +277,19 @@ fn lateness(input: &Input<'_>, p: &Prepared<'_>, recorded: &RecordedIndex) -> La
 /// One that state shows went out (or may have) is done, and no longer a problem.
 fn too_big_for_a_wave(
     input: &Input<'_>,
-    prepared: &[Prepared<'_>],
+    outlines: &[Outline<'_>],
     limit: u64,
     store: &dyn Store,
 ) -> Result<Vec<Diagnostic>, Failure> {
     let mut too_big = Vec::new();
-    for p in prepared {
-        if p.render.message.per_recipient()
+    for p in outlines {
+        if p.per_recipient
             || pacing::template_category(input.catalog, &p.item.value).is_none()
             || p.audience.len() as u64 <= limit
         {
             continue;
         }
-        let round = Round::of(&p.item.name, p.render.when.occurrence());
+        let round = Round::of(&p.item.name, p.when.occurrence());
         let done = store
             .delivery(round, WHOLE_CAMPAIGN)?
             .is_some_and(|d| d.outcome != Outcome::Failed);

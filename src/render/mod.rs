@@ -26,7 +26,9 @@ use crate::jinja::{Budget, Exhausted, Spent};
 use crate::model::{Api, Campaign};
 use crate::validate::{Catalog, Item};
 pub use message::{Message, MessageError, Target};
-pub(crate) use prepare::{Context, Prepared, Suppressed, prepare, prepare_streamed};
+pub(crate) use prepare::{
+    Context, Outline, Prepared, Suppressed, prepare, prepare_outlined, prepare_streamed,
+};
 
 /// Recipients rendered per batch: enough to keep every core busy, few enough that a batch's
 /// request bodies stay small in memory.

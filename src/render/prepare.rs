@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::{CampaignRender, Resolved, Resolver, UsersSource};
+use super::{CampaignRender, MessageError, Resolved, Resolver, UsersSource, When};
 use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::jinja::Budget;
 use crate::load::LoadedProject;
@@ -24,6 +24,71 @@ pub(crate) struct Prepared<'a> {
     pub audience: Arc<Resolved>,
     /// How the project's `suppress` list met its audience.
     pub suppressed: Suppressed,
+}
+
+/// A campaign prepared for a plan without its compiled message, which [`Outline::compile`]
+/// makes again just before the campaign is planned: a compiled message takes kilobytes, and a
+/// plan of 50,000 campaigns that kept them all from preparing to planning held hundreds of
+/// megabytes. What the plan needs to know of every campaign ahead is kept.
+pub(crate) struct Outline<'a> {
+    /// The campaign.
+    pub item: &'a Item<crate::model::Campaign>,
+    /// Its recipients, suppressed ones left out.
+    pub audience: Arc<Resolved>,
+    /// How the project's `suppress` list met its audience.
+    pub suppressed: Suppressed,
+    /// When it goes out.
+    pub when: When,
+    /// Whether it sends a message per recipient (rather than one for the whole audience).
+    pub per_recipient: bool,
+}
+
+impl<'a> Outline<'a> {
+    fn of(prepared: Prepared<'a>) -> Outline<'a> {
+        Outline {
+            item: prepared.item,
+            audience: prepared.audience,
+            suppressed: prepared.suppressed,
+            when: prepared.render.when,
+            per_recipient: prepared.render.message.per_recipient(),
+        }
+    }
+
+    /// The campaign with its message compiled again. It compiled when it was prepared, from
+    /// the same files at the same time, so it compiles the same way; what that costs was
+    /// charged to the run's budget then, so it is not charged again.
+    pub(crate) fn compile(self, context: &Context<'_>) -> Result<Prepared<'a>, Box<Diagnostic>> {
+        let mut spent = Budget::plan();
+        let render = CampaignRender::compile(
+            self.item,
+            context.catalog,
+            context.api,
+            context.now,
+            &mut spent,
+        )
+        .map_err(|e| Box::new(not_compiled(&context.loaded.resources, self.item, &e)))?;
+        Ok(Prepared {
+            item: self.item,
+            render,
+            audience: self.audience,
+            suppressed: self.suppressed,
+        })
+    }
+}
+
+/// The error of a campaign whose message does not compile.
+fn not_compiled(
+    files: &[crate::load::SourceFile],
+    item: &Item<crate::model::Campaign>,
+    e: &MessageError,
+) -> Diagnostic {
+    item.loc.diagnostic(
+        files,
+        Severity::Error,
+        Code::RenderError,
+        &e.pointer,
+        format!("campaign `{}`: {}", item.name, e.message),
+    )
 }
 
 /// How the project's `suppress` list met a campaign's audience.
@@ -104,7 +169,7 @@ pub(crate) fn prepare<'a>(
         api,
         now,
     };
-    prepare_as(&context, selected, users, budget, false)
+    prepare_as(&context, selected, users, budget, false, |p| p)
 }
 
 /// [`prepare`] for a plan, which renders every recipient once, in order: the CSV audiences of
@@ -116,7 +181,18 @@ pub(crate) fn prepare_streamed<'a>(
     users: &mut dyn UsersSource,
     budget: &mut Budget,
 ) -> Result<(Vec<Prepared<'a>>, Vec<Diagnostic>), Vec<Diagnostic>> {
-    prepare_as(context, selected, users, budget, true)
+    prepare_as(context, selected, users, budget, true, |p| p)
+}
+
+/// [`prepare_streamed`] keeping only each campaign's [`Outline`]: for a plan, which plans
+/// the campaigns one at a time.
+pub(crate) fn prepare_outlined<'a>(
+    context: &Context<'_>,
+    selected: &[&'a Item<crate::model::Campaign>],
+    users: &mut dyn UsersSource,
+    budget: &mut Budget,
+) -> Result<(Vec<Outline<'a>>, Vec<Diagnostic>), Vec<Diagnostic>> {
+    prepare_as(context, selected, users, budget, true, Outline::of)
 }
 
 /// What campaigns are prepared from.
@@ -131,13 +207,16 @@ pub(crate) struct Context<'c> {
     pub now: Timestamp,
 }
 
-fn prepare_as<'a>(
+/// Prepares the `selected` campaigns (streaming CSV audiences when `stream`), keeping of each
+/// what `keep` makes of it.
+fn prepare_as<'a, T>(
     context: &Context<'_>,
     selected: &[&'a Item<crate::model::Campaign>],
     users: &mut dyn UsersSource,
     budget: &mut Budget,
     stream: bool,
-) -> Result<(Vec<Prepared<'a>>, Vec<Diagnostic>), Vec<Diagnostic>> {
+    keep: impl Fn(Prepared<'a>) -> T,
+) -> Result<(Vec<T>, Vec<Diagnostic>), Vec<Diagnostic>> {
     let Context {
         loaded,
         catalog,
@@ -169,20 +248,14 @@ fn prepare_as<'a>(
                         (audience, Suppressed::Applied(removed))
                     }
                 };
-                prepared.push(Prepared {
+                prepared.push(keep(Prepared {
                     item,
                     render,
                     audience,
                     suppressed,
-                });
+                }));
             }
-            (Err(e), _) => problems.push(item.loc.diagnostic(
-                files,
-                Severity::Error,
-                Code::RenderError,
-                &e.pointer,
-                format!("campaign `{}`: {}", item.name, e.message),
-            )),
+            (Err(e), _) => problems.push(not_compiled(files, item, &e)),
             (Ok(_), None) => {} // reported by the resolver
         }
         // The campaign that used up the budget is reported; the rest would only repeat it.

@@ -57,6 +57,12 @@ enum Piece {
     Field(String, Filter),
 }
 
+impl Piece {
+    fn is_field(&self) -> bool {
+        matches!(self, Piece::Field(..))
+    }
+}
+
 /// The filters a spliced field may go through: minijinja's own functions, or the standard
 /// library calls minijinja's are (`upper` is `str::to_uppercase`), so the bytes are the same.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -141,6 +147,11 @@ impl<'b> Compiler<'b> {
             return Ok(Text::Fixed(source.to_owned()));
         }
         crate::jinja::check_source(source).map_err(|e| TextError(describe(&e)))?;
+        // A splice that reads a field reads `user` and compiles (tests below check both
+        // against minijinja): parsing it with minijinja too would only cost the time.
+        if per_user && let Some(pieces) = splice(source).filter(|p| p.iter().any(Piece::is_field)) {
+            return Ok(self.keep(source, Some(pieces)));
+        }
         let template = crate::jinja::shared()
             .template_from_str(source)
             .map_err(|e| TextError(describe(&e)))?;
@@ -163,15 +174,21 @@ impl<'b> Compiler<'b> {
             let text = rendered.map_err(|e| TextError(describe(&e)))?;
             return Ok(Text::Fixed(text));
         }
+        Ok(self.keep(source, splice(source)))
+    }
+
+    /// Keeps `source`, a string that reads `user`, for the renderer, as a splice of `pieces`
+    /// when it is one.
+    fn keep(&mut self, source: &str, pieces: Option<Vec<Piece>>) -> Text {
         let name = format!("t{}", self.per_user.len());
         self.per_user.push(source.to_owned());
-        Ok(match splice(source) {
+        match pieces {
             Some(pieces) => Text::Splice {
                 pieces: pieces.into_iter().map(PieceRef).collect(),
                 name,
             },
             None => Text::Jinja(name),
-        })
+        }
     }
 
     /// What renders the compiled strings.
@@ -302,7 +319,39 @@ fn simple_field(expr: &str) -> Option<(&str, Filter)> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::{Filter, Piece, splice};
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 2_000,
+            max_global_rejects: 1_000_000,
+            ..ProptestConfig::default()
+        })]
+
+        /// [`super::Compiler::compile`] keeps a splice that reads a field without asking
+        /// minijinja: every such string must compile and read `user`, whatever text
+        /// (braces, percent and hash signs, dashes, newlines) surrounds its fields.
+        #[test]
+        fn every_splice_with_a_field_compiles_and_reads_user(
+            pieces in proptest::collection::vec(prop_oneof![
+                "[a-z {}%#\\-+|'\"\n\t.]{0,6}",
+                ("[ \t]{0,2}", "(user\\.[a-z_][a-z0-9_]{0,3}|user\\.(not|none|true|if|in))",
+                    "([ \t]{0,1}\\|[ \t]{0,1}(title|upper|lower))?", "[ \t]{0,2}")
+                    .prop_map(|(a, field, filter, b)| format!("{{{{{a}{field}{filter}{b}}}}}")),
+            ], 1..6),
+        ) {
+            let source = pieces.concat();
+            let spliced = splice(&source).filter(|p| p.iter().any(Piece::is_field));
+            prop_assume!(spliced.is_some());
+            prop_assume!(crate::jinja::check_source(&source).is_ok());
+            let template = crate::jinja::shared().template_from_str(&source);
+            prop_assert!(template.is_ok(), "{source:?}: {:?}", template.err());
+            let reads = template.map(|t| t.undeclared_variables(false).contains("user"));
+            prop_assert!(reads.unwrap_or(false), "{source:?} does not read user");
+        }
+    }
 
     #[test]
     fn splice_takes_plain_interpolations_only() {
