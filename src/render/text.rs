@@ -147,8 +147,11 @@ impl<'b> Compiler<'b> {
             return Ok(Text::Fixed(source.to_owned()));
         }
         crate::jinja::check_source(source).map_err(|e| TextError(describe(&e)))?;
-        // A splice that reads a field reads `user` and compiles (tests below check both
-        // against minijinja): parsing it with minijinja too would only cost the time.
+        // Strings that only interpolate fields need no minijinja (tests below check that they
+        // compile and render as it would): parsing them with it too would only cost the time.
+        if let Some(text) = splice_globals(source, &self.globals) {
+            return Ok(Text::Fixed(text));
+        }
         if per_user && let Some(pieces) = splice(source).filter(|p| p.iter().any(Piece::is_field)) {
             return Ok(self.keep(source, Some(pieces)));
         }
@@ -272,36 +275,86 @@ fn describe(e: &minijinja::Error) -> String {
     crate::jinja::explain(e)
 }
 
-/// The pieces of a string that only interpolates `user` fields, or `None` when it does more.
-fn splice(source: &str) -> Option<Vec<Piece>> {
+/// A piece of a string that only interpolates fields: literal text, or `{{ ROOT.NAME }}`
+/// (optionally through a [`Filter`]).
+enum Part<'s> {
+    Literal(&'s str),
+    Field {
+        root: &'s str,
+        name: &'s str,
+        filter: Filter,
+    },
+}
+
+/// The parts of a string that only interpolates fields, or `None` when it does more.
+fn interpolations(source: &str) -> Option<Vec<Part<'_>>> {
     if source.contains("{%") || source.contains("{#") {
         return None;
     }
-    let mut pieces = Vec::new();
+    let mut parts = Vec::new();
     let mut rest = source;
     while let Some(start) = rest.find("{{") {
         if start > 0 {
-            pieces.push(Piece::Literal(rest[..start].to_owned()));
+            parts.push(Part::Literal(&rest[..start]));
         }
         let after = &rest[start + 2..];
         let end = after.find("}}")?;
-        let (field, filter) = simple_field(&after[..end])?;
-        pieces.push(Piece::Field(field.to_owned(), filter));
+        let (root, name, filter) = simple_field(&after[..end])?;
+        parts.push(Part::Field { root, name, filter });
         rest = &after[end + 2..];
     }
     if !rest.is_empty() {
-        pieces.push(Piece::Literal(rest.to_owned()));
+        parts.push(Part::Literal(rest));
     }
     // minijinja prints a stray `}}` as text; rare enough to leave such strings to it.
-    let stray = pieces
+    let stray = parts
         .iter()
-        .any(|p| matches!(p, Piece::Literal(s) if s.contains("}}")));
-    (!stray).then_some(pieces)
+        .any(|p| matches!(p, Part::Literal(s) if s.contains("}}")));
+    (!stray).then_some(parts)
 }
 
-/// `FIELD` when an expression is exactly ` user.FIELD ` or ` user.FIELD | FILTER ` (spaces
-/// allowed, no whitespace control) with a [`Filter`] spliced natively.
-fn simple_field(expr: &str) -> Option<(&str, Filter)> {
+/// The pieces of a string that only interpolates `user` fields, or `None` when it does more.
+fn splice(source: &str) -> Option<Vec<Piece>> {
+    interpolations(source)?
+        .into_iter()
+        .map(|part| match part {
+            Part::Literal(text) => Some(Piece::Literal(text.to_owned())),
+            Part::Field {
+                root: "user",
+                name,
+                filter,
+            } => Some(Piece::Field(name.to_owned(), filter)),
+            Part::Field { .. } => None,
+        })
+        .collect()
+}
+
+/// What a string that only interpolates `vars` and `campaign` fields renders to, when each of
+/// those is a string: the bytes minijinja would give (a test below checks it). `None` when
+/// the string does more, or reads a value that is missing (minijinja then says so) or not a
+/// string (minijinja's formatting of numbers and lists is its own).
+fn splice_globals(source: &str, globals: &Globals) -> Option<String> {
+    let mut out = String::with_capacity(source.len());
+    for part in interpolations(source)? {
+        match part {
+            Part::Literal(text) => out.push_str(text),
+            Part::Field { root, name, filter } => {
+                let scope = match root {
+                    "vars" => &globals.vars,
+                    "campaign" => &globals.campaign,
+                    _ => return None,
+                };
+                let value = scope.get_attr(name).ok()?;
+                filter.push(&mut out, value.as_str()?);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// `(ROOT, NAME, filter)` when an expression is exactly ` ROOT.NAME ` or ` ROOT.NAME | FILTER `
+/// (spaces allowed, no whitespace control) with a [`Filter`] spliced natively.
+fn simple_field(expr: &str) -> Option<(&str, &str, Filter)> {
     if expr.starts_with('-') || expr.ends_with('-') || expr.starts_with('+') {
         return None;
     }
@@ -309,19 +362,71 @@ fn simple_field(expr: &str) -> Option<(&str, Filter)> {
         Some((field, filter)) => (field, Filter::named(filter.trim_matches([' ', '\t']))?),
         None => (expr, Filter::Plain),
     };
-    let field = field.trim_matches([' ', '\t']).strip_prefix("user.")?;
-    let mut chars = field.chars();
-    let first = chars.next()?;
-    let identifier = (first.is_ascii_alphabetic() || first == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    identifier.then_some((field, filter))
+    let (root, name) = field.trim_matches([' ', '\t']).split_once('.')?;
+    (identifier(root) && identifier(name)).then_some((root, name, filter))
+}
+
+/// Whether `name` is an ASCII identifier.
+fn identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
-    use super::{Filter, Piece, splice};
+    use super::{Compiler, Context, Filter, Globals, JValue, Piece, Text, splice};
+
+    /// What minijinja renders `source` to with `globals` and no `user`.
+    fn minijinja(source: &str, globals: &Globals) -> Result<String, minijinja::Error> {
+        let template = crate::jinja::shared().template_from_str(source)?;
+        let context = JValue::from_object(Context {
+            user: None,
+            globals: globals.clone(),
+        });
+        crate::jinja::render(&template, context)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1_000, ..ProptestConfig::default() })]
+
+        /// Strings that only interpolate `vars` and `campaign` fields are rendered without
+        /// minijinja when the fields are strings: the same bytes, and the same errors (from
+        /// minijinja) for fields that are missing or not strings.
+        #[test]
+        fn global_interpolations_render_as_minijinja_does(
+            pieces in proptest::collection::vec(prop_oneof![
+                "[a-zA-Z0-9 ,.!?é€\n\\-_:/%#}]{0,8}",
+                ("[ ]{0,2}", "(vars\\.(s0|s1|n|list|missing)|campaign\\.(name|scheduled_at|nope))",
+                    "([ ]{0,1}\\|[ ]{0,1}(title|upper|lower))?", "[ ]{0,2}")
+                    .prop_map(|(a, field, filter, b)| format!("{{{{{a}{field}{filter}{b}}}}}")),
+            ], 1..5),
+            values in proptest::collection::vec("[a-zA-Z0-9 {}%#<>&\"'\nÉßİΣσς(\\-]{0,10}", 3),
+            user in any::<bool>(),
+        ) {
+            let source = pieces.concat();
+            prop_assume!(source.contains("{{"));
+            let globals = Globals {
+                vars: JValue::from(minijinja::value::Serde(serde_json::json!({
+                    "s0": values[0], "s1": values[1], "n": 7, "list": ["a"],
+                }))),
+                campaign: minijinja::context! { name => values[2].clone(), scheduled_at => "2026-12-01T00:00:00Z" },
+                now: JValue::from("2026-12-01T00:00:00Z"),
+            };
+            let expected = minijinja(&source, &globals).map_err(|e| super::describe(&e));
+            let mut budget = crate::jinja::Budget::plan();
+            let compiled = Compiler::new(globals, &mut budget).compile(&source, user);
+            match (compiled, expected) {
+                (Ok(Text::Fixed(text)), Ok(expected)) => prop_assert_eq!(text, expected),
+                (Err(e), Err(expected)) => prop_assert_eq!(e.0, expected),
+                (compiled, expected) => prop_assert!(false, "{source:?}: {compiled:?} vs {expected:?}"),
+            }
+        }
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig {
