@@ -13,6 +13,7 @@
 //! sorted for minutes on a few units.
 
 mod budget;
+pub(crate) mod splice;
 mod watchdog;
 
 use std::cell::Cell;

@@ -19,6 +19,7 @@ use minijinja::value::{Object, Value as JValue};
 
 use super::recipients::Recipient;
 use crate::jinja::Budget;
+use crate::jinja::splice::{Filter, Part, interpolations};
 
 /// What a template may read besides the recipient: `vars`, `campaign`, `now`.
 #[derive(Debug, Clone)]
@@ -60,36 +61,6 @@ enum Piece {
 impl Piece {
     fn is_field(&self) -> bool {
         matches!(self, Piece::Field(..))
-    }
-}
-
-/// The filters a spliced field may go through: minijinja's own functions, or the standard
-/// library calls minijinja's are (`upper` is `str::to_uppercase`), so the bytes are the same.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Filter {
-    Plain,
-    Title,
-    Upper,
-    Lower,
-}
-
-impl Filter {
-    fn named(name: &str) -> Option<Filter> {
-        match name {
-            "title" => Some(Filter::Title),
-            "upper" => Some(Filter::Upper),
-            "lower" => Some(Filter::Lower),
-            _ => None,
-        }
-    }
-
-    fn push(self, out: &mut String, value: &str) {
-        match self {
-            Filter::Plain => out.push_str(value),
-            Filter::Title => out.push_str(&minijinja::filters::title(Cow::Borrowed(value))),
-            Filter::Upper => out.push_str(&value.to_uppercase()),
-            Filter::Lower => out.push_str(&value.to_lowercase()),
-        }
     }
 }
 
@@ -275,44 +246,6 @@ fn describe(e: &minijinja::Error) -> String {
     crate::jinja::explain(e)
 }
 
-/// A piece of a string that only interpolates fields: literal text, or `{{ ROOT.NAME }}`
-/// (optionally through a [`Filter`]).
-enum Part<'s> {
-    Literal(&'s str),
-    Field {
-        root: &'s str,
-        name: &'s str,
-        filter: Filter,
-    },
-}
-
-/// The parts of a string that only interpolates fields, or `None` when it does more.
-fn interpolations(source: &str) -> Option<Vec<Part<'_>>> {
-    if source.contains("{%") || source.contains("{#") {
-        return None;
-    }
-    let mut parts = Vec::new();
-    let mut rest = source;
-    while let Some(start) = rest.find("{{") {
-        if start > 0 {
-            parts.push(Part::Literal(&rest[..start]));
-        }
-        let after = &rest[start + 2..];
-        let end = after.find("}}")?;
-        let (root, name, filter) = simple_field(&after[..end])?;
-        parts.push(Part::Field { root, name, filter });
-        rest = &after[end + 2..];
-    }
-    if !rest.is_empty() {
-        parts.push(Part::Literal(rest));
-    }
-    // minijinja prints a stray `}}` as text; rare enough to leave such strings to it.
-    let stray = parts
-        .iter()
-        .any(|p| matches!(p, Part::Literal(s) if s.contains("}}")));
-    (!stray).then_some(parts)
-}
-
 /// The pieces of a string that only interpolates `user` fields, or `None` when it does more.
 fn splice(source: &str) -> Option<Vec<Piece>> {
     interpolations(source)?
@@ -349,30 +282,8 @@ fn splice_globals(source: &str, globals: &Globals) -> Option<String> {
             }
         }
     }
-    Some(out)
-}
-
-/// `(ROOT, NAME, filter)` when an expression is exactly ` ROOT.NAME ` or ` ROOT.NAME | FILTER `
-/// (spaces allowed, no whitespace control) with a [`Filter`] spliced natively.
-fn simple_field(expr: &str) -> Option<(&str, &str, Filter)> {
-    if expr.starts_with('-') || expr.ends_with('-') || expr.starts_with('+') {
-        return None;
-    }
-    let (field, filter) = match expr.split_once('|') {
-        Some((field, filter)) => (field, Filter::named(filter.trim_matches([' ', '\t']))?),
-        None => (expr, Filter::Plain),
-    };
-    let (root, name) = field.trim_matches([' ', '\t']).split_once('.')?;
-    (identifier(root) && identifier(name)).then_some((root, name, filter))
-}
-
-/// Whether `name` is an ASCII identifier.
-fn identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    // Past the bound, minijinja's error is the message.
+    (out.len() <= crate::jinja::MAX_RENDERED_BYTES).then_some(out)
 }
 
 #[cfg(test)]

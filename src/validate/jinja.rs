@@ -1,6 +1,7 @@
 //! Template expressions (minijinja) checked at validate time: syntax, names that will be
 //! undefined when rendered (strict undefined), and a trial render on a sample recipient.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use super::audience::Fields;
 use super::{Checker, Loc};
 use crate::diagnostic::{Code, did_you_mean};
 use crate::engati::rules::Param;
+use crate::jinja::splice::{Part, interpolations};
 use crate::jinja::{explain, is_template};
 use crate::load::node::Span;
 
@@ -60,6 +62,8 @@ const FILTERS: [&str; 37] = [
     "upper",
     "urlencode",
 ];
+/// The time trial renders see as `now` and as the campaign's.
+const TRIAL_TIME: &str = "2026-01-01T00:00:00Z";
 /// The fields of `campaign`.
 const CAMPAIGN_FIELDS: [&str; 2] = ["name", "scheduled_at"];
 
@@ -109,6 +113,12 @@ pub(super) fn check(
         }
         return;
     }
+    if let Some(value) = trial_splice(text, scope) {
+        if budget_left(checker, loc, sub) {
+            check_rendered(checker, loc, sub, &value, scope, param);
+        }
+        return;
+    }
     let Some(template) = compile(checker, env, loc, sub, text) else {
         return;
     };
@@ -130,6 +140,45 @@ pub(super) fn check(
         Ok(value) => check_rendered(checker, loc, sub, &value, scope, param),
         Err(e) => report_render_error(checker, loc, sub, text, scope, &e),
     }
+}
+
+/// The trial render of a string that only interpolates fields ([`crate::jinja::splice`]),
+/// each of them defined and a string in the trial context ([`trial_context`]): what minijinja
+/// would render, without parsing the string. `None` for any other string, which minijinja
+/// checks and renders, with its errors and their positions.
+fn trial_splice(text: &str, scope: &Scope<'_>) -> Option<String> {
+    let parts = interpolations(text)?;
+    crate::jinja::check_source(text).ok()?;
+    let mut out = String::with_capacity(text.len());
+    for part in parts {
+        let (root, name, filter) = match part {
+            Part::Literal(text) => {
+                out.push_str(text);
+                continue;
+            }
+            Part::Field { root, name, filter } => (root, name, filter),
+        };
+        if undefined_name(&format!("{root}.{name}"), scope).is_some() {
+            return None;
+        }
+        let placeholder = || Cow::Owned(format!("<{name}>"));
+        let value: Cow<'_, str> = match (root, name) {
+            ("user", _) => match scope.user? {
+                Fields::Known { sample, .. } => Cow::Borrowed(sample.get(name)?.as_str()?),
+                Fields::Any => placeholder(),
+            },
+            ("vars", _) => match scope.vars {
+                Some(vars) => Cow::Borrowed(vars.get(name)?.as_str()?),
+                None => placeholder(),
+            },
+            ("campaign", "name") => Cow::Borrowed(scope.campaign),
+            ("campaign", "scheduled_at") => Cow::Borrowed(TRIAL_TIME),
+            _ => return None,
+        };
+        filter.push(&mut out, &value);
+    }
+    // Past the bound, minijinja's error is the message.
+    (out.len() <= crate::jinja::MAX_RENDERED_BYTES).then_some(out)
 }
 
 /// Where a byte range of `text` was written: exact in a one-line scalar, else the node.
@@ -254,8 +303,8 @@ fn trial_context(scope: &Scope<'_>) -> JValue {
     minijinja::context! {
         user => user,
         vars => scope.vars.map_or_else(|| JValue::from_object(Placeholders), |v| JValue::from(Serde(v))),
-        campaign => minijinja::context! { name => scope.campaign, scheduled_at => "2026-01-01T00:00:00Z" },
-        now => "2026-01-01T00:00:00Z",
+        campaign => minijinja::context! { name => scope.campaign, scheduled_at => TRIAL_TIME },
+        now => TRIAL_TIME,
     }
 }
 
@@ -421,6 +470,73 @@ fn undefined_name(name: &str, scope: &Scope<'_>) -> Option<(String, String)> {
                 None => format!("templates can read: {}", ROOTS.join(", ")),
             };
             Some((format!("undefined variable `{root}`"), help))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::{Fields, Scope, trial_context, trial_splice};
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1_000, ..ProptestConfig::default() })]
+
+        /// A trial render without minijinja gives minijinja's text, for known recipients
+        /// (string and number fields), Users API ones (placeholders) and unknown vars.
+        #[test]
+        fn trial_splices_render_as_minijinja_does(
+            pieces in proptest::collection::vec(prop_oneof![
+                "[a-zA-Z0-9 ,.!?é€\n\\-_:/%#]{0,8}",
+                ("[ ]{0,2}", "(user\\.(a|b|num|phone)|vars\\.(s|num)|campaign\\.(name|scheduled_at))",
+                    "([ ]{0,1}\\|[ ]{0,1}(title|upper|lower))?", "[ ]{0,2}")
+                    .prop_map(|(a, field, filter, b)| format!("{{{{{a}{field}{filter}{b}}}}}")),
+            ], 1..5),
+            values in proptest::collection::vec("[a-zA-Z0-9 {}%#<>&\"'\nÉßİΣσς(\\-]{0,10}", 3),
+            any_user in any::<bool>(),
+            known_vars in any::<bool>(),
+        ) {
+            let source = pieces.concat();
+            let fields = if any_user {
+                Fields::Any
+            } else {
+                let sample = BTreeMap::from([
+                    ("a".to_owned(), Value::from(values[0].clone())),
+                    ("b".to_owned(), Value::from(values[1].clone())),
+                    ("num".to_owned(), Value::from(3)),
+                    ("phone".to_owned(), Value::from("+919000000001")),
+                ]);
+                Fields::Known {
+                    all: sample.keys().cloned().collect(),
+                    partial: BTreeSet::new(),
+                    sample,
+                    exact: true,
+                    origin: "a test".to_owned(),
+                }
+            };
+            let vars = BTreeMap::from([
+                ("s".to_owned(), Value::from(values[2].clone())),
+                ("num".to_owned(), Value::from(1.5)),
+            ]);
+            let scope = Scope {
+                user: Some(&fields),
+                vars: known_vars.then_some(&vars),
+                campaign: "spring-sale",
+                no_user_reason: "",
+            };
+            let Some(spliced) = trial_splice(&source, &scope) else {
+                // Left to minijinja: only strings that read a number.
+                prop_assert!(!source.contains("{{") || source.contains("num"), "{source:?}");
+                return Ok(());
+            };
+            let template = crate::jinja::shared().template_from_str(&source);
+            prop_assert!(template.is_ok(), "{source:?}");
+            let rendered = template.and_then(|t| crate::jinja::render(&t, trial_context(&scope)));
+            prop_assert_eq!(Some(spliced), rendered.ok());
         }
     }
 }
