@@ -86,6 +86,19 @@ pub fn run(
     store: &dyn Store,
     sink: &mut dyn Sink,
 ) -> Result<Made, Failure> {
+    run_hashing(input, || input.inputs_hash.clone(), users, store, sink)
+}
+
+/// [`run`] with the inputs hash made by `inputs_hash` (in place of [`Input::inputs_hash`])
+/// while the campaigns are prepared: hashing reads every CSV file, as counting one does, and
+/// neither needs the other.
+pub(super) fn run_hashing(
+    input: &Input<'_>,
+    inputs_hash: impl FnOnce() -> String + Send,
+    users: &mut dyn UsersSource,
+    store: &dyn Store,
+    sink: &mut dyn Sink,
+) -> Result<Made, Failure> {
     let selected = select(input)?;
     // Reading the first campaign's state takes as long as reading a big CSV: do both at once
     // (state stays on this thread; its connection is not shared).
@@ -100,7 +113,8 @@ pub fn run(
         })
         .map(|item| item.name.as_str());
     let mut budget = Budget::plan();
-    let (prepared, mut preloaded, pacing) = std::thread::scope(|scope| {
+    let (prepared, mut preloaded, pacing, inputs_hash) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(inputs_hash);
         let preparing = scope.spawn(|| {
             let context = crate::render::Context {
                 loaded: input.loaded,
@@ -118,7 +132,10 @@ pub fn run(
         let prepared = preparing
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (prepared, preloaded, pacing)
+        let inputs_hash = hashing
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (prepared, preloaded, pacing, inputs_hash)
     });
     let (prepared, warnings) = prepared?;
     let mut pacing = pacing?;
@@ -139,7 +156,7 @@ pub fn run(
         },
         state_serial: store.serial()?,
         state_lineage: store.lineage()?,
-        inputs_hash: input.inputs_hash.clone(),
+        inputs_hash,
         reconciled: input.reconciled.is_some(),
         campaigns: {
             let mut names = input.selection.to_vec();
