@@ -15,7 +15,8 @@
 //! 2. **against a script**: the same plan and examples/naive_plan.py (reads the CSV, writes each
 //!    recipient's request as JSON) on the same CSV, their runs alternating: herald's median
 //!    over the script's;
-//! 3. **`--big` recipients** (10,000,000): `herald plan --out`, time and peak RSS;
+//! 3. **`--big` recipients** (10,000,000): `herald plan --out`, time and peak RSS; `--big-only`
+//!    measures this one alone;
 //! 4. **diff**: `herald diff --base HEAD` after every recipient's name changed in the CSV
 //!    (1,000,000 changed recipients); `--diff-only` measures this one alone;
 //! 5. **many campaigns**: `herald plan` of examples/support/project_gen.rs's project of
@@ -66,6 +67,9 @@ struct Args {
     /// Measure only the diff (figure 4), to compare builds without waiting for the rest.
     #[arg(long)]
     diff_only: bool,
+    /// Measure only the large plan (figure 3), to compare builds without waiting for the rest.
+    #[arg(long, conflicts_with = "diff_only")]
+    big_only: bool,
 }
 
 /// One line of the table.
@@ -159,18 +163,20 @@ fn run(args: &Args) -> Result<(), String> {
 
 fn figures(args: &Args, herald: &Path, work: &Path) -> Result<Vec<Figure>, String> {
     let mut figures = Vec::new();
-    let million = 1_000_000;
-    let dir = work.join("million");
-    let csv = generate(&dir, million)?;
-    if !args.diff_only {
-        plan_figures(args, herald, &dir, &csv, &mut figures)?;
-    }
-    figures.push(diff_figure(args, herald, &dir, &csv)?);
-    if !args.keep {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    if args.diff_only {
-        return Ok(figures);
+    if !args.big_only {
+        let million = 1_000_000;
+        let dir = work.join("million");
+        let csv = generate(&dir, million)?;
+        if !args.diff_only {
+            plan_figures(args, herald, &dir, &csv, &mut figures)?;
+        }
+        figures.push(diff_figure(args, herald, &dir, &csv)?);
+        if !args.keep {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        if args.diff_only {
+            return Ok(figures);
+        }
     }
 
     // 3: the large plan.
@@ -190,6 +196,9 @@ fn figures(args: &Args, herald: &Path, work: &Path) -> Result<Vec<Figure>, Strin
     });
     if !args.keep {
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    if args.big_only {
+        return Ok(figures);
     }
 
     // 5: many small campaigns.

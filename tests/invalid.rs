@@ -267,3 +267,93 @@ fn huge_csv_file() {
     }
     insta::assert_snapshot!(run.transcript());
 }
+
+/// A CSV audience big enough to be read in parts, on several threads: quoted fields holding
+/// line ends, CRLF line ends and blank lines do not move a row's reported line, bad phones and
+/// zones are reported at their own rows and lines wherever the file is cut, the first few of
+/// each in file order, and the rest counted.
+#[test]
+fn huge_csv_file_read_in_parts_reports_rows_where_they_are() {
+    let project = tempfile::tempdir().expect("temp dir");
+    let root = project.path();
+    let base =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invalid/csv-bad-phone-row");
+    for file in ["herald.yaml", "campaigns/welcome.yaml"] {
+        std::fs::create_dir_all(root.join(file).parent().expect("has a parent")).expect("mkdir");
+        std::fs::copy(base.join(file), root.join(file)).expect("copy");
+    }
+    std::fs::create_dir(root.join("audiences")).expect("mkdir");
+    let mut csv = String::from("phone,first_name,timezone\r\n");
+    // The line each row starts on, and which rows are bad.
+    let (mut line, mut rows) = (2u64, 0u64);
+    let mut bad_phones = Vec::new();
+    let mut bad_zones = Vec::new();
+    while csv.len() < 20 * 1024 * 1024 {
+        rows += 1;
+        let (phone, name, zone) = match rows % 25_013 {
+            7 => (
+                format!("+91 {rows}"),
+                "\"Bad\r\nPhone\"".to_owned(),
+                "Asia/Kolkata",
+            ),
+            11 => (
+                format!("+9190{rows:08}"),
+                "Bad zone".to_owned(),
+                "Mars/Olympus",
+            ),
+            n if n % 97 == 0 => (
+                format!("+9190{rows:08}"),
+                format!("\"Two\r\nlines, \"\"{rows}\"\"\""),
+                "",
+            ),
+            _ => (format!("+9190{rows:08}"), format!("Name{rows}"), "UTC"),
+        };
+        if phone.contains(' ') {
+            bad_phones.push((rows, line, phone.clone()));
+        }
+        if zone == "Mars/Olympus" {
+            bad_zones.push((rows, line));
+        }
+        csv.push_str(&format!("{phone},{name},{zone}\r\n"));
+        line += 1 + name.matches('\n').count() as u64;
+        if rows % 10_007 == 0 {
+            csv.push_str("\r\n");
+            line += 1;
+        }
+    }
+    std::fs::write(root.join("audiences/testers.csv"), csv).expect("write 20 MB");
+
+    let run = validate(root, &[]);
+    run.assert_well_behaved("huge-csv-file-in-parts");
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    let out = run.transcript();
+    assert!(bad_phones.len() > 10 && bad_zones.len() > 10, "{out}");
+    for (row, line, phone) in &bad_phones[..10] {
+        let said = format!("row {row}, column `phone`: `{phone}` is not an E.164 phone number");
+        assert!(out.contains(&said), "{said}\nnot in:\n{out}");
+        assert!(
+            out.contains(&format!("[audiences/testers.csv:{line}:1]")),
+            "{line}"
+        );
+    }
+    for (row, line) in &bad_zones[..10] {
+        let said = format!("row {row}, column `timezone`: `Mars/Olympus`");
+        assert!(out.contains(&said), "{said}\nnot in:\n{out}");
+        assert!(
+            out.contains(&format!("[audiences/testers.csv:{line}:")),
+            "{line}"
+        );
+    }
+    let (row, ..) = bad_phones[10];
+    assert!(!out.contains(&format!("row {row}, column")), "{out}");
+    let more = format!(
+        "{} more rows with invalid phone numbers",
+        bad_phones.len() - 10
+    );
+    assert!(out.contains(&more), "{more}\nnot in:\n{out}");
+    let more = format!(
+        "{} rows more with a `timezone` that is not an IANA time zone",
+        bad_zones.len() - 10
+    );
+    assert!(out.contains(&more), "{more}\nnot in:\n{out}");
+}

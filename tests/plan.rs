@@ -339,3 +339,75 @@ fn a_phone_listed_twice_is_planned_once_with_a_warning_naming_both_listings() {
     );
     insta::assert_snapshot!(String::from_utf8_lossy(&output.stderr));
 }
+
+/// A CSV audience big enough to be counted in parts, on several threads, is counted as one
+/// reader counts it: quoted fields holding line ends (and a quote in unquoted text, which can
+/// fool where a part is cut) move no row, an excluded audience's phones and a phone listed
+/// twice far apart are left out, and the repeat is reported at both its lines.
+#[test]
+fn a_big_csv_audience_is_counted_in_parts_as_one_reader_counts_it() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("campaigns")).unwrap();
+    std::fs::create_dir_all(root.join("audiences")).unwrap();
+    std::fs::write(
+        root.join("herald.yaml"),
+        "api: {base_url: \"https://api.engati.ai\", customer_id: 61179, bot_key: bb67e0773bed4c7e, \
+         api_key_env: ENGATI_API_KEY}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("campaigns/c.yaml"),
+        "templates:\n  note:\n    category: utility\n    language: en\n    body: \"Hi {{1}}\"\n\
+         audiences:\n  optouts:\n    users: [{phone: \"+919000000010\"}, {phone: \"+919000250000\"}]\n\
+         \x20 big:\n    csv: ../audiences/big.csv\n    exclude: [optouts]\n\
+         campaigns:\n  note:\n    audience: big\n    send:\n      template:\n        use: note\n\
+         \x20       body: [\"{{ user.name }}\"]\n",
+    )
+    .unwrap();
+    let mut csv = String::from("phone,name,note\n");
+    let (mut line, mut rows) = (2u64, 0u64);
+    let (mut first, mut again) = (0, 0);
+    while csv.len() < 12 * 1024 * 1024 {
+        rows += 1;
+        let note = match rows {
+            3 => "5\" tall".to_owned(),
+            n if n % 1_001 == 0 => format!("\"Two\nlines, {n}\""),
+            _ => String::new(),
+        };
+        // Row 20 is listed again near the end of the file.
+        let phone = if rows == 300_000 { 20 } else { rows };
+        match phone {
+            20 if rows == 20 => first = line,
+            20 => again = line,
+            _ => {}
+        }
+        csv.push_str(&format!("+919000{phone:06},Name{rows},{note}\n"));
+        line += 1 + note.matches('\n').count() as u64;
+    }
+    assert!(rows > 300_000, "{rows} rows");
+    std::fs::write(root.join("audiences/big.csv"), csv).unwrap();
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["plan", "--now", "2026-11-25T00:00:00Z"])
+        .current_dir(root)
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .expect("the herald binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    // Two excluded, one repeat.
+    assert!(text.contains(&format!("  {} send\n", rows - 3)), "{text}");
+    let repeat = format!(
+        "audience `big` lists +919000000020 more than once: big.csv line {first} and big.csv \
+         line {again}; the first is used"
+    );
+    // The warning's text, unwrapped.
+    let flat = text.replace("\n  │ ", " ");
+    assert!(flat.contains(&repeat), "{repeat}\nnot in:\n{text}");
+}

@@ -11,6 +11,8 @@
 //!   most [`MAX_RECORD_BYTES`] and [`MAX_COLUMNS`]: memory stays bounded whatever the file;
 //! - positions are real: the line a record starts on (counting newlines inside quotes) and
 //!   the column of a field, for LF and CRLF files alike.
+//!
+//! [`read_parts`] reads a large file's rows on several threads, as one reader would (parts.rs).
 
 use std::io::{self, Read};
 
@@ -24,6 +26,10 @@ pub const MAX_COLUMNS: usize = 1024;
 
 /// Bytes read from the file at a time.
 const CHUNK: usize = 64 * 1024;
+
+mod parts;
+
+pub use parts::{Parted, Place, Split, read_parts};
 
 /// What is wrong with a CSV file.
 #[derive(Debug)]
@@ -215,6 +221,20 @@ pub struct Reader<R> {
     current: u64,
     /// The header's field count.
     width: Option<usize>,
+    /// Bytes taken from `input` so far.
+    taken: u64,
+    /// Whether this reader goes on from a line end another reader reached ([`parts`]): its
+    /// first read is then no file's first.
+    resumed: bool,
+}
+
+/// Where a reader stood after a record: what another needs to go on from there.
+#[derive(Debug, Clone, Copy)]
+struct Resume {
+    /// The last byte read was a `\r`.
+    after_cr: bool,
+    /// The header's field count.
+    width: Option<usize>,
 }
 
 impl<R: Read> Reader<R> {
@@ -238,7 +258,46 @@ impl<R: Read> Reader<R> {
             rows: 0,
             current: 0,
             width: None,
+            taken: 0,
+            resumed: false,
         }
+    }
+
+    /// A reader going on at a line end outside quotes that another reader (`at`) reached, over
+    /// the bytes from there: records as that reader would have read them, but numbered from 0
+    /// and on lines counted from 1 ([`Place`] tells where they really are).
+    fn resume(input: R, at: Resume) -> Reader<R> {
+        let mut core = csv_core::Reader::new();
+        // csv_core skips a BOM at the start of its first input only: a blank line read first
+        // (as between records, where `input` starts) leaves one in the field it begins, as
+        // it is in the middle of a file. After a record, csv_core is where a new one starts
+        // (a `\n` after a record's `\r` is skipped as a blank line would be).
+        let _ = core.read_record(b"\n", &mut [0u8; 1], &mut [0usize; 1]);
+        Reader {
+            core,
+            after_cr: at.after_cr,
+            started_file: true,
+            width: at.width,
+            resumed: true,
+            ..Reader::new(input)
+        }
+    }
+
+    /// What is left: the bytes read but not yet parsed, where they start in the input, the
+    /// input, and what a reader going on needs. Only between records.
+    fn into_rest(self) -> (Vec<u8>, u64, R, Resume) {
+        let left = (self.len - self.pos) as u64;
+        let rest = self.buf[self.pos..self.len].to_vec();
+        let at = Resume {
+            after_cr: self.after_cr,
+            width: self.width,
+        };
+        (rest, self.taken - left, self.input, at)
+    }
+
+    /// The line of the next unread byte and the records read so far.
+    fn counts(&self) -> (u64, u64) {
+        (self.line, self.rows)
     }
 
     /// The next record (the header first), or `None` at the end of the file.
@@ -324,12 +383,13 @@ impl<R: Read> Reader<R> {
     /// many), so a UTF-8 BOM is seen whole and skipped however the file is read, with a byte
     /// after it: `csv_core` takes input left empty after the BOM for the end of the file.
     fn fill(&mut self) -> Result<(), Error> {
-        let first = self.rows == 0 && self.raw.is_empty();
+        let first = !self.resumed && self.rows == 0 && self.raw.is_empty();
         let mut filled = 0;
         loop {
             match self.input.read(&mut self.buf[filled..]) {
                 Ok(n) => {
                     filled += n;
+                    self.taken += n as u64;
                     if first && n > 0 && filled < 4 {
                         continue;
                     }

@@ -89,6 +89,19 @@ pub fn run(
     store: &dyn Store,
     sink: &mut dyn Sink,
 ) -> Result<Made, Failure> {
+    run_hashing(input, || input.inputs_hash.clone(), users, store, sink)
+}
+
+/// [`run`] with the inputs hash made by `inputs_hash` (in place of [`Input::inputs_hash`])
+/// while the campaigns are prepared: hashing reads every CSV file, as counting one does, and
+/// neither needs the other.
+pub(super) fn run_hashing(
+    input: &Input<'_>,
+    inputs_hash: impl FnOnce() -> String + Send,
+    users: &mut dyn UsersSource,
+    store: &dyn Store,
+    sink: &mut dyn Sink,
+) -> Result<Made, Failure> {
     let selected = select(input)?;
     // Reading the first campaign's state takes as long as reading a big CSV: do both at once
     // (state stays on this thread; its connection is not shared).
@@ -109,7 +122,8 @@ pub fn run(
         api: input.api,
         now: input.now,
     };
-    let (outlines, mut preloaded, pacing) = std::thread::scope(|scope| {
+    let (outlines, mut preloaded, pacing, inputs_hash) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(inputs_hash);
         let preparing = scope.spawn(|| {
             prepare_outlined(&context, &selected, users, &mut budget).map_err(Failure::Problems)
         });
@@ -121,7 +135,10 @@ pub fn run(
         let outlines = preparing
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (outlines, preloaded, pacing)
+        let inputs_hash = hashing
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (outlines, preloaded, pacing, inputs_hash)
     });
     let (outlines, warnings) = outlines?;
     let mut pacing = pacing?;
@@ -142,7 +159,7 @@ pub fn run(
         },
         state_serial: store.serial()?,
         state_lineage: store.lineage()?,
-        inputs_hash: input.inputs_hash.clone(),
+        inputs_hash,
         reconciled: input.reconciled.is_some(),
         campaigns: {
             let mut names = input.selection.to_vec();

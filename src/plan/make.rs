@@ -46,15 +46,6 @@ pub fn make(
     store: &dyn Store,
     sink: &mut dyn Sink,
 ) -> Result<Made, Failure> {
-    let inputs_hash = inputs::hash(
-        project.loaded,
-        project.catalog,
-        &inputs::Options {
-            environment: project.environment,
-            vars: project.vars,
-            campaigns: options.campaigns,
-        },
-    );
     let settings = project.catalog.settings.as_ref();
     let decisions = match (options.reconcile, settings) {
         (true, Some(settings)) => reconcile::for_plan(
@@ -74,8 +65,20 @@ pub fn make(
         now: options.now,
         environment: project.environment,
         selection: options.campaigns,
-        inputs_hash,
+        // Made while the campaigns are prepared ([`engine::run_hashing`]).
+        inputs_hash: String::new(),
         reconciled: decisions.as_ref(),
     };
-    engine::run(&input, reads, store, sink)
+    let inputs_hash = || {
+        inputs::hash(
+            project.loaded,
+            project.catalog,
+            &inputs::Options {
+                environment: project.environment,
+                vars: project.vars,
+                campaigns: options.campaigns,
+            },
+        )
+    };
+    engine::run_hashing(&input, inputs_hash, reads, store, sink)
 }

@@ -258,7 +258,7 @@ pub fn published_on(at: Timestamp) -> String {
 
 /// How many threads render: the cores, up to 8. Asked once: the answer reads cgroup files,
 /// which costs more than rendering a small campaign.
-fn workers() -> usize {
+pub(crate) fn workers() -> usize {
     static WORKERS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *WORKERS.get_or_init(|| {
         std::thread::available_parallelism()

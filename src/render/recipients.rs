@@ -18,6 +18,7 @@ use crate::load::{Confinement, SourceFile};
 use crate::model::{Audience, AudienceRef, VarValue};
 use crate::validate::{Catalog, Loc, phone};
 
+mod counted;
 mod fields;
 mod streamed;
 

@@ -6,14 +6,13 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::csv_cells::MAX_CSV_ROW_ERRORS;
 use super::{Catalog, Checker, Loc, phone};
-use crate::diagnostic::{Code, Diagnostic, Severity, did_you_mean};
+use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::load::audience_file;
+use crate::load::csv::Split;
 use crate::load::display_name;
 use crate::model::Audience;
-
-/// CSV rows reported per file before the rest are summarized in one line.
-const MAX_CSV_ROW_ERRORS: usize = 10;
 
 /// What templates may read from `user` for an audience's recipients.
 #[derive(Debug, Clone, PartialEq)]
@@ -364,55 +363,35 @@ fn csv_fields(
     let Some((name, mut file)) = open_csv(checker, files, loc, sub, csv) else {
         return Fields::Any;
     };
-    let mut bad_rows = 0usize;
-    let mut zones = super::window::RowZones::new(&file.columns, checker.windows);
-    let mut sample = BTreeMap::new();
-    loop {
-        let record = match file.rows.next_record() {
-            Ok(Some(record)) => record,
-            Ok(None) => break,
-            Err(e) => {
-                checker.report(super::csv_cells::csv_error(&name, &e));
-                break;
-            }
-        };
-        if sample.is_empty() {
-            sample = file
-                .columns
-                .iter()
-                .zip(record.iter())
-                .map(|(c, v)| (c.clone(), Value::from(v)))
-                .collect();
-        }
-        let value = record.get(file.phone).unwrap_or_default();
-        if let Err(e) = phone::check(value) {
-            bad_rows += 1;
-            if bad_rows <= MAX_CSV_ROW_ERRORS {
-                let d = super::csv_cells::bad_cell(
-                    Severity::Error,
-                    Code::Phone,
-                    &name,
-                    &record,
-                    (file.phone, "phone"),
-                    value,
-                    "is not an E.164 phone number",
-                );
-                checker.report(d.help(e.help));
+    let columns = file.columns.clone();
+    let mut split = Split::new(file.size, crate::render::workers());
+    let (rows, zones) = loop {
+        let mut zones = super::window::RowZones::new(&columns, checker.windows);
+        match super::csv_cells::read_rows(&name, file, &mut zones, split) {
+            Some(rows) => break (rows, zones),
+            // Cut inside a quoted field: read again on one thread.
+            None => {
+                let Some((_, again)) = open_csv(checker, files, loc, sub, csv) else {
+                    return Fields::Any;
+                };
+                (file, split) = (again, Split::whole());
             }
         }
-        if let Some((column, value, unknown)) = zones.check(&record) {
-            let d = super::csv_cells::bad_cell(
-                zones.severity(),
-                Code::TimeZone,
-                &name,
-                &record,
-                (column, "timezone"),
-                value,
-                "is not an IANA time zone",
-            );
-            checker.report(d.help(super::window::zone_help(&unknown)));
-        }
+    };
+    for d in rows.diagnostics {
+        checker.report(d);
     }
+    let bad_rows = rows.bad_phones;
+    let mut sample: BTreeMap<String, Value> = rows
+        .first
+        .map(|first| {
+            columns
+                .iter()
+                .zip(first)
+                .map(|(c, v)| (c.clone(), Value::from(v)))
+                .collect()
+        })
+        .unwrap_or_default();
     if let Some(d) = zones.more(&name) {
         checker.report(d);
     }
@@ -429,7 +408,7 @@ fn csv_fields(
             .help("fix the phone column; only the first rows are shown"),
         );
     }
-    let all: BTreeSet<String> = file.columns.into_iter().collect();
+    let all: BTreeSet<String> = columns.into_iter().collect();
     let exact = !sample.is_empty();
     if sample.is_empty() {
         sample = all

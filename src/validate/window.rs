@@ -13,7 +13,7 @@ use crate::model::{VarValue, Window};
 use crate::tz::UnknownZone;
 
 /// CSV rows with a bad `timezone` reported per file before the rest are counted in one line.
-const MAX_ROW_ERRORS: usize = 10;
+pub(super) const MAX_ROW_ERRORS: usize = 10;
 
 /// Whether any campaign may be held by a window: herald.yaml sets a default, or a campaign
 /// sets its own.
@@ -153,9 +153,10 @@ impl RowZones {
         }
     }
 
-    /// A row's zone, when it is to be reported: its column, its value and why it is no zone.
-    pub(super) fn check<'r>(
-        &mut self,
+    /// A row's zone, when it names no zone: its column, its value and why. Rows are read on
+    /// several threads: which are reported one by one is for [`RowZones::count`]'s caller.
+    pub(super) fn problem<'r>(
+        &self,
         record: &crate::load::csv::Record<'r>,
     ) -> Option<(usize, &'r str, UnknownZone)> {
         let column = self.column?;
@@ -164,8 +165,12 @@ impl RowZones {
             return None;
         }
         let unknown = crate::tz::id_of(value).err()?;
-        self.bad += 1;
-        (self.bad <= MAX_ROW_ERRORS).then_some((column, value, unknown))
+        Some((column, value, unknown))
+    }
+
+    /// Notes that `bad` rows have a zone that names none.
+    pub(super) fn count(&mut self, bad: usize) {
+        self.bad += bad;
     }
 
     /// How the rows are reported.

@@ -1,23 +1,19 @@
 //! CSV audiences a plan reads twice rather than holds: ten million recipients held as
 //! strings take gigabytes, read again they take a bit each.
 //!
-//! The first reading ([`Resolver::campaign_audience_streamed`]) checks every row as the listed
-//! reading does, with the same errors and duplicate warnings, and keeps only which rows are
-//! recipients (the first listing of a phone not excluded: one bit a row), how many there are,
-//! and a checksum of their phones. The phones seen (sorted after the reading to find repeats,
-//! or, for a file with repeats, a set) are dropped after it. The second reading
+//! The first reading ([`Resolver::campaign_audience_streamed`], counted.rs) checks every row
+//! as the listed reading does, with the same errors and duplicate warnings, and keeps only
+//! which rows are recipients (the first listing of a phone not excluded: one bit a row), how
+//! many there are, and a checksum of their phones. The phones seen (sorted after the reading
+//! to find repeats, or, for a file with repeats, a set) are dropped after it. The second reading
 //! ([`Streamed::reader`]) hands the kept rows to rendering in batches, and fails (rather than
 //! plan other people) when the file no longer holds what was counted.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{
-    MAX_DUPLICATE_WARNINGS, Recipient, Resolved, Resolver, UserFields, expected_rows, file_name,
-    phone_key,
-};
-use crate::diagnostic::Code;
+use super::{Recipient, Resolved, Resolver, UserFields, phone_key};
 use crate::load::Confinement;
 use crate::load::audience_file::{self, AudienceFile};
 use crate::model::{Audience, AudienceRef};
@@ -31,23 +27,23 @@ message_error! {
 /// A CSV audience counted, to be read again as it is rendered.
 #[derive(Debug)]
 pub struct Streamed {
-    path: PathBuf,
+    pub(super) path: PathBuf,
     /// The file as messages show it.
-    name: String,
+    pub(super) name: String,
     /// The header, as first read: the second reading must find the same.
-    columns: Arc<[String]>,
+    pub(super) columns: Arc<[String]>,
     /// Which rows are recipients, by record number (1 for the first row after the header).
-    kept: Arc<[u64]>,
+    pub(super) kept: Arc<[u64]>,
     /// How many rows are.
-    kept_count: usize,
+    pub(super) kept_count: usize,
     /// A checksum of the kept rows' phones, in order.
-    check: u64,
+    pub(super) check: u64,
     /// Phones left out when read again (the project's `suppress` list), and how many of the
     /// kept rows have one.
-    skip: Option<(Arc<HashSet<u64>>, usize)>,
+    pub(super) skip: Option<(Arc<HashSet<u64>>, usize)>,
     /// How many of the kept rows have a phone of the run's suppression list (counted on the
     /// first reading, so that suppressing them needs no reading).
-    suppressible: usize,
+    pub(super) suppressible: usize,
 }
 
 impl Streamed {
@@ -104,7 +100,7 @@ impl Streamed {
 }
 
 /// Mixes a kept row's phone into the checksum of those before it.
-fn mix(check: u64, key: u64) -> u64 {
+pub(super) fn mix(check: u64, key: u64) -> u64 {
     (check ^ key)
         .wrapping_mul(0x9e37_79b9_7f4a_7c15)
         .rotate_left(29)
@@ -302,173 +298,6 @@ impl Resolver<'_> {
             streamed: Some(Arc::new(counted)),
         }))
     }
-
-    /// Reads a CSV audience once, checking every row as [`Resolver::read_csv`] does and
-    /// warning about repeats as it would, keeping only what reading it again needs.
-    /// `at`: the audience, where its `csv` is, where it is, and how it is called.
-    fn count_csv(
-        &mut self,
-        path: &Path,
-        at: (&Loc, &str, &str, &str),
-        excluded: &HashSet<u64>,
-        suppressed: &HashSet<u64>,
-    ) -> Option<Streamed> {
-        // Most files list each phone once, which sorting their keys after the reading shows
-        // for less than a set of them costs as they are read (a cache miss a row, on the one
-        // core counting runs on). A file that repeats phones is read again with the set, to
-        // tell first listings from repeats.
-        match self.count_rows(path, at, (excluded, suppressed), Seen::Sorted(Vec::new()))? {
-            Some(counted) => Some(counted),
-            // With a set, repeats are told as they are read: never `Some(None)`.
-            None => self
-                .count_rows(path, at, (excluded, suppressed), Seen::Set(None))
-                .flatten(),
-        }
-    }
-
-    /// [`Resolver::count_csv`] telling repeats by `seen`; `Some(None)` when sorted keys show
-    /// repeats (rows were counted as if each phone were listed once).
-    fn count_rows(
-        &mut self,
-        path: &Path,
-        at: (&Loc, &str, &str, &str),
-        (excluded, suppressed): (&HashSet<u64>, &HashSet<u64>),
-        mut seen: Seen,
-    ) -> Option<Option<Streamed>> {
-        let (loc, csv_sub, sub, label) = at;
-        let (mut file, name) = self.open_csv(path, loc, csv_sub)?;
-        let mut sized = false;
-        let mut kept: Vec<u64> = Vec::new();
-        let (mut kept_count, mut suppressible, mut check) = (0usize, 0usize, 0u64);
-        // The first few repeats: the phone, its key, and the lines of its first (found
-        // below) and repeated listings.
-        let mut repeats: Vec<(Box<str>, u64, u64, u64)> = Vec::new();
-        let mut repeated = 0usize;
-        let phone_column = file.phone;
-        while let Some((record, phone)) =
-            self.next_csv_row(&mut file.rows, phone_column, &name, (loc, csv_sub))?
-        {
-            let key = phone_key(phone);
-            if excluded.contains(&key) {
-                continue;
-            }
-            if !sized {
-                let (text, ends) = record.parts();
-                seen.reserve(expected_rows(file.size, text.len() + ends.len()));
-                sized = true;
-            }
-            if !seen.insert(key) {
-                repeated += 1;
-                if repeats.len() < MAX_DUPLICATE_WARNINGS {
-                    repeats.push((phone.into(), key, 0, record.line()));
-                }
-                continue;
-            }
-            let (word, bit) = ((record.row() / 64) as usize, record.row() % 64);
-            if kept.len() <= word {
-                kept.resize(word + 1, 0);
-            }
-            kept[word] |= 1 << bit;
-            kept_count += 1;
-            suppressible += usize::from(suppressed.contains(&key));
-            check = mix(check, key);
-        }
-        if !seen.all_first() {
-            return Some(None);
-        }
-        if !repeats.is_empty() {
-            self.first_listings(path, (loc, csv_sub), &mut repeats)?;
-        }
-        let repeats: Vec<_> = repeats
-            .into_iter()
-            .map(|(phone, _, first, repeat)| (phone, first, repeat))
-            .collect();
-        let item = format!("{} line", file_name(path));
-        self.warn_repeats(&item, &repeats, repeated, (loc, sub, label));
-        Some(Some(Streamed {
-            path: path.to_owned(),
-            name,
-            columns: std::mem::take(&mut file.columns).into(),
-            kept: kept.into(),
-            kept_count,
-            check,
-            skip: None,
-            suppressible,
-        }))
-    }
-
-    /// Finds the line of the first listing of each repeated phone, reading the file again up
-    /// to the last of them: only the few repeats reported need it, and only when a file has
-    /// repeats, so no phone's line is held while counting.
-    fn first_listings(
-        &mut self,
-        path: &Path,
-        (loc, sub): (&Loc, &str),
-        repeats: &mut [(Box<str>, u64, u64, u64)],
-    ) -> Option<()> {
-        let (mut file, name) = self.open_csv(path, loc, sub)?;
-        let mut missing = repeats.len();
-        while missing > 0 {
-            let record = match file.rows.next_record() {
-                Ok(Some(record)) => record,
-                Ok(None) => break,
-                Err(e) => return self.csv_failed(loc, sub, Code::Csv, e.message(&name)),
-            };
-            let key = phone_key(record.get(file.phone).unwrap_or_default());
-            for repeat in repeats.iter_mut() {
-                if repeat.1 == key && repeat.2 == 0 {
-                    repeat.2 = record.line();
-                    missing -= 1;
-                }
-            }
-        }
-        Some(())
-    }
-}
-
-/// The phones a counting has seen.
-enum Seen {
-    /// Every key, sorted after the reading to check that none repeats.
-    Sorted(Vec<u64>),
-    /// A set, telling repeats as they are read (made when the first row shows how many rows
-    /// to expect).
-    Set(Option<HashSet<u64, foldhash::fast::RandomState>>),
-}
-
-impl Seen {
-    /// Makes room for `rows` phones.
-    fn reserve(&mut self, rows: usize) {
-        match self {
-            Seen::Sorted(keys) => keys.reserve(rows),
-            Seen::Set(set) => {
-                set.get_or_insert_with(|| {
-                    HashSet::with_capacity_and_hasher(rows, Default::default())
-                });
-            }
-        }
-    }
-
-    /// Notes `key`; `false` when it is known to repeat.
-    fn insert(&mut self, key: u64) -> bool {
-        match self {
-            Seen::Sorted(keys) => {
-                keys.push(key);
-                true
-            }
-            Seen::Set(set) => set.get_or_insert_with(HashSet::default).insert(key),
-        }
-    }
-
-    /// Whether every key noted was the first listing of its phone.
-    fn all_first(self) -> bool {
-        match self {
-            Seen::Sorted(mut keys) => {
-                keys.sort_unstable();
-                keys.windows(2).all(|pair| pair[0] != pair[1])
-            }
-            Seen::Set(_) => true,
-        }
-    }
 }
 
 /// The `csv` of an audience that can be streamed: a CSV file, minus named audiences.
@@ -481,6 +310,8 @@ fn streamable(audience: &Audience) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     /// `rows` (phones) under a `phone,n` header in a project directory, and the audience
