@@ -104,3 +104,28 @@ fn identifier(name: &str) -> bool {
         .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
+
+#[cfg(test)]
+pub(crate) mod strategy {
+    //! Random strings for the proptests that compare splicing with minijinja.
+
+    use proptest::prelude::*;
+
+    /// Strings of one to five pieces: text matching the regex `literal`, or an interpolation
+    /// of a field matching the regex `field` (`ROOT.NAME`), spaced with spaces and tabs and
+    /// maybe through a case filter.
+    pub(crate) fn interpolating(
+        literal: &'static str,
+        field: &'static str,
+    ) -> impl Strategy<Value = String> {
+        let interpolation = (
+            "[ \t]{0,2}",
+            field,
+            "([ \t]{0,1}\\|[ \t]{0,1}(title|upper|lower))?",
+            "[ \t]{0,2}",
+        )
+            .prop_map(|(a, field, filter, b)| format!("{{{{{a}{field}{filter}{b}}}}}"));
+        proptest::collection::vec(prop_oneof![literal, interpolation], 1..6)
+            .prop_map(|pieces| pieces.concat())
+    }
+}
